@@ -1,0 +1,18 @@
+//! Terrace's pure domain model: the project file, the job graph, events, variable
+//! resolution and the output-file contract. Nothing here does IO; every other layer
+//! builds on these types.
+
+pub mod event;
+pub mod graph;
+pub mod ids;
+pub mod log;
+pub mod names;
+pub mod output;
+pub mod parse;
+pub mod project;
+pub mod schema;
+pub mod vars;
+
+pub use event::Event;
+pub use ids::{EnvironmentId, PipelineId, RunId};
+pub use project::{Command, EnvironmentDef, Job, Project, VariableDef};

@@ -1,0 +1,100 @@
+//! The validated project: what `terrace.yaml` describes once `parse` has accepted it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use crate::event::Event;
+
+/// One `terrace.yaml`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Project {
+    pub name: String,
+    pub variables: IndexMap<String, VariableDef>,
+    pub environments: IndexMap<String, EnvironmentDef>,
+    pub jobs: IndexMap<String, Job>,
+}
+
+/// A variable as written: its value may still hold `${env:NAME}` references, which
+/// are resolved when a run starts (so reading the project needs no credentials).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariableDef {
+    pub value: String,
+    pub secret: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct EnvironmentDef {
+    pub name: String,
+    pub variables: IndexMap<String, VariableDef>,
+}
+
+/// Which built-in recipe a job uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateKind {
+    Shell,
+}
+
+impl TemplateKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateKind::Shell => "shell",
+        }
+    }
+}
+
+/// A command for one event.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Command {
+    /// Run exactly this program with these arguments.
+    Argv(Vec<String>),
+    /// Run through `/bin/sh -c`.
+    Shell(String),
+}
+
+impl Command {
+    /// The argv to spawn.
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            Command::Argv(v) => v.clone(),
+            Command::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
+        }
+    }
+}
+
+/// A lifecycle job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub name: String,
+    pub template: TemplateKind,
+    /// Folder relative to the project file.
+    pub source: PathBuf,
+    pub events: Vec<Event>,
+    pub commands: BTreeMap<Event, Command>,
+    pub depends_on: Vec<String>,
+    /// The one parameters file, relative to the source folder's project root.
+    pub input: Option<PathBuf>,
+    pub variables: IndexMap<String, VariableDef>,
+    pub max_duration: Option<Duration>,
+    pub max_restarts: u32,
+    /// Names of invoking-environment variables inherited beyond the default allow-list.
+    pub passthrough: Vec<String>,
+    /// Skip `start` when its inputs equal those of the last successful start.
+    pub skip_unchanged: bool,
+}
+
+impl Job {
+    pub fn runs_on(&self, event: Event) -> bool {
+        self.events.contains(&event)
+    }
+}
+
+impl Project {
+    pub fn environment(&self, name: &str) -> Option<&EnvironmentDef> {
+        self.environments.get(name)
+    }
+}
