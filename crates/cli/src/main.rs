@@ -1,1 +1,63 @@
-fn main(){}
+//! `terrace`: the one binary. Parses the command line, runs the command, and maps every
+//! error once, here, to a message and an exit status (0 ok, 1 a run failed, 2 usage).
+
+mod args;
+mod commands;
+mod context;
+mod exit;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::exit::CliError;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing(&cli.global.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Schema => commands::validate::schema(),
+        Command::Validate(a) => commands::validate::validate(g, &a),
+        Command::Up(a) => commands::lifecycle::event(g, a, terrace_model::Event::Start).await,
+        Command::Down(a) => commands::lifecycle::event(g, a, terrace_model::Event::Stop).await,
+        Command::Destroy(a) => commands::lifecycle::event(g, a, terrace_model::Event::Delete).await,
+        Command::Run(a) => commands::lifecycle::force_run(g, a).await,
+        Command::Outputs(a) => commands::outputs::outputs(g, &a).await,
+        Command::Status(a) => commands::status::status(g, &a).await,
+        Command::Runs(a) => commands::runs::runs(g, &a).await,
+        Command::Logs(a) => commands::logs::logs(g, &a).await,
+    }
+}
+
+fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("terrace={level},warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,1 +1,53 @@
+//! The engine: turns an environment event into a pipeline run over the job graph,
+//! runs each job through an executor with its variables, limits and retries, records
+//! every step in the store, and recovers runs a crashed process left behind.
 
+mod env_lock;
+pub mod error;
+mod fingerprint;
+mod job_run;
+mod lease;
+mod pipeline;
+pub mod progress;
+pub mod recovery;
+mod run_env;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use terrace_exec::Executor;
+use terrace_model::Project;
+use terrace_store::Store;
+
+pub use error::EngineError;
+pub use lease::owner_id;
+pub use pipeline::{JobResult, PipelineOutcome, Request};
+pub use progress::{Observer, Progress};
+
+/// Everything the engine needs to run one project's events.
+pub struct Engine {
+    pub project: Project,
+    /// The folder holding `terrace.yaml`; job sources are relative to it.
+    pub project_root: PathBuf,
+    /// `.terrace/` or `--data`: work folders and locks live here.
+    pub data_dir: PathBuf,
+    pub store: Arc<dyn Store>,
+    pub executor: Arc<dyn Executor>,
+    /// Independent jobs run at the same time, up to this many.
+    pub parallel: usize,
+    /// The invoking environment (for `${env:NAME}`, the allow-list and `passthrough`).
+    pub invoking_env: Arc<Vec<(String, String)>>,
+    /// Who asked, recorded on every run (`cli:<user>`).
+    pub trigger: String,
+    /// This process's lease-holder id (see `owner_id`).
+    pub owner: String,
+    /// Between SIGTERM and SIGKILL when a job is stopped.
+    pub kill_grace: Duration,
+}
+
+impl Engine {
+    pub(crate) fn lookup_env(&self, name: &str) -> Option<String> {
+        self.invoking_env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+}

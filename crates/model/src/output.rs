@@ -51,8 +51,27 @@ fn explain(e: &serde_json::Error) -> String {
     if e.is_syntax() {
         format!("not valid JSON ({rule}; note JSON's booleans are `true`/`false`, lower-case)")
     } else {
-        rule.to_string()
+        redact_quoted(rule)
     }
+}
+
+/// serde quotes the offending value (`invalid type: string "hunter2", expected a
+/// boolean`); that value may be a secret, so the message keeps only its kind.
+fn redact_quoted(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(start) = rest.find(" \"") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find("\", ").or_else(|| after.rfind('"')) {
+            Some(end) => rest = &after[end + 1..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 struct OutputFile(IndexMap<String, OutputEntry>);
@@ -142,7 +161,9 @@ mod tests {
     #[test]
     fn missing_value_and_wrong_types_are_refused() {
         assert!(parse_output_file(br#"{"a": {"sensitive": true}}"#).unwrap_err().message.contains("value"));
-        assert!(parse_output_file(br#"{"a": {"value": "x", "sensitive": "yes"}}"#).is_err());
+        let err = parse_output_file(br#"{"a": {"value": "x", "sensitive": "hunter2"}}"#).unwrap_err();
+        assert!(!err.message.contains("hunter2"), "{err}");
+        assert!(err.message.contains("expected a boolean"), "{err}");
         assert!(parse_output_file(br#"["a"]"#).is_err());
         assert!(parse_output_file(br#"{"a": {"value": "x"}, "a": {"value": "y"}}"#).is_err());
     }

@@ -1,1 +1,211 @@
-//! placeholder
+//! The JSON Schema (draft 2020-12) of `terrace.yaml`, for editors. Hand-written like
+//! the parser; a test pins its property names to the parser's key lists so they agree.
+
+use serde_json::{Value, json};
+
+use crate::parse::TEMPLATES;
+
+/// `names::is_valid_resource_name` as a pattern (the length is `maxLength`).
+const RESOURCE_NAME: &str = "^[a-z0-9][a-z0-9_-]*$";
+/// `names::is_valid_variable_name` as a pattern.
+const VARIABLE_NAME: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
+
+/// The schema of the whole file.
+pub fn json_schema() -> Value {
+    let events: Vec<&str> = crate::Event::LIFECYCLE.iter().map(|e| e.as_str()).collect();
+    let templates: Vec<&str> = TEMPLATES.iter().map(|(name, _)| *name).collect();
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "terrace.yaml",
+        "description": "A Terrace project: its environments, the lifecycle jobs that build them, and their variables.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["project"],
+        "properties": {
+            "project": {
+                "description": "The project's name: lowercase letters, digits, `-` and `_`, at most 63 characters.",
+                "type": "string", "pattern": RESOURCE_NAME, "maxLength": 63
+            },
+            "variables": { "$ref": "#/$defs/variables", "description": "Variables every job of every environment gets (the lowest explicit scope)." },
+            "environments": {
+                "description": "The environments of the project, by name. Each may override variables.",
+                "type": ["object", "null"],
+                "propertyNames": { "pattern": RESOURCE_NAME, "maxLength": 63 },
+                "additionalProperties": { "$ref": "#/$defs/environment" }
+            },
+            "jobs": {
+                "description": "The lifecycle jobs, by name. Each runs on the events it lists, in dependency order.",
+                "type": ["object", "null"],
+                "propertyNames": { "pattern": RESOURCE_NAME, "maxLength": 63 },
+                "additionalProperties": { "$ref": "#/$defs/job" }
+            }
+        },
+        "$defs": {
+            "variables": {
+                "description": "Variables by name. `${env:NAME}` reads the invoking shell's variable when a run starts; `$${` is a literal `${`.",
+                "type": ["object", "null"],
+                "propertyNames": { "pattern": VARIABLE_NAME, "not": { "pattern": "^TERRACE_" } },
+                "additionalProperties": { "$ref": "#/$defs/variable" }
+            },
+            "variable": {
+                "description": "A value (short form) or a mapping with `value` and `secret` (long form).",
+                "anyOf": [
+                    { "type": ["string", "number", "boolean"] },
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["value"],
+                        "properties": {
+                            "value": { "description": "The variable's value; may hold `${env:NAME}` references.", "type": ["string", "number", "boolean"] },
+                            "secret": { "description": "Whether the value is a secret: stored encrypted and masked as `***` in logs.", "type": "boolean", "default": false }
+                        }
+                    }
+                ]
+            },
+            "environment": {
+                "description": "One environment. Empty or null when it only needs the project's defaults.",
+                "type": ["object", "null"],
+                "additionalProperties": false,
+                "properties": {
+                    "variables": { "$ref": "#/$defs/variables", "description": "Variables of this environment; they override the project's." }
+                }
+            },
+            "job": job_schema(&events, &templates),
+            "command": {
+                "description": "A string run by `/bin/sh -c`, or a list: the program and its arguments, run as is.",
+                "anyOf": [
+                    { "type": "string", "minLength": 1 },
+                    { "type": "array", "minItems": 1, "items": { "type": "string" } }
+                ]
+            },
+            "relative_path": {
+                "type": "string", "minLength": 1, "pattern": "^[^/]",
+                "not": { "pattern": "(^|/)\\.\\.(/|$)" }
+            }
+        }
+    })
+}
+
+fn job_schema(events: &[&str], templates: &[&str]) -> Value {
+    let commands: serde_json::Map<String, Value> = events
+        .iter()
+        .map(|e| {
+            let description = format!("The command run on `{e}`.");
+            (e.to_string(), json!({ "$ref": "#/$defs/command", "description": description }))
+        })
+        .collect();
+    json!({
+        "description": "A lifecycle job.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["events"],
+        "properties": {
+            "template": { "description": "The recipe the job uses.", "enum": templates, "default": "shell" },
+            "source": { "$ref": "#/$defs/relative_path", "description": "The job's folder, relative to the project file (no `..`).", "default": "." },
+            "events": {
+                "description": "The lifecycle events the job runs on.",
+                "type": "array", "minItems": 1, "uniqueItems": true,
+                "items": { "enum": events }
+            },
+            "commands": {
+                "description": "The command for each event the job runs on.",
+                "type": "object",
+                "additionalProperties": false,
+                "properties": commands
+            },
+            "depends_on": {
+                "description": "Jobs that must finish before this one starts (and that stop or delete after it).",
+                "type": ["array", "null"], "uniqueItems": true,
+                "items": { "type": "string", "pattern": RESOURCE_NAME, "maxLength": 63 }
+            },
+            "input": { "$ref": "#/$defs/relative_path", "description": "The one parameters file, relative to the project file (no `..`)." },
+            "variables": { "$ref": "#/$defs/variables", "description": "Variables of this job; they override the environment's and the project's." },
+            "max_duration": {
+                "description": "How long one attempt may run before its process group is killed, e.g. `10m` or `1h 30m`.",
+                "type": "string", "pattern": "^\\s*([0-9]+\\s*[A-Za-zµ]+\\s*)+$"
+            },
+            "max_restarts": {
+                "description": "How many times a failed attempt is run again.",
+                "type": "integer", "minimum": 0, "maximum": crate::parse::MAX_RESTARTS, "default": 0
+            },
+            "passthrough": {
+                "description": "Variables of the invoking shell the job inherits, by name.",
+                "type": ["array", "null"], "uniqueItems": true,
+                "items": { "type": "string", "pattern": VARIABLE_NAME }
+            },
+            "skip_unchanged": {
+                "description": "Skip `start` when its inputs equal those of the last successful start.",
+                "type": "boolean", "default": false
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{ENVIRONMENT_KEYS, JOB_KEYS, TOP_KEYS, VARIABLE_KEYS};
+
+    fn keys(v: &Value) -> Vec<&str> {
+        v["properties"].as_object().expect("properties").keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn property_names_match_the_parser() {
+        let s = json_schema();
+        assert_eq!(keys(&s), TOP_KEYS);
+        assert_eq!(keys(&s["$defs"]["environment"]), ENVIRONMENT_KEYS);
+        assert_eq!(keys(&s["$defs"]["job"]), JOB_KEYS);
+        assert_eq!(keys(&s["$defs"]["variable"]["anyOf"][1]), VARIABLE_KEYS);
+        assert_eq!(keys(&s["$defs"]["job"]["properties"]["commands"]), ["start", "stop", "delete"]);
+        assert_eq!(s["$defs"]["job"]["properties"]["template"]["enum"], json!(["shell"]));
+    }
+
+    /// Every object with fixed properties is closed, and every property is described.
+    fn check(v: &Value, path: &str) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::Object(props)) = map.get("properties") {
+                    assert_eq!(map.get("additionalProperties"), Some(&json!(false)), "{path} is open");
+                    for (name, prop) in props {
+                        assert!(prop.get("description").and_then(Value::as_str).is_some(), "{path}.{name} has no description");
+                    }
+                }
+                for (k, child) in map {
+                    check(child, &format!("{path}/{k}"));
+                }
+            }
+            Value::Array(items) => items.iter().enumerate().for_each(|(i, c)| check(c, &format!("{path}/{i}"))),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn closed_and_described_everywhere() {
+        check(&json_schema(), "#");
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref") {
+                        out.push(r);
+                    }
+                    m.values().for_each(|c| refs(c, out));
+                }
+                Value::Array(a) => a.iter().for_each(|c| refs(c, out)),
+                _ => {}
+            }
+        }
+        let s = json_schema();
+        let mut found = Vec::new();
+        refs(&s, &mut found);
+        assert!(found.len() >= 5);
+        for r in found {
+            let pointer = r.strip_prefix('#').expect("local reference");
+            assert!(s.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+    }
+}

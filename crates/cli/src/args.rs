@@ -1,0 +1,169 @@
+//! The command line: every command, flag and the help that teaches them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Terrace runs the lifecycle jobs of your environments (Terraform, CloudFormation, any \
+command) on start, stop and delete, passes each job's outputs to the jobs after it, and keeps every \
+run, log and output.";
+
+const EXAMPLES: &str = "\
+Examples:
+  terrace validate                      check terrace.yaml and list every problem
+  terrace up dev                        start (deploy or redeploy) the environment `dev`
+  terrace outputs dev                   what its jobs produced (secrets as ***)
+  terrace status dev                    its state and each job's last run
+  terrace logs 0193                     a run's log (any unique prefix of its id)
+  terrace run db --env dev --event start   force-run one job
+  terrace down dev                      stop it (reverse dependency order)
+  terrace destroy dev                   delete every job's resources, then the environment
+
+Exit status: 0 success, 1 a run failed, 2 a usage or configuration error.";
+
+#[derive(Parser, Debug)]
+#[command(name = "terrace", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The project file [default: terrace.yaml in the current folder]
+    #[arg(long, global = true, value_name = "PATH", env = "TERRACE_PROJECT_FILE")]
+    pub project: Option<PathBuf>,
+    /// Where state is kept [default: .terrace/ beside the project file]
+    #[arg(long, global = true, value_name = "DIR", env = "TERRACE_DATA")]
+    pub data: Option<PathBuf>,
+    /// Terrace's own diagnostics: error, warn, info, debug
+    #[arg(long, global = true, value_name = "LEVEL", default_value = "warn", env = "TERRACE_LOG")]
+    pub log_level: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start an environment: run every job that lists `start`, in dependency order (deploy and redeploy)
+    Up(EventArgs),
+    /// Stop an environment: run every job that lists `stop`, in reverse dependency order
+    Down(EventArgs),
+    /// Delete an environment: every job's `delete` in reverse order; the record goes only if all succeed
+    Destroy(EventArgs),
+    /// Force-run one job for one event, whatever events it lists
+    #[command(after_help = "Example: terrace run db --env dev --event start\n\
+        Arguments after `--` are appended to the job's command.")]
+    Run(RunArgs),
+    /// The variables an environment's jobs produced (secrets as *** unless --reveal)
+    Outputs(OutputsArgs),
+    /// Environments and their state; with ENV, each job's last run
+    Status(StatusArgs),
+    /// Recent runs, newest first
+    Runs(RunsArgs),
+    /// The log of a run (id or unique prefix)
+    Logs(LogsArgs),
+    /// Check the project file and print every problem found
+    Validate(JsonFlag),
+    /// Print the JSON Schema of terrace.yaml (for editors)
+    Schema,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct JsonFlag {
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExecFlags {
+    /// How many independent jobs run at once [default: number of CPUs]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: Option<u16>,
+    /// Do not print the jobs' log lines while they run
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the outcome as JSON on stdout (progress still goes to stderr)
+    #[arg(long)]
+    pub json: bool,
+    /// How long a job gets between SIGTERM and SIGKILL when it is stopped (max_duration, Ctrl-C)
+    #[arg(long, value_name = "DURATION", default_value = "10s", env = "TERRACE_KILL_GRACE", value_parser = humantime::parse_duration)]
+    pub kill_grace: std::time::Duration,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EventArgs {
+    /// The environment, as named under `environments:` in terrace.yaml
+    pub env: String,
+    #[command(flatten)]
+    pub exec: ExecFlags,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EventName {
+    Start,
+    Stop,
+    Delete,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The job to run
+    pub job: String,
+    /// The environment to run it in
+    #[arg(long)]
+    pub env: String,
+    /// Which of the job's commands to run
+    #[arg(long, value_enum)]
+    pub event: EventName,
+    #[command(flatten)]
+    pub exec: ExecFlags,
+    /// Extra arguments for the job's command (after `--`)
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct OutputsArgs {
+    pub env: String,
+    /// Show secret values in clear
+    #[arg(long)]
+    pub reveal: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    pub env: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunsArgs {
+    /// Only this environment's runs
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only this job's runs
+    #[arg(long)]
+    pub job: Option<String>,
+    /// At most this many
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LogsArgs {
+    /// The run id, or any unique prefix of it
+    pub run: String,
+    /// Only this attempt's lines
+    #[arg(long)]
+    pub attempt: Option<u32>,
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,91 @@
+//! `terrace up | down | destroy` and `terrace run`: an environment event, or a force run
+//! of one job, with live progress, Ctrl-C to stop (the jobs' process groups are stopped
+//! and their runs marked cancelled), and a summary.
+
+use std::process::ExitCode;
+
+use terrace_engine::{PipelineOutcome, Request};
+use terrace_model::Event;
+use terrace_store::{EnvState, RunState};
+use tokio_util::sync::CancellationToken;
+
+use crate::args::{EventArgs, EventName, ExecFlags, Global, RunArgs};
+use crate::context::session;
+use crate::exit::CliError;
+use crate::render::progress;
+
+pub async fn event(g: &Global, a: EventArgs, event: Event) -> Result<ExitCode, CliError> {
+    let req = Request { env: a.env, event, job: None, raw_args: vec![] };
+    execute(g, &a.exec, req).await
+}
+
+pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
+    let event = match a.event {
+        EventName::Start => Event::Start,
+        EventName::Stop => Event::Stop,
+        EventName::Delete => Event::Delete,
+    };
+    let req = Request { env: a.env, event, job: Some(a.job), raw_args: a.args };
+    execute(g, &a.exec, req).await
+}
+
+async fn execute(g: &Global, flags: &ExecFlags, req: Request) -> Result<ExitCode, CliError> {
+    let engine = session(g).await?.engine(flags);
+    let observer = progress::observer(flags.quiet);
+    let cancel = CancellationToken::new();
+    spawn_interrupt_handler(cancel.clone());
+    let outcome = engine.run_event(req, observer.clone(), cancel).await;
+    observer.finish();
+    let outcome = outcome?;
+    if flags.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        print_summary(&outcome);
+    }
+    Ok(if outcome.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// First Ctrl-C or SIGTERM: stop the jobs gracefully. Second: leave at once.
+fn spawn_interrupt_handler(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            return;
+        };
+        for _ in 0..2 {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if cancel.is_cancelled() {
+                eprintln!("terrace: interrupted again, leaving now; the next terrace command marks the runs interrupted");
+                std::process::exit(130);
+            }
+            eprintln!("terrace: stopping the running jobs (interrupt again to leave at once)");
+            cancel.cancel();
+        }
+    });
+}
+
+fn print_summary(o: &PipelineOutcome) {
+    if o.pipeline_id.is_none() {
+        println!("environment `{}` has no record: nothing to destroy", o.environment);
+        return;
+    }
+    let count = |s: RunState| o.jobs.iter().filter(|j| j.state == s).count();
+    let secs = o.duration_ms as f64 / 1000.0;
+    let verdict = match (&o.failed_job, o.environment_state) {
+        (None, EnvState::Deleted) => format!("environment `{}` deleted", o.environment),
+        (None, state) => format!("environment `{}` is {state}", o.environment),
+        (Some(job), state) => format!("environment `{}` is {state}: job `{job}` did not succeed", o.environment),
+    };
+    println!(
+        "{verdict} ({} succeeded, {} failed, {} skipped; {secs:.1}s)",
+        count(RunState::Succeeded),
+        o.jobs.len() - count(RunState::Succeeded) - count(RunState::Skipped),
+        count(RunState::Skipped),
+    );
+    for j in o.jobs.iter().filter(|j| j.state != RunState::Succeeded) {
+        let reason = j.reason.as_deref().unwrap_or("");
+        println!("  {} {}: {reason}  (terrace logs {})", j.job, j.state, j.run_id);
+    }
+}

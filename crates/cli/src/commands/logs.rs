@@ -1,0 +1,44 @@
+//! `terrace logs RUN`: a run's stored log (already masked), by id or unique prefix.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::args::{Global, LogsArgs};
+use crate::context::{data_dir, load_project, open_store};
+use crate::exit::CliError;
+
+const PAGE: u32 = 10_000;
+
+pub async fn logs(g: &Global, a: &LogsArgs) -> Result<ExitCode, CliError> {
+    let loaded = load_project(g)?;
+    let store = open_store(&data_dir(g, &loaded.root)).await?;
+    let mut found = store.find_runs_by_prefix(&a.run).await?;
+    let run = match found.len() {
+        0 => return Err(CliError::usage(format!("no run with an id starting with `{}` (see `terrace runs`)", a.run))),
+        1 => found.remove(0),
+        _ => return Err(CliError::usage(format!("`{}` matches several runs; give more of the id", a.run))),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut offset = 0;
+    loop {
+        let page = store.read_logs(run.id, offset, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        offset = last.offset + 1;
+        for l in page.iter().filter(|l| a.attempt.is_none_or(|n| n == l.attempt)) {
+            let written = if a.json {
+                serde_json::to_writer(&mut out, l).map_err(std::io::Error::from).and_then(|_| writeln!(out))
+            } else {
+                let ts = l.line.ts.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                writeln!(out, "{ts} {:<7} {}", l.line.stream.as_str(), l.line.text)
+            };
+            if let Err(e) = written {
+                // A closed pipe (`| head`) is not an error.
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

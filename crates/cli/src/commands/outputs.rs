@@ -1,0 +1,61 @@
+//! `terrace outputs ENV`: the variables an environment's jobs produced, as later jobs see
+//! them. Secrets show as `***` unless `--reveal`.
+
+use std::process::ExitCode;
+
+use terrace_model::names::output_variable;
+
+use crate::args::{Global, OutputsArgs};
+use crate::context::session;
+use crate::exit::CliError;
+use crate::render::table;
+
+pub const MASK: &str = "***";
+
+pub async fn outputs(g: &Global, a: &OutputsArgs) -> Result<ExitCode, CliError> {
+    let s = session(g).await?;
+    let project = &s.loaded.project;
+    let Some(env) = s.store.get_environment(&project.name, &a.env).await? else {
+        return Err(CliError::usage(format!(
+            "environment `{}` has no record yet (start it with `terrace up {}`)",
+            a.env, a.env
+        )));
+    };
+    let outputs = s.store.outputs(env.id).await?;
+    let shown = |value: &str, sensitive: bool| if sensitive && !a.reveal { MASK.to_string() } else { value.to_string() };
+    if a.json {
+        let list: Vec<_> = outputs
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "job": o.job,
+                    "name": o.name,
+                    "variable": output_variable(&o.job, &o.name),
+                    "value": shown(&o.value, o.sensitive),
+                    "sensitive": o.sensitive,
+                    "run_id": o.run_id,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if outputs.is_empty() {
+        println!("environment `{}` has no outputs", a.env);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = outputs
+        .iter()
+        .map(|o| {
+            vec![
+                o.name.clone(),
+                shown(&o.value, o.sensitive),
+                o.job.clone(),
+                if o.sensitive { "yes".into() } else { "no".into() },
+                output_variable(&o.job, &o.name),
+            ]
+        })
+        .collect();
+    table::print(&["NAME", "VALUE", "JOB", "SECRET", "VARIABLE"], rows);
+    Ok(ExitCode::SUCCESS)
+}

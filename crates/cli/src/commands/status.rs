@@ -1,0 +1,64 @@
+//! `terrace status [ENV]`: environments and their state; with ENV, each job's last run.
+
+use std::process::ExitCode;
+
+use crate::args::{Global, StatusArgs};
+use crate::context::session;
+use crate::exit::CliError;
+use crate::render::table::{self, dash, when};
+
+pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
+    let s = session(g).await?;
+    let project = &s.loaded.project;
+    let Some(name) = &a.env else {
+        let envs = s.store.list_environments(Some(&project.name)).await?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&envs)?);
+        } else if envs.is_empty() {
+            println!("project `{}` has no environment yet (start one with `terrace up ENV`)", project.name);
+        } else {
+            let rows = envs
+                .iter()
+                .map(|e| vec![e.name.clone(), e.state.to_string(), when(e.updated_at), dash(e.reason.as_deref())])
+                .collect();
+            table::print(&["ENVIRONMENT", "STATE", "UPDATED", "REASON"], rows);
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(env) = s.store.get_environment(&project.name, name).await? else {
+        if a.json {
+            println!("{}", serde_json::json!({"name": name, "state": "absent", "jobs": []}));
+        } else {
+            println!("environment `{name}` has no record (never started, or deleted)");
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let runs = s.store.last_runs(env.id).await?;
+    if a.json {
+        let mut v = serde_json::to_value(&env)?;
+        v["jobs"] = serde_json::to_value(&runs)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("environment `{}`: {} (since {})", env.name, env.state, when(env.updated_at));
+    if let Some(reason) = &env.reason {
+        println!("  {reason}");
+    }
+    let rows = project
+        .jobs
+        .keys()
+        .map(|job| match runs.iter().find(|r| &r.job == job) {
+            Some(r) => vec![
+                job.clone(),
+                r.event.to_string(),
+                r.state.to_string(),
+                r.finished_at.or(r.started_at).map(when).unwrap_or_else(|| "-".into()),
+                r.id.to_string(),
+                dash(r.reason.as_deref()),
+            ],
+            None => vec![job.clone(), "-".into(), "never run".into(), "-".into(), "-".into(), "-".into()],
+        })
+        .collect();
+    table::print(&["JOB", "EVENT", "LAST RUN", "AT", "RUN", "REASON"], rows);
+    Ok(ExitCode::SUCCESS)
+}

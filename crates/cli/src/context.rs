@@ -1,0 +1,103 @@
+//! Finding the project file and the data folder, opening the store, and building the
+//! engine: what every command needs before it can do anything.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use terrace_engine::{Engine, recovery};
+use terrace_model::Project;
+use terrace_model::parse::parse_project;
+use terrace_store::{Cipher, SqliteStore, Store};
+
+use crate::args::Global;
+use crate::exit::CliError;
+
+pub struct Loaded {
+    pub project: Project,
+    pub root: PathBuf,
+}
+
+/// The project file: `--project`, or `terrace.yaml` in the current folder.
+pub fn project_file(g: &Global) -> Result<PathBuf, CliError> {
+    let file = g.project.clone().unwrap_or_else(|| PathBuf::from("terrace.yaml"));
+    let file = if file.is_dir() { file.join("terrace.yaml") } else { file };
+    if !file.is_file() {
+        return Err(CliError::usage(format!(
+            "no project file at {} (run terrace in the folder holding terrace.yaml, or pass --project PATH)",
+            file.display()
+        )));
+    }
+    std::path::absolute(&file).map_err(|e| CliError::usage(format!("{}: {e}", file.display())))
+}
+
+/// Reads and validates the project file; every problem is reported at once.
+pub fn load_project(g: &Global) -> Result<Loaded, CliError> {
+    let file = project_file(g)?;
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
+    let label = display_name(&file);
+    let project = parse_project(&label, &text).map_err(|e| CliError::Usage(e.to_string()))?;
+    let root = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    Ok(Loaded { project, root })
+}
+
+/// The file as the user would name it: relative to the current folder when inside it.
+pub fn display_name(file: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| file.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| file.to_path_buf())
+        .display()
+        .to_string()
+}
+
+pub fn data_dir(g: &Global, root: &Path) -> PathBuf {
+    g.data.clone().unwrap_or_else(|| root.join(".terrace"))
+}
+
+/// Opens the store and resolves whatever a dead process left running.
+pub async fn open_store(data: &Path) -> Result<Arc<dyn Store>, CliError> {
+    std::fs::create_dir_all(data)
+        .map_err(|e| CliError::Failed(format!("cannot create the data folder {}: {e}", data.display())))?;
+    let cipher = Cipher::load_or_create(data)?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.join("terrace.db"), cipher).await?);
+    for r in recovery::recover(store.as_ref(), data).await? {
+        eprintln!("note: run {} (job `{}` in `{}`) marked interrupted: {}", r.run, r.job, r.environment, r.reason);
+    }
+    Ok(store)
+}
+
+pub struct Session {
+    pub loaded: Loaded,
+    pub store: Arc<dyn Store>,
+    pub data: PathBuf,
+}
+
+pub async fn session(g: &Global) -> Result<Session, CliError> {
+    let loaded = load_project(g)?;
+    let data = data_dir(g, &loaded.root);
+    let store = open_store(&data).await?;
+    Ok(Session { loaded, store, data })
+}
+
+impl Session {
+    pub fn engine(self, exec: &crate::args::ExecFlags) -> Engine {
+        let parallel = exec.parallel;
+        let parallel = parallel
+            .map(usize::from)
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        Engine {
+            project: self.loaded.project,
+            project_root: self.loaded.root,
+            data_dir: self.data,
+            store: self.store,
+            executor: Arc::new(terrace_exec::LocalExecutor::default()),
+            parallel,
+            invoking_env: Arc::new(std::env::vars().collect()),
+            trigger: format!("cli:{user}"),
+            owner: terrace_engine::owner_id(),
+            kill_grace: exec.kill_grace,
+        }
+    }
+}

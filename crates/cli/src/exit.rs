@@ -1,0 +1,53 @@
+//! The CLI's error: every lower error becomes one of these once, with its exit status.
+
+use std::process::ExitCode;
+
+use terrace_engine::EngineError;
+use terrace_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Usage or configuration: exit 2. The message is complete (may span lines).
+    #[error("{0}")]
+    Usage(String),
+    /// Something failed at run time: exit 1.
+    #[error("error: {0}")]
+    Failed(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Usage(_) => ExitCode::from(2),
+            CliError::Failed(_) => ExitCode::from(1),
+        }
+    }
+
+    pub fn usage(msg: impl Into<String>) -> Self {
+        CliError::Usage(format!("error: {}", msg.into()))
+    }
+}
+
+impl From<EngineError> for CliError {
+    fn from(e: EngineError) -> Self {
+        if e.is_usage() { CliError::usage(e.to_string()) } else { CliError::Failed(e.to_string()) }
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        CliError::Failed(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::Failed(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for CliError {
+    fn from(e: serde_json::Error) -> Self {
+        CliError::Failed(format!("cannot write JSON: {e}"))
+    }
+}

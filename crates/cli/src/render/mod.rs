@@ -1,0 +1,4 @@
+//! How results look on a terminal: live progress and tables.
+
+pub mod progress;
+pub mod table;

@@ -1,0 +1,34 @@
+//! `terrace validate` reports every problem with file, line and column; `terrace schema`.
+
+mod common;
+
+use common::TestProject;
+
+#[test]
+fn validate_reports_every_problem_at_once_with_positions() {
+    let p = TestProject::new(
+        "project: p\nenvironments: {dev: {}}\njobs:\n  a:\n    events: [start]\n    comand: {start: 'true'}\n    max_duration: soon\n  b:\n    depends_on: [c, nope]\n    events: [start]\n    commands: {start: 'true'}\n  c:\n    depends_on: [b]\n    events: [start]\n    commands: {start: 'true'}\n",
+    );
+    let out = p.run(&["validate"]).code(2);
+    let e = &out.stderr;
+    assert!(e.contains("terrace.yaml:6:5:") && e.contains("comand") && e.contains("commands"), "{e}");
+    assert!(e.contains("terrace.yaml:7:") && e.contains("soon"), "{e}");
+    assert!(e.contains("terrace.yaml:9:") && e.contains("nope"), "{e}");
+    assert!(e.contains("b → c → b") || e.contains("c → b → c"), "{e}");
+    let json = p.run(&["validate", "--json"]).code(2).json();
+    assert_eq!(json["valid"], false);
+    assert!(json["problems"].as_array().unwrap().len() >= 4, "{json}");
+    // every other command refuses the same file with the same report
+    let up = p.run(&["up", "dev"]).code(2);
+    assert!(up.stderr.contains("comand"), "{}", up.stderr);
+}
+
+#[test]
+fn validate_accepts_the_quickstart_and_schema_is_json() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/terrace.yaml");
+    let out = std::process::Command::new(common::bin()).args(["validate", "--project"]).arg(&root).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let schema = std::process::Command::new(common::bin()).arg("schema").output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&schema.stdout).unwrap();
+    assert!(v["properties"]["jobs"].is_object(), "{v}");
+}

@@ -1,0 +1,328 @@
+//! One run of one job: variables, the skip-unchanged check, then attempts (a fresh copy
+//! of the source each time) until one succeeds or `max_restarts` is spent. Every step
+//! is recorded; the run log carries Terrace's own notes beside the job's output.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use terrace_exec::{ExecEvent, ExecSpec, ExitStatus, SecretSet};
+use terrace_model::log::{LogLine, Stream};
+use terrace_model::output::parse_output_file;
+use terrace_model::project::Job;
+use terrace_model::{Event, RunId};
+use terrace_store::{EnvironmentRecord, RunState};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::EngineError;
+use crate::fingerprint::inputs_hash;
+use crate::lease::lease_until;
+use crate::progress::{Observer, Progress};
+use crate::Engine;
+
+/// What one pipeline shares with each of its job runs.
+pub(crate) struct RunContext<'a> {
+    pub engine: &'a Engine,
+    pub env: &'a EnvironmentRecord,
+    pub event: Event,
+    pub secrets: SecretSet,
+    pub observer: Arc<dyn Observer>,
+    pub cancel: CancellationToken,
+    pub raw_args: Vec<String>,
+    pub commit: Option<String>,
+}
+
+/// How a run ended.
+pub(crate) struct RunEnd {
+    pub state: RunState,
+    pub reason: Option<String>,
+    /// A skip that counts as success for the jobs after it (inputs unchanged).
+    pub satisfied: bool,
+}
+
+impl RunEnd {
+    fn new(state: RunState, reason: Option<String>) -> Self {
+        let satisfied = state == RunState::Succeeded;
+        RunEnd { state, reason, satisfied }
+    }
+}
+
+/// The outcome of one attempt.
+struct AttemptEnd {
+    state: RunState,
+    exit_code: Option<i32>,
+    reason: Option<String>,
+}
+
+impl RunContext<'_> {
+    fn store(&self) -> &dyn terrace_store::Store {
+        self.engine.store.as_ref()
+    }
+
+    /// Appends a line of Terrace's own to the run log (masked like any other).
+    async fn note(&self, job: &str, run: RunId, attempt: u32, text: &str) -> Result<(), EngineError> {
+        let line = LogLine::now(Stream::Terrace, self.secrets.mask(text).into_owned());
+        self.store().append_logs(run, attempt, std::slice::from_ref(&line)).await?;
+        self.observer.observe(Progress::Lines { job: job.to_string(), lines: vec![line] });
+        Ok(())
+    }
+
+    async fn finish(&self, run: RunId, end: RunEnd, exit_code: Option<i32>, job: &str) -> Result<RunEnd, EngineError> {
+        let reason = end.reason.as_deref().map(|r| self.secrets.mask(r).into_owned());
+        self.store().finish_run(run, end.state, exit_code, reason.as_deref()).await?;
+        self.observer.observe(Progress::Finished { job: job.to_string(), run, state: end.state, reason: reason.clone() });
+        Ok(RunEnd { reason, ..end })
+    }
+
+    /// Runs `job` for the run record `run` to its end.
+    pub(crate) async fn execute(&self, job: &Job, run: RunId) -> Result<RunEnd, EngineError> {
+        let engine = self.engine;
+        let outputs = self.store().outputs(self.env.id).await?;
+        let resolved = match engine.resolve_variables(
+            &self.env.name,
+            job,
+            self.event,
+            &run.to_string(),
+            self.commit.as_deref(),
+            &outputs,
+        ) {
+            Ok(r) => r,
+            Err(e) => return self.finish(run, RunEnd::new(RunState::Failed, Some(e.to_string())), None, &job.name).await,
+        };
+        self.secrets.extend(resolved.secrets().map(str::to_string));
+
+        let source = engine.project_root.join(&job.source);
+        if !source.is_dir() {
+            let reason = format!("source folder {} does not exist", source.display());
+            return self.finish(run, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
+        }
+        let input = job.input.as_ref().map(|p| engine.project_root.join(p));
+        if let Some(p) = input.as_ref().filter(|p| !p.is_file()) {
+            let reason = format!("parameters file {} does not exist", p.display());
+            return self.finish(run, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
+        }
+        let hash = if self.event == Event::Start {
+            let h = inputs_hash(source.clone(), input.clone(), &resolved)
+                .await
+                .map_err(EngineError::io(format!("cannot read the inputs of job `{}`", job.name)))?;
+            if job.skip_unchanged
+                && self.store().last_success_inputs(self.env.id, &job.name, Event::Start).await?.as_deref() == Some(&h)
+            {
+                let reason = "inputs unchanged since the last successful start (same source tree, parameters file and variables)";
+                self.store().start_attempt(run, &engine.owner, lease_until(), Some(&h)).await?;
+                self.note(&job.name, run, 1, &format!("skipped: {reason}")).await?;
+                let end = RunEnd { state: RunState::Skipped, reason: Some(reason.into()), satisfied: true };
+                return self.finish(run, end, None, &job.name).await;
+            }
+            Some(h)
+        } else {
+            None
+        };
+        let invocation = match terrace_templates::invocation(job, self.event, &self.raw_args) {
+            Ok(i) => i,
+            Err(e) => return self.finish(run, RunEnd::new(RunState::Failed, Some(e.to_string())), None, &job.name).await,
+        };
+
+        let max_attempts = job.max_restarts + 1;
+        let mut last = AttemptEnd { state: RunState::Failed, exit_code: None, reason: None };
+        for n in 1..=max_attempts {
+            let attempt = self.store().start_attempt(run, &engine.owner, lease_until(), hash.as_deref()).await?;
+            self.observer.observe(Progress::Started { job: job.name.clone(), run, attempt });
+            self.note(
+                &job.name,
+                run,
+                attempt,
+                &format!(
+                    "run {run}: job `{}`, event `{}`, environment `{}`, attempt {n} of {max_attempts}",
+                    job.name, self.event, self.env.name
+                ),
+            )
+            .await?;
+            for note in &resolved.notes {
+                self.note(&job.name, run, attempt, note).await?;
+            }
+            last = self.attempt(job, run, attempt, &invocation.argv, &source, input.as_deref(), &resolved).await?;
+            self.store().finish_attempt(run, attempt, last.state, last.exit_code, last.reason.as_deref()).await?;
+            let summary = match &last.reason {
+                Some(r) => format!("attempt {n} {}: {r}", last.state),
+                None => format!("attempt {n} {}", last.state),
+            };
+            self.note(&job.name, run, attempt, &summary).await?;
+            let retryable = matches!(last.state, RunState::Failed | RunState::TimedOut);
+            if !retryable || n == max_attempts {
+                break;
+            }
+            self.observer.observe(Progress::Retrying {
+                job: job.name.clone(),
+                attempt: n + 1,
+                reason: last.reason.clone().unwrap_or_default(),
+            });
+        }
+        if last.state == RunState::Succeeded && self.event == Event::Delete {
+            self.store().delete_outputs(self.env.id, &job.name).await?;
+        }
+        let end = RunEnd::new(last.state, last.reason);
+        self.finish(run, end, last.exit_code, &job.name).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        job: &Job,
+        run: RunId,
+        attempt: u32,
+        argv: &[String],
+        source: &Path,
+        input: Option<&Path>,
+        resolved: &terrace_model::vars::Resolved,
+    ) -> Result<AttemptEnd, EngineError> {
+        let work = self.engine.data_dir.join("work").join(run.to_string()).join(format!("attempt-{attempt}"));
+        let (workdir, input_copy) = prepare_workdir(&work, source, input).await?;
+        let output_file = work.join("output").join("output.json");
+        let mut env = self.engine.inherited_env(job);
+        env.extend(resolved.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())));
+        env.push(("TERRACE_OUTPUT_FILE".into(), output_file.display().to_string()));
+        if let Some(p) = &input_copy {
+            env.push(("TERRACE_JOB_INPUT".into(), p.display().to_string()));
+        }
+        let spec = ExecSpec {
+            argv: argv.to_vec(),
+            workdir: workdir.clone(),
+            env,
+            max_duration: job.max_duration,
+            kill_grace: self.engine.kill_grace,
+            output_file: Some(output_file.clone()),
+        };
+        let (tx, rx) = mpsc::channel(64);
+        let recorder = self.record_logs(job, run, attempt, rx);
+        let exec = self.engine.executor.run(spec, self.secrets.clone(), tx, self.cancel.clone());
+        let (outcome, recorded) = tokio::join!(exec, recorder);
+        recorded?;
+        let end = match outcome {
+            Err(e) => AttemptEnd { state: RunState::Failed, exit_code: None, reason: Some(e.to_string()) },
+            Ok(o) => match o.status {
+                ExitStatus::Exited(0) => self.collect_outputs(job, run, &output_file).await?,
+                ExitStatus::Exited(code) => AttemptEnd {
+                    state: RunState::Failed,
+                    exit_code: Some(code),
+                    reason: Some(format!("exited with status {code}")),
+                },
+                ExitStatus::Signaled(sig) => AttemptEnd {
+                    state: RunState::Failed,
+                    exit_code: None,
+                    reason: Some(format!("killed by signal {sig}")),
+                },
+                ExitStatus::TimedOut => AttemptEnd {
+                    state: RunState::TimedOut,
+                    exit_code: None,
+                    reason: Some(format!(
+                        "exceeded max_duration of {}; its whole process group was stopped",
+                        humanize(job.max_duration.unwrap_or_default())
+                    )),
+                },
+                ExitStatus::Cancelled => AttemptEnd {
+                    state: RunState::Cancelled,
+                    exit_code: None,
+                    reason: Some("cancelled; its whole process group was stopped".into()),
+                },
+            },
+        };
+        if std::env::var_os("TERRACE_KEEP_WORK").is_none() {
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&work)).await;
+        }
+        Ok(end)
+    }
+
+    /// Reads the output file of a successful attempt and applies it whole, or refuses it whole.
+    async fn collect_outputs(&self, job: &Job, run: RunId, path: &Path) -> Result<AttemptEnd, EngineError> {
+        let ok = AttemptEnd { state: RunState::Succeeded, exit_code: Some(0), reason: None };
+        let bytes = match tokio::fs::read(path).await {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ok),
+            Err(e) => return Err(EngineError::io(format!("cannot read output file {}", path.display()))(e)),
+        };
+        match parse_output_file(&bytes) {
+            Ok(entries) => {
+                self.secrets.extend(entries.iter().filter(|e| e.sensitive).map(|e| e.value.clone()));
+                if self.event != Event::Delete {
+                    self.store().put_outputs(self.env.id, &job.name, run, &entries).await?;
+                }
+                Ok(ok)
+            }
+            Err(e) => Ok(AttemptEnd {
+                state: RunState::Failed,
+                exit_code: Some(0),
+                reason: Some(format!(
+                    "output file {}: {e}; none of its entries were applied",
+                    path.display()
+                )),
+            }),
+        }
+    }
+
+    /// Stores log batches as they arrive and forwards them to the observer.
+    async fn record_logs(
+        &self,
+        job: &Job,
+        run: RunId,
+        attempt: u32,
+        mut rx: mpsc::Receiver<ExecEvent>,
+    ) -> Result<(), EngineError> {
+        while let Some(event) = rx.recv().await {
+            match event {
+                ExecEvent::Started { pid, pid_start } => {
+                    self.store().record_attempt_process(run, attempt, pid, pid_start).await?;
+                }
+                ExecEvent::Lines(mut lines) => {
+                    // Coalesce what is already queued into one transaction.
+                    while lines.len() < 4096 {
+                        match rx.try_recv() {
+                            Ok(ExecEvent::Lines(more)) => lines.extend(more),
+                            Ok(ExecEvent::Started { pid, pid_start }) => {
+                                self.store().record_attempt_process(run, attempt, pid, pid_start).await?;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.store().append_logs(run, attempt, &lines).await?;
+                    self.observer.observe(Progress::Lines { job: job.name.clone(), lines });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A fresh copy of the source (a job cannot corrupt it) and of the params file.
+async fn prepare_workdir(work: &Path, source: &Path, input: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), EngineError> {
+    let context = format!("cannot prepare a working copy of {}", source.display());
+    let work = work.to_path_buf();
+    let source = source.to_path_buf();
+    let input = input.map(Path::to_path_buf);
+    tokio::task::spawn_blocking(move || -> std::io::Result<(PathBuf, Option<PathBuf>)> {
+        if work.exists() {
+            std::fs::remove_dir_all(&work)?;
+        }
+        std::fs::create_dir_all(work.join("output"))?;
+        let src = work.join("src");
+        terrace_exec::workspace::copy_tree(&source, &src)?;
+        let input_copy = match input {
+            Some(p) => {
+                let dir = work.join("input");
+                std::fs::create_dir_all(&dir)?;
+                let dest = dir.join(p.file_name().unwrap_or_else(|| "params".as_ref()));
+                std::fs::copy(&p, &dest)?;
+                Some(dest)
+            }
+            None => None,
+        };
+        Ok((src, input_copy))
+    })
+    .await
+    .map_err(|e| EngineError::io("preparing the working directory")(std::io::Error::other(e)))?
+    .map_err(EngineError::io(context))
+}
+
+fn humanize(d: std::time::Duration) -> String {
+    humantime::format_duration(d).to_string()
+}

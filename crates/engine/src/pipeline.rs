@@ -1,0 +1,331 @@
+//! An environment event as a pipeline run: the event's jobs in dependency order (reverse
+//! for stop and delete), independent jobs at the same time up to the limit, a failed job
+//! skipping its dependents but not its siblings, and the environment's state at the end.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use terrace_exec::SecretSet;
+use terrace_model::graph::EventPlan;
+use terrace_model::{Event, PipelineId, RunId};
+use terrace_store::{EnvState, EnvironmentRecord, NewRun, RunState};
+use tokio_util::sync::CancellationToken;
+
+use crate::env_lock::EnvLock;
+use crate::error::EngineError;
+use crate::job_run::{RunContext, RunEnd};
+use crate::lease::spawn_renewal;
+use crate::progress::{Observer, Progress};
+use crate::Engine;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub env: String,
+    pub event: Event,
+    /// A force run of this one job (seed 001 "Force Run"): runs whatever events it lists.
+    pub job: Option<String>,
+    /// Arguments of a `raw` run, appended to the command.
+    pub raw_args: Vec<String>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct JobResult {
+    pub job: String,
+    pub run_id: RunId,
+    pub state: RunState,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PipelineOutcome {
+    pub environment: String,
+    pub event: Event,
+    pub pipeline_id: Option<PipelineId>,
+    /// The environment's state afterwards (`deleted` once a destroy completed).
+    pub environment_state: EnvState,
+    pub failed_job: Option<String>,
+    pub jobs: Vec<JobResult>,
+    pub duration_ms: u64,
+}
+
+impl PipelineOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.failed_job.is_none()
+    }
+}
+
+impl Engine {
+    fn check(&self, req: &Request) -> Result<(), EngineError> {
+        if self.project.environment(&req.env).is_none() {
+            let known: Vec<&str> = self.project.environments.keys().map(String::as_str).collect();
+            return Err(EngineError::Invalid(format!(
+                "environment `{}` is not defined in the project file (defined: {})",
+                req.env,
+                if known.is_empty() { "none; add it under `environments:`".to_string() } else { known.join(", ") }
+            )));
+        }
+        if let Some(job) = &req.job
+            && !self.project.jobs.contains_key(job)
+        {
+            let known: Vec<&str> = self.project.jobs.keys().map(String::as_str).collect();
+            return Err(EngineError::Invalid(format!(
+                "job `{job}` is not defined in the project file (defined: {})",
+                known.join(", ")
+            )));
+        }
+        if req.job.is_none() && !req.event.is_lifecycle() {
+            return Err(EngineError::Invalid(format!("`{}` runs one job: name it with `terrace run JOB`", req.event)));
+        }
+        Ok(())
+    }
+
+    /// Runs one environment event (or a force run) to its end.
+    pub async fn run_event(
+        &self,
+        req: Request,
+        observer: Arc<dyn Observer>,
+        cancel: CancellationToken,
+    ) -> Result<PipelineOutcome, EngineError> {
+        self.check(&req)?;
+        let started = Instant::now();
+        let _lock = EnvLock::acquire(&self.data_dir, &self.project.name, &req.env)?;
+        let forced = req.job.is_some();
+        let env = match (req.event, forced) {
+            (Event::Delete, false) => match self.store.get_environment(&self.project.name, &req.env).await? {
+                Some(env) => env,
+                None => {
+                    return Ok(PipelineOutcome {
+                        environment: req.env,
+                        event: req.event,
+                        pipeline_id: None,
+                        environment_state: EnvState::Deleted,
+                        failed_job: None,
+                        jobs: vec![],
+                        duration_ms: 0,
+                    });
+                }
+            },
+            _ => self.store.ensure_environment(&self.project.name, &req.env).await?,
+        };
+        if !forced {
+            let transitional = match req.event {
+                Event::Start => EnvState::Deploying,
+                Event::Stop => EnvState::Stopping,
+                _ => EnvState::Deleting,
+            };
+            self.store.set_environment_state(env.id, transitional, None, None).await?;
+        }
+        let plan = EventPlan::new(&self.project.jobs, req.event, req.job.as_deref());
+        let pipeline = self.store.create_pipeline(env.id, req.event, &self.trigger).await?;
+        let already_deleted = if req.event == Event::Delete && !forced { self.deleted_jobs(&env).await? } else { BTreeMap::new() };
+        let mut runs = BTreeMap::new();
+        for job in &plan.order {
+            let run = self
+                .store
+                .create_run(NewRun {
+                    id: RunId::new(),
+                    pipeline_id: Some(pipeline),
+                    environment_id: env.id,
+                    project: self.project.name.clone(),
+                    environment: env.name.clone(),
+                    job: job.clone(),
+                    event: req.event,
+                    forced,
+                    trigger: self.trigger.clone(),
+                })
+                .await?;
+            runs.insert(job.clone(), run.id);
+        }
+        observer.observe(Progress::Planned { jobs: plan.order.clone() });
+
+        let secrets = SecretSet::default();
+        secrets.extend(self.declared_secrets(&req.env));
+        secrets.extend(self.store.outputs(env.id).await?.into_iter().filter(|o| o.sensitive).map(|o| o.value));
+        let ctx = RunContext {
+            engine: self,
+            env: &env,
+            event: req.event,
+            secrets,
+            observer: observer.clone(),
+            cancel: cancel.clone(),
+            raw_args: req.raw_args.clone(),
+            commit: git_commit(&self.project_root).await,
+        };
+        let renew = CancellationToken::new();
+        spawn_renewal(self.store.clone(), self.owner.clone(), renew.clone());
+        let results = self.schedule(&ctx, &plan, &runs, &already_deleted).await;
+        renew.cancel();
+        let results = results?;
+
+        let failed = plan.order.iter().find_map(|job| {
+            let r = &results[job];
+            (!r.satisfied).then(|| (job.clone(), r.reason.clone()))
+        });
+        let mut state = env.state;
+        if !forced {
+            state = match (&failed, req.event) {
+                (Some(_), _) => EnvState::Failed,
+                (None, Event::Start) => EnvState::Running,
+                (None, Event::Stop) => EnvState::Stopped,
+                (None, _) => EnvState::Deleted,
+            };
+            match &failed {
+                Some((job, reason)) => {
+                    let why = format!("`{}` failed at job `{job}`: {}", req.event, reason.as_deref().unwrap_or("failed"));
+                    self.store.set_environment_state(env.id, state, Some(job), Some(&why)).await?;
+                }
+                None if state == EnvState::Deleted => self.store.delete_environment(env.id).await?,
+                None => self.store.set_environment_state(env.id, state, None, None).await?,
+            }
+        } else if let Some(current) = self.store.get_environment(&self.project.name, &req.env).await? {
+            state = current.state;
+        }
+        let pipeline_state = if failed.is_none() { RunState::Succeeded } else { RunState::Failed };
+        self.store.finish_pipeline(pipeline, pipeline_state).await?;
+        let summary = match &failed {
+            None => format!("{} {}", req.event, pipeline_state),
+            Some((job, _)) => format!("{} failed at job `{job}`", req.event),
+        };
+        if state != EnvState::Deleted {
+            self.store.record_event(env.id, None, "pipeline", &summary).await?;
+        }
+        let jobs = plan
+            .order
+            .iter()
+            .map(|job| JobResult {
+                job: job.clone(),
+                run_id: runs[job],
+                state: results[job].state,
+                reason: results[job].reason.clone(),
+            })
+            .collect();
+        Ok(PipelineOutcome {
+            environment: env.name.clone(),
+            event: req.event,
+            pipeline_id: Some(pipeline),
+            environment_state: state,
+            failed_job: failed.map(|(j, _)| j),
+            jobs,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// Jobs whose newest run is a successful delete: a resumed destroy skips them.
+    async fn deleted_jobs(&self, env: &EnvironmentRecord) -> Result<BTreeMap<String, RunId>, EngineError> {
+        Ok(self
+            .store
+            .last_runs(env.id)
+            .await?
+            .into_iter()
+            .filter(|r| r.event == Event::Delete && r.state == RunState::Succeeded)
+            .map(|r| (r.job, r.id))
+            .collect())
+    }
+
+    async fn schedule(
+        &self,
+        ctx: &RunContext<'_>,
+        plan: &EventPlan,
+        runs: &BTreeMap<String, RunId>,
+        already_deleted: &BTreeMap<String, RunId>,
+    ) -> Result<BTreeMap<String, RunEnd>, EngineError> {
+        let mut done: BTreeMap<String, RunEnd> = BTreeMap::new();
+        let mut pending: Vec<&String> = plan.order.iter().collect();
+        let mut running = FuturesUnordered::new();
+        let parallel = self.parallel.max(1);
+        loop {
+            // Jobs that can no longer run: a dependency did not succeed, or we were cancelled.
+            let mut i = 0;
+            while i < pending.len() {
+                let job = pending[i];
+                let blocker = plan.waits_for[job].iter().find(|d| done.get(*d).is_some_and(|r| !r.satisfied));
+                let end = if let Some(dep) = blocker {
+                    Some(RunEnd {
+                        state: RunState::Skipped,
+                        reason: Some(format!("dependency `{dep}` did not succeed ({})", done[dep].state)),
+                        satisfied: false,
+                    })
+                } else if ctx.cancel.is_cancelled() {
+                    Some(RunEnd { state: RunState::Cancelled, reason: Some("cancelled before it started".into()), satisfied: false })
+                } else if let Some(by) = already_deleted.get(job) {
+                    Some(RunEnd {
+                        state: RunState::Skipped,
+                        reason: Some(format!("already deleted by run {by}; resuming the destroy")),
+                        satisfied: true,
+                    })
+                } else {
+                    None
+                };
+                match end {
+                    Some(end) => {
+                        let run = runs[job];
+                        self.store.finish_run(run, end.state, None, end.reason.as_deref()).await?;
+                        ctx.observer.observe(Progress::Finished {
+                            job: job.clone(),
+                            run,
+                            state: end.state,
+                            reason: end.reason.clone(),
+                        });
+                        done.insert(job.clone(), end);
+                        pending.remove(i);
+                        i = 0;
+                    }
+                    None => i += 1,
+                }
+            }
+            // Start what is ready, in plan order, up to the limit.
+            while running.len() < parallel {
+                let Some(pos) = pending
+                    .iter()
+                    .position(|job| plan.waits_for[*job].iter().all(|d| done.get(d).is_some_and(|r| r.satisfied)))
+                else {
+                    break;
+                };
+                let job = pending.remove(pos);
+                let spec = &self.project.jobs[job];
+                let run = runs[job];
+                running.push(async move { (job, ctx.execute(spec, run).await) });
+            }
+            match running.next().await {
+                Some((job, end)) => {
+                    done.insert(job.clone(), end?);
+                }
+                None if pending.is_empty() => return Ok(done),
+                None => {
+                    // Nothing runs and nothing is ready: only a cycle could do this, and the
+                    // parser refuses cycles; fail the rest rather than wait forever.
+                    for job in pending.drain(..) {
+                        let reason = "its dependencies can never be satisfied (a dependency cycle?)";
+                        self.store.finish_run(runs[job], RunState::Failed, None, Some(reason)).await?;
+                        done.insert(
+                            job.clone(),
+                            RunEnd { state: RunState::Failed, reason: Some(reason.into()), satisfied: false },
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The commit of the project's git checkout, when it is one (`TERRACE_COMMIT`).
+async fn git_commit(root: &std::path::Path) -> Option<String> {
+    let out = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::process::Command::new("git")
+            .args(["rev-parse", "--verify", "-q", "HEAD"])
+            .current_dir(root)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let commit = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !commit.is_empty()).then_some(commit)
+}
+

@@ -1,0 +1,28 @@
+//! What the engine reports while a pipeline runs, for a terminal, a log or an API stream.
+
+use terrace_model::log::LogLine;
+use terrace_model::RunId;
+use terrace_store::RunState;
+
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// The pipeline's jobs, in display order, before any starts.
+    Planned { jobs: Vec<String> },
+    Started { job: String, run: RunId, attempt: u32 },
+    /// Masked log lines of a job.
+    Lines { job: String, lines: Vec<LogLine> },
+    Retrying { job: String, attempt: u32, reason: String },
+    Finished { job: String, run: RunId, state: RunState, reason: Option<String> },
+}
+
+/// Receives progress; must not block (it is called from async tasks).
+pub trait Observer: Send + Sync {
+    fn observe(&self, event: Progress);
+}
+
+/// Discards progress.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn observe(&self, _: Progress) {}
+}

@@ -1,0 +1,265 @@
+//! Log capture: turns the bytes of one pipe into masked, timestamped log lines, one
+//! batch per read. A secret split across two reads, or across the cut of an over-long
+//! line, is still masked, because incomplete lines are held back until they can be.
+
+use std::borrow::Cow;
+
+use terrace_model::log::{LogLine, Stream};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc::Sender;
+
+use crate::ExecEvent;
+use crate::mask::{Matcher, SecretSet};
+
+/// Longer lines are emitted in pieces of about this size, so a job printing without
+/// newlines cannot make Terrace buffer without bound.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// How much is read at once: several pipe buffers, so a fast writer gives big batches.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// The pending bytes of one stream that do not yet form a complete line.
+pub(crate) struct LineSplitter {
+    stream: Stream,
+    pending: Vec<u8>,
+}
+
+impl LineSplitter {
+    pub(crate) fn new(stream: Stream) -> Self {
+        LineSplitter { stream, pending: Vec::with_capacity(READ_CHUNK) }
+    }
+
+    /// Takes the bytes just appended to `pending` (from `old_len` on) and returns the
+    /// lines they complete.
+    fn take_lines(&mut self, old_len: usize, matcher: &Matcher) -> Vec<LogLine> {
+        let ts = time::OffsetDateTime::now_utc();
+        let mut out = Vec::new();
+        if let Some(nl) = memchr::memrchr(b'\n', &self.pending[old_len..]) {
+            let end = old_len + nl + 1;
+            // Secrets never contain '\n' (multi-line ones are split), so masking all the
+            // complete lines at once is the same as masking them one by one.
+            push_lines(&self.pending[..end - 1], matcher, self.stream, ts, &mut out);
+            self.pending.drain(..end);
+        }
+        let hold = matcher.max_len.saturating_sub(1);
+        while self.pending.len() >= MAX_LINE + hold {
+            let mut cut = char_floor(&self.pending, MAX_LINE);
+            if let Some(end) = matcher.straddling_end(&self.pending, cut) {
+                cut = end;
+            }
+            let piece = matcher.mask_bytes(&self.pending[..cut]);
+            out.push(LogLine { ts, stream: self.stream, text: String::from_utf8_lossy(&piece).into_owned() });
+            self.pending.drain(..cut);
+        }
+        out
+    }
+
+    /// Appends bytes (as from one read) and returns the lines they complete.
+    #[cfg(test)]
+    pub(crate) fn push(&mut self, data: &[u8], matcher: &Matcher) -> Vec<LogLine> {
+        let old = self.pending.len();
+        self.pending.extend_from_slice(data);
+        self.take_lines(old, matcher)
+    }
+
+    /// At EOF: the partial last line, if any.
+    pub(crate) fn finish(&mut self, matcher: &Matcher) -> Option<LogLine> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&matcher.mask_bytes(&self.pending)).into_owned();
+        self.pending.clear();
+        Some(LogLine::now(self.stream, text))
+    }
+
+    /// Reads `pipe` to EOF, sending one `Lines` event per read that completed a line.
+    /// When nobody listens any more it keeps reading, so the child never blocks on a
+    /// full pipe.
+    pub(crate) async fn pump<R: AsyncRead + Unpin>(
+        mut self,
+        mut pipe: R,
+        secrets: SecretSet,
+        events: Sender<ExecEvent>,
+    ) -> std::io::Result<()> {
+        let mut listening = true;
+        loop {
+            let old = self.pending.len();
+            self.pending.reserve(READ_CHUNK);
+            let n = match pipe.read_buf(&mut self.pending).await {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.flush(&secrets, &events, listening).await;
+                    return Err(e);
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            let lines = self.take_lines(old, &secrets.snapshot());
+            if listening && !lines.is_empty() {
+                listening = events.send(ExecEvent::Lines(lines)).await.is_ok();
+            }
+        }
+        self.flush(&secrets, &events, listening).await;
+        Ok(())
+    }
+
+    async fn flush(&mut self, secrets: &SecretSet, events: &Sender<ExecEvent>, listening: bool) {
+        if let Some(line) = self.finish(&secrets.snapshot()) {
+            if listening {
+                let _ = events.send(ExecEvent::Lines(vec![line])).await;
+            }
+        }
+    }
+}
+
+/// Splits masked complete lines (without the final '\n') into `out`.
+fn push_lines(complete: &[u8], matcher: &Matcher, stream: Stream, ts: time::OffsetDateTime, out: &mut Vec<LogLine>) {
+    let masked = matcher.mask_bytes(complete);
+    // Invalid bytes never swallow a '\n', so decoding the batch whole is the same as
+    // decoding line by line.
+    let text: Cow<str> = String::from_utf8_lossy(&masked);
+    for line in text.split('\n') {
+        let mut line = line.strip_suffix('\r').unwrap_or(line);
+        // A long line that arrived whole in one read; it is already masked, so any cut
+        // on a char boundary is safe.
+        while line.len() > MAX_LINE {
+            let cut = (1..=MAX_LINE).rev().find(|&i| line.is_char_boundary(i)).unwrap_or(line.len());
+            let (piece, rest) = line.split_at(cut);
+            out.push(LogLine { ts, stream, text: piece.to_string() });
+            line = rest;
+        }
+        out.push(LogLine { ts, stream, text: line.to_string() });
+    }
+}
+
+/// The greatest position <= `pos` that does not split a UTF-8 character; `pos` itself
+/// in bytes that are not UTF-8 anyway.
+fn char_floor(buf: &[u8], pos: usize) -> usize {
+    let is_continuation = |b: u8| b & 0xC0 == 0x80;
+    (pos.saturating_sub(3)..=pos)
+        .rev()
+        .find(|&i| i > 0 && buf.get(i).is_none_or(|&b| !is_continuation(b)))
+        .unwrap_or(pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(lines: &[LogLine]) -> Vec<&str> {
+        lines.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    fn matcher(secrets: &[&str]) -> std::sync::Arc<Matcher> {
+        let s = SecretSet::new();
+        s.extend(secrets.iter().map(|s| s.to_string()));
+        s.snapshot()
+    }
+
+    #[test]
+    fn splits_lines_strips_cr_and_keeps_partial() {
+        let m = matcher(&[]);
+        let mut sp = LineSplitter::new(Stream::Stdout);
+        assert_eq!(texts(&sp.push(b"a\r\nb\n\nc", &m)), ["a", "b", ""]);
+        assert_eq!(texts(&sp.push(b"d\n", &m)), ["cd"]);
+        assert!(sp.push(b"tail", &m).is_empty());
+        assert_eq!(sp.finish(&m).map(|l| l.text), Some("tail".to_string()));
+        assert!(sp.finish(&m).is_none());
+    }
+
+    #[test]
+    fn invalid_utf8_is_decoded_lossily() {
+        let m = matcher(&["pw"]);
+        let mut sp = LineSplitter::new(Stream::Stderr);
+        let lines = sp.push(b"\xff\xe2\x82\nx pw\xc3\n", &m);
+        assert_eq!(texts(&lines), ["\u{fffd}\u{fffd}", "x ***\u{fffd}"]);
+        assert_eq!(lines[0].stream, Stream::Stderr);
+    }
+
+    #[test]
+    fn secret_split_across_pushes_is_masked() {
+        let m = matcher(&["abcdef"]);
+        let mut sp = LineSplitter::new(Stream::Stdout);
+        assert!(sp.push(b"x abc", &m).is_empty());
+        assert_eq!(texts(&sp.push(b"def y\n", &m)), ["x *** y"]);
+    }
+
+    #[test]
+    fn long_line_is_cut_without_splitting_a_secret_or_a_char() {
+        let secret = "SECRET-0123456789";
+        let m = matcher(&[secret]);
+        for offset in [MAX_LINE - 20, MAX_LINE - 5, MAX_LINE - 1, MAX_LINE, MAX_LINE + 3] {
+            let mut sp = LineSplitter::new(Stream::Stdout);
+            let mut data = vec![b'a'; offset];
+            data.extend_from_slice(secret.as_bytes());
+            data.extend_from_slice(&vec![b'b'; MAX_LINE * 2]);
+            let mut lines = Vec::new();
+            // Fed in small reads, so the cut happens while the secret is still arriving.
+            for chunk in data.chunks(7) {
+                lines.extend(sp.push(chunk, &m));
+            }
+            lines.extend(sp.finish(&m));
+            assert!(lines.len() >= 3, "{offset}");
+            let joined: String = lines.iter().map(|l| l.text.as_str()).collect();
+            assert!(!joined.contains("SECRET"), "{offset}");
+            assert_eq!(joined.matches("***").count(), 1, "{offset}");
+            assert!(lines.iter().all(|l| l.text.len() <= MAX_LINE + secret.len()));
+        }
+    }
+
+    #[test]
+    fn long_line_cut_on_char_boundary() {
+        let m = matcher(&[]);
+        let mut sp = LineSplitter::new(Stream::Stdout);
+        let data = "é".repeat(MAX_LINE);
+        let lines = sp.push(data.as_bytes(), &m);
+        assert!(!lines.is_empty());
+        assert!(lines.iter().all(|l| !l.text.contains('\u{fffd}')));
+        let rest = sp.finish(&m).map(|l| l.text).unwrap_or_default();
+        let joined: String = lines.iter().map(|l| l.text.as_str()).chain([rest.as_str()]).collect();
+        assert_eq!(joined, data);
+    }
+
+    #[test]
+    fn long_complete_line_in_one_push_is_cut() {
+        let m = matcher(&["pw"]);
+        let mut sp = LineSplitter::new(Stream::Stdout);
+        let mut data = "pw ".repeat(MAX_LINE);
+        data.push('\n');
+        let lines = sp.push(data.as_bytes(), &m);
+        assert!(lines.len() >= 3);
+        assert!(lines.iter().all(|l| l.text.len() <= MAX_LINE && !l.text.contains("pw")));
+    }
+
+    #[test]
+    fn char_floor_cases() {
+        let b = "aé€".as_bytes(); // a, c3 a9, e2 82 ac
+        assert_eq!(char_floor(b, 2), 1);
+        assert_eq!(char_floor(b, 3), 3);
+        assert_eq!(char_floor(b, 5), 3);
+        assert_eq!(char_floor(b, 6), 6);
+        assert_eq!(char_floor(&[0x80; 8], 5), 5);
+    }
+
+    /// Capture + masking throughput; run with
+    /// `cargo test -p terrace-exec --release -- --ignored --nocapture throughput`.
+    #[test]
+    #[ignore]
+    fn throughput() {
+        let m = matcher(&["hunter2", "s3cr3t-value", "AKIAIOSFODNN7EXAMPLE"]);
+        let line = "2024-01-01T00:00:00Z aws_instance.web: Still creating... [10s elapsed] id=i-0abc hunter2\n";
+        let chunk = line.repeat(256 * 1024 / line.len());
+        let rounds = 4000;
+        let start = std::time::Instant::now();
+        let mut sp = LineSplitter::new(Stream::Stdout);
+        let mut n = 0;
+        for _ in 0..rounds {
+            n += sp.push(chunk.as_bytes(), &m).len();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let gb = (chunk.len() * rounds) as f64 / 1e9;
+        println!("{n} lines, {gb:.2} GB in {secs:.2} s: {:.2} GB/s", gb / secs);
+    }
+}

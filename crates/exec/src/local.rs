@@ -1,0 +1,196 @@
+//! The local executor: a job is a child process of Terrace in its own process group,
+//! so a timeout, a cancellation or the end of the job reaches every process it started.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use terrace_model::log::{LogLine, Stream};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc::Sender;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::capture::LineSplitter;
+use crate::process::{group_exists, process_start_time, signal_group};
+use crate::{ExecError, ExecEvent, ExecOutcome, ExecSpec, Executor, ExitStatus, SecretSet, resolve, watch};
+
+/// How long the pipes may stay open once the job's group is dead: only a process that
+/// left the group (setsid) can hold them, and it must not hang the run.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// How often the group is checked for survivors during the kill grace.
+const GROUP_POLL: Duration = Duration::from_millis(50);
+
+/// Runs jobs as child processes of this process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalExecutor;
+
+impl LocalExecutor {
+    pub fn new() -> Self {
+        LocalExecutor
+    }
+}
+
+enum End {
+    Exited(std::io::Result<std::process::ExitStatus>),
+    TimedOut,
+    Cancelled,
+}
+
+/// Kills the group if `run` is dropped half-way (its caller gave up on it), so no
+/// process outlives the future that owned it.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            signal_group(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for LocalExecutor {
+    async fn run(
+        &self,
+        spec: ExecSpec,
+        secrets: SecretSet,
+        events: Sender<ExecEvent>,
+        cancel: CancellationToken,
+    ) -> Result<ExecOutcome, ExecError> {
+        let program = resolve::program(&spec).await?;
+        match tokio::fs::metadata(&spec.workdir).await {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(workdir_error(&spec, nix::errno::Errno::ENOTDIR.into())),
+            Err(e) => return Err(workdir_error(&spec, e)),
+        }
+        let started = Instant::now();
+        let mut child = Command::new(&program)
+            .args(spec.argv.iter().skip(1))
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&spec.workdir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| ExecError::Spawn { program: spec.argv.first().cloned().unwrap_or_default(), source })?;
+        // The id is known until the child is reaped, which has not happened yet.
+        let pid = child.id().ok_or_else(|| ExecError::Wait { source: std::io::Error::other("no pid after spawn") })?;
+        let mut guard = GroupGuard(Some(pid));
+        // /proc is in memory: reading it does not block.
+        let _ = events.send(ExecEvent::Started { pid, pid_start: process_start_time(pid) }).await;
+
+        let readers = [
+            child.stdout.take().map(|p| {
+                tokio::spawn(LineSplitter::new(Stream::Stdout).pump(p, secrets.clone(), events.clone()))
+            }),
+            child.stderr.take().map(|p| {
+                tokio::spawn(LineSplitter::new(Stream::Stderr).pump(p, secrets.clone(), events.clone()))
+            }),
+        ];
+        let stop_watch = CancellationToken::new();
+        let watcher = spec.output_file.clone().map(|path| {
+            let (secrets, stop) = (secrets.clone(), stop_watch.clone());
+            tokio::spawn(async move { watch::watch_output_file(&path, &secrets, &stop).await })
+        });
+
+        let deadline = spec.max_duration.map(|d| started + d);
+        let end = tokio::select! {
+            biased;
+            r = child.wait() => End::Exited(r),
+            _ = cancel.cancelled() => End::Cancelled,
+            _ = sleep_until(deadline) => End::TimedOut,
+        };
+        let (status, result) = match end {
+            End::Exited(r) => (None, r),
+            End::TimedOut => (Some(ExitStatus::TimedOut), stop(&mut child, pid, spec.kill_grace).await),
+            End::Cancelled => (Some(ExitStatus::Cancelled), stop(&mut child, pid, spec.kill_grace).await),
+        };
+        // Whatever the job left in its group (a backgrounded daemon holding our pipes)
+        // dies with it. The group id cannot be reused while any member lives.
+        signal_group(pid, Signal::SIGKILL);
+        guard.0 = None;
+        let exit = result.map_err(|source| ExecError::Wait { source })?;
+
+        drain(readers, &events).await;
+        stop_watch.cancel();
+        if let Some(w) = watcher {
+            let _ = w.await;
+        }
+        let status = status.unwrap_or_else(|| exit_status(exit));
+        Ok(ExecOutcome { status, duration: started.elapsed() })
+    }
+}
+
+fn workdir_error(spec: &ExecSpec, source: std::io::Error) -> ExecError {
+    ExecError::Workdir { path: spec.workdir.clone(), source }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGTERM to the group, then SIGKILL once the grace is over, unless the whole group
+/// ended by itself before.
+async fn stop(child: &mut Child, pgid: u32, grace: Duration) -> std::io::Result<std::process::ExitStatus> {
+    signal_group(pgid, Signal::SIGTERM);
+    let end = Instant::now() + grace;
+    let mut exited = None;
+    loop {
+        if exited.is_none() {
+            tokio::select! {
+                r = child.wait() => exited = Some(r?),
+                _ = tokio::time::sleep_until(end) => break,
+            }
+        } else if !group_exists(pgid) || Instant::now() >= end {
+            break;
+        } else {
+            tokio::time::sleep(GROUP_POLL.min(end - Instant::now())).await;
+        }
+    }
+    signal_group(pgid, Signal::SIGKILL);
+    match exited {
+        Some(status) => Ok(status),
+        None => child.wait().await,
+    }
+}
+
+/// Waits for both readers to reach EOF, within `DRAIN_LIMIT`.
+async fn drain(readers: [Option<tokio::task::JoinHandle<std::io::Result<()>>>; 2], events: &Sender<ExecEvent>) {
+    let aborts: Vec<_> = readers.iter().flatten().map(|h| h.abort_handle()).collect();
+    let all = async {
+        for reader in readers.into_iter().flatten() {
+            match reader.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("reading the job's output failed: {e}"),
+                Err(e) => tracing::warn!("the job's output reader failed: {e}"),
+            }
+        }
+    };
+    if tokio::time::timeout(DRAIN_LIMIT, all).await.is_err() {
+        aborts.iter().for_each(|a| a.abort());
+        let note = "stopped reading the job's output: a process that left the job's process group still holds it open";
+        let _ = events.send(ExecEvent::Lines(vec![LogLine::now(Stream::Terrace, note)])).await;
+    }
+}
+
+fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitStatus::Exited(code),
+        (None, Some(sig)) => ExitStatus::Signaled(sig),
+        // Neither a code nor a signal does not happen for a reaped child on Unix.
+        (None, None) => ExitStatus::Exited(-1),
+    }
+}
+
+#[cfg(test)]
+#[path = "local_tests.rs"]
+mod tests;

@@ -1,0 +1,310 @@
+//! The local executor against real processes (/bin/sh, sleep, printf).
+
+use std::path::Path;
+use std::time::Duration;
+
+use terrace_model::log::{LogLine, Stream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::process::is_alive;
+use crate::{ExecError, ExecEvent, ExecOutcome, ExecSpec, Executor, ExitStatus, LocalExecutor, SecretSet};
+
+fn spec(script: &str, dir: &Path) -> ExecSpec {
+    ExecSpec {
+        argv: vec!["sh".into(), "-c".into(), script.into()],
+        workdir: dir.to_path_buf(),
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        max_duration: None,
+        kill_grace: Duration::from_secs(1),
+        output_file: None,
+    }
+}
+
+struct Ran {
+    result: Result<ExecOutcome, ExecError>,
+    started: Vec<(u32, Option<u64>)>,
+    lines: Vec<LogLine>,
+    batches: usize,
+}
+
+impl Ran {
+    fn status(&self) -> ExitStatus {
+        self.result.as_ref().map(|o| o.status).unwrap_or_else(|e| panic!("{e}"))
+    }
+    fn texts(&self, stream: Stream) -> Vec<&str> {
+        self.lines.iter().filter(|l| l.stream == stream).map(|l| l.text.as_str()).collect()
+    }
+    fn all_text(&self) -> String {
+        self.lines.iter().map(|l| format!("{}\n", l.text)).collect()
+    }
+}
+
+async fn run_with(spec: ExecSpec, secrets: SecretSet, cancel: CancellationToken) -> Ran {
+    let (tx, mut rx) = mpsc::channel(16);
+    let collector = tokio::spawn(async move {
+        let (mut started, mut lines, mut batches) = (Vec::new(), Vec::new(), 0);
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                ExecEvent::Started { pid, pid_start } => started.push((pid, pid_start)),
+                ExecEvent::Lines(l) => {
+                    batches += 1;
+                    lines.extend(l)
+                }
+            }
+        }
+        (started, lines, batches)
+    });
+    let result = LocalExecutor.run(spec, secrets, tx, cancel).await;
+    let (started, lines, batches) = collector.await.unwrap();
+    Ran { result, started, lines, batches }
+}
+
+async fn run(spec: ExecSpec) -> Ran {
+    run_with(spec, SecretSet::new(), CancellationToken::new()).await
+}
+
+/// Waits (boundedly) for a pid the job wrote to `file`.
+async fn read_pid(file: &Path) -> u32 {
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            if let Ok(pid) = text.trim().parse() {
+                return pid;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the job never wrote {}", file.display());
+}
+
+async fn assert_gone(pid: u32) {
+    for _ in 0..200 {
+        if !is_alive(pid, None) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("process {pid} is still alive");
+}
+
+#[tokio::test]
+async fn child_gets_exactly_the_given_env_and_workdir() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = spec("env; pwd; cat; echo cat-done", d.path());
+    s.env.push(("FOO".into(), "bar baz".into()));
+    let ran = run(s).await;
+    assert_eq!(ran.status(), ExitStatus::Exited(0));
+    let out = ran.texts(Stream::Stdout);
+    assert!(out.contains(&"FOO=bar baz"), "{out:?}");
+    assert!(out.contains(&"PATH=/usr/bin:/bin"), "{out:?}");
+    // cargo runs tests with CARGO_* in the environment: none may leak through.
+    assert!(std::env::vars().any(|(k, _)| k.starts_with("CARGO")));
+    assert!(!out.iter().any(|l| l.starts_with("CARGO") || l.starts_with("HOME=")), "{out:?}");
+    let dir = d.path().canonicalize().unwrap();
+    assert!(out.contains(&dir.to_str().unwrap()), "{out:?}");
+    // stdin is null, so `cat` ends at once.
+    assert_eq!(out.last(), Some(&"cat-done"));
+    assert_eq!(ran.started.len(), 1);
+    assert!(ran.started[0].1.is_some());
+}
+
+#[tokio::test]
+async fn exit_codes_and_signals() {
+    let d = tempfile::tempdir().unwrap();
+    assert_eq!(run(spec("exit 3", d.path())).await.status(), ExitStatus::Exited(3));
+    assert_eq!(run(spec("kill -9 $$", d.path())).await.status(), ExitStatus::Signaled(9));
+    let ok = run(spec("true", d.path())).await;
+    assert!(ok.status().success());
+    assert!(ok.lines.is_empty());
+}
+
+#[tokio::test]
+async fn missing_program_and_workdir_are_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = spec("", d.path());
+    s.argv = vec!["no-such-program-terrace".into()];
+    let err = run(s).await.result.unwrap_err();
+    assert!(matches!(err, ExecError::Spawn { .. }));
+    assert_eq!(
+        err.to_string(),
+        "cannot start `no-such-program-terrace`: No such file or directory (is it installed and on PATH?)"
+    );
+    let err = run(spec("true", &d.path().join("missing"))).await.result.unwrap_err();
+    assert!(matches!(err, ExecError::Workdir { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn secret_split_across_two_writes_is_masked() {
+    let d = tempfile::tempdir().unwrap();
+    let secrets = SecretSet::new();
+    secrets.add("abcdef");
+    let ran =
+        run_with(spec("printf 'abc'; sleep 0.2; printf 'def\\n'", d.path()), secrets, CancellationToken::new()).await;
+    assert_eq!(ran.texts(Stream::Stdout), ["***"]);
+}
+
+#[tokio::test]
+async fn secret_in_stderr_is_masked_and_streams_interleave() {
+    let d = tempfile::tempdir().unwrap();
+    let secrets = SecretSet::new();
+    secrets.add("hunter2");
+    let script = "i=0; while [ $i -lt 50 ]; do echo out$i; echo err$i hunter2 >&2; i=$((i+1)); done; printf 'tail'";
+    let ran = run_with(spec(script, d.path()), secrets, CancellationToken::new()).await;
+    let out = ran.texts(Stream::Stdout);
+    let err = ran.texts(Stream::Stderr);
+    let mut want_out: Vec<String> = (0..50).map(|i| format!("out{i}")).collect();
+    want_out.push("tail".into());
+    assert_eq!(out, want_out);
+    assert_eq!(err, (0..50).map(|i| format!("err{i} ***")).collect::<Vec<_>>());
+    assert!(!ran.all_text().contains("hunter2"));
+}
+
+#[tokio::test]
+async fn lines_come_in_batches() {
+    let d = tempfile::tempdir().unwrap();
+    let ran = run(spec("i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done", d.path())).await;
+    assert_eq!(ran.texts(Stream::Stdout).len(), 20000);
+    assert!(ran.batches < 20000 / 2, "{} batches", ran.batches);
+}
+
+#[tokio::test]
+async fn timeout_kills_the_group_even_when_it_ignores_sigterm() {
+    let d = tempfile::tempdir().unwrap();
+    let pidfile = d.path().join("child.pid");
+    let mut s = spec("trap '' TERM; sleep 1000 & echo $! > child.pid; echo started; wait; wait", d.path());
+    s.max_duration = Some(Duration::from_millis(1500));
+    let t0 = std::time::Instant::now();
+    let ran = run(s).await;
+    assert_eq!(ran.status(), ExitStatus::TimedOut);
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    assert!(ran.result.as_ref().unwrap().duration >= Duration::from_millis(1500));
+    assert_eq!(ran.texts(Stream::Stdout), ["started"]);
+    let (pid, start) = ran.started[0];
+    assert_gone(read_pid(&pidfile).await).await;
+    assert!(!is_alive(pid, start));
+}
+
+#[tokio::test]
+async fn cancel_kills_the_group() {
+    let d = tempfile::tempdir().unwrap();
+    let pidfile = d.path().join("child.pid");
+    let s = spec("trap '' TERM; sleep 1000 & echo $! > child.pid; wait; wait", d.path());
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    let pf = pidfile.clone();
+    tokio::spawn(async move {
+        read_pid(&pf).await;
+        trigger.cancel();
+    });
+    let t0 = std::time::Instant::now();
+    let ran = run_with(s, SecretSet::new(), cancel).await;
+    assert_eq!(ran.status(), ExitStatus::Cancelled);
+    assert!(t0.elapsed() < Duration::from_secs(20));
+    assert_gone(read_pid(&pidfile).await).await;
+}
+
+#[tokio::test]
+async fn the_grace_lets_the_group_clean_up_after_the_main_process_died() {
+    let d = tempfile::tempdir().unwrap();
+    // The main shell dies at SIGTERM at once; its child needs a moment to clean up.
+    let script = "(trap 'sleep 0.3; echo cleaned > cleaned.txt; exit 0' TERM; \
+                  while :; do sleep 0.1; done) & echo ready > ready.txt; wait";
+    let mut s = spec(script, d.path());
+    s.kill_grace = Duration::from_secs(10);
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    let ready = d.path().join("ready.txt");
+    tokio::spawn(async move {
+        while !ready.exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        trigger.cancel();
+    });
+    let ran = run_with(s, SecretSet::new(), cancel).await;
+    assert_eq!(ran.status(), ExitStatus::Cancelled);
+    assert_eq!(std::fs::read_to_string(d.path().join("cleaned.txt")).unwrap_or_default(), "cleaned\n");
+    // It ended when the group did, not at the end of the grace.
+    assert!(ran.result.unwrap().duration < Duration::from_secs(9));
+}
+
+#[tokio::test]
+async fn leftover_background_process_is_killed_at_exit() {
+    let d = tempfile::tempdir().unwrap();
+    let t0 = std::time::Instant::now();
+    let ran = run(spec("sleep 1000 & echo $! > child.pid; echo done", d.path())).await;
+    assert_eq!(ran.status(), ExitStatus::Exited(0));
+    assert_eq!(ran.texts(Stream::Stdout), ["done"]);
+    assert!(ran.texts(Stream::Terrace).is_empty(), "the pipes must reach EOF by themselves");
+    assert!(t0.elapsed() < Duration::from_secs(9), "{:?}", t0.elapsed());
+    assert_gone(read_pid(&d.path().join("child.pid")).await).await;
+}
+
+#[tokio::test]
+async fn sensitive_output_is_masked_from_then_on() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("output.json");
+    let script = r#"echo before s3cr3t-xyz
+printf '{"pw": {"value": "s3cr3t-xyz", "sensitive": true}, "host": {"value": "db.local", "sensitive": false}}' > "$TERRACE_OUTPUT_FILE"
+sleep 1
+echo after s3cr3t-xyz db.local"#;
+    let mut s = spec(script, d.path());
+    s.env.push(("TERRACE_OUTPUT_FILE".into(), out.display().to_string()));
+    s.output_file = Some(out);
+    let secrets = SecretSet::new();
+    let ran = run_with(s, secrets.clone(), CancellationToken::new()).await;
+    assert_eq!(ran.texts(Stream::Stdout), ["before s3cr3t-xyz", "after *** db.local"]);
+    assert_eq!(secrets.len(), 1);
+}
+
+#[tokio::test]
+async fn a_dropped_receiver_does_not_block_the_job() {
+    let d = tempfile::tempdir().unwrap();
+    let (tx, rx) = mpsc::channel(1);
+    drop(rx);
+    let s = spec("head -c 5000000 /dev/zero | tr '\\0' 'a'; echo", d.path());
+    let outcome = LocalExecutor.run(s, SecretSet::new(), tx, CancellationToken::new()).await.unwrap();
+    assert_eq!(outcome.status, ExitStatus::Exited(0));
+}
+
+#[tokio::test]
+async fn dropping_the_run_kills_the_group() {
+    let d = tempfile::tempdir().unwrap();
+    let pidfile = d.path().join("child.pid");
+    let (tx, _rx) = mpsc::channel(16);
+    let run = LocalExecutor.run(
+        spec("sleep 1000 & echo $! > child.pid; wait", d.path()),
+        SecretSet::new(),
+        tx,
+        CancellationToken::new(),
+    );
+    let pid = tokio::select! {
+        _ = run => panic!("the job cannot end by itself"),
+        pid = read_pid(&pidfile) => pid,
+    };
+    assert_gone(pid).await;
+}
+
+/// End-to-end capture + masking throughput; run with
+/// `cargo test -p terrace-exec --release -- --ignored --nocapture throughput`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn end_to_end_throughput() {
+    let d = tempfile::tempdir().unwrap();
+    let secrets = SecretSet::new();
+    secrets.extend(["hunter2".to_string(), "AKIAIOSFODNN7EXAMPLE".to_string()]);
+    let script = "yes 'aws_instance.web: Still creating... [10s elapsed] id=i-0abc hunter2 ok' | head -c 4000000000";
+    let (tx, mut rx) = mpsc::channel(64);
+    let counter = tokio::spawn(async move {
+        let mut n = 0usize;
+        while let Some(ev) = rx.recv().await {
+            if let ExecEvent::Lines(l) = ev {
+                n += l.len();
+            }
+        }
+        n
+    });
+    let t0 = std::time::Instant::now();
+    LocalExecutor.run(spec(script, d.path()), secrets, tx, CancellationToken::new()).await.unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    println!("{} lines, 4 GB in {secs:.2} s: {:.2} GB/s", counter.await.unwrap(), 4.0 / secs);
+}

@@ -1,0 +1,79 @@
+//! Finds the program of a job the way the job's own shell would: in the PATH of the
+//! job's environment, not Terrace's, with relative entries taken from its workdir.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::{ExecError, ExecSpec};
+
+/// What execvp(3) searches when PATH is unset.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+pub(crate) async fn program(spec: &ExecSpec) -> Result<PathBuf, ExecError> {
+    let name = match spec.argv.first() {
+        Some(name) if !name.is_empty() => name,
+        _ => return Err(ExecError::EmptyCommand),
+    };
+    if name.contains('/') {
+        return Ok(spec.workdir.join(name));
+    }
+    let path = spec.env.iter().rev().find(|(k, _)| k == "PATH").map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+    for dir in path.split(':') {
+        // An empty entry means the current folder, as for the shell.
+        let candidate = spec.workdir.join(dir).join(name);
+        if is_executable_file(&candidate).await {
+            return Ok(candidate);
+        }
+    }
+    Err(ExecError::Spawn { program: name.clone(), source: io::Error::from(nix::errno::Errno::ENOENT) })
+}
+
+async fn is_executable_file(path: &Path) -> bool {
+    tokio::fs::metadata(path).await.is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn spec(argv0: &str, path: Option<&str>, workdir: &Path) -> ExecSpec {
+        ExecSpec {
+            argv: vec![argv0.to_string()],
+            workdir: workdir.to_path_buf(),
+            env: path.map(|p| ("PATH".to_string(), p.to_string())).into_iter().collect(),
+            max_duration: None,
+            kill_grace: Duration::from_secs(1),
+            output_file: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn looks_up_the_jobs_path_not_ours() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("tools");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::write(bin.join("mytool"), "#!/bin/sh\n").unwrap();
+        std::fs::write(bin.join("notexec"), "").unwrap();
+        std::fs::set_permissions(bin.join("mytool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        let found = program(&spec("mytool", Some(&format!("/nonexistent:{}", bin.display())), d.path())).await;
+        assert_eq!(found.unwrap(), bin.join("mytool"));
+        // Relative PATH entries are relative to the workdir.
+        assert_eq!(program(&spec("mytool", Some("tools"), d.path())).await.unwrap(), d.path().join("tools/mytool"));
+        assert!(matches!(program(&spec("notexec", Some("tools"), d.path())).await, Err(ExecError::Spawn { .. })));
+        // Our own PATH has `sh`, the job's does not.
+        let err = program(&spec("sh", Some("/nonexistent"), d.path())).await.unwrap_err();
+        assert_eq!(err.to_string(), "cannot start `sh`: No such file or directory (is it installed and on PATH?)");
+        assert!(program(&spec("sh", None, d.path())).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn paths_with_a_slash_are_used_as_given() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(program(&spec("/bin/sh", Some(""), d.path())).await.unwrap(), Path::new("/bin/sh"));
+        assert_eq!(program(&spec("./x.sh", Some(""), d.path())).await.unwrap(), d.path().join("./x.sh"));
+        assert!(matches!(program(&spec("", None, d.path())).await, Err(ExecError::EmptyCommand)));
+    }
+}

@@ -1,0 +1,379 @@
+//! Rule-by-rule tests of the parser: a full file round-trips, and each rule reports its
+//! message at the right line and column.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use super::*;
+use crate::event::Event;
+use crate::project::{Command, Job, TemplateKind, VariableDef};
+
+const FULL: &str = r#"# a complete project
+project: shop
+variables:
+  REGION: eu-west-1
+  DB_PASSWORD: { value: "${env:DB_PASSWORD}", secret: true }
+environments:
+  dev: {}
+  stage:
+  prod:
+    variables: { REGION: us-east-1 }
+jobs:
+  base:
+    events: [start]
+    commands: { start: echo base }
+  network:
+    template: shell
+    source: infra/network
+    events: [start, stop, delete]
+    commands:
+      start: ./apply.sh
+      stop: ./stop.sh
+      delete: ["./destroy.sh", "--yes"]
+    depends_on: [base]
+    input: params.tfvars
+    variables:
+      PORT: 8080
+      TOKEN: { value: abc, secret: false }
+    max_duration: 10m
+    max_restarts: 2
+    passthrough: [AWS_PROFILE]
+    skip_unchanged: true
+"#;
+
+fn var(value: &str, secret: bool) -> VariableDef {
+    VariableDef { value: value.into(), secret }
+}
+
+fn vars(list: &[(&str, VariableDef)]) -> IndexMap<String, VariableDef> {
+    list.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+/// Every problem as "line:column: message".
+pub(super) fn problems(text: &str) -> Vec<String> {
+    match parse_project("terrace.yaml", text) {
+        Ok(p) => panic!("expected problems, got {p:?}"),
+        Err(e) => e.problems.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// The single problem of `text`.
+fn only(text: &str) -> String {
+    let p = problems(text);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    p.into_iter().next().unwrap()
+}
+
+/// A project with one job `db` whose body is `body` (indented under the job).
+fn with_job(body: &str) -> String {
+    let body: String = body.lines().map(|l| format!("    {l}\n")).collect();
+    format!("project: p\njobs:\n  db:\n{body}")
+}
+
+#[test]
+fn full_file_round_trips() {
+    let project = parse_project("terrace.yaml", FULL).unwrap();
+    let base = Job {
+        name: "base".into(),
+        template: TemplateKind::Shell,
+        source: ".".into(),
+        events: vec![Event::Start],
+        commands: BTreeMap::from([(Event::Start, Command::Shell("echo base".into()))]),
+        depends_on: vec![],
+        input: None,
+        variables: IndexMap::new(),
+        max_duration: None,
+        max_restarts: 0,
+        passthrough: vec![],
+        skip_unchanged: false,
+    };
+    let network = Job {
+        name: "network".into(),
+        source: "infra/network".into(),
+        events: vec![Event::Start, Event::Stop, Event::Delete],
+        commands: BTreeMap::from([
+            (Event::Start, Command::Shell("./apply.sh".into())),
+            (Event::Stop, Command::Shell("./stop.sh".into())),
+            (Event::Delete, Command::Argv(vec!["./destroy.sh".into(), "--yes".into()])),
+        ]),
+        depends_on: vec!["base".into()],
+        input: Some("params.tfvars".into()),
+        variables: vars(&[("PORT", var("8080", false)), ("TOKEN", var("abc", false))]),
+        max_duration: Some(Duration::from_secs(600)),
+        max_restarts: 2,
+        passthrough: vec!["AWS_PROFILE".into()],
+        skip_unchanged: true,
+        ..base.clone()
+    };
+    let env = |name: &str, variables| (name.to_string(), EnvironmentDef { name: name.into(), variables });
+    let expected = Project {
+        name: "shop".into(),
+        variables: vars(&[("REGION", var("eu-west-1", false)), ("DB_PASSWORD", var("${env:DB_PASSWORD}", true))]),
+        environments: [
+            env("dev", IndexMap::new()),
+            env("stage", IndexMap::new()),
+            env("prod", vars(&[("REGION", var("us-east-1", false))])),
+        ]
+        .into_iter()
+        .collect(),
+        jobs: [("base".to_string(), base), ("network".to_string(), network)].into_iter().collect(),
+    };
+    assert_eq!(project, expected);
+    // File order is kept.
+    assert_eq!(project.environments.keys().collect::<Vec<_>>(), ["dev", "stage", "prod"]);
+}
+
+#[test]
+fn minimal_files_are_valid() {
+    let p = parse_project("t", "project: p\njobs: {}\n").unwrap();
+    assert!(p.jobs.is_empty() && p.environments.is_empty());
+    assert!(parse_project("t", "project: p\njobs:\nenvironments:\nvariables:\n").is_ok());
+}
+
+#[test]
+fn missing_project_is_reported_at_the_start() {
+    assert_eq!(only("jobs: {}\n"), "1:1: missing the required key `project` (the project's name, e.g. `project: shop`)");
+}
+
+#[test]
+fn names_follow_the_resource_rule() {
+    assert!(only("project: Shop\n").starts_with("1:10: invalid project name `Shop`: expected lowercase letters"));
+    assert!(only("project: p\nenvironments:\n  Dev: {}\n").starts_with("3:3: invalid environment name `Dev`"));
+    assert!(only(&format!("project: p\njobs:\n  {}: {{events: [start], commands: {{start: x}}}}\n", "a".repeat(64)))
+        .starts_with("3:3: invalid job name"));
+}
+
+#[test]
+fn unknown_keys_list_the_allowed_ones_and_suggest() {
+    assert_eq!(
+        only("project: p\njob: {}\n"),
+        "2:1: unknown key `job` in the top level: expected one of project, variables, environments, jobs; did you mean `jobs`?"
+    );
+    let message = only(&with_job("events: [start]\ncommands: {start: x}\ncomands: {}"));
+    assert!(message.starts_with("6:5: unknown key `comands` in job `db`: expected one of template, source, events"), "{message}");
+    assert!(message.ends_with("; did you mean `commands`?"), "{message}");
+    assert_eq!(
+        only("project: p\nenvironments:\n  dev: {vars: {}}\n"),
+        "3:9: unknown key `vars` in environment `dev`: expected one of variables"
+    );
+}
+
+#[test]
+fn wrong_types_say_what_was_expected_and_found() {
+    assert_eq!(
+        only(&with_job("events:\n  start: x\ncommands: {start: x}")),
+        "4:5: `events` of job `db` must be a list of strings, found a mapping"
+    );
+    assert_eq!(only("project: [a]\n"), "1:1: `project` must be the project's name, found a list");
+    assert_eq!(
+        only("project: p\njobs: [a, b]\n"),
+        "2:1: `jobs` must be a mapping of job names to jobs, found a list"
+    );
+    assert_eq!(
+        only(&with_job("events: [start, [x]]\ncommands: {start: x}")),
+        "4:5: item 2 of `events` of job `db` must be a string, found a list"
+    );
+}
+
+#[test]
+fn booleans_are_only_true_and_false() {
+    let base = "events: [start]\ncommands: {start: x}\n";
+    assert_eq!(
+        only(&with_job(&format!("{base}skip_unchanged: yes"))),
+        "6:21: `skip_unchanged` of job `db` must be true or false (only these two words are booleans here), found `yes`"
+    );
+    assert!(only(&with_job(&format!("{base}skip_unchanged: \"true\""))).starts_with("6:21: "));
+    assert!(only("project: p\nvariables:\n  A: {value: x, secret: True}\n").starts_with("3:25: `secret` of variable `A`"));
+}
+
+#[test]
+fn integers_are_plain_digits_up_to_the_limit() {
+    let base = "events: [start]\ncommands: {start: x}\n";
+    for bad in ["-1", "1.5", "101", "0x2", "\"2\"", "99999999999999999999"] {
+        assert_eq!(
+            only(&with_job(&format!("{base}max_restarts: {bad}"))),
+            format!(
+                "6:19: `max_restarts` of job `db` must be a whole number from 0 to 100 written as plain digits, found `{}`",
+                bad.trim_matches('"')
+            )
+        );
+    }
+}
+
+#[test]
+fn variable_names_and_values() {
+    assert_eq!(
+        only("project: p\nvariables:\n  my-var: x\n"),
+        "3:3: invalid variable name `my-var` in the project: expected letters, digits and `_`, not starting with a digit"
+    );
+    assert_eq!(
+        only("project: p\nenvironments:\n  dev:\n    variables:\n      TERRACE_JOB: x\n"),
+        "5:7: variable name `TERRACE_JOB` in environment `dev` uses the reserved prefix `TERRACE_` (kept for built-ins and job outputs)"
+    );
+    assert_eq!(
+        only("project: p\nvariables:\n  A: \"${env:HOME\"\n"),
+        "3:6: variable `A` of the project: unterminated `${` (write `$${` for a literal `${`)"
+    );
+    assert_eq!(
+        only("project: p\nvariables:\n  A: { value: \"${vault:x}\" }\n"),
+        "3:15: variable `A` of the project: unknown reference `${vault:x}`: only `${env:NAME}` is supported (write `$${` for a literal `${`)"
+    );
+    assert_eq!(only("project: p\nvariables:\n  A: {secret: true}\n"), "3:3: variable `A` of the project is missing the required key `value`");
+    assert_eq!(
+        only("project: p\nvariables:\n  A: {value: x, secert: true}\n"),
+        "3:17: unknown key `secert` in variable `A` of the project: expected one of value, secret; did you mean `secret`?"
+    );
+    assert_eq!(
+        only("project: p\nvariables:\n  A:\n"),
+        "3:3: variable `A` of the project has no value; write `A: \"\"` for an empty string"
+    );
+    assert_eq!(
+        only("project: p\nvariables:\n  A: [x]\n"),
+        "3:3: variable `A` of the project must be a string or a mapping with `value` and `secret`, found a list"
+    );
+    assert!(parse_project("t", "project: p\nvariables:\n  A: \"\"\n  B: \"$${literal}\"\n").is_ok());
+}
+
+#[test]
+fn events_are_a_non_empty_subset_without_duplicates() {
+    assert_eq!(
+        only("project: p\njobs:\n  db:\n    commands: {start: x}\n"),
+        "3:3: job `db` is missing the required key `events` (a list of start, stop, delete)"
+    );
+    assert_eq!(only(&with_job("events: []")), "4:5: `events` of job `db` is empty: list at least one of start, stop, delete");
+    assert_eq!(
+        only(&with_job("events: [strat]\ncommands: {start: x}")),
+        "4:14: unknown event `strat` in `events` of job `db`: expected one of start, stop, delete; did you mean `start`?"
+    );
+    assert!(
+        only(&with_job("events: [start, plan]\ncommands: {start: x}"))
+            .starts_with("4:21: `plan` in `events` of job `db` is not a lifecycle event: a job runs on start, stop and delete (plan and raw are reserved")
+    );
+    assert_eq!(
+        only(&with_job("events: [start, start]\ncommands: {start: x}")),
+        "4:21: event `start` is listed twice in `events` of job `db`"
+    );
+}
+
+#[test]
+fn every_event_needs_a_command() {
+    let p = problems(&with_job("events: [start, stop]\ncommands:\n  start: ./up.sh"));
+    assert_eq!(p, ["4:21: job `db` runs on `stop` but has no `commands.stop`"]);
+    // A broken command is reported once, not also as missing.
+    assert_eq!(only(&with_job("events: [start]\ncommands: {start: []}")), "5:16: `commands.start` of job `db` is an empty list: give the program and its arguments");
+}
+
+#[test]
+fn command_keys_and_values() {
+    assert!(
+        only(&with_job("events: [start]\ncommands: {start: x, raw: y}"))
+            .starts_with("5:26: `raw` in `commands` of job `db` is not a lifecycle event")
+    );
+    assert_eq!(
+        only(&with_job("events: [start]\ncommands: {start: x, destroy: y}")),
+        "5:26: unknown event `destroy` in `commands` of job `db`: expected one of start, stop, delete"
+    );
+    assert_eq!(
+        only(&with_job("events: [start]\ncommands:\n  start: {run: x}")),
+        "6:7: `commands.start` of job `db` must be a command string or a list of strings (the program and its arguments), found a mapping"
+    );
+    assert_eq!(only(&with_job("events: [start]\ncommands: {start: \"  \"}")), "5:23: `commands.start` of job `db` is empty");
+    // A command for an event the job does not list is kept: a force run may use it.
+    let p = parse_project("t", &with_job("events: [start]\ncommands: {start: a, delete: b}")).unwrap();
+    assert_eq!(p.jobs["db"].commands.len(), 2);
+}
+
+#[test]
+fn paths_stay_inside_the_project() {
+    let base = "events: [start]\ncommands: {start: x}\n";
+    assert_eq!(
+        only(&with_job(&format!("{base}source: /etc"))),
+        "6:13: `source` of job `db` must be relative to the project file, found an absolute path"
+    );
+    assert_eq!(
+        only(&with_job(&format!("{base}source: infra/../../x"))),
+        "6:13: `source` of job `db` must stay inside the project folder: `..` is not allowed"
+    );
+    assert_eq!(
+        only(&with_job(&format!("{base}input: ../secrets.tfvars"))),
+        "6:12: `input` of job `db` must stay inside the project folder: `..` is not allowed"
+    );
+    assert_eq!(only(&with_job(&format!("{base}source: \"\""))), "6:13: `source` of job `db` is empty; write `.` for the project folder");
+    assert_eq!(only(&with_job(&format!("{base}input: [a, b]"))), "6:5: `input` of job `db` must be a path relative to the project file, found a list");
+}
+
+#[test]
+fn durations_and_templates() {
+    let base = "events: [start]\ncommands: {start: x}\n";
+    assert!(only(&with_job(&format!("{base}max_duration: 600"))).starts_with("6:19: `max_duration` of job `db` is not a duration ("));
+    assert_eq!(only(&with_job(&format!("{base}max_duration: 0s"))), "6:19: `max_duration` of job `db` must be longer than zero");
+    assert_eq!(
+        only(&with_job(&format!("{base}template: shel"))),
+        "6:15: unknown template `shel` in job `db`: expected one of shell; did you mean `shell`?"
+    );
+    assert_eq!(
+        only(&with_job(&format!("{base}passthrough: [AWS_PROFILE, 9LIVES]"))),
+        "6:31: invalid variable name `9LIVES` in `passthrough` of job `db`: expected letters, digits and `_`, not starting with a digit"
+    );
+}
+
+#[test]
+fn dependencies_must_name_known_jobs() {
+    let text = "project: p\njobs:\n  base: {events: [start], commands: {start: x}}\n  app: {events: [start], commands: {start: x}, depends_on: [bse]}\n";
+    assert_eq!(
+        only(text),
+        "4:62: job `app` depends on unknown job `bse`; the jobs are base, app; did you mean `base`?"
+    );
+    assert_eq!(
+        only(&with_job("events: [start]\ncommands: {start: x}\ndepends_on: [db]")),
+        "6:18: job `db` depends on itself (db → db)"
+    );
+}
+
+#[test]
+fn cycles_name_every_job_of_the_cycle() {
+    let job = |deps: &str| format!("{{events: [start], commands: {{start: x}}, depends_on: [{deps}]}}");
+    let text = format!(
+        "project: p\njobs:\n  a: {}\n  b: {}\n  c: {}\n  d: {}\n  e: {}\n",
+        job("b"),
+        job("c"),
+        job("a"),
+        job("e"),
+        job("d")
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(p[0].starts_with("3:57: dependency cycle: a → b → c → a;"), "{}", p[0]);
+    assert!(p[1].starts_with("6:57: dependency cycle: d → e → d;"), "{}", p[1]);
+}
+
+#[test]
+fn output_prefixes_never_clash() {
+    let job = "{events: [start], commands: {start: x}}";
+    assert_eq!(
+        only(&format!("project: p\njobs:\n  db-x: {job}\n  db_x: {job}\n")),
+        "4:3: jobs `db-x` and `db_x` would both publish outputs as `TERRACE_OUTPUT_JOB_DB_X_<NAME>`; rename one of them"
+    );
+}
+
+#[test]
+fn five_problems_are_all_reported_in_file_order() {
+    let text = "project: Shop\nvariables:\n  BAD-NAME: x\njobs:\n  db:\n    events: [start, stop]\n    commands: {start: x}\n    max_restarts: many\n    depends_on: [nope]\n";
+    let p = problems(text);
+    let at: Vec<&str> = p.iter().map(|m| m.split(": ").next().unwrap()).collect();
+    assert_eq!(at, ["1:10", "3:3", "6:21", "8:19", "9:18"], "{p:#?}");
+    assert!(p[2].contains("no `commands.stop`") && p[4].contains("unknown job `nope`"), "{p:#?}");
+}
+
+#[test]
+fn error_display_is_one_problem_per_line() {
+    let err = parse_project("infra/terrace.yaml", "project: P\nx: 1\n").unwrap_err();
+    let text = err.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].starts_with("infra/terrace.yaml:1:10: invalid project name `P`"));
+    assert!(lines[1].starts_with("infra/terrace.yaml:2:1: unknown key `x`"));
+    let _: &dyn std::error::Error = &err;
+}

@@ -1,0 +1,235 @@
+//! Encryption at rest for secrets (DESIGN.md "Secrets"): XChaCha20-Poly1305 under one
+//! 32-byte master key, taken from `TERRACE_MASTER_KEY` or from a 0600 key file in the
+//! data folder, created on first use.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use rand::rngs::OsRng;
+
+use crate::error::StoreError;
+
+/// The environment variable that, when set, holds the master key.
+pub const MASTER_KEY_ENV: &str = "TERRACE_MASTER_KEY";
+/// The key file's name inside the data folder.
+pub const KEY_FILE_NAME: &str = "master.key";
+
+const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
+const KEY_FORMAT: &str = "64 hexadecimal characters (a 32-byte key)";
+
+/// Seals and opens secrets. Cheap to clone; `Debug` never shows the key.
+#[derive(Clone)]
+pub struct Cipher {
+    aead: XChaCha20Poly1305,
+}
+
+impl fmt::Debug for Cipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Cipher(..)")
+    }
+}
+
+impl Cipher {
+    pub fn new(key: [u8; 32]) -> Self {
+        Cipher { aead: XChaCha20Poly1305::new(Key::from_slice(&key)) }
+    }
+
+    /// The key from `TERRACE_MASTER_KEY` when set, else from `<data_dir>/master.key`,
+    /// which is created (mode 0600) with a fresh random key when missing.
+    pub fn load_or_create(data_dir: &Path) -> Result<Cipher, StoreError> {
+        let from_env = std::env::var_os(MASTER_KEY_ENV)
+            .map(|v| v.into_string().map_err(|_| not_hex(MASTER_KEY_ENV)))
+            .transpose()?;
+        Self::load_or_create_with(data_dir, from_env.as_deref())
+    }
+
+    /// [`Cipher::load_or_create`] with the environment variable's value passed in, so
+    /// tests need not touch the process environment.
+    fn load_or_create_with(data_dir: &Path, from_env: Option<&str>) -> Result<Cipher, StoreError> {
+        if let Some(text) = from_env {
+            return parse_key(text, MASTER_KEY_ENV).map(Cipher::new);
+        }
+        let path = data_dir.join(KEY_FILE_NAME);
+        match fs::read_to_string(&path) {
+            Ok(text) => return parse_key(&text, &path.display().to_string()).map(Cipher::new),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(source) => return Err(StoreError::KeyFile { path, source }),
+        }
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        match create_key_file(data_dir, &path, &key) {
+            Ok(()) => Ok(Cipher::new(key)),
+            // Another process created it first: its key is the one everyone uses.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let text = fs::read_to_string(&path).map_err(|source| StoreError::KeyFile { path: path.clone(), source })?;
+                parse_key(&text, &path.display().to_string()).map(Cipher::new)
+            }
+            Err(source) => Err(StoreError::KeyFile { path, source }),
+        }
+    }
+
+    /// Encrypts `plaintext`; the result is `nonce (24 bytes) || ciphertext || tag`.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.encrypt_bound(plaintext, b"")
+    }
+
+    pub fn decrypt(&self, blob: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.decrypt_bound(blob, b"")
+    }
+
+    /// Encrypts `plaintext` bound to `context` (authenticated, not stored): the blob
+    /// only opens with the same context, so a blob copied to another record fails.
+    pub fn encrypt_bound(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .aead
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: context })
+            .map_err(|_| StoreError::Crypto("value too large to encrypt".into()))?;
+        let mut blob = Vec::with_capacity(NONCE_LEN + sealed.len());
+        blob.extend_from_slice(&nonce);
+        blob.extend_from_slice(&sealed);
+        Ok(blob)
+    }
+
+    pub fn decrypt_bound(&self, blob: &[u8], context: &[u8]) -> Result<Vec<u8>, StoreError> {
+        if blob.len() < NONCE_LEN + TAG_LEN {
+            return Err(StoreError::Crypto("encrypted value is truncated".into()));
+        }
+        let (nonce, sealed) = blob.split_at(NONCE_LEN);
+        self.aead.decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: context }).map_err(|_| {
+            StoreError::Crypto("cannot decrypt a stored value: wrong master key or tampered data".into())
+        })
+    }
+}
+
+fn not_hex(source: &str) -> StoreError {
+    StoreError::Crypto(format!("the master key in {source} must be {KEY_FORMAT}"))
+}
+
+/// Parses a hex key; the error names where the key came from, never its text.
+fn parse_key(text: &str, source: &str) -> Result<[u8; 32], StoreError> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut key).map_err(|_| not_hex(source))?;
+    Ok(key)
+}
+
+/// Writes the key to a private temporary file, then hard-links it into place: the
+/// link fails with `AlreadyExists` if another process won the race, and a reader never
+/// sees a half-written key file.
+fn create_key_file(dir: &Path, path: &Path, key: &[u8; 32]) -> std::io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let mut suffix = [0u8; 8];
+    OsRng.fill_bytes(&mut suffix);
+    let tmp: PathBuf = dir.join(format!(".{KEY_FILE_NAME}.{}.{}", std::process::id(), hex::encode(suffix)));
+    write_new_private(&tmp, key)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(e),
+        // A file system without hard links: create_new still refuses a second creator.
+        Err(_) => write_new_private(path, key)?,
+    }
+    // Losing the key loses every secret: make the new directory entry durable too.
+    File::open(dir)?.sync_all()
+}
+
+fn write_new_private(path: &Path, key: &[u8; 32]) -> std::io::Result<()> {
+    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(format!("{}\n", hex::encode(key)).as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn round_trip_and_nonce_is_random() {
+        let c = Cipher::new([7; 32]);
+        let a = c.encrypt(b"hunter2").unwrap();
+        let b = c.encrypt(b"hunter2").unwrap();
+        assert_ne!(a, b, "two encryptions of one value must differ");
+        assert_eq!(a.len(), NONCE_LEN + 7 + TAG_LEN);
+        assert_eq!(c.decrypt(&a).unwrap(), b"hunter2");
+        assert_eq!(c.decrypt(&c.encrypt(b"").unwrap()).unwrap(), b"");
+    }
+
+    #[test]
+    fn tampered_truncated_and_rebound_blobs_fail() {
+        let c = Cipher::new([7; 32]);
+        let mut blob = c.encrypt(b"hunter2").unwrap();
+        *blob.last_mut().unwrap() ^= 1;
+        assert!(matches!(c.decrypt(&blob), Err(StoreError::Crypto(_))));
+        assert!(c.decrypt(&blob[..10]).is_err());
+        let bound = c.encrypt_bound(b"hunter2", b"env/job/A").unwrap();
+        assert_eq!(c.decrypt_bound(&bound, b"env/job/A").unwrap(), b"hunter2");
+        assert!(c.decrypt_bound(&bound, b"env/job/B").is_err());
+    }
+
+    #[test]
+    fn wrong_key_fails() {
+        let blob = Cipher::new([1; 32]).encrypt(b"hunter2").unwrap();
+        let err = Cipher::new([2; 32]).decrypt(&blob).unwrap_err();
+        assert!(err.to_string().contains("wrong master key"), "{err}");
+    }
+
+    #[test]
+    fn key_file_is_created_0600_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let first = Cipher::load_or_create_with(&data, None).unwrap();
+        let path = data.join(KEY_FILE_NAME);
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.trim().len(), 64);
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(&data).unwrap().count(), 1);
+        let second = Cipher::load_or_create_with(&data, None).unwrap();
+        let blob = first.encrypt(b"x").unwrap();
+        assert_eq!(second.decrypt(&blob).unwrap(), b"x");
+    }
+
+    #[test]
+    fn racing_creators_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let ciphers: Vec<Cipher> = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                (0..8).map(|_| s.spawn(|| Cipher::load_or_create_with(dir.path(), None).unwrap())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let blob = ciphers[0].encrypt(b"x").unwrap();
+        for c in &ciphers {
+            assert_eq!(c.decrypt(&blob).unwrap(), b"x");
+        }
+    }
+
+    #[test]
+    fn env_key_wins_and_bad_keys_are_refused_without_echo() {
+        let dir = tempfile::tempdir().unwrap();
+        let hex_key = "ab".repeat(32);
+        let c = Cipher::load_or_create_with(dir.path(), Some(&hex_key)).unwrap();
+        assert_eq!(Cipher::new([0xab; 32]).decrypt(&c.encrypt(b"x").unwrap()).unwrap(), b"x");
+        assert!(!dir.path().join(KEY_FILE_NAME).exists(), "an env key must not create a key file");
+
+        let err = Cipher::load_or_create_with(dir.path(), Some("s3cr3t-not-hex")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("64 hexadecimal") && msg.contains(MASTER_KEY_ENV), "{msg}");
+        assert!(!msg.contains("s3cr3t"), "{msg}");
+        assert!(Cipher::load_or_create_with(dir.path(), Some(&"ab".repeat(31))).is_err());
+
+        fs::write(dir.path().join(KEY_FILE_NAME), "zz-garbage\n").unwrap();
+        let err = Cipher::load_or_create_with(dir.path(), None).unwrap_err();
+        assert!(!err.to_string().contains("garbage"), "{err}");
+    }
+}

@@ -1,0 +1,208 @@
+//! The records the store keeps, as the engine and the CLI see them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use terrace_model::{EnvironmentId, Event, PipelineId, RunId};
+use time::OffsetDateTime;
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!("unknown {} `{other}`", stringify!($name))),
+                }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// The state of an environment (DESIGN.md "Concepts").
+    EnvState {
+        Deploying => "deploying",
+        Running => "running",
+        Stopping => "stopping",
+        Stopped => "stopped",
+        Deleting => "deleting",
+        Deleted => "deleted",
+        Failed => "failed",
+    }
+);
+
+string_enum!(
+    /// The state of a run or of one attempt of it.
+    RunState {
+        Queued => "queued",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        TimedOut => "timed_out",
+        Skipped => "skipped",
+        Interrupted => "interrupted",
+        Cancelled => "cancelled",
+    }
+);
+
+impl RunState {
+    /// Whether the run can still change.
+    pub fn is_active(self) -> bool {
+        matches!(self, RunState::Queued | RunState::Running)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EnvironmentRecord {
+    pub id: EnvironmentId,
+    pub project: String,
+    pub name: String,
+    pub state: EnvState,
+    /// The job whose failure put the environment in `failed`.
+    pub failed_job: Option<String>,
+    pub reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A pipeline run: the job runs of one environment event.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PipelineRecord {
+    pub id: PipelineId,
+    pub environment_id: EnvironmentId,
+    pub event: Event,
+    pub state: RunState,
+    pub trigger: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRun {
+    pub id: RunId,
+    pub pipeline_id: Option<PipelineId>,
+    pub environment_id: EnvironmentId,
+    pub project: String,
+    pub environment: String,
+    pub job: String,
+    pub event: Event,
+    /// A force run (seed 001 "Force Run").
+    pub forced: bool,
+    /// Who or what asked: `cli:<user>`, `api:<token name>`, ...
+    pub trigger: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub pipeline_id: Option<PipelineId>,
+    pub environment_id: EnvironmentId,
+    pub project: String,
+    pub environment: String,
+    pub job: String,
+    pub event: Event,
+    pub forced: bool,
+    pub trigger: String,
+    pub state: RunState,
+    /// Why it is in that state (skipped because .., failed because .., interrupted because ..).
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    /// Hash of the run's inputs (source tree, params file, resolved variables).
+    pub inputs_hash: Option<String>,
+    pub attempts: u32,
+    /// The process holding the run while it is running (`local:<pid>:<start>@<host>` or a server id).
+    pub owner: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub lease_expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AttemptRecord {
+    pub run_id: RunId,
+    /// 1-based.
+    pub number: u32,
+    pub state: RunState,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    /// The child process (its process group leader) and its start time in clock ticks
+    /// since boot, so a later process can tell it from a reused pid.
+    pub pid: Option<u32>,
+    pub pid_start: Option<u64>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+/// An output of a job of an environment, decrypted.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StoredOutput {
+    pub job: String,
+    pub name: String,
+    pub value: String,
+    pub sensitive: bool,
+    pub run_id: RunId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A stored log line with its place in the run's log.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StoredLogLine {
+    /// Position in the run's log, 0-based, across attempts; `read_logs(from)` resumes here.
+    pub offset: u64,
+    pub attempt: u32,
+    #[serde(flatten)]
+    pub line: terrace_model::log::LogLine,
+}
+
+/// An entry of an environment's event history (audit trail).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EventRecord {
+    pub id: i64,
+    pub environment_id: EnvironmentId,
+    pub run_id: Option<RunId>,
+    pub kind: String,
+    pub message: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// Filters for `list_runs`; newest first.
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub project: Option<String>,
+    pub environment: Option<String>,
+    pub job: Option<String>,
+    pub state: Option<RunState>,
+    pub limit: Option<u32>,
+}
