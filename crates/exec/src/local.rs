@@ -85,12 +85,14 @@ impl Executor for LocalExecutor {
         let _ = events.send(ExecEvent::Started { pid, pid_start: process_start_time(pid) }).await;
 
         let readers = [
-            child.stdout.take().map(|p| {
-                tokio::spawn(LineSplitter::new(Stream::Stdout).pump(p, secrets.clone(), events.clone()))
-            }),
-            child.stderr.take().map(|p| {
-                tokio::spawn(LineSplitter::new(Stream::Stderr).pump(p, secrets.clone(), events.clone()))
-            }),
+            child
+                .stdout
+                .take()
+                .map(|p| tokio::spawn(LineSplitter::new(Stream::Stdout).pump(p, secrets.clone(), events.clone()))),
+            child
+                .stderr
+                .take()
+                .map(|p| tokio::spawn(LineSplitter::new(Stream::Stderr).pump(p, secrets.clone(), events.clone()))),
         ];
         let stop_watch = CancellationToken::new();
         let watcher = spec.output_file.clone().map(|path| {

@@ -67,10 +67,10 @@ async fn run(spec: ExecSpec) -> Ran {
 /// Waits (boundedly) for a pid the job wrote to `file`.
 async fn read_pid(file: &Path) -> u32 {
     for _ in 0..200 {
-        if let Ok(text) = std::fs::read_to_string(file) {
-            if let Ok(pid) = text.trim().parse() {
-                return pid;
-            }
+        if let Ok(text) = std::fs::read_to_string(file)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -289,10 +289,12 @@ async fn dropping_the_run_kills_the_group() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore]
 async fn end_to_end_throughput() {
+    const BYTES: u64 = 2_000_000_000;
     let d = tempfile::tempdir().unwrap();
     let secrets = SecretSet::new();
     secrets.extend(["hunter2".to_string(), "AKIAIOSFODNN7EXAMPLE".to_string()]);
-    let script = "yes 'aws_instance.web: Still creating... [10s elapsed] id=i-0abc hunter2 ok' | head -c 4000000000";
+    let line = "aws_instance.web: Still creating... [10s elapsed] id=i-0abc hunter2 ok";
+    let script = format!("yes '{line}' | head -c {BYTES}");
     let (tx, mut rx) = mpsc::channel(64);
     let counter = tokio::spawn(async move {
         let mut n = 0usize;
@@ -304,7 +306,9 @@ async fn end_to_end_throughput() {
         n
     });
     let t0 = std::time::Instant::now();
-    LocalExecutor.run(spec(script, d.path()), secrets, tx, CancellationToken::new()).await.unwrap();
+    let run = LocalExecutor.run(spec(&script, d.path()), secrets, tx, CancellationToken::new());
+    run.await.unwrap();
     let secs = t0.elapsed().as_secs_f64();
-    println!("{} lines, 4 GB in {secs:.2} s: {:.2} GB/s", counter.await.unwrap(), 4.0 / secs);
+    let gb = BYTES as f64 / 1e9;
+    println!("{} lines, {gb} GB in {secs:.2} s: {:.2} GB/s", counter.await.unwrap(), gb / secs);
 }

@@ -59,9 +59,9 @@ impl SecretSet {
         match self.snapshot().mask_bytes(line.as_bytes()) {
             Cow::Borrowed(_) => Cow::Borrowed(line),
             // Matches of UTF-8 secrets in UTF-8 text start and end on char boundaries.
-            Cow::Owned(v) => Cow::Owned(
-                String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            ),
+            Cow::Owned(v) => {
+                Cow::Owned(String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+            }
         }
     }
 
@@ -112,7 +112,9 @@ impl Matcher {
 
     /// Masks `hay`; borrowed when nothing matched (the common case, no copy).
     pub(crate) fn mask_bytes<'a>(&self, hay: &'a [u8]) -> Cow<'a, [u8]> {
-        let Some(ac) = &self.automaton else { return Cow::Borrowed(hay) };
+        let Some(ac) = &self.automaton else {
+            return Cow::Borrowed(hay);
+        };
         let mut matches = ac.find_iter(hay).peekable();
         if matches.peek().is_none() {
             return Cow::Borrowed(hay);

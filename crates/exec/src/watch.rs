@@ -29,12 +29,16 @@ pub(crate) async fn watch_output_file(path: &Path, secrets: &SecretSet, stop: &C
 
 /// Reads and applies the file if it changed since `seen`.
 pub(crate) async fn check(path: &Path, secrets: &SecretSet, seen: &mut Option<Stamp>) {
-    let Ok(meta) = tokio::fs::metadata(path).await else { return };
+    let Ok(meta) = tokio::fs::metadata(path).await else {
+        return;
+    };
     let stamp = (meta.len(), meta.modified().ok(), meta.ino());
     if *seen == Some(stamp) {
         return;
     }
-    let Ok(bytes) = tokio::fs::read(path).await else { return };
+    let Ok(bytes) = tokio::fs::read(path).await else {
+        return;
+    };
     *seen = Some(stamp);
     if let Ok(entries) = parse_output_file(&bytes) {
         secrets.extend(entries.into_iter().filter(|e| e.sensitive).map(|e| e.value));

@@ -9,7 +9,7 @@ use crate::event::Event;
 use crate::project::Job;
 
 /// Finds one dependency cycle, as the list of job names along it (first repeated last).
-pub fn find_cycle<'a>(deps: &'a IndexMap<String, Vec<String>>) -> Option<Vec<&'a str>> {
+pub fn find_cycle(deps: &IndexMap<String, Vec<String>>) -> Option<Vec<&str>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Visiting,
@@ -70,9 +70,10 @@ impl EventPlan {
     pub fn new(jobs: &IndexMap<String, Job>, event: Event, only: Option<&str>) -> Self {
         let selected: BTreeSet<&str> = jobs
             .values()
-            .filter(|j| match only {
-                Some(name) => j.name == name,
-                None => j.runs_on(event),
+            .filter(|j| match (only, event) {
+                (Some(name), _) => j.name == name,
+                (None, Event::Plan) => j.template.supports_plan(),
+                (None, _) => j.runs_on(event),
             })
             .map(|j| j.name.as_str())
             .collect();
@@ -160,6 +161,7 @@ mod tests {
                 max_restarts: 0,
                 passthrough: vec![],
                 skip_unchanged: false,
+                iac: Default::default(),
             },
         )
     }

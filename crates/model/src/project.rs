@@ -36,14 +36,45 @@ pub struct EnvironmentDef {
 #[serde(rename_all = "lowercase")]
 pub enum TemplateKind {
     Shell,
+    Terraform,
+    Opentofu,
+    Cloudformation,
 }
 
 impl TemplateKind {
     pub fn as_str(self) -> &'static str {
         match self {
             TemplateKind::Shell => "shell",
+            TemplateKind::Terraform => "terraform",
+            TemplateKind::Opentofu => "opentofu",
+            TemplateKind::Cloudformation => "cloudformation",
         }
     }
+
+    /// Whether the template has a `plan` command (`terrace plan ENV` runs these jobs).
+    pub fn supports_plan(self) -> bool {
+        matches!(self, TemplateKind::Terraform | TemplateKind::Opentofu)
+    }
+
+    /// Whether the template brings its own command per event (so `commands` is optional).
+    pub fn has_default_commands(self) -> bool {
+        !matches!(self, TemplateKind::Shell)
+    }
+}
+
+/// Settings of the IaC templates; empty for `shell`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct IacSettings {
+    /// terraform/opentofu: the program (default `terraform` / `tofu`).
+    pub binary: Option<String>,
+    /// terraform/opentofu: `-backend-config` entries for `init`.
+    pub backend_config: IndexMap<String, String>,
+    /// cloudformation: the template, relative to the job's source folder.
+    pub template_file: Option<PathBuf>,
+    /// cloudformation: capabilities such as `CAPABILITY_IAM`.
+    pub capabilities: Vec<String>,
+    /// cloudformation: stack Outputs to treat as secrets.
+    pub sensitive_outputs: Vec<String>,
 }
 
 /// A command for one event.
@@ -85,6 +116,7 @@ pub struct Job {
     pub passthrough: Vec<String>,
     /// Skip `start` when its inputs equal those of the last successful start.
     pub skip_unchanged: bool,
+    pub iac: IacSettings,
 }
 
 impl Job {

@@ -136,6 +136,24 @@ fn job_schema(events: &[&str], templates: &[&str]) -> Value {
             "skip_unchanged": {
                 "description": "Skip `start` when its inputs equal those of the last successful start.",
                 "type": "boolean", "default": false
+            },
+            "binary": {
+                "description": "terraform / opentofu: the program to run (default `terraform`, or `tofu` for opentofu).",
+                "type": "string"
+            },
+            "backend_config": {
+                "description": "terraform / opentofu: `-backend-config` entries passed to `init`.",
+                "type": "object", "additionalProperties": { "type": ["string", "number", "boolean"] }
+            },
+            "template_file": { "$ref": "#/$defs/relative_path", "description": "cloudformation: the template, relative to the job's source folder (required for cloudformation)." },
+            "capabilities": {
+                "description": "cloudformation: capabilities the stack needs.",
+                "type": "array", "uniqueItems": true,
+                "items": { "enum": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"] }
+            },
+            "sensitive_outputs": {
+                "description": "cloudformation: names of stack Outputs to treat as secrets.",
+                "type": "array", "uniqueItems": true, "items": { "type": "string" }
             }
         }
     })
@@ -158,7 +176,7 @@ mod tests {
         assert_eq!(keys(&s["$defs"]["job"]), JOB_KEYS);
         assert_eq!(keys(&s["$defs"]["variable"]["anyOf"][1]), VARIABLE_KEYS);
         assert_eq!(keys(&s["$defs"]["job"]["properties"]["commands"]), ["start", "stop", "delete"]);
-        assert_eq!(s["$defs"]["job"]["properties"]["template"]["enum"], json!(["shell"]));
+        assert_eq!(s["$defs"]["job"]["properties"]["template"]["enum"], json!(["shell", "terraform", "opentofu", "cloudformation"]));
     }
 
     /// Every object with fixed properties is closed, and every property is described.
@@ -168,7 +186,10 @@ mod tests {
                 if let Some(Value::Object(props)) = map.get("properties") {
                     assert_eq!(map.get("additionalProperties"), Some(&json!(false)), "{path} is open");
                     for (name, prop) in props {
-                        assert!(prop.get("description").and_then(Value::as_str).is_some(), "{path}.{name} has no description");
+                        assert!(
+                            prop.get("description").and_then(Value::as_str).is_some(),
+                            "{path}.{name} has no description"
+                        );
                     }
                 }
                 for (k, child) in map {

@@ -42,7 +42,10 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(source: sqlx::Error) -> Self {
-        StoreError::Database { context: "query the database".into(), source }
+        StoreError::Database {
+            context: "query the database".into(),
+            source,
+        }
     }
 }
 
@@ -55,7 +58,10 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 impl StoreError {
     /// Maps a sqlx error to `Database` with the operation it interrupted.
     pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-        move |source| StoreError::Database { context: context.to_string(), source }
+        move |source| StoreError::Database {
+            context: context.to_string(),
+            source,
+        }
     }
 
     /// Like [`StoreError::db`], naming the record too.
@@ -63,10 +69,16 @@ impl StoreError {
         context: &'static str,
         id: impl std::fmt::Display,
     ) -> impl FnOnce(sqlx::Error) -> StoreError {
-        move |source| StoreError::Database { context: format!("{context} {id}"), source }
+        move |source| StoreError::Database {
+            context: format!("{context} {id}"),
+            source,
+        }
     }
 
     pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> StoreError {
-        StoreError::NotFound { what, id: id.to_string() }
+        StoreError::NotFound {
+            what,
+            id: id.to_string(),
+        }
     }
 }

@@ -1,74 +1,27 @@
 //! Job templates: what a job runs for each event. `shell` runs the job's own commands;
-//! the IaC templates (terraform, opentofu, cloudformation) add default commands and turn
-//! the tool's outputs into the output file.
+//! `terraform`, `opentofu` and `cloudformation` bring default commands per event (which a
+//! job's `commands:` overrides one event at a time) and turn the tool's outputs into the
+//! output file. A template drives its phases through a `StepRunner`, which the engine
+//! implements on an executor, so templates never spawn anything themselves.
 
-use terrace_model::project::{Job, TemplateKind};
-use terrace_model::Event;
+pub mod catalog;
+pub mod cloudformation;
+pub mod shell;
+mod steps;
+pub mod terraform;
 
-/// Why a job has nothing to run for an event.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
-    #[error("job `{job}` has no command for `{event}` (add `commands.{event}` to it in terrace.yaml)")]
-    NoCommand { job: String, event: Event },
-    #[error("the `{template}` template does not support `{event}`")]
-    Unsupported { template: &'static str, event: Event },
-}
+pub use steps::{Failure, JobContext, Outcome, PlanSummary, Step, StepAbort, StepOutput, StepRunner};
 
-/// The process to start for one event of a job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invocation {
-    pub argv: Vec<String>,
-}
+use terrace_model::project::TemplateKind;
 
-/// Resolves what `job` runs on `event`. `raw_args` are the arguments of a `raw` run.
-pub fn invocation(job: &Job, event: Event, raw_args: &[String]) -> Result<Invocation, TemplateError> {
-    match job.template {
-        TemplateKind::Shell => shell(job, event, raw_args),
+/// Runs `ctx.job` for `ctx.event` to its end.
+pub async fn run(ctx: &JobContext<'_>, runner: &mut dyn StepRunner) -> Result<Outcome, StepAbort> {
+    if let Some(command) = ctx.job.commands.get(&ctx.event) {
+        return shell::run_command(ctx, command, runner).await;
     }
-}
-
-fn shell(job: &Job, event: Event, raw_args: &[String]) -> Result<Invocation, TemplateError> {
-    if event == Event::Raw || event == Event::Plan {
-        return Err(TemplateError::Unsupported { template: "shell", event });
-    }
-    let command = job
-        .commands
-        .get(&event)
-        .ok_or_else(|| TemplateError::NoCommand { job: job.name.clone(), event })?;
-    let mut argv = command.argv();
-    argv.extend(raw_args.iter().cloned());
-    Ok(Invocation { argv })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use terrace_model::Command;
-
-    fn job() -> Job {
-        Job {
-            name: "db".into(),
-            template: TemplateKind::Shell,
-            source: ".".into(),
-            events: vec![Event::Start],
-            commands: [(Event::Start, Command::Shell("echo hi".into()))].into(),
-            depends_on: vec![],
-            input: None,
-            variables: Default::default(),
-            max_duration: None,
-            max_restarts: 0,
-            passthrough: vec![],
-            skip_unchanged: false,
-        }
-    }
-
-    #[test]
-    fn shell_runs_the_jobs_command() {
-        assert_eq!(invocation(&job(), Event::Start, &[]).unwrap().argv, ["/bin/sh", "-c", "echo hi"]);
-        assert_eq!(
-            invocation(&job(), Event::Stop, &[]).unwrap_err(),
-            TemplateError::NoCommand { job: "db".into(), event: Event::Stop }
-        );
-        assert!(invocation(&job(), Event::Raw, &[]).is_err());
+    match ctx.job.template {
+        TemplateKind::Shell => Ok(shell::missing_command(ctx)),
+        TemplateKind::Terraform | TemplateKind::Opentofu => terraform::run(ctx, runner).await,
+        TemplateKind::Cloudformation => cloudformation::run(ctx, runner).await,
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use marked_yaml::Node;
 
-use super::walk::{get, is_null, unknown, Diags, Pos, Slot};
+use super::walk::{Diags, Pos, Slot, get, is_null, unknown};
 use crate::event::Event;
 use crate::project::Command;
 
@@ -28,7 +28,10 @@ fn lifecycle_event(d: &mut Diags, word: &str, at: Pos, what: &str) -> Option<Eve
             None
         }
         Err(_) => {
-            d.error(at, unknown(&format!("event `{}` in {what}", super::walk::shorten(word)), word, &lifecycle_names()));
+            d.error(
+                at,
+                unknown(&format!("event `{}` in {what}", super::walk::shorten(word)), word, &lifecycle_names()),
+            );
             None
         }
     }
@@ -36,7 +39,12 @@ fn lifecycle_event(d: &mut Diags, word: &str, at: Pos, what: &str) -> Option<Eve
 
 /// Reads `events` (required, non-empty, no duplicates); each event keeps its position
 /// for the missing-command check.
-pub(super) fn events(d: &mut Diags, entries: &[(&marked_yaml::types::MarkedScalarNode, &Node)], job: &str, at: Pos) -> Vec<(Event, Pos)> {
+pub(super) fn events(
+    d: &mut Diags,
+    entries: &[(&marked_yaml::types::MarkedScalarNode, &Node)],
+    job: &str,
+    at: Pos,
+) -> Vec<(Event, Pos)> {
     let names = lifecycle_names().join(", ");
     let Some((key_at, node)) = get(entries, "events") else {
         d.error(at, format!("job `{job}` is missing the required key `events` (a list of {names})"));
@@ -62,7 +70,11 @@ pub(super) fn events(d: &mut Diags, entries: &[(&marked_yaml::types::MarkedScala
 
 /// Reads `commands`. Returns the valid commands and every event key that was written,
 /// valid or not, so a broken command is not also reported as missing.
-pub(super) fn commands(d: &mut Diags, slot: Option<Slot<'_>>, job: &str) -> (BTreeMap<Event, Command>, Option<Vec<Event>>) {
+pub(super) fn commands(
+    d: &mut Diags,
+    slot: Option<Slot<'_>>,
+    job: &str,
+) -> (BTreeMap<Event, Command>, Option<Vec<Event>>) {
     let mut out = BTreeMap::new();
     let Some(slot) = slot else { return (out, Some(Vec::new())) };
     let Some(entries) = slot.entries(d, "a mapping of events to commands") else { return (out, None) };
@@ -85,7 +97,9 @@ fn command(d: &mut Diags, slot: &Slot<'_>) -> Option<Command> {
         Node::Sequence(_) => {
             let argv: Vec<String> = slot.strings(d)?.into_iter().map(|(s, _)| s).collect();
             match argv.first() {
-                None => d.error(slot.pos(), format!("{} is an empty list: give the program and its arguments", slot.label)),
+                None => {
+                    d.error(slot.pos(), format!("{} is an empty list: give the program and its arguments", slot.label))
+                }
                 Some(program) if program.trim().is_empty() => {
                     d.error(slot.pos(), format!("{} starts with an empty program name", slot.label))
                 }

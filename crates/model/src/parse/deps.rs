@@ -4,7 +4,7 @@
 use indexmap::IndexMap;
 
 use super::job::ParsedJob;
-use super::walk::{closest, shorten, Diags};
+use super::walk::{Diags, closest, shorten};
 use crate::graph::find_cycle;
 use crate::names::job_env_segment;
 

@@ -6,23 +6,26 @@ use std::time::Duration;
 
 use marked_yaml::Node;
 
+use super::JOB_KEYS;
 use super::commands::{check_missing, commands, events};
 use super::variables::variables;
-use super::walk::{check_keys, get, shorten, unknown, Diags, Pos, Slot};
-use super::JOB_KEYS;
+use super::walk::{Diags, Pos, Slot, check_keys, get, shorten, unknown};
 use crate::names::is_valid_variable_name;
 use crate::project::{Job, TemplateKind};
 
 /// The templates a job may name: the one place to extend when a template is added
 /// (the JSON Schema's enum is built from it too).
-pub const TEMPLATES: &[(&str, TemplateKind)] = &[("shell", TemplateKind::Shell)];
+pub const TEMPLATES: &[(&str, TemplateKind)] = &[
+    ("shell", TemplateKind::Shell),
+    ("terraform", TemplateKind::Terraform),
+    ("opentofu", TemplateKind::Opentofu),
+    ("cloudformation", TemplateKind::Cloudformation),
+];
 
 /// Whether a template runs the user's `commands` (so each event needs one), or brings
-/// its own commands per event as the IaC templates will.
+/// its own commands per event as the IaC templates do.
 fn runs_user_commands(kind: TemplateKind) -> bool {
-    match kind {
-        TemplateKind::Shell => true,
-    }
+    !kind.has_default_commands()
 }
 
 /// More restarts than this is a retry loop, not a job.
@@ -52,6 +55,7 @@ pub(super) fn job(d: &mut Diags, name: &str, at: Pos, node: &Node) -> ParsedJob 
         max_restarts: 0,
         passthrough: Vec::new(),
         skip_unchanged: false,
+        iac: Default::default(),
     };
     let entries = Slot::new(node, at, label.clone()).entries(d, "a mapping of job settings").unwrap_or_default();
     check_keys(d, &entries, JOB_KEYS, &label);
@@ -105,11 +109,12 @@ pub(super) fn job(d: &mut Diags, name: &str, at: Pos, node: &Node) -> ParsedJob 
         }
     }
     job.skip_unchanged = field("skip_unchanged").and_then(|s| s.boolean(d)).unwrap_or(false);
+    super::iac::settings(d, &mut job, &field, at);
     ParsedJob { job, at, depends }
 }
 
 /// A list of strings where each may appear once.
-fn unique_strings(d: &mut Diags, slot: &Slot<'_>) -> Option<Vec<(String, Pos)>> {
+pub(super) fn unique_strings(d: &mut Diags, slot: &Slot<'_>) -> Option<Vec<(String, Pos)>> {
     let mut out: Vec<(String, Pos)> = Vec::new();
     for (item, at) in slot.strings(d)? {
         if out.iter().any(|(seen, _)| *seen == item) {
@@ -123,7 +128,7 @@ fn unique_strings(d: &mut Diags, slot: &Slot<'_>) -> Option<Vec<(String, Pos)>> 
 
 /// A path inside the project folder: relative and never climbing out with `..`, so a
 /// project cannot make a job read or run files outside its own repository.
-fn relative_path(d: &mut Diags, slot: &Slot<'_>) -> Option<PathBuf> {
+pub(super) fn relative_path(d: &mut Diags, slot: &Slot<'_>) -> Option<PathBuf> {
     let text = slot.string(d, "a path relative to the project file")?;
     let path = Path::new(&text);
     let problem = if text.is_empty() {

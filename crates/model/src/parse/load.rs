@@ -30,7 +30,9 @@ pub(super) fn load(text: &str, d: &mut Diags) -> Option<Node> {
     let loaded = std::panic::catch_unwind(|| marked_yaml::parse_yaml_with_options(0, text, options));
     match loaded {
         Ok(Ok(node)) => Some(node),
-        Ok(Err(LoadError::TopLevelMustBeMapping(m))) if text.chars().skip(m.character()).all(char::is_whitespace) => {
+        Ok(Err(LoadError::TopLevelMustBeMapping(m)))
+            if text.chars().skip(m.character()).all(|c| c.is_whitespace() || c == '\u{feff}') =>
+        {
             // An empty document (`---` alone): the same as an empty file.
             Some(Node::Mapping(marked_yaml::types::MarkedMappingNode::new_empty(marked_yaml::Span::new_blank())))
         }
@@ -54,17 +56,22 @@ fn describe(text: &str, e: &LoadError) -> (Pos, String) {
                 Some('-' | '[') => "a list",
                 _ => "a single value",
             };
-            (pos(m), format!("the top level must be a mapping with the keys {}; found {found}", super::TOP_KEYS.join(", ")))
+            (
+                pos(m),
+                format!("the top level must be a mapping with the keys {}; found {found}", super::TOP_KEYS.join(", ")),
+            )
         }
-        LoadError::UnexpectedAnchor(m) => {
-            (pos(m), "YAML anchors and aliases (`&name`, `*name`) are not supported in terrace.yaml: write the value out".into())
-        }
+        LoadError::UnexpectedAnchor(m) => (
+            back_to(text, m, '&'),
+            "YAML anchors and aliases (`&name`, `*name`) are not supported in terrace.yaml: write the value out".into(),
+        ),
         LoadError::MappingKeyMustBeScalar(m) => {
             (pos(m), "a mapping key must be a plain name, found a list or a mapping used as a key".into())
         }
-        LoadError::UnexpectedTag(m) => {
-            (pos(m), "YAML tags (`!name`, `!!str`) are not supported in terrace.yaml: quote the value instead".into())
-        }
+        LoadError::UnexpectedTag(m) => (
+            back_to(text, m, '!'),
+            "YAML tags (`!name`, `!!str`) are not supported in terrace.yaml: quote the value instead".into(),
+        ),
         LoadError::DuplicateKey(dup) => {
             let first = Pos::of(dup.prev_key.span());
             (
@@ -79,12 +86,47 @@ fn describe(text: &str, e: &LoadError) -> (Pos, String) {
         }
         LoadError::ScanError(m, scan) => {
             let mut message = format!("invalid YAML: {}", scan.info());
+            let mut at = pos(m);
             if scan.info().contains("tab") {
                 message.push_str(" (YAML indents with spaces only; replace the tab with spaces)");
+                at = next_tab(text, m).unwrap_or(at);
             }
-            (pos(m), message)
+            (at, message)
         }
     }
+}
+
+/// The scanner reports a tab just after it, or where the token it was reading started
+/// (a line earlier); the tab itself is the first one from the start of that line on.
+fn next_tab(text: &str, m: &marked_yaml::Marker) -> Option<Pos> {
+    let mut at = Pos { line: m.line(), column: 1 };
+    for c in text.chars().skip(m.character().saturating_sub(m.column().saturating_sub(1))) {
+        match c {
+            '\t' => return Some(at),
+            '\n' => at = Pos { line: at.line + 1, column: 1 },
+            _ => at.column += 1,
+        }
+    }
+    None
+}
+
+/// `marked_yaml` reports an anchor or a tag at the node after it; this finds the `&` or
+/// `!` token just before `m`, falling back to `m` itself.
+fn back_to(text: &str, m: &marked_yaml::Marker, sigil: char) -> Pos {
+    let before: Vec<char> = text.chars().take(m.character()).collect();
+    let mut end = before.len();
+    while end > 0 && before[end - 1].is_whitespace() {
+        end -= 1;
+    }
+    let mut start = end;
+    while start > 0 && !before[start - 1].is_whitespace() {
+        start -= 1;
+    }
+    if before.get(start) != Some(&sigil) {
+        return Pos { line: m.line(), column: m.column() };
+    }
+    let line_start = before[..start].iter().rposition(|c| *c == '\n').map_or(0, |i| i + 1);
+    Pos { line: 1 + before[..start].iter().filter(|c| **c == '\n').count(), column: start - line_start + 1 }
 }
 
 /// The first line whose nesting prefix (indentation, `- `, `? `, `: `, anchors and tags)

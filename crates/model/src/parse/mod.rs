@@ -4,6 +4,7 @@
 
 mod commands;
 mod deps;
+mod iac;
 mod job;
 mod load;
 mod variables;
@@ -11,6 +12,8 @@ mod walk;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_jobs;
 #[cfg(test)]
 mod tests_robust;
 
@@ -21,7 +24,7 @@ use indexmap::IndexMap;
 use crate::names::is_valid_resource_name;
 use crate::project::{EnvironmentDef, Project};
 pub use job::{MAX_RESTARTS, TEMPLATES};
-use walk::{check_keys, get, shorten, Diags, Pos, Slot};
+use walk::{Diags, Pos, Slot, check_keys, get, shorten};
 
 /// The keys of the top level, an environment, a job and a long-form variable. The JSON
 /// Schema's property names are tested against these, so the two cannot drift.
@@ -39,6 +42,11 @@ pub const JOB_KEYS: &[&str] = &[
     "max_restarts",
     "passthrough",
     "skip_unchanged",
+    "binary",
+    "backend_config",
+    "template_file",
+    "capabilities",
+    "sensitive_outputs",
 ];
 pub const VARIABLE_KEYS: &[&str] = &["value", "secret"];
 

@@ -60,14 +60,14 @@ pub(super) fn problems(text: &str) -> Vec<String> {
 }
 
 /// The single problem of `text`.
-fn only(text: &str) -> String {
+pub(super) fn only(text: &str) -> String {
     let p = problems(text);
     assert_eq!(p.len(), 1, "{p:#?}");
     p.into_iter().next().unwrap()
 }
 
 /// A project with one job `db` whose body is `body` (indented under the job).
-fn with_job(body: &str) -> String {
+pub(super) fn with_job(body: &str) -> String {
     let body: String = body.lines().map(|l| format!("    {l}\n")).collect();
     format!("project: p\njobs:\n  db:\n{body}")
 }
@@ -88,6 +88,7 @@ fn full_file_round_trips() {
         max_restarts: 0,
         passthrough: vec![],
         skip_unchanged: false,
+        iac: Default::default(),
     };
     let network = Job {
         name: "network".into(),
@@ -134,15 +135,20 @@ fn minimal_files_are_valid() {
 
 #[test]
 fn missing_project_is_reported_at_the_start() {
-    assert_eq!(only("jobs: {}\n"), "1:1: missing the required key `project` (the project's name, e.g. `project: shop`)");
+    assert_eq!(
+        only("jobs: {}\n"),
+        "1:1: missing the required key `project` (the project's name, e.g. `project: shop`)"
+    );
 }
 
 #[test]
 fn names_follow_the_resource_rule() {
     assert!(only("project: Shop\n").starts_with("1:10: invalid project name `Shop`: expected lowercase letters"));
     assert!(only("project: p\nenvironments:\n  Dev: {}\n").starts_with("3:3: invalid environment name `Dev`"));
-    assert!(only(&format!("project: p\njobs:\n  {}: {{events: [start], commands: {{start: x}}}}\n", "a".repeat(64)))
-        .starts_with("3:3: invalid job name"));
+    assert!(
+        only(&format!("project: p\njobs:\n  {}: {{events: [start], commands: {{start: x}}}}\n", "a".repeat(64)))
+            .starts_with("3:3: invalid job name")
+    );
 }
 
 #[test]
@@ -152,7 +158,10 @@ fn unknown_keys_list_the_allowed_ones_and_suggest() {
         "2:1: unknown key `job` in the top level: expected one of project, variables, environments, jobs; did you mean `jobs`?"
     );
     let message = only(&with_job("events: [start]\ncommands: {start: x}\ncomands: {}"));
-    assert!(message.starts_with("6:5: unknown key `comands` in job `db`: expected one of template, source, events"), "{message}");
+    assert!(
+        message.starts_with("6:5: unknown key `comands` in job `db`: expected one of template, source, events"),
+        "{message}"
+    );
     assert!(message.ends_with("; did you mean `commands`?"), "{message}");
     assert_eq!(
         only("project: p\nenvironments:\n  dev: {vars: {}}\n"),
@@ -167,13 +176,14 @@ fn wrong_types_say_what_was_expected_and_found() {
         "4:5: `events` of job `db` must be a list of strings, found a mapping"
     );
     assert_eq!(only("project: [a]\n"), "1:1: `project` must be the project's name, found a list");
-    assert_eq!(
-        only("project: p\njobs: [a, b]\n"),
-        "2:1: `jobs` must be a mapping of job names to jobs, found a list"
-    );
+    assert_eq!(only("project: p\njobs: [a, b]\n"), "2:1: `jobs` must be a mapping of job names to jobs, found a list");
     assert_eq!(
         only(&with_job("events: [start, [x]]\ncommands: {start: x}")),
         "4:5: item 2 of `events` of job `db` must be a string, found a list"
+    );
+    assert_eq!(
+        only(&with_job("events: start\ncommands: {start: x}")),
+        "4:13: `events` of job `db` must be a list of strings, found `start` (write `[start]` for a list)"
     );
 }
 
@@ -185,7 +195,9 @@ fn booleans_are_only_true_and_false() {
         "6:21: `skip_unchanged` of job `db` must be true or false (only these two words are booleans here), found `yes`"
     );
     assert!(only(&with_job(&format!("{base}skip_unchanged: \"true\""))).starts_with("6:21: "));
-    assert!(only("project: p\nvariables:\n  A: {value: x, secret: True}\n").starts_with("3:25: `secret` of variable `A`"));
+    assert!(
+        only("project: p\nvariables:\n  A: {value: x, secret: True}\n").starts_with("3:25: `secret` of variable `A`")
+    );
 }
 
 #[test]
@@ -220,7 +232,10 @@ fn variable_names_and_values() {
         only("project: p\nvariables:\n  A: { value: \"${vault:x}\" }\n"),
         "3:15: variable `A` of the project: unknown reference `${vault:x}`: only `${env:NAME}` is supported (write `$${` for a literal `${`)"
     );
-    assert_eq!(only("project: p\nvariables:\n  A: {secret: true}\n"), "3:3: variable `A` of the project is missing the required key `value`");
+    assert_eq!(
+        only("project: p\nvariables:\n  A: {secret: true}\n"),
+        "3:3: variable `A` of the project is missing the required key `value`"
+    );
     assert_eq!(
         only("project: p\nvariables:\n  A: {value: x, secert: true}\n"),
         "3:17: unknown key `secert` in variable `A` of the project: expected one of value, secret; did you mean `secret`?"
@@ -233,129 +248,14 @@ fn variable_names_and_values() {
         only("project: p\nvariables:\n  A: [x]\n"),
         "3:3: variable `A` of the project must be a string or a mapping with `value` and `secret`, found a list"
     );
+    // A bad `secret` does not hide a bad value.
+    let p = problems("project: p\nvariables:\n  A: {value: \"${x}\", secret: 1}\n");
+    assert!(
+        p[0].starts_with("3:14: variable `A` of the project: unknown reference `${x}`")
+            && p[1].starts_with("3:30: `secret`"),
+        "{p:#?}"
+    );
     assert!(parse_project("t", "project: p\nvariables:\n  A: \"\"\n  B: \"$${literal}\"\n").is_ok());
-}
-
-#[test]
-fn events_are_a_non_empty_subset_without_duplicates() {
-    assert_eq!(
-        only("project: p\njobs:\n  db:\n    commands: {start: x}\n"),
-        "3:3: job `db` is missing the required key `events` (a list of start, stop, delete)"
-    );
-    assert_eq!(only(&with_job("events: []")), "4:5: `events` of job `db` is empty: list at least one of start, stop, delete");
-    assert_eq!(
-        only(&with_job("events: [strat]\ncommands: {start: x}")),
-        "4:14: unknown event `strat` in `events` of job `db`: expected one of start, stop, delete; did you mean `start`?"
-    );
-    assert!(
-        only(&with_job("events: [start, plan]\ncommands: {start: x}"))
-            .starts_with("4:21: `plan` in `events` of job `db` is not a lifecycle event: a job runs on start, stop and delete (plan and raw are reserved")
-    );
-    assert_eq!(
-        only(&with_job("events: [start, start]\ncommands: {start: x}")),
-        "4:21: event `start` is listed twice in `events` of job `db`"
-    );
-}
-
-#[test]
-fn every_event_needs_a_command() {
-    let p = problems(&with_job("events: [start, stop]\ncommands:\n  start: ./up.sh"));
-    assert_eq!(p, ["4:21: job `db` runs on `stop` but has no `commands.stop`"]);
-    // A broken command is reported once, not also as missing.
-    assert_eq!(only(&with_job("events: [start]\ncommands: {start: []}")), "5:16: `commands.start` of job `db` is an empty list: give the program and its arguments");
-}
-
-#[test]
-fn command_keys_and_values() {
-    assert!(
-        only(&with_job("events: [start]\ncommands: {start: x, raw: y}"))
-            .starts_with("5:26: `raw` in `commands` of job `db` is not a lifecycle event")
-    );
-    assert_eq!(
-        only(&with_job("events: [start]\ncommands: {start: x, destroy: y}")),
-        "5:26: unknown event `destroy` in `commands` of job `db`: expected one of start, stop, delete"
-    );
-    assert_eq!(
-        only(&with_job("events: [start]\ncommands:\n  start: {run: x}")),
-        "6:7: `commands.start` of job `db` must be a command string or a list of strings (the program and its arguments), found a mapping"
-    );
-    assert_eq!(only(&with_job("events: [start]\ncommands: {start: \"  \"}")), "5:23: `commands.start` of job `db` is empty");
-    // A command for an event the job does not list is kept: a force run may use it.
-    let p = parse_project("t", &with_job("events: [start]\ncommands: {start: a, delete: b}")).unwrap();
-    assert_eq!(p.jobs["db"].commands.len(), 2);
-}
-
-#[test]
-fn paths_stay_inside_the_project() {
-    let base = "events: [start]\ncommands: {start: x}\n";
-    assert_eq!(
-        only(&with_job(&format!("{base}source: /etc"))),
-        "6:13: `source` of job `db` must be relative to the project file, found an absolute path"
-    );
-    assert_eq!(
-        only(&with_job(&format!("{base}source: infra/../../x"))),
-        "6:13: `source` of job `db` must stay inside the project folder: `..` is not allowed"
-    );
-    assert_eq!(
-        only(&with_job(&format!("{base}input: ../secrets.tfvars"))),
-        "6:12: `input` of job `db` must stay inside the project folder: `..` is not allowed"
-    );
-    assert_eq!(only(&with_job(&format!("{base}source: \"\""))), "6:13: `source` of job `db` is empty; write `.` for the project folder");
-    assert_eq!(only(&with_job(&format!("{base}input: [a, b]"))), "6:5: `input` of job `db` must be a path relative to the project file, found a list");
-}
-
-#[test]
-fn durations_and_templates() {
-    let base = "events: [start]\ncommands: {start: x}\n";
-    assert!(only(&with_job(&format!("{base}max_duration: 600"))).starts_with("6:19: `max_duration` of job `db` is not a duration ("));
-    assert_eq!(only(&with_job(&format!("{base}max_duration: 0s"))), "6:19: `max_duration` of job `db` must be longer than zero");
-    assert_eq!(
-        only(&with_job(&format!("{base}template: shel"))),
-        "6:15: unknown template `shel` in job `db`: expected one of shell; did you mean `shell`?"
-    );
-    assert_eq!(
-        only(&with_job(&format!("{base}passthrough: [AWS_PROFILE, 9LIVES]"))),
-        "6:31: invalid variable name `9LIVES` in `passthrough` of job `db`: expected letters, digits and `_`, not starting with a digit"
-    );
-}
-
-#[test]
-fn dependencies_must_name_known_jobs() {
-    let text = "project: p\njobs:\n  base: {events: [start], commands: {start: x}}\n  app: {events: [start], commands: {start: x}, depends_on: [bse]}\n";
-    assert_eq!(
-        only(text),
-        "4:62: job `app` depends on unknown job `bse`; the jobs are base, app; did you mean `base`?"
-    );
-    assert_eq!(
-        only(&with_job("events: [start]\ncommands: {start: x}\ndepends_on: [db]")),
-        "6:18: job `db` depends on itself (db → db)"
-    );
-}
-
-#[test]
-fn cycles_name_every_job_of_the_cycle() {
-    let job = |deps: &str| format!("{{events: [start], commands: {{start: x}}, depends_on: [{deps}]}}");
-    let text = format!(
-        "project: p\njobs:\n  a: {}\n  b: {}\n  c: {}\n  d: {}\n  e: {}\n",
-        job("b"),
-        job("c"),
-        job("a"),
-        job("e"),
-        job("d")
-    );
-    let p = problems(&text);
-    assert_eq!(p.len(), 2, "{p:#?}");
-    assert!(p[0].starts_with("3:57: dependency cycle: a → b → c → a;"), "{}", p[0]);
-    assert!(p[1].starts_with("6:57: dependency cycle: d → e → d;"), "{}", p[1]);
-}
-
-#[test]
-fn output_prefixes_never_clash() {
-    let job = "{events: [start], commands: {start: x}}";
-    assert_eq!(
-        only(&format!("project: p\njobs:\n  db-x: {job}\n  db_x: {job}\n")),
-        "4:3: jobs `db-x` and `db_x` would both publish outputs as `TERRACE_OUTPUT_JOB_DB_X_<NAME>`; rename one of them"
-    );
 }
 
 #[test]

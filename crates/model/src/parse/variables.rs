@@ -4,8 +4,8 @@
 use indexmap::IndexMap;
 use marked_yaml::Node;
 
-use super::walk::{check_keys, get, is_null, shorten, Diags, Pos, Slot};
 use super::VARIABLE_KEYS;
+use super::walk::{Diags, Pos, Slot, check_keys, get, is_null, shorten};
 use crate::names::is_valid_variable_name;
 use crate::project::VariableDef;
 use crate::vars::check_interpolation;
@@ -64,19 +64,31 @@ fn variable(d: &mut Diags, slot: &Slot<'_>, name: &str) -> Option<VariableDef> {
                 d.error(slot.at, format!("{} is missing the required key `value`", slot.label));
                 return None;
             };
-            let value = Slot::new(node, at, format!("`value` of {}", slot.label));
-            (value.string(d, "a string")?, secret?)
+            let value = Slot::new(node, at, format!("`value` of {}", slot.label)).string(d, "a string")?;
+            // A bad `secret` must not hide a bad value: check the value before giving up.
+            match secret {
+                Some(secret) => (value, secret),
+                None => {
+                    check(d, slot, &value);
+                    return None;
+                }
+            }
         }
         Node::Sequence(_) => {
             d.error(slot.at, format!("{} must be {expected}, found a list", slot.label));
             return None;
         }
     };
-    if let Err(e) = check_interpolation(&value) {
+    check(d, slot, &value).then_some(VariableDef { value, secret })
+}
+
+/// Reports bad `${...}` syntax in a value; true when the value is fine.
+fn check(d: &mut Diags, slot: &Slot<'_>, value: &str) -> bool {
+    let result = check_interpolation(value);
+    if let Err(e) = &result {
         d.error(value_pos(slot), format!("{}: {e}", slot.label));
-        return None;
     }
-    Some(VariableDef { value, secret })
+    result.is_ok()
 }
 
 /// Where the value text of a variable starts, for interpolation errors.

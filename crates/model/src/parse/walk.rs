@@ -2,8 +2,8 @@
 //! diagnostic (what was expected, what was found, where) and returns `None`, so the
 //! walker keeps going and collects every problem in one pass.
 
-use marked_yaml::types::{MarkedScalarNode, Span};
 use marked_yaml::Node;
+use marked_yaml::types::{MarkedScalarNode, Span};
 
 use super::Diagnostic;
 
@@ -102,7 +102,10 @@ impl<'a> Slot<'a> {
         match self.node {
             Node::Scalar(s) if !is_null(self.node) => {
                 if s.as_str().contains('\0') {
-                    d.error(self.pos(), format!("{} contains a NUL character, which no path, command or variable can hold", self.label));
+                    d.error(
+                        self.pos(),
+                        format!("{} contains a NUL character, which no path, command or variable can hold", self.label),
+                    );
                     return None;
                 }
                 Some(s.as_str().to_string())
@@ -161,6 +164,15 @@ impl<'a> Slot<'a> {
     pub fn strings(&self, d: &mut Diags) -> Option<Vec<(String, Pos)>> {
         if is_null(self.node) {
             return Some(Vec::new());
+        }
+        if let Node::Scalar(s) = self.node {
+            // The likeliest slip: `events: start` for `events: [start]`.
+            let text = shorten(s.as_str());
+            d.error(
+                self.pos(),
+                format!("{} must be a list of strings, found `{text}` (write `[{text}]` for a list)", self.label),
+            );
+            return None;
         }
         let items = self.items(d, "a list of strings")?;
         let mut out = Vec::new();

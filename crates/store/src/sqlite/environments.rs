@@ -27,7 +27,11 @@ fn from_row(row: &SqliteRow) -> Result<EnvironmentRecord> {
     })
 }
 
-pub(super) async fn ensure(pool: &SqlitePool, project: &str, name: &str) -> Result<EnvironmentRecord> {
+pub(super) async fn ensure(
+    pool: &SqlitePool,
+    project: &str,
+    name: &str,
+) -> Result<EnvironmentRecord> {
     let ctx = || format!("{project}/{name}");
     let now = now_db()?;
     let mut tx = begin_write(pool).await?;
@@ -45,28 +49,42 @@ pub(super) async fn ensure(pool: &SqlitePool, project: &str, name: &str) -> Resu
     .execute(&mut *tx)
     .await
     .map_err(StoreError::db_for("create environment", ctx()))?;
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM environments WHERE project = ? AND name = ?"))
-        .bind(project)
-        .bind(name)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::db_for("read environment", ctx()))?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM environments WHERE project = ? AND name = ?"
+    ))
+    .bind(project)
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(StoreError::db_for("read environment", ctx()))?;
     commit(tx, "commit new environment").await?;
     from_row(&row)
 }
 
-pub(super) async fn get(pool: &SqlitePool, project: &str, name: &str) -> Result<Option<EnvironmentRecord>> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM environments WHERE project = ? AND name = ?"))
-        .bind(project)
-        .bind(name)
-        .fetch_optional(pool)
-        .await
-        .map_err(StoreError::db_for("read environment", format!("{project}/{name}")))?
-        .map(|row| from_row(&row))
-        .transpose()
+pub(super) async fn get(
+    pool: &SqlitePool,
+    project: &str,
+    name: &str,
+) -> Result<Option<EnvironmentRecord>> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM environments WHERE project = ? AND name = ?"
+    ))
+    .bind(project)
+    .bind(name)
+    .fetch_optional(pool)
+    .await
+    .map_err(StoreError::db_for(
+        "read environment",
+        format!("{project}/{name}"),
+    ))?
+    .map(|row| from_row(&row))
+    .transpose()
 }
 
-pub(super) async fn list(pool: &SqlitePool, project: Option<&str>) -> Result<Vec<EnvironmentRecord>> {
+pub(super) async fn list(
+    pool: &SqlitePool,
+    project: Option<&str>,
+) -> Result<Vec<EnvironmentRecord>> {
     sqlx::query(&format!(
         "SELECT {COLUMNS} FROM environments WHERE ?1 IS NULL OR project = ?1 ORDER BY project, name"
     ))

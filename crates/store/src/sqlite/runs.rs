@@ -68,7 +68,11 @@ pub(super) async fn create_pipeline(
     Ok(id)
 }
 
-pub(super) async fn finish_pipeline(pool: &SqlitePool, id: PipelineId, state: RunState) -> Result<()> {
+pub(super) async fn finish_pipeline(
+    pool: &SqlitePool,
+    id: PipelineId,
+    state: RunState,
+) -> Result<()> {
     let done = sqlx::query("UPDATE pipelines SET state = ?, finished_at = ? WHERE id = ?")
         .bind(state.as_str())
         .bind(now_db()?)
@@ -118,7 +122,12 @@ pub(super) async fn get(pool: &SqlitePool, id: RunId) -> Result<Option<RunRecord
 /// The canonical (lower-case, hyphenated) form of a run id prefix given with or
 /// without dashes; `None` when no id can start with it.
 pub(super) fn canonical_prefix(prefix: &str) -> Option<String> {
-    let hex: String = prefix.trim().chars().filter(|&c| c != '-').map(|c| c.to_ascii_lowercase()).collect();
+    let hex: String = prefix
+        .trim()
+        .chars()
+        .filter(|&c| c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
     if hex.len() > 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
@@ -138,11 +147,13 @@ pub(super) async fn find_by_prefix(pool: &SqlitePool, prefix: &str) -> Result<Ve
     };
     // A range on the primary key: every id starting with `p` lies in [p, p || '~'],
     // since ids hold only [0-9a-f-], all below '~'.
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM runs WHERE id >= ?1 AND id <= ?1 || '~' ORDER BY id LIMIT 2"))
-        .bind(&canonical)
-        .fetch_all(pool)
-        .await
-        .map_err(StoreError::db_for("find runs by prefix", &canonical))?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM runs WHERE id >= ?1 AND id <= ?1 || '~' ORDER BY id LIMIT 2"
+    ))
+    .bind(&canonical)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::db_for("find runs by prefix", &canonical))?;
     all_from_rows(rows)
 }
 
@@ -160,8 +171,13 @@ pub(super) async fn list(pool: &SqlitePool, filter: &RunFilter) -> Result<Vec<Ru
     if let Some(state) = filter.state {
         q.push(" AND state = ").push_bind(state.as_str());
     }
-    q.push(format!(" {NEWEST_FIRST} LIMIT ")).push_bind(i64::from(filter.limit.unwrap_or(DEFAULT_LIMIT)));
-    let rows = q.build().fetch_all(pool).await.map_err(StoreError::db("list runs"))?;
+    q.push(format!(" {NEWEST_FIRST} LIMIT "))
+        .push_bind(i64::from(filter.limit.unwrap_or(DEFAULT_LIMIT)));
+    let rows = q
+        .build()
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::db("list runs"))?;
     all_from_rows(rows)
 }
 
@@ -200,12 +216,14 @@ pub(super) async fn last_success_inputs(
 }
 
 pub(super) async fn active(pool: &SqlitePool) -> Result<Vec<RunRecord>> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM runs WHERE state IN (?, ?) ORDER BY created_at, id"))
-        .bind(RunState::Queued.as_str())
-        .bind(RunState::Running.as_str())
-        .fetch_all(pool)
-        .await
-        .map_err(StoreError::db("list active runs"))?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM runs WHERE state IN (?, ?) ORDER BY created_at, id"
+    ))
+    .bind(RunState::Queued.as_str())
+    .bind(RunState::Running.as_str())
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::db("list active runs"))?;
     all_from_rows(rows)
 }
 
@@ -216,9 +234,20 @@ mod tests {
     #[test]
     fn prefixes_are_normalised() {
         assert_eq!(canonical_prefix("0190ABCD").as_deref(), Some("0190abcd"));
-        assert_eq!(canonical_prefix("0190abcd1234").as_deref(), Some("0190abcd-1234"));
-        assert_eq!(canonical_prefix("0190abcd-12-34-5").as_deref(), Some("0190abcd-1234-5"));
-        assert_eq!(canonical_prefix(" 0190abcd-1234-7abc-8def-0123456789ab ").unwrap().len(), 36);
+        assert_eq!(
+            canonical_prefix("0190abcd1234").as_deref(),
+            Some("0190abcd-1234")
+        );
+        assert_eq!(
+            canonical_prefix("0190abcd-12-34-5").as_deref(),
+            Some("0190abcd-1234-5")
+        );
+        assert_eq!(
+            canonical_prefix(" 0190abcd-1234-7abc-8def-0123456789ab ")
+                .unwrap()
+                .len(),
+            36
+        );
         assert_eq!(canonical_prefix("xyz"), None);
         assert_eq!(canonical_prefix(&"a".repeat(33)), None);
     }

