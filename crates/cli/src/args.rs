@@ -16,6 +16,9 @@ Examples:
   terrace status dev                    its state and each job's last run
   terrace logs 0193                     a run's log (any unique prefix of its id)
   terrace run db --env dev --event start   force-run one job
+  terrace plan dev                      what the terraform jobs would change (no apply)
+  terrace run net --env dev --event raw -- state list   pass arguments to the job's tool
+  terrace template show terraform       a template's defaults (commands, Dockerfile)
   terrace down dev                      stop it (reverse dependency order)
   terrace destroy dev                   delete every job's resources, then the environment
 
@@ -51,6 +54,8 @@ pub enum Command {
     Down(EventArgs),
     /// Delete an environment: every job's `delete` in reverse order; the record goes only if all succeed
     Destroy(EventArgs),
+    /// Plan every terraform/opentofu job of an environment: init + plan, no apply; each run keeps its saved plan
+    Plan(EventArgs),
     /// Force-run one job for one event, whatever events it lists
     #[command(after_help = "Example: terrace run db --env dev --event start\n\
         Arguments after `--` are appended to the job's command.")]
@@ -67,6 +72,28 @@ pub enum Command {
     Validate(JsonFlag),
     /// Print the JSON Schema of terrace.yaml (for editors)
     Schema,
+    /// The built-in job templates: default commands per event, resources, container recipe
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TemplateCommand {
+    /// Every template and what it is for
+    List(JsonFlag),
+    /// A template's default command per event, settings, resources and Dockerfile
+    Show {
+        /// shell, terraform, opentofu or cloudformation
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a template's Dockerfile and entrypoint into DIR, to customise them
+    Eject {
+        name: String,
+        #[arg(long, value_name = "DIR")]
+        to: std::path::PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -105,6 +132,10 @@ pub enum EventName {
     Start,
     Stop,
     Delete,
+    /// terraform/opentofu: init + plan, no apply
+    Plan,
+    /// the tool itself with the arguments after `--` (terraform ARGS, aws cloudformation ARGS)
+    Raw,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -33,8 +33,8 @@ pub fn project_file(g: &Global) -> Result<PathBuf, CliError> {
 /// Reads and validates the project file; every problem is reported at once.
 pub fn load_project(g: &Global) -> Result<Loaded, CliError> {
     let file = project_file(g)?;
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
+    let text =
+        std::fs::read_to_string(&file).map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
     let label = display_name(&file);
     let project = parse_project(&label, &text).map_err(|e| CliError::Usage(e.to_string()))?;
     let root = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));

@@ -89,7 +89,8 @@ fn independent_jobs_run_at_the_same_time_up_to_the_limit() {
             "  {me}:\n    events: [start]\n    max_duration: 20s\n    commands:\n      start: 'touch {dir}/{me}; for i in $(seq 1 100); do [ -e {dir}/{other} ] && exit 0; sleep 0.1; done; exit 1'\n"
         )
     };
-    let yaml = format!("project: p\nenvironments: {{dev: {{}}, solo: {{}}}}\njobs:\n{}{}", job("a", "b"), job("b", "a"));
+    let yaml =
+        format!("project: p\nenvironments: {{dev: {{}}, solo: {{}}}}\njobs:\n{}{}", job("a", "b"), job("b", "a"));
     let p = TestProject::new(&yaml);
     p.run(&["up", "dev", "--parallel", "2"]).ok();
     std::fs::remove_file(tmp.path().join("a")).unwrap();
@@ -116,7 +117,11 @@ fn force_run_runs_one_job_for_any_event_with_extra_arguments() {
     let bad = p.run(&["run", "nope", "--env", "dev", "--event", "start"]).code(2);
     assert!(bad.stderr.contains("job `nope` is not defined"), "{}", bad.stderr);
     let bad = p.run(&["up", "staging"]).code(2);
-    assert!(bad.stderr.contains("environment `staging` is not defined") && bad.stderr.contains("dev"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("environment `staging` is not defined") && bad.stderr.contains("dev"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]

@@ -54,7 +54,8 @@ fn max_restarts_retries_and_each_attempt_keeps_its_log() {
     }
     // one restart too few: the run fails after 2 attempts
     std::fs::write(&counter, "").unwrap();
-    let yaml = std::fs::read_to_string(p.root().join("terrace.yaml")).unwrap().replace("max_restarts: 2", "max_restarts: 1");
+    let yaml =
+        std::fs::read_to_string(p.root().join("terrace.yaml")).unwrap().replace("max_restarts: 2", "max_restarts: 1");
     p.write("terrace.yaml", &yaml);
     let out = p.run(&["up", "dev", "--json"]).code(1).json();
     assert_eq!(TestProject::job_in(&out, "flaky")["state"], "failed");

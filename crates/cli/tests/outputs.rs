@@ -32,10 +32,7 @@ jobs:
     let out = p.run(&["up", "dev", "--json"]).ok().json();
     let run = TestProject::job_in(&out, "app")["run_id"].as_str().unwrap().to_string();
     let log = p.log(&run);
-    assert!(
-        log.contains(r#"alias=vpc-1 full=vpc-1 ports=[80,443] tags={"team":"infra"} count=3"#),
-        "{log}"
-    );
+    assert!(log.contains(r#"alias=vpc-1 full=vpc-1 ports=[80,443] tags={"team":"infra"} count=3"#), "{log}");
     let outputs = p.json(&["outputs", "dev"]);
     let vpc = outputs.as_array().unwrap().iter().find(|o| o["name"] == "VPC_ID").unwrap();
     assert_eq!(vpc["variable"], "TERRACE_OUTPUT_JOB_NET_WORK_VPC_ID");

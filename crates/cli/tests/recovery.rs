@@ -16,7 +16,12 @@ fn kill_9_mid_run_is_found_and_resolved_by_the_next_command() {
         pid = pid_file.display()
     );
     let p = TestProject::new(&yaml);
-    let mut child = p.command(&["up", "dev"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = p
+        .command(&["up", "dev"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::read_to_string(&pid_file).map(|s| s.trim().is_empty()).unwrap_or(true) {
         assert!(Instant::now() < deadline, "the job never started");
@@ -61,7 +66,12 @@ fn a_second_event_on_a_busy_environment_is_refused_clearly() {
         s = started.display()
     );
     let p = TestProject::new(&yaml);
-    let mut first = p.command(&["up", "dev"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut first = p
+        .command(&["up", "dev"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !started.exists() {
         assert!(Instant::now() < deadline, "the job never started");

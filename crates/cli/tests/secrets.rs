@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{contains, TestProject};
+use common::{TestProject, contains};
 
 const PROJECT: &str = r#"project: p
 variables:

@@ -18,6 +18,9 @@ pub enum EngineError {
     Busy { env: String, detail: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A step of a template could not be recorded (its cause was already an EngineError).
+    #[error("{0}")]
+    Internal(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

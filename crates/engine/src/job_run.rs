@@ -5,20 +5,21 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use terrace_exec::{ExecEvent, ExecSpec, ExitStatus, SecretSet};
+use terrace_exec::SecretSet;
 use terrace_model::log::{LogLine, Stream};
 use terrace_model::output::parse_output_file;
 use terrace_model::project::Job;
 use terrace_model::{Event, RunId};
 use terrace_store::{EnvironmentRecord, RunState};
-use tokio::sync::mpsc;
+use terrace_templates::{JobContext, Outcome, StepAbort};
 use tokio_util::sync::CancellationToken;
 
+use crate::Engine;
 use crate::error::EngineError;
 use crate::fingerprint::inputs_hash;
 use crate::lease::lease_until;
 use crate::progress::{Observer, Progress};
-use crate::Engine;
+use crate::steps::EngineSteps;
 
 /// What one pipeline shares with each of its job runs.
 pub(crate) struct RunContext<'a> {
@@ -60,7 +61,7 @@ impl RunContext<'_> {
     }
 
     /// Appends a line of Terrace's own to the run log (masked like any other).
-    async fn note(&self, job: &str, run: RunId, attempt: u32, text: &str) -> Result<(), EngineError> {
+    pub(crate) async fn note(&self, job: &str, run: RunId, attempt: u32, text: &str) -> Result<(), EngineError> {
         let line = LogLine::now(Stream::Terrace, self.secrets.mask(text).into_owned());
         self.store().append_logs(run, attempt, std::slice::from_ref(&line)).await?;
         self.observer.observe(Progress::Lines { job: job.to_string(), lines: vec![line] });
@@ -70,7 +71,12 @@ impl RunContext<'_> {
     async fn finish(&self, run: RunId, end: RunEnd, exit_code: Option<i32>, job: &str) -> Result<RunEnd, EngineError> {
         let reason = end.reason.as_deref().map(|r| self.secrets.mask(r).into_owned());
         self.store().finish_run(run, end.state, exit_code, reason.as_deref()).await?;
-        self.observer.observe(Progress::Finished { job: job.to_string(), run, state: end.state, reason: reason.clone() });
+        self.observer.observe(Progress::Finished {
+            job: job.to_string(),
+            run,
+            state: end.state,
+            reason: reason.clone(),
+        });
         Ok(RunEnd { reason, ..end })
     }
 
@@ -87,7 +93,9 @@ impl RunContext<'_> {
             &outputs,
         ) {
             Ok(r) => r,
-            Err(e) => return self.finish(run, RunEnd::new(RunState::Failed, Some(e.to_string())), None, &job.name).await,
+            Err(e) => {
+                return self.finish(run, RunEnd::new(RunState::Failed, Some(e.to_string())), None, &job.name).await;
+            }
         };
         self.secrets.extend(resolved.secrets().map(str::to_string));
 
@@ -118,11 +126,6 @@ impl RunContext<'_> {
         } else {
             None
         };
-        let invocation = match terrace_templates::invocation(job, self.event, &self.raw_args) {
-            Ok(i) => i,
-            Err(e) => return self.finish(run, RunEnd::new(RunState::Failed, Some(e.to_string())), None, &job.name).await,
-        };
-
         let max_attempts = job.max_restarts + 1;
         let mut last = AttemptEnd { state: RunState::Failed, exit_code: None, reason: None };
         for n in 1..=max_attempts {
@@ -141,7 +144,7 @@ impl RunContext<'_> {
             for note in &resolved.notes {
                 self.note(&job.name, run, attempt, note).await?;
             }
-            last = self.attempt(job, run, attempt, &invocation.argv, &source, input.as_deref(), &resolved).await?;
+            last = self.attempt(job, run, attempt, &source, input.as_deref(), &resolved).await?;
             self.store().finish_attempt(run, attempt, last.state, last.exit_code, last.reason.as_deref()).await?;
             let summary = match &last.reason {
                 Some(r) => format!("attempt {n} {}: {r}", last.state),
@@ -165,19 +168,20 @@ impl RunContext<'_> {
         self.finish(run, end, last.exit_code, &job.name).await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         job: &Job,
         run: RunId,
         attempt: u32,
-        argv: &[String],
         source: &Path,
         input: Option<&Path>,
         resolved: &terrace_model::vars::Resolved,
     ) -> Result<AttemptEnd, EngineError> {
-        let work = self.engine.data_dir.join("work").join(run.to_string()).join(format!("attempt-{attempt}"));
-        let (workdir, input_copy) = prepare_workdir(&work, source, input).await?;
+        let data = &self.engine.data_dir;
+        let work = data.join("work").join(run.to_string()).join(format!("attempt-{attempt}"));
+        let state_dir = data.join("state").join(&self.engine.project.name).join(&self.env.name).join(&job.name);
+        let artifacts_dir = data.join("artifacts").join(run.to_string());
+        let (workdir, input_copy) = prepare_workdir(&work, source, input, &[&state_dir, &artifacts_dir]).await?;
         let output_file = work.join("output").join("output.json");
         let mut env = self.engine.inherited_env(job);
         env.extend(resolved.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())));
@@ -185,47 +189,60 @@ impl RunContext<'_> {
         if let Some(p) = &input_copy {
             env.push(("TERRACE_JOB_INPUT".into(), p.display().to_string()));
         }
-        let spec = ExecSpec {
-            argv: argv.to_vec(),
+        let template_ctx = JobContext {
+            project: &self.engine.project.name,
+            environment: &self.env.name,
+            job,
+            event: self.event,
+            raw_args: &self.raw_args,
+            workdir: &workdir,
+            input: input_copy.as_deref(),
+            output_file: &output_file,
+            state_dir: &state_dir,
+            artifacts_dir: &artifacts_dir,
+        };
+        let mut steps = EngineSteps {
+            ctx: self,
+            job,
+            run,
+            attempt,
             workdir: workdir.clone(),
             env,
-            max_duration: job.max_duration,
-            kill_grace: self.engine.kill_grace,
-            output_file: Some(output_file.clone()),
+            output_file: output_file.clone(),
+            deadline: job.max_duration.map(|d| std::time::Instant::now() + d),
         };
-        let (tx, rx) = mpsc::channel(64);
-        let recorder = self.record_logs(job, run, attempt, rx);
-        let exec = self.engine.executor.run(spec, self.secrets.clone(), tx, self.cancel.clone());
-        let (outcome, recorded) = tokio::join!(exec, recorder);
-        recorded?;
+        let outcome = terrace_templates::run(&template_ctx, &mut steps).await;
         let end = match outcome {
-            Err(e) => AttemptEnd { state: RunState::Failed, exit_code: None, reason: Some(e.to_string()) },
-            Ok(o) => match o.status {
-                ExitStatus::Exited(0) => self.collect_outputs(job, run, &output_file).await?,
-                ExitStatus::Exited(code) => AttemptEnd {
-                    state: RunState::Failed,
-                    exit_code: Some(code),
-                    reason: Some(format!("exited with status {code}")),
-                },
-                ExitStatus::Signaled(sig) => AttemptEnd {
-                    state: RunState::Failed,
-                    exit_code: None,
-                    reason: Some(format!("killed by signal {sig}")),
-                },
-                ExitStatus::TimedOut => AttemptEnd {
-                    state: RunState::TimedOut,
-                    exit_code: None,
-                    reason: Some(format!(
-                        "exceeded max_duration of {}; its whole process group was stopped",
-                        humanize(job.max_duration.unwrap_or_default())
-                    )),
-                },
-                ExitStatus::Cancelled => AttemptEnd {
-                    state: RunState::Cancelled,
-                    exit_code: None,
-                    reason: Some("cancelled; its whole process group was stopped".into()),
-                },
+            Ok(Outcome::Succeeded { plan }) => {
+                if let Some(summary) = plan {
+                    let summary = serde_json::to_value(&summary).unwrap_or_default();
+                    self.store().set_run_plan(run, &summary, &artifacts_dir.display().to_string()).await?;
+                }
+                self.collect_outputs(job, run, &output_file).await?
+            }
+            Ok(Outcome::Failed(f)) => AttemptEnd {
+                state: RunState::Failed,
+                exit_code: f.exit_code,
+                reason: Some(if f.phase == "run" { f.message } else { format!("phase `{}`: {}", f.phase, f.message) }),
             },
+            Err(StepAbort::TimedOut) => AttemptEnd {
+                state: RunState::TimedOut,
+                exit_code: None,
+                reason: Some(format!(
+                    "exceeded max_duration of {}; its whole process group was stopped",
+                    humanize(job.max_duration.unwrap_or_default())
+                )),
+            },
+            Err(StepAbort::Cancelled) => AttemptEnd {
+                state: RunState::Cancelled,
+                exit_code: None,
+                reason: Some("cancelled; its whole process group was stopped".into()),
+            },
+            Err(StepAbort::Signaled(sig)) => {
+                AttemptEnd { state: RunState::Failed, exit_code: None, reason: Some(format!("killed by signal {sig}")) }
+            }
+            Err(StepAbort::Spawn(msg)) => AttemptEnd { state: RunState::Failed, exit_code: None, reason: Some(msg) },
+            Err(StepAbort::Internal(msg)) => return Err(EngineError::Internal(msg)),
         };
         if std::env::var_os("TERRACE_KEEP_WORK").is_none() {
             let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&work)).await;
@@ -252,49 +269,20 @@ impl RunContext<'_> {
             Err(e) => Ok(AttemptEnd {
                 state: RunState::Failed,
                 exit_code: Some(0),
-                reason: Some(format!(
-                    "output file {}: {e}; none of its entries were applied",
-                    path.display()
-                )),
+                reason: Some(format!("output file {}: {e}; none of its entries were applied", path.display())),
             }),
         }
-    }
-
-    /// Stores log batches as they arrive and forwards them to the observer.
-    async fn record_logs(
-        &self,
-        job: &Job,
-        run: RunId,
-        attempt: u32,
-        mut rx: mpsc::Receiver<ExecEvent>,
-    ) -> Result<(), EngineError> {
-        while let Some(event) = rx.recv().await {
-            match event {
-                ExecEvent::Started { pid, pid_start } => {
-                    self.store().record_attempt_process(run, attempt, pid, pid_start).await?;
-                }
-                ExecEvent::Lines(mut lines) => {
-                    // Coalesce what is already queued into one transaction.
-                    while lines.len() < 4096 {
-                        match rx.try_recv() {
-                            Ok(ExecEvent::Lines(more)) => lines.extend(more),
-                            Ok(ExecEvent::Started { pid, pid_start }) => {
-                                self.store().record_attempt_process(run, attempt, pid, pid_start).await?;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    self.store().append_logs(run, attempt, &lines).await?;
-                    self.observer.observe(Progress::Lines { job: job.name.clone(), lines });
-                }
-            }
-        }
-        Ok(())
     }
 }
 
 /// A fresh copy of the source (a job cannot corrupt it) and of the params file.
-async fn prepare_workdir(work: &Path, source: &Path, input: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), EngineError> {
+async fn prepare_workdir(
+    work: &Path,
+    source: &Path,
+    input: Option<&Path>,
+    keep: &[&Path],
+) -> Result<(PathBuf, Option<PathBuf>), EngineError> {
+    let keep: Vec<PathBuf> = keep.iter().map(|p| p.to_path_buf()).collect();
     let context = format!("cannot prepare a working copy of {}", source.display());
     let work = work.to_path_buf();
     let source = source.to_path_buf();
@@ -304,6 +292,9 @@ async fn prepare_workdir(work: &Path, source: &Path, input: Option<&Path>) -> Re
             std::fs::remove_dir_all(&work)?;
         }
         std::fs::create_dir_all(work.join("output"))?;
+        for dir in &keep {
+            std::fs::create_dir_all(dir)?;
+        }
         let src = work.join("src");
         terrace_exec::workspace::copy_tree(&source, &src)?;
         let input_copy = match input {

@@ -11,6 +11,7 @@ mod pipeline;
 pub mod progress;
 pub mod recovery;
 mod run_env;
+mod steps;
 
 use std::path::PathBuf;
 use std::sync::Arc;

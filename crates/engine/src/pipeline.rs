@@ -13,12 +13,12 @@ use terrace_model::{Event, PipelineId, RunId};
 use terrace_store::{EnvState, EnvironmentRecord, NewRun, RunState};
 use tokio_util::sync::CancellationToken;
 
+use crate::Engine;
 use crate::env_lock::EnvLock;
 use crate::error::EngineError;
 use crate::job_run::{RunContext, RunEnd};
 use crate::lease::spawn_renewal;
 use crate::progress::{Observer, Progress};
-use crate::Engine;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -37,6 +37,9 @@ pub struct JobResult {
     pub run_id: RunId,
     pub state: RunState,
     pub reason: Option<String>,
+    /// For `plan`: to add, to change, to destroy, and whether it is empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -76,8 +79,10 @@ impl Engine {
                 known.join(", ")
             )));
         }
-        if req.job.is_none() && !req.event.is_lifecycle() {
-            return Err(EngineError::Invalid(format!("`{}` runs one job: name it with `terrace run JOB`", req.event)));
+        if req.job.is_none() && req.event == Event::Raw {
+            return Err(EngineError::Invalid(
+                "`raw` runs one job: name it with `terrace run JOB --event raw -- ARGS`".into(),
+            ));
         }
         Ok(())
     }
@@ -93,6 +98,8 @@ impl Engine {
         let started = Instant::now();
         let _lock = EnvLock::acquire(&self.data_dir, &self.project.name, &req.env)?;
         let forced = req.job.is_some();
+        // Only a whole-environment lifecycle event moves the environment's state.
+        let changes_state = !forced && req.event.is_lifecycle();
         let env = match (req.event, forced) {
             (Event::Delete, false) => match self.store.get_environment(&self.project.name, &req.env).await? {
                 Some(env) => env,
@@ -110,7 +117,7 @@ impl Engine {
             },
             _ => self.store.ensure_environment(&self.project.name, &req.env).await?,
         };
-        if !forced {
+        if changes_state {
             let transitional = match req.event {
                 Event::Start => EnvState::Deploying,
                 Event::Stop => EnvState::Stopping,
@@ -120,7 +127,8 @@ impl Engine {
         }
         let plan = EventPlan::new(&self.project.jobs, req.event, req.job.as_deref());
         let pipeline = self.store.create_pipeline(env.id, req.event, &self.trigger).await?;
-        let already_deleted = if req.event == Event::Delete && !forced { self.deleted_jobs(&env).await? } else { BTreeMap::new() };
+        let already_deleted =
+            if req.event == Event::Delete && !forced { self.deleted_jobs(&env).await? } else { BTreeMap::new() };
         let mut runs = BTreeMap::new();
         for job in &plan.order {
             let run = self
@@ -165,7 +173,7 @@ impl Engine {
             (!r.satisfied).then(|| (job.clone(), r.reason.clone()))
         });
         let mut state = env.state;
-        if !forced {
+        if changes_state {
             state = match (&failed, req.event) {
                 (Some(_), _) => EnvState::Failed,
                 (None, Event::Start) => EnvState::Running,
@@ -174,7 +182,8 @@ impl Engine {
             };
             match &failed {
                 Some((job, reason)) => {
-                    let why = format!("`{}` failed at job `{job}`: {}", req.event, reason.as_deref().unwrap_or("failed"));
+                    let why =
+                        format!("`{}` failed at job `{job}`: {}", req.event, reason.as_deref().unwrap_or("failed"));
                     self.store.set_environment_state(env.id, state, Some(job), Some(&why)).await?;
                 }
                 None if state == EnvState::Deleted => self.store.delete_environment(env.id).await?,
@@ -192,16 +201,20 @@ impl Engine {
         if state != EnvState::Deleted {
             self.store.record_event(env.id, None, "pipeline", &summary).await?;
         }
-        let jobs = plan
-            .order
-            .iter()
-            .map(|job| JobResult {
+        let mut jobs = Vec::with_capacity(plan.order.len());
+        for job in &plan.order {
+            let plan = match req.event {
+                Event::Plan => self.store.get_run(runs[job]).await?.and_then(|r| r.plan),
+                _ => None,
+            };
+            jobs.push(JobResult {
                 job: job.clone(),
                 run_id: runs[job],
                 state: results[job].state,
                 reason: results[job].reason.clone(),
-            })
-            .collect();
+                plan,
+            });
+        }
         Ok(PipelineOutcome {
             environment: env.name.clone(),
             event: req.event,
@@ -249,7 +262,11 @@ impl Engine {
                         satisfied: false,
                     })
                 } else if ctx.cancel.is_cancelled() {
-                    Some(RunEnd { state: RunState::Cancelled, reason: Some("cancelled before it started".into()), satisfied: false })
+                    Some(RunEnd {
+                        state: RunState::Cancelled,
+                        reason: Some("cancelled before it started".into()),
+                        satisfied: false,
+                    })
                 } else if let Some(by) = already_deleted.get(job) {
                     Some(RunEnd {
                         state: RunState::Skipped,
@@ -328,4 +345,3 @@ async fn git_commit(root: &std::path::Path) -> Option<String> {
     let commit = String::from_utf8(out.stdout).ok()?.trim().to_string();
     (out.status.success() && !commit.is_empty()).then_some(commit)
 }
-

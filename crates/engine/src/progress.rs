@@ -1,18 +1,36 @@
 //! What the engine reports while a pipeline runs, for a terminal, a log or an API stream.
 
-use terrace_model::log::LogLine;
 use terrace_model::RunId;
+use terrace_model::log::LogLine;
 use terrace_store::RunState;
 
 #[derive(Clone, Debug)]
 pub enum Progress {
     /// The pipeline's jobs, in display order, before any starts.
-    Planned { jobs: Vec<String> },
-    Started { job: String, run: RunId, attempt: u32 },
+    Planned {
+        jobs: Vec<String>,
+    },
+    Started {
+        job: String,
+        run: RunId,
+        attempt: u32,
+    },
     /// Masked log lines of a job.
-    Lines { job: String, lines: Vec<LogLine> },
-    Retrying { job: String, attempt: u32, reason: String },
-    Finished { job: String, run: RunId, state: RunState, reason: Option<String> },
+    Lines {
+        job: String,
+        lines: Vec<LogLine>,
+    },
+    Retrying {
+        job: String,
+        attempt: u32,
+        reason: String,
+    },
+    Finished {
+        job: String,
+        run: RunId,
+        state: RunState,
+        reason: Option<String>,
+    },
 }
 
 /// Receives progress; must not block (it is called from async tasks).

@@ -47,7 +47,8 @@ pub async fn recover(store: &dyn Store, data_dir: &Path) -> Result<Vec<Recovered
             && matches!(rec.state, EnvState::Deploying | EnvState::Stopping | EnvState::Deleting)
         {
             let failed = runs.iter().find(|r| r.state == RunState::Running).unwrap_or(first);
-            let why = format!("`{}` was interrupted at job `{}`: {}", first.event, failed.job, interruption_reason(failed));
+            let why =
+                format!("`{}` was interrupted at job `{}`: {}", first.event, failed.job, interruption_reason(failed));
             store.set_environment_state(rec.id, EnvState::Failed, Some(&failed.job), Some(&why)).await?;
             store.record_event(rec.id, Some(failed.id), "interrupted", &why).await?;
         }

@@ -2,9 +2,9 @@
 //! DESIGN.md, the built-ins, and only an allow-list of the invoking environment.
 
 use indexmap::IndexMap;
+use terrace_model::Event;
 use terrace_model::project::{Job, VariableDef};
 use terrace_model::vars::{self, JobOutput, Resolved, Scope};
-use terrace_model::Event;
 use terrace_store::StoredOutput;
 
 use crate::Engine;
@@ -72,7 +72,12 @@ impl Engine {
         }
         let outputs: Vec<JobOutput> = outputs
             .iter()
-            .map(|o| JobOutput { job: o.job.clone(), name: o.name.clone(), value: o.value.clone(), sensitive: o.sensitive })
+            .map(|o| JobOutput {
+                job: o.job.clone(),
+                name: o.name.clone(),
+                value: o.value.clone(),
+                sensitive: o.sensitive,
+            })
             .collect();
         Ok(vars::resolve(
             &builtins,

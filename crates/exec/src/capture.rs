@@ -38,8 +38,8 @@ impl LineSplitter {
         let mut out = Vec::with_capacity(memchr::memchr_iter(b'\n', fresh).count() + 1);
         if let Some(nl) = memchr::memrchr(b'\n', fresh) {
             let end = old_len + nl + 1;
-            // Secrets never contain '\n' (multi-line ones are split), so masking all the
-            // complete lines at once is the same as masking them one by one.
+            // Masking all the complete lines at once hides at least what masking them one
+            // by one would: every line of a multi-line secret is a secret of its own.
             push_lines(&self.pending[..end - 1], matcher, self.stream, ts, &mut out);
             self.pending.drain(..end);
         }
@@ -116,13 +116,36 @@ impl LineSplitter {
     }
 }
 
+/// The most a captured stdout keeps in memory; a job printing more is a runaway.
+pub const MAX_CAPTURE: usize = 64 * 1024 * 1024;
+
+/// Reads `pipe` to EOF into memory, unmasked and out of the log (machine output such
+/// as `terraform output -json`). Past `MAX_CAPTURE` the rest is read and dropped, and
+/// the log says so.
+pub(crate) async fn collect<R: AsyncRead + Unpin>(mut pipe: R, events: Sender<ExecEvent>) -> std::io::Result<Vec<u8>> {
+    let mut kept = Vec::new();
+    (&mut pipe).take(MAX_CAPTURE as u64).read_to_end(&mut kept).await?;
+    // The rest is still read, so the job never blocks on a full pipe.
+    if tokio::io::copy(&mut pipe, &mut tokio::io::sink()).await? > 0 {
+        let note = format!("the captured output was cut at {} MiB", MAX_CAPTURE / (1024 * 1024));
+        let _ = events.send(ExecEvent::Lines(vec![LogLine::now(Stream::Terrace, note)])).await;
+    }
+    Ok(kept)
+}
+
 /// Splits masked complete lines (without the final '\n') into `out`.
 fn push_lines(complete: &[u8], matcher: &Matcher, stream: Stream, ts: time::OffsetDateTime, out: &mut Vec<LogLine>) {
     let masked = matcher.mask_bytes(complete);
     // Invalid bytes never swallow a '\n', so decoding the batch whole is the same as
     // decoding line by line.
     let text = decode(&masked);
-    for line in text.split('\n') {
+    let mut start = 0;
+    // memchr's SIMD search is faster than str::split for short lines; a '\n' is always
+    // a char boundary, so `get` never misses.
+    let ends = memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]);
+    for end in ends {
+        let line = text.get(start..end).unwrap_or_default();
+        start = end + 1;
         let mut line = line.strip_suffix('\r').unwrap_or(line);
         // A long line that arrived whole in one read; it is already masked, so any cut
         // on a char boundary is safe.
@@ -272,41 +295,5 @@ mod tests {
         let secs = start.elapsed().as_secs_f64();
         let gb = (chunk.len() * rounds) as f64 / 1e9;
         println!("{n} lines, {gb:.2} GB in {secs:.2} s: {:.2} GB/s", gb / secs);
-    }
-}
-#[cfg(test)]
-mod phase_bench {
-    use super::*;
-    fn rate(name: &str, gb: f64, f: impl Fn() -> usize) {
-        let t = std::time::Instant::now();
-        let mut n = 0;
-        for _ in 0..2000 {
-            n += f();
-        }
-        println!("{name} {:.2} GB/s {n}", gb / t.elapsed().as_secs_f64());
-    }
-    #[test]
-    #[ignore]
-    fn phases() {
-        let s = SecretSet::new();
-        s.extend(["hunter2".to_string(), "s3cr3t-value".to_string(), "AKIAIOSFODNN7EXAMPLE".to_string()]);
-        let m = s.snapshot();
-        let line = "2024-01-01T00:00:00Z aws_instance.web: Still creating... [10s elapsed] id=i-0abc hunter2\n";
-        let chunk = line.repeat(256 * 1024 / line.len());
-        let clean = chunk.replace("hunter2", "hunterX");
-        let gb = (chunk.len() * 2000) as f64 / 1e9;
-        rate("memcpy", gb, || chunk.as_bytes().to_vec().len());
-        rate("memchr-count", gb, || memchr::memchr_iter(b'\n', chunk.as_bytes()).count());
-        rate("mask-nomatch", gb, || m.mask_bytes(clean.as_bytes()).len());
-        rate("mask-allmatch", gb, || m.mask_bytes(chunk.as_bytes()).len());
-        rate("from_utf8", gb, || std::str::from_utf8(chunk.as_bytes()).map(|s| s.len()).unwrap_or(0));
-        rate("lossy", gb, || String::from_utf8_lossy(chunk.as_bytes()).len());
-        rate("split-strings", gb, || chunk.split('\n').map(|l| l.to_string()).collect::<Vec<_>>().len());
-        let sec = |sp: &mut LineSplitter, d: &str| sp.push(d.as_bytes(), &m).len();
-        let mut sp = LineSplitter::new(Stream::Stdout);
-        let sp2 = std::cell::RefCell::new(LineSplitter::new(Stream::Stdout));
-        let _ = &mut sp;
-        rate("splitter-clean", gb, || sec(&mut sp2.borrow_mut(), &clean));
-        rate("splitter-secret", gb, || sec(&mut sp2.borrow_mut(), &chunk));
     }
 }

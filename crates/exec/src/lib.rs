@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use terrace_model::log::LogLine;
 
-pub use capture::MAX_LINE;
+pub use capture::{MAX_CAPTURE, MAX_LINE};
 pub use local::LocalExecutor;
 pub use mask::SecretSet;
 pub use tokio_util::sync::CancellationToken;
@@ -33,6 +33,9 @@ pub struct ExecSpec {
     pub kill_grace: Duration,
     /// Watched while the job runs: its sensitive values are masked from then on.
     pub output_file: Option<PathBuf>,
+    /// Keep stdout out of the log and return it, unmasked, in `ExecOutcome::stdout`
+    /// (machine output such as `terraform output -json`). stderr is logged either way.
+    pub capture_stdout: bool,
 }
 
 impl std::fmt::Debug for ExecSpec {
@@ -45,6 +48,7 @@ impl std::fmt::Debug for ExecSpec {
             .field("max_duration", &self.max_duration)
             .field("kill_grace", &self.kill_grace)
             .field("output_file", &self.output_file)
+            .field("capture_stdout", &self.capture_stdout)
             .finish()
     }
 }
@@ -72,10 +76,13 @@ impl ExitStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutcome {
     pub status: ExitStatus,
     pub duration: Duration,
+    /// With `ExecSpec::capture_stdout`: everything the job wrote to stdout (at most
+    /// `MAX_CAPTURE` bytes). Empty otherwise.
+    pub stdout: Vec<u8>,
 }
 
 /// Why a job could not be run. Messages never contain environment values.
@@ -150,6 +157,7 @@ mod tests {
             max_duration: None,
             kill_grace: Duration::from_secs(1),
             output_file: None,
+            capture_stdout: false,
         };
         let text = format!("{spec:?}");
         assert!(text.contains("TOKEN") && !text.contains("hunter2"), "{text}");

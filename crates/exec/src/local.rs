@@ -11,7 +11,7 @@ use tokio::sync::mpsc::Sender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::capture::LineSplitter;
+use crate::capture::{self, LineSplitter};
 use crate::process::{group_exists, process_start_time, signal_group};
 use crate::{ExecError, ExecEvent, ExecOutcome, ExecSpec, Executor, ExitStatus, SecretSet, resolve, watch};
 
@@ -59,11 +59,14 @@ impl Executor for LocalExecutor {
         events: Sender<ExecEvent>,
         cancel: CancellationToken,
     ) -> Result<ExecOutcome, ExecError> {
-        let program = resolve::program(&spec).await?;
         match tokio::fs::metadata(&spec.workdir).await {
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(workdir_error(&spec, nix::errno::Errno::ENOTDIR.into())),
             Err(e) => return Err(workdir_error(&spec, e)),
+        }
+        let program = resolve::program(&spec).await?;
+        if cancel.is_cancelled() {
+            return Ok(ExecOutcome { status: ExitStatus::Cancelled, duration: Duration::ZERO, stdout: Vec::new() });
         }
         let started = Instant::now();
         let mut child = Command::new(&program)
@@ -84,17 +87,14 @@ impl Executor for LocalExecutor {
         // /proc is in memory: reading it does not block.
         let _ = events.send(ExecEvent::Started { pid, pid_start: process_start_time(pid) }).await;
 
-        let readers = [
-            child
-                .stdout
-                .take()
-                .map(|p| tokio::spawn(LineSplitter::new(Stream::Stdout).pump(p, secrets.clone(), events.clone()))),
-            child
-                .stderr
-                .take()
-                .map(|p| tokio::spawn(LineSplitter::new(Stream::Stderr).pump(p, secrets.clone(), events.clone()))),
-        ];
+        let stdout = child.stdout.take().map(|p| match spec.capture_stdout {
+            true => spawn_collector(p, &events),
+            false => spawn_reader(p, Stream::Stdout, &secrets, &events),
+        });
+        let stderr = child.stderr.take().map(|p| spawn_reader(p, Stream::Stderr, &secrets, &events));
         let stop_watch = CancellationToken::new();
+        // Stops the watcher however `run` ends, early return and drop included.
+        let _stop_watch_on_exit = stop_watch.clone().drop_guard();
         let watcher = spec.output_file.clone().map(|path| {
             let (secrets, stop) = (secrets.clone(), stop_watch.clone());
             tokio::spawn(async move { watch::watch_output_file(&path, &secrets, &stop).await })
@@ -118,14 +118,40 @@ impl Executor for LocalExecutor {
         guard.0 = None;
         let exit = result.map_err(|source| ExecError::Wait { source })?;
 
-        drain(readers, &events).await;
+        let stdout = drain([stdout, stderr], &events).await;
         stop_watch.cancel();
         if let Some(w) = watcher {
             let _ = w.await;
         }
         let status = status.unwrap_or_else(|| exit_status(exit));
-        Ok(ExecOutcome { status, duration: started.elapsed() })
+        Ok(ExecOutcome { status, duration: started.elapsed(), stdout })
     }
+}
+
+/// A pipe's reader; it returns what it captured (nothing for a logged pipe).
+type Reader = tokio::task::JoinHandle<std::io::Result<Vec<u8>>>;
+
+fn spawn_reader<R>(pipe: R, stream: Stream, secrets: &SecretSet, events: &Sender<ExecEvent>) -> Reader
+where
+    R: tokio::io::AsyncRead + std::os::fd::AsFd + Unpin + Send + 'static,
+{
+    grow_pipe(&pipe);
+    let pump = LineSplitter::new(stream).pump(pipe, secrets.clone(), events.clone());
+    tokio::spawn(async move { pump.await.map(|()| Vec::new()) })
+}
+
+fn spawn_collector<R>(pipe: R, events: &Sender<ExecEvent>) -> Reader
+where
+    R: tokio::io::AsyncRead + std::os::fd::AsFd + Unpin + Send + 'static,
+{
+    grow_pipe(&pipe);
+    tokio::spawn(capture::collect(pipe, events.clone()))
+}
+
+/// A bigger pipe means fewer, larger reads (batches) for a job that logs a lot.
+fn grow_pipe(pipe: &impl std::os::fd::AsFd) {
+    // Best effort: the kernel refuses sizes above /proc/sys/fs/pipe-max-size.
+    let _ = nix::fcntl::fcntl(pipe.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
 }
 
 fn workdir_error(spec: &ExecSpec, source: std::io::Error) -> ExecError {
@@ -164,22 +190,30 @@ async fn stop(child: &mut Child, pgid: u32, grace: Duration) -> std::io::Result<
     }
 }
 
-/// Waits for both readers to reach EOF, within `DRAIN_LIMIT`.
-async fn drain(readers: [Option<tokio::task::JoinHandle<std::io::Result<()>>>; 2], events: &Sender<ExecEvent>) {
+/// Waits for the readers to reach EOF, within `DRAIN_LIMIT`, and returns what they
+/// captured.
+async fn drain(readers: [Option<Reader>; 2], events: &Sender<ExecEvent>) -> Vec<u8> {
     let aborts: Vec<_> = readers.iter().flatten().map(|h| h.abort_handle()).collect();
     let all = async {
+        let mut captured = Vec::new();
         for reader in readers.into_iter().flatten() {
             match reader.await {
-                Ok(Ok(())) => {}
+                Ok(Ok(bytes)) => captured.extend(bytes),
                 Ok(Err(e)) => tracing::warn!("reading the job's output failed: {e}"),
                 Err(e) => tracing::warn!("the job's output reader failed: {e}"),
             }
         }
+        captured
     };
-    if tokio::time::timeout(DRAIN_LIMIT, all).await.is_err() {
-        aborts.iter().for_each(|a| a.abort());
-        let note = "stopped reading the job's output: a process that left the job's process group still holds it open";
-        let _ = events.send(ExecEvent::Lines(vec![LogLine::now(Stream::Terrace, note)])).await;
+    match tokio::time::timeout(DRAIN_LIMIT, all).await {
+        Ok(captured) => captured,
+        Err(_) => {
+            aborts.iter().for_each(|a| a.abort());
+            let note =
+                "stopped reading the job's output: a process that left the job's process group still holds it open";
+            let _ = events.send(ExecEvent::Lines(vec![LogLine::now(Stream::Terrace, note)])).await;
+            Vec::new()
+        }
     }
 }
 

@@ -18,6 +18,7 @@ fn spec(script: &str, dir: &Path) -> ExecSpec {
         max_duration: None,
         kill_grace: Duration::from_secs(1),
         output_file: None,
+        capture_stdout: false,
     }
 }
 
@@ -134,6 +135,17 @@ async fn missing_program_and_workdir_are_errors() {
 }
 
 #[tokio::test]
+async fn a_run_cancelled_before_it_starts_starts_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let ran = run_with(spec("touch started.txt", d.path()), SecretSet::new(), cancel).await;
+    assert_eq!(ran.status(), ExitStatus::Cancelled);
+    assert!(ran.started.is_empty());
+    assert!(!d.path().join("started.txt").exists());
+}
+
+#[tokio::test]
 async fn secret_split_across_two_writes_is_masked() {
     let d = tempfile::tempdir().unwrap();
     let secrets = SecretSet::new();
@@ -165,6 +177,34 @@ async fn lines_come_in_batches() {
     let ran = run(spec("i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done", d.path())).await;
     assert_eq!(ran.texts(Stream::Stdout).len(), 20000);
     assert!(ran.batches < 20000 / 2, "{} batches", ran.batches);
+}
+
+#[tokio::test]
+async fn captured_stdout_is_returned_whole_and_kept_out_of_the_log() {
+    let d = tempfile::tempdir().unwrap();
+    let secrets = SecretSet::new();
+    secrets.add("hunter2");
+    let mut s = spec(r#"printf '{"pw": "hunter2"}\n\nno newline'; echo 'warn hunter2' >&2"#, d.path());
+    s.capture_stdout = true;
+    let ran = run_with(s, secrets, CancellationToken::new()).await;
+    let outcome = ran.result.as_ref().unwrap();
+    assert_eq!(outcome.stdout, b"{\"pw\": \"hunter2\"}\n\nno newline");
+    assert!(ran.texts(Stream::Stdout).is_empty());
+    assert_eq!(ran.texts(Stream::Stderr), ["warn ***"]);
+
+    let logged = run(spec("echo hi", d.path())).await;
+    assert!(logged.result.unwrap().stdout.is_empty());
+}
+
+#[tokio::test]
+async fn captured_stdout_is_bounded() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = spec(&format!("head -c {} /dev/zero", crate::MAX_CAPTURE + 1000), d.path());
+    s.capture_stdout = true;
+    let ran = run(s).await;
+    assert_eq!(ran.status(), ExitStatus::Exited(0));
+    assert_eq!(ran.result.as_ref().unwrap().stdout.len(), crate::MAX_CAPTURE);
+    assert_eq!(ran.texts(Stream::Terrace), ["the captured output was cut at 64 MiB"]);
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! the job runs; the matcher is rebuilt only when a new secret arrives.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -41,20 +42,19 @@ impl SecretSet {
             return;
         }
         let mut guard = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        let current = &guard.secrets;
-        let mut secrets: Vec<String> = current.clone();
-        for s in fresh {
-            if !secrets.contains(&s) {
-                secrets.push(s);
-            }
+        let known: HashSet<&str> = guard.secrets.iter().map(String::as_str).collect();
+        fresh.sort_unstable();
+        fresh.dedup();
+        fresh.retain(|s| !known.contains(s.as_str()));
+        if fresh.is_empty() {
+            return;
         }
-        if secrets.len() != current.len() {
-            *guard = Arc::new(Matcher::build(secrets));
-        }
+        let secrets = guard.secrets.iter().cloned().chain(fresh).collect();
+        *guard = Arc::new(Matcher::build(secrets));
     }
 
-    /// Replaces every occurrence of every secret by `***`; the longest secret wins
-    /// where two overlap.
+    /// Replaces every occurrence of every secret by `***`; overlapping occurrences are
+    /// masked as one (as are adjacent ones), so a secret containing another is hidden whole.
     pub fn mask<'a>(&self, line: &'a str) -> Cow<'a, str> {
         match self.snapshot().mask_bytes(line.as_bytes()) {
             Cow::Borrowed(_) => Cow::Borrowed(line),
@@ -91,52 +91,117 @@ impl std::fmt::Debug for SecretSet {
     }
 }
 
-/// An immutable automaton over one version of the set.
+/// Immutable automata over one version of the set.
 #[derive(Default)]
 pub(crate) struct Matcher {
     secrets: Vec<String>,
-    automaton: Option<AhoCorasick>,
+    /// Leftmost-longest: fast (prefiltered) and finds where secrets are.
+    leftmost: Option<AhoCorasick>,
+    /// Standard semantics, to also find the occurrences that overlap another one.
+    overlapping: Option<AhoCorasick>,
+    /// Whether an occurrence can overlap another without being inside it; when not,
+    /// the leftmost-longest matches alone cover every occurrence.
+    can_overlap: bool,
+    /// The automata could not be built: everything is masked rather than nothing.
+    broken: bool,
     pub(crate) max_len: usize,
 }
 
 impl Matcher {
     fn build(secrets: Vec<String>) -> Self {
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&secrets)
-            .map_err(|e| tracing::error!("cannot build the secret matcher: {e}"))
-            .ok();
+        let build = |kind| AhoCorasick::builder().match_kind(kind).build(&secrets);
+        let (leftmost, overlapping) = (build(MatchKind::LeftmostLongest), build(MatchKind::Standard));
+        let broken = leftmost.is_err() || overlapping.is_err();
+        if let Some(e) = leftmost.as_ref().err().or(overlapping.as_ref().err()) {
+            tracing::error!("cannot build the secret matcher, masking whole lines: {e}");
+        }
         let max_len = secrets.iter().map(String::len).max().unwrap_or(0);
-        Matcher { secrets, automaton, max_len }
+        let can_overlap = can_overlap(&secrets);
+        Matcher { secrets, leftmost: leftmost.ok(), overlapping: overlapping.ok(), can_overlap, broken, max_len }
+    }
+
+    /// The byte ranges to mask: the union of every occurrence of every secret, so
+    /// where two secrets overlap (`abcd`, `cdef` in `abcdef`) no part of either shows.
+    fn ranges(&self, hay: &[u8]) -> Vec<(usize, usize)> {
+        let everything = || if hay.is_empty() { Vec::new() } else { vec![(0, hay.len())] };
+        if self.broken {
+            return everything();
+        }
+        let (Some(leftmost), Some(overlapping)) = (&self.leftmost, &self.overlapping) else { return Vec::new() };
+        let leftmost_matches = leftmost.find_iter(hay).map(|m| (m.start(), m.end()));
+        let mut all: Vec<(usize, usize)> = if self.can_overlap {
+            // Every occurrence overlaps a leftmost-longest match, so the slower
+            // overlapping search only runs in windows around those.
+            let reach = self.max_len.saturating_sub(1);
+            let mut windows: Vec<(usize, usize)> = Vec::new();
+            for (start, end) in leftmost_matches {
+                let (a, b) = (start.saturating_sub(reach), (end + reach).min(hay.len()));
+                match windows.last_mut() {
+                    Some(w) if a <= w.1 => w.1 = w.1.max(b),
+                    _ => windows.push((a, b)),
+                }
+            }
+            let mut all = Vec::new();
+            for (a, b) in windows {
+                let Some(window) = hay.get(a..b) else { return everything() };
+                let Ok(found) = overlapping.try_find_overlapping_iter(window) else { return everything() };
+                all.extend(found.map(|m| (a + m.start(), a + m.end())));
+            }
+            all
+        } else {
+            leftmost_matches.collect()
+        };
+        // Overlapping matches come in order of their end, not their start.
+        if self.can_overlap {
+            all.sort_unstable();
+        }
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(all.len());
+        for (start, end) in all {
+            match merged.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        merged
     }
 
     /// Masks `hay`; borrowed when nothing matched (the common case, no copy).
     pub(crate) fn mask_bytes<'a>(&self, hay: &'a [u8]) -> Cow<'a, [u8]> {
-        let Some(ac) = &self.automaton else {
-            return Cow::Borrowed(hay);
-        };
-        let mut matches = ac.find_iter(hay).peekable();
-        if matches.peek().is_none() {
+        let ranges = self.ranges(hay);
+        if ranges.is_empty() {
             return Cow::Borrowed(hay);
         }
         let mut out = Vec::with_capacity(hay.len());
         let mut last = 0;
-        for m in matches {
-            out.extend_from_slice(&hay[last..m.start()]);
+        for (start, end) in ranges {
+            out.extend_from_slice(hay.get(last..start).unwrap_or_default());
             out.extend_from_slice(MASK.as_bytes());
-            last = m.end();
+            last = end;
         }
-        out.extend_from_slice(&hay[last..]);
+        out.extend_from_slice(hay.get(last..).unwrap_or_default());
         Cow::Owned(out)
     }
 
-    /// The end of a match that starts before `cut` and ends after it, if any: cutting
-    /// there would leave half a secret on each side.
+    /// The end of a masked range that starts before `cut` and ends after it, if any:
+    /// cutting there would leave part of a secret on each side.
     pub(crate) fn straddling_end(&self, hay: &[u8], cut: usize) -> Option<usize> {
-        let ac = self.automaton.as_ref()?;
-        let m = ac.find_iter(hay).find(|m| m.end() > cut)?;
-        (m.start() < cut).then_some(m.end())
+        let (start, end) = self.ranges(hay).into_iter().find(|&(_, end)| end > cut)?;
+        (start < cut).then_some(end)
     }
+}
+
+/// Whether a proper suffix of one secret is a proper prefix of another (or of
+/// itself): only then can an occurrence stick out of a leftmost-longest match.
+fn can_overlap(secrets: &[String]) -> bool {
+    let mut sorted: Vec<&[u8]> = secrets.iter().map(|s| s.as_bytes()).collect();
+    sorted.sort_unstable();
+    // The secrets that start with `p` follow each other in sorted order, from where
+    // `p` would be; the first longer one, if any, comes at most second.
+    let prefix_of_longer = |p: &[u8]| {
+        let from = sorted.partition_point(|s| *s < p);
+        sorted.get(from..).unwrap_or_default().iter().take_while(|s| s.starts_with(p)).any(|s| s.len() > p.len())
+    };
+    secrets.iter().any(|x| (1..x.len()).any(|k| x.as_bytes().get(k..).is_some_and(prefix_of_longer)))
 }
 
 #[cfg(test)]
@@ -169,11 +234,23 @@ mod tests {
         s.extend(["abc".to_string(), "abcdef".to_string(), "def".to_string()]);
         assert_eq!(s.mask("xabcdefx"), "x***x");
         assert_eq!(s.mask("xabcx defx"), "x***x ***x");
-        // Overlap where neither contains the other: leftmost first, then the rest.
+        // Overlap where neither contains the other: no part of either shows.
         let t = SecretSet::new();
         t.extend(["abcd".to_string(), "cdef".to_string()]);
-        assert_eq!(t.mask("abcdef"), "***ef");
+        assert_eq!(t.mask("abcdef"), "***");
+        assert_eq!(t.mask("abcd-cdef abcdefcdef"), "***-*** ***");
         assert_eq!(t.max_len(), 4);
+    }
+
+    #[test]
+    fn overlap_detection() {
+        let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(!can_overlap(&v(&["abc", "abcdef", "def", "xyz"])));
+        assert!(can_overlap(&v(&["abcd", "cdef"])));
+        assert!(can_overlap(&v(&["abab"])));
+        let s = SecretSet::new();
+        s.add("abab");
+        assert_eq!(s.mask("ababab"), "***");
     }
 
     #[test]
@@ -193,6 +270,11 @@ mod tests {
         let line: String = (0..100).map(|i| format!("[secret-{i:03}-value]")).collect();
         assert_eq!(s.mask(&line), "[***]".repeat(100));
         assert_eq!(s.len(), 100);
+        // One at a time, as the watcher adds them: the same result.
+        let one_by_one = SecretSet::new();
+        (0..100).for_each(|i| one_by_one.add(&format!("secret-{i:03}-value")));
+        assert_eq!(one_by_one.mask(&line), "[***]".repeat(100));
+        assert_eq!(one_by_one.max_len(), "secret-000-value".len());
     }
 
     #[test]

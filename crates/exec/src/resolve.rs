@@ -46,6 +46,7 @@ mod tests {
             max_duration: None,
             kill_grace: Duration::from_secs(1),
             output_file: None,
+            capture_stdout: false,
         }
     }
 

@@ -179,8 +179,7 @@ mod tests {
 
     #[test]
     fn dependencies_pass_through_idle_jobs() {
-        let jobs: IndexMap<_, _> =
-            [job("a", &["b"], ALL), job("b", &["c"], &[Event::Stop]), job("c", &[], ALL)].into();
+        let jobs: IndexMap<_, _> = [job("a", &["b"], ALL), job("b", &["c"], &[Event::Stop]), job("c", &[], ALL)].into();
         let plan = EventPlan::new(&jobs, Event::Start, None);
         assert_eq!(plan.waits_for["a"], BTreeSet::from(["c".to_string()]));
         assert!(!plan.waits_for.contains_key("b"));

@@ -176,7 +176,10 @@ mod tests {
         assert_eq!(keys(&s["$defs"]["job"]), JOB_KEYS);
         assert_eq!(keys(&s["$defs"]["variable"]["anyOf"][1]), VARIABLE_KEYS);
         assert_eq!(keys(&s["$defs"]["job"]["properties"]["commands"]), ["start", "stop", "delete"]);
-        assert_eq!(s["$defs"]["job"]["properties"]["template"]["enum"], json!(["shell", "terraform", "opentofu", "cloudformation"]));
+        assert_eq!(
+            s["$defs"]["job"]["properties"]["template"]["enum"],
+            json!(["shell", "terraform", "opentofu", "cloudformation"])
+        );
     }
 
     /// Every object with fixed properties is closed, and every property is described.

@@ -38,9 +38,7 @@ impl fmt::Debug for Cipher {
 
 impl Cipher {
     pub fn new(key: [u8; 32]) -> Self {
-        Cipher {
-            aead: XChaCha20Poly1305::new(Key::from_slice(&key)),
-        }
+        Cipher { aead: XChaCha20Poly1305::new(Key::from_slice(&key)) }
     }
 
     /// The key from `TERRACE_MASTER_KEY` when set, else from `<data_dir>/master.key`,
@@ -70,10 +68,8 @@ impl Cipher {
             Ok(()) => Ok(Cipher::new(key)),
             // Another process created it first: its key is the one everyone uses.
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                let text = fs::read_to_string(&path).map_err(|source| StoreError::KeyFile {
-                    path: path.clone(),
-                    source,
-                })?;
+                let text =
+                    fs::read_to_string(&path).map_err(|source| StoreError::KeyFile { path: path.clone(), source })?;
                 parse_key(&text, &path.display().to_string()).map(Cipher::new)
             }
             Err(source) => Err(StoreError::KeyFile { path, source }),
@@ -96,13 +92,7 @@ impl Cipher {
         OsRng.fill_bytes(&mut nonce);
         let sealed = self
             .aead
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: context,
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: context })
             .map_err(|_| StoreError::Crypto("value too large to encrypt".into()))?;
         let mut blob = Vec::with_capacity(NONCE_LEN + sealed.len());
         blob.extend_from_slice(&nonce);
@@ -116,18 +106,8 @@ impl Cipher {
         }
         let (nonce, sealed) = blob.split_at(NONCE_LEN);
         self.aead
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: context,
-                },
-            )
-            .map_err(|_| {
-                StoreError::Crypto(
-                    "cannot decrypt a stored value: wrong master key or tampered data".into(),
-                )
-            })
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: context })
+            .map_err(|_| StoreError::Crypto("cannot decrypt a stored value: wrong master key or tampered data".into()))
     }
 }
 
@@ -149,11 +129,7 @@ fn create_key_file(dir: &Path, path: &Path, key: &[u8; 32]) -> std::io::Result<(
     fs::create_dir_all(dir)?;
     let mut suffix = [0u8; 8];
     OsRng.fill_bytes(&mut suffix);
-    let tmp: PathBuf = dir.join(format!(
-        ".{KEY_FILE_NAME}.{}.{}",
-        std::process::id(),
-        hex::encode(suffix)
-    ));
+    let tmp: PathBuf = dir.join(format!(".{KEY_FILE_NAME}.{}.{}", std::process::id(), hex::encode(suffix)));
     write_new_private(&tmp, key)?;
     let linked = fs::hard_link(&tmp, path);
     let _ = fs::remove_file(&tmp);
@@ -168,11 +144,7 @@ fn create_key_file(dir: &Path, path: &Path, key: &[u8; 32]) -> std::io::Result<(
 }
 
 fn write_new_private(path: &Path, key: &[u8; 32]) -> std::io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(format!("{}\n", hex::encode(key)).as_bytes())?;
     file.sync_all()
 }
@@ -219,10 +191,7 @@ mod tests {
         let data = dir.path().join("data");
         let first = Cipher::load_or_create_with(&data, None).unwrap();
         let path = data.join(KEY_FILE_NAME);
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text.trim().len(), 64);
         // No temporary file is left behind.
@@ -236,9 +205,8 @@ mod tests {
     fn racing_creators_agree_on_one_key() {
         let dir = tempfile::tempdir().unwrap();
         let ciphers: Vec<Cipher> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..8)
-                .map(|_| s.spawn(|| Cipher::load_or_create_with(dir.path(), None).unwrap()))
-                .collect();
+            let handles: Vec<_> =
+                (0..8).map(|_| s.spawn(|| Cipher::load_or_create_with(dir.path(), None).unwrap())).collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let blob = ciphers[0].encrypt(b"x").unwrap();
@@ -252,23 +220,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hex_key = "ab".repeat(32);
         let c = Cipher::load_or_create_with(dir.path(), Some(&hex_key)).unwrap();
-        assert_eq!(
-            Cipher::new([0xab; 32])
-                .decrypt(&c.encrypt(b"x").unwrap())
-                .unwrap(),
-            b"x"
-        );
-        assert!(
-            !dir.path().join(KEY_FILE_NAME).exists(),
-            "an env key must not create a key file"
-        );
+        assert_eq!(Cipher::new([0xab; 32]).decrypt(&c.encrypt(b"x").unwrap()).unwrap(), b"x");
+        assert!(!dir.path().join(KEY_FILE_NAME).exists(), "an env key must not create a key file");
 
         let err = Cipher::load_or_create_with(dir.path(), Some("s3cr3t-not-hex")).unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.contains("64 hexadecimal") && msg.contains(MASTER_KEY_ENV),
-            "{msg}"
-        );
+        assert!(msg.contains("64 hexadecimal") && msg.contains(MASTER_KEY_ENV), "{msg}");
         assert!(!msg.contains("s3cr3t"), "{msg}");
         assert!(Cipher::load_or_create_with(dir.path(), Some(&"ab".repeat(31))).is_err());
 

@@ -42,10 +42,7 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(source: sqlx::Error) -> Self {
-        StoreError::Database {
-            context: "query the database".into(),
-            source,
-        }
+        StoreError::Database { context: "query the database".into(), source }
     }
 }
 
@@ -58,27 +55,15 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 impl StoreError {
     /// Maps a sqlx error to `Database` with the operation it interrupted.
     pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-        move |source| StoreError::Database {
-            context: context.to_string(),
-            source,
-        }
+        move |source| StoreError::Database { context: context.to_string(), source }
     }
 
     /// Like [`StoreError::db`], naming the record too.
-    pub(crate) fn db_for(
-        context: &'static str,
-        id: impl std::fmt::Display,
-    ) -> impl FnOnce(sqlx::Error) -> StoreError {
-        move |source| StoreError::Database {
-            context: format!("{context} {id}"),
-            source,
-        }
+    pub(crate) fn db_for(context: &'static str, id: impl std::fmt::Display) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |source| StoreError::Database { context: format!("{context} {id}"), source }
     }
 
     pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> StoreError {
-        StoreError::NotFound {
-            what,
-            id: id.to_string(),
-        }
+        StoreError::NotFound { what, id: id.to_string() }
     }
 }

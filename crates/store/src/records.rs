@@ -143,6 +143,10 @@ pub struct RunRecord {
     pub started_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<OffsetDateTime>,
+    /// A plan run's summary: `{"add", "change", "destroy", "outputs_changed", "empty"}`.
+    pub plan: Option<serde_json::Value>,
+    /// The folder holding the run's artifacts (the saved plan file).
+    pub artifacts: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -17,8 +17,7 @@ pub trait Store: Send + Sync {
     // ---- environments ----
     /// Returns the environment, creating it in state `stopped` when absent.
     async fn ensure_environment(&self, project: &str, name: &str) -> Result<EnvironmentRecord>;
-    async fn get_environment(&self, project: &str, name: &str)
-    -> Result<Option<EnvironmentRecord>>;
+    async fn get_environment(&self, project: &str, name: &str) -> Result<Option<EnvironmentRecord>>;
     async fn list_environments(&self, project: Option<&str>) -> Result<Vec<EnvironmentRecord>>;
     async fn set_environment_state(
         &self,
@@ -31,12 +30,7 @@ pub trait Store: Send + Sync {
     async fn delete_environment(&self, id: EnvironmentId) -> Result<()>;
 
     // ---- pipelines and runs ----
-    async fn create_pipeline(
-        &self,
-        env: EnvironmentId,
-        event: Event,
-        trigger: &str,
-    ) -> Result<PipelineId>;
+    async fn create_pipeline(&self, env: EnvironmentId, event: Event, trigger: &str) -> Result<PipelineId>;
     async fn finish_pipeline(&self, id: PipelineId, state: RunState) -> Result<()>;
     async fn create_run(&self, run: NewRun) -> Result<RunRecord>;
     async fn get_run(&self, id: RunId) -> Result<Option<RunRecord>>;
@@ -46,12 +40,7 @@ pub trait Store: Send + Sync {
     /// The newest run of each job of the environment.
     async fn last_runs(&self, env: EnvironmentId) -> Result<Vec<RunRecord>>;
     /// The inputs hash of the newest successful (not skipped) run of `job` for `event`.
-    async fn last_success_inputs(
-        &self,
-        env: EnvironmentId,
-        job: &str,
-        event: Event,
-    ) -> Result<Option<String>>;
+    async fn last_success_inputs(&self, env: EnvironmentId, job: &str, event: Event) -> Result<Option<String>>;
     /// Every run in state queued or running, of every owner.
     async fn active_runs(&self) -> Result<Vec<RunRecord>>;
 
@@ -64,13 +53,7 @@ pub trait Store: Send + Sync {
         lease_until: OffsetDateTime,
         inputs_hash: Option<&str>,
     ) -> Result<u32>;
-    async fn record_attempt_process(
-        &self,
-        run: RunId,
-        attempt: u32,
-        pid: u32,
-        pid_start: Option<u64>,
-    ) -> Result<()>;
+    async fn record_attempt_process(&self, run: RunId, attempt: u32, pid: u32, pid_start: Option<u64>) -> Result<()>;
     async fn finish_attempt(
         &self,
         run: RunId,
@@ -80,13 +63,10 @@ pub trait Store: Send + Sync {
         reason: Option<&str>,
     ) -> Result<()>;
     /// Ends the run (and any attempt still running) in a final state; clears owner and lease.
-    async fn finish_run(
-        &self,
-        run: RunId,
-        state: RunState,
-        exit_code: Option<i32>,
-        reason: Option<&str>,
-    ) -> Result<()>;
+    async fn finish_run(&self, run: RunId, state: RunState, exit_code: Option<i32>, reason: Option<&str>)
+    -> Result<()>;
+    /// Records a plan run's summary and the folder holding its saved plan.
+    async fn set_run_plan(&self, run: RunId, summary: &serde_json::Value, artifacts: &str) -> Result<()>;
     async fn attempts(&self, run: RunId) -> Result<Vec<AttemptRecord>>;
     /// Extends the lease of the runs `owner` holds.
     async fn renew_leases(&self, owner: &str, until: OffsetDateTime) -> Result<()>;
@@ -100,23 +80,11 @@ pub trait Store: Send + Sync {
     // ---- outputs ----
     /// Replaces every output of `job` in the environment with `entries`, atomically.
     /// Sensitive values are encrypted at rest.
-    async fn put_outputs(
-        &self,
-        env: EnvironmentId,
-        job: &str,
-        run: RunId,
-        entries: &[OutputEntry],
-    ) -> Result<()>;
+    async fn put_outputs(&self, env: EnvironmentId, job: &str, run: RunId, entries: &[OutputEntry]) -> Result<()>;
     async fn outputs(&self, env: EnvironmentId) -> Result<Vec<StoredOutput>>;
     async fn delete_outputs(&self, env: EnvironmentId, job: &str) -> Result<()>;
 
     // ---- history ----
-    async fn record_event(
-        &self,
-        env: EnvironmentId,
-        run: Option<RunId>,
-        kind: &str,
-        message: &str,
-    ) -> Result<()>;
+    async fn record_event(&self, env: EnvironmentId, run: Option<RunId>, kind: &str, message: &str) -> Result<()>;
     async fn events(&self, env: EnvironmentId, limit: u32) -> Result<Vec<EventRecord>>;
 }

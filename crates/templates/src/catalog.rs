@@ -26,7 +26,10 @@ pub struct Resources {
 const DEFAULT_RESOURCES: Resources = Resources { cpu: "500m", memory: "512Mi" };
 
 const TF_COMMANDS: &[(&str, &str)] = &[
-    ("start", "init -input=false [-backend-config=K=V ...]; plan -out=<run artifacts>/tfplan [-var-file=INPUT]; apply <that plan>; output -json → the job's output file"),
+    (
+        "start",
+        "init -input=false [-backend-config=K=V ...]; plan -out=<run artifacts>/tfplan [-var-file=INPUT]; apply <that plan>; output -json → the job's output file",
+    ),
     ("stop", "nothing (override with commands.stop)"),
     ("delete", "init; destroy -auto-approve [-var-file=INPUT]"),
     ("plan", "init; plan -out=<run artifacts>/tfplan; show -json → summary (to add, change, destroy) on the run"),
@@ -37,7 +40,10 @@ const TF_SETTINGS: &[(&str, &str)] = &[
     ("binary", "the program to run (default: terraform, or tofu for opentofu)"),
     ("backend_config", "map of -backend-config entries for init"),
     ("input", "the parameters file, passed as -var-file (.tfvars or .tfvars.json)"),
-    ("state", "local backend: one state file per environment under the data folder; own backend: workspace named after the environment"),
+    (
+        "state",
+        "local backend: one state file per environment under the data folder; own backend: workspace named after the environment",
+    ),
 ];
 
 /// Every template Terrace ships.
@@ -57,7 +63,10 @@ pub fn info(kind: TemplateKind) -> TemplateInfo {
         TemplateKind::Shell => TemplateInfo {
             name: "shell",
             summary: "runs the job's own command for each event (commands.start, commands.stop, commands.delete)",
-            commands: vec![("start | stop | delete", "the job's commands.<event>: a string (run by /bin/sh -c) or an argv list")],
+            commands: vec![(
+                "start | stop | delete",
+                "the job's commands.<event>: a string (run by /bin/sh -c) or an argv list",
+            )],
             resources: DEFAULT_RESOURCES,
             job_settings: vec![],
             dockerfile: include_str!("../assets/shell.Dockerfile"),
@@ -85,7 +94,10 @@ pub fn info(kind: TemplateKind) -> TemplateInfo {
             name: "cloudformation",
             summary: "a CloudFormation stack `terrace-<project>-<environment>-<job>` from the job's template_file, with the aws CLI",
             commands: vec![
-                ("start", "create-stack, or update-stack when it exists (\"No updates are to be performed\" is success); wait; the stack's Outputs → the job's output file"),
+                (
+                    "start",
+                    "create-stack, or update-stack when it exists (\"No updates are to be performed\" is success); wait; the stack's Outputs → the job's output file",
+                ),
                 ("stop", "nothing (override with commands.stop)"),
                 ("delete", "delete-stack; wait stack-delete-complete (a stack that does not exist is success)"),
                 ("raw", "aws cloudformation with the arguments after `--`"),

@@ -9,7 +9,10 @@ pub(crate) fn missing_command(ctx: &JobContext<'_>) -> Outcome {
     match ctx.event {
         Event::Plan | Event::Raw => Outcome::failed(
             "run",
-            format!("the `shell` template has no `{}` (it is for terraform, opentofu and cloudformation jobs)", ctx.event),
+            format!(
+                "the `shell` template has no `{}` (it is for terraform, opentofu and cloudformation jobs)",
+                ctx.event
+            ),
             None,
         ),
         event => Outcome::failed(

@@ -24,6 +24,8 @@ pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
         EventName::Start => Event::Start,
         EventName::Stop => Event::Stop,
         EventName::Delete => Event::Delete,
+        EventName::Plan => Event::Plan,
+        EventName::Raw => Event::Raw,
     };
     let req = Request { env: a.env, event, job: Some(a.job), raw_args: a.args };
     execute(g, &a.exec, req).await
@@ -57,7 +59,9 @@ fn spawn_interrupt_handler(cancel: CancellationToken) {
                 _ = term.recv() => {}
             }
             if cancel.is_cancelled() {
-                eprintln!("terrace: interrupted again, leaving now; the next terrace command marks the runs interrupted");
+                eprintln!(
+                    "terrace: interrupted again, leaving now; the next terrace command marks the runs interrupted"
+                );
                 std::process::exit(130);
             }
             eprintln!("terrace: stopping the running jobs (interrupt again to leave at once)");
@@ -74,6 +78,7 @@ fn print_summary(o: &PipelineOutcome) {
     let count = |s: RunState| o.jobs.iter().filter(|j| j.state == s).count();
     let secs = o.duration_ms as f64 / 1000.0;
     let verdict = match (&o.failed_job, o.environment_state) {
+        (None, _) if o.event == Event::Plan => format!("plan of `{}` done", o.environment),
         (None, EnvState::Deleted) => format!("environment `{}` deleted", o.environment),
         (None, state) => format!("environment `{}` is {state}", o.environment),
         (Some(job), state) => format!("environment `{}` is {state}: job `{job}` did not succeed", o.environment),
@@ -84,6 +89,20 @@ fn print_summary(o: &PipelineOutcome) {
         o.jobs.len() - count(RunState::Succeeded) - count(RunState::Skipped),
         count(RunState::Skipped),
     );
+    if o.event == Event::Plan {
+        if o.jobs.is_empty() {
+            println!("  no terraform or opentofu job to plan");
+        }
+        for j in &o.jobs {
+            if let Some(p) = &j.plan {
+                let empty = if p["empty"] == true { " (no changes)" } else { "" };
+                println!(
+                    "  {}: {} to add, {} to change, {} to destroy{empty}",
+                    j.job, p["add"], p["change"], p["destroy"]
+                );
+            }
+        }
+    }
     for j in o.jobs.iter().filter(|j| j.state != RunState::Succeeded) {
         let reason = j.reason.as_deref().unwrap_or("");
         println!("  {} {}: {reason}  (terrace logs {})", j.job, j.state, j.run_id);

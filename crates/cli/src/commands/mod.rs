@@ -5,4 +5,5 @@ pub mod logs;
 pub mod outputs;
 pub mod runs;
 pub mod status;
+pub mod template;
 pub mod validate;

@@ -22,7 +22,8 @@ pub async fn outputs(g: &Global, a: &OutputsArgs) -> Result<ExitCode, CliError> 
         )));
     };
     let outputs = s.store.outputs(env.id).await?;
-    let shown = |value: &str, sensitive: bool| if sensitive && !a.reveal { MASK.to_string() } else { value.to_string() };
+    let shown =
+        |value: &str, sensitive: bool| if sensitive && !a.reveal { MASK.to_string() } else { value.to_string() };
     if a.json {
         let list: Vec<_> = outputs
             .iter()

@@ -10,8 +10,8 @@ use crate::exit::CliError;
 
 pub fn validate(g: &Global, a: &JsonFlag) -> Result<ExitCode, CliError> {
     let file = project_file(g)?;
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
+    let text =
+        std::fs::read_to_string(&file).map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
     let label = display_name(&file);
     match parse_project(&label, &text) {
         Ok(p) => {

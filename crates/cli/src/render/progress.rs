@@ -17,11 +17,7 @@ pub trait Display: Observer {
 }
 
 pub fn observer(quiet: bool) -> Arc<dyn Display> {
-    if std::io::stderr().is_terminal() {
-        Arc::new(Live::new(quiet))
-    } else {
-        Arc::new(Plain { quiet })
-    }
+    if std::io::stderr().is_terminal() { Arc::new(Live::new(quiet)) } else { Arc::new(Plain { quiet }) }
 }
 
 fn prefix(stream: Stream) -> &'static str {
@@ -48,16 +44,25 @@ impl Observer for Plain {
     fn observe(&self, event: Progress) {
         let now = super::table::when(time::OffsetDateTime::now_utc());
         match event {
-            Progress::Planned { jobs } => eprintln!("[{now}] plan: {}", if jobs.is_empty() { "no job runs on this event".into() } else { jobs.join(" → ") }),
-            Progress::Started { job, run, attempt } => eprintln!("[{now}] {job}: started (run {run}, attempt {attempt})"),
+            Progress::Planned { jobs } => eprintln!(
+                "[{now}] plan: {}",
+                if jobs.is_empty() { "no job runs on this event".into() } else { jobs.join(" → ") }
+            ),
+            Progress::Started { job, run, attempt } => {
+                eprintln!("[{now}] {job}: started (run {run}, attempt {attempt})")
+            }
             Progress::Lines { job, lines } if !self.quiet => {
                 for l in lines {
                     eprintln!("{job} | {}{}", prefix(l.stream), l.text);
                 }
             }
             Progress::Lines { .. } => {}
-            Progress::Retrying { job, attempt, reason } => eprintln!("[{now}] {job}: retrying (attempt {attempt}) after: {reason}"),
-            Progress::Finished { job, state, reason, .. } => eprintln!("[{now}] {job}: {}", ended(state, reason.as_deref())),
+            Progress::Retrying { job, attempt, reason } => {
+                eprintln!("[{now}] {job}: retrying (attempt {attempt}) after: {reason}")
+            }
+            Progress::Finished { job, state, reason, .. } => {
+                eprintln!("[{now}] {job}: {}", ended(state, reason.as_deref()))
+            }
         }
     }
 }
@@ -75,7 +80,11 @@ struct Live {
 
 impl Live {
     fn new(quiet: bool) -> Self {
-        Live { quiet, multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), bars: Mutex::new(HashMap::new()) }
+        Live {
+            quiet,
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
+        }
     }
 
     fn bar(&self, job: &str) -> Option<ProgressBar> {
@@ -124,7 +133,10 @@ impl Observer for Live {
                         RunState::Skipped => "↷",
                         _ => "✘",
                     };
-                    b.set_style(ProgressStyle::with_template("{prefix} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                    b.set_style(
+                        ProgressStyle::with_template("{prefix} {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
                     b.set_prefix(format!("{mark} {job}"));
                     b.finish_with_message(ended(state, reason.as_deref()));
                 }

@@ -1,6 +1,6 @@
 //! Plain aligned tables for listings (no borders: easy to read and to grep).
 
-use comfy_table::{presets::NOTHING, Table};
+use comfy_table::{Table, presets::NOTHING};
 
 pub fn print(header: &[&str], rows: Vec<Vec<String>>) {
     let mut t = Table::new();

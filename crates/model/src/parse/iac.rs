@@ -19,7 +19,10 @@ pub(super) fn settings<'a>(d: &mut Diags, job: &mut Job, field: &dyn Fn(&str) ->
         if applies {
             Some(slot)
         } else {
-            d.error(slot.pos(), format!("{} applies to {templates} jobs only (this job's template is `{}`)", slot.label, kind.as_str()));
+            d.error(
+                slot.pos(),
+                format!("{} applies to {templates} jobs only (this job's template is `{}`)", slot.label, kind.as_str()),
+            );
             None
         }
     };
@@ -42,7 +45,15 @@ pub(super) fn settings<'a>(d: &mut Diags, job: &mut Job, field: &dyn Fn(&str) ->
             if CAPABILITIES.contains(&cap.as_str()) {
                 job.iac.capabilities.push(cap);
             } else {
-                d.error(cap_at, format!("unknown capability `{}` in {}: expected one of {}", shorten(&cap), slot.label, CAPABILITIES.join(", ")));
+                d.error(
+                    cap_at,
+                    format!(
+                        "unknown capability `{}` in {}: expected one of {}",
+                        shorten(&cap),
+                        slot.label,
+                        CAPABILITIES.join(", ")
+                    ),
+                );
             }
         }
     }

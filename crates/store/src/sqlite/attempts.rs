@@ -64,8 +64,7 @@ pub(super) async fn start(
         .await
         .map_err(StoreError::db_for("record the attempt of run", run))?;
     commit(tx, "commit the start of an attempt").await?;
-    u32::try_from(number)
-        .map_err(|_| StoreError::Corrupt(format!("runs.attempts: {number} out of range")))
+    u32::try_from(number).map_err(|_| StoreError::Corrupt(format!("runs.attempts: {number} out of range")))
 }
 
 pub(super) async fn record_process(
@@ -76,20 +75,16 @@ pub(super) async fn record_process(
     pid_start: Option<u64>,
 ) -> Result<()> {
     let pid_start = pid_start
-        .map(|s| {
-            i64::try_from(s)
-                .map_err(|_| StoreError::Invalid(format!("process start time {s} too large")))
-        })
+        .map(|s| i64::try_from(s).map_err(|_| StoreError::Invalid(format!("process start time {s} too large"))))
         .transpose()?;
-    let done =
-        sqlx::query("UPDATE attempts SET pid = ?, pid_start = ? WHERE run_id = ? AND number = ?")
-            .bind(i64::from(pid))
-            .bind(pid_start)
-            .bind(run.to_string())
-            .bind(i64::from(attempt))
-            .execute(pool)
-            .await
-            .map_err(StoreError::db_for("record the process of run", run))?;
+    let done = sqlx::query("UPDATE attempts SET pid = ?, pid_start = ? WHERE run_id = ? AND number = ?")
+        .bind(i64::from(pid))
+        .bind(pid_start)
+        .bind(run.to_string())
+        .bind(i64::from(attempt))
+        .execute(pool)
+        .await
+        .map_err(StoreError::db_for("record the process of run", run))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::not_found("attempt", format!("{run}#{attempt}")));
     }
@@ -178,11 +173,7 @@ pub(super) async fn list(pool: &SqlitePool, run: RunId) -> Result<Vec<AttemptRec
 }
 
 /// Only running runs hold a lease; a finished run's lease stays cleared.
-pub(super) async fn renew_leases(
-    pool: &SqlitePool,
-    owner: &str,
-    until: OffsetDateTime,
-) -> Result<()> {
+pub(super) async fn renew_leases(pool: &SqlitePool, owner: &str, until: OffsetDateTime) -> Result<()> {
     sqlx::query("UPDATE runs SET lease_expires_at = ? WHERE owner = ? AND state = ?")
         .bind(ts_to_db(until)?)
         .bind(owner)

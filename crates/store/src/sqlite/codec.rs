@@ -30,74 +30,43 @@ pub(crate) fn col<'r, T>(row: &'r SqliteRow, table: &str, column: &str) -> Resul
 where
     T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
 {
-    row.try_get(column)
-        .map_err(|e| StoreError::Corrupt(format!("{table}.{column}: {e}")))
+    row.try_get(column).map_err(|e| StoreError::Corrupt(format!("{table}.{column}: {e}")))
 }
 
 /// Reads a text column and parses it (ids, enums).
-pub(crate) fn parsed<T: FromStr>(
-    row: &SqliteRow,
-    table: &str,
-    column: &str,
-) -> Result<T, StoreError>
+pub(crate) fn parsed<T: FromStr>(row: &SqliteRow, table: &str, column: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,
 {
     let text: String = col(row, table, column)?;
-    text.parse()
-        .map_err(|e| StoreError::Corrupt(format!("{table}.{column}: {e}")))
+    text.parse().map_err(|e| StoreError::Corrupt(format!("{table}.{column}: {e}")))
 }
 
-pub(crate) fn parsed_opt<T: FromStr>(
-    row: &SqliteRow,
-    table: &str,
-    column: &str,
-) -> Result<Option<T>, StoreError>
+pub(crate) fn parsed_opt<T: FromStr>(row: &SqliteRow, table: &str, column: &str) -> Result<Option<T>, StoreError>
 where
     T::Err: std::fmt::Display,
 {
     let text: Option<String> = col(row, table, column)?;
-    text.map(|t| {
-        t.parse()
-            .map_err(|e| StoreError::Corrupt(format!("{table}.{column}: {e}")))
-    })
-    .transpose()
+    text.map(|t| t.parse().map_err(|e| StoreError::Corrupt(format!("{table}.{column}: {e}")))).transpose()
 }
 
 pub(crate) fn ts(row: &SqliteRow, table: &str, column: &str) -> Result<OffsetDateTime, StoreError> {
     ts_from_db(col(row, table, column)?, &format!("{table}.{column}"))
 }
 
-pub(crate) fn ts_opt(
-    row: &SqliteRow,
-    table: &str,
-    column: &str,
-) -> Result<Option<OffsetDateTime>, StoreError> {
+pub(crate) fn ts_opt(row: &SqliteRow, table: &str, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
     let nanos: Option<i64> = col(row, table, column)?;
-    nanos
-        .map(|n| ts_from_db(n, &format!("{table}.{column}")))
-        .transpose()
+    nanos.map(|n| ts_from_db(n, &format!("{table}.{column}"))).transpose()
 }
 
 /// Reads an integer column into a narrower or unsigned type.
-pub(crate) fn int<T: TryFrom<i64>>(
-    row: &SqliteRow,
-    table: &str,
-    column: &str,
-) -> Result<T, StoreError> {
+pub(crate) fn int<T: TryFrom<i64>>(row: &SqliteRow, table: &str, column: &str) -> Result<T, StoreError> {
     let n: i64 = col(row, table, column)?;
     T::try_from(n).map_err(|_| StoreError::Corrupt(format!("{table}.{column}: {n} out of range")))
 }
 
-pub(crate) fn int_opt<T: TryFrom<i64>>(
-    row: &SqliteRow,
-    table: &str,
-    column: &str,
-) -> Result<Option<T>, StoreError> {
+pub(crate) fn int_opt<T: TryFrom<i64>>(row: &SqliteRow, table: &str, column: &str) -> Result<Option<T>, StoreError> {
     let n: Option<i64> = col(row, table, column)?;
-    n.map(|n| {
-        T::try_from(n)
-            .map_err(|_| StoreError::Corrupt(format!("{table}.{column}: {n} out of range")))
-    })
-    .transpose()
+    n.map(|n| T::try_from(n).map_err(|_| StoreError::Corrupt(format!("{table}.{column}: {n} out of range"))))
+        .transpose()
 }

@@ -27,11 +27,7 @@ fn from_row(row: &SqliteRow) -> Result<EnvironmentRecord> {
     })
 }
 
-pub(super) async fn ensure(
-    pool: &SqlitePool,
-    project: &str,
-    name: &str,
-) -> Result<EnvironmentRecord> {
+pub(super) async fn ensure(pool: &SqlitePool, project: &str, name: &str) -> Result<EnvironmentRecord> {
     let ctx = || format!("{project}/{name}");
     let now = now_db()?;
     let mut tx = begin_write(pool).await?;
@@ -49,52 +45,36 @@ pub(super) async fn ensure(
     .execute(&mut *tx)
     .await
     .map_err(StoreError::db_for("create environment", ctx()))?;
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM environments WHERE project = ? AND name = ?"
-    ))
-    .bind(project)
-    .bind(name)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(StoreError::db_for("read environment", ctx()))?;
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM environments WHERE project = ? AND name = ?"))
+        .bind(project)
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::db_for("read environment", ctx()))?;
     commit(tx, "commit new environment").await?;
     from_row(&row)
 }
 
-pub(super) async fn get(
-    pool: &SqlitePool,
-    project: &str,
-    name: &str,
-) -> Result<Option<EnvironmentRecord>> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM environments WHERE project = ? AND name = ?"
-    ))
-    .bind(project)
-    .bind(name)
-    .fetch_optional(pool)
-    .await
-    .map_err(StoreError::db_for(
-        "read environment",
-        format!("{project}/{name}"),
-    ))?
-    .map(|row| from_row(&row))
-    .transpose()
+pub(super) async fn get(pool: &SqlitePool, project: &str, name: &str) -> Result<Option<EnvironmentRecord>> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM environments WHERE project = ? AND name = ?"))
+        .bind(project)
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(StoreError::db_for("read environment", format!("{project}/{name}")))?
+        .map(|row| from_row(&row))
+        .transpose()
 }
 
-pub(super) async fn list(
-    pool: &SqlitePool,
-    project: Option<&str>,
-) -> Result<Vec<EnvironmentRecord>> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM environments WHERE ?1 IS NULL OR project = ?1 ORDER BY project, name"
-    ))
-    .bind(project)
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::db("list environments"))?
-    .iter()
-    .map(from_row)
-    .collect()
+pub(super) async fn list(pool: &SqlitePool, project: Option<&str>) -> Result<Vec<EnvironmentRecord>> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM environments WHERE ?1 IS NULL OR project = ?1 ORDER BY project, name"))
+        .bind(project)
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::db("list environments"))?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 pub(super) async fn set_state(
@@ -104,15 +84,16 @@ pub(super) async fn set_state(
     failed_job: Option<&str>,
     reason: Option<&str>,
 ) -> Result<()> {
-    let done = sqlx::query("UPDATE environments SET state = ?, failed_job = ?, reason = ?, updated_at = ? WHERE id = ?")
-        .bind(state.as_str())
-        .bind(failed_job)
-        .bind(reason)
-        .bind(now_db()?)
-        .bind(id.to_string())
-        .execute(pool)
-        .await
-        .map_err(StoreError::db_for("set state of environment", id))?;
+    let done =
+        sqlx::query("UPDATE environments SET state = ?, failed_job = ?, reason = ?, updated_at = ? WHERE id = ?")
+            .bind(state.as_str())
+            .bind(failed_job)
+            .bind(reason)
+            .bind(now_db()?)
+            .bind(id.to_string())
+            .execute(pool)
+            .await
+            .map_err(StoreError::db_for("set state of environment", id))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::not_found("environment", id));
     }

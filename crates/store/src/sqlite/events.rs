@@ -30,26 +30,20 @@ pub(super) async fn record(
     kind: &str,
     message: &str,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO events (environment_id, run_id, kind, message, at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(env.to_string())
-    .bind(run.map(|r| r.to_string()))
-    .bind(kind)
-    .bind(message)
-    .bind(now_db()?)
-    .execute(pool)
-    .await
-    .map_err(StoreError::db_for("record an event of environment", env))?;
+    sqlx::query("INSERT INTO events (environment_id, run_id, kind, message, at) VALUES (?, ?, ?, ?, ?)")
+        .bind(env.to_string())
+        .bind(run.map(|r| r.to_string()))
+        .bind(kind)
+        .bind(message)
+        .bind(now_db()?)
+        .execute(pool)
+        .await
+        .map_err(StoreError::db_for("record an event of environment", env))?;
     Ok(())
 }
 
 /// The newest `limit` events, newest first.
-pub(super) async fn list(
-    pool: &SqlitePool,
-    env: EnvironmentId,
-    limit: u32,
-) -> Result<Vec<EventRecord>> {
+pub(super) async fn list(pool: &SqlitePool, env: EnvironmentId, limit: u32) -> Result<Vec<EventRecord>> {
     sqlx::query(
         "SELECT id, environment_id, run_id, kind, message, at FROM events
          WHERE environment_id = ? ORDER BY id DESC LIMIT ?",

@@ -36,25 +36,16 @@ pub(crate) fn encode(lines: &[LogLine]) -> Result<Vec<u8>, StoreError> {
 
 /// Decodes lines `skip..skip + take` of a chunk; the skipped ones are not parsed.
 /// `what` names the chunk in errors.
-pub(crate) fn decode(
-    data: &[u8],
-    skip: usize,
-    take: usize,
-    what: &str,
-) -> Result<Vec<LogLine>, StoreError> {
+pub(crate) fn decode(data: &[u8], skip: usize, take: usize, what: &str) -> Result<Vec<LogLine>, StoreError> {
     let corrupt = |why: &str| StoreError::Corrupt(format!("log_chunks.data of {what}: {why}"));
-    let body = data
-        .strip_suffix(b"\n")
-        .ok_or_else(|| corrupt("missing final newline"))?;
+    let body = data.strip_suffix(b"\n").ok_or_else(|| corrupt("missing final newline"))?;
     body.split(|&b| b == b'\n')
         .skip(skip)
         .take(take)
         .map(|raw| {
             let text = std::str::from_utf8(raw).map_err(|_| corrupt("not UTF-8"))?;
             let mut fields = text.splitn(3, '\t');
-            let (Some(nanos), Some(stream), Some(escaped)) =
-                (fields.next(), fields.next(), fields.next())
-            else {
+            let (Some(nanos), Some(stream), Some(escaped)) = (fields.next(), fields.next(), fields.next()) else {
                 return Err(corrupt("a line lacks a field"));
             };
             let nanos: i64 = nanos.parse().map_err(|_| corrupt("bad timestamp"))?;
@@ -100,11 +91,7 @@ mod tests {
     use super::*;
 
     fn line(stream: Stream, text: &str) -> LogLine {
-        LogLine {
-            ts: datetime!(2025-03-01 12:00:00.123456789 UTC),
-            stream,
-            text: text.into(),
-        }
+        LogLine { ts: datetime!(2025-03-01 12:00:00.123456789 UTC), stream, text: text.into() }
     }
 
     #[test]
@@ -125,9 +112,7 @@ mod tests {
 
     #[test]
     fn corrupt_chunks_are_reported() {
-        assert!(
-            matches!(decode(b"12\tx\thi\n", 0, 1, "run r"), Err(StoreError::Corrupt(m)) if m.contains("run r"))
-        );
+        assert!(matches!(decode(b"12\tx\thi\n", 0, 1, "run r"), Err(StoreError::Corrupt(m)) if m.contains("run r")));
         assert!(decode(b"12\to\thi", 0, 1, "r").is_err());
         assert!(decode(b"12\to\tbad \\q\n", 0, 1, "r").is_err());
         assert!(decode(b"nope\to\thi\n", 0, 1, "r").is_err());

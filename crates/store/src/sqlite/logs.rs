@@ -13,18 +13,12 @@ use crate::store::Result;
 
 const T: &str = "log_chunks";
 
-pub(super) async fn append(
-    pool: &SqlitePool,
-    run: RunId,
-    attempt: u32,
-    lines: &[LogLine],
-) -> Result<()> {
+pub(super) async fn append(pool: &SqlitePool, run: RunId, attempt: u32, lines: &[LogLine]) -> Result<()> {
     if lines.is_empty() {
         return Ok(());
     }
     let data = log_codec::encode(lines)?;
-    let count =
-        i64::try_from(lines.len()).map_err(|_| StoreError::Invalid("too many log lines".into()))?;
+    let count = i64::try_from(lines.len()).map_err(|_| StoreError::Invalid("too many log lines".into()))?;
     // One statement, so the next offset is computed under the write lock: two
     // appenders to one run cannot pick the same offset.
     sqlx::query(
@@ -41,12 +35,7 @@ pub(super) async fn append(
     Ok(())
 }
 
-pub(super) async fn read(
-    pool: &SqlitePool,
-    run: RunId,
-    offset: u64,
-    limit: u32,
-) -> Result<Vec<StoredLogLine>> {
+pub(super) async fn read(pool: &SqlitePool, run: RunId, offset: u64, limit: u32) -> Result<Vec<StoredLogLine>> {
     // Offsets past i64::MAX cannot exist.
     let Ok(start) = i64::try_from(offset) else {
         return Ok(Vec::new());
@@ -84,16 +73,10 @@ pub(super) async fn read(
         let what = format!("run {run} at offset {first}");
         let lines = log_codec::decode(&data, skip as usize, take, &what)?;
         if lines.len() as u64 != (count - skip).min(take as u64) {
-            return Err(StoreError::Corrupt(format!(
-                "log_chunks.line_count of {what} disagrees with its data"
-            )));
+            return Err(StoreError::Corrupt(format!("log_chunks.line_count of {what} disagrees with its data")));
         }
         for (i, line) in lines.into_iter().enumerate() {
-            out.push(StoredLogLine {
-                offset: first + skip + i as u64,
-                attempt,
-                line,
-            });
+            out.push(StoredLogLine { offset: first + skip + i as u64, attempt, line });
         }
         if out.len() >= limit as usize {
             break;

@@ -16,9 +16,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 use terrace_model::log::LogLine;
 use terrace_model::output::OutputEntry;
@@ -95,9 +93,7 @@ impl SqliteStore {
     async fn migrated(pool: SqlitePool, cipher: Cipher) -> Result<Self> {
         let mut tx = begin_write(&pool).await?;
         MIGRATOR.run_direct(&mut *tx).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("commit migrations"))?;
+        tx.commit().await.map_err(StoreError::db("commit migrations"))?;
         Ok(SqliteStore { pool, cipher })
     }
 }
@@ -105,9 +101,7 @@ impl SqliteStore {
 /// Starts a write transaction holding the write lock from its first statement, so it
 /// never fails half-way on a lock upgrade (SQLITE_BUSY) when another process writes.
 async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
-    pool.begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(StoreError::db("begin a write transaction"))
+    pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::db("begin a write transaction"))
 }
 
 async fn commit(tx: Transaction<'static, Sqlite>, what: &'static str) -> Result<()> {
@@ -119,11 +113,7 @@ impl Store for SqliteStore {
     async fn ensure_environment(&self, project: &str, name: &str) -> Result<EnvironmentRecord> {
         environments::ensure(&self.pool, project, name).await
     }
-    async fn get_environment(
-        &self,
-        project: &str,
-        name: &str,
-    ) -> Result<Option<EnvironmentRecord>> {
+    async fn get_environment(&self, project: &str, name: &str) -> Result<Option<EnvironmentRecord>> {
         environments::get(&self.pool, project, name).await
     }
     async fn list_environments(&self, project: Option<&str>) -> Result<Vec<EnvironmentRecord>> {
@@ -142,12 +132,7 @@ impl Store for SqliteStore {
         environments::delete(&self.pool, id).await
     }
 
-    async fn create_pipeline(
-        &self,
-        env: EnvironmentId,
-        event: Event,
-        trigger: &str,
-    ) -> Result<PipelineId> {
+    async fn create_pipeline(&self, env: EnvironmentId, event: Event, trigger: &str) -> Result<PipelineId> {
         runs::create_pipeline(&self.pool, env, event, trigger).await
     }
     async fn finish_pipeline(&self, id: PipelineId, state: RunState) -> Result<()> {
@@ -168,12 +153,7 @@ impl Store for SqliteStore {
     async fn last_runs(&self, env: EnvironmentId) -> Result<Vec<RunRecord>> {
         runs::last_per_job(&self.pool, env).await
     }
-    async fn last_success_inputs(
-        &self,
-        env: EnvironmentId,
-        job: &str,
-        event: Event,
-    ) -> Result<Option<String>> {
+    async fn last_success_inputs(&self, env: EnvironmentId, job: &str, event: Event) -> Result<Option<String>> {
         runs::last_success_inputs(&self.pool, env, job, event).await
     }
     async fn active_runs(&self) -> Result<Vec<RunRecord>> {
@@ -189,13 +169,7 @@ impl Store for SqliteStore {
     ) -> Result<u32> {
         attempts::start(&self.pool, run, owner, lease_until, inputs_hash).await
     }
-    async fn record_attempt_process(
-        &self,
-        run: RunId,
-        attempt: u32,
-        pid: u32,
-        pid_start: Option<u64>,
-    ) -> Result<()> {
+    async fn record_attempt_process(&self, run: RunId, attempt: u32, pid: u32, pid_start: Option<u64>) -> Result<()> {
         attempts::record_process(&self.pool, run, attempt, pid, pid_start).await
     }
     async fn finish_attempt(
@@ -217,6 +191,9 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         attempts::finish_run(&self.pool, run, state, exit_code, reason).await
     }
+    async fn set_run_plan(&self, run: RunId, summary: &serde_json::Value, artifacts: &str) -> Result<()> {
+        runs::set_plan(&self.pool, run, summary, artifacts).await
+    }
     async fn attempts(&self, run: RunId) -> Result<Vec<AttemptRecord>> {
         attempts::list(&self.pool, run).await
     }
@@ -231,13 +208,7 @@ impl Store for SqliteStore {
         logs::read(&self.pool, run, offset, limit).await
     }
 
-    async fn put_outputs(
-        &self,
-        env: EnvironmentId,
-        job: &str,
-        run: RunId,
-        entries: &[OutputEntry],
-    ) -> Result<()> {
+    async fn put_outputs(&self, env: EnvironmentId, job: &str, run: RunId, entries: &[OutputEntry]) -> Result<()> {
         outputs::put(&self.pool, &self.cipher, env, job, run, entries).await
     }
     async fn outputs(&self, env: EnvironmentId) -> Result<Vec<StoredOutput>> {
@@ -247,13 +218,7 @@ impl Store for SqliteStore {
         outputs::delete(&self.pool, env, job).await
     }
 
-    async fn record_event(
-        &self,
-        env: EnvironmentId,
-        run: Option<RunId>,
-        kind: &str,
-        message: &str,
-    ) -> Result<()> {
+    async fn record_event(&self, env: EnvironmentId, run: Option<RunId>, kind: &str, message: &str) -> Result<()> {
         events::record(&self.pool, env, run, kind, message).await
     }
     async fn events(&self, env: EnvironmentId, limit: u32) -> Result<Vec<EventRecord>> {
@@ -269,40 +234,13 @@ mod tests {
     #[tokio::test]
     async fn connections_use_wal_normal_sync_foreign_keys_and_busy_timeout() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.db"), Cipher::new([1; 32]))
-            .await
-            .unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), Cipher::new([1; 32])).await.unwrap();
         let mut conn = store.pool.acquire().await.unwrap();
         let text = |sql: &'static str| sqlx::query_scalar::<_, String>(sql);
         let int = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
-        assert_eq!(
-            text("PRAGMA journal_mode")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap(),
-            "wal"
-        );
-        assert_eq!(
-            int("PRAGMA synchronous")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap(),
-            1,
-            "NORMAL"
-        );
-        assert_eq!(
-            int("PRAGMA foreign_keys")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap(),
-            1
-        );
-        assert_eq!(
-            int("PRAGMA busy_timeout")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap(),
-            10_000
-        );
+        assert_eq!(text("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap(), "wal");
+        assert_eq!(int("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap(), 1, "NORMAL");
+        assert_eq!(int("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap(), 1);
+        assert_eq!(int("PRAGMA busy_timeout").fetch_one(&mut *conn).await.unwrap(), 10_000);
     }
 }

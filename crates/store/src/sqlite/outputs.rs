@@ -32,10 +32,7 @@ pub(super) async fn put(
     let mut rows = Vec::with_capacity(entries.len());
     for e in entries {
         let (plain, sealed) = if e.sensitive {
-            (
-                None,
-                Some(cipher.encrypt_bound(e.value.as_bytes(), &binding(env, job, &e.name))?),
-            )
+            (None, Some(cipher.encrypt_bound(e.value.as_bytes(), &binding(env, job, &e.name))?))
         } else {
             (Some(e.value.as_str()), None)
         };
@@ -76,9 +73,8 @@ fn from_row(cipher: &Cipher, env: EnvironmentId, row: &SqliteRow) -> Result<Stor
     let value = if sensitive {
         let sealed: Vec<u8> = col(row, T, "value_enc")?;
         let plain = cipher.decrypt_bound(&sealed, &binding(env, &job, &name))?;
-        String::from_utf8(plain).map_err(|_| {
-            StoreError::Corrupt(format!("outputs.value_enc of {job}.{name}: not UTF-8"))
-        })?
+        String::from_utf8(plain)
+            .map_err(|_| StoreError::Corrupt(format!("outputs.value_enc of {job}.{name}: not UTF-8")))?
     } else {
         col(row, T, "value")?
     };
@@ -92,11 +88,7 @@ fn from_row(cipher: &Cipher, env: EnvironmentId, row: &SqliteRow) -> Result<Stor
     })
 }
 
-pub(super) async fn list(
-    pool: &SqlitePool,
-    cipher: &Cipher,
-    env: EnvironmentId,
-) -> Result<Vec<StoredOutput>> {
+pub(super) async fn list(pool: &SqlitePool, cipher: &Cipher, env: EnvironmentId) -> Result<Vec<StoredOutput>> {
     sqlx::query(
         "SELECT job, name, value, value_enc, sensitive, run_id, updated_at FROM outputs
          WHERE environment_id = ? ORDER BY job, name",

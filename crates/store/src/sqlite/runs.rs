@@ -12,7 +12,7 @@ use crate::store::Result;
 
 pub(super) const COLUMNS: &str = "id, pipeline_id, environment_id, project, environment, job, event, forced, \
      trigger, state, reason, exit_code, inputs_hash, attempts, owner, lease_expires_at, created_at, started_at, \
-     finished_at";
+     finished_at, plan_summary, artifacts";
 const T: &str = "runs";
 const DEFAULT_LIMIT: u32 = 100;
 /// Newest first; the id (UUIDv7) breaks ties between runs created in the same nanosecond.
@@ -39,7 +39,30 @@ pub(super) fn from_row(row: &SqliteRow) -> Result<RunRecord> {
         created_at: ts(row, T, "created_at")?,
         started_at: ts_opt(row, T, "started_at")?,
         finished_at: ts_opt(row, T, "finished_at")?,
+        plan: col::<Option<String>>(row, T, "plan_summary")?
+            .map(|text| serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("runs.plan_summary: {e}"))))
+            .transpose()?,
+        artifacts: col(row, T, "artifacts")?,
     })
+}
+
+pub(super) async fn set_plan(
+    pool: &SqlitePool,
+    run: RunId,
+    summary: &serde_json::Value,
+    artifacts: &str,
+) -> Result<()> {
+    let done = sqlx::query("UPDATE runs SET plan_summary = ?, artifacts = ? WHERE id = ?")
+        .bind(summary.to_string())
+        .bind(artifacts)
+        .bind(run.to_string())
+        .execute(pool)
+        .await
+        .map_err(StoreError::db_for("record the plan of run", run))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("run", run));
+    }
+    Ok(())
 }
 
 fn all_from_rows(rows: Vec<SqliteRow>) -> Result<Vec<RunRecord>> {
@@ -68,11 +91,7 @@ pub(super) async fn create_pipeline(
     Ok(id)
 }
 
-pub(super) async fn finish_pipeline(
-    pool: &SqlitePool,
-    id: PipelineId,
-    state: RunState,
-) -> Result<()> {
+pub(super) async fn finish_pipeline(pool: &SqlitePool, id: PipelineId, state: RunState) -> Result<()> {
     let done = sqlx::query("UPDATE pipelines SET state = ?, finished_at = ? WHERE id = ?")
         .bind(state.as_str())
         .bind(now_db()?)
@@ -122,12 +141,7 @@ pub(super) async fn get(pool: &SqlitePool, id: RunId) -> Result<Option<RunRecord
 /// The canonical (lower-case, hyphenated) form of a run id prefix given with or
 /// without dashes; `None` when no id can start with it.
 pub(super) fn canonical_prefix(prefix: &str) -> Option<String> {
-    let hex: String = prefix
-        .trim()
-        .chars()
-        .filter(|&c| c != '-')
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
+    let hex: String = prefix.trim().chars().filter(|&c| c != '-').map(|c| c.to_ascii_lowercase()).collect();
     if hex.len() > 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
@@ -147,13 +161,12 @@ pub(super) async fn find_by_prefix(pool: &SqlitePool, prefix: &str) -> Result<Ve
     };
     // A range on the primary key: every id starting with `p` lies in [p, p || '~'],
     // since ids hold only [0-9a-f-], all below '~'.
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM runs WHERE id >= ?1 AND id <= ?1 || '~' ORDER BY id LIMIT 2"
-    ))
-    .bind(&canonical)
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::db_for("find runs by prefix", &canonical))?;
+    let rows =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM runs WHERE id >= ?1 AND id <= ?1 || '~' ORDER BY id LIMIT 2"))
+            .bind(&canonical)
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::db_for("find runs by prefix", &canonical))?;
     all_from_rows(rows)
 }
 
@@ -171,13 +184,8 @@ pub(super) async fn list(pool: &SqlitePool, filter: &RunFilter) -> Result<Vec<Ru
     if let Some(state) = filter.state {
         q.push(" AND state = ").push_bind(state.as_str());
     }
-    q.push(format!(" {NEWEST_FIRST} LIMIT "))
-        .push_bind(i64::from(filter.limit.unwrap_or(DEFAULT_LIMIT)));
-    let rows = q
-        .build()
-        .fetch_all(pool)
-        .await
-        .map_err(StoreError::db("list runs"))?;
+    q.push(format!(" {NEWEST_FIRST} LIMIT ")).push_bind(i64::from(filter.limit.unwrap_or(DEFAULT_LIMIT)));
+    let rows = q.build().fetch_all(pool).await.map_err(StoreError::db("list runs"))?;
     all_from_rows(rows)
 }
 
@@ -216,14 +224,12 @@ pub(super) async fn last_success_inputs(
 }
 
 pub(super) async fn active(pool: &SqlitePool) -> Result<Vec<RunRecord>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM runs WHERE state IN (?, ?) ORDER BY created_at, id"
-    ))
-    .bind(RunState::Queued.as_str())
-    .bind(RunState::Running.as_str())
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::db("list active runs"))?;
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM runs WHERE state IN (?, ?) ORDER BY created_at, id"))
+        .bind(RunState::Queued.as_str())
+        .bind(RunState::Running.as_str())
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::db("list active runs"))?;
     all_from_rows(rows)
 }
 
@@ -234,20 +240,9 @@ mod tests {
     #[test]
     fn prefixes_are_normalised() {
         assert_eq!(canonical_prefix("0190ABCD").as_deref(), Some("0190abcd"));
-        assert_eq!(
-            canonical_prefix("0190abcd1234").as_deref(),
-            Some("0190abcd-1234")
-        );
-        assert_eq!(
-            canonical_prefix("0190abcd-12-34-5").as_deref(),
-            Some("0190abcd-1234-5")
-        );
-        assert_eq!(
-            canonical_prefix(" 0190abcd-1234-7abc-8def-0123456789ab ")
-                .unwrap()
-                .len(),
-            36
-        );
+        assert_eq!(canonical_prefix("0190abcd1234").as_deref(), Some("0190abcd-1234"));
+        assert_eq!(canonical_prefix("0190abcd-12-34-5").as_deref(), Some("0190abcd-1234-5"));
+        assert_eq!(canonical_prefix(" 0190abcd-1234-7abc-8def-0123456789ab ").unwrap().len(), 36);
         assert_eq!(canonical_prefix("xyz"), None);
         assert_eq!(canonical_prefix(&"a".repeat(33)), None);
     }

@@ -12,76 +12,29 @@ async fn attempts_are_numbered_and_the_run_follows() {
     let e = env(&f.store, "dev").await;
     let r = run(&f.store, &e, "db").await;
     let lease1 = OffsetDateTime::now_utc() + Duration::minutes(1);
-    assert_eq!(
-        f.store
-            .start_attempt(r.id, "local:1:2@h", lease1, Some("hash1"))
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(f.store.start_attempt(r.id, "local:1:2@h", lease1, Some("hash1")).await.unwrap(), 1);
     let got = f.store.get_run(r.id).await.unwrap().unwrap();
-    assert_eq!(
-        (got.state, got.attempts, got.owner.as_deref()),
-        (RunState::Running, 1, Some("local:1:2@h"))
-    );
-    assert_eq!(
-        (got.lease_expires_at, got.inputs_hash.as_deref()),
-        (Some(lease1), Some("hash1"))
-    );
+    assert_eq!((got.state, got.attempts, got.owner.as_deref()), (RunState::Running, 1, Some("local:1:2@h")));
+    assert_eq!((got.lease_expires_at, got.inputs_hash.as_deref()), (Some(lease1), Some("hash1")));
     let started = got.started_at.unwrap();
 
-    f.store
-        .record_attempt_process(r.id, 1, 4242, Some(u64::from(u32::MAX) + 7))
-        .await
-        .unwrap();
-    f.store
-        .finish_attempt(r.id, 1, RunState::Failed, Some(2), Some("exit 2"))
-        .await
-        .unwrap();
+    f.store.record_attempt_process(r.id, 1, 4242, Some(u64::from(u32::MAX) + 7)).await.unwrap();
+    f.store.finish_attempt(r.id, 1, RunState::Failed, Some(2), Some("exit 2")).await.unwrap();
 
     let lease2 = lease1 + Duration::minutes(1);
-    assert_eq!(
-        f.store
-            .start_attempt(r.id, "local:9:9@h", lease2, None)
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(f.store.start_attempt(r.id, "local:9:9@h", lease2, None).await.unwrap(), 2);
     let got = f.store.get_run(r.id).await.unwrap().unwrap();
-    assert_eq!(
-        (got.attempts, got.owner.as_deref(), got.lease_expires_at),
-        (2, Some("local:9:9@h"), Some(lease2))
-    );
-    assert_eq!(
-        got.started_at,
-        Some(started),
-        "started_at is the first attempt's"
-    );
-    assert_eq!(
-        got.inputs_hash.as_deref(),
-        Some("hash1"),
-        "no new hash keeps the old one"
-    );
+    assert_eq!((got.attempts, got.owner.as_deref(), got.lease_expires_at), (2, Some("local:9:9@h"), Some(lease2)));
+    assert_eq!(got.started_at, Some(started), "started_at is the first attempt's");
+    assert_eq!(got.inputs_hash.as_deref(), Some("hash1"), "no new hash keeps the old one");
 
     let a = f.store.attempts(r.id).await.unwrap();
     assert_eq!(a.len(), 2);
-    assert_eq!(
-        (a[0].run_id, a[0].number, a[0].state),
-        (r.id, 1, RunState::Failed)
-    );
-    assert_eq!(
-        (a[0].exit_code, a[0].reason.as_deref()),
-        (Some(2), Some("exit 2"))
-    );
-    assert_eq!(
-        (a[0].pid, a[0].pid_start),
-        (Some(4242), Some(u64::from(u32::MAX) + 7))
-    );
+    assert_eq!((a[0].run_id, a[0].number, a[0].state), (r.id, 1, RunState::Failed));
+    assert_eq!((a[0].exit_code, a[0].reason.as_deref()), (Some(2), Some("exit 2")));
+    assert_eq!((a[0].pid, a[0].pid_start), (Some(4242), Some(u64::from(u32::MAX) + 7)));
     assert!(a[0].finished_at.unwrap() >= a[0].started_at);
-    assert_eq!(
-        (a[1].number, a[1].state, a[1].pid, a[1].finished_at),
-        (2, RunState::Running, None, None)
-    );
+    assert_eq!((a[1].number, a[1].state, a[1].pid, a[1].finished_at), (2, RunState::Running, None, None));
     assert!(f.store.attempts(RunId::new()).await.unwrap().is_empty());
 }
 
@@ -91,40 +44,18 @@ async fn finish_run_ends_the_running_attempt_and_clears_the_lease() {
     let e = env(&f.store, "dev").await;
     let r = run(&f.store, &e, "db").await;
     let lease = OffsetDateTime::now_utc() + Duration::minutes(1);
-    f.store
-        .start_attempt(r.id, "me", lease, None)
-        .await
-        .unwrap();
-    f.store
-        .finish_attempt(r.id, 1, RunState::Failed, Some(1), Some("exit 1"))
-        .await
-        .unwrap();
-    f.store
-        .start_attempt(r.id, "me", lease, None)
-        .await
-        .unwrap();
-    f.store
-        .finish_run(r.id, RunState::Interrupted, None, Some("owner died"))
-        .await
-        .unwrap();
+    f.store.start_attempt(r.id, "me", lease, None).await.unwrap();
+    f.store.finish_attempt(r.id, 1, RunState::Failed, Some(1), Some("exit 1")).await.unwrap();
+    f.store.start_attempt(r.id, "me", lease, None).await.unwrap();
+    f.store.finish_run(r.id, RunState::Interrupted, None, Some("owner died")).await.unwrap();
 
     let got = f.store.get_run(r.id).await.unwrap().unwrap();
-    assert_eq!(
-        (got.state, got.exit_code, got.reason.as_deref()),
-        (RunState::Interrupted, None, Some("owner died"))
-    );
+    assert_eq!((got.state, got.exit_code, got.reason.as_deref()), (RunState::Interrupted, None, Some("owner died")));
     assert_eq!((got.owner, got.lease_expires_at), (None, None));
     assert!(got.finished_at.unwrap() >= got.started_at.unwrap());
     let a = f.store.attempts(r.id).await.unwrap();
-    assert_eq!(
-        (a[0].state, a[0].reason.as_deref()),
-        (RunState::Failed, Some("exit 1")),
-        "a finished attempt is kept"
-    );
-    assert_eq!(
-        (a[1].state, a[1].reason.as_deref()),
-        (RunState::Interrupted, Some("owner died"))
-    );
+    assert_eq!((a[0].state, a[0].reason.as_deref()), (RunState::Failed, Some("exit 1")), "a finished attempt is kept");
+    assert_eq!((a[1].state, a[1].reason.as_deref()), (RunState::Interrupted, Some("owner died")));
     assert!(a[1].finished_at.is_some());
     assert!(f.store.active_runs().await.unwrap().is_empty());
 }
@@ -134,15 +65,9 @@ async fn a_run_can_finish_without_attempts() {
     let f = fixture().await;
     let e = env(&f.store, "dev").await;
     let r = run(&f.store, &e, "db").await;
-    f.store
-        .finish_run(r.id, RunState::Skipped, None, Some("inputs unchanged"))
-        .await
-        .unwrap();
+    f.store.finish_run(r.id, RunState::Skipped, None, Some("inputs unchanged")).await.unwrap();
     let got = f.store.get_run(r.id).await.unwrap().unwrap();
-    assert_eq!(
-        (got.state, got.attempts, got.started_at),
-        (RunState::Skipped, 0, None)
-    );
+    assert_eq!((got.state, got.attempts, got.started_at), (RunState::Skipped, 0, None));
     assert!(got.finished_at.is_some());
 }
 
@@ -154,22 +79,10 @@ async fn leases_renew_for_their_owner_only() {
     let theirs = run(&f.store, &e, "b").await;
     let done = run(&f.store, &e, "c").await;
     let t0 = OffsetDateTime::now_utc() + Duration::seconds(30);
-    f.store
-        .start_attempt(mine.id, "me", t0, None)
-        .await
-        .unwrap();
-    f.store
-        .start_attempt(theirs.id, "them", t0, None)
-        .await
-        .unwrap();
-    f.store
-        .start_attempt(done.id, "me", t0, None)
-        .await
-        .unwrap();
-    f.store
-        .finish_run(done.id, RunState::Succeeded, Some(0), None)
-        .await
-        .unwrap();
+    f.store.start_attempt(mine.id, "me", t0, None).await.unwrap();
+    f.store.start_attempt(theirs.id, "them", t0, None).await.unwrap();
+    f.store.start_attempt(done.id, "me", t0, None).await.unwrap();
+    f.store.finish_run(done.id, RunState::Succeeded, Some(0), None).await.unwrap();
 
     let t1 = t0 + Duration::minutes(5);
     f.store.renew_leases("me", t1).await.unwrap();
@@ -189,18 +102,9 @@ async fn unknown_runs_and_attempts_are_not_found() {
     let r = run(&f.store, &e, "db").await;
     let lease = OffsetDateTime::now_utc();
     let nf = |res: Result<(), StoreError>| matches!(res, Err(StoreError::NotFound { .. }));
-    assert!(matches!(
-        f.store.start_attempt(RunId::new(), "me", lease, None).await,
-        Err(StoreError::NotFound { .. })
-    ));
-    assert!(nf(f
-        .store
-        .finish_run(RunId::new(), RunState::Failed, None, None)
-        .await));
-    assert!(nf(f
-        .store
-        .finish_attempt(r.id, 1, RunState::Failed, None, None)
-        .await));
+    assert!(matches!(f.store.start_attempt(RunId::new(), "me", lease, None).await, Err(StoreError::NotFound { .. })));
+    assert!(nf(f.store.finish_run(RunId::new(), RunState::Failed, None, None).await));
+    assert!(nf(f.store.finish_attempt(r.id, 1, RunState::Failed, None, None).await));
     assert!(nf(f.store.record_attempt_process(r.id, 1, 1, None).await));
     // A failed start leaves nothing behind.
     assert_eq!(f.store.get_run(r.id).await.unwrap().unwrap().attempts, 0);

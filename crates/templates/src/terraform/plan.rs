@@ -36,10 +36,8 @@ pub fn summarize(json: &[u8]) -> Result<PlanSummary, serde_json::Error> {
             s.change += 1;
         }
     }
-    s.outputs_changed = plan
-        .output_changes
-        .values()
-        .any(|c| c["actions"].as_array().is_some_and(|a| a.iter().any(|x| x != "no-op")));
+    s.outputs_changed =
+        plan.output_changes.values().any(|c| c["actions"].as_array().is_some_and(|a| a.iter().any(|x| x != "no-op")));
     s.empty = s.add == 0 && s.change == 0 && s.destroy == 0 && !s.outputs_changed;
     Ok(s)
 }

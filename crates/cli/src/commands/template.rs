@@ -1,0 +1,69 @@
+//! `terrace template list | show NAME | eject NAME --to DIR`: the defaults each template
+//! brings, so a user can read them and override any of them.
+
+use std::process::ExitCode;
+
+use terrace_templates::catalog;
+
+use crate::args::TemplateCommand;
+use crate::exit::CliError;
+use crate::render::table;
+
+fn find(name: &str) -> Result<catalog::TemplateInfo, CliError> {
+    catalog::find(name).ok_or_else(|| {
+        let names: Vec<&str> = catalog::all().iter().map(|t| t.name).collect();
+        CliError::usage(format!("no template `{name}` (templates: {})", names.join(", ")))
+    })
+}
+
+pub fn template(cmd: &TemplateCommand) -> Result<ExitCode, CliError> {
+    match cmd {
+        TemplateCommand::List(a) => {
+            let all = catalog::all();
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                table::print(
+                    &["TEMPLATE", "WHAT IT RUNS"],
+                    all.iter().map(|t| vec![t.name.into(), t.summary.into()]).collect(),
+                );
+            }
+        }
+        TemplateCommand::Show { name, json } => {
+            let t = find(name)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&t)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("template `{}`: {}\n", t.name, t.summary);
+            println!("Default command per event (a job's `commands.<event>` overrides one, keeping the others):");
+            for (event, what) in &t.commands {
+                println!("  {event:<7} {what}");
+            }
+            if !t.job_settings.is_empty() {
+                println!("\nJob settings:");
+                for (key, what) in &t.job_settings {
+                    println!("  {key:<17} {what}");
+                }
+            }
+            println!(
+                "\nDefault resources (container executors): cpu {}, memory {}",
+                t.resources.cpu, t.resources.memory
+            );
+            println!("\nDefault Dockerfile:\n{}", t.dockerfile);
+            if let Some(e) = t.entrypoint {
+                println!("entrypoint.sh:\n{e}");
+            }
+            println!("Customise them: terrace template eject {} --to DIR", t.name);
+        }
+        TemplateCommand::Eject { name, to } => {
+            let t = find(name)?;
+            let written = catalog::eject(&t, to)
+                .map_err(|e| CliError::Failed(format!("cannot eject into {}: {e}", to.display())))?;
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
