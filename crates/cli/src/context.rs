@@ -92,7 +92,7 @@ impl Session {
             project_root: self.loaded.root,
             data_dir: self.data,
             store: self.store,
-            executor: Arc::new(terrace_exec::LocalExecutor::default()),
+            executor: Arc::new(terrace_exec::LocalExecutor),
             parallel,
             invoking_env: Arc::new(std::env::vars().collect()),
             trigger: format!("cli:{user}"),

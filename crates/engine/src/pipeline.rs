@@ -267,14 +267,12 @@ impl Engine {
                         reason: Some("cancelled before it started".into()),
                         satisfied: false,
                     })
-                } else if let Some(by) = already_deleted.get(job) {
-                    Some(RunEnd {
+                } else {
+                    already_deleted.get(job).map(|by| RunEnd {
                         state: RunState::Skipped,
                         reason: Some(format!("already deleted by run {by}; resuming the destroy")),
                         satisfied: true,
                     })
-                } else {
-                    None
                 };
                 match end {
                     Some(end) => {

@@ -152,7 +152,11 @@ fn duration(d: &mut Diags, slot: &Slot<'_>) -> Option<Duration> {
         Ok(value) => return Some(value),
         Err(e) => d.error(
             slot.pos(),
-            format!("{} is not a duration ({e}): write for example `10m`, `90s` or `1h 30m`", slot.label),
+            format!(
+                "{} `{}` is not a duration ({e}): write for example `10m`, `90s` or `1h 30m`",
+                slot.label,
+                shorten(&text)
+            ),
         ),
     }
     None

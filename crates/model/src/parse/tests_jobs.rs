@@ -92,7 +92,7 @@ fn durations_and_templates() {
     let base = "events: [start]\ncommands: {start: x}\n";
     assert!(
         only(&with_job(&format!("{base}max_duration: 600")))
-            .starts_with("6:19: `max_duration` of job `db` is not a duration (")
+            .starts_with("6:19: `max_duration` of job `db` `600` is not a duration (")
     );
     assert_eq!(
         only(&with_job(&format!("{base}max_duration: 0s"))),

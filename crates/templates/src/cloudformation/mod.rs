@@ -114,7 +114,7 @@ impl Cfn<'_> {
         }
         let waited = runner.run(Step::new("deploy", aws(&["wait", waiter, "--stack-name", &self.stack]))).await?;
         if !waited.success() {
-            return Ok(self.explain_failure(runner, "deploy").await?);
+            return self.explain_failure(runner, "deploy").await;
         }
         self.outputs(runner).await
     }
