@@ -1,12 +1,14 @@
 //! The store: the single source of truth for environments, runs, attempts, logs,
 //! outputs and events. One trait (`Store`), one implementation per database.
 
+pub mod control;
 pub mod crypto;
 pub mod error;
 pub mod records;
 pub mod sqlite;
 mod store;
 
+pub use control::ControlStore;
 pub use crypto::Cipher;
 pub use error::StoreError;
 pub use records::*;

@@ -36,6 +36,7 @@ macro_rules! string_enum {
         }
     };
 }
+pub(crate) use string_enum;
 
 string_enum!(
     /// The state of an environment (DESIGN.md "Concepts").

@@ -1,6 +1,8 @@
 //! A real temporary project and the real `terrace` binary, for integration tests.
 #![allow(dead_code)]
 
+pub mod tools;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,45 @@
+//! Terrace's benchmarks (issue #5): each scenario measures what Terrace adds around a
+//! job's process beside a floor doing the same work without Terrace, in the same run.
+//! `docs/PERFORMANCE.md` says how to run them and records the latest figures.
+
+pub mod fixture;
+pub mod jobprog;
+pub mod report;
+pub mod scenario_a;
+pub mod scenario_b;
+pub mod scenario_c;
+pub mod scenario_d;
+pub mod scenario_e;
+mod seed;
+pub mod stats;
+
+pub use fixture::Programs;
+pub use report::Row;
+
+/// How big a run is: `Tiny` checks that every scenario still works, `Full` is the issue's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Size {
+    Tiny,
+    Full,
+}
+
+/// What a scenario found besides its timings, for the smoke test to check.
+#[derive(Debug, Default)]
+pub struct Checks {
+    /// Every failure of correctness seen (a wrong chain value, a failed run, a leaked secret).
+    pub problems: Vec<String>,
+    pub rows: Vec<Row>,
+}
+
+impl Checks {
+    pub fn check(&mut self, ok: bool, problem: impl FnOnce() -> String) {
+        if !ok {
+            self.problems.push(problem());
+        }
+    }
+}
+
+/// A plain engine observer that ignores progress.
+pub fn silent() -> std::sync::Arc<dyn terrace_engine::Observer> {
+    std::sync::Arc::new(terrace_engine::progress::Silent)
+}

@@ -1,0 +1,109 @@
+//! The cloudformation template on the real aws CLI against a local moto server:
+//! parameters from both file formats, outputs captured, redeploy, delete, delete of a
+//! missing stack, raw, and a failed deploy with the tool's message.
+
+mod common;
+
+use common::TestProject;
+use common::tools::Moto;
+
+const STACK: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  BucketName: {Type: String}
+  Size: {Type: String, Default: small}
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: !Ref BucketName
+Outputs:
+  BucketArn:
+    Value: !GetAtt Bucket.Arn
+  Size:
+    Value: !Ref Size
+"#;
+
+fn project(moto: &Moto) -> TestProject {
+    let yaml = format!(
+        r#"project: cf
+variables:
+  AWS_ENDPOINT_URL: {url}
+  AWS_ACCESS_KEY_ID: testing
+  AWS_SECRET_ACCESS_KEY: {{value: testing-secret-key, secret: true}}
+  AWS_DEFAULT_REGION: us-east-1
+environments: {{dev: {{}}}}
+jobs:
+  listed:
+    template: cloudformation
+    source: stack
+    template_file: stack.yaml
+    input: stack/list.json
+    events: [start, delete]
+    sensitive_outputs: [BucketArn]
+  mapped:
+    template: cloudformation
+    source: stack
+    template_file: stack.yaml
+    input: stack/map.json
+    events: [start, delete]
+  reader:
+    depends_on: [mapped]
+    events: [start]
+    commands: {{start: 'echo "size=$TERRACE_OUTPUT_JOB_MAPPED_Size arn=$TERRACE_OUTPUT_JOB_MAPPED_BucketArn"'}}
+"#,
+        url = moto.url
+    );
+    let p = TestProject::new(&yaml);
+    p.write("stack/stack.yaml", STACK)
+        .write("stack/list.json", r#"[{"ParameterKey": "BucketName", "ParameterValue": "terrace-listed"}]"#)
+        .write("stack/map.json", r#"{"BucketName": "terrace-mapped", "Size": "large"}"#);
+    p
+}
+
+#[test]
+fn deploy_redeploy_and_delete_a_stack() {
+    let moto = Moto::start();
+    let p = project(&moto);
+    let out = p.run(&["up", "dev", "--json"]).ok().json();
+    let listed_log = p.log(TestProject::job_in(&out, "listed")["run_id"].as_str().unwrap());
+    assert!(listed_log.contains("stack: terrace-cf-dev-listed"), "{listed_log}");
+    assert!(listed_log.contains("create-stack"), "{listed_log}");
+    let reader_log = p.log(TestProject::job_in(&out, "reader")["run_id"].as_str().unwrap());
+    assert!(reader_log.contains("size=large arn=arn:aws:s3:::terrace-mapped"), "{reader_log}");
+    let outputs = p.json(&["outputs", "dev"]);
+    let listed_arn = outputs.as_array().unwrap().iter().find(|o| o["job"] == "listed" && o["name"] == "BucketArn").unwrap();
+    assert_eq!(listed_arn["sensitive"], true);
+    assert_eq!(listed_arn["value"], "***");
+    let size = outputs.as_array().unwrap().iter().find(|o| o["job"] == "listed" && o["name"] == "Size").unwrap();
+    assert_eq!(size["value"], "small", "the default parameter");
+
+    // Redeploy: an update of the existing stack, success.
+    let again = p.run(&["up", "dev", "--json"]).ok().json();
+    let log = p.log(TestProject::job_in(&again, "listed")["run_id"].as_str().unwrap());
+    assert!(log.contains("update-stack") || log.contains("no updates are to be performed"), "{log}");
+
+    // raw passes arguments to `aws cloudformation`.
+    let raw = p.run(&["run", "listed", "--env", "dev", "--event", "raw", "--json", "--", "list-stacks"]).ok().json();
+    let log = p.log(TestProject::job_in(&raw, "listed")["run_id"].as_str().unwrap());
+    assert!(log.contains("terrace-cf-dev-mapped"), "{log}");
+
+    p.run(&["destroy", "dev"]).ok();
+    let gone = p.run(&["run", "listed", "--env", "dev", "--event", "delete", "--json"]).ok().json();
+    let log = p.log(TestProject::job_in(&gone, "listed")["run_id"].as_str().unwrap());
+    assert!(log.contains("does not exist: nothing to delete"), "{log}");
+    assert!(!log.contains("testing-secret-key"));
+}
+
+#[test]
+fn a_failed_deploy_carries_the_tools_message() {
+    let moto = Moto::start();
+    let p = project(&moto);
+    p.write("stack/stack.yaml", "AWSTemplateFormatVersion: \"2010-09-09\"\nResources: 3\n");
+    let out = p.run(&["run", "listed", "--env", "dev", "--event", "start", "--json"]).code(1).json();
+    let reason = TestProject::job_in(&out, "listed")["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("phase `deploy`") && reason.contains("create-stack failed"), "{reason}");
+    p.write("stack/list.json", r#"[{"Key": "x"}]"#);
+    let out = p.run(&["run", "listed", "--env", "dev", "--event", "start", "--json"]).code(1).json();
+    let reason = TestProject::job_in(&out, "listed")["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("parameters file") && reason.contains("ParameterKey"), "{reason}");
+}

@@ -1,0 +1,262 @@
+//! The control plane's store interface (`terrace server`): registered projects, the
+//! durable queue of event requests with leases, API tokens, secrets and the audit log.
+//! Kept apart from `Store` so the local mode never depends on it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use terrace_model::{Event, RunId};
+use time::OffsetDateTime;
+
+use crate::records::string_enum;
+use crate::store::Result;
+
+macro_rules! uuid_id {
+    ($name:ident, $what:literal) => {
+        #[doc = concat!("Identifier of ", $what, " (UUIDv7, time-ordered).")]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub uuid::Uuid);
+
+        impl $name {
+            pub fn new() -> Self {
+                Self(uuid::Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+                uuid::Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+uuid_id!(RequestId, "an event request");
+uuid_id!(TokenId, "an API token");
+
+string_enum!(
+    /// Where an event request is in the queue.
+    RequestState {
+        Queued => "queued",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Interrupted => "interrupted",
+        Cancelled => "cancelled",
+    }
+);
+
+impl RequestState {
+    pub fn is_final(self) -> bool {
+        !matches!(self, RequestState::Queued | RequestState::Running)
+    }
+}
+
+string_enum!(
+    /// What an API token may do; each role includes the ones before it.
+    Role {
+        Viewer => "viewer",
+        Operator => "operator",
+        Admin => "admin",
+    }
+);
+
+impl Role {
+    fn rank(self) -> u8 {
+        match self {
+            Role::Viewer => 0,
+            Role::Operator => 1,
+            Role::Admin => 2,
+        }
+    }
+
+    /// Whether this role may do what `needed` may.
+    pub fn allows(self, needed: Role) -> bool {
+        self.rank() >= needed.rank()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ProjectRecord {
+    pub name: String,
+    /// The folder holding terrace.yaml, or the file itself.
+    pub path: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub registered_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewRequest {
+    pub id: RequestId,
+    pub project: String,
+    pub environment: String,
+    pub event: Event,
+    pub job: Option<String>,
+    pub args: Vec<String>,
+    pub requested_by: String,
+    /// How many times it may be claimed (a killed server's claim counts).
+    pub max_attempts: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RequestRecord {
+    pub id: RequestId,
+    pub project: String,
+    pub environment: String,
+    pub event: Event,
+    pub job: Option<String>,
+    pub args: Vec<String>,
+    pub requested_by: String,
+    pub state: RequestState,
+    pub reason: Option<String>,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub owner: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub lease_expires_at: Option<OffsetDateTime>,
+    pub cancel_requested: bool,
+    /// The job runs this request created so far (all attempts).
+    pub run_ids: Vec<RunId>,
+    /// The pipeline outcome, as JSON, once it ended.
+    pub outcome: Option<serde_json::Value>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+/// Filters for `list_requests`; newest first.
+#[derive(Clone, Debug, Default)]
+pub struct RequestFilter {
+    pub project: Option<String>,
+    pub environment: Option<String>,
+    pub state: Option<RequestState>,
+    pub limit: Option<u32>,
+}
+
+/// What became of a request whose holder's lease expired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reaped {
+    pub id: RequestId,
+    /// `Queued` when it will be retried, `Interrupted` when out of attempts, `Cancelled`
+    /// when its cancellation was asked.
+    pub state: RequestState,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TokenRecord {
+    pub id: TokenId,
+    pub name: String,
+    pub role: Role,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SecretInfo {
+    pub name: String,
+    pub updated_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: Option<String>,
+}
+
+#[async_trait]
+pub trait ControlStore: Send + Sync {
+    /// Whether the database answers and every migration is applied.
+    async fn ready(&self) -> Result<()>;
+
+    // ---- projects ----
+    /// Registers (or moves) a project by name.
+    async fn put_project(&self, name: &str, path: &str) -> Result<ProjectRecord>;
+    async fn get_project(&self, name: &str) -> Result<Option<ProjectRecord>>;
+    async fn list_projects(&self) -> Result<Vec<ProjectRecord>>;
+
+    // ---- the request queue ----
+    /// Commits the request in state `queued`, unless a delete of the same environment is
+    /// queued or running: then nothing is written and `Ok(None)` says so.
+    async fn enqueue_request(&self, req: NewRequest) -> Result<Option<RequestRecord>>;
+    async fn get_request(&self, id: RequestId) -> Result<Option<RequestRecord>>;
+    async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<RequestRecord>>;
+    /// Claims the oldest queued request whose environment has no running request and no
+    /// older queued one, in one statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+    async fn claim_request(&self, owner: &str, lease_until: OffsetDateTime) -> Result<Option<RequestRecord>>;
+    /// Extends the lease of the requests `owner` holds; returns the ids whose
+    /// cancellation was asked.
+    async fn renew_request_leases(&self, owner: &str, until: OffsetDateTime) -> Result<Vec<RequestId>>;
+    /// Records the run ids a running request created so far.
+    async fn set_request_runs(&self, id: RequestId, owner: &str, runs: &[RunId]) -> Result<()>;
+    /// Ends a request `owner` holds; false when it no longer holds it (lost lease).
+    async fn finish_request(
+        &self,
+        id: RequestId,
+        owner: &str,
+        state: RequestState,
+        reason: Option<&str>,
+        outcome: Option<&serde_json::Value>,
+    ) -> Result<bool>;
+    /// Gives back a request `owner` holds without counting the attempt (graceful stop).
+    async fn release_request(&self, id: RequestId, owner: &str, reason: &str) -> Result<()>;
+    /// Cancels a queued request at once, or asks its holder to cancel a running one.
+    /// Returns the record after the change; None when absent.
+    async fn cancel_request(&self, id: RequestId) -> Result<Option<RequestRecord>>;
+    /// Re-queues running requests whose lease ended before `now` (or whose owner is in
+    /// `dead_owners`), or marks them interrupted when out of attempts.
+    async fn reap_requests(&self, now: OffsetDateTime, dead_owners: &[String]) -> Result<Vec<Reaped>>;
+    /// Requests per state (for metrics).
+    async fn count_requests(&self) -> Result<Vec<(RequestState, u64)>>;
+    /// Job runs per state (for metrics).
+    async fn count_runs(&self) -> Result<Vec<(String, u64)>>;
+
+    // ---- tokens ----
+    /// Stores a token by the hash of its secret; fails when the name is taken.
+    async fn create_token(&self, name: &str, role: Role, token_hash: &str) -> Result<TokenRecord>;
+    /// The live (not revoked) token with this hash; records its use.
+    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
+    async fn revoke_token(&self, id: TokenId) -> Result<bool>;
+
+    // ---- secrets ----
+    /// Stores the value encrypted, bound to (project, environment, name).
+    async fn put_secret(&self, project: &str, env: &str, name: &str, value: &str, by: &str) -> Result<()>;
+    async fn list_secrets(&self, project: &str, env: &str) -> Result<Vec<SecretInfo>>;
+    /// Names and decrypted values, for injecting into runs.
+    async fn secret_values(&self, project: &str, env: &str) -> Result<Vec<(String, String)>>;
+    async fn delete_secret(&self, project: &str, env: &str, name: &str) -> Result<bool>;
+
+    // ---- audit ----
+    async fn audit(&self, actor: &str, action: &str, target: &str, detail: Option<&str>) -> Result<()>;
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>>;
+}
