@@ -90,3 +90,13 @@ pub async fn open_store(data: &Path) -> anyhow::Result<Arc<SqliteStore>> {
 pub fn path_var() -> String {
     std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
 }
+
+/// `program` looked up in PATH, as the executor does before it spawns: given a path,
+/// std spawns with posix_spawn; given a bare name beside a custom PATH, it falls back
+/// to fork + exec, which would make the floor slower than Terrace's own spawn.
+pub fn which(program: &str) -> PathBuf {
+    std::env::split_paths(&path_var())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(program))
+}

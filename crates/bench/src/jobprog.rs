@@ -46,8 +46,7 @@ pub fn log_block(secrets: &[String]) -> Vec<u8> {
 
 /// `emit BYTES`: writes whole blocks to stdout until at least BYTES are out.
 pub fn emit(bytes: u64) -> std::io::Result<()> {
-    let mut secrets: Vec<(String, String)> =
-        std::env::vars().filter(|(k, _)| k.starts_with(SECRET_PREFIX)).collect();
+    let mut secrets: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with(SECRET_PREFIX)).collect();
     secrets.sort();
     let block = log_block(&secrets.into_iter().map(|(_, v)| v).collect::<Vec<_>>());
     let mut out = std::io::stdout().lock();

@@ -43,3 +43,18 @@ impl Checks {
 pub fn silent() -> std::sync::Arc<dyn terrace_engine::Observer> {
     std::sync::Arc::new(terrace_engine::progress::Silent)
 }
+
+/// The scenarios, by letter.
+pub const SCENARIOS: [&str; 5] = ["a", "b", "c", "d", "e"];
+
+/// Runs one scenario (`a`..`e`).
+pub async fn run_scenario(name: &str, size: Size, programs: &Programs) -> anyhow::Result<Checks> {
+    match name {
+        "a" => scenario_a::run(size).await,
+        "b" => scenario_b::run(size).await,
+        "c" => scenario_c::run(size, programs).await,
+        "d" => scenario_d::run(size, programs).await,
+        "e" => scenario_e::run(size, programs).await,
+        other => anyhow::bail!("no scenario `{other}` (a, b, c, d, e or all)"),
+    }
+}

@@ -21,6 +21,8 @@ Examples:
   terrace template show terraform       a template's defaults (commands, Dockerfile)
   terrace down dev                      stop it (reverse dependency order)
   terrace destroy dev                   delete every job's resources, then the environment
+  terrace server --project .            serve the API (see `terrace server --help`)
+  terrace --server URL up dev           the same commands against a server (token in TERRACE_TOKEN)
 
 Exit status: 0 success, 1 a run failed, 2 a usage or configuration error.";
 
@@ -41,6 +43,9 @@ pub struct Global {
     /// Where state is kept [default: .terrace/ beside the project file]
     #[arg(long, global = true, value_name = "DIR", env = "TERRACE_DATA")]
     pub data: Option<PathBuf>,
+    /// Talk to this `terrace server` instead of running locally (token in TERRACE_TOKEN)
+    #[arg(long, global = true, value_name = "URL", env = "TERRACE_SERVER")]
+    pub server: Option<String>,
     /// Terrace's own diagnostics: error, warn, info, debug
     #[arg(long, global = true, value_name = "LEVEL", default_value = "warn", env = "TERRACE_LOG")]
     pub log_level: String,
@@ -75,6 +80,15 @@ pub enum Command {
     /// The built-in job templates: default commands per event, resources, container recipe
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Run the control plane: the HTTP API, its queue of events and the scheduler
+    #[command(after_help = crate::server_args::SERVER_HELP)]
+    Server(crate::server_args::ServerArgs),
+    /// API tokens of a terrace server
+    #[command(subcommand)]
+    Token(crate::server_args::TokenCommand),
+    /// Secrets of an environment, kept encrypted by a terrace server
+    #[command(subcommand)]
+    Secret(crate::server_args::SecretCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -194,6 +208,9 @@ pub struct LogsArgs {
     /// Only this attempt's lines
     #[arg(long)]
     pub attempt: Option<u32>,
+    /// Keep printing lines until the run ends (with --server)
+    #[arg(long, short)]
+    pub follow: bool,
     /// One JSON object per line
     #[arg(long)]
     pub json: bool,

@@ -2,10 +2,12 @@
 //! error once, here, to a message and an exit status (0 ok, 1 a run failed, 2 usage).
 
 mod args;
+mod client;
 mod commands;
 mod context;
 mod exit;
 mod render;
+mod server_args;
 
 use std::process::ExitCode;
 
@@ -42,6 +44,9 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
     let g = &cli.global;
+    if g.server.is_some() && client::handles(&cli.command) {
+        return client::dispatch(g, cli.command).await;
+    }
     match cli.command {
         Command::Schema => commands::validate::schema(),
         Command::Validate(a) => commands::validate::validate(g, &a),
@@ -54,7 +59,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Outputs(a) => commands::outputs::outputs(g, &a).await,
         Command::Status(a) => commands::status::status(g, &a).await,
         Command::Runs(a) => commands::runs::runs(g, &a).await,
+        Command::Logs(a) if a.follow => Err(CliError::usage("`logs --follow` needs --server (or TERRACE_SERVER)")),
         Command::Logs(a) => commands::logs::logs(g, &a).await,
+        Command::Server(a) => commands::server::server(g, a).await,
+        Command::Token(t) => commands::token::token(g, t).await,
+        Command::Secret(s) => client::secrets::secret(g, s).await,
     }
 }
 

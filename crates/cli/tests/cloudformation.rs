@@ -71,7 +71,8 @@ fn deploy_redeploy_and_delete_a_stack() {
     let reader_log = p.log(TestProject::job_in(&out, "reader")["run_id"].as_str().unwrap());
     assert!(reader_log.contains("size=large arn=arn:aws:s3:::terrace-mapped"), "{reader_log}");
     let outputs = p.json(&["outputs", "dev"]);
-    let listed_arn = outputs.as_array().unwrap().iter().find(|o| o["job"] == "listed" && o["name"] == "BucketArn").unwrap();
+    let listed_arn =
+        outputs.as_array().unwrap().iter().find(|o| o["job"] == "listed" && o["name"] == "BucketArn").unwrap();
     assert_eq!(listed_arn["sensitive"], true);
     assert_eq!(listed_arn["value"], "***");
     let size = outputs.as_array().unwrap().iter().find(|o| o["job"] == "listed" && o["name"] == "Size").unwrap();

@@ -151,7 +151,7 @@ jobs:
 #[test]
 fn skip_unchanged_skips_a_start_whose_inputs_are_identical() {
     let p = TestProject::new(
-        "project: p\nenvironments: {dev: {}}\njobs:\n  a:\n    source: src\n    events: [start]\n    skip_unchanged: true\n    commands: {start: 'cat file'}\n  b:\n    depends_on: [a]\n    events: [start]\n    commands: {start: 'true'}\n",
+        "project: p\nenvironments: {dev: {}}\njobs:\n  a:\n    source: src\n    events: [start]\n    skip_unchanged: true\n    commands: {start: 'cat file'}\n  b:\n    depends_on: [a]\n    events: [start]\n    commands: {start: 'echo {\\\"B_OUT\\\": {\\\"value\\\": \\\"$TERRACE_RUN_ID\\\", \\\"sensitive\\\": false}} > $TERRACE_OUTPUT_FILE'}\n",
     );
     p.write("src/file", "one");
     p.run(&["up", "dev"]).ok();
@@ -160,10 +160,13 @@ fn skip_unchanged_skips_a_start_whose_inputs_are_identical() {
     assert_eq!(a["state"], "skipped");
     assert!(a["reason"].as_str().unwrap().contains("inputs unchanged"), "{a}");
     assert_eq!(TestProject::job_in(&second, "b")["state"], "succeeded", "a skip counts as success");
+    // b's outputs change on every run; they are not a's inputs, so a stays skipped.
+    let third = p.run(&["up", "dev", "--json"]).ok().json();
+    assert_eq!(TestProject::job_in(&third, "a")["state"], "skipped", "{third:#}");
     assert!(p.runs_of("a")[0]["reason"].as_str().unwrap().contains("inputs unchanged"));
     p.write("src/file", "two");
-    let third = p.run(&["up", "dev", "--json"]).ok().json();
-    assert_eq!(TestProject::job_in(&third, "a")["state"], "succeeded");
+    let fourth = p.run(&["up", "dev", "--json"]).ok().json();
+    assert_eq!(TestProject::job_in(&fourth, "a")["state"], "succeeded");
 }
 
 #[test]

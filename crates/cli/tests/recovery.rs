@@ -7,6 +7,22 @@ use std::time::{Duration, Instant};
 
 use common::TestProject;
 
+/// Starts `terrace up dev` in the background and waits until its job has written `marker`.
+fn start_up(p: &TestProject, marker: &std::path::Path) -> std::process::Child {
+    let child = p
+        .command(&["up", "dev"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(marker).map(|s| s.trim().is_empty()).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "the job never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 #[test]
 fn kill_9_mid_run_is_found_and_resolved_by_the_next_command() {
     let tmp = tempfile::tempdir().unwrap();
@@ -62,7 +78,7 @@ fn a_second_event_on_a_busy_environment_is_refused_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let started = tmp.path().join("started");
     let yaml = format!(
-        "project: p\nenvironments: {{dev: {{}}}}\njobs:\n  slow:\n    events: [start]\n    commands: {{start: 'touch {s}; sleep 3'}}\n",
+        "project: p\nenvironments: {{dev: {{}}}}\njobs:\n  slow:\n    events: [start]\n    commands: {{start: 'echo started > {s}; sleep 3'}}\n",
         s = started.display()
     );
     let p = TestProject::new(&yaml);

@@ -60,11 +60,15 @@ fn start_applies_a_saved_plan_and_outputs_feed_the_next_job() {
     let out = p.run(&["up", "dev", "--json"]).ok().json();
     let app_log = p.log(TestProject::job_in(&out, "app")["run_id"].as_str().unwrap());
     assert!(
-        app_log.contains(r#"cidr=10.0.0.0/16 zones=["a","b"] limits={"max":3,"min":1} count=2 owner=platform-team token=***"#),
+        app_log.contains(
+            r#"cidr=10.0.0.0/16 zones=["a","b"] limits={"max":3,"min":1} count=2 owner=platform-team token=***"#
+        ),
         "{app_log}"
     );
     let net_log = p.log(TestProject::job_in(&out, "net")["run_id"].as_str().unwrap());
-    for phase in ["init: terraform init", "plan: terraform plan", "apply: terraform apply", "output: terraform output -json"] {
+    for phase in
+        ["init: terraform init", "plan: terraform plan", "apply: terraform apply", "output: terraform output -json"]
+    {
         assert!(net_log.contains(phase), "{phase} missing:\n{net_log}");
     }
     assert!(net_log.contains("-var-file=") && net_log.contains("params.tfvars.json"), "{net_log}");
@@ -138,5 +142,8 @@ fn tool_errors_name_the_phase_and_carry_the_tools_message() {
     assert!(bad.contains("phase `plan`") || bad.contains("phase `init`"), "{bad}");
     assert!(bad.contains("undeclared"), "the tool's own message is missing: {bad}");
     let missing = TestProject::job_in(&out, "missing")["reason"].as_str().unwrap().to_string();
-    assert!(missing.contains("`terrace-no-such-tofu` is not on PATH") && missing.contains("install OpenTofu"), "{missing}");
+    assert!(
+        missing.contains("`terrace-no-such-tofu` is not on PATH") && missing.contains("install OpenTofu"),
+        "{missing}"
+    );
 }

@@ -100,17 +100,27 @@ impl RunContext<'_> {
         self.secrets.extend(resolved.secrets().map(str::to_string));
 
         let source = engine.project_root.join(&job.source);
-        if !source.is_dir() {
+        if !tokio::fs::metadata(&source).await.is_ok_and(|m| m.is_dir()) {
             let reason = format!("source folder {} does not exist", source.display());
             return self.finish(run, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
         }
         let input = job.input.as_ref().map(|p| engine.project_root.join(p));
-        if let Some(p) = input.as_ref().filter(|p| !p.is_file()) {
+        if let Some(p) = &input
+            && !tokio::fs::metadata(p).await.is_ok_and(|m| m.is_file())
+        {
             let reason = format!("parameters file {} does not exist", p.display());
             return self.finish(run, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
         }
         let hash = if self.event == Event::Start {
-            let h = inputs_hash(source.clone(), input.clone(), &resolved)
+            // A job sees every output of the environment, but only those of the jobs it
+            // depends on are its inputs: its own and its dependents' earlier outputs would
+            // make every redeploy look changed.
+            let upstream = engine.upstream_of(&job.name);
+            let others: Vec<_> = outputs.iter().filter(|o| upstream.contains(o.job.as_str())).cloned().collect();
+            let inputs = engine
+                .resolve_variables(&self.env.name, job, self.event, "", self.commit.as_deref(), &others)
+                .unwrap_or_else(|_| resolved.clone());
+            let h = inputs_hash(source.clone(), input.clone(), &inputs)
                 .await
                 .map_err(EngineError::io(format!("cannot read the inputs of job `{}`", job.name)))?;
             if job.skip_unchanged
@@ -181,7 +191,7 @@ impl RunContext<'_> {
         let work = data.join("work").join(run.to_string()).join(format!("attempt-{attempt}"));
         let state_dir = data.join("state").join(&self.engine.project.name).join(&self.env.name).join(&job.name);
         let artifacts_dir = data.join("artifacts").join(run.to_string());
-        let (workdir, input_copy) = prepare_workdir(&work, source, input, &[&state_dir, &artifacts_dir]).await?;
+        let (workdir, input_copy) = prepare_workdir(&work, source, input).await?;
         let output_file = work.join("output").join("output.json");
         let mut env = self.engine.inherited_env(job);
         env.extend(resolved.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())));
@@ -280,9 +290,7 @@ async fn prepare_workdir(
     work: &Path,
     source: &Path,
     input: Option<&Path>,
-    keep: &[&Path],
 ) -> Result<(PathBuf, Option<PathBuf>), EngineError> {
-    let keep: Vec<PathBuf> = keep.iter().map(|p| p.to_path_buf()).collect();
     let context = format!("cannot prepare a working copy of {}", source.display());
     let work = work.to_path_buf();
     let source = source.to_path_buf();
@@ -292,9 +300,6 @@ async fn prepare_workdir(
             std::fs::remove_dir_all(&work)?;
         }
         std::fs::create_dir_all(work.join("output"))?;
-        for dir in &keep {
-            std::fs::create_dir_all(dir)?;
-        }
         let src = work.join("src");
         terrace_exec::workspace::copy_tree(&source, &src)?;
         let input_copy = match input {

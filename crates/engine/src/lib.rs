@@ -48,6 +48,21 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Every job `job` depends on, directly or not.
+    pub(crate) fn upstream_of(&self, job: &str) -> std::collections::BTreeSet<&str> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack: Vec<&str> =
+            self.project.jobs.get(job).map(|j| j.depends_on.iter().map(String::as_str).collect()).unwrap_or_default();
+        while let Some(dep) = stack.pop() {
+            if seen.insert(dep)
+                && let Some(j) = self.project.jobs.get(dep)
+            {
+                stack.extend(j.depends_on.iter().map(String::as_str));
+            }
+        }
+        seen
+    }
+
     pub(crate) fn lookup_env(&self, name: &str) -> Option<String> {
         self.invoking_env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }

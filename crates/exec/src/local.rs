@@ -59,7 +59,8 @@ impl Executor for LocalExecutor {
         events: Sender<ExecEvent>,
         cancel: CancellationToken,
     ) -> Result<ExecOutcome, ExecError> {
-        match tokio::fs::metadata(&spec.workdir).await {
+        // A plain stat: see `resolve::is_executable_file` for why not tokio::fs.
+        match std::fs::metadata(&spec.workdir) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(workdir_error(&spec, nix::errno::Errno::ENOTDIR.into())),
             Err(e) => return Err(workdir_error(&spec, e)),

@@ -10,7 +10,7 @@ use terrace_model::{Event, RunId};
 use time::OffsetDateTime;
 
 use crate::records::string_enum;
-use crate::store::Result;
+use crate::store::Result as StoreResult;
 
 macro_rules! uuid_id {
     ($name:ident, $what:literal) => {
@@ -196,28 +196,28 @@ pub struct AuditRecord {
 #[async_trait]
 pub trait ControlStore: Send + Sync {
     /// Whether the database answers and every migration is applied.
-    async fn ready(&self) -> Result<()>;
+    async fn ready(&self) -> StoreResult<()>;
 
     // ---- projects ----
     /// Registers (or moves) a project by name.
-    async fn put_project(&self, name: &str, path: &str) -> Result<ProjectRecord>;
-    async fn get_project(&self, name: &str) -> Result<Option<ProjectRecord>>;
-    async fn list_projects(&self) -> Result<Vec<ProjectRecord>>;
+    async fn put_project(&self, name: &str, path: &str) -> StoreResult<ProjectRecord>;
+    async fn get_project(&self, name: &str) -> StoreResult<Option<ProjectRecord>>;
+    async fn list_projects(&self) -> StoreResult<Vec<ProjectRecord>>;
 
     // ---- the request queue ----
     /// Commits the request in state `queued`, unless a delete of the same environment is
     /// queued or running: then nothing is written and `Ok(None)` says so.
-    async fn enqueue_request(&self, req: NewRequest) -> Result<Option<RequestRecord>>;
-    async fn get_request(&self, id: RequestId) -> Result<Option<RequestRecord>>;
-    async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<RequestRecord>>;
+    async fn enqueue_request(&self, req: NewRequest) -> StoreResult<Option<RequestRecord>>;
+    async fn get_request(&self, id: RequestId) -> StoreResult<Option<RequestRecord>>;
+    async fn list_requests(&self, filter: &RequestFilter) -> StoreResult<Vec<RequestRecord>>;
     /// Claims the oldest queued request whose environment has no running request and no
     /// older queued one, in one statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
-    async fn claim_request(&self, owner: &str, lease_until: OffsetDateTime) -> Result<Option<RequestRecord>>;
+    async fn claim_request(&self, owner: &str, lease_until: OffsetDateTime) -> StoreResult<Option<RequestRecord>>;
     /// Extends the lease of the requests `owner` holds; returns the ids whose
     /// cancellation was asked.
-    async fn renew_request_leases(&self, owner: &str, until: OffsetDateTime) -> Result<Vec<RequestId>>;
+    async fn renew_request_leases(&self, owner: &str, until: OffsetDateTime) -> StoreResult<Vec<RequestId>>;
     /// Records the run ids a running request created so far.
-    async fn set_request_runs(&self, id: RequestId, owner: &str, runs: &[RunId]) -> Result<()>;
+    async fn set_request_runs(&self, id: RequestId, owner: &str, runs: &[RunId]) -> StoreResult<()>;
     /// Ends a request `owner` holds; false when it no longer holds it (lost lease).
     async fn finish_request(
         &self,
@@ -226,37 +226,37 @@ pub trait ControlStore: Send + Sync {
         state: RequestState,
         reason: Option<&str>,
         outcome: Option<&serde_json::Value>,
-    ) -> Result<bool>;
+    ) -> StoreResult<bool>;
     /// Gives back a request `owner` holds without counting the attempt (graceful stop).
-    async fn release_request(&self, id: RequestId, owner: &str, reason: &str) -> Result<()>;
+    async fn release_request(&self, id: RequestId, owner: &str, reason: &str) -> StoreResult<()>;
     /// Cancels a queued request at once, or asks its holder to cancel a running one.
     /// Returns the record after the change; None when absent.
-    async fn cancel_request(&self, id: RequestId) -> Result<Option<RequestRecord>>;
+    async fn cancel_request(&self, id: RequestId) -> StoreResult<Option<RequestRecord>>;
     /// Re-queues running requests whose lease ended before `now` (or whose owner is in
     /// `dead_owners`), or marks them interrupted when out of attempts.
-    async fn reap_requests(&self, now: OffsetDateTime, dead_owners: &[String]) -> Result<Vec<Reaped>>;
+    async fn reap_requests(&self, now: OffsetDateTime, dead_owners: &[String]) -> StoreResult<Vec<Reaped>>;
     /// Requests per state (for metrics).
-    async fn count_requests(&self) -> Result<Vec<(RequestState, u64)>>;
+    async fn count_requests(&self) -> StoreResult<Vec<(RequestState, u64)>>;
     /// Job runs per state (for metrics).
-    async fn count_runs(&self) -> Result<Vec<(String, u64)>>;
+    async fn count_runs(&self) -> StoreResult<Vec<(String, u64)>>;
 
     // ---- tokens ----
     /// Stores a token by the hash of its secret; fails when the name is taken.
-    async fn create_token(&self, name: &str, role: Role, token_hash: &str) -> Result<TokenRecord>;
+    async fn create_token(&self, name: &str, role: Role, token_hash: &str) -> StoreResult<TokenRecord>;
     /// The live (not revoked) token with this hash; records its use.
-    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
-    async fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
-    async fn revoke_token(&self, id: TokenId) -> Result<bool>;
+    async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>>;
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>>;
+    async fn revoke_token(&self, id: TokenId) -> StoreResult<bool>;
 
     // ---- secrets ----
     /// Stores the value encrypted, bound to (project, environment, name).
-    async fn put_secret(&self, project: &str, env: &str, name: &str, value: &str, by: &str) -> Result<()>;
-    async fn list_secrets(&self, project: &str, env: &str) -> Result<Vec<SecretInfo>>;
+    async fn put_secret(&self, project: &str, env: &str, name: &str, value: &str, by: &str) -> StoreResult<()>;
+    async fn list_secrets(&self, project: &str, env: &str) -> StoreResult<Vec<SecretInfo>>;
     /// Names and decrypted values, for injecting into runs.
-    async fn secret_values(&self, project: &str, env: &str) -> Result<Vec<(String, String)>>;
-    async fn delete_secret(&self, project: &str, env: &str, name: &str) -> Result<bool>;
+    async fn secret_values(&self, project: &str, env: &str) -> StoreResult<Vec<(String, String)>>;
+    async fn delete_secret(&self, project: &str, env: &str, name: &str) -> StoreResult<bool>;
 
     // ---- audit ----
-    async fn audit(&self, actor: &str, action: &str, target: &str, detail: Option<&str>) -> Result<()>;
-    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>>;
+    async fn audit(&self, actor: &str, action: &str, target: &str, detail: Option<&str>) -> StoreResult<()>;
+    async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditRecord>>;
 }

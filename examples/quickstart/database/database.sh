@@ -2,7 +2,7 @@
 set -eu
 case "$1" in
   create)
-    echo "creating a $INSTANCE_SIZE database in $VPC_ID"
+    echo "creating a $INSTANCE_SIZE database in $vpc_id (zones $zones) with admin token $admin_token"
     password="pw-$(date +%s)-$$"
     cat > "$TERRACE_OUTPUT_FILE" <<JSON
 {"DB_HOST": {"value": "db.$TERRACE_ENVIRONMENT.internal", "sensitive": false},

@@ -70,7 +70,7 @@ fn spawn_interrupt_handler(cancel: CancellationToken) {
     });
 }
 
-fn print_summary(o: &PipelineOutcome) {
+pub(crate) fn print_summary(o: &PipelineOutcome) {
     if o.pipeline_id.is_none() {
         println!("environment `{}` has no record: nothing to destroy", o.environment);
         return;
@@ -81,6 +81,7 @@ fn print_summary(o: &PipelineOutcome) {
         (None, _) if o.event == Event::Plan => format!("plan of `{}` done", o.environment),
         (None, EnvState::Deleted) => format!("environment `{}` deleted", o.environment),
         (None, state) => format!("environment `{}` is {state}", o.environment),
+        (Some(job), EnvState::Failed) => format!("environment `{}` failed at job `{job}`", o.environment),
         (Some(job), state) => format!("environment `{}` is {state}: job `{job}` did not succeed", o.environment),
     };
     println!(

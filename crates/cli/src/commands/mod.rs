@@ -4,6 +4,8 @@ pub mod lifecycle;
 pub mod logs;
 pub mod outputs;
 pub mod runs;
+pub mod server;
 pub mod status;
 pub mod template;
+pub mod token;
 pub mod validate;

@@ -8,9 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
+    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file())).unwrap_or(false)
 }
 
 #[track_caller]
@@ -35,7 +33,9 @@ impl Moto {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {program} ({e}): run the tests with scripts/test, which installs moto"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start {program} ({e}): run the tests with scripts/test, which installs moto")
+            });
         let url = format!("http://127.0.0.1:{port}");
         let moto = Moto { child, url };
         let deadline = Instant::now() + Duration::from_secs(60);

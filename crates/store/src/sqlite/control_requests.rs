@@ -7,7 +7,7 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use terrace_model::RunId;
 use time::OffsetDateTime;
 
-use super::codec::{col, int, now_db, parsed, parsed_opt, ts, ts_opt, ts_to_db};
+use super::codec::{col, int, now_db, parsed, ts, ts_opt, ts_to_db};
 use super::{begin_write, commit};
 use crate::control::{NewRequest, Reaped, RequestFilter, RequestId, RequestRecord, RequestState};
 use crate::error::StoreError;
@@ -113,7 +113,11 @@ pub(super) async fn list(pool: &SqlitePool, filter: &RequestFilter) -> Result<Ve
 
 /// One statement: the oldest queued request of an environment with nothing running and
 /// nothing older queued becomes `running` under `owner`.
-pub(super) async fn claim(pool: &SqlitePool, owner: &str, lease_until: OffsetDateTime) -> Result<Option<RequestRecord>> {
+pub(super) async fn claim(
+    pool: &SqlitePool,
+    owner: &str,
+    lease_until: OffsetDateTime,
+) -> Result<Option<RequestRecord>> {
     let row = sqlx::query(&format!(
         "UPDATE requests SET state = 'running', owner = ?1, lease_expires_at = ?2, attempts = attempts + 1, \
              started_at = COALESCE(started_at, ?3), reason = NULL \
@@ -247,7 +251,9 @@ pub(super) async fn reap(pool: &SqlitePool, now: OffsetDateTime, dead_owners: &[
     q.push(") RETURNING id, state, reason");
     let rows = q.build().fetch_all(pool).await.map_err(StoreError::db("reap expired requests"))?;
     rows.iter()
-        .map(|row| Ok(Reaped { id: parsed(row, T, "id")?, state: parsed(row, T, "state")?, reason: col(row, T, "reason")? }))
+        .map(|row| {
+            Ok(Reaped { id: parsed(row, T, "id")?, state: parsed(row, T, "state")?, reason: col(row, T, "reason")? })
+        })
         .collect()
 }
 
@@ -265,9 +271,4 @@ pub(super) async fn count_runs(pool: &SqlitePool) -> Result<Vec<(String, u64)>> 
         .await
         .map_err(StoreError::db("count runs"))?;
     rows.iter().map(|row| Ok((col(row, "runs", "state")?, int(row, "runs", "n")?))).collect()
-}
-
-#[allow(dead_code)]
-fn _unused(row: &SqliteRow) -> Result<Option<RequestId>> {
-    parsed_opt(row, T, "id")
 }

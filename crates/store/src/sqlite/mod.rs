@@ -4,6 +4,12 @@
 
 mod attempts;
 mod codec;
+mod control_access;
+mod control_impl;
+mod control_requests;
+mod control_secrets;
+#[cfg(test)]
+mod control_tests;
 mod environments;
 mod events;
 mod log_codec;
@@ -57,6 +63,11 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            // sqlx pings a connection on every acquire by default: for SQLite that is one
+            // more round trip to the connection's worker thread per query (two thread
+            // wake-ups), and it can detect nothing, since the database is a local file
+            // that no server can close. docs/PERFORMANCE.md measures the difference.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(StoreError::db_for("open database", path.display()))?;

@@ -54,6 +54,13 @@ pub(crate) async fn run(ctx: &JobContext<'_>, runner: &mut dyn StepRunner) -> Re
     }
 }
 
+/// The artifacts folder, readable by its owner only: saved plans hold sensitive values.
+async fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    tokio::fs::create_dir_all(dir).await?;
+    tokio::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).await
+}
+
 struct Terraform<'a> {
     ctx: &'a JobContext<'a>,
     bin: String,
@@ -74,8 +81,10 @@ impl Terraform<'_> {
     async fn step(
         &self,
         runner: &mut dyn StepRunner,
-        step: Step,
+        mut step: Step,
     ) -> Result<Result<crate::StepOutput, Outcome>, StepAbort> {
+        // Terraform's own switches for running unattended: shorter messages, never a prompt.
+        step.env.extend([("TF_IN_AUTOMATION".into(), "1".into()), ("TF_INPUT".into(), "0".into())]);
         let phase = step.phase;
         let out = runner.run(step).await?;
         if out.success() {
@@ -125,22 +134,32 @@ impl Terraform<'_> {
         Ok(None)
     }
 
+    /// A `plan` run keeps its saved plan with the run's artifacts; a `start` applies its
+    /// plan from the working copy, which goes with the attempt (a saved plan holds
+    /// sensitive values in clear, so none is kept that need not be).
     fn plan_file(&self) -> String {
-        self.ctx.artifacts_dir.join("tfplan").display().to_string()
+        match self.ctx.event {
+            Event::Plan => self.ctx.artifacts_dir.join("tfplan"),
+            _ => self.ctx.workdir.join(".terrace.tfplan"),
+        }
+        .display()
+        .to_string()
     }
 
-    async fn plan(&self, runner: &mut dyn StepRunner, destroy: bool) -> Result<Option<Outcome>, StepAbort> {
+    async fn plan(&self, runner: &mut dyn StepRunner) -> Result<Option<Outcome>, StepAbort> {
+        if self.ctx.event == Event::Plan
+            && let Err(e) = create_private_dir(self.ctx.artifacts_dir).await
+        {
+            return Ok(Some(Outcome::failed("plan", format!("cannot create the artifacts folder: {e}"), None)));
+        }
         let out = format!("-out={}", self.plan_file());
         let mut args = self.argv(&["plan", "-input=false", "-no-color", "-lock-timeout=60s", &out]);
-        if destroy {
-            args.push("-destroy".into());
-        }
         args.extend(self.var_file());
         Ok(self.step(runner, Step::new("plan", args)).await?.err())
     }
 
     async fn start(&self, runner: &mut dyn StepRunner) -> Result<Outcome, StepAbort> {
-        if let Some(failed) = self.plan(runner, false).await? {
+        if let Some(failed) = self.plan(runner).await? {
             return Ok(failed);
         }
         let apply = self.argv(&["apply", "-input=false", "-no-color", "-lock-timeout=60s", &self.plan_file()]);
@@ -171,7 +190,7 @@ impl Terraform<'_> {
     }
 
     async fn plan_only(&self, runner: &mut dyn StepRunner) -> Result<Outcome, StepAbort> {
-        if let Some(failed) = self.plan(runner, false).await? {
+        if let Some(failed) = self.plan(runner).await? {
             return Ok(failed);
         }
         let show = self.argv(&["show", "-json", "-no-color", &self.plan_file()]);

@@ -1,0 +1,96 @@
+//! `terrace up | down | destroy | plan | run` against a server: the event is queued, then
+//! the request is polled until it ends, and the same summary as local mode is printed.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use terrace_engine::{JobResult, PipelineOutcome};
+use terrace_model::Event;
+
+use super::{Client, project_name, seg};
+use crate::args::{EventArgs, EventName, ExecFlags, Global, RunArgs};
+use crate::commands::lifecycle::print_summary;
+use crate::exit::CliError;
+
+const POLL: Duration = Duration::from_millis(500);
+
+pub async fn event(client: &Client, g: &Global, a: EventArgs, event: Event) -> Result<ExitCode, CliError> {
+    submit(client, g, &a.env, json!({"event": event.as_str()}), &a.exec).await
+}
+
+pub async fn force_run(client: &Client, g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
+    let event = match a.event {
+        EventName::Start => "start",
+        EventName::Stop => "stop",
+        EventName::Delete => "delete",
+        EventName::Plan => "plan",
+        EventName::Raw => "raw",
+    };
+    submit(client, g, &a.env, json!({"event": event, "job": a.job, "args": a.args}), &a.exec).await
+}
+
+async fn submit(client: &Client, g: &Global, env: &str, body: Value, flags: &ExecFlags) -> Result<ExitCode, CliError> {
+    let project = project_name(client, g).await?;
+    let path = format!("/projects/{}/environments/{}/events", seg(&project), seg(env));
+    let accepted: Value = client.call(Method::POST, &path, Some(&body)).await?;
+    let id = accepted["request_id"].as_str().unwrap_or_default().to_string();
+    if !flags.quiet {
+        eprintln!("request {id} queued on the server; waiting for it to run");
+    }
+    let request = wait(client, &id).await?;
+    let state = request["state"].as_str().unwrap_or("");
+    let Some(outcome) = request.get("outcome").filter(|o| !o.is_null()).cloned() else {
+        let reason = request["reason"].as_str().unwrap_or("no reason given");
+        return Err(CliError::Failed(format!("request {id} ended {state}: {reason}")));
+    };
+    if flags.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        print_summary(&to_outcome(&outcome)?);
+    }
+    let ok = state == "succeeded";
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Polls the request until it is final.
+async fn wait(client: &Client, id: &str) -> Result<Value, CliError> {
+    loop {
+        let request: Value = client.get(&format!("/requests/{}", seg(id))).await?;
+        if !matches!(request["state"].as_str(), Some("queued" | "running")) {
+            return Ok(request);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The outcome the server stored, as the engine's type (to print the same summary).
+fn to_outcome(v: &Value) -> Result<PipelineOutcome, CliError> {
+    let bad = |what: &str| CliError::Failed(format!("unexpected outcome from the server: {what}"));
+    let parse = |v: &Value, what: &str| v.as_str().ok_or_else(|| bad(what)).map(str::to_string);
+    let jobs = v["jobs"]
+        .as_array()
+        .ok_or_else(|| bad("jobs"))?
+        .iter()
+        .map(|j| {
+            Ok(JobResult {
+                job: parse(&j["job"], "job")?,
+                run_id: parse(&j["run_id"], "run_id")?.parse().map_err(|_| bad("run_id"))?,
+                state: serde_json::from_value(j["state"].clone()).map_err(|_| bad("state"))?,
+                reason: j["reason"].as_str().map(str::to_string),
+                plan: j.get("plan").cloned().filter(|p| !p.is_null()),
+            })
+        })
+        .collect::<Result<Vec<_>, CliError>>()?;
+    Ok(PipelineOutcome {
+        environment: parse(&v["environment"], "environment")?,
+        event: serde_json::from_value(v["event"].clone()).map_err(|_| bad("event"))?,
+        pipeline_id: v["pipeline_id"].as_str().map(|p| p.parse()).transpose().map_err(|_| bad("pipeline_id"))?,
+        environment_state: serde_json::from_value(v["environment_state"].clone())
+            .map_err(|_| bad("environment_state"))?,
+        failed_job: v["failed_job"].as_str().map(str::to_string),
+        jobs,
+        duration_ms: v["duration_ms"].as_u64().unwrap_or(0),
+    })
+}

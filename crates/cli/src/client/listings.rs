@@ -1,0 +1,160 @@
+//! `terrace status | runs | outputs` against a server, printed as local mode prints them.
+
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use super::{Client, project_name, seg};
+use crate::args::{Global, OutputsArgs, RunsArgs, StatusArgs};
+use crate::exit::CliError;
+use crate::render::table::{self, dash};
+
+fn text(v: &Value) -> String {
+    v.as_str().map(str::to_string).unwrap_or_else(|| "-".into())
+}
+
+/// An RFC 3339 time from the API as `2026-11-22 14:03:07`, like local mode.
+fn at(v: &Value) -> String {
+    v.as_str()
+        .and_then(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
+        .map(table::when)
+        .unwrap_or_else(|| "-".into())
+}
+
+pub async fn status(client: &Client, g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
+    let project = project_name(client, g).await?;
+    let Some(name) = &a.env else {
+        let envs: Vec<Value> = client.get(&format!("/projects/{}/environments", seg(&project))).await?;
+        let envs: Vec<Value> = envs.into_iter().filter(|e| e["state"] != "absent").collect();
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&envs)?);
+        } else if envs.is_empty() {
+            println!("project `{project}` has no environment yet (start one with `terrace up ENV`)");
+        } else {
+            let rows = envs
+                .iter()
+                .map(|e| vec![text(&e["name"]), text(&e["state"]), at(&e["updated_at"]), dash(e["reason"].as_str())])
+                .collect();
+            table::print(&["ENVIRONMENT", "STATE", "UPDATED", "REASON"], rows);
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let env: Value = client.get(&format!("/projects/{}/environments/{}", seg(&project), seg(name))).await?;
+    if env["state"] == "absent" {
+        if a.json {
+            println!("{}", serde_json::json!({"name": name, "state": "absent", "jobs": []}));
+        } else {
+            println!("environment `{name}` has no record (never started, or deleted)");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&env)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("environment `{name}`: {} (since {})", text(&env["state"]), at(&env["updated_at"]));
+    if let Some(reason) = env["reason"].as_str() {
+        println!("  {reason}");
+    }
+    let info: Value = client.get(&format!("/projects/{}", seg(&project))).await?;
+    let runs = env["jobs"].as_array().cloned().unwrap_or_default();
+    let rows = info["jobs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|job| match runs.iter().find(|r| r["job"] == *job) {
+            Some(r) => vec![
+                text(job),
+                text(&r["event"]),
+                text(&r["state"]),
+                if r["finished_at"].is_null() { at(&r["started_at"]) } else { at(&r["finished_at"]) },
+                text(&r["id"]),
+                dash(r["reason"].as_str()),
+            ],
+            None => vec![text(job), "-".into(), "never run".into(), "-".into(), "-".into(), "-".into()],
+        })
+        .collect();
+    table::print(&["JOB", "EVENT", "LAST RUN", "AT", "RUN", "REASON"], rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn runs(client: &Client, g: &Global, a: &RunsArgs) -> Result<ExitCode, CliError> {
+    let project = project_name(client, g).await?;
+    let mut query = format!("/runs?project={}&limit={}", seg(&project), a.limit);
+    if let Some(env) = &a.env {
+        query.push_str(&format!("&environment={}", seg(env)));
+    }
+    if let Some(job) = &a.job {
+        query.push_str(&format!("&job={}", seg(job)));
+    }
+    let runs: Vec<Value> = client.get(&query).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        println!("no runs yet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let parse = |v: &Value| {
+        v.as_str().and_then(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
+    };
+    let rows = runs
+        .iter()
+        .map(|r| {
+            let took = match (parse(&r["started_at"]), parse(&r["finished_at"])) {
+                (Some(a), Some(b)) => format!("{:.1}s", (b - a).as_seconds_f64()),
+                _ => "-".into(),
+            };
+            vec![
+                text(&r["id"]),
+                text(&r["environment"]),
+                text(&r["job"]),
+                format!("{}{}", text(&r["event"]), if r["forced"] == true { " (forced)" } else { "" }),
+                text(&r["state"]),
+                r["attempts"].to_string(),
+                at(&r["created_at"]),
+                took,
+                dash(r["reason"].as_str()),
+            ]
+        })
+        .collect();
+    table::print(&["RUN", "ENV", "JOB", "EVENT", "STATE", "ATTEMPTS", "CREATED", "TOOK", "REASON"], rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn outputs(client: &Client, g: &Global, a: &OutputsArgs) -> Result<ExitCode, CliError> {
+    let project = project_name(client, g).await?;
+    let reveal = if a.reveal { "?reveal=true" } else { "" };
+    let env: Value = client.get(&format!("/projects/{}/environments/{}{reveal}", seg(&project), seg(&a.env))).await?;
+    if env["state"] == "absent" {
+        return Err(CliError::usage(format!(
+            "environment `{}` has no record yet (start it with `terrace up {}`)",
+            a.env, a.env
+        )));
+    }
+    let outputs = env["outputs"].as_array().cloned().unwrap_or_default();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&outputs)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if outputs.is_empty() {
+        println!("environment `{}` has no outputs", a.env);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = outputs
+        .iter()
+        .map(|o| {
+            vec![
+                text(&o["name"]),
+                text(&o["value"]),
+                text(&o["job"]),
+                if o["sensitive"] == true { "yes".into() } else { "no".into() },
+                text(&o["variable"]),
+            ]
+        })
+        .collect();
+    table::print(&["NAME", "VALUE", "JOB", "SECRET", "VARIABLE"], rows);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,56 @@
+//! `terrace server`: resolves the settings (flags, environment, config file) and runs
+//! the server until SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+
+use terrace_server::{ConfigLayer, ServerConfig, ServerError};
+
+use crate::args::Global;
+use crate::exit::CliError;
+use crate::server_args::ServerArgs;
+
+pub async fn server(g: &Global, a: ServerArgs) -> Result<ExitCode, CliError> {
+    if a.openapi {
+        print!("{}", terrace_server::openapi_json());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut projects: Vec<_> = g.project.iter().cloned().collect();
+    projects.extend(a.projects);
+    let top = ConfigLayer {
+        listen: a.listen,
+        database: a.database,
+        data: g.data.clone(),
+        projects: Some(projects),
+        max_runs: a.max_runs,
+        parallel: a.parallel,
+        max_attempts: a.max_attempts,
+        lease: a.lease,
+        poll: a.poll,
+        shutdown_grace: a.shutdown_grace,
+        kill_grace: a.kill_grace,
+    };
+    let config = ServerConfig::resolve(top, a.config.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
+    terrace_server::serve(config, shutdown_signal()).await.map_err(|e| match e {
+        ServerError::Config(_) | ServerError::Project { .. } | ServerError::Bind { .. } => {
+            CliError::usage(e.to_string())
+        }
+        other => CliError::Failed(other.to_string()),
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,88 @@
+//! `terrace token create | list`: through the API with `--server`, or directly on the
+//! server's store (how the first admin token is made).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use terrace_store::ControlStore;
+use terrace_store::control::Role;
+
+use crate::args::Global;
+use crate::client::Client;
+use crate::exit::CliError;
+use crate::render::table;
+use crate::server_args::{RoleArg, TokenCommand};
+
+fn role(r: RoleArg) -> Role {
+    match r {
+        RoleArg::Viewer => Role::Viewer,
+        RoleArg::Operator => Role::Operator,
+        RoleArg::Admin => Role::Admin,
+    }
+}
+
+/// The server's store, from `--database` or `DATA/terrace.db`.
+async fn store(g: &Global, database: Option<String>) -> Result<std::sync::Arc<terrace_store::SqliteStore>, CliError> {
+    let layer = terrace_server::ConfigLayer { database, data: g.data.clone(), ..Default::default() };
+    let config = terrace_server::ServerConfig::resolve(layer, None).map_err(|e| CliError::usage(e.to_string()))?;
+    let data: PathBuf = match &g.data {
+        Some(d) => d.clone(),
+        // Without --data the key lives beside the database file.
+        None => config.database.parent().map(PathBuf::from).unwrap_or(config.data_dir),
+    };
+    terrace_server::open_store(&config.database, &data).await.map_err(|e| CliError::Failed(e.to_string()))
+}
+
+pub async fn token(g: &Global, command: TokenCommand) -> Result<ExitCode, CliError> {
+    match command {
+        TokenCommand::Create { role: r, name, database } => {
+            let (token, record) = if g.server.is_some() && database.is_none() {
+                let client = Client::from_global(g)?;
+                let created: Value = client
+                    .call(Method::POST, "/tokens", Some(&json!({"name": name, "role": role(r).as_str()})))
+                    .await?;
+                (created["token"].as_str().unwrap_or_default().to_string(), created)
+            } else {
+                let store = store(g, database).await?;
+                let made = terrace_server::app::access::bootstrap_token(store.as_ref(), &name, role(r)).await;
+                store.close().await;
+                let (token, record) = made.map_err(|e| CliError::usage(e.to_string()))?;
+                (token, serde_json::to_value(&record)?)
+            };
+            println!("{token}");
+            eprintln!(
+                "token `{}` ({}) created; it is shown only this once: export TERRACE_TOKEN=...",
+                record["name"].as_str().unwrap_or(&name),
+                record["role"].as_str().unwrap_or("")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::List { database, json } => {
+            let tokens: Vec<Value> = if g.server.is_some() && database.is_none() {
+                Client::from_global(g)?.get("/tokens").await?
+            } else {
+                let store = store(g, database).await?;
+                let list = store.list_tokens().await;
+                store.close().await;
+                list?.into_iter().map(|t| serde_json::to_value(&t)).collect::<Result<_, _>>()?
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+            } else {
+                let rows = tokens
+                    .iter()
+                    .map(|t| {
+                        ["id", "name", "role", "created_at", "revoked_at"]
+                            .iter()
+                            .map(|k| t[*k].as_str().unwrap_or("-").to_string())
+                            .collect()
+                    })
+                    .collect();
+                table::print(&["ID", "NAME", "ROLE", "CREATED", "REVOKED"], rows);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

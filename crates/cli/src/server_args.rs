@@ -1,0 +1,119 @@
+//! The command line of `terrace server`, `terrace token` and `terrace secret`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+pub const SERVER_HELP: &str = "\
+Settings come from flags, then TERRACE_* environment variables, then the --config file
+(TOML or YAML: listen, database, data, projects, max_runs, parallel, max_attempts, lease,
+poll, shutdown_grace, kill_grace), then defaults.
+
+The API is at /api/v1 (OpenAPI document: /api/v1/openapi.json); /healthz, /readyz and
+/metrics (Prometheus) need no token. Every /api/v1 call takes `Authorization: Bearer TOKEN`;
+create the first admin token on the store:  terrace token create --role admin --name me
+
+An event is committed to a durable queue before the API answers 202. Per environment,
+requests run one at a time in the order they came (a delete waits for a running start);
+an event for an environment whose delete is queued or running is refused (409). A request
+held by a server that died is re-queued once its lease expires (up to --max-attempts
+claims), then marked interrupted. SIGTERM: stop claiming, let running requests finish for
+--shutdown-grace, then stop them and put them back in the queue.
+
+Examples:
+  terrace server --project ./shop --listen 127.0.0.1:7700
+  terrace server --config /etc/terrace/server.toml /srv/projects/a /srv/projects/b";
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// More project folders (or terrace.yaml files) to register, besides --project
+    #[arg(value_name = "PROJECT")]
+    pub projects: Vec<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7700]
+    #[arg(long, value_name = "ADDR", env = "TERRACE_LISTEN")]
+    pub listen: Option<String>,
+    /// The database: sqlite://PATH [default: sqlite://DATA/terrace.db]
+    #[arg(long, value_name = "URL", env = "TERRACE_DATABASE")]
+    pub database: Option<String>,
+    /// A config file (.toml, .yaml or .yml); flags and environment variables win over it
+    #[arg(long, value_name = "FILE", env = "TERRACE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Requests running at once on this server, each in its own environment [default: 4]
+    #[arg(long, value_name = "N", env = "TERRACE_MAX_RUNS")]
+    pub max_runs: Option<usize>,
+    /// Independent jobs of one environment running at once [default: number of CPUs]
+    #[arg(long, value_name = "N", env = "TERRACE_PARALLEL")]
+    pub parallel: Option<usize>,
+    /// Claims of a request before it is marked interrupted (a killed server uses one) [default: 2]
+    #[arg(long, value_name = "N", env = "TERRACE_MAX_ATTEMPTS")]
+    pub max_attempts: Option<u32>,
+    /// A claim's lease, renewed while the request runs [default: 30s]
+    #[arg(long, value_name = "DURATION", env = "TERRACE_LEASE")]
+    pub lease: Option<String>,
+    /// How often the queue is polled without a wake-up [default: 1s]
+    #[arg(long, value_name = "DURATION", env = "TERRACE_POLL")]
+    pub poll: Option<String>,
+    /// On SIGTERM, how long running requests may go on [default: 60s]
+    #[arg(long, value_name = "DURATION", env = "TERRACE_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<String>,
+    /// Between SIGTERM and SIGKILL when a job is stopped [default: 10s]
+    #[arg(long, value_name = "DURATION", env = "TERRACE_KILL_GRACE")]
+    pub kill_grace: Option<String>,
+    /// Print the OpenAPI document and exit
+    #[arg(long)]
+    pub openapi: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RoleArg {
+    /// read, logs, masked outputs
+    Viewer,
+    /// viewer + events, cancel, secrets
+    Operator,
+    /// operator + tokens, reveal, audit log
+    Admin,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an API token and print it (once: only its hash is kept)
+    #[command(after_help = "With --server (or TERRACE_SERVER) the token is created through the API with an admin \
+        TERRACE_TOKEN; otherwise directly on the store (--database, or DATA/terrace.db), e.g. the first admin token.")]
+    Create {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// A name to recognise it by (letters, digits, - _ . @)
+        #[arg(long)]
+        name: String,
+        /// The server's database, to create the token on the store directly
+        #[arg(long, value_name = "URL", env = "TERRACE_DATABASE")]
+        database: Option<String>,
+    },
+    /// List the API tokens (never their secrets)
+    List {
+        #[arg(long, value_name = "URL", env = "TERRACE_DATABASE")]
+        database: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCommand {
+    /// Set a secret of an environment on the server; the value is read from stdin
+    #[command(after_help = "Example: printf %s \"$DB_PASSWORD\" | terrace secret set DB_PASSWORD --env prod\n\
+        The runs of that environment get it as a secret variable, masked in every log.")]
+    Set {
+        /// The variable name the jobs see
+        name: String,
+        #[arg(long)]
+        env: String,
+    },
+    /// The names of an environment's secrets
+    List {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,118 @@
+//! Error shapes: every failure is `{"error": {"code", "message", "field"?}}` with the
+//! right status, for bad JSON, wrong types, unknown names, huge or odd ids, oversized
+//! bodies; and an event for an environment being deleted is refused with 409.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+/// method, path, body, expected status, expected code, expected field.
+type Case<'a> = (&'a str, String, Option<String>, u16, &'a str, Option<&'a str>);
+
+#[test]
+fn bad_input_gets_the_right_status_and_names_the_field() {
+    let f = one_job_project("#!/bin/sh\ntrue\n");
+    let token = f.token("admin", "root");
+    let mut server = f.start(&[]);
+    let api = server.api(Some(&token));
+    let events = "/projects/shop/environments/dev/events";
+    let huge = "9".repeat(10_000);
+    let cases: Vec<Case> = vec![
+        ("POST", events.into(), Some("{not json".into()), 400, "bad_request", Some("body")),
+        ("POST", events.into(), Some(r#"{"event": 5}"#.into()), 400, "bad_request", Some("event")),
+        ("POST", events.into(), Some(r#"{"event": "start", "args": [1]}"#.into()), 400, "bad_request", Some("args[0]")),
+        ("POST", events.into(), Some(r#"{"event": "explode"}"#.into()), 400, "bad_request", Some("event")),
+        ("POST", events.into(), Some(r#"{"event": "start", "extra": 1}"#.into()), 400, "bad_request", None),
+        ("POST", events.into(), Some(r#"{"event": "start", "job": "nope"}"#.into()), 422, "unprocessable", Some("job")),
+        ("POST", events.into(), Some(r#"{"event": "raw"}"#.into()), 422, "unprocessable", Some("job")),
+        ("POST", events.into(), Some("[]".into()), 400, "bad_request", None),
+        ("POST", events.into(), Some("".into()), 400, "bad_request", Some("body")),
+        (
+            "POST",
+            "/projects/shop/environments/nope/events".into(),
+            Some(r#"{"event": "start"}"#.into()),
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "POST",
+            "/projects/nope/environments/dev/events".into(),
+            Some(r#"{"event": "start"}"#.into()),
+            404,
+            "not_found",
+            None,
+        ),
+        ("GET", "/projects/shop/environments/%E2%9C%93%F0%9F%9A%80".into(), None, 404, "not_found", None),
+        ("GET", format!("/runs/{huge}"), None, 400, "bad_request", Some("id")),
+        ("GET", "/runs/01a2".into(), None, 404, "not_found", None),
+        ("GET", "/runs/zz%00".into(), None, 400, "bad_request", Some("id")),
+        ("GET", format!("/requests/{huge}"), None, 400, "bad_request", Some("id")),
+        ("GET", "/runs?limit=abc".into(), None, 400, "bad_request", Some("limit")),
+        ("GET", "/runs?limit=0".into(), None, 400, "bad_request", Some("limit")),
+        ("GET", "/runs?state=weird".into(), None, 400, "bad_request", Some("state")),
+        (
+            "PUT",
+            "/projects/shop/environments/dev/secrets/1BAD".into(),
+            Some(r#"{"value": "x"}"#.into()),
+            400,
+            "bad_request",
+            Some("name"),
+        ),
+        (
+            "PUT",
+            "/projects/shop/environments/dev/secrets/OK".into(),
+            Some(r#"{"value": null}"#.into()),
+            400,
+            "bad_request",
+            Some("value"),
+        ),
+        ("POST", "/tokens".into(), Some(r#"{"name": "x", "role": "god"}"#.into()), 400, "bad_request", Some("role")),
+        ("POST", "/tokens".into(), Some(r#"{"name": "root", "role": "viewer"}"#.into()), 409, "conflict", None),
+        ("POST", "/projects".into(), Some(r#"{"path": "relative/path"}"#.into()), 400, "bad_request", Some("path")),
+        ("POST", "/projects".into(), Some(r#"{"path": "/does/not/exist"}"#.into()), 422, "unprocessable", Some("path")),
+        ("GET", "/no/such/route".into(), None, 404, "not_found", None),
+    ];
+    for (method, path, body, status, code, field) in &cases {
+        let (got, v) = api.json(method, path, body.as_deref());
+        assert_eq!(got, *status, "{method} {path} {body:?}: {v}");
+        assert_eq!(v["error"]["code"], *code, "{method} {path}: {v}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        if let Some(field) = field {
+            assert_eq!(v["error"]["field"], *field, "{method} {path} {body:?}: {v}");
+        }
+    }
+    // A body over 1 MiB is refused with 413 before it is parsed.
+    let big = format!(r#"{{"event": "start", "args": ["{}"]}}"#, "a".repeat(2 * 1024 * 1024));
+    let (got, v) = api.json("POST", events, Some(&big));
+    assert_eq!(got, 413, "{v}");
+    assert_eq!(v["error"]["code"], "payload_too_large");
+    // The server survived all of it.
+    assert_eq!(api.json("GET", "/projects", None).0, 200);
+    assert!(server.stop());
+}
+
+#[test]
+fn events_wait_in_order_and_an_environment_being_deleted_refuses_new_ones() {
+    let f = one_job_project("#!/bin/sh\nsleep 1\n");
+    let token = f.token("operator", "op");
+    let mut server = f.start(&[]);
+    let api = server.api(Some(&token));
+    let events = "/projects/shop/environments/dev/events";
+    let first = api.ok("POST", events, Some(r#"{"event": "start"}"#))["request_id"].as_str().unwrap().to_string();
+    let delete = api.ok("POST", events, Some(r#"{"event": "delete"}"#))["request_id"].as_str().unwrap().to_string();
+    let (status, v) = api.json("POST", events, Some(r#"{"event": "start"}"#));
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["error"]["code"], "conflict");
+    let first = api.wait_request(&first, Duration::from_secs(60));
+    let delete = api.wait_request(&delete, Duration::from_secs(60));
+    assert_eq!(first["state"], "succeeded", "{first}");
+    assert_eq!(delete["state"], "succeeded", "{delete}");
+    let at = |v: &serde_json::Value| {
+        time::OffsetDateTime::parse(v.as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    assert!(at(&delete["started_at"]) >= at(&first["finished_at"]), "the delete waited for the start");
+    // Once deleted, events are accepted again.
+    assert_eq!(api.json("POST", events, Some(r#"{"event": "start"}"#)).0, 202);
+    assert!(server.stop());
+}

@@ -1,0 +1,9 @@
+//! `terrace server` end to end: the real binary on 127.0.0.1, real HTTP.
+
+mod api;
+mod client;
+mod errors;
+mod recovery;
+mod roles;
+mod shutdown;
+mod support;

@@ -1,0 +1,78 @@
+//! The role × endpoint matrix: every endpoint answers 401 without a valid token, 403 to
+//! a role below its own, and lets its role (and those above) through.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+const ROLES: [&str; 3] = ["viewer", "operator", "admin"];
+
+#[test]
+fn every_endpoint_checks_the_role() {
+    let f = one_job_project("#!/bin/sh\necho hi\n");
+    let tokens: Vec<String> = ROLES.iter().map(|r| f.token(r, &format!("t-{r}"))).collect();
+    let mut server = f.start(&[]);
+    let admin = server.api(Some(&tokens[2]));
+    let done = admin.ok("POST", "/projects/shop/environments/dev/events", Some(r#"{"event": "start"}"#));
+    let req = done["request_id"].as_str().unwrap().to_string();
+    let finished = admin.wait_request(&req, Duration::from_secs(60));
+    let run = finished["run_ids"][0].as_str().unwrap().to_string();
+    let project_path = f.project().display().to_string();
+    let register = format!(r#"{{"path": "{project_path}"}}"#);
+    let missing_token = "01a20000-0000-7000-8000-000000000000";
+
+    // (method, path, body, the lowest role allowed)
+    let matrix: Vec<(&str, String, Option<String>, &str)> = vec![
+        ("GET", "/projects".into(), None, "viewer"),
+        ("POST", "/projects".into(), Some(register), "admin"),
+        ("GET", "/projects/shop".into(), None, "viewer"),
+        ("GET", "/projects/shop/environments".into(), None, "viewer"),
+        ("GET", "/projects/shop/environments/dev".into(), None, "viewer"),
+        ("GET", "/projects/shop/environments/dev?reveal=true".into(), None, "admin"),
+        ("POST", "/projects/shop/environments/dev/events".into(), Some(r#"{"event": "plan"}"#.into()), "operator"),
+        ("GET", "/requests".into(), None, "viewer"),
+        ("GET", format!("/requests/{req}"), None, "viewer"),
+        ("POST", format!("/requests/{req}/cancel"), None, "operator"),
+        ("GET", "/runs".into(), None, "viewer"),
+        ("GET", format!("/runs/{run}"), None, "viewer"),
+        ("POST", format!("/runs/{run}/cancel"), None, "operator"),
+        ("GET", format!("/runs/{run}/logs"), None, "viewer"),
+        ("GET", "/projects/shop/environments/dev/secrets".into(), None, "viewer"),
+        ("PUT", "/projects/shop/environments/dev/secrets/TOKEN".into(), Some(r#"{"value": "x"}"#.into()), "operator"),
+        ("DELETE", "/projects/shop/environments/dev/secrets/NOPE".into(), None, "operator"),
+        ("GET", "/tokens".into(), None, "admin"),
+        ("POST", "/tokens".into(), Some(r#"{"name": "made-by-api", "role": "viewer"}"#.into()), "admin"),
+        ("DELETE", format!("/tokens/{missing_token}"), None, "admin"),
+        ("GET", "/audit".into(), None, "admin"),
+    ];
+    let anonymous = server.api(None);
+    let bogus = server.api(Some("trc_not-a-real-token"));
+    for (method, path, body, needed) in &matrix {
+        for api in [&anonymous, &bogus] {
+            let (status, v) = api.json(method, path, body.as_deref());
+            assert_eq!(status, 401, "{method} {path} without a valid token: {v}");
+            assert_eq!(v["error"]["code"], "unauthenticated");
+        }
+        let needed_rank = ROLES.iter().position(|r| r == needed).unwrap();
+        for (rank, token) in tokens.iter().enumerate() {
+            let (status, v) = server.api(Some(token)).json(method, path, body.as_deref());
+            if rank < needed_rank {
+                assert_eq!(status, 403, "{method} {path} as {}: {v}", ROLES[rank]);
+                assert_eq!(v["error"]["code"], "forbidden");
+            } else {
+                assert!(status != 401 && status != 403, "{method} {path} as {}: {status} {v}", ROLES[rank]);
+            }
+        }
+    }
+    // The matrix covers every operation of the OpenAPI document.
+    let doc: serde_json::Value =
+        client().get(format!("{}/api/v1/openapi.json", server.url)).send().unwrap().json().unwrap();
+    let mut operations = 0;
+    for (_, item) in doc["paths"].as_object().unwrap() {
+        operations += item.as_object().unwrap().len();
+    }
+    let distinct: std::collections::BTreeSet<(String, String)> =
+        matrix.iter().map(|(m, p, _, _)| (m.to_string(), p.split('?').next().unwrap().to_string())).collect();
+    assert_eq!(distinct.len(), operations, "one row per operation of the API");
+    assert!(server.stop());
+}

@@ -1,0 +1,220 @@
+//! The real `terrace server` on 127.0.0.1 (a random port), a project for it, tokens,
+//! and a blocking HTTP client; every wait is bounded and every server is stopped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, Response};
+use serde_json::Value;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_terrace")
+}
+
+/// A temporary folder with a project and the server's data folder.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn new(yaml: &str) -> Fixture {
+        let f = Fixture { dir: tempfile::tempdir().expect("tempdir") };
+        f.write("proj/terrace.yaml", yaml);
+        f
+    }
+
+    pub fn project(&self) -> PathBuf {
+        self.dir.path().join("proj")
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Writes a file under the fixture; `.sh` files are made executable.
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, content).expect("write");
+        if rel.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+    }
+
+    /// A token made directly on the store, as an operator bootstraps the first admin.
+    pub fn token(&self, role: &str, name: &str) -> String {
+        let out = Command::new(bin())
+            .args(["token", "create", "--role", role, "--name", name, "--data"])
+            .arg(self.data())
+            .env_remove("TERRACE_SERVER")
+            .output()
+            .expect("run terrace token create");
+        assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf8").trim().to_string()
+    }
+
+    pub fn start(&self, extra: &[&str]) -> Server {
+        Server::start(&self.project(), &self.data(), extra)
+    }
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    log: PathBuf,
+}
+
+impl Server {
+    pub fn start(project: &Path, data: &Path, extra: &[&str]) -> Server {
+        std::fs::create_dir_all(data).expect("data dir");
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
+        let log = data.join(format!("server-{}.log", STARTS.fetch_add(1, Ordering::Relaxed)));
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(bin())
+            .args(["server", "--listen", "127.0.0.1:0", "--poll", "200ms", "--project"])
+            .arg(project)
+            .arg("--data")
+            .arg(data)
+            .args(extra)
+            .env("TERRACE_LOG", "info")
+            .env_remove("TERRACE_SERVER")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn terrace server");
+        let mut server = Server { child: Some(child), url: String::new(), log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&server.log).unwrap_or_default();
+            if let Some(rest) = text.split("listening on ").nth(1) {
+                server.url = rest.lines().next().expect("line").trim().to_string();
+                return server;
+            }
+            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("terrace server exited ({status}) before listening:\n{text}");
+            }
+            assert!(Instant::now() < deadline, "terrace server did not listen within 30s:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait (bounded) for a clean exit; returns whether it exited 0.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else { return false };
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+
+    pub fn api(&self, token: Option<&str>) -> Api {
+        Api { base: format!("{}/api/v1", self.url), token: token.map(str::to_string), http: client() }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn client() -> Client {
+    Client::builder().timeout(Duration::from_secs(60)).build().expect("http client")
+}
+
+/// Calls to `/api/v1` with one token.
+pub struct Api {
+    pub base: String,
+    pub token: Option<String>,
+    pub http: Client,
+}
+
+impl Api {
+    pub fn send(&self, method: &str, path: &str, body: Option<&str>) -> Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        req.send().expect("HTTP request")
+    }
+
+    /// Sends and returns (status, JSON body or Null).
+    pub fn json(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let resp = self.send(method, path, body);
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    #[track_caller]
+    pub fn ok(&self, method: &str, path: &str, body: Option<&str>) -> Value {
+        let (status, v) = self.json(method, path, body);
+        assert!((200..300).contains(&status), "{method} {path}: {status} {v}");
+        v
+    }
+
+    /// Polls a request until it is final (bounded).
+    #[track_caller]
+    pub fn wait_request(&self, id: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let r = self.ok("GET", &format!("/requests/{id}"), None);
+            if !matches!(r["state"].as_str(), Some("queued" | "running")) {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "request {id} still {} after {within:?}: {r}", r["state"]);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Polls `check` until it returns Some (bounded).
+#[track_caller]
+pub fn eventually<T>(within: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A project with one environment `dev` and one job `app` whose start script is given.
+pub fn one_job_project(start_sh: &str) -> Fixture {
+    let f = Fixture::new(
+        "project: shop\nenvironments:\n  dev: {}\njobs:\n  app:\n    source: app\n    events: [start, stop, delete]\n    \
+         commands:\n      start: ./start.sh\n      stop: \"true\"\n      delete: ./delete.sh\n",
+    );
+    f.write("proj/app/start.sh", start_sh);
+    f.write("proj/app/delete.sh", "#!/bin/sh\nsleep 1\necho deleted\n");
+    f
+}

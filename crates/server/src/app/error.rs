@@ -1,0 +1,94 @@
+//! The application layer's one error type. Each variant says what the client did wrong
+//! (or that the server failed); `http::error` maps it to a status and a JSON body in one
+//! place, and `Internal` keeps its cause for the server log only.
+
+use terrace_engine::EngineError;
+use terrace_store::StoreError;
+use terrace_store::control::Role;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Malformed input: bad JSON, a wrong type, a value out of range. Names the field.
+    #[error("{message}")]
+    BadRequest { field: Option<String>, message: String },
+    /// No token, or a token that is unknown or revoked.
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("this needs the `{needed}` role; the token `{token}` has `{have}`")]
+    Forbidden { needed: Role, have: Role, token: String },
+    #[error("{what} `{id}` not found")]
+    NotFound { what: &'static str, id: String },
+    /// The request conflicts with the state of the resource (an environment being deleted).
+    #[error("{0}")]
+    Conflict(String),
+    /// Well-formed but not possible for this project (unknown job, invalid project file).
+    #[error("{message}")]
+    Unprocessable { field: Option<String>, message: String },
+    #[error("the request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    /// The store cannot be reached or is not migrated.
+    #[error("not ready: {0}")]
+    Unavailable(String),
+    /// A server failure; `detail` goes to the log, never to the client.
+    #[error("internal error: {detail}")]
+    Internal { detail: String },
+}
+
+impl AppError {
+    pub fn bad(field: &str, message: impl Into<String>) -> Self {
+        AppError::BadRequest { field: Some(field.to_string()), message: message.into() }
+    }
+
+    pub fn unprocessable(field: Option<&str>, message: impl Into<String>) -> Self {
+        AppError::Unprocessable { field: field.map(str::to_string), message: message.into() }
+    }
+
+    pub fn not_found(what: &'static str, id: impl std::fmt::Display) -> Self {
+        AppError::NotFound { what, id: id.to_string() }
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        AppError::Internal { detail: detail.to_string() }
+    }
+
+    /// The stable machine-readable code of the body's `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest { .. } => "bad_request",
+            AppError::Unauthenticated(_) => "unauthenticated",
+            AppError::Forbidden { .. } => "forbidden",
+            AppError::NotFound { .. } => "not_found",
+            AppError::Conflict(_) => "conflict",
+            AppError::Unprocessable { .. } => "unprocessable",
+            AppError::TooLarge { .. } => "payload_too_large",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Internal { .. } => "internal",
+        }
+    }
+
+    /// Whether the same request may succeed later unchanged.
+    pub fn retryable(&self) -> bool {
+        matches!(self, AppError::Unavailable(_) | AppError::Internal { .. })
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { what, id } => AppError::NotFound { what, id },
+            StoreError::Invalid(message) => AppError::Unprocessable { field: None, message },
+            other => AppError::internal(other),
+        }
+    }
+}
+
+impl From<EngineError> for AppError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Invalid(message) => AppError::Unprocessable { field: None, message },
+            EngineError::Busy { .. } => AppError::Conflict(e.to_string()),
+            EngineError::Store(s) => s.into(),
+            other => AppError::internal(other),
+        }
+    }
+}

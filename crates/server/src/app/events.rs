@@ -1,0 +1,148 @@
+//! Event requests: an environment event is checked against the project, committed to the
+//! durable queue, and answered before it runs; the scheduler runs it later. Also reading
+//! and cancelling requests.
+
+use serde::Deserialize;
+use terrace_model::Event;
+use terrace_store::control::{NewRequest, RequestFilter, RequestId, RequestState, Role};
+use utoipa::ToSchema;
+
+use super::access::clip;
+use super::environments::require_known;
+use super::projects;
+use super::views::{EventAccepted, RequestView};
+use super::{App, AppError, AppResult, Caller};
+
+/// Most arguments a raw run may pass, and the longest one.
+const MAX_ARGS: usize = 256;
+const MAX_ARG_LEN: usize = 4096;
+
+/// `POST /api/v1/projects/{p}/environments/{e}/events`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBody {
+    /// start, stop, delete, plan or raw.
+    #[schema(example = "start")]
+    pub event: String,
+    /// Force-run only this job (required for raw).
+    pub job: Option<String>,
+    /// Arguments appended to the job's command (raw runs).
+    pub args: Option<Vec<String>>,
+}
+
+fn parse_event(text: &str) -> AppResult<Event> {
+    text.parse::<Event>().map_err(|_| {
+        AppError::bad("event", format!("unknown event `{}`: expected start, stop, delete, plan or raw", clip(text)))
+    })
+}
+
+pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: EventBody) -> AppResult<EventAccepted> {
+    caller.require(Role::Operator)?;
+    let event = parse_event(&body.event)?;
+    let args = body.args.unwrap_or_default();
+    if args.len() > MAX_ARGS || args.iter().any(|a| a.len() > MAX_ARG_LEN || a.contains('\0')) {
+        return Err(AppError::bad(
+            "args",
+            format!("at most {MAX_ARGS} arguments of at most {MAX_ARG_LEN} bytes, no NUL"),
+        ));
+    }
+    let loaded = projects::load(app, project).await?;
+    if loaded.project.environment(env).is_none() {
+        require_known(app, &loaded, env).await?;
+        if event != Event::Delete {
+            return Err(AppError::unprocessable(
+                Some("event"),
+                format!("environment `{}` is no longer defined in the project file: only `delete` may run", clip(env)),
+            ));
+        }
+    }
+    if let Some(job) = &body.job
+        && !loaded.project.jobs.contains_key(job)
+    {
+        let known: Vec<&str> = loaded.project.jobs.keys().map(String::as_str).collect();
+        return Err(AppError::unprocessable(
+            Some("job"),
+            format!("job `{}` is not defined in the project file (defined: {})", clip(job), known.join(", ")),
+        ));
+    }
+    if event == Event::Raw && body.job.is_none() {
+        return Err(AppError::unprocessable(Some("job"), "a raw run names one job: add \"job\""));
+    }
+    let queued = app
+        .store
+        .enqueue_request(NewRequest {
+            id: RequestId::new(),
+            project: loaded.project.name.clone(),
+            environment: env.to_string(),
+            event,
+            job: body.job,
+            args,
+            requested_by: caller.actor(),
+            max_attempts: app.settings.max_attempts,
+        })
+        .await?;
+    let Some(request) = queued else {
+        return Err(AppError::Conflict(format!(
+            "environment `{env}` is being deleted; send the event again once the delete has finished"
+        )));
+    };
+    app.wake_scheduler.notify_one();
+    Ok(EventAccepted { request_id: request.id, run_ids: request.run_ids })
+}
+
+fn parse_id(id: &str) -> AppResult<RequestId> {
+    id.parse().map_err(|_| AppError::bad("id", format!("`{}` is not a request id (a UUID)", clip(id))))
+}
+
+pub async fn get(app: &App, caller: &Caller, id: &str) -> AppResult<RequestView> {
+    caller.require(Role::Viewer)?;
+    let id = parse_id(id)?;
+    let request = app.store.get_request(id).await?.ok_or_else(|| AppError::not_found("request", id))?;
+    Ok(request.into())
+}
+
+/// Filters of `GET /api/v1/requests`.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RequestQuery {
+    pub project: Option<String>,
+    pub environment: Option<String>,
+    /// queued, running, succeeded, failed, interrupted, cancelled.
+    pub state: Option<String>,
+    /// At most this many, newest first (1-1000, default 100).
+    pub limit: Option<u32>,
+}
+
+pub async fn list(app: &App, caller: &Caller, q: RequestQuery) -> AppResult<Vec<RequestView>> {
+    caller.require(Role::Viewer)?;
+    let state = q
+        .state
+        .as_deref()
+        .map(|s| s.parse::<RequestState>().map_err(|_| AppError::bad("state", format!("unknown state `{}`", clip(s)))))
+        .transpose()?;
+    let limit = check_limit(q.limit)?;
+    let filter = RequestFilter { project: q.project, environment: q.environment, state, limit };
+    Ok(app.store.list_requests(&filter).await?.into_iter().map(RequestView::from).collect())
+}
+
+pub(crate) fn check_limit(limit: Option<u32>) -> AppResult<Option<u32>> {
+    match limit {
+        Some(n) if n == 0 || n > 1000 => Err(AppError::bad("limit", "limit must be between 1 and 1000")),
+        other => Ok(other),
+    }
+}
+
+/// Cancels a queued request at once; a running one stops its jobs (their runs end
+/// `cancelled`) within a lease renewal.
+pub async fn cancel(app: &App, caller: &Caller, id: &str) -> AppResult<RequestView> {
+    caller.require(Role::Operator)?;
+    let id = parse_id(id)?;
+    let before = app.store.get_request(id).await?.ok_or_else(|| AppError::not_found("request", id))?;
+    if before.state.is_final() {
+        return Err(AppError::Conflict(format!("request {id} already ended ({})", before.state)));
+    }
+    let after = app.store.cancel_request(id).await?.ok_or_else(|| AppError::not_found("request", id))?;
+    app.store.audit(&caller.actor(), "request.cancel", &format!("request:{id}"), None).await?;
+    app.wake_scheduler.notify_one();
+    Ok(after.into())
+}

@@ -1,0 +1,68 @@
+//! The application layer: what the API can do, in terms of projects, environments,
+//! events, runs, secrets and tokens. Handlers call these functions; only the store
+//! implementations hold SQL.
+
+pub mod access;
+pub mod environments;
+pub mod error;
+pub mod events;
+pub mod projects;
+pub mod runs;
+pub mod secrets;
+pub mod views;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use terrace_store::{ControlStore, Store};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+
+pub use access::Caller;
+pub use error::AppError;
+
+/// The store the server needs: the engine's `Store` and the control plane's tables.
+pub trait ServerStore: Store + ControlStore {}
+impl<T: Store + ControlStore> ServerStore for T {}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// Settings the application layer reads.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Work folders, environment locks and the master key live here.
+    pub data_dir: PathBuf,
+    /// How many times a request may be claimed (a server killed mid-run uses one).
+    pub max_attempts: u32,
+    /// How often a followed log is polled for new lines.
+    pub log_poll: Duration,
+}
+
+/// What every part of the server shares: the store, settings, and a way to wake the
+/// scheduler when a request is queued.
+pub struct App {
+    pub store: Arc<dyn ServerStore>,
+    pub settings: Settings,
+    pub wake_scheduler: Notify,
+    /// This server's id, the owner of the requests and runs it holds.
+    pub instance: String,
+    pub metrics: Metrics,
+    /// Cancelled when the server stops: followed logs end.
+    pub shutdown: CancellationToken,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn ServerStore>, settings: Settings, instance: String) -> Arc<App> {
+        Arc::new(App {
+            store,
+            settings,
+            wake_scheduler: Notify::new(),
+            instance,
+            metrics: Metrics::new(),
+            shutdown: CancellationToken::new(),
+        })
+    }
+}

@@ -1,0 +1,110 @@
+//! Job runs: filtered lists, one run with its attempts, cancelling the request that
+//! runs it, and reading its (already masked) log from any offset.
+
+use serde::Deserialize;
+use terrace_model::RunId;
+use terrace_store::control::{RequestFilter, RequestState, Role};
+use terrace_store::{RunFilter, RunRecord, RunState};
+
+use super::access::clip;
+use super::events::check_limit;
+use super::views::{LogPage, RequestView, RunView};
+use super::{App, AppError, AppResult, Caller};
+
+/// Most lines one log read returns.
+pub const LOG_PAGE: u32 = 5_000;
+
+/// Filters of `GET /api/v1/runs`.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunQuery {
+    pub project: Option<String>,
+    pub environment: Option<String>,
+    pub job: Option<String>,
+    /// queued, running, succeeded, failed, timed_out, skipped, interrupted, cancelled.
+    pub state: Option<String>,
+    /// At most this many, newest first (1-1000, default 100).
+    pub limit: Option<u32>,
+}
+
+pub async fn list(app: &App, caller: &Caller, q: RunQuery) -> AppResult<Vec<RunView>> {
+    caller.require(Role::Viewer)?;
+    let state = q
+        .state
+        .as_deref()
+        .map(|s| s.parse::<RunState>().map_err(|_| AppError::bad("state", format!("unknown run state `{}`", clip(s)))))
+        .transpose()?;
+    let filter =
+        RunFilter { project: q.project, environment: q.environment, job: q.job, state, limit: check_limit(q.limit)? };
+    Ok(app.store.list_runs(&filter).await?.into_iter().map(RunView::from).collect())
+}
+
+/// A run by its id or a unique prefix of it (as `terrace logs 0193` takes).
+pub(crate) async fn find(app: &App, id: &str) -> AppResult<RunRecord> {
+    if let Ok(id) = id.parse::<RunId>() {
+        return app.store.get_run(id).await?.ok_or_else(|| AppError::not_found("run", id));
+    }
+    let prefix_ok = !id.is_empty() && id.len() <= 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    if !prefix_ok {
+        return Err(AppError::bad("id", format!("`{}` is not a run id nor a prefix of one", clip(id))));
+    }
+    let mut found = app.store.find_runs_by_prefix(id).await?;
+    match found.len() {
+        0 => Err(AppError::not_found("run", id)),
+        1 => Ok(found.remove(0)),
+        _ => Err(AppError::bad("id", format!("`{id}` matches several runs; give more of the id"))),
+    }
+}
+
+pub async fn show(app: &App, caller: &Caller, id: &str) -> AppResult<RunView> {
+    caller.require(Role::Viewer)?;
+    Ok(find(app, id).await?.into())
+}
+
+/// Cancels the request running this run: its jobs are stopped and their runs end
+/// `cancelled`.
+pub async fn cancel(app: &App, caller: &Caller, id: &str) -> AppResult<RequestView> {
+    caller.require(Role::Operator)?;
+    let run = find(app, id).await?;
+    if !run.state.is_active() {
+        return Err(AppError::Conflict(format!("run {} already ended ({})", run.id, run.state)));
+    }
+    let filter = RequestFilter {
+        project: Some(run.project.clone()),
+        environment: Some(run.environment.clone()),
+        state: Some(RequestState::Running),
+        limit: Some(10),
+    };
+    let holder = app.store.list_requests(&filter).await?.into_iter().find(|r| r.run_ids.contains(&run.id));
+    let Some(request) = holder else {
+        return Err(AppError::Conflict(format!(
+            "run {} is not held by a request of this server (a local `terrace` process runs it)",
+            run.id
+        )));
+    };
+    let after =
+        app.store.cancel_request(request.id).await?.ok_or_else(|| AppError::not_found("request", request.id))?;
+    app.store.audit(&caller.actor(), "run.cancel", &format!("run:{}", run.id), Some(&request.id.to_string())).await?;
+    Ok(after.into())
+}
+
+/// Lines from `offset` on, and the run's state when they were read.
+pub async fn logs(app: &App, caller: &Caller, id: &str, offset: u64) -> AppResult<LogPage> {
+    caller.require(Role::Viewer)?;
+    let run = find(app, id).await?;
+    read_page(app, run.id, offset).await
+}
+
+/// One page of a run's log; the state is read first so that a final state means the
+/// page holds every line there will be (from `offset`, up to the page size).
+pub(crate) async fn read_page(app: &App, run: RunId, offset: u64) -> AppResult<LogPage> {
+    let state = app.store.get_run(run).await?.ok_or_else(|| AppError::not_found("run", run))?.state;
+    let lines = app.store.read_logs(run, offset, LOG_PAGE).await?;
+    let next_offset = lines.last().map(|l| l.offset + 1).unwrap_or(offset);
+    Ok(LogPage {
+        run_id: run,
+        lines: lines.into_iter().map(Into::into).collect(),
+        next_offset,
+        run_state: state.to_string(),
+    })
+}

@@ -1,0 +1,66 @@
+//! Secrets of an environment set through the API: stored encrypted, never returned,
+//! and injected into that environment's runs as secret variables (masked in logs).
+
+use terrace_model::names::is_valid_variable_name;
+use terrace_store::control::Role;
+
+use super::access::clip;
+use super::environments::require_known;
+use super::projects;
+use super::views::SecretView;
+use super::{App, AppError, AppResult, Caller};
+
+/// The largest secret value accepted.
+const MAX_VALUE: usize = 64 * 1024;
+
+fn check_name(name: &str) -> AppResult<()> {
+    if is_valid_variable_name(name) && name.len() <= 128 {
+        Ok(())
+    } else {
+        Err(AppError::bad("name", format!("`{}` is not a variable name ([A-Za-z_][A-Za-z0-9_]*)", clip(name))))
+    }
+}
+
+pub async fn put(app: &App, caller: &Caller, project: &str, env: &str, name: &str, value: &str) -> AppResult<()> {
+    caller.require(Role::Operator)?;
+    check_name(name)?;
+    if value.len() > MAX_VALUE {
+        return Err(AppError::bad("value", format!("a secret value is at most {MAX_VALUE} bytes")));
+    }
+    let loaded = projects::load(app, project).await?;
+    require_known(app, &loaded, env).await?;
+    app.store.put_secret(&loaded.project.name, env, name, value, &caller.actor()).await?;
+    let target = format!("secret:{}/{env}/{name}", loaded.project.name);
+    app.store.audit(&caller.actor(), "secret.set", &target, None).await?;
+    Ok(())
+}
+
+pub async fn list(app: &App, caller: &Caller, project: &str, env: &str) -> AppResult<Vec<SecretView>> {
+    caller.require(Role::Viewer)?;
+    let loaded = projects::load(app, project).await?;
+    require_known(app, &loaded, env).await?;
+    Ok(app.store.list_secrets(&loaded.project.name, env).await?.into_iter().map(SecretView::from).collect())
+}
+
+pub async fn delete(app: &App, caller: &Caller, project: &str, env: &str, name: &str) -> AppResult<()> {
+    caller.require(Role::Operator)?;
+    check_name(name)?;
+    let loaded = projects::load(app, project).await?;
+    if !app.store.delete_secret(&loaded.project.name, env, name).await? {
+        return Err(AppError::not_found("secret", name));
+    }
+    let target = format!("secret:{}/{env}/{name}", loaded.project.name);
+    app.store.audit(&caller.actor(), "secret.delete", &target, None).await?;
+    Ok(())
+}
+
+/// The project with the environment's secrets added as secret environment variables
+/// (an API secret wins over a same-named variable of the file: it was set on purpose).
+pub(crate) fn inject(project: &mut terrace_model::Project, env: &str, secrets: Vec<(String, String)>) {
+    let Some(def) = project.environments.get_mut(env) else { return };
+    for (name, value) in secrets {
+        // `$${` is the file's escape for a literal `${`: the value is used as is.
+        let value = value.replace("${", "$${");
+        def.variables.insert(name, terrace_model::project::VariableDef { value, secret: true });
+    }
+}

@@ -1,0 +1,305 @@
+//! What the API returns: the records of the store as clients see them (secrets masked),
+//! each with its OpenAPI schema.
+
+use serde::{Deserialize, Serialize};
+use terrace_model::{Event, PipelineId, RunId};
+use terrace_store::control::{AuditRecord, ProjectRecord, RequestRecord, Role, SecretInfo, TokenRecord};
+use terrace_store::{RunRecord, StoredLogLine};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// How a secret value is shown unless revealed.
+pub const MASK: &str = "***";
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProjectView {
+    pub name: String,
+    /// The project file on the server.
+    pub path: String,
+    pub environments: Vec<String>,
+    pub jobs: Vec<String>,
+}
+
+impl ProjectView {
+    pub fn new(record: &ProjectRecord, project: &terrace_model::Project) -> Self {
+        ProjectView {
+            name: record.name.clone(),
+            path: record.path.clone(),
+            environments: project.environments.keys().cloned().collect(),
+            jobs: project.jobs.keys().cloned().collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnvironmentSummary {
+    pub project: String,
+    pub name: String,
+    /// deploying, running, stopping, stopped, deleting, failed, or `absent` (no record yet).
+    pub state: String,
+    pub failed_job: Option<String>,
+    pub reason: Option<String>,
+    /// Whether `terrace.yaml` still defines it.
+    pub defined: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub updated_at: Option<OffsetDateTime>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnvironmentView {
+    #[serde(flatten)]
+    pub summary: EnvironmentSummary,
+    /// What the jobs produced; secret values as `***` unless revealed.
+    pub outputs: Vec<OutputView>,
+    /// The newest run of each job.
+    pub jobs: Vec<RunView>,
+    /// Names of the secrets set for it through the API.
+    pub secrets: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct OutputView {
+    pub job: String,
+    pub name: String,
+    /// `TERRACE_OUTPUT_JOB_<JOB>_<NAME>`.
+    pub variable: String,
+    pub value: String,
+    pub sensitive: bool,
+    #[schema(value_type = String, format = Uuid)]
+    pub run_id: RunId,
+}
+
+/// One job run, with the same fields as `terrace runs --json`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: RunId,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub pipeline_id: Option<PipelineId>,
+    pub project: String,
+    pub environment: String,
+    pub job: String,
+    #[schema(value_type = String, example = "start")]
+    pub event: Event,
+    pub forced: bool,
+    pub trigger: String,
+    /// queued, running, succeeded, failed, timed_out, skipped, interrupted, cancelled.
+    pub state: String,
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    pub attempts: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<OffsetDateTime>,
+    /// A plan run's summary: add, change, destroy, empty.
+    #[schema(value_type = Option<Object>)]
+    pub plan: Option<serde_json::Value>,
+}
+
+impl From<RunRecord> for RunView {
+    fn from(r: RunRecord) -> Self {
+        RunView {
+            id: r.id,
+            pipeline_id: r.pipeline_id,
+            project: r.project,
+            environment: r.environment,
+            job: r.job,
+            event: r.event,
+            forced: r.forced,
+            trigger: r.trigger,
+            state: r.state.to_string(),
+            reason: r.reason,
+            exit_code: r.exit_code,
+            attempts: r.attempts,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            plan: r.plan,
+        }
+    }
+}
+
+/// An event request as queued: `POST .../events` answers with its id.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RequestView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: terrace_store::control::RequestId,
+    pub project: String,
+    pub environment: String,
+    #[schema(value_type = String, example = "start")]
+    pub event: Event,
+    pub job: Option<String>,
+    pub args: Vec<String>,
+    pub requested_by: String,
+    /// queued, running, succeeded, failed, interrupted, cancelled.
+    pub state: String,
+    pub reason: Option<String>,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub cancel_requested: bool,
+    #[schema(value_type = Vec<String>)]
+    pub run_ids: Vec<RunId>,
+    /// The pipeline outcome once it ended (`terrace up --json` prints the same).
+    #[schema(value_type = Option<Object>)]
+    pub outcome: Option<serde_json::Value>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+impl From<RequestRecord> for RequestView {
+    fn from(r: RequestRecord) -> Self {
+        RequestView {
+            id: r.id,
+            project: r.project,
+            environment: r.environment,
+            event: r.event,
+            job: r.job,
+            args: r.args,
+            requested_by: r.requested_by,
+            state: r.state.to_string(),
+            reason: r.reason,
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            cancel_requested: r.cancel_requested,
+            run_ids: r.run_ids,
+            outcome: r.outcome,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+/// The answer to an event: committed to the queue, not yet run.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventAccepted {
+    #[schema(value_type = String, format = Uuid)]
+    pub request_id: terrace_store::control::RequestId,
+    /// Empty until the scheduler starts it: follow `GET /api/v1/requests/{id}`.
+    #[schema(value_type = Vec<String>)]
+    pub run_ids: Vec<RunId>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LogLineView {
+    /// Position in the run's log across attempts; resume with `?offset=` this + 1.
+    pub offset: u64,
+    pub attempt: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub ts: OffsetDateTime,
+    /// stdout, stderr or terrace.
+    pub stream: String,
+    /// Already masked.
+    pub text: String,
+}
+
+impl From<StoredLogLine> for LogLineView {
+    fn from(l: StoredLogLine) -> Self {
+        LogLineView {
+            offset: l.offset,
+            attempt: l.attempt,
+            ts: l.line.ts,
+            stream: l.line.stream.as_str().to_string(),
+            text: l.line.text,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LogPage {
+    #[schema(value_type = String, format = Uuid)]
+    pub run_id: RunId,
+    pub lines: Vec<LogLineView>,
+    /// Where the next read starts.
+    pub next_offset: u64,
+    /// The run's state when read; no more lines come once it is final.
+    pub run_state: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SecretView {
+    pub name: String,
+    pub updated_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<SecretInfo> for SecretView {
+    fn from(s: SecretInfo) -> Self {
+        SecretView { name: s.name, updated_by: s.updated_by, updated_at: s.updated_at }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: terrace_store::control::TokenId,
+    pub name: String,
+    /// viewer, operator or admin.
+    #[schema(value_type = String, example = "operator")]
+    pub role: Role,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl From<TokenRecord> for TokenView {
+    fn from(t: TokenRecord) -> Self {
+        TokenView {
+            id: t.id,
+            name: t.name,
+            role: t.role,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+/// A new token: `token` is shown here once and never again.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenCreated {
+    pub token: String,
+    #[serde(flatten)]
+    pub token_info: TokenView,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditView {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: Option<String>,
+}
+
+impl From<AuditRecord> for AuditView {
+    fn from(a: AuditRecord) -> Self {
+        AuditView { id: a.id, at: a.at, actor: a.actor, action: a.action, target: a.target, detail: a.detail }
+    }
+}

@@ -1,0 +1,187 @@
+//! The server's settings, layered: command-line flags over `TERRACE_*` environment
+//! variables (both merged by the CLI into one `ConfigLayer`) over an optional config
+//! file (TOML or YAML, by extension) over defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+    #[error("`{key}`: {message}")]
+    Value { key: &'static str, message: String },
+}
+
+/// One layer of settings; `None` leaves the value to the layer below.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLayer {
+    /// Address to listen on, e.g. 127.0.0.1:7700.
+    pub listen: Option<String>,
+    /// `sqlite://PATH` (PostgreSQL is not supported yet).
+    pub database: Option<String>,
+    /// Work folders, locks and the master key.
+    pub data: Option<PathBuf>,
+    /// Project files (or folders holding terrace.yaml) registered at start.
+    pub projects: Option<Vec<PathBuf>>,
+    /// Requests running at once on this server.
+    pub max_runs: Option<usize>,
+    /// Independent jobs of one environment running at once.
+    pub parallel: Option<usize>,
+    /// Claims of a request before it is given up (a killed server uses one).
+    pub max_attempts: Option<u32>,
+    /// Durations, as `30s`, `2m`.
+    pub lease: Option<String>,
+    pub poll: Option<String>,
+    pub shutdown_grace: Option<String>,
+    pub kill_grace: Option<String>,
+}
+
+impl ConfigLayer {
+    /// This layer, with `lower` filling what it leaves unset.
+    pub fn over(self, lower: ConfigLayer) -> ConfigLayer {
+        ConfigLayer {
+            listen: self.listen.or(lower.listen),
+            database: self.database.or(lower.database),
+            data: self.data.or(lower.data),
+            projects: self.projects.filter(|p| !p.is_empty()).or(lower.projects),
+            max_runs: self.max_runs.or(lower.max_runs),
+            parallel: self.parallel.or(lower.parallel),
+            max_attempts: self.max_attempts.or(lower.max_attempts),
+            lease: self.lease.or(lower.lease),
+            poll: self.poll.or(lower.poll),
+            shutdown_grace: self.shutdown_grace.or(lower.shutdown_grace),
+            kill_grace: self.kill_grace.or(lower.kill_grace),
+        }
+    }
+
+    /// Reads a config file: `.toml`, or `.yaml`/`.yml`.
+    pub fn from_file(path: &Path) -> Result<ConfigLayer, ConfigError> {
+        let err = |message: String| ConfigError::File { path: path.to_path_buf(), message };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => toml::from_str(&text).map_err(|e| err(e.to_string())),
+            Some("yaml" | "yml") => serde_yaml_ng::from_str(&text).map_err(|e| err(e.to_string())),
+            _ => Err(err("use a .toml, .yaml or .yml file".into())),
+        }
+    }
+}
+
+/// The resolved settings.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The SQLite database file.
+    pub database: PathBuf,
+    pub data_dir: PathBuf,
+    pub projects: Vec<PathBuf>,
+    pub max_runs: usize,
+    pub parallel: usize,
+    pub max_attempts: u32,
+    pub lease: Duration,
+    pub poll: Duration,
+    pub shutdown_grace: Duration,
+    pub kill_grace: Duration,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
+
+fn duration(key: &'static str, value: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => humantime::parse_duration(&v)
+            .map_err(|e| ConfigError::Value { key, message: format!("`{v}` is not a duration like 30s or 2m: {e}") }),
+    }
+}
+
+fn positive<T: PartialOrd + From<u8>>(key: &'static str, value: Option<T>, default: T) -> Result<T, ConfigError> {
+    let v = value.unwrap_or(default);
+    if v < T::from(1) { Err(ConfigError::Value { key, message: "must be at least 1".into() }) } else { Ok(v) }
+}
+
+/// `sqlite://PATH`, `sqlite:PATH` or a bare path.
+fn database_path(url: &str) -> Result<PathBuf, ConfigError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(ConfigError::Value {
+            key: "database",
+            message: "PostgreSQL is not supported yet: use sqlite://PATH".into(),
+        });
+    }
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    if path.is_empty() {
+        return Err(ConfigError::Value {
+            key: "database",
+            message: "give a file: sqlite:///var/lib/terrace/terrace.db".into(),
+        });
+    }
+    Ok(PathBuf::from(path))
+}
+
+impl ServerConfig {
+    /// Resolves `top` (flags and environment) over the file (when given) over defaults.
+    pub fn resolve(top: ConfigLayer, file: Option<&Path>) -> Result<ServerConfig, ConfigError> {
+        let layer = match file {
+            Some(path) => top.over(ConfigLayer::from_file(path)?),
+            None => top,
+        };
+        let listen_text = layer.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen = listen_text.parse().map_err(|_| ConfigError::Value {
+            key: "listen",
+            message: format!("`{listen_text}` is not an address like 127.0.0.1:7700"),
+        })?;
+        let data_dir = layer.data.unwrap_or_else(|| PathBuf::from(".terrace"));
+        let database = match layer.database {
+            Some(url) => database_path(&url)?,
+            None => data_dir.join("terrace.db"),
+        };
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(ServerConfig {
+            listen,
+            database,
+            data_dir,
+            projects: layer.projects.unwrap_or_default(),
+            max_runs: positive("max_runs", layer.max_runs, 4)?,
+            parallel: positive("parallel", layer.parallel, cpus)?,
+            max_attempts: positive("max_attempts", layer.max_attempts, 2)?,
+            lease: duration("lease", layer.lease, Duration::from_secs(30))?,
+            poll: duration("poll", layer.poll, Duration::from_secs(1))?,
+            shutdown_grace: duration("shutdown_grace", layer.shutdown_grace, Duration::from_secs(60))?,
+            kill_grace: duration("kill_grace", layer.kill_grace, Duration::from_secs(10))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("server.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nmax_runs = 7\nlease = \"5s\"\n").unwrap();
+        let top = ConfigLayer { max_runs: Some(2), ..Default::default() };
+        let c = ServerConfig::resolve(top, Some(&file)).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.max_runs, 2);
+        assert_eq!(c.lease, Duration::from_secs(5));
+        assert_eq!(c.max_attempts, 2);
+    }
+
+    #[test]
+    fn yaml_files_and_bad_values_are_reported_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("server.yaml");
+        std::fs::write(&file, "database: sqlite:///tmp/x.db\npoll: soon\n").unwrap();
+        let e = ServerConfig::resolve(ConfigLayer::default(), Some(&file)).unwrap_err();
+        assert!(e.to_string().starts_with("`poll`"), "{e}");
+        std::fs::write(&file, "unknown_key: 1\n").unwrap();
+        assert!(ServerConfig::resolve(ConfigLayer::default(), Some(&file)).is_err());
+        let pg = ConfigLayer { database: Some("postgres://x".into()), ..Default::default() };
+        assert!(ServerConfig::resolve(pg, None).unwrap_err().to_string().contains("PostgreSQL"));
+    }
+}

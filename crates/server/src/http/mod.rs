@@ -1,0 +1,69 @@
+//! The HTTP API: `/api/v1` (its OpenAPI document generated from the handlers), health,
+//! readiness and metrics; a body limit, latency tracking and JSON errors everywhere.
+
+pub mod error;
+pub mod extract;
+mod health;
+mod metrics;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::{App, AppError};
+
+/// The largest request body accepted (413 beyond).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Terrace API", description = "Environments and their infrastructure-as-code lifecycle jobs. \
+        Every endpoint takes `Authorization: Bearer <token>`; errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`."),
+    modifiers(&BearerAuth),
+    tags((name = "projects"), (name = "environments"), (name = "events"), (name = "runs"), (name = "secrets"), (name = "tokens"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+fn api() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", routes::api()).split_for_parts()
+}
+
+/// The OpenAPI document, as served at `/api/v1/openapi.json` and checked in as
+/// `docs/openapi.json`.
+pub fn openapi_json() -> String {
+    let (_, doc) = api();
+    let mut text = doc.to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let (api, doc) = api();
+    let doc = Arc::new(doc);
+    api.route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .fallback(|| async { AppError::NotFound { what: "route", id: "this path".into() } })
+        .method_not_allowed_fallback(|| async {
+            AppError::BadRequest { field: None, message: "this method is not allowed on this path".into() }
+        })
+        .layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(app)
+}

@@ -1,0 +1,51 @@
+//! `/projects/{project}/environments`: list, and one environment with its state,
+//! outputs (masked; `?reveal=true` for admins, audited) and last runs.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::views::{EnvironmentSummary, EnvironmentView};
+use crate::app::{App, AppError, environments};
+use crate::http::error::ErrorBody;
+use crate::http::extract::{ApiPath, ApiQuery, Auth};
+
+pub fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(show))
+}
+
+/// The environments the project file defines, and those the store still has a record of.
+#[utoipa::path(get, operation_id = "listEnvironments", path = "/projects/{project}/environments", tag = "environments", security(("bearer" = [])),
+    params(("project" = String, Path)),
+    responses((status = 200, body = Vec<EnvironmentSummary>), (status = "default", body = ErrorBody)))]
+async fn list(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    ApiPath(project): ApiPath<String>,
+) -> Result<Json<Vec<EnvironmentSummary>>, AppError> {
+    Ok(Json(environments::list(&app, &caller, &project).await?))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ShowQuery {
+    /// Show secret outputs in clear (admin only; written to the audit log).
+    pub reveal: Option<bool>,
+}
+
+/// One environment: state, outputs (secrets as `***`), each job's last run, secret names.
+#[utoipa::path(get, operation_id = "getEnvironment", path = "/projects/{project}/environments/{environment}", tag = "environments",
+    security(("bearer" = [])), params(("project" = String, Path), ("environment" = String, Path), ShowQuery),
+    responses((status = 200, body = EnvironmentView), (status = "default", body = ErrorBody)))]
+async fn show(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    ApiPath((project, env)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ShowQuery>,
+) -> Result<Json<EnvironmentView>, AppError> {
+    Ok(Json(environments::show(&app, &caller, &project, &env, q.reveal.unwrap_or(false)).await?))
+}

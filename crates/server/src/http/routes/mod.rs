@@ -1,0 +1,26 @@
+//! The `/api/v1` resources, one module each; each module registers its own routes.
+
+mod environments;
+mod events;
+mod logs;
+mod projects;
+mod runs;
+mod secrets;
+mod tokens;
+
+use std::sync::Arc;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::App;
+
+pub fn api() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .merge(projects::routes())
+        .merge(environments::routes())
+        .merge(events::routes())
+        .merge(runs::routes())
+        .merge(logs::routes())
+        .merge(secrets::routes())
+        .merge(tokens::routes())
+}

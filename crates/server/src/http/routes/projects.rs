@@ -1,0 +1,57 @@
+//! `/projects`: list, register by path (admin), show.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::views::ProjectView;
+use crate::app::{App, AppError, projects};
+use crate::http::error::ErrorBody;
+use crate::http::extract::{ApiJson, ApiPath, Auth};
+
+pub fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new().routes(routes!(list, register)).routes(routes!(show))
+}
+
+/// Every registered project.
+#[utoipa::path(get, operation_id = "listProjects", path = "/projects", tag = "projects", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ProjectView>), (status = "default", body = ErrorBody)))]
+async fn list(State(app): State<Arc<App>>, Auth(caller): Auth) -> Result<Json<Vec<ProjectView>>, AppError> {
+    Ok(Json(projects::list(&app, &caller).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    /// Absolute path of a folder holding terrace.yaml, or of the file, on the server.
+    pub path: String,
+}
+
+/// Registers (or re-points) a project from a path on the server. Admin only.
+#[utoipa::path(post, operation_id = "registerProject", path = "/projects", tag = "projects", security(("bearer" = [])), request_body = RegisterBody,
+    responses((status = 201, body = ProjectView), (status = "default", body = ErrorBody)))]
+async fn register(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<(StatusCode, Json<ProjectView>), AppError> {
+    Ok((StatusCode::CREATED, Json(projects::register(&app, Some(&caller), &body.path).await?)))
+}
+
+/// One project, its environments and jobs, as its file says now.
+#[utoipa::path(get, operation_id = "getProject", path = "/projects/{project}", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path)),
+    responses((status = 200, body = ProjectView), (status = "default", body = ErrorBody)))]
+async fn show(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    ApiPath(project): ApiPath<String>,
+) -> Result<Json<ProjectView>, AppError> {
+    Ok(Json(projects::show(&app, &caller, &project).await?))
+}

@@ -1,0 +1,52 @@
+//! `/runs`: filtered lists, one run (by id or unique prefix), cancel.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::runs::{self, RunQuery};
+use crate::app::views::{RequestView, RunView};
+use crate::app::{App, AppError};
+use crate::http::error::ErrorBody;
+use crate::http::extract::{ApiPath, ApiQuery, Auth};
+
+pub fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(show)).routes(routes!(cancel))
+}
+
+/// Job runs, newest first.
+#[utoipa::path(get, operation_id = "listRuns", path = "/runs", tag = "runs", security(("bearer" = [])), params(RunQuery),
+    responses((status = 200, body = Vec<RunView>), (status = "default", body = ErrorBody)))]
+async fn list(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    ApiQuery(q): ApiQuery<RunQuery>,
+) -> Result<Json<Vec<RunView>>, AppError> {
+    Ok(Json(runs::list(&app, &caller, q).await?))
+}
+
+/// One run, by id or a unique prefix of it.
+#[utoipa::path(get, operation_id = "getRun", path = "/runs/{id}", tag = "runs", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = RunView), (status = "default", body = ErrorBody)))]
+async fn show(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<RunView>, AppError> {
+    Ok(Json(runs::show(&app, &caller, &id).await?))
+}
+
+/// Cancels the request running this run; its jobs stop and their runs end `cancelled`.
+#[utoipa::path(post, operation_id = "cancelRun", path = "/runs/{id}/cancel", tag = "runs", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = RequestView), (status = "default", body = ErrorBody)))]
+async fn cancel(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<RequestView>, AppError> {
+    Ok(Json(runs::cancel(&app, &caller, &id).await?))
+}

@@ -1,0 +1,105 @@
+//! Runs one claimed request through the engine: the project re-read from its file, the
+//! environment's API secrets injected as secret variables, the run ids recorded as the
+//! jobs start, and the outcome written back to the request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use terrace_engine::{Engine, Observer, PipelineOutcome, Progress, Request};
+use terrace_model::RunId;
+use terrace_store::control::{RequestRecord, RequestState};
+use tokio::sync::mpsc;
+
+use super::{Handle, SchedulerConfig};
+use crate::app::{App, AppError, projects, secrets};
+
+/// Passes the ids of the runs the engine creates to the request's record.
+struct RunIds(mpsc::UnboundedSender<RunId>);
+
+impl Observer for RunIds {
+    fn observe(&self, event: Progress) {
+        if let Progress::Started { run, .. } | Progress::Finished { run, .. } = event {
+            let _ = self.0.send(run);
+        }
+    }
+}
+
+pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: RequestRecord, handle: Handle) {
+    let started = Instant::now();
+    let id = request.id;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let writer = {
+        let (app, mut ids) = (app.clone(), request.run_ids.clone());
+        tokio::spawn(async move {
+            while let Some(run) = rx.recv().await {
+                if !ids.contains(&run) {
+                    ids.push(run);
+                    if let Err(e) = app.store.set_request_runs(id, &app.instance, &ids).await {
+                        tracing::warn!(request = %id, error = %e, "could not record the request's runs");
+                    }
+                }
+            }
+        })
+    };
+    let result = run(app, cfg, &request, Arc::new(RunIds(tx)), &handle).await;
+    let _ = writer.await;
+    let (state, reason, outcome) = match &result {
+        _ if handle.released.is_cancelled() => {
+            let reason = "the server stopped before it finished; re-queued";
+            if let Err(e) = app.store.release_request(id, &app.instance, reason).await {
+                tracing::warn!(request = %id, error = %e, "could not release the request");
+            }
+            return;
+        }
+        Ok(o) if handle.cancel.is_cancelled() => (RequestState::Cancelled, Some("cancelled".to_string()), Some(o)),
+        Ok(o) if o.succeeded() => (RequestState::Succeeded, None, Some(o)),
+        Ok(o) => (RequestState::Failed, Some(failure(o)), Some(o)),
+        Err(e) => (RequestState::Failed, Some(e.to_string()), None),
+    };
+    let outcome = outcome.and_then(|o| serde_json::to_value(o).ok());
+    match app.store.finish_request(id, &app.instance, state, reason.as_deref(), outcome.as_ref()).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(request = %id, "lost the request's lease before it finished"),
+        Err(e) => tracing::error!(request = %id, error = %e, "could not record the request's end"),
+    }
+    app.metrics.observe_request(request.event.as_str(), state.as_str(), started.elapsed().as_secs_f64());
+}
+
+fn failure(o: &PipelineOutcome) -> String {
+    let job = o.failed_job.as_deref().unwrap_or("?");
+    let why = o.jobs.iter().find(|j| j.job == job).and_then(|j| j.reason.clone()).unwrap_or_else(|| "failed".into());
+    format!("`{}` failed at job `{job}`: {why}", o.event)
+}
+
+async fn run(
+    app: &Arc<App>,
+    cfg: &SchedulerConfig,
+    request: &RequestRecord,
+    observer: Arc<dyn Observer>,
+    handle: &Handle,
+) -> Result<PipelineOutcome, AppError> {
+    let loaded = projects::load(app, &request.project).await?;
+    let mut project = loaded.project;
+    let values = app.store.secret_values(&project.name, &request.environment).await?;
+    secrets::inject(&mut project, &request.environment, values);
+    let store: Arc<dyn terrace_store::Store> = app.store.clone();
+    let engine = Engine {
+        project,
+        project_root: loaded.root,
+        data_dir: app.settings.data_dir.clone(),
+        store,
+        executor: Arc::new(terrace_exec::LocalExecutor),
+        parallel: cfg.parallel.max(1),
+        invoking_env: Arc::new(std::env::vars().collect()),
+        trigger: request.requested_by.clone(),
+        owner: app.instance.clone(),
+        kill_grace: cfg.kill_grace,
+    };
+    let req = Request {
+        env: request.environment.clone(),
+        event: request.event,
+        job: request.job.clone(),
+        raw_args: request.args.clone(),
+    };
+    Ok(engine.run_event(req, observer, handle.cancel.clone()).await?)
+}

@@ -1,0 +1,56 @@
+//! Requests whose server died: at start and periodically, the runs a dead process left
+//! are marked interrupted (the engine's recovery), and its requests are re-queued, or
+//! marked interrupted once out of attempts. Never run twice at once: a request is taken
+//! back only when its lease expired or its holder is a dead process on this host.
+
+use terrace_store::StoreError;
+use terrace_store::control::{Reaped, RequestFilter, RequestState};
+
+use crate::app::App;
+
+/// (pid, start, host) of an owner id `local:<pid>:<start>@<host>`.
+fn parse_owner(owner: &str) -> Option<(u32, u64, &str)> {
+    let (ids, host) = owner.strip_prefix("local:")?.split_once('@')?;
+    let (pid, start) = ids.split_once(':')?;
+    Some((pid.parse().ok()?, start.parse().ok()?, host))
+}
+
+/// Holders of running requests that are dead processes of this host.
+async fn dead_owners(app: &App) -> Result<Vec<String>, StoreError> {
+    let Some((_, _, my_host)) = parse_owner(&app.instance) else { return Ok(vec![]) };
+    let filter = RequestFilter { state: Some(RequestState::Running), limit: Some(1000), ..Default::default() };
+    let mut dead = Vec::new();
+    for r in app.store.list_requests(&filter).await? {
+        let Some(owner) = r.owner else { continue };
+        if owner == app.instance || dead.contains(&owner) {
+            continue;
+        }
+        if let Some((pid, start, host)) = parse_owner(&owner)
+            && host == my_host
+            && !terrace_exec::process::is_alive(pid, Some(start))
+        {
+            dead.push(owner);
+        }
+    }
+    Ok(dead)
+}
+
+pub async fn reap(app: &App) -> Result<Vec<Reaped>, StoreError> {
+    match terrace_engine::recovery::recover(app.store.as_ref(), &app.settings.data_dir).await {
+        Ok(runs) => {
+            for r in runs {
+                tracing::warn!(run = %r.run, job = %r.job, environment = %r.environment, reason = %r.reason, "run interrupted");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not recover interrupted runs"),
+    }
+    let dead = dead_owners(app).await?;
+    let reaped = app.store.reap_requests(time::OffsetDateTime::now_utc(), &dead).await?;
+    for r in &reaped {
+        tracing::warn!(request = %r.id, state = %r.state, reason = r.reason.as_deref().unwrap_or(""), "request taken back");
+    }
+    if !reaped.is_empty() {
+        app.wake_scheduler.notify_one();
+    }
+    Ok(reaped)
+}
