@@ -32,17 +32,7 @@ fn kill_9_mid_run_is_found_and_resolved_by_the_next_command() {
         pid = pid_file.display()
     );
     let p = TestProject::new(&yaml);
-    let mut child = p
-        .command(&["up", "dev"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(&pid_file).map(|s| s.trim().is_empty()).unwrap_or(true) {
-        assert!(Instant::now() < deadline, "the job never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = start_up(&p, &pid_file);
     let job_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
     child.wait().unwrap();
@@ -82,17 +72,7 @@ fn a_second_event_on_a_busy_environment_is_refused_clearly() {
         s = started.display()
     );
     let p = TestProject::new(&yaml);
-    let mut first = p
-        .command(&["up", "dev"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !started.exists() {
-        assert!(Instant::now() < deadline, "the job never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut first = start_up(&p, &started);
     let second = p.run(&["up", "dev"]).code(1);
     assert!(second.stderr.contains("busy"), "{}", second.stderr);
     // reading while it runs does not disturb it
