@@ -80,3 +80,26 @@ fn a_second_event_on_a_busy_environment_is_refused_clearly() {
     assert!(first.wait().unwrap().success());
     assert_eq!(p.runs_of("slow")[0]["state"], "succeeded");
 }
+
+#[test]
+fn ctrl_c_stops_the_jobs_and_marks_their_runs_cancelled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pid_file = tmp.path().join("job.pid");
+    let yaml = format!(
+        "project: p\nenvironments: {{dev: {{}}}}\njobs:\n  slow:\n    events: [start]\n    commands: {{start: 'echo $$ > {pid}; sleep 300'}}\n  after:\n    depends_on: [slow]\n    events: [start]\n    commands: {{start: 'true'}}\n",
+        pid = pid_file.display()
+    );
+    let p = TestProject::new(&yaml);
+    let mut child = start_up(&p, &pid_file);
+    let job_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "a cancelled run is a failed run");
+    assert_eq!(p.runs_of("slow")[0]["state"], "cancelled");
+    assert_eq!(p.runs_of("after")[0]["state"], "skipped");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{job_pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{job_pid}/stat")).unwrap_or_default().contains(") Z"),
+        "the job survived Ctrl-C"
+    );
+}
