@@ -32,3 +32,16 @@ fn validate_accepts_the_quickstart_and_schema_is_json() {
     let v: serde_json::Value = serde_json::from_slice(&schema.stdout).unwrap();
     assert!(v["properties"]["jobs"].is_object(), "{v}");
 }
+
+#[test]
+fn validate_reports_files_the_project_names_but_that_are_missing() {
+    let p = TestProject::new(
+        "project: p\njobs:\n  a:\n    source: nowhere\n    input: params.json\n    events: [start]\n    commands: {start: 'true'}\n  b:\n    template: cloudformation\n    events: [start]\n    template_file: stack.yaml\n",
+    );
+    let out = p.run(&["validate"]).code(2);
+    assert!(out.stderr.contains("job `a`: source folder `nowhere` does not exist"), "{}", out.stderr);
+    assert!(out.stderr.contains("job `a`: parameters file `params.json` does not exist"), "{}", out.stderr);
+    assert!(out.stderr.contains("job `b`: template_file `stack.yaml` does not exist"), "{}", out.stderr);
+    p.write("nowhere/x", "").write("params.json", "{}").write("stack.yaml", "");
+    p.run(&["validate"]).ok();
+}

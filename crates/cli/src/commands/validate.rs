@@ -15,6 +15,21 @@ pub fn validate(g: &Global, a: &JsonFlag) -> Result<ExitCode, CliError> {
     let label = display_name(&file);
     match parse_project(&label, &text) {
         Ok(p) => {
+            let root = file.parent().unwrap_or(std::path::Path::new("."));
+            let missing = missing_files(&p, root);
+            if !missing.is_empty() {
+                if a.json {
+                    let problems: Vec<_> =
+                        missing.iter().map(|m| serde_json::json!({"file": label, "message": m})).collect();
+                    println!("{}", serde_json::json!({"valid": false, "file": label, "problems": problems}));
+                } else {
+                    for m in &missing {
+                        eprintln!("{label}: {m}");
+                    }
+                    eprintln!("{} problem{} found", missing.len(), if missing.len() == 1 { "" } else { "s" });
+                }
+                return Ok(ExitCode::from(2));
+            }
             if a.json {
                 println!("{}", serde_json::json!({"valid": true, "file": label, "problems": []}));
             } else {
@@ -43,6 +58,34 @@ pub fn validate(g: &Global, a: &JsonFlag) -> Result<ExitCode, CliError> {
             Ok(ExitCode::from(2))
         }
     }
+}
+
+/// The files the project names that are not there (the parser cannot see the disk).
+fn missing_files(p: &terrace_model::Project, root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for job in p.jobs.values() {
+        let source = root.join(&job.source);
+        if !source.is_dir() {
+            out.push(format!("job `{}`: source folder `{}` does not exist", job.name, job.source.display()));
+        }
+        if let Some(input) = &job.input
+            && !root.join(input).is_file()
+        {
+            out.push(format!("job `{}`: parameters file `{}` does not exist", job.name, input.display()));
+        }
+        if let Some(t) = &job.iac.template_file
+            && source.is_dir()
+            && !source.join(t).is_file()
+        {
+            out.push(format!(
+                "job `{}`: template_file `{}` does not exist in its source folder `{}`",
+                job.name,
+                t.display(),
+                job.source.display()
+            ));
+        }
+    }
+    out
 }
 
 pub fn schema() -> Result<ExitCode, CliError> {
