@@ -59,7 +59,6 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Outputs(a) => commands::outputs::outputs(g, &a).await,
         Command::Status(a) => commands::status::status(g, &a).await,
         Command::Runs(a) => commands::runs::runs(g, &a).await,
-        Command::Logs(a) if a.follow => Err(CliError::usage("`logs --follow` needs --server (or TERRACE_SERVER)")),
         Command::Logs(a) => commands::logs::logs(g, &a).await,
         Command::Server(a) => commands::server::server(g, a).await,
         Command::Token(t) => commands::token::token(g, t).await,

@@ -8,6 +8,8 @@ use crate::context::{data_dir, load_project, open_store};
 use crate::exit::CliError;
 
 const PAGE: u32 = 10_000;
+/// How often `--follow` looks for new lines in local mode (the store is a local file).
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 pub async fn logs(g: &Global, a: &LogsArgs) -> Result<ExitCode, CliError> {
     let loaded = load_project(g)?;
@@ -20,9 +22,21 @@ pub async fn logs(g: &Global, a: &LogsArgs) -> Result<ExitCode, CliError> {
     };
     let mut out = std::io::stdout().lock();
     let mut offset = 0;
+    let mut ended = !a.follow;
     loop {
         let page = store.read_logs(run.id, offset, PAGE).await?;
-        let Some(last) = page.last() else { break };
+        let Some(last) = page.last() else {
+            // Caught up. With --follow, wait while the run goes on; once it has ended,
+            // one more read catches what it wrote last.
+            if ended {
+                break;
+            }
+            ended = !store.get_run(run.id).await?.is_some_and(|r| r.state.is_active());
+            if !ended {
+                tokio::time::sleep(FOLLOW_POLL).await;
+            }
+            continue;
+        };
         offset = last.offset + 1;
         for l in page.iter().filter(|l| a.attempt.is_none_or(|n| n == l.attempt)) {
             let written = if a.json {
