@@ -208,7 +208,7 @@ pub struct LogsArgs {
     /// Only this attempt's lines
     #[arg(long)]
     pub attempt: Option<u32>,
-    /// Keep printing lines until the run ends (with --server)
+    /// Keep printing lines until the run ends
     #[arg(long, short)]
     pub follow: bool,
     /// One JSON object per line
