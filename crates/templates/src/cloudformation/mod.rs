@@ -8,6 +8,8 @@
 mod describe;
 pub mod params;
 pub mod stack_name;
+#[cfg(test)]
+mod tests;
 
 use terrace_model::Event;
 
