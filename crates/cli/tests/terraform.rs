@@ -147,3 +147,27 @@ fn tool_errors_name_the_phase_and_carry_the_tools_message() {
         "{missing}"
     );
 }
+
+#[test]
+fn a_configuration_with_its_own_backend_gets_one_workspace_per_environment() {
+    require_terraform();
+    let states = tempfile::tempdir().unwrap();
+    let p = TestProject::new(
+        "project: tf\nenvironments: {dev: {}, prod: {}}\njobs:\n  net:\n    template: terraform\n    source: net\n    events: [start, delete]\n",
+    );
+    p.write(
+        "net/main.tf",
+        &format!(
+            "terraform {{\n  backend \"local\" {{\n    workspace_dir = \"{}\"\n  }}\n}}\nresource \"terraform_data\" \"x\" {{ input = terraform.workspace }}\noutput \"ws\" {{ value = terraform_data.x.output }}\n",
+            states.path().display()
+        ),
+    );
+    p.run(&["up", "dev"]).ok();
+    p.run(&["up", "prod"]).ok();
+    let ws = |env: &str| p.json(&["outputs", env])[0]["value"].as_str().unwrap().to_string();
+    assert_eq!(ws("dev"), "dev");
+    assert_eq!(ws("prod"), "prod");
+    assert!(states.path().join("dev/terraform.tfstate").is_file());
+    assert!(states.path().join("prod/terraform.tfstate").is_file());
+    assert!(!p.data.join("state/tf/dev/net/terraform.tfstate").exists(), "the configuration's backend is kept");
+}
