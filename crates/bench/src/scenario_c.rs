@@ -41,6 +41,24 @@ pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
         floor.push(stamp_floor(&programs.helper, fx.dir.path())?);
     }
     push_rows(&mut checks, "in-process run_event -> job running", &terrace, &floor, events);
+    // The engine asks git for the project's commit before each pipeline: a process of
+    // its own on the way to the job's, timed here in the same run for the breakdown.
+    let mut git = Vec::new();
+    for _ in 0..events.min(200) {
+        let t = std::time::Instant::now();
+        let _ = std::process::Command::new("git")
+            .args(["rev-parse", "--verify", "-q", "HEAD"])
+            .current_dir(&fx.root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        git.push(t.elapsed());
+    }
+    checks.rows.push(
+        Row::new("C", "  of which `git rev-parse HEAD` (once per pipeline), p50")
+            .terrace(format!("{:.2} ms", ms(percentile(&git, 50.0)))),
+    );
 
     match &programs.terrace {
         Some(bin) => {

@@ -22,9 +22,11 @@ use crate::jobprog::{SECRET_PREFIX, emitted, log_block};
 use crate::{Checks, Row, Size};
 
 pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
-    let bytes: u64 = match size {
-        Size::Tiny => 4 << 20,
-        Size::Full => 1 << 30,
+    // TERRACE_BENCH_D_MIB overrides the size, to profile a shorter run.
+    let bytes: u64 = match (std::env::var("TERRACE_BENCH_D_MIB").ok().and_then(|m| m.parse::<u64>().ok()), size) {
+        (Some(mib), _) => mib << 20,
+        (None, Size::Tiny) => 4 << 20,
+        (None, Size::Full) => 1 << 30,
     };
     let mut checks = Checks::default();
     for (n, target) in [(10, 1000.0), (100, 300.0)] {

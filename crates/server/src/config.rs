@@ -24,7 +24,7 @@ pub struct ConfigLayer {
     pub listen: Option<String>,
     /// `sqlite://PATH` (PostgreSQL is not supported yet).
     pub database: Option<String>,
-    /// Work folders, locks and the master key.
+    /// Work folders, locks and the master key [default: .terrace/ beside the first project].
     pub data: Option<PathBuf>,
     /// Project files (or folders holding terrace.yaml) registered at start.
     pub projects: Option<Vec<PathBuf>>,
@@ -133,7 +133,15 @@ impl ServerConfig {
             key: "listen",
             message: format!("`{listen_text}` is not an address like 127.0.0.1:7700"),
         })?;
-        let data_dir = layer.data.unwrap_or_else(|| PathBuf::from(".terrace"));
+        let projects = layer.projects.unwrap_or_default();
+        // As in local mode: `.terrace/` beside the (first) project file, so both share state.
+        let data_dir = layer.data.unwrap_or_else(|| match projects.first() {
+            Some(p) if p.extension().is_some_and(|e| e == "yaml" || e == "yml") => {
+                p.parent().unwrap_or(Path::new(".")).join(".terrace")
+            }
+            Some(p) => p.join(".terrace"),
+            None => PathBuf::from(".terrace"),
+        });
         let database = match layer.database {
             Some(url) => database_path(&url)?,
             None => data_dir.join("terrace.db"),
@@ -143,7 +151,7 @@ impl ServerConfig {
             listen,
             database,
             data_dir,
-            projects: layer.projects.unwrap_or_default(),
+            projects,
             max_runs: positive("max_runs", layer.max_runs, 4)?,
             parallel: positive("parallel", layer.parallel, cpus)?,
             max_attempts: positive("max_attempts", layer.max_attempts, 2)?,

@@ -2,7 +2,6 @@
 //! the request is polled until it ends, and the same summary as local mode is printed.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -13,8 +12,6 @@ use super::{Client, project_name, seg};
 use crate::args::{EventArgs, EventName, ExecFlags, Global, RunArgs};
 use crate::commands::lifecycle::print_summary;
 use crate::exit::CliError;
-
-const POLL: Duration = Duration::from_millis(500);
 
 pub async fn event(client: &Client, g: &Global, a: EventArgs, event: Event) -> Result<ExitCode, CliError> {
     submit(client, g, &a.env, json!({"event": event.as_str()}), &a.exec).await
@@ -36,10 +33,10 @@ async fn submit(client: &Client, g: &Global, env: &str, body: Value, flags: &Exe
     let path = format!("/projects/{}/environments/{}/events", seg(&project), seg(env));
     let accepted: Value = client.call(Method::POST, &path, Some(&body)).await?;
     let id = accepted["request_id"].as_str().unwrap_or_default().to_string();
-    if !flags.quiet {
-        eprintln!("request {id} queued on the server; waiting for it to run");
-    }
-    let request = wait(client, &id).await?;
+    let interrupt = spawn_cancel_on_interrupt(client.clone(), id.clone());
+    let request = super::progress::follow(client, &id, flags.quiet).await;
+    interrupt.abort();
+    let request = request?;
     let state = request["state"].as_str().unwrap_or("");
     let Some(outcome) = request.get("outcome").filter(|o| !o.is_null()).cloned() else {
         let reason = request["reason"].as_str().unwrap_or("no reason given");
@@ -54,15 +51,26 @@ async fn submit(client: &Client, g: &Global, env: &str, body: Value, flags: &Exe
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// Polls the request until it is final.
-async fn wait(client: &Client, id: &str) -> Result<Value, CliError> {
-    loop {
-        let request: Value = client.get(&format!("/requests/{}", seg(id))).await?;
-        if !matches!(request["state"].as_str(), Some("queued" | "running")) {
-            return Ok(request);
+/// Ctrl-C or SIGTERM while waiting: cancel the request on the server (its jobs stop and the
+/// summary follows), as local mode stops its jobs. Again: leave, the request goes on.
+fn spawn_cancel_on_interrupt(client: Client, id: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
+        for round in 0..2 {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if round == 1 {
+                eprintln!("terrace: leaving; request {id} goes on on the server (terrace runs / status)");
+                std::process::exit(130);
+            }
+            eprintln!("terrace: cancelling request {id} on the server (interrupt again to leave at once)");
+            if let Err(e) = client.call::<Value>(Method::POST, &format!("/requests/{}/cancel", seg(&id)), None).await {
+                eprintln!("{e}");
+            }
         }
-        tokio::time::sleep(POLL).await;
-    }
+    })
 }
 
 /// The outcome the server stored, as the engine's type (to print the same summary).

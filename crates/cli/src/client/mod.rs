@@ -5,6 +5,7 @@
 pub mod events;
 pub mod listings;
 pub mod logs;
+pub mod progress;
 pub mod secrets;
 
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ use crate::exit::CliError;
 /// The variable holding the API token.
 pub const TOKEN_ENV: &str = "TERRACE_TOKEN";
 
+#[derive(Clone)]
 pub struct Client {
     base: String,
     token: Option<String>,

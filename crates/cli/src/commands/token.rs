@@ -23,9 +23,11 @@ fn role(r: RoleArg) -> Role {
     }
 }
 
-/// The server's store, from `--database` or `DATA/terrace.db`.
+/// The server's store, from `--database` or `DATA/terrace.db` (DATA as the server picks it:
+/// `--data`, or `.terrace/` beside `--project`, or in the current folder).
 async fn store(g: &Global, database: Option<String>) -> Result<std::sync::Arc<terrace_store::SqliteStore>, CliError> {
-    let layer = terrace_server::ConfigLayer { database, data: g.data.clone(), ..Default::default() };
+    let projects = Some(g.project.iter().cloned().collect());
+    let layer = terrace_server::ConfigLayer { database, data: g.data.clone(), projects, ..Default::default() };
     let config = terrace_server::ServerConfig::resolve(layer, None).map_err(|e| CliError::usage(e.to_string()))?;
     let data: PathBuf = match &g.data {
         Some(d) => d.clone(),

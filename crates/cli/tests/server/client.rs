@@ -76,3 +76,73 @@ fn the_cli_talks_to_the_server_with_the_same_output_and_exit_codes() {
     assert_eq!(terrace(&server, "", cwd, &["status"]).0, 2);
     assert!(server.stop());
 }
+
+#[test]
+fn settings_come_from_flags_then_environment_then_the_config_file() {
+    let f = one_job_project("#!/bin/sh\ntrue\n");
+    let token = f.token("operator", "op");
+    // The file's listen address is taken by the flag; its max_attempts by the environment.
+    let toml = f.dir.path().join("server.toml");
+    std::fs::write(&toml, "listen = \"127.0.0.1:1\"\nmax_attempts = 5\nmax_runs = 3\n").unwrap();
+    let config = toml.display().to_string();
+    let mut server =
+        Server::start_with_env(&f.project(), &f.data(), &["--config", &config], &[("TERRACE_MAX_ATTEMPTS", "4")]);
+    let api = server.api(Some(&token));
+    let id = api.ok("POST", "/projects/shop/environments/dev/events", Some(r#"{"event": "start"}"#))["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(api.wait_request(&id, std::time::Duration::from_secs(30))["max_attempts"], 4);
+    assert!(server.stop());
+    // Without the environment variable the file's value applies; YAML works too.
+    let yaml = f.dir.path().join("server.yaml");
+    std::fs::write(&yaml, "max_attempts: 5\n").unwrap();
+    let mut server = Server::start(&f.project(), &f.data(), &["--config", &yaml.display().to_string()]);
+    let api = server.api(Some(&token));
+    let id = api.ok("POST", "/projects/shop/environments/dev/events", Some(r#"{"event": "stop"}"#))["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(api.wait_request(&id, std::time::Duration::from_secs(30))["max_attempts"], 5);
+    assert!(server.stop());
+    // A bad config file is a usage error (exit 2) naming the key.
+    std::fs::write(&yaml, "max_attempts: many\n").unwrap();
+    let out = Command::new(bin()).args(["server", "--config"]).arg(&yaml).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_attempts"));
+    let help = Command::new(bin()).args(["server", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for documented in ["--config", "TERRACE_LISTEN", "--max-runs", "--shutdown-grace", "409"] {
+        assert!(help.contains(documented), "`terrace server --help` documents {documented}:\n{help}");
+    }
+}
+
+#[test]
+fn ctrl_c_in_client_mode_cancels_the_request_on_the_server() {
+    let f = one_job_project("#!/bin/sh\necho long job\nsleep 60\n");
+    let token = f.token("operator", "op");
+    let mut server = f.start(&["--kill-grace", "1s"]);
+    let api = server.api(Some(&token));
+    let child = Command::new(bin())
+        .args(["up", "dev"])
+        .current_dir(f.dir.path())
+        .env("TERRACE_SERVER", &server.url)
+        .env("TERRACE_TOKEN", &token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(std::time::Duration::from_secs(30), "the job to run", || {
+        let runs = api.ok("GET", "/runs?state=running", None);
+        (runs.as_array().unwrap().len() == 1).then_some(())
+    });
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("cancelled"), "{stdout}");
+    let requests = api.ok("GET", "/requests", None);
+    assert_eq!(requests[0]["state"], "cancelled", "{requests}");
+    assert!(server.stop());
+}

@@ -72,6 +72,7 @@ fn bad_input_gets_the_right_status_and_names_the_field() {
         ("POST", "/projects".into(), Some(r#"{"path": "relative/path"}"#.into()), 400, "bad_request", Some("path")),
         ("POST", "/projects".into(), Some(r#"{"path": "/does/not/exist"}"#.into()), 422, "unprocessable", Some("path")),
         ("GET", "/no/such/route".into(), None, 404, "not_found", None),
+        ("GET", events.into(), None, 405, "method_not_allowed", None),
     ];
     for (method, path, body, status, code, field) in &cases {
         let (got, v) = api.json(method, path, body.as_deref());
@@ -87,6 +88,34 @@ fn bad_input_gets_the_right_status_and_names_the_field() {
     let (got, v) = api.json("POST", events, Some(&big));
     assert_eq!(got, 413, "{v}");
     assert_eq!(v["error"]["code"], "payload_too_large");
+    // Odd input never makes the server fail: always a JSON error below 500.
+    let bodies = [
+        "",
+        "null",
+        "{}",
+        "\u{0}",
+        "{\"event\": {}}",
+        "{\"event\": \"start\", \"args\": \"x\"}",
+        "💥",
+        "[[[[[[[[",
+        "1e999",
+    ];
+    let paths = [
+        "/projects/%FF%FE/environments/dev/events",
+        "/projects/shop/environments/🚀/events",
+        "/projects/shop/environments/dev%2F..%2F..%2Fetc/events",
+        "/projects/shop/environments/dev/events?x=%ZZ",
+        "/projects/shop/environments/dev/secrets/%00",
+    ];
+    for path in paths {
+        for body in bodies {
+            for method in ["POST", "PUT", "GET", "DELETE"] {
+                let (got, v) = api.json(method, path, Some(body));
+                assert!((400..500).contains(&got), "{method} {path} {body:?}: {got} {v}");
+                assert!(v["error"]["code"].is_string(), "{method} {path} {body:?}: {v}");
+            }
+        }
+    }
     // The server survived all of it.
     assert_eq!(api.json("GET", "/projects", None).0, 200);
     assert!(server.stop());
@@ -114,5 +143,38 @@ fn events_wait_in_order_and_an_environment_being_deleted_refuses_new_ones() {
     assert!(at(&delete["started_at"]) >= at(&first["finished_at"]), "the delete waited for the start");
     // Once deleted, events are accepted again.
     assert_eq!(api.json("POST", events, Some(r#"{"event": "start"}"#)).0, 202);
+    assert!(server.stop());
+}
+
+#[test]
+fn a_request_waits_while_a_local_terrace_holds_the_environment() {
+    let f = one_job_project("#!/bin/sh\necho run by $TERRACE_RUN_ID\nsleep 3\n");
+    let token = f.token("operator", "op");
+    let mut server = f.start(&[]);
+    let api = server.api(Some(&token));
+    let mut local = std::process::Command::new(bin())
+        .args(["up", "dev", "--quiet", "--project"])
+        .arg(f.project())
+        .arg("--data")
+        .arg(f.data())
+        .env_remove("TERRACE_SERVER")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(30), "the local run to start", || {
+        let runs = api.ok("GET", "/runs?state=running", None);
+        (runs.as_array().unwrap().len() == 1).then_some(())
+    });
+    let id = api.ok("POST", "/projects/shop/environments/dev/events", Some(r#"{"event": "start"}"#))["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(700));
+    let waiting = api.ok("GET", &format!("/requests/{id}"), None);
+    assert_eq!(waiting["run_ids"].as_array().unwrap().len(), 0, "waits for the local run: {waiting}");
+    assert!(local.wait().unwrap().success());
+    let request = api.wait_request(&id, Duration::from_secs(60));
+    assert_eq!(request["state"], "succeeded", "{request}");
     assert!(server.stop());
 }

@@ -69,6 +69,10 @@ pub struct Server {
 
 impl Server {
     pub fn start(project: &Path, data: &Path, extra: &[&str]) -> Server {
+        Server::start_with_env(project, data, extra, &[])
+    }
+
+    pub fn start_with_env(project: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(data).expect("data dir");
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let log = data.join(format!("server-{}.log", STARTS.fetch_add(1, Ordering::Relaxed)));
@@ -81,6 +85,7 @@ impl Server {
             .args(extra)
             .env("TERRACE_LOG", "info")
             .env_remove("TERRACE_SERVER")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)

@@ -24,6 +24,8 @@ pub enum AppError {
     /// Well-formed but not possible for this project (unknown job, invalid project file).
     #[error("{message}")]
     Unprocessable { field: Option<String>, message: String },
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
     #[error("the request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
     /// The store cannot be reached or is not migrated.
@@ -60,6 +62,7 @@ impl AppError {
             AppError::NotFound { .. } => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::Unprocessable { .. } => "unprocessable",
+            AppError::MethodNotAllowed => "method_not_allowed",
             AppError::TooLarge { .. } => "payload_too_large",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal { .. } => "internal",

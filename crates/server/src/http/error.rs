@@ -17,8 +17,8 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct ErrorDetail {
-    /// bad_request, unauthenticated, forbidden, not_found, conflict, unprocessable,
-    /// payload_too_large, unavailable, internal.
+    /// bad_request, unauthenticated, forbidden, not_found, method_not_allowed, conflict,
+    /// unprocessable, payload_too_large, unavailable, internal.
     pub code: String,
     pub message: String,
     /// The input field at fault, when one is.
@@ -36,6 +36,7 @@ pub fn status(e: &AppError) -> StatusCode {
         AppError::NotFound { .. } => StatusCode::NOT_FOUND,
         AppError::Conflict(_) => StatusCode::CONFLICT,
         AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,

@@ -60,9 +60,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .fallback(|| async { AppError::NotFound { what: "route", id: "this path".into() } })
-        .method_not_allowed_fallback(|| async {
-            AppError::BadRequest { field: None, message: "this method is not allowed on this path".into() }
-        })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app)

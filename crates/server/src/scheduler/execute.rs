@@ -5,13 +5,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use terrace_engine::{Engine, Observer, PipelineOutcome, Progress, Request};
+use terrace_engine::{Engine, EngineError, Observer, PipelineOutcome, Progress, Request};
 use terrace_model::RunId;
 use terrace_store::control::{RequestRecord, RequestState};
 use tokio::sync::mpsc;
 
 use super::{Handle, SchedulerConfig};
 use crate::app::{App, AppError, projects, secrets};
+
+/// How often a request waits for an environment a local `terrace` process holds.
+const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Passes the ids of the runs the engine creates to the request's record.
 struct RunIds(mpsc::UnboundedSender<RunId>);
@@ -54,6 +57,7 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
         Ok(o) if handle.cancel.is_cancelled() => (RequestState::Cancelled, Some("cancelled".to_string()), Some(o)),
         Ok(o) if o.succeeded() => (RequestState::Succeeded, None, Some(o)),
         Ok(o) => (RequestState::Failed, Some(failure(o)), Some(o)),
+        Err(_) if handle.cancel.is_cancelled() => (RequestState::Cancelled, Some("cancelled".to_string()), None),
         Err(e) => (RequestState::Failed, Some(e.to_string()), None),
     };
     let outcome = outcome.and_then(|o| serde_json::to_value(o).ok());
@@ -101,5 +105,22 @@ async fn run(
         job: request.job.clone(),
         raw_args: request.args.clone(),
     };
-    Ok(engine.run_event(req, observer, handle.cancel.clone()).await?)
+    // A local `terrace` process may hold the environment's lock: wait for it (the claim
+    // keeps the request's place) rather than fail the request.
+    let mut warned = false;
+    loop {
+        match engine.run_event(req.clone(), observer.clone(), handle.cancel.clone()).await {
+            Err(EngineError::Busy { detail, .. }) if !handle.cancel.is_cancelled() => {
+                if !warned {
+                    tracing::warn!(request = %request.id, %detail, "environment busy; waiting for it");
+                    warned = true;
+                }
+                tokio::select! {
+                    _ = handle.cancel.cancelled() => {}
+                    _ = tokio::time::sleep(BUSY_RETRY) => {}
+                }
+            }
+            other => return Ok(other?),
+        }
+    }
 }

@@ -18,20 +18,24 @@ fn parse_owner(owner: &str) -> Option<(u32, u64, &str)> {
 /// Holders of running requests that are dead processes of this host.
 async fn dead_owners(app: &App) -> Result<Vec<String>, StoreError> {
     let Some((_, _, my_host)) = parse_owner(&app.instance) else { return Ok(vec![]) };
+    let my_host = my_host.to_string();
     let filter = RequestFilter { state: Some(RequestState::Running), limit: Some(1000), ..Default::default() };
-    let mut dead = Vec::new();
-    for r in app.store.list_requests(&filter).await? {
-        let Some(owner) = r.owner else { continue };
-        if owner == app.instance || dead.contains(&owner) {
-            continue;
-        }
-        if let Some((pid, start, host)) = parse_owner(&owner)
-            && host == my_host
-            && !terrace_exec::process::is_alive(pid, Some(start))
-        {
-            dead.push(owner);
-        }
-    }
+    let mut owners: Vec<String> = app.store.list_requests(&filter).await?.into_iter().filter_map(|r| r.owner).collect();
+    owners.sort();
+    owners.dedup();
+    owners.retain(|o| *o != app.instance);
+    // Reading /proc is blocking IO: off the async threads.
+    let dead = tokio::task::spawn_blocking(move || {
+        owners
+            .into_iter()
+            .filter(|owner| match parse_owner(owner) {
+                Some((pid, start, host)) => host == my_host && !terrace_exec::process::is_alive(pid, Some(start)),
+                None => false,
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
     Ok(dead)
 }
 

@@ -82,17 +82,29 @@ pub(super) async fn create_token(pool: &SqlitePool, name: &str, role: Role, hash
     token_from_row(&row)
 }
 
+/// How stale `last_used_at` may get: refreshing it on every call would make every API
+/// read a database write.
+const LAST_USED_RESOLUTION_NANOS: i64 = 60_000_000_000;
+
 pub(super) async fn token_by_hash(pool: &SqlitePool, hash: &str) -> Result<Option<TokenRecord>> {
-    let row = sqlx::query(&format!(
-        "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ? AND revoked_at IS NULL \
-         RETURNING {TOKEN_COLUMNS}"
-    ))
-    .bind(now_db()?)
-    .bind(hash)
-    .fetch_optional(pool)
+    let row =
+        sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL"))
+            .bind(hash)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::db("look up a token"))?;
+    let Some(token) = row.as_ref().map(token_from_row).transpose()? else { return Ok(None) };
+    let now = now_db()?;
+    sqlx::query(
+        "UPDATE api_tokens SET last_used_at = ?1 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
+    )
+    .bind(now)
+    .bind(token.id.to_string())
+    .bind(now - LAST_USED_RESOLUTION_NANOS)
+    .execute(pool)
     .await
-    .map_err(StoreError::db("look up a token"))?;
-    row.as_ref().map(token_from_row).transpose()
+    .map_err(StoreError::db("record a token's use"))?;
+    Ok(Some(token))
 }
 
 pub(super) async fn list_tokens(pool: &SqlitePool) -> Result<Vec<TokenRecord>> {

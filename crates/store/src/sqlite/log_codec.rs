@@ -2,6 +2,8 @@
 //! where `o`, `e`, `t` are stdout, stderr, terrace and the text escapes `\` as `\\` and
 //! a newline as `\n`, so a chunk splits on raw newlines and decodes exactly.
 
+use std::io::Write;
+
 use terrace_model::log::{LogLine, Stream};
 
 use super::codec::{ts_from_db, ts_to_db};
@@ -10,7 +12,8 @@ use crate::error::StoreError;
 pub(crate) fn encode(lines: &[LogLine]) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(lines.iter().map(|l| l.text.len() + 24).sum());
     for line in lines {
-        out.extend_from_slice(ts_to_db(line.ts)?.to_string().as_bytes());
+        // Formatted in place: a `to_string` per line was an allocation per log line.
+        write!(out, "{}", ts_to_db(line.ts)?).map_err(|e| StoreError::Invalid(format!("encoding a log line: {e}")))?;
         out.push(b'\t');
         out.push(match line.stream {
             Stream::Stdout => b'o',

@@ -50,10 +50,12 @@ impl StepRunner for Script {
     }
 }
 
-const EXISTS: &str = r#"{"Stacks": [{"StackStatus": "CREATE_COMPLETE", "Outputs": [{"OutputKey": "Url", "OutputValue": "u"}]}]}"#;
+const EXISTS: &str =
+    r#"{"Stacks": [{"StackStatus": "CREATE_COMPLETE", "Outputs": [{"OutputKey": "Url", "OutputValue": "u"}]}]}"#;
 
 async fn deploy(answers: Vec<(&'static str, StepOutput)>) -> (Outcome, Vec<String>, String) {
-    let dir = std::env::temp_dir().join(format!("terrace-cfn-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let dir =
+        std::env::temp_dir().join(format!("terrace-cfn-{}-{:?}", std::process::id(), std::thread::current().id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("stack.yaml"), "Resources: {}").unwrap();
     let mut job = Job {
@@ -121,7 +123,11 @@ async fn a_stack_that_rolls_back_fails_with_the_events_that_explain_why() {
     let Outcome::Failed(f) = outcome else { panic!("expected a failure, asked {asked:?}") };
     assert_eq!(f.phase, "deploy");
     assert!(f.message.contains("ROLLBACK_COMPLETE"), "{}", f.message);
-    assert!(f.message.contains("Db (AWS::RDS::DBInstance) CREATE_FAILED: DBInstanceClass db.x1 is not supported"), "{}", f.message);
+    assert!(
+        f.message.contains("Db (AWS::RDS::DBInstance) CREATE_FAILED: DBInstanceClass db.x1 is not supported"),
+        "{}",
+        f.message
+    );
 }
 
 #[tokio::test]
