@@ -12,42 +12,8 @@ use time::OffsetDateTime;
 use crate::records::string_enum;
 use crate::store::Result as StoreResult;
 
-macro_rules! uuid_id {
-    ($name:ident, $what:literal) => {
-        #[doc = concat!("Identifier of ", $what, " (UUIDv7, time-ordered).")]
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, serde::Serialize, serde::Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub uuid::Uuid);
-
-        impl $name {
-            pub fn new() -> Self {
-                Self(uuid::Uuid::now_v7())
-            }
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Display::fmt(&self.0, f)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = uuid::Error;
-            fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-                uuid::Uuid::parse_str(s).map(Self)
-            }
-        }
-    };
-}
-
-uuid_id!(RequestId, "an event request");
-uuid_id!(TokenId, "an API token");
+terrace_model::typed_id!(RequestId, "an event request");
+terrace_model::typed_id!(TokenId, "an API token");
 
 string_enum!(
     /// Where an event request is in the queue.
