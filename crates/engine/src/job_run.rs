@@ -111,7 +111,9 @@ impl RunContext<'_> {
             let reason = format!("parameters file {} does not exist", p.display());
             return self.finish(run, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
         }
-        let hash = if self.event == Event::Start {
+        // Only `skip_unchanged` needs the inputs' hash: reading a whole source tree for
+        // nothing would sit before every start.
+        let hash = if self.event == Event::Start && job.skip_unchanged {
             // A job sees every output of the environment, but only those of the jobs it
             // depends on are its inputs: its own and its dependents' earlier outputs would
             // make every redeploy look changed.
@@ -123,9 +125,7 @@ impl RunContext<'_> {
             let h = inputs_hash(source.clone(), input.clone(), &inputs)
                 .await
                 .map_err(EngineError::io(format!("cannot read the inputs of job `{}`", job.name)))?;
-            if job.skip_unchanged
-                && self.store().last_success_inputs(self.env.id, &job.name, Event::Start).await?.as_deref() == Some(&h)
-            {
+            if self.store().last_success_inputs(self.env.id, &job.name, Event::Start).await?.as_deref() == Some(&h) {
                 let reason = "inputs unchanged since the last successful start (same source tree, parameters file and variables)";
                 self.store().start_attempt(run, &engine.owner, lease_until(), Some(&h)).await?;
                 self.note(&job.name, run, 1, &format!("skipped: {reason}")).await?;
@@ -255,7 +255,8 @@ impl RunContext<'_> {
             Err(StepAbort::Internal(msg)) => return Err(EngineError::Internal(msg)),
         };
         if std::env::var_os("TERRACE_KEEP_WORK").is_none() {
-            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&work)).await;
+            // Off the path to the next job: nothing waits for the old copy to go.
+            tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&work));
         }
         Ok(end)
     }

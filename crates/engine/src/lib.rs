@@ -2,6 +2,7 @@
 //! runs each job through an executor with its variables, limits and retries, records
 //! every step in the store, and recovers runs a crashed process left behind.
 
+mod commit;
 mod env_lock;
 pub mod error;
 mod fingerprint;

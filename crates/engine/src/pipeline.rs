@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use terrace_exec::SecretSet;
@@ -160,7 +160,7 @@ impl Engine {
             observer: observer.clone(),
             cancel: cancel.clone(),
             raw_args: req.raw_args.clone(),
-            commit: git_commit(&self.project_root).await,
+            commit: crate::commit::current(&self.project_root).await,
         };
         let renew = CancellationToken::new();
         spawn_renewal(self.store.clone(), self.owner.clone(), renew.clone());
@@ -324,22 +324,4 @@ impl Engine {
             }
         }
     }
-}
-
-/// The commit of the project's git checkout, when it is one (`TERRACE_COMMIT`).
-async fn git_commit(root: &std::path::Path) -> Option<String> {
-    let out = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::process::Command::new("git")
-            .args(["rev-parse", "--verify", "-q", "HEAD"])
-            .current_dir(root)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .output(),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    let commit = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && !commit.is_empty()).then_some(commit)
 }
