@@ -57,3 +57,63 @@ ensure_aws_and_moto() {
   fi
   export TERRACE_TEST_MOTO_SERVER="$TOOLS_VENV/bin/moto_server"
 }
+
+# PostgreSQL for the store's conformance tests and the server replica tests. When
+# TERRACE_TEST_POSTGRES_URL is set it is used as is; otherwise a throwaway server starts
+# on 127.0.0.1 (a random free port, a temp folder, trust auth) and stops when the calling
+# script exits. PostgreSQL refuses to run as root: as root, it runs as `postgres` (or
+# `nobody`).
+ensure_postgres() {
+  if [ -n "${TERRACE_TEST_POSTGRES_URL:-}" ]; then return 0; fi
+  local bin
+  bin="$(postgres_bin_dir)"
+  if [ -z "$bin" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing PostgreSQL (Debian's postgresql)"
+      apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+      bin="$(postgres_bin_dir)"
+    fi
+    if [ -z "$bin" ]; then
+      echo "PostgreSQL is not installed: install Debian's postgresql or set TERRACE_TEST_POSTGRES_URL" >&2
+      exit 2
+    fi
+  fi
+  local user="" run=()
+  if [ "$(id -u)" = 0 ]; then
+    if id postgres >/dev/null 2>&1; then user=postgres; else user=nobody; fi
+    run=(runuser -u "$user" --)
+  fi
+  TERRACE_PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/terrace-pg.XXXXXX")"
+  [ -z "$user" ] || chown "$user" "$TERRACE_PG_DIR"
+  local port
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  echo "==> starting a throwaway PostgreSQL on 127.0.0.1:$port ($TERRACE_PG_DIR)"
+  "${run[@]}" "$bin/initdb" -D "$TERRACE_PG_DIR/data" -U terrace --auth=trust --encoding=UTF8 --no-locale \
+    >"$TERRACE_PG_DIR/initdb.log" 2>&1 || { cat "$TERRACE_PG_DIR/initdb.log" >&2; exit 1; }
+  # fsync off: the database is thrown away; many connections: tests run in parallel,
+  # each with its own pool.
+  "${run[@]}" "$bin/pg_ctl" -D "$TERRACE_PG_DIR/data" -l "$TERRACE_PG_DIR/server.log" -w \
+    -o "-h 127.0.0.1 -p $port -k $TERRACE_PG_DIR -c fsync=off -c max_connections=400" start >/dev/null ||
+    { cat "$TERRACE_PG_DIR/server.log" >&2; exit 1; }
+  TERRACE_PG_STOP=("${run[@]}" "$bin/pg_ctl" -D "$TERRACE_PG_DIR/data" -m immediate stop)
+  trap 'stop_postgres' EXIT
+  export TERRACE_TEST_POSTGRES_URL="postgres://terrace@127.0.0.1:$port/postgres"
+}
+
+postgres_bin_dir() {
+  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+    dirname "$(command -v initdb)"
+    return 0
+  fi
+  local dir
+  dir="$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)"
+  [ -z "$dir" ] || echo "$dir"
+}
+
+stop_postgres() {
+  if [ -n "${TERRACE_PG_DIR:-}" ]; then
+    "${TERRACE_PG_STOP[@]}" >/dev/null 2>&1 || true
+    rm -rf "$TERRACE_PG_DIR"
+    TERRACE_PG_DIR=""
+  fi
+}

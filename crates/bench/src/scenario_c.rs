@@ -76,7 +76,11 @@ pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
                     .stderr(Stdio::null())
                     .status()
                     .await?;
-                checks.check(status.success(), || format!("C: terrace up exited with {status}"));
+                if !status.success() {
+                    // One report is enough: a CLI that cannot run fails every event alike.
+                    checks.problems.push(format!("C: terrace up exited with {status}"));
+                    break;
+                }
                 cli.push(since(t0, started(&store).await?));
             }
             push_rows(&mut checks, "CLI `terrace up` start -> job running", &cli, &floor, cli_events);

@@ -26,7 +26,7 @@ const QUERIES: [&str; 4] = [
 pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
     let (envs, runs_per_env, clients, rounds, cli_rounds) = match size {
         Size::Tiny => (50, 10, 5, 2, 1),
-        Size::Full => (10_000, 10, 50, 20, 4),
+        Size::Full => (10_000, 10, 50, 5, 2),
     };
     let mut checks = Checks::default();
     let jobs: serde_json::Map<String, serde_json::Value> =
@@ -90,7 +90,8 @@ pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
     Ok(checks)
 }
 
-/// `clients` tasks, each running every query `rounds` times; latencies per query.
+/// One phase per query: `clients` tasks each running it `rounds` times at once, so a
+/// cheap query is not timed queueing behind an expensive one; latencies per query.
 async fn store_load(
     store: Arc<SqliteStore>,
     envs: usize,
@@ -99,37 +100,35 @@ async fn store_load(
 ) -> anyhow::Result<Vec<Vec<Duration>>> {
     let ids: Vec<_> = store.list_environments(Some(PROJECT)).await?.into_iter().map(|e| e.id).collect();
     let ids = Arc::new(ids);
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| {
-            let (store, ids) = (store.clone(), ids.clone());
-            tokio::spawn(async move {
-                let mut out = vec![Vec::new(); QUERIES.len()];
-                for r in 0..rounds {
-                    let e = (c * 7919 + r * 104_729) % envs;
-                    let t = Instant::now();
-                    store.list_environments(Some(PROJECT)).await?;
-                    out[0].push(t.elapsed());
-                    let t = Instant::now();
-                    store.last_runs(ids[e]).await?;
-                    out[1].push(t.elapsed());
-                    let t = Instant::now();
-                    let filter = RunFilter { project: Some(PROJECT.into()), limit: Some(100), ..RunFilter::default() };
-                    store.list_runs(&filter).await?;
-                    out[2].push(t.elapsed());
-                    let t = Instant::now();
-                    let filter = RunFilter { environment: Some(env_name(e)), limit: Some(100), ..filter };
-                    store.list_runs(&filter).await?;
-                    out[3].push(t.elapsed());
-                }
-                anyhow::Ok(out)
+    let mut all = Vec::new();
+    for q in 0..QUERIES.len() {
+        let tasks: Vec<_> = (0..clients)
+            .map(|c| {
+                let (store, ids) = (store.clone(), ids.clone());
+                tokio::spawn(async move {
+                    let mut out = Vec::with_capacity(rounds);
+                    for r in 0..rounds {
+                        let e = (c * 7919 + r * 104_729) % envs;
+                        let project =
+                            RunFilter { project: Some(PROJECT.into()), limit: Some(100), ..RunFilter::default() };
+                        let t = Instant::now();
+                        match q {
+                            0 => drop(store.list_environments(Some(PROJECT)).await?),
+                            1 => drop(store.last_runs(ids[e]).await?),
+                            2 => drop(store.list_runs(&project).await?),
+                            _ => drop(store.list_runs(&RunFilter { environment: Some(env_name(e)), ..project }).await?),
+                        }
+                        out.push(t.elapsed());
+                    }
+                    anyhow::Ok(out)
+                })
             })
-        })
-        .collect();
-    let mut all = vec![Vec::new(); QUERIES.len()];
-    for t in tasks {
-        for (a, s) in all.iter_mut().zip(t.await??) {
-            a.extend(s);
+            .collect();
+        let mut samples = Vec::new();
+        for t in tasks {
+            samples.extend(t.await??);
         }
+        all.push(samples);
     }
     Ok(all)
 }

@@ -32,7 +32,7 @@ pub struct ServerArgs {
     /// Address to listen on [default: 127.0.0.1:7700]
     #[arg(long, value_name = "ADDR", env = "TERRACE_LISTEN")]
     pub listen: Option<String>,
-    /// The database: sqlite://PATH [default: sqlite://DATA/terrace.db]
+    /// The database: sqlite://PATH, or postgres://USER:PASS@HOST:PORT/DB for several replicas [default: sqlite://DATA/terrace.db]
     #[arg(long, value_name = "URL", env = "TERRACE_DATABASE")]
     pub database: Option<String>,
     /// A config file (.toml, .yaml or .yml); flags and environment variables win over it

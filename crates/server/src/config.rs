@@ -22,7 +22,7 @@ pub enum ConfigError {
 pub struct ConfigLayer {
     /// Address to listen on, e.g. 127.0.0.1:7700.
     pub listen: Option<String>,
-    /// `sqlite://PATH` (PostgreSQL is not supported yet).
+    /// `sqlite://PATH`, or `postgres://USER:PASS@HOST:PORT/DB` for several replicas.
     pub database: Option<String>,
     /// Work folders, locks and the master key [default: .terrace/ beside the first project].
     pub data: Option<PathBuf>,
@@ -75,8 +75,7 @@ impl ConfigLayer {
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
-    /// The SQLite database file.
-    pub database: PathBuf,
+    pub database: Database,
     pub data_dir: PathBuf,
     pub projects: Vec<PathBuf>,
     pub max_runs: usize,
@@ -103,22 +102,38 @@ fn positive<T: PartialOrd + From<u8>>(key: &'static str, value: Option<T>, defau
     if v < T::from(1) { Err(ConfigError::Value { key, message: "must be at least 1".into() }) } else { Ok(v) }
 }
 
-/// `sqlite://PATH`, `sqlite:PATH` or a bare path.
-fn database_path(url: &str) -> Result<PathBuf, ConfigError> {
+/// Where the server's store lives, picked by the URL's scheme.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file: one server (the default).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL: any number of replicas share it.
+    Postgres(String),
+}
+
+impl Database {
+    /// The SQLite file, if that is the store.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Database::Sqlite(path) => Some(path),
+            Database::Postgres(_) => None,
+        }
+    }
+}
+
+/// `postgres://...` or `postgresql://...`; `sqlite://PATH`, `sqlite:PATH` or a bare path.
+fn database_url(url: &str) -> Result<Database, ConfigError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(ConfigError::Value {
-            key: "database",
-            message: "PostgreSQL is not supported yet: use sqlite://PATH".into(),
-        });
+        return Ok(Database::Postgres(url.to_string()));
     }
     let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
     if path.is_empty() {
         return Err(ConfigError::Value {
             key: "database",
-            message: "give a file: sqlite:///var/lib/terrace/terrace.db".into(),
+            message: "give a file: sqlite:///var/lib/terrace/terrace.db, or a postgres:// URL".into(),
         });
     }
-    Ok(PathBuf::from(path))
+    Ok(Database::Sqlite(PathBuf::from(path)))
 }
 
 impl ServerConfig {
@@ -143,8 +158,8 @@ impl ServerConfig {
             None => PathBuf::from(".terrace"),
         });
         let database = match layer.database {
-            Some(url) => database_path(&url)?,
-            None => data_dir.join("terrace.db"),
+            Some(url) => database_url(&url)?,
+            None => Database::Sqlite(data_dir.join("terrace.db")),
         };
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(ServerConfig {
@@ -189,7 +204,12 @@ mod tests {
         assert!(e.to_string().starts_with("`poll`"), "{e}");
         std::fs::write(&file, "unknown_key: 1\n").unwrap();
         assert!(ServerConfig::resolve(ConfigLayer::default(), Some(&file)).is_err());
-        let pg = ConfigLayer { database: Some("postgres://x".into()), ..Default::default() };
-        assert!(ServerConfig::resolve(pg, None).unwrap_err().to_string().contains("PostgreSQL"));
+        let pg = ConfigLayer { database: Some("postgres://u@db:5432/terrace".into()), ..Default::default() };
+        assert_eq!(
+            ServerConfig::resolve(pg, None).unwrap().database,
+            Database::Postgres("postgres://u@db:5432/terrace".into())
+        );
+        let file = ConfigLayer { database: Some("sqlite:///tmp/x.db".into()), ..Default::default() };
+        assert_eq!(ServerConfig::resolve(file, None).unwrap().database, Database::Sqlite("/tmp/x.db".into()));
     }
 }

@@ -4,19 +4,19 @@
 
 pub mod app;
 pub mod config;
+pub mod database;
 pub mod http;
 pub mod metrics;
 pub mod scheduler;
 
 use std::future::Future;
-use std::path::Path;
-use std::sync::Arc;
 
-use terrace_store::{Cipher, SqliteStore, StoreError};
+use terrace_store::StoreError;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, Settings};
-pub use crate::config::{ConfigError, ConfigLayer, ServerConfig};
+pub use crate::config::{ConfigError, ConfigLayer, Database, ServerConfig};
+pub use crate::database::{OpenedStore, open_store};
 pub use crate::http::openapi_json;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,20 +42,6 @@ pub enum ServerError {
     },
 }
 
-/// Opens (creating) the SQLite store with the master key of `data_dir`.
-pub async fn open_store(database: &Path, data_dir: &Path) -> Result<Arc<SqliteStore>, ServerError> {
-    for dir in [Some(data_dir), database.parent()].into_iter().flatten().filter(|d| !d.as_os_str().is_empty()) {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|source| ServerError::Io { context: format!("cannot create {}", dir.display()), source })?;
-    }
-    let key_dir = data_dir.to_path_buf();
-    let cipher = tokio::task::spawn_blocking(move || Cipher::load_or_create(&key_dir))
-        .await
-        .map_err(|e| ServerError::Io { context: "load the master key".into(), source: std::io::Error::other(e) })??;
-    Ok(Arc::new(SqliteStore::open(database, cipher).await?))
-}
-
 /// Runs the server until `shutdown` resolves, then stops claiming, lets running
 /// requests finish within the grace period, and returns.
 pub async fn serve(
@@ -67,7 +53,7 @@ pub async fn serve(
         .map_err(|source| ServerError::Io { context: format!("{}", config.data_dir.display()), source })?;
     let settings =
         Settings { data_dir, max_attempts: config.max_attempts, log_poll: std::time::Duration::from_millis(250) };
-    let app = App::new(store.clone(), settings, terrace_engine::owner_id());
+    let app = App::new(store.server_store(), settings, terrace_engine::owner_id());
     for path in &config.projects {
         let absolute = std::path::absolute(path)
             .map_err(|source| ServerError::Io { context: format!("{}", path.display()), source })?;
@@ -99,6 +85,12 @@ pub async fn serve(
         shutdown_grace: config.shutdown_grace,
         kill_grace: config.kill_grace,
     };
+    let wakeups = match &store {
+        OpenedStore::Postgres(pg) => {
+            Some(tokio::spawn(scheduler::listen_for_wakeups(pg.clone(), app.clone(), config.poll, stop.clone())))
+        }
+        OpenedStore::Sqlite(_) => None,
+    };
     let scheduler = tokio::spawn(scheduler::run(app.clone(), sched_cfg, stop.clone()));
     let graceful = {
         let (app, stop) = (app.clone(), stop.clone());
@@ -112,6 +104,9 @@ pub async fn serve(
     let served = axum::serve(listener, http::router(app.clone())).with_graceful_shutdown(graceful).await;
     stop.cancel();
     let _ = scheduler.await;
+    if let Some(wakeups) = wakeups {
+        let _ = wakeups.await;
+    }
     store.close().await;
     eprintln!("terrace server stopped");
     served.map_err(|source| ServerError::Io { context: "serve HTTP".into(), source })

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use terrace_store::ControlStore;
 use terrace_store::control::Role;
 
 use crate::args::Global;
@@ -23,16 +22,16 @@ fn role(r: RoleArg) -> Role {
     }
 }
 
-/// The server's store, from `--database` or `DATA/terrace.db` (DATA as the server picks it:
+/// The server's store, from `--database` (a SQLite file or a PostgreSQL URL) or `DATA/terrace.db` (DATA as the server picks it:
 /// `--data`, or `.terrace/` beside `--project`, or in the current folder).
-async fn store(g: &Global, database: Option<String>) -> Result<std::sync::Arc<terrace_store::SqliteStore>, CliError> {
+async fn store(g: &Global, database: Option<String>) -> Result<terrace_server::OpenedStore, CliError> {
     let projects = Some(g.project.iter().cloned().collect());
     let layer = terrace_server::ConfigLayer { database, data: g.data.clone(), projects, ..Default::default() };
     let config = terrace_server::ServerConfig::resolve(layer, None).map_err(|e| CliError::usage(e.to_string()))?;
     let data: PathBuf = match &g.data {
         Some(d) => d.clone(),
         // Without --data the key lives beside the database file.
-        None => config.database.parent().map(PathBuf::from).unwrap_or(config.data_dir),
+        None => config.database.sqlite_path().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or(config.data_dir),
     };
     terrace_server::open_store(&config.database, &data).await.map_err(|e| CliError::Failed(e.to_string()))
 }
@@ -48,7 +47,7 @@ pub async fn token(g: &Global, command: TokenCommand) -> Result<ExitCode, CliErr
                 (created["token"].as_str().unwrap_or_default().to_string(), created)
             } else {
                 let store = store(g, database).await?;
-                let made = terrace_server::app::access::bootstrap_token(store.as_ref(), &name, role(r)).await;
+                let made = terrace_server::app::access::bootstrap_token(store.control(), &name, role(r)).await;
                 store.close().await;
                 let (token, record) = made.map_err(|e| CliError::usage(e.to_string()))?;
                 (token, serde_json::to_value(&record)?)
@@ -66,7 +65,7 @@ pub async fn token(g: &Global, command: TokenCommand) -> Result<ExitCode, CliErr
                 Client::from_global(g)?.get("/tokens").await?
             } else {
                 let store = store(g, database).await?;
-                let list = store.list_tokens().await;
+                let list = store.control().list_tokens().await;
                 store.close().await;
                 list?.into_iter().map(|t| serde_json::to_value(&t)).collect::<Result<_, _>>()?
             };

@@ -4,6 +4,7 @@ mod api;
 mod client;
 mod errors;
 mod recovery;
+mod replicas;
 mod roles;
 mod shutdown;
 mod support;

@@ -5,6 +5,7 @@
 
 mod execute;
 mod reaper;
+mod wakeups;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 
 pub use reaper::reap;
+pub use wakeups::listen as listen_for_wakeups;
 
 /// How the scheduler runs requests.
 #[derive(Clone, Debug)]

@@ -3,7 +3,7 @@
 //! Each submodule holds the SQL of one part of the trait.
 
 mod attempts;
-mod codec;
+pub(crate) mod codec;
 mod control_access;
 mod control_impl;
 mod control_requests;
@@ -12,10 +12,10 @@ mod control_secrets;
 mod control_tests;
 mod environments;
 mod events;
-mod log_codec;
+pub(crate) mod log_codec;
 mod logs;
 mod outputs;
-mod runs;
+pub(crate) mod runs;
 
 use std::path::Path;
 use std::str::FromStr;

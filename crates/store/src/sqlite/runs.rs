@@ -140,7 +140,7 @@ pub(super) async fn get(pool: &SqlitePool, id: RunId) -> Result<Option<RunRecord
 
 /// The canonical (lower-case, hyphenated) form of a run id prefix given with or
 /// without dashes; `None` when no id can start with it.
-pub(super) fn canonical_prefix(prefix: &str) -> Option<String> {
+pub(crate) fn canonical_prefix(prefix: &str) -> Option<String> {
     let hex: String = prefix.trim().chars().filter(|&c| c != '-').map(|c| c.to_ascii_lowercase()).collect();
     if hex.len() > 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;

@@ -1,16 +1,14 @@
 //! Attempts, leases and the end of a run.
 
 use terrace_model::RunId;
-use terrace_store::{RunState, Store, StoreError};
+use terrace_store::{RunState, StoreError};
 use time::{Duration, OffsetDateTime};
 
 use crate::common::*;
 
-#[tokio::test]
-async fn attempts_are_numbered_and_the_run_follows() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
-    let r = run(&f.store, &e, "db").await;
+async fn attempts_are_numbered_and_the_run_follows(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let r = run(&*f.store, &e, "db").await;
     let lease1 = OffsetDateTime::now_utc() + Duration::minutes(1);
     assert_eq!(f.store.start_attempt(r.id, "local:1:2@h", lease1, Some("hash1")).await.unwrap(), 1);
     let got = f.store.get_run(r.id).await.unwrap().unwrap();
@@ -38,11 +36,9 @@ async fn attempts_are_numbered_and_the_run_follows() {
     assert!(f.store.attempts(RunId::new()).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn finish_run_ends_the_running_attempt_and_clears_the_lease() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
-    let r = run(&f.store, &e, "db").await;
+async fn finish_run_ends_the_running_attempt_and_clears_the_lease(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let r = run(&*f.store, &e, "db").await;
     let lease = OffsetDateTime::now_utc() + Duration::minutes(1);
     f.store.start_attempt(r.id, "me", lease, None).await.unwrap();
     f.store.finish_attempt(r.id, 1, RunState::Failed, Some(1), Some("exit 1")).await.unwrap();
@@ -60,24 +56,20 @@ async fn finish_run_ends_the_running_attempt_and_clears_the_lease() {
     assert!(f.store.active_runs().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_run_can_finish_without_attempts() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
-    let r = run(&f.store, &e, "db").await;
+async fn a_run_can_finish_without_attempts(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let r = run(&*f.store, &e, "db").await;
     f.store.finish_run(r.id, RunState::Skipped, None, Some("inputs unchanged")).await.unwrap();
     let got = f.store.get_run(r.id).await.unwrap().unwrap();
     assert_eq!((got.state, got.attempts, got.started_at), (RunState::Skipped, 0, None));
     assert!(got.finished_at.is_some());
 }
 
-#[tokio::test]
-async fn leases_renew_for_their_owner_only() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
-    let mine = run(&f.store, &e, "a").await;
-    let theirs = run(&f.store, &e, "b").await;
-    let done = run(&f.store, &e, "c").await;
+async fn leases_renew_for_their_owner_only(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let mine = run(&*f.store, &e, "a").await;
+    let theirs = run(&*f.store, &e, "b").await;
+    let done = run(&*f.store, &e, "c").await;
     let t0 = OffsetDateTime::now_utc() + Duration::seconds(30);
     f.store.start_attempt(mine.id, "me", t0, None).await.unwrap();
     f.store.start_attempt(theirs.id, "them", t0, None).await.unwrap();
@@ -95,11 +87,9 @@ async fn leases_renew_for_their_owner_only() {
     assert_eq!(lease(done.id).await, None);
 }
 
-#[tokio::test]
-async fn unknown_runs_and_attempts_are_not_found() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
-    let r = run(&f.store, &e, "db").await;
+async fn unknown_runs_and_attempts_are_not_found(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let r = run(&*f.store, &e, "db").await;
     let lease = OffsetDateTime::now_utc();
     let nf = |res: Result<(), StoreError>| matches!(res, Err(StoreError::NotFound { .. }));
     assert!(matches!(f.store.start_attempt(RunId::new(), "me", lease, None).await, Err(StoreError::NotFound { .. })));
@@ -109,3 +99,11 @@ async fn unknown_runs_and_attempts_are_not_found() {
     // A failed start leaves nothing behind.
     assert_eq!(f.store.get_run(r.id).await.unwrap().unwrap().attempts, 0);
 }
+
+backends!(
+    attempts_are_numbered_and_the_run_follows,
+    finish_run_ends_the_running_attempt_and_clears_the_lease,
+    a_run_can_finish_without_attempts,
+    leases_renew_for_their_owner_only,
+    unknown_runs_and_attempts_are_not_found
+);

@@ -1,37 +1,179 @@
-//! Helpers shared by the store tests.
+//! Helpers shared by the store tests: a `Fixture` per backend (SQLite on a temporary
+//! file always; PostgreSQL in a fresh schema when TERRACE_TEST_POSTGRES_URL is set) and
+//! `backends!`, which runs each test function on both.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
 
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tempfile::TempDir;
 use terrace_model::{EnvironmentId, Event, PipelineId, RunId};
-use terrace_store::{Cipher, EnvironmentRecord, NewRun, RunRecord, SqliteStore, Store};
+use terrace_store::{Cipher, ControlStore, EnvironmentRecord, NewRun, PgStore, RunRecord, SqliteStore, Store};
 
 pub const KEY: [u8; 32] = [42; 32];
+pub const POSTGRES_URL_VAR: &str = "TERRACE_TEST_POSTGRES_URL";
 
+/// One store under test, reached through the traits only, plus what it takes to open a
+/// second handle on the same database (another process or replica) and to reach its
+/// rows directly.
 pub struct Fixture {
-    pub dir: TempDir,
-    pub store: SqliteStore,
+    pub store: Arc<dyn Store>,
+    pub control: Arc<dyn ControlStore>,
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite { dir: TempDir },
+    Postgres { options: Box<PgConnectOptions> },
+}
+
+/// Generates `sqlite::NAME` and `postgres::NAME` tests that call `NAME(fixture)`.
+macro_rules! backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(crate::common::Fixture::sqlite().await).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                if let Some(f) = crate::common::Fixture::postgres().await {
+                    super::$name(f).await
+                }
+            })*
+        }
+    };
+}
+pub(crate) use backends;
+
+/// The PostgreSQL server to test against. Missing, the PostgreSQL tests skip with a
+/// note, except under CI, where a skipped half of the suite would pass unnoticed.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{POSTGRES_URL_VAR} is not set under CI=true: run scripts/test, which starts PostgreSQL")
+        }
+        _ => {
+            eprintln!("skipped: set {POSTGRES_URL_VAR} (scripts/test does) to run the PostgreSQL store tests");
+            None
+        }
+    }
 }
 
 impl Fixture {
-    pub fn db_path(&self) -> PathBuf {
-        db_path(self.dir.path())
+    pub async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&db_path(dir.path()), Cipher::new(KEY)).await.unwrap());
+        Fixture { store: store.clone(), control: store, backend: Backend::Sqlite { dir } }
     }
 
-    /// A second handle on the same file, as another `terrace` process would open it.
-    pub async fn reopen(&self) -> SqliteStore {
-        SqliteStore::open(&self.db_path(), Cipher::new(KEY)).await.unwrap()
+    /// A store in a schema of its own, so tests run in parallel on one database.
+    pub async fn postgres() -> Option<Fixture> {
+        let options = fresh_schema(&postgres_url()?).await;
+        let store = Arc::new(PgStore::open_with(options.clone(), Cipher::new(KEY)).await.unwrap());
+        Some(Fixture {
+            store: store.clone(),
+            control: store,
+            backend: Backend::Postgres { options: Box::new(options) },
+        })
     }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite { .. })
+    }
+
+    /// The SQLite file, or the PostgreSQL connection options, to open more handles.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        match &self.backend {
+            Backend::Sqlite { dir } => Some(db_path(dir.path())),
+            Backend::Postgres { .. } => None,
+        }
+    }
+
+    pub fn postgres_options(&self) -> Option<PgConnectOptions> {
+        match &self.backend {
+            Backend::Sqlite { .. } => None,
+            Backend::Postgres { options } => Some((**options).clone()),
+        }
+    }
+
+    /// A second handle on the same database, as another process or replica opens it.
+    pub async fn reopen(&self) -> Arc<dyn Store> {
+        self.reopen_with_key(KEY).await
+    }
+
+    pub async fn reopen_with_key(&self, key: [u8; 32]) -> Arc<dyn Store> {
+        match &self.backend {
+            Backend::Sqlite { dir } => {
+                Arc::new(SqliteStore::open(&db_path(dir.path()), Cipher::new(key)).await.unwrap())
+            }
+            Backend::Postgres { options } => {
+                Arc::new(PgStore::open_with((**options).clone(), Cipher::new(key)).await.unwrap())
+            }
+        }
+    }
+
+    /// Runs one statement without parameters straight on the database (to corrupt a
+    /// row on purpose).
+    pub async fn execute(&self, sql: &str) {
+        match &self.backend {
+            Backend::Sqlite { dir } => {
+                let mut conn = sqlite_conn(dir.path()).await;
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+            }
+            Backend::Postgres { options } => {
+                let mut conn = PgConnection::connect_with(options).await.unwrap();
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+
+    /// The rows of a query selecting two integers.
+    pub async fn int_pairs(&self, sql: &str) -> Vec<(i64, i64)> {
+        match &self.backend {
+            Backend::Sqlite { dir } => sqlx::query_as(sql).fetch_all(&mut sqlite_conn(dir.path()).await).await.unwrap(),
+            Backend::Postgres { options } => {
+                let mut conn = PgConnection::connect_with(options).await.unwrap();
+                sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+            }
+        }
+    }
+
+    /// The first column of every row of a query selecting one blob.
+    pub async fn blobs(&self, sql: &str) -> Vec<Vec<u8>> {
+        match &self.backend {
+            Backend::Sqlite { dir } => {
+                sqlx::query_scalar(sql).fetch_all(&mut sqlite_conn(dir.path()).await).await.unwrap()
+            }
+            Backend::Postgres { options } => {
+                let mut conn = PgConnection::connect_with(options).await.unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+            }
+        }
+    }
+}
+
+async fn sqlite_conn(dir: &Path) -> sqlx::SqliteConnection {
+    sqlx::SqliteConnection::connect(&format!("sqlite://{}", db_path(dir).display())).await.unwrap()
+}
+
+/// Creates a schema named after a new UUID and returns options whose connections use it.
+pub async fn fresh_schema(url: &str) -> PgConnectOptions {
+    let options = PgConnectOptions::from_str(url).unwrap();
+    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = PgConnection::connect_with(&options).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await.unwrap();
+    admin.close().await.unwrap();
+    options.options([("search_path", schema.as_str())])
 }
 
 pub fn db_path(dir: &Path) -> PathBuf {
     dir.join("terrace.db")
-}
-
-pub async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&db_path(dir.path()), Cipher::new(KEY)).await.unwrap();
-    Fixture { dir, store }
 }
 
 pub async fn env(store: &dyn Store, name: &str) -> EnvironmentRecord {

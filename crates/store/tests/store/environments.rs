@@ -2,13 +2,11 @@
 
 use terrace_model::log::{LogLine, Stream};
 use terrace_model::output::OutputEntry;
-use terrace_store::{EnvState, RunFilter, Store, StoreError};
+use terrace_store::{EnvState, RunFilter, StoreError};
 
 use crate::common::*;
 
-#[tokio::test]
-async fn ensure_creates_stopped_once() {
-    let f = fixture().await;
+async fn ensure_creates_stopped_once(f: Fixture) {
     let a = f.store.ensure_environment("shop", "dev").await.unwrap();
     assert_eq!((a.project.as_str(), a.name.as_str(), a.state), ("shop", "dev", EnvState::Stopped));
     assert_eq!((a.failed_job.as_deref(), a.reason.as_deref()), (None, None));
@@ -20,9 +18,7 @@ async fn ensure_creates_stopped_once() {
     assert_eq!(f.store.get_environment("other", "dev").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn concurrent_ensure_from_two_handles_agrees() {
-    let f = fixture().await;
+async fn concurrent_ensure_from_two_handles_agrees(f: Fixture) {
     let other = f.reopen().await;
     let mut tasks = Vec::new();
     for i in 0..8 {
@@ -37,9 +33,7 @@ async fn concurrent_ensure_from_two_handles_agrees() {
     assert_eq!(f.store.list_environments(None).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn list_filters_by_project_in_name_order() {
-    let f = fixture().await;
+async fn list_filters_by_project_in_name_order(f: Fixture) {
     for (p, n) in [("shop", "prod"), ("blog", "dev"), ("shop", "dev")] {
         f.store.ensure_environment(p, n).await.unwrap();
     }
@@ -57,10 +51,8 @@ async fn list_filters_by_project_in_name_order() {
     assert!(f.store.list_environments(Some("none")).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn state_changes_are_stored() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
+async fn state_changes_are_stored(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
     f.store.set_environment_state(e.id, EnvState::Failed, Some("db"), Some("exit 3")).await.unwrap();
     let got = f.store.get_environment("shop", "dev").await.unwrap().unwrap();
     assert_eq!(got.state, EnvState::Failed);
@@ -77,11 +69,9 @@ async fn state_changes_are_stored() {
     assert!(matches!(err, StoreError::NotFound { what: "environment", .. }), "{err}");
 }
 
-#[tokio::test]
-async fn delete_removes_record_and_outputs_but_keeps_history() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
-    let r = run(&f.store, &e, "db").await;
+async fn delete_removes_record_and_outputs_but_keeps_history(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let r = run(&*f.store, &e, "db").await;
     let out = OutputEntry { name: "HOST".into(), value: "db.local".into(), sensitive: false };
     f.store.put_outputs(e.id, "db", r.id, &[out]).await.unwrap();
     f.store.record_event(e.id, Some(r.id), "deleted", "environment deleted").await.unwrap();
@@ -100,7 +90,15 @@ async fn delete_removes_record_and_outputs_but_keeps_history() {
     let err = f.store.delete_environment(e.id).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
     // The name can be used again, by a new environment.
-    let again = env(&f.store, "dev").await;
+    let again = env(&*f.store, "dev").await;
     assert_ne!(again.id, e.id);
     assert!(f.store.last_runs(again.id).await.unwrap().is_empty());
 }
+
+backends!(
+    ensure_creates_stopped_once,
+    concurrent_ensure_from_two_handles_agrees,
+    list_filters_by_project_in_name_order,
+    state_changes_are_stored,
+    delete_removes_record_and_outputs_but_keeps_history
+);

@@ -1,15 +1,11 @@
 //! The audit trail of an environment.
 
-use terrace_store::Store;
-
 use crate::common::*;
 
-#[tokio::test]
-async fn events_are_listed_newest_first_per_environment() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
-    let other = env(&f.store, "prod").await;
-    let r = run(&f.store, &e, "db").await;
+async fn events_are_listed_newest_first_per_environment(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let other = env(&*f.store, "prod").await;
+    let r = run(&*f.store, &e, "db").await;
     f.store.record_event(e.id, None, "created", "environment created").await.unwrap();
     f.store.record_event(other.id, None, "created", "other").await.unwrap();
     f.store.record_event(e.id, Some(r.id), "run_failed", "db failed: exit 3").await.unwrap();
@@ -26,3 +22,5 @@ async fn events_are_listed_newest_first_per_environment() {
     assert_eq!(last, all[..1]);
     assert!(f.store.events(unknown_env(), 10).await.unwrap().is_empty());
 }
+
+backends!(events_are_listed_newest_first_per_environment);

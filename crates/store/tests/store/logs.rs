@@ -1,7 +1,7 @@
 //! Run logs: chunked storage, run-wide offsets across attempts, resuming anywhere.
 
 use terrace_model::log::{LogLine, Stream};
-use terrace_store::{Store, StoredLogLine};
+use terrace_store::StoredLogLine;
 use time::{Duration, OffsetDateTime};
 
 use crate::common::*;
@@ -21,11 +21,9 @@ fn texts(got: &[StoredLogLine]) -> Vec<String> {
     got.iter().map(|l| l.line.text.clone()).collect()
 }
 
-#[tokio::test]
-async fn offsets_continue_across_attempts_and_resume_mid_chunk() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
-    let r = run(&f.store, &e, "db").await;
+async fn offsets_continue_across_attempts_and_resume_mid_chunk(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let r = run(&*f.store, &e, "db").await;
     let a1 = lines("first", 5);
     let a1b = lines("first more", 3);
     let a2 = lines("second", 4);
@@ -63,7 +61,7 @@ async fn offsets_continue_across_attempts_and_resume_mid_chunk() {
     assert!(f.store.read_logs(r.id, 12, 10).await.unwrap().is_empty());
     assert!(f.store.read_logs(r.id, u64::MAX, 10).await.unwrap().is_empty());
     assert!(f.store.read_logs(r.id, 0, 0).await.unwrap().is_empty());
-    let other = run(&f.store, &e, "app").await;
+    let other = run(&*f.store, &e, "app").await;
     assert!(f.store.read_logs(other.id, 0, 10).await.unwrap().is_empty());
 
     // Paging through with small pages yields every line once.
@@ -78,11 +76,9 @@ async fn offsets_continue_across_attempts_and_resume_mid_chunk() {
     assert_eq!(paged, all);
 }
 
-#[tokio::test]
-async fn awkward_text_round_trips() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
-    let r = run(&f.store, &e, "db").await;
+async fn awkward_text_round_trips(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let r = run(&*f.store, &e, "db").await;
     let ts = OffsetDateTime::now_utc();
     let odd = ["", "a\tb", "back\\slash \\n literal", "embedded\nnewline", "ünïcødé ✓", "\r\0"];
     let batch: Vec<_> = odd.iter().map(|t| LogLine { ts, stream: Stream::Terrace, text: t.to_string() }).collect();
@@ -91,31 +87,21 @@ async fn awkward_text_round_trips() {
     assert_eq!(got.into_iter().map(|l| l.line).collect::<Vec<_>>(), batch);
 }
 
-#[tokio::test]
-async fn a_batch_is_one_row() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
-    let r = run(&f.store, &e, "db").await;
+async fn a_batch_is_one_row(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let r = run(&*f.store, &e, "db").await;
     f.store.append_logs(r.id, 1, &lines("big", 5000)).await.unwrap();
     f.store.append_logs(r.id, 1, &lines("small", 1)).await.unwrap();
-    let url = format!("sqlite://{}", f.db_path().display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT first_offset, line_count FROM log_chunks ORDER BY first_offset")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let rows = f.int_pairs("SELECT first_offset, line_count FROM log_chunks ORDER BY first_offset").await;
     assert_eq!(rows, [(0, 5000), (5000, 1)]);
     let tail = f.store.read_logs(r.id, 4999, 10).await.unwrap();
     assert_eq!(texts(&tail), ["big line 4999", "small line 0"]);
 }
 
-#[tokio::test]
-async fn concurrent_appenders_on_two_handles_get_distinct_offsets() {
-    let f = fixture().await;
+async fn concurrent_appenders_on_two_handles_get_distinct_offsets(f: Fixture) {
     let other = f.reopen().await;
-    let e = env(&f.store, "dev").await;
-    let r = run(&f.store, &e, "db").await;
+    let e = env(&*f.store, "dev").await;
+    let r = run(&*f.store, &e, "db").await;
     let mut tasks = Vec::new();
     for i in 0..20 {
         let s = if i % 2 == 0 { f.store.clone() } else { other.clone() };
@@ -133,3 +119,10 @@ async fn concurrent_appenders_on_two_handles_get_distinct_offsets() {
         assert!(chunk.iter().all(|l| l.line.text.starts_with(&format!("{writer} "))), "{chunk:?}");
     }
 }
+
+backends!(
+    offsets_continue_across_attempts_and_resume_mid_chunk,
+    awkward_text_round_trips,
+    a_batch_is_one_row,
+    concurrent_appenders_on_two_handles_get_distinct_offsets
+);

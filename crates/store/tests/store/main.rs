@@ -1,11 +1,14 @@
-//! Integration tests of `SqliteStore` through the `Store` trait, on temporary files.
-//! One module per part of the trait; `common` builds stores and records.
+//! The store conformance suite: every test of the `Store` and `ControlStore` traits runs
+//! on SQLite (temporary files) and on PostgreSQL (a fresh schema each, when
+//! TERRACE_TEST_POSTGRES_URL is set); `files` and `pg_only` test what only one has.
 
 mod attempts;
 mod common;
+mod control;
 mod environments;
 mod events;
 mod files;
 mod logs;
 mod outputs;
+mod pg_only;
 mod runs;

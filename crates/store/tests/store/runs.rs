@@ -1,16 +1,14 @@
 //! Pipelines and runs: creation, lookups by id and prefix, lists and summaries.
 
 use terrace_model::{Event, PipelineId, RunId};
-use terrace_store::{RunFilter, RunState, Store, StoreError};
+use terrace_store::{RunFilter, RunState, StoreError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::common::*;
 
-#[tokio::test]
-async fn create_and_get_run() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
+async fn create_and_get_run(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
     let p = f.store.create_pipeline(e.id, Event::Start, "cli:me").await.unwrap();
     let mut new = new_run(&e, "db", Event::Plan, Some(p));
     new.forced = true;
@@ -31,10 +29,8 @@ async fn create_and_get_run() {
     assert!(matches!(err, StoreError::Database { .. }) && err.to_string().contains(&r.id.to_string()), "{err}");
 }
 
-#[tokio::test]
-async fn pipelines_finish_and_unknown_ones_are_not_found() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
+async fn pipelines_finish_and_unknown_ones_are_not_found(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
     let p = f.store.create_pipeline(e.id, Event::Stop, "api:ci").await.unwrap();
     f.store.finish_pipeline(p, RunState::Succeeded).await.unwrap();
     let err = f.store.finish_pipeline(PipelineId::new(), RunState::Failed).await.unwrap_err();
@@ -49,10 +45,8 @@ fn run_with_id(e: &terrace_store::EnvironmentRecord, id: u128) -> terrace_store:
     r
 }
 
-#[tokio::test]
-async fn prefix_lookup_with_and_without_dashes() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
+async fn prefix_lookup_with_and_without_dashes(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
     let a = f.store.create_run(run_with_id(&e, 0x0190abcd_1234_7abc_8def_0123456789ab)).await.unwrap();
     let b = f.store.create_run(run_with_id(&e, 0x0190abcd_1234_7abc_8def_0123456789ff)).await.unwrap();
     let c = f.store.create_run(run_with_id(&e, 0x0190abce_0000_7000_8000_000000000000)).await.unwrap();
@@ -71,16 +65,14 @@ async fn prefix_lookup_with_and_without_dashes() {
     assert!(f.store.find_runs_by_prefix("0190%").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn list_runs_filters_newest_first() {
-    let f = fixture().await;
-    let dev = env(&f.store, "dev").await;
-    let prod = env(&f.store, "prod").await;
+async fn list_runs_filters_newest_first(f: Fixture) {
+    let dev = env(&*f.store, "dev").await;
+    let prod = env(&*f.store, "prod").await;
     let blog = f.store.ensure_environment("blog", "dev").await.unwrap();
-    let r1 = run(&f.store, &dev, "db").await;
-    let r2 = run(&f.store, &dev, "app").await;
-    let r3 = run(&f.store, &prod, "db").await;
-    let r4 = run(&f.store, &blog, "db").await;
+    let r1 = run(&*f.store, &dev, "db").await;
+    let r2 = run(&*f.store, &dev, "app").await;
+    let r3 = run(&*f.store, &prod, "db").await;
+    let r4 = run(&*f.store, &blog, "db").await;
     f.store.finish_run(r2.id, RunState::Failed, Some(1), Some("boom")).await.unwrap();
     let list = |filter: RunFilter| {
         let s = f.store.clone();
@@ -98,35 +90,29 @@ async fn list_runs_filters_newest_first() {
     assert!(list(RunFilter { job: Some("nope".into()), ..Default::default() }).await.is_empty());
 }
 
-#[tokio::test]
-async fn list_runs_defaults_to_100() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
+async fn list_runs_defaults_to_100(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
     for _ in 0..105 {
-        run(&f.store, &e, "db").await;
+        run(&*f.store, &e, "db").await;
     }
     assert_eq!(f.store.list_runs(&RunFilter::default()).await.unwrap().len(), 100);
     assert_eq!(f.store.list_runs(&RunFilter { limit: Some(1000), ..Default::default() }).await.unwrap().len(), 105);
 }
 
-#[tokio::test]
-async fn last_runs_is_the_newest_per_job() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
-    let other = env(&f.store, "prod").await;
-    run(&f.store, &e, "db").await;
-    let db2 = run(&f.store, &e, "db").await;
-    let app = run(&f.store, &e, "app").await;
-    run(&f.store, &other, "db").await;
+async fn last_runs_is_the_newest_per_job(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let other = env(&*f.store, "prod").await;
+    run(&*f.store, &e, "db").await;
+    let db2 = run(&*f.store, &e, "db").await;
+    let app = run(&*f.store, &e, "app").await;
+    run(&*f.store, &other, "db").await;
     let last: Vec<_> = f.store.last_runs(e.id).await.unwrap().into_iter().map(|r| (r.job, r.id)).collect();
     assert_eq!(last, [("app".to_string(), app.id), ("db".to_string(), db2.id)]);
     assert!(f.store.last_runs(unknown_env()).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn last_success_inputs_skips_failures_other_events_and_missing_hashes() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
+async fn last_success_inputs_skips_failures_other_events_and_missing_hashes(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
     let lease = OffsetDateTime::now_utc() + time::Duration::minutes(5);
     let finish = async |job: &str, event: Event, hash: Option<&str>, state: RunState| {
         let r = f.store.create_run(new_run(&e, job, event, None)).await.unwrap();
@@ -147,13 +133,11 @@ async fn last_success_inputs_skips_failures_other_events_and_missing_hashes() {
     assert_eq!(f.store.last_success_inputs(unknown_env(), "db", Event::Start).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn active_runs_are_queued_or_running() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
-    let queued = run(&f.store, &e, "a").await;
-    let running = run(&f.store, &e, "b").await;
-    let done = run(&f.store, &e, "c").await;
+async fn active_runs_are_queued_or_running(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let queued = run(&*f.store, &e, "a").await;
+    let running = run(&*f.store, &e, "b").await;
+    let done = run(&*f.store, &e, "c").await;
     let lease = OffsetDateTime::now_utc() + time::Duration::minutes(5);
     f.store.start_attempt(running.id, "me", lease, None).await.unwrap();
     f.store.start_attempt(done.id, "me", lease, None).await.unwrap();
@@ -162,15 +146,22 @@ async fn active_runs_are_queued_or_running() {
     assert_eq!(active, [(queued.id, RunState::Queued), (running.id, RunState::Running)]);
 }
 
-#[tokio::test]
-async fn a_corrupt_stored_enum_is_reported_with_its_column() {
-    let f = fixture().await;
-    let e = env(&f.store, "dev").await;
-    let r = run(&f.store, &e, "db").await;
-    let url = format!("sqlite://{}", f.db_path().display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("UPDATE runs SET state = 'exploded' WHERE id = ?").bind(r.id.to_string()).execute(&pool).await.unwrap();
-    pool.close().await;
+async fn a_corrupt_stored_enum_is_reported_with_its_column(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let r = run(&*f.store, &e, "db").await;
+    f.execute(&format!("UPDATE runs SET state = 'exploded' WHERE id = '{}'", r.id)).await;
     let err = f.store.get_run(r.id).await.unwrap_err();
     assert!(matches!(&err, StoreError::Corrupt(m) if m.contains("runs.state") && m.contains("exploded")), "{err}");
 }
+
+backends!(
+    create_and_get_run,
+    pipelines_finish_and_unknown_ones_are_not_found,
+    prefix_lookup_with_and_without_dashes,
+    list_runs_filters_newest_first,
+    list_runs_defaults_to_100,
+    last_runs_is_the_newest_per_job,
+    last_success_inputs_skips_failures_other_events_and_missing_hashes,
+    active_runs_are_queued_or_running,
+    a_corrupt_stored_enum_is_reported_with_its_column
+);
