@@ -49,6 +49,15 @@ pub struct Global {
     /// Terrace's own diagnostics: error, warn, info, debug
     #[arg(long, global = true, value_name = "LEVEL", default_value = "warn", env = "TERRACE_LOG")]
     pub log_level: String,
+    /// How Terrace's own diagnostics are written: text, or json (one object per line, for log collectors)
+    #[arg(long, global = true, value_enum, default_value = "text", env = "TERRACE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_tracing(&cli.global.log_level);
+    init_tracing(&cli.global.log_level, cli.global.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -66,8 +66,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
-fn init_tracing(level: &str) {
+fn init_tracing(level: &str, format: args::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(format!("terrace={level},warn"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        args::LogFormat::Text => builder.try_init(),
+        args::LogFormat::Json => builder.json().try_init(),
+    };
 }

@@ -36,8 +36,10 @@ use crate::store::{Result, Store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// How long a statement waits for another process's write lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a statement waits for another writer's lock before failing. Generous: on a
+/// loaded 2-core machine (CI) a 10 s wait was seen to run out while several jobs of one
+/// pipeline and another process wrote at once.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Writers are serialised by SQLite anyway; a few connections let reads overlap.
 const MAX_CONNECTIONS: u32 = 4;
 
