@@ -254,6 +254,6 @@ mod tests {
         assert_eq!(text("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap(), "wal");
         assert_eq!(int("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap(), 1, "NORMAL");
         assert_eq!(int("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap(), 1);
-        assert_eq!(int("PRAGMA busy_timeout").fetch_one(&mut *conn).await.unwrap(), 10_000);
+        assert_eq!(int("PRAGMA busy_timeout").fetch_one(&mut *conn).await.unwrap(), BUSY_TIMEOUT.as_millis() as i64);
     }
 }
