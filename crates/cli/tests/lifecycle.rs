@@ -171,21 +171,11 @@ fn logs_follow_streams_a_running_job_until_it_ends() {
     let tmp = tempfile::tempdir().unwrap();
     let started = tmp.path().join("started");
     let yaml = format!(
-        "project: p\nenvironments: {{dev: {{}}}}\njobs:\n  slow:\n    events: [start]\n    commands: {{start: 'echo first; touch {s}; sleep 1; echo last'}}\n",
+        "project: p\nenvironments: {{dev: {{}}}}\njobs:\n  slow:\n    events: [start]\n    commands: {{start: 'echo first; echo started > {s}; sleep 1; echo last'}}\n",
         s = started.display()
     );
     let p = TestProject::new(&yaml);
-    let mut up = p
-        .command(&["up", "dev"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !started.exists() {
-        assert!(std::time::Instant::now() < deadline, "the job never started");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut up = p.start_up("dev", &started);
     let run = p.runs_of("slow")[0]["id"].as_str().unwrap().to_string();
     let followed = p.run(&["logs", &run, "--follow"]).ok().stdout;
     assert!(up.wait().unwrap().success());

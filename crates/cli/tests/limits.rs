@@ -2,14 +2,7 @@
 
 mod common;
 
-use common::TestProject;
-
-fn alive(pid: u32) -> bool {
-    // A zombie is dead for our purpose.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
-        .unwrap_or(false)
-}
+use common::{TestProject, alive};
 
 #[test]
 fn max_duration_kills_a_tree_that_ignores_sigterm_and_marks_it_timed_out() {

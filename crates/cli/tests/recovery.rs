@@ -5,23 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::TestProject;
-
-/// Starts `terrace up dev` in the background and waits until its job has written `marker`.
-fn start_up(p: &TestProject, marker: &std::path::Path) -> std::process::Child {
-    let child = p
-        .command(&["up", "dev"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(marker).map(|s| s.trim().is_empty()).unwrap_or(true) {
-        assert!(Instant::now() < deadline, "the job never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
+use common::{TestProject, alive};
 
 #[test]
 fn kill_9_mid_run_is_found_and_resolved_by_the_next_command() {
@@ -32,8 +16,8 @@ fn kill_9_mid_run_is_found_and_resolved_by_the_next_command() {
         pid = pid_file.display()
     );
     let p = TestProject::new(&yaml);
-    let mut child = start_up(&p, &pid_file);
-    let job_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let mut child = p.start_up("dev", &pid_file);
+    let job_pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
     child.wait().unwrap();
 
@@ -51,9 +35,7 @@ fn kill_9_mid_run_is_found_and_resolved_by_the_next_command() {
 
     // The orphaned job was killed.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::path::Path::new(&format!("/proc/{job_pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{job_pid}/stat")).unwrap_or_default().contains(") Z")
-    {
+    while alive(job_pid) {
         assert!(Instant::now() < deadline, "the orphaned job {job_pid} is still alive");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -72,7 +54,7 @@ fn a_second_event_on_a_busy_environment_is_refused_clearly() {
         s = started.display()
     );
     let p = TestProject::new(&yaml);
-    let mut first = start_up(&p, &started);
+    let mut first = p.start_up("dev", &started);
     let second = p.run(&["up", "dev"]).code(1);
     assert!(second.stderr.contains("busy"), "{}", second.stderr);
     // reading while it runs does not disturb it
@@ -90,16 +72,12 @@ fn ctrl_c_stops_the_jobs_and_marks_their_runs_cancelled() {
         pid = pid_file.display()
     );
     let p = TestProject::new(&yaml);
-    let mut child = start_up(&p, &pid_file);
-    let job_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let mut child = p.start_up("dev", &pid_file);
+    let job_pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1), "a cancelled run is a failed run");
     assert_eq!(p.runs_of("slow")[0]["state"], "cancelled");
     assert_eq!(p.runs_of("after")[0]["state"], "skipped");
-    assert!(
-        !std::path::Path::new(&format!("/proc/{job_pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{job_pid}/stat")).unwrap_or_default().contains(") Z"),
-        "the job survived Ctrl-C"
-    );
+    assert!(!alive(job_pid), "the job survived Ctrl-C");
 }

@@ -146,24 +146,10 @@ mod tests {
     use crate::project::TemplateKind;
 
     fn job(name: &str, deps: &[&str], events: &[Event]) -> (String, Job) {
-        (
-            name.to_string(),
-            Job {
-                name: name.into(),
-                template: TemplateKind::Shell,
-                source: ".".into(),
-                events: events.to_vec(),
-                commands: Default::default(),
-                depends_on: deps.iter().map(|d| d.to_string()).collect(),
-                input: None,
-                variables: Default::default(),
-                max_duration: None,
-                max_restarts: 0,
-                passthrough: vec![],
-                skip_unchanged: false,
-                iac: Default::default(),
-            },
-        )
+        let mut job = Job::new(name, TemplateKind::Shell);
+        job.events = events.to_vec();
+        job.depends_on = deps.iter().map(|d| d.to_string()).collect();
+        (name.to_string(), job)
     }
 
     const ALL: &[Event] = &[Event::Start, Event::Stop, Event::Delete];

@@ -120,6 +120,25 @@ pub struct Job {
 }
 
 impl Job {
+    /// A job with every setting at its default (the defaults of `terrace.yaml`).
+    pub fn new(name: impl Into<String>, template: TemplateKind) -> Job {
+        Job {
+            name: name.into(),
+            template,
+            source: PathBuf::from("."),
+            events: Vec::new(),
+            commands: BTreeMap::new(),
+            depends_on: Vec::new(),
+            input: None,
+            variables: IndexMap::new(),
+            max_duration: None,
+            max_restarts: 0,
+            passthrough: Vec::new(),
+            skip_unchanged: false,
+            iac: IacSettings::default(),
+        }
+    }
+
     pub fn runs_on(&self, event: Event) -> bool {
         self.events.contains(&event)
     }

@@ -133,3 +133,28 @@ impl TestProject {
 pub fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
+
+/// Whether a process is alive; a zombie counts as dead.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+impl TestProject {
+    /// Starts `terrace up ENV` in the background and waits until its job has written to `marker`.
+    pub fn start_up(&self, env: &str, marker: &Path) -> std::process::Child {
+        let child = self
+            .command(&["up", env])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn terrace up");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::fs::read_to_string(marker).map(|s| s.trim().is_empty()).unwrap_or(true) {
+            assert!(std::time::Instant::now() < deadline, "the job never started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child
+    }
+}

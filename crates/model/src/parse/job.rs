@@ -42,21 +42,7 @@ pub(super) struct ParsedJob {
 /// dependency checks do not call a broken job "unknown".
 pub(super) fn job(d: &mut Diags, name: &str, at: Pos, node: &Node) -> ParsedJob {
     let label = format!("job `{}`", shorten(name));
-    let mut job = Job {
-        name: name.to_string(),
-        template: TemplateKind::Shell,
-        source: PathBuf::from("."),
-        events: Vec::new(),
-        commands: Default::default(),
-        depends_on: Vec::new(),
-        input: None,
-        variables: Default::default(),
-        max_duration: None,
-        max_restarts: 0,
-        passthrough: Vec::new(),
-        skip_unchanged: false,
-        iac: Default::default(),
-    };
+    let mut job = Job::new(name, TemplateKind::Shell);
     let entries = Slot::new(node, at, label.clone()).entries(d, "a mapping of job settings").unwrap_or_default();
     check_keys(d, &entries, JOB_KEYS, &label);
     let field = |key: &str| get(&entries, key).map(|(p, n)| Slot::new(n, p, format!("`{key}` of {label}")));

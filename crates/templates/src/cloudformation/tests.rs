@@ -58,21 +58,8 @@ async fn deploy(answers: Vec<(&'static str, StepOutput)>) -> (Outcome, Vec<Strin
         std::env::temp_dir().join(format!("terrace-cfn-{}-{:?}", std::process::id(), std::thread::current().id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("stack.yaml"), "Resources: {}").unwrap();
-    let mut job = Job {
-        name: "db".into(),
-        template: TemplateKind::Cloudformation,
-        source: ".".into(),
-        events: vec![Event::Start],
-        commands: Default::default(),
-        depends_on: vec![],
-        input: None,
-        variables: Default::default(),
-        max_duration: None,
-        max_restarts: 0,
-        passthrough: vec![],
-        skip_unchanged: false,
-        iac: Default::default(),
-    };
+    let mut job = Job::new("db", TemplateKind::Cloudformation);
+    job.events = vec![Event::Start];
     job.iac.template_file = Some("stack.yaml".into());
     let output_file = dir.join("output.json");
     let ctx = JobContext {
