@@ -64,3 +64,32 @@ pub fn emitted(block: &[u8], bytes: u64) -> (u64, u64) {
     let lines = block.iter().filter(|&&b| b == b'\n').count() as u64;
     (blocks * block.len() as u64, blocks * lines)
 }
+
+/// `terrace-bench peak-rss PROGRAM ARGS...`: runs PROGRAM (its output discarded) and
+/// prints its peak resident set in KiB, from wait4. Measured from this small process,
+/// not from the benchmark itself: a child spawned with vfork (as `posix_spawn` does)
+/// shares its parent's memory until exec, and the kernel counts that memory in the
+/// child's peak, so spawned from the benchmark (hundreds of MB after the seeding) every
+/// child would report at least the benchmark's size.
+pub fn peak_rss(argv: &[String]) -> std::io::Result<()> {
+    let (program, args) = argv.split_first().ok_or_else(|| std::io::Error::other("usage: peak-rss PROGRAM ARGS..."))?;
+    let child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let pid = i32::try_from(child.id()).map_err(std::io::Error::other)?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own unreaped child; wait4 writes only into the two locals.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if r != pid {
+        return Err(std::io::Error::last_os_error());
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(std::io::Error::other(format!("{program} failed (wait status {status})")));
+    }
+    println!("{}", usage.ru_maxrss);
+    Ok(())
+}

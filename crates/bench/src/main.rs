@@ -1,6 +1,7 @@
 //! `terrace-bench [--scenario a|b|c|d|e|all] [--size tiny|full] [--json]`: runs the
 //! benchmarks of docs/PERFORMANCE.md and prints each figure beside its floor. Its
-//! `stamp` and `emit` modes are the job programs the scenarios spawn.
+//! `stamp` and `emit` modes are the job programs the scenarios spawn; `peak-rss` measures
+//! the peak memory of a `terrace` process for scenario E.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let helper = match args.first().map(String::as_str) {
         Some("stamp") => Some(jobprog::stamp(now)),
+        Some("peak-rss") => Some(jobprog::peak_rss(&args[1..])),
         Some("emit") => Some(match args.get(1).and_then(|b| b.parse().ok()) {
             Some(bytes) => jobprog::emit(bytes),
             None => Err(std::io::Error::other("usage: terrace-bench emit BYTES")),

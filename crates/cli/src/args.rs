@@ -191,6 +191,8 @@ pub struct OutputsArgs {
 #[derive(Args, Debug, Clone)]
 pub struct StatusArgs {
     pub env: Option<String>,
+    /// Print JSON. Without ENV: one JSON array of every environment with a record, written
+    /// as it is read (500 environments at a time, so memory stays bounded), not NDJSON
     #[arg(long)]
     pub json: bool,
 }

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use terrace_exec::SecretSet;
-use terrace_model::log::{LogLine, Stream};
+use terrace_model::log::{LogBatch, Stream};
 use terrace_model::output::parse_output_file;
 use terrace_model::project::Job;
 use terrace_model::{Event, RunId};
-use terrace_store::{EnvironmentRecord, RunState};
+use terrace_store::{Ending, EnvironmentRecord, RunState};
 use terrace_templates::{JobContext, Outcome, StepAbort};
 use tokio_util::sync::CancellationToken;
 
@@ -62,9 +62,9 @@ impl RunContext<'_> {
 
     /// Appends a line of Terrace's own to the run log (masked like any other).
     pub(crate) async fn note(&self, job: &str, run: RunId, attempt: u32, text: &str) -> Result<(), EngineError> {
-        let line = LogLine::now(Stream::Terrace, self.secrets.mask(text).into_owned());
-        self.store().append_logs(run, attempt, std::slice::from_ref(&line)).await?;
-        self.observer.observe(Progress::Lines { job: job.to_string(), lines: vec![line] });
+        let batches: Arc<[LogBatch]> = Arc::new([LogBatch::now(Stream::Terrace, &self.secrets.mask(text))]);
+        self.store().append_logs(run, attempt, batches.clone()).await?;
+        self.observer.observe(Progress::Lines { job: job.to_string(), batches });
         Ok(())
     }
 
@@ -137,45 +137,62 @@ impl RunContext<'_> {
             None
         };
         let max_attempts = job.max_restarts + 1;
-        let mut last = AttemptEnd { state: RunState::Failed, exit_code: None, reason: None };
         for n in 1..=max_attempts {
-            let attempt = self.store().start_attempt(run, &engine.owner, lease_until(), hash.as_deref()).await?;
-            self.observer.observe(Progress::Started { job: job.name.clone(), run, attempt });
-            self.note(
-                &job.name,
-                run,
-                attempt,
+            // The opening lines go to the store with the attempt's start, the summary with
+            // its end (and the run's): two transactions per attempt on the way between jobs.
+            let mut opening = LogBatch::now(
+                Stream::Terrace,
                 &format!(
                     "run {run}: job `{}`, event `{}`, environment `{}`, attempt {n} of {max_attempts}",
                     job.name, self.event, self.env.name
                 ),
-            )
-            .await?;
+            );
             for note in &resolved.notes {
-                self.note(&job.name, run, attempt, note).await?;
+                opening.push(&self.secrets.mask(note));
             }
-            last = self.attempt(job, run, attempt, &source, input.as_deref(), &resolved).await?;
-            self.store().finish_attempt(run, attempt, last.state, last.exit_code, last.reason.as_deref()).await?;
-            let summary = match &last.reason {
+            let opening: Arc<[LogBatch]> = Arc::new([opening]);
+            let attempt = self
+                .store()
+                .start_attempt_logged(run, &engine.owner, lease_until(), hash.as_deref(), opening.clone())
+                .await?;
+            self.observer.observe(Progress::Started { job: job.name.clone(), run, attempt });
+            self.observer.observe(Progress::Lines { job: job.name.clone(), batches: opening });
+            let last = self.attempt(job, run, attempt, &source, input.as_deref(), &resolved).await?;
+            let reason = last.reason.as_deref().map(|r| self.secrets.mask(r).into_owned());
+            let summary = match &reason {
                 Some(r) => format!("attempt {n} {}: {r}", last.state),
                 None => format!("attempt {n} {}", last.state),
             };
-            self.note(&job.name, run, attempt, &summary).await?;
+            let summary: Arc<[LogBatch]> = Arc::new([LogBatch::now(Stream::Terrace, &summary)]);
+            let ending = Ending { state: last.state, exit_code: last.exit_code, reason };
             let retryable = matches!(last.state, RunState::Failed | RunState::TimedOut);
-            if !retryable || n == max_attempts {
-                break;
+            if retryable && n < max_attempts {
+                self.store().end_attempt(run, attempt, &ending, summary.clone(), None).await?;
+                self.observer.observe(Progress::Lines { job: job.name.clone(), batches: summary });
+                self.observer.observe(Progress::Retrying {
+                    job: job.name.clone(),
+                    attempt: n + 1,
+                    reason: ending.reason.unwrap_or_default(),
+                });
+                continue;
             }
-            self.observer.observe(Progress::Retrying {
+            // A destroyed job's outputs go before its run is recorded as done: a crash in
+            // between leaves the run to recovery, and a destroy resumed runs it again.
+            if last.state == RunState::Succeeded && self.event == Event::Delete {
+                self.store().delete_outputs(self.env.id, &job.name).await?;
+            }
+            self.store().end_attempt(run, attempt, &ending, summary.clone(), Some(&ending)).await?;
+            self.observer.observe(Progress::Lines { job: job.name.clone(), batches: summary });
+            self.observer.observe(Progress::Finished {
                 job: job.name.clone(),
-                attempt: n + 1,
-                reason: last.reason.clone().unwrap_or_default(),
+                run,
+                state: ending.state,
+                reason: ending.reason.clone(),
             });
+            return Ok(RunEnd::new(ending.state, ending.reason));
         }
-        if last.state == RunState::Succeeded && self.event == Event::Delete {
-            self.store().delete_outputs(self.env.id, &job.name).await?;
-        }
-        let end = RunEnd::new(last.state, last.reason);
-        self.finish(run, end, last.exit_code, &job.name).await
+        // max_attempts is at least 1: the loop returns.
+        Err(EngineError::Internal(format!("job `{}` ran no attempt", job.name)))
     }
 
     async fn attempt(
@@ -188,11 +205,13 @@ impl RunContext<'_> {
         resolved: &terrace_model::vars::Resolved,
     ) -> Result<AttemptEnd, EngineError> {
         let data = &self.engine.data_dir;
-        let work = data.join("work").join(run.to_string()).join(format!("attempt-{attempt}"));
+        // One folder per attempt, the output file beside the source copy: each level of
+        // folders is a mkdir and an rmdir per job (docs/PERFORMANCE.md, B).
+        let work = data.join("work").join(format!("{run}-{attempt}"));
         let state_dir = data.join("state").join(&self.engine.project.name).join(&self.env.name).join(&job.name);
         let artifacts_dir = data.join("artifacts").join(run.to_string());
         let (workdir, input_copy) = prepare_workdir(&work, source, input).await?;
-        let output_file = work.join("output").join("output.json");
+        let output_file = work.join("output.json");
         let mut env = self.engine.inherited_env(job);
         env.extend(resolved.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())));
         env.push(("TERRACE_OUTPUT_FILE".into(), output_file.display().to_string()));
@@ -300,7 +319,7 @@ async fn prepare_workdir(
         if work.exists() {
             std::fs::remove_dir_all(&work)?;
         }
-        std::fs::create_dir_all(work.join("output"))?;
+        std::fs::create_dir_all(&work)?;
         let src = work.join("src");
         terrace_exec::workspace::copy_tree(&source, &src)?;
         let input_copy = match input {

@@ -1,7 +1,9 @@
 //! What the engine reports while a pipeline runs, for a terminal, a log or an API stream.
 
+use std::sync::Arc;
 use terrace_model::RunId;
-use terrace_model::log::LogLine;
+
+use terrace_model::log::LogBatch;
 use terrace_store::RunState;
 
 #[derive(Clone, Debug)]
@@ -15,10 +17,10 @@ pub enum Progress {
         run: RunId,
         attempt: u32,
     },
-    /// Masked log lines of a job.
+    /// Masked log lines of a job, as they were stored.
     Lines {
         job: String,
-        lines: Vec<LogLine>,
+        batches: Arc<[LogBatch]>,
     },
     Retrying {
         job: String,

@@ -30,7 +30,11 @@ pub async fn recover(store: &dyn Store, data_dir: &Path) -> Result<Vec<Recovered
     for (project, env) in envs {
         // A free environment lock means no live process is running an event on it.
         let Ok(_lock) = EnvLock::acquire(data_dir, &project, &env) else { continue };
-        let runs: Vec<&RunRecord> = active.iter().filter(|r| r.project == project && r.environment == env).collect();
+        // Read again under the lock: a run of this process may have ended since the first
+        // read (and released the lock), and must not be marked interrupted after it
+        // succeeded. While the lock is held, no event of this process moves these runs.
+        let fresh = store.active_runs().await?;
+        let runs: Vec<&RunRecord> = fresh.iter().filter(|r| r.project == project && r.environment == env).collect();
         for run in &runs {
             if holder_alive(run) {
                 continue;

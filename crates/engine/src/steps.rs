@@ -4,12 +4,13 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
 use terrace_exec::{ExecEvent, ExecSpec, ExitStatus};
 use terrace_model::RunId;
-use terrace_model::log::Stream;
+use terrace_model::log::{LogBatch, Stream};
 use terrace_model::project::Job;
 use terrace_templates::{Step, StepAbort, StepOutput, StepRunner};
 use tokio::sync::mpsc;
@@ -93,6 +94,10 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// At most this much log text goes into one store transaction; what is queued beyond it
+/// waits for the next.
+const MAX_APPEND_BYTES: usize = 8 * 1024 * 1024;
+
 /// Stores log batches as they arrive, forwards them to the observer, and keeps the last
 /// stderr lines for error messages.
 async fn record_logs(
@@ -105,31 +110,41 @@ async fn record_logs(
     let store = ctx.engine.store.as_ref();
     let mut tail: VecDeque<String> = VecDeque::with_capacity(STDERR_TAIL);
     while let Some(event) = rx.recv().await {
-        let mut lines = match event {
+        let first = match event {
             ExecEvent::Started { pid, pid_start } => {
                 store.record_attempt_process(run, attempt, pid, pid_start).await?;
                 continue;
             }
-            ExecEvent::Lines(lines) => lines,
+            ExecEvent::Lines(batch) => batch,
         };
-        // Coalesce what is already queued into one transaction.
-        while lines.len() < 4096 {
+        // Coalesce what is already queued into one transaction: when the store is slower
+        // than the job writes, each transaction carries more.
+        let mut bytes = first.text().len();
+        let mut batches = vec![first];
+        while bytes < MAX_APPEND_BYTES {
             match rx.try_recv() {
-                Ok(ExecEvent::Lines(more)) => lines.extend(more),
+                Ok(ExecEvent::Lines(more)) => {
+                    bytes += more.text().len();
+                    batches.push(more);
+                }
                 Ok(ExecEvent::Started { pid, pid_start }) => {
                     store.record_attempt_process(run, attempt, pid, pid_start).await?;
                 }
                 Err(_) => break,
             }
         }
-        for l in lines.iter().filter(|l| l.stream == Stream::Stderr) {
-            if tail.len() == STDERR_TAIL {
-                tail.pop_front();
+        for b in batches.iter().filter(|b| b.stream == Stream::Stderr) {
+            let last: Vec<&str> = b.lines().rev().take(STDERR_TAIL).collect();
+            for line in last.into_iter().rev() {
+                if tail.len() == STDERR_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line.to_string());
             }
-            tail.push_back(l.text.clone());
         }
-        store.append_logs(run, attempt, &lines).await?;
-        ctx.observer.observe(crate::Progress::Lines { job: job.to_string(), lines });
+        let batches: Arc<[LogBatch]> = batches.into();
+        store.append_logs(run, attempt, batches.clone()).await?;
+        ctx.observer.observe(crate::Progress::Lines { job: job.to_string(), batches });
     }
     Ok(tail.into())
 }

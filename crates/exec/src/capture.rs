@@ -4,7 +4,9 @@
 
 use std::borrow::Cow;
 
-use terrace_model::log::{LogLine, Stream};
+#[cfg(test)]
+use terrace_model::log::LogLine;
+use terrace_model::log::{LogBatch, Stream};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc::Sender;
 
@@ -15,32 +17,34 @@ use crate::mask::{Matcher, SecretSet};
 /// newlines cannot make Terrace buffer without bound.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// How much is read at once: several pipe buffers, so a fast writer gives big batches.
-const READ_CHUNK: usize = 256 * 1024;
+/// How much is read at once: a whole (widened) pipe buffer, so a fast writer gives big batches.
+const READ_CHUNK: usize = 1024 * 1024;
 
 /// The pending bytes of one stream that do not yet form a complete line.
 pub(crate) struct LineSplitter {
     stream: Stream,
     pending: Vec<u8>,
+    /// Where a batch is masked, reused from read to read.
+    scratch: Vec<u8>,
 }
 
 impl LineSplitter {
     pub(crate) fn new(stream: Stream) -> Self {
-        LineSplitter { stream, pending: Vec::with_capacity(READ_CHUNK) }
+        LineSplitter { stream, pending: Vec::with_capacity(READ_CHUNK), scratch: Vec::new() }
     }
 
     /// Takes the bytes just appended to `pending` (from `old_len` on) and returns the
-    /// lines they complete.
-    fn take_lines(&mut self, old_len: usize, matcher: &Matcher) -> Vec<LogLine> {
-        let ts = time::OffsetDateTime::now_utc();
-        let fresh = &self.pending[old_len..];
-        // Sized up front: a batch may hold thousands of lines.
-        let mut out = Vec::with_capacity(memchr::memchr_iter(b'\n', fresh).count() + 1);
-        if let Some(nl) = memchr::memrchr(b'\n', fresh) {
+    /// lines they complete, as one batch.
+    fn take_lines(&mut self, old_len: usize, matcher: &Matcher) -> LogBatch {
+        let mut out = LogBatch::new(time::OffsetDateTime::now_utc(), self.stream);
+        if let Some(nl) = memchr::memrchr(b'\n', &self.pending[old_len..]) {
             let end = old_len + nl + 1;
             // Masking all the complete lines at once hides at least what masking them one
             // by one would: every line of a multi-line secret is a secret of its own.
-            push_lines(&self.pending[..end - 1], matcher, self.stream, ts, &mut out);
+            // Invalid bytes never swallow a '\n', so decoding the batch whole is the same
+            // as decoding line by line.
+            let masked = matcher.mask_with(&self.pending[..end - 1], &mut self.scratch);
+            out.push_block(&decode(masked), MAX_LINE);
             self.pending.drain(..end);
         }
         let hold = matcher.max_len.saturating_sub(1);
@@ -50,7 +54,8 @@ impl LineSplitter {
                 cut = end;
             }
             let piece = matcher.mask_bytes(&self.pending[..cut]);
-            out.push(LogLine { ts, stream: self.stream, text: decode(&piece).into_owned() });
+            // A piece holds no '\n', and masking never makes one.
+            out.push(&decode(&piece));
             self.pending.drain(..cut);
         }
         out
@@ -61,17 +66,18 @@ impl LineSplitter {
     pub(crate) fn push(&mut self, data: &[u8], matcher: &Matcher) -> Vec<LogLine> {
         let old = self.pending.len();
         self.pending.extend_from_slice(data);
-        self.take_lines(old, matcher)
+        self.take_lines(old, matcher).to_lines()
     }
 
     /// At EOF: the partial last line, if any.
-    pub(crate) fn finish(&mut self, matcher: &Matcher) -> Option<LogLine> {
+    pub(crate) fn finish(&mut self, matcher: &Matcher) -> Option<LogBatch> {
         if self.pending.is_empty() {
             return None;
         }
-        let text = decode(&matcher.mask_bytes(&self.pending)).into_owned();
+        let mut out = LogBatch::new(time::OffsetDateTime::now_utc(), self.stream);
+        out.push_block(&decode(&matcher.mask_bytes(&self.pending)), MAX_LINE);
         self.pending.clear();
-        Some(LogLine::now(self.stream, text))
+        Some(out)
     }
 
     /// Reads `pipe` to EOF, sending one `Lines` event per read that completed a line.
@@ -98,9 +104,9 @@ impl LineSplitter {
             if n == 0 {
                 break;
             }
-            let lines = self.take_lines(old, &secrets.snapshot());
-            if listening && !lines.is_empty() {
-                listening = events.send(ExecEvent::Lines(lines)).await.is_ok();
+            let batch = self.take_lines(old, &secrets.snapshot());
+            if listening && !batch.is_empty() {
+                listening = events.send(ExecEvent::Lines(batch)).await.is_ok();
             }
         }
         self.flush(&secrets, &events, listening).await;
@@ -108,10 +114,10 @@ impl LineSplitter {
     }
 
     async fn flush(&mut self, secrets: &SecretSet, events: &Sender<ExecEvent>, listening: bool) {
-        if let Some(line) = self.finish(&secrets.snapshot())
+        if let Some(batch) = self.finish(&secrets.snapshot())
             && listening
         {
-            let _ = events.send(ExecEvent::Lines(vec![line])).await;
+            let _ = events.send(ExecEvent::Lines(batch)).await;
         }
     }
 }
@@ -128,35 +134,9 @@ pub(crate) async fn collect<R: AsyncRead + Unpin>(mut pipe: R, events: Sender<Ex
     // The rest is still read, so the job never blocks on a full pipe.
     if tokio::io::copy(&mut pipe, &mut tokio::io::sink()).await? > 0 {
         let note = format!("the captured output was cut at {} MiB", MAX_CAPTURE / (1024 * 1024));
-        let _ = events.send(ExecEvent::Lines(vec![LogLine::now(Stream::Terrace, note)])).await;
+        let _ = events.send(ExecEvent::Lines(LogBatch::now(Stream::Terrace, &note))).await;
     }
     Ok(kept)
-}
-
-/// Splits masked complete lines (without the final '\n') into `out`.
-fn push_lines(complete: &[u8], matcher: &Matcher, stream: Stream, ts: time::OffsetDateTime, out: &mut Vec<LogLine>) {
-    let masked = matcher.mask_bytes(complete);
-    // Invalid bytes never swallow a '\n', so decoding the batch whole is the same as
-    // decoding line by line.
-    let text = decode(&masked);
-    let mut start = 0;
-    // memchr's SIMD search is faster than str::split for short lines; a '\n' is always
-    // a char boundary, so `get` never misses.
-    let ends = memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]);
-    for end in ends {
-        let line = text.get(start..end).unwrap_or_default();
-        start = end + 1;
-        let mut line = line.strip_suffix('\r').unwrap_or(line);
-        // A long line that arrived whole in one read; it is already masked, so any cut
-        // on a char boundary is safe.
-        while line.len() > MAX_LINE {
-            let cut = (1..=MAX_LINE).rev().find(|&i| line.is_char_boundary(i)).unwrap_or(line.len());
-            let (piece, rest) = line.split_at(cut);
-            out.push(LogLine { ts, stream, text: piece.to_string() });
-            line = rest;
-        }
-        out.push(LogLine { ts, stream, text: line.to_string() });
-    }
 }
 
 /// Lossy UTF-8, checking first with the much faster strict decoder: logs are almost
@@ -199,7 +179,7 @@ mod tests {
         assert_eq!(texts(&sp.push(b"a\r\nb\n\nc", &m)), ["a", "b", ""]);
         assert_eq!(texts(&sp.push(b"d\n", &m)), ["cd"]);
         assert!(sp.push(b"tail", &m).is_empty());
-        assert_eq!(sp.finish(&m).map(|l| l.text), Some("tail".to_string()));
+        assert_eq!(sp.finish(&m).map(|b| b.text().to_string()), Some("tail\n".to_string()));
         assert!(sp.finish(&m).is_none());
     }
 
@@ -234,7 +214,7 @@ mod tests {
             for chunk in data.chunks(7) {
                 lines.extend(sp.push(chunk, &m));
             }
-            lines.extend(sp.finish(&m));
+            lines.extend(sp.finish(&m).map(|b| b.to_lines()).unwrap_or_default());
             assert!(lines.len() >= 3, "{offset}");
             let joined: String = lines.iter().map(|l| l.text.as_str()).collect();
             assert!(!joined.contains("SECRET"), "{offset}");
@@ -251,7 +231,7 @@ mod tests {
         let lines = sp.push(data.as_bytes(), &m);
         assert!(!lines.is_empty());
         assert!(lines.iter().all(|l| !l.text.contains('\u{fffd}')));
-        let rest = sp.finish(&m).map(|l| l.text).unwrap_or_default();
+        let rest = sp.finish(&m).map(|b| b.text().trim_end_matches('\n').to_string()).unwrap_or_default();
         let joined: String = lines.iter().map(|l| l.text.as_str()).chain([rest.as_str()]).collect();
         assert_eq!(joined, data);
     }
@@ -282,15 +262,19 @@ mod tests {
     #[test]
     #[ignore]
     fn throughput() {
-        let m = matcher(&["hunter2", "s3cr3t-value", "AKIAIOSFODNN7EXAMPLE"]);
-        let line = "2024-01-01T00:00:00Z aws_instance.web: Still creating... [10s elapsed] id=i-0abc hunter2\n";
+        // Ten secrets sharing a prefix, as generated ones often do.
+        let names: Vec<String> = (0..10).map(|i| format!("s3cr3t-{i:03}-0190a4e2c3b47d5e8f9a0b1c2d3e4f50")).collect();
+        let m = matcher(&names.iter().map(String::as_str).collect::<Vec<_>>());
+        let line = "2024-01-01T00:00:00Z aws_instance.web: Still creating... [10s elapsed] id=i-0abc s3cr3t-003-0190a4e2c3b47d5e8f9a0b1c2d3e4f50\n";
         let chunk = line.repeat(256 * 1024 / line.len());
         let rounds = 4000;
         let start = std::time::Instant::now();
         let mut sp = LineSplitter::new(Stream::Stdout);
         let mut n = 0;
         for _ in 0..rounds {
-            n += sp.push(chunk.as_bytes(), &m).len();
+            let old = sp.pending.len();
+            sp.pending.extend_from_slice(chunk.as_bytes());
+            n += sp.take_lines(old, &m).len();
         }
         let secs = start.elapsed().as_secs_f64();
         let gb = (chunk.len() * rounds) as f64 / 1e9;

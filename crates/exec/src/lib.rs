@@ -13,7 +13,7 @@ pub mod workspace;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use terrace_model::log::LogLine;
+use terrace_model::log::LogBatch;
 
 pub use capture::{MAX_CAPTURE, MAX_LINE};
 pub use local::LocalExecutor;
@@ -58,8 +58,8 @@ impl std::fmt::Debug for ExecSpec {
 pub enum ExecEvent {
     /// Sent once, right after spawn; `pid` is also the process group id.
     Started { pid: u32, pid_start: Option<u64> },
-    /// A batch of complete, already-masked lines.
-    Lines(Vec<LogLine>),
+    /// Complete, already-masked lines that arrived together.
+    Lines(LogBatch),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

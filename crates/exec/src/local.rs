@@ -1,11 +1,12 @@
 //! The local executor: a job is a child process of Terrace in its own process group,
 //! so a timeout, a cancellation or the end of the job reaches every process it started.
 
+use std::os::fd::AsFd;
 use std::process::Stdio;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use terrace_model::log::{LogLine, Stream};
+use terrace_model::log::{LogBatch, Stream};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc::Sender;
 use tokio::time::Instant;
@@ -88,6 +89,10 @@ impl Executor for LocalExecutor {
         // /proc is in memory: reading it does not block.
         let _ = events.send(ExecEvent::Started { pid, pid_start: process_start_time(pid) }).await;
 
+        for fd in [child.stdout.as_ref().map(AsFd::as_fd), child.stderr.as_ref().map(AsFd::as_fd)].into_iter().flatten()
+        {
+            widen_pipe(fd);
+        }
         let stdout = child.stdout.take().map(|p| match spec.capture_stdout {
             true => spawn_collector(p, &events),
             false => spawn_reader(p, Stream::Stdout, &secrets, &events),
@@ -212,7 +217,7 @@ async fn drain(readers: [Option<Reader>; 2], events: &Sender<ExecEvent>) -> Vec<
             aborts.iter().for_each(|a| a.abort());
             let note =
                 "stopped reading the job's output: a process that left the job's process group still holds it open";
-            let _ = events.send(ExecEvent::Lines(vec![LogLine::now(Stream::Terrace, note)])).await;
+            let _ = events.send(ExecEvent::Lines(LogBatch::now(Stream::Terrace, note))).await;
             Vec::new()
         }
     }
@@ -231,3 +236,13 @@ fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
 #[cfg(test)]
 #[path = "local_tests.rs"]
 mod tests;
+
+/// Pipes hold 64 KiB by default: a job writing fast then waits on Terrace every 64 KiB,
+/// and each read is one wake-up of a reader. 1 MiB (the unprivileged maximum) gives the
+/// job room to run ahead and the reader big batches. Best effort: the default still works.
+fn widen_pipe(fd: std::os::fd::BorrowedFd<'_>) {
+    const PIPE_BYTES: i32 = 1 << 20;
+    if let Err(e) = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES)) {
+        tracing::debug!("cannot widen a log pipe to {PIPE_BYTES} bytes: {e}");
+    }
+}

@@ -50,7 +50,7 @@ async fn run_with(spec: ExecSpec, secrets: SecretSet, cancel: CancellationToken)
                 ExecEvent::Started { pid, pid_start } => started.push((pid, pid_start)),
                 ExecEvent::Lines(l) => {
                     batches += 1;
-                    lines.extend(l)
+                    lines.extend(l.to_lines())
                 }
             }
         }

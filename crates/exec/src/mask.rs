@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, MatchKind, packed};
 
 const MASK: &str = "***";
 
@@ -95,8 +95,10 @@ impl std::fmt::Debug for SecretSet {
 #[derive(Default)]
 pub(crate) struct Matcher {
     secrets: Vec<String>,
-    /// Leftmost-longest: fast (prefiltered) and finds where secrets are.
+    /// Leftmost-longest matches: fast (prefiltered) and finds where secrets are.
     leftmost: Option<AhoCorasick>,
+    /// The same matches by SIMD, when the set is small enough for it.
+    packed: Option<packed::Searcher>,
     /// Standard semantics, to also find the occurrences that overlap another one.
     overlapping: Option<AhoCorasick>,
     /// Whether an occurrence can overlap another without being inside it; when not,
@@ -109,15 +111,34 @@ pub(crate) struct Matcher {
 
 impl Matcher {
     fn build(secrets: Vec<String>) -> Self {
-        let build = |kind| AhoCorasick::builder().match_kind(kind).build(&secrets);
-        let (leftmost, overlapping) = (build(MatchKind::LeftmostLongest), build(MatchKind::Standard));
+        // Leftmost-first over the secrets longest first finds the same matches as
+        // leftmost-longest: at the leftmost start, the first pattern listed that matches
+        // is the longest.
+        let mut longest_first: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        longest_first.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let leftmost = AhoCorasick::builder().match_kind(MatchKind::LeftmostFirst).build(&longest_first);
+        // The SIMD searcher (Teddy) takes a few dozen patterns; the automaton's own
+        // prefilter prefers a "rare" byte, and with generated secrets sharing a prefix
+        // (`s3cr3t-...`) it stops on a digit every few bytes of a log: most of the
+        // masking time (docs/PERFORMANCE.md, D).
+        let packed =
+            packed::Config::new().match_kind(packed::MatchKind::LeftmostFirst).builder().extend(&longest_first).build();
+        let overlapping = AhoCorasick::builder().match_kind(MatchKind::Standard).build(&secrets);
         let broken = leftmost.is_err() || overlapping.is_err();
         if let Some(e) = leftmost.as_ref().err().or(overlapping.as_ref().err()) {
             tracing::error!("cannot build the secret matcher, masking whole lines: {e}");
         }
         let max_len = secrets.iter().map(String::len).max().unwrap_or(0);
         let can_overlap = can_overlap(&secrets);
-        Matcher { secrets, leftmost: leftmost.ok(), overlapping: overlapping.ok(), can_overlap, broken, max_len }
+        Matcher {
+            secrets,
+            leftmost: leftmost.ok(),
+            packed,
+            overlapping: overlapping.ok(),
+            can_overlap,
+            broken,
+            max_len,
+        }
     }
 
     /// The byte ranges to mask: the union of every occurrence of every secret, so
@@ -128,7 +149,10 @@ impl Matcher {
             return everything();
         }
         let (Some(leftmost), Some(overlapping)) = (&self.leftmost, &self.overlapping) else { return Vec::new() };
-        let leftmost_matches = leftmost.find_iter(hay).map(|m| (m.start(), m.end()));
+        let leftmost_matches: Box<dyn Iterator<Item = (usize, usize)>> = match &self.packed {
+            Some(p) => Box::new(p.find_iter(hay).map(|m| (m.start(), m.end()))),
+            None => Box::new(leftmost.find_iter(hay).map(|m| (m.start(), m.end()))),
+        };
         let mut all: Vec<(usize, usize)> = if self.can_overlap {
             // Every occurrence overlaps a leftmost-longest match, so the slower
             // overlapping search only runs in windows around those.
@@ -167,19 +191,29 @@ impl Matcher {
 
     /// Masks `hay`; borrowed when nothing matched (the common case, no copy).
     pub(crate) fn mask_bytes<'a>(&self, hay: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut out = Vec::new();
+        self.mask_with(hay, &mut out);
+        // A masked text always holds at least one mask.
+        if out.is_empty() { Cow::Borrowed(hay) } else { Cow::Owned(out) }
+    }
+
+    /// Masks `hay` into `scratch` (cleared first) and returns it; `hay` itself when
+    /// nothing matched. Reusing one scratch buffer per stream spares an allocation
+    /// (and its page faults) per batch.
+    pub(crate) fn mask_with<'a>(&self, hay: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
         let ranges = self.ranges(hay);
         if ranges.is_empty() {
-            return Cow::Borrowed(hay);
+            return hay;
         }
-        let mut out = Vec::with_capacity(hay.len());
+        scratch.clear();
         let mut last = 0;
         for (start, end) in ranges {
-            out.extend_from_slice(hay.get(last..start).unwrap_or_default());
-            out.extend_from_slice(MASK.as_bytes());
+            scratch.extend_from_slice(hay.get(last..start).unwrap_or_default());
+            scratch.extend_from_slice(MASK.as_bytes());
             last = end;
         }
-        out.extend_from_slice(hay.get(last..).unwrap_or_default());
-        Cow::Owned(out)
+        scratch.extend_from_slice(hay.get(last..).unwrap_or_default());
+        scratch
     }
 
     /// The end of a masked range that starts before `cut` and ends after it, if any:
@@ -294,6 +328,21 @@ mod tests {
         let s = SecretSet::new();
         s.add("mötörhead");
         assert_eq!(s.mask("é mötörhead é"), "é *** é");
+    }
+
+    /// The SIMD searcher (small sets) and the automaton (large ones) mask alike.
+    #[test]
+    fn simd_and_automaton_find_the_same_ranges() {
+        let sets: [&[&str]; 3] =
+            [&["ab", "abc", "b", "xyz"], &["s3cr3t-001", "s3cr3t-0012", "3cr"], &["aa", "a", "aaa"]];
+        let hay = b"xabcab s3cr3t-0012 s3cr3t-001 aaaa b xyzab 3crx";
+        for set in sets {
+            let m = Matcher::build(set.iter().map(|s| s.to_string()).collect());
+            assert!(m.packed.is_some(), "{set:?}");
+            let simd = m.ranges(hay);
+            let automaton = Matcher { packed: None, ..Matcher::build(m.secrets.clone()) }.ranges(hay);
+            assert_eq!(simd, automaton, "{set:?}");
+        }
     }
 
     #[test]

@@ -32,6 +32,13 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A run's log file could not be written or read.
+    #[error("log file {}: {source}", path.display())]
+    LogFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A stored value that cannot be read back (unknown enum text, bad id, ...).
     #[error("corrupt stored value: {0}")]
     Corrupt(String),

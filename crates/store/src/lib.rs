@@ -5,6 +5,7 @@
 pub mod control;
 pub mod crypto;
 pub mod error;
+mod log_body;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;

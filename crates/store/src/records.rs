@@ -210,4 +210,64 @@ pub struct RunFilter {
     pub job: Option<String>,
     pub state: Option<RunState>,
     pub limit: Option<u32>,
+    /// Only runs older than this one in the list's order (keyset paging: pass the cursor
+    /// of the last run of the previous page).
+    pub before: Option<RunCursor>,
+}
+
+/// A place in the run list's order, newest first: `(created_at, id)`, the columns the
+/// run indexes end with. Written as `<created_at in unix nanoseconds>.<run id>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunCursor {
+    pub created_at: OffsetDateTime,
+    pub id: RunId,
+}
+
+impl RunCursor {
+    /// The cursor just after `run`: the next page starts with the run older than it.
+    pub fn of(run: &RunRecord) -> RunCursor {
+        RunCursor { created_at: run.created_at, id: run.id }
+    }
+}
+
+impl fmt::Display for RunCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.created_at.unix_timestamp_nanos(), self.id)
+    }
+}
+
+impl FromStr for RunCursor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || "expected `<unix nanoseconds>.<run id>`, the `next` of a previous page".to_string();
+        let (nanos, id) = s.split_once('.').ok_or_else(bad)?;
+        let nanos: i64 = nanos.parse().map_err(|_| bad())?;
+        let created_at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).map_err(|_| bad())?;
+        let id: RunId = id.parse().map_err(|_| bad())?;
+        Ok(RunCursor { created_at, id })
+    }
+}
+
+/// One page of a project's environments, in name order (byte order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvPage {
+    /// At most this many.
+    pub limit: u32,
+    /// Only environments whose name sorts after this one (the last name of the previous page).
+    pub after: Option<String>,
+}
+
+impl EnvPage {
+    /// The first `limit` environments.
+    pub fn first(limit: u32) -> EnvPage {
+        EnvPage { limit, after: None }
+    }
+}
+
+/// How an attempt or a run ended, for `Store::end_attempt`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ending {
+    pub state: RunState,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
 }

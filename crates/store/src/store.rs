@@ -2,7 +2,9 @@
 //! this trait; SQL lives in the implementations alone.
 
 use async_trait::async_trait;
-use terrace_model::log::LogLine;
+use std::sync::Arc;
+
+use terrace_model::log::LogBatch;
 use terrace_model::output::OutputEntry;
 use terrace_model::{EnvironmentId, Event, PipelineId, RunId};
 use time::OffsetDateTime;
@@ -18,7 +20,8 @@ pub trait Store: Send + Sync {
     /// Returns the environment, creating it in state `stopped` when absent.
     async fn ensure_environment(&self, project: &str, name: &str) -> Result<EnvironmentRecord>;
     async fn get_environment(&self, project: &str, name: &str) -> Result<Option<EnvironmentRecord>>;
-    async fn list_environments(&self, project: Option<&str>) -> Result<Vec<EnvironmentRecord>>;
+    /// One page of the project's environments, in name order (byte order).
+    async fn list_environments(&self, project: &str, page: &EnvPage) -> Result<Vec<EnvironmentRecord>>;
     async fn set_environment_state(
         &self,
         id: EnvironmentId,
@@ -65,6 +68,38 @@ pub trait Store: Send + Sync {
     /// Ends the run (and any attempt still running) in a final state; clears owner and lease.
     async fn finish_run(&self, run: RunId, state: RunState, exit_code: Option<i32>, reason: Option<&str>)
     -> Result<()>;
+    /// `start_attempt`, and `log` (Terrace's opening lines) appended to the new attempt:
+    /// one transaction where the store can group them. The engine's path to a job's start.
+    async fn start_attempt_logged(
+        &self,
+        run: RunId,
+        owner: &str,
+        lease_until: OffsetDateTime,
+        inputs_hash: Option<&str>,
+        log: Arc<[LogBatch]>,
+    ) -> Result<u32> {
+        let attempt = self.start_attempt(run, owner, lease_until, inputs_hash).await?;
+        self.append_logs(run, attempt, log).await?;
+        Ok(attempt)
+    }
+    /// `finish_attempt`, `log` (Terrace's summary) appended to it, and when `run_end` is
+    /// given, `finish_run` too: one transaction where the store can group them. The
+    /// engine's path from a job's end to the next job.
+    async fn end_attempt(
+        &self,
+        run: RunId,
+        attempt: u32,
+        end: &Ending,
+        log: Arc<[LogBatch]>,
+        run_end: Option<&Ending>,
+    ) -> Result<()> {
+        self.finish_attempt(run, attempt, end.state, end.exit_code, end.reason.as_deref()).await?;
+        self.append_logs(run, attempt, log).await?;
+        if let Some(e) = run_end {
+            self.finish_run(run, e.state, e.exit_code, e.reason.as_deref()).await?;
+        }
+        Ok(())
+    }
     /// Records a plan run's summary and the folder holding its saved plan.
     async fn set_run_plan(&self, run: RunId, summary: &serde_json::Value, artifacts: &str) -> Result<()>;
     async fn attempts(&self, run: RunId) -> Result<Vec<AttemptRecord>>;
@@ -72,8 +107,8 @@ pub trait Store: Send + Sync {
     async fn renew_leases(&self, owner: &str, until: OffsetDateTime) -> Result<()>;
 
     // ---- logs ----
-    /// Appends lines (already masked) to the attempt's log, in one transaction.
-    async fn append_logs(&self, run: RunId, attempt: u32, lines: &[LogLine]) -> Result<()>;
+    /// Appends batches of lines (already masked) to the attempt's log, in one transaction.
+    async fn append_logs(&self, run: RunId, attempt: u32, batches: Arc<[LogBatch]>) -> Result<()>;
     /// Lines from `offset` on, at most `limit`.
     async fn read_logs(&self, run: RunId, offset: u64, limit: u32) -> Result<Vec<StoredLogLine>>;
 

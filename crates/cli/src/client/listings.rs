@@ -7,7 +7,14 @@ use serde_json::Value;
 use super::{Client, project_name, seg};
 use crate::args::{Global, OutputsArgs, RunsArgs, StatusArgs};
 use crate::exit::CliError;
+use crate::render::stream::{Listing, PAGE, write_failed};
 use crate::render::table::{self, dash};
+
+/// One page of the API's run list (`terrace runs` shows the first, `--limit` long).
+#[derive(serde::Deserialize)]
+struct RunPage {
+    items: Vec<Value>,
+}
 
 fn text(v: &Value) -> String {
     v.as_str().map(str::to_string).unwrap_or_else(|| "-".into())
@@ -21,23 +28,44 @@ fn at(v: &Value) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// One page of the API's environment list.
+#[derive(serde::Deserialize)]
+struct EnvPage {
+    items: Vec<Value>,
+    next: Option<String>,
+}
+
+/// The environments with a record, one page of the API at a time, as local mode lists them.
+async fn list(client: &Client, project: &str, json: bool) -> Result<ExitCode, CliError> {
+    let mut out = Listing::stdout(json, &["ENVIRONMENT", "STATE", "UPDATED", "REASON"]);
+    let mut after: Option<String> = None;
+    loop {
+        let mut path = format!("/projects/{}/environments?limit={PAGE}", seg(project));
+        if let Some(after) = &after {
+            path.push_str(&format!("&after={}", seg(after)));
+        }
+        let page: EnvPage = client.get(&path).await?;
+        let envs: Vec<Value> = page.items.into_iter().filter(|e| e["state"] != "absent").collect();
+        let row =
+            |e: &Value| vec![text(&e["name"]), text(&e["state"]), at(&e["updated_at"]), dash(e["reason"].as_str())];
+        if let Err(e) = out.page(&envs, row) {
+            return write_failed(e);
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    match out.finish(|| format!("project `{project}` has no environment yet (start one with `terrace up ENV`)")) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => write_failed(e),
+    }
+}
+
 pub async fn status(client: &Client, g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     let project = project_name(client, g).await?;
     let Some(name) = &a.env else {
-        let envs: Vec<Value> = client.get(&format!("/projects/{}/environments", seg(&project))).await?;
-        let envs: Vec<Value> = envs.into_iter().filter(|e| e["state"] != "absent").collect();
-        if a.json {
-            println!("{}", serde_json::to_string_pretty(&envs)?);
-        } else if envs.is_empty() {
-            println!("project `{project}` has no environment yet (start one with `terrace up ENV`)");
-        } else {
-            let rows = envs
-                .iter()
-                .map(|e| vec![text(&e["name"]), text(&e["state"]), at(&e["updated_at"]), dash(e["reason"].as_str())])
-                .collect();
-            table::print(&["ENVIRONMENT", "STATE", "UPDATED", "REASON"], rows);
-        }
-        return Ok(ExitCode::SUCCESS);
+        return list(client, &project, a.json).await;
     };
     let env: Value = client.get(&format!("/projects/{}/environments/{}", seg(&project), seg(name))).await?;
     if env["state"] == "absent" {
@@ -88,7 +116,7 @@ pub async fn runs(client: &Client, g: &Global, a: &RunsArgs) -> Result<ExitCode,
     if let Some(job) = &a.job {
         query.push_str(&format!("&job={}", seg(job)));
     }
-    let runs: Vec<Value> = client.get(&query).await?;
+    let runs: Vec<Value> = client.get::<RunPage>(&query).await?.items;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(ExitCode::SUCCESS);

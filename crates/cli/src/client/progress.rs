@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use terrace_engine::Progress;
-use terrace_model::log::{LogLine, Stream};
+use terrace_model::log::{LogBatch, Stream};
 
 use super::{Client, seg};
 use crate::exit::CliError;
@@ -43,11 +43,11 @@ pub async fn follow(client: &Client, id: &str, quiet: bool) -> Result<Value, Cli
         }
         for (run, f) in runs.iter_mut().filter(|(_, f)| !f.done) {
             let page: Value = client.get(&format!("/runs/{}/logs?offset={}", seg(run), f.offset)).await?;
-            let lines: Vec<LogLine> = page["lines"].as_array().into_iter().flatten().filter_map(log_line).collect();
+            let batches: Vec<LogBatch> = page["lines"].as_array().into_iter().flatten().filter_map(log_line).collect();
             f.offset = page["next_offset"].as_u64().unwrap_or(f.offset);
-            let empty = lines.is_empty();
+            let empty = batches.is_empty();
             if !empty {
-                display.observe(Progress::Lines { job: f.job.clone(), lines });
+                display.observe(Progress::Lines { job: f.job.clone(), batches: batches.into() });
             }
             let state: Option<terrace_store::RunState> =
                 page["run_state"].as_str().and_then(|s| serde_json::from_value(Value::from(s)).ok());
@@ -74,7 +74,10 @@ pub async fn follow(client: &Client, id: &str, quiet: bool) -> Result<Value, Cli
     Ok(result)
 }
 
-fn log_line(v: &Value) -> Option<LogLine> {
+/// One line of the API's log page, as a batch of its own (only shown, never stored).
+fn log_line(v: &Value) -> Option<LogBatch> {
     let ts = time::OffsetDateTime::parse(v["ts"].as_str()?, &time::format_description::well_known::Rfc3339).ok()?;
-    Some(LogLine { ts, stream: Stream::parse(v["stream"].as_str()?)?, text: v["text"].as_str()?.to_string() })
+    let mut batch = LogBatch::new(ts, Stream::parse(v["stream"].as_str()?)?);
+    batch.push(v["text"].as_str()?);
+    Some(batch)
 }

@@ -17,6 +17,7 @@ pub async fn runs(g: &Global, a: &RunsArgs) -> Result<ExitCode, CliError> {
         job: a.job.clone(),
         state: None,
         limit: Some(a.limit),
+        before: None,
     };
     let runs = s.store.list_runs(&filter).await?;
     if a.json {

@@ -2,28 +2,42 @@
 
 use std::process::ExitCode;
 
+use terrace_store::{EnvPage, EnvironmentRecord, Store};
+
 use crate::args::{Global, StatusArgs};
 use crate::context::session;
 use crate::exit::CliError;
+use crate::render::stream::{Listing, PAGE, write_failed};
 use crate::render::table::{self, dash, when};
+
+/// Every environment with a record, read and written one page at a time.
+async fn list(store: &dyn Store, project: &str, json: bool) -> Result<ExitCode, CliError> {
+    let mut out = Listing::stdout(json, &["ENVIRONMENT", "STATE", "UPDATED", "REASON"]);
+    let mut page = EnvPage::first(PAGE);
+    loop {
+        let envs = store.list_environments(project, &page).await?;
+        let row = |e: &EnvironmentRecord| {
+            vec![e.name.clone(), e.state.to_string(), when(e.updated_at), dash(e.reason.as_deref())]
+        };
+        if let Err(e) = out.page(&envs, row) {
+            return write_failed(e);
+        }
+        match envs.last() {
+            Some(last) if envs.len() == PAGE as usize => page.after = Some(last.name.clone()),
+            _ => break,
+        }
+    }
+    match out.finish(|| format!("project `{project}` has no environment yet (start one with `terrace up ENV`)")) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => write_failed(e),
+    }
+}
 
 pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     let s = session(g).await?;
     let project = &s.loaded.project;
     let Some(name) = &a.env else {
-        let envs = s.store.list_environments(Some(&project.name)).await?;
-        if a.json {
-            println!("{}", serde_json::to_string_pretty(&envs)?);
-        } else if envs.is_empty() {
-            println!("project `{}` has no environment yet (start one with `terrace up ENV`)", project.name);
-        } else {
-            let rows = envs
-                .iter()
-                .map(|e| vec![e.name.clone(), e.state.to_string(), when(e.updated_at), dash(e.reason.as_deref())])
-                .collect();
-            table::print(&["ENVIRONMENT", "STATE", "UPDATED", "REASON"], rows);
-        }
-        return Ok(ExitCode::SUCCESS);
+        return list(&*s.store, &project.name, a.json).await;
     };
     let Some(env) = s.store.get_environment(&project.name, name).await? else {
         if a.json {

@@ -51,9 +51,11 @@ impl Observer for Plain {
             Progress::Started { job, run, attempt } => {
                 eprintln!("[{now}] {job}: started (run {run}, attempt {attempt})")
             }
-            Progress::Lines { job, lines } if !self.quiet => {
-                for l in lines {
-                    eprintln!("{job} | {}{}", prefix(l.stream), l.text);
+            Progress::Lines { job, batches } if !self.quiet => {
+                for b in batches.iter() {
+                    for l in b.lines() {
+                        eprintln!("{job} | {}{l}", prefix(b.stream));
+                    }
                 }
             }
             Progress::Lines { .. } => {}
@@ -115,9 +117,11 @@ impl Observer for Live {
                     b.enable_steady_tick(Duration::from_millis(120));
                 }
             }
-            Progress::Lines { job, lines } if !self.quiet => {
-                for l in lines {
-                    let _ = self.multi.println(format!("{job} | {}{}", prefix(l.stream), l.text));
+            Progress::Lines { job, batches } if !self.quiet => {
+                for b in batches.iter() {
+                    for l in b.lines() {
+                        let _ = self.multi.println(format!("{job} | {}{l}", prefix(b.stream)));
+                    }
                 }
             }
             Progress::Lines { .. } => {}

@@ -134,7 +134,7 @@ fn ctrl_c_in_client_mode_cancels_the_request_on_the_server() {
         .unwrap();
     eventually(std::time::Duration::from_secs(30), "the job to run", || {
         let runs = api.ok("GET", "/runs?state=running", None);
-        (runs.as_array().unwrap().len() == 1).then_some(())
+        (runs["items"].as_array().unwrap().len() == 1).then_some(())
     });
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();

@@ -51,6 +51,21 @@ fn bad_input_gets_the_right_status_and_names_the_field() {
         ("GET", "/runs?limit=abc".into(), None, 400, "bad_request", Some("limit")),
         ("GET", "/runs?limit=0".into(), None, 400, "bad_request", Some("limit")),
         ("GET", "/runs?state=weird".into(), None, 400, "bad_request", Some("state")),
+        ("GET", "/runs?limit=1001".into(), None, 400, "bad_request", Some("limit")),
+        ("GET", "/runs?before=abc".into(), None, 400, "bad_request", Some("before")),
+        ("GET", "/runs?before=1.2".into(), None, 400, "bad_request", Some("before")),
+        (
+            "GET",
+            "/runs?before=99999999999999999999.0190a0b0-0000-7000-8000-000000000000".into(),
+            None,
+            400,
+            "bad_request",
+            Some("before"),
+        ),
+        ("GET", "/projects/shop/environments?limit=-1".into(), None, 400, "bad_request", Some("limit")),
+        ("GET", "/projects/shop/environments?limit=0".into(), None, 400, "bad_request", Some("limit")),
+        ("GET", "/projects/shop/environments?limit=5000".into(), None, 400, "bad_request", Some("limit")),
+        ("GET", "/projects/shop/environments?after=a%00b".into(), None, 400, "bad_request", Some("after")),
         (
             "PUT",
             "/projects/shop/environments/dev/secrets/1BAD".into(),
@@ -164,7 +179,7 @@ fn a_request_waits_while_a_local_terrace_holds_the_environment() {
         .unwrap();
     eventually(Duration::from_secs(30), "the local run to start", || {
         let runs = api.ok("GET", "/runs?state=running", None);
-        (runs.as_array().unwrap().len() == 1).then_some(())
+        (runs["items"].as_array().unwrap().len() == 1).then_some(())
     });
     let id = api.ok("POST", "/projects/shop/environments/dev/events", Some(r#"{"event": "start"}"#))["request_id"]
         .as_str()

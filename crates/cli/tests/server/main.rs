@@ -3,6 +3,7 @@
 mod api;
 mod client;
 mod errors;
+mod paging;
 mod recovery;
 mod replicas;
 mod roles;

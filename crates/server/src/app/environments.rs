@@ -2,13 +2,15 @@
 //! record of, with state, outputs (secrets masked; admins may reveal, and each reveal
 //! is audited) and each job's last run.
 
+use serde::Deserialize;
 use terrace_model::names::output_variable;
-use terrace_store::EnvironmentRecord;
 use terrace_store::control::Role;
+use terrace_store::{EnvPage, EnvironmentRecord};
 
 use super::access::clip;
+use super::events::check_limit;
 use super::projects::{self, Loaded};
-use super::views::{EnvironmentSummary, EnvironmentView, MASK, OutputView, RunView};
+use super::views::{EnvironmentPage, EnvironmentSummary, EnvironmentView, MASK, OutputView, RunView};
 use super::{App, AppError, AppResult, Caller};
 
 fn summary(project: &str, name: &str, record: Option<&EnvironmentRecord>, defined: bool) -> EnvironmentSummary {
@@ -23,19 +25,76 @@ fn summary(project: &str, name: &str, record: Option<&EnvironmentRecord>, define
     }
 }
 
-pub async fn list(app: &App, caller: &Caller, project: &str) -> AppResult<Vec<EnvironmentSummary>> {
+/// Environments per page unless `limit` says otherwise (at most 1,000, as every list).
+pub const PAGE_DEFAULT: u32 = 100;
+/// The longest `after` accepted (no environment name comes near it).
+const AFTER_MAX: usize = 1024;
+
+/// Filters of `GET /api/v1/projects/{project}/environments`.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EnvListQuery {
+    /// At most this many, in name order (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// Only environments whose name sorts after this one (byte order): the `next` of the
+    /// previous page.
+    pub after: Option<String>,
+}
+
+/// One page of the union of the environments the file defines and those with a record,
+/// in name order. Both sources are read from `after` on, `limit + 1` of each at most,
+/// so a page costs one index seek whatever the number of records.
+pub async fn list(app: &App, caller: &Caller, project: &str, q: EnvListQuery) -> AppResult<EnvironmentPage> {
     caller.require(Role::Viewer)?;
-    let Loaded { project, .. } = projects::load(app, project).await?;
-    let records = app.store.list_environments(Some(&project.name)).await?;
-    let mut out: Vec<EnvironmentSummary> = project
-        .environments
-        .keys()
-        .map(|name| summary(&project.name, name, records.iter().find(|r| &r.name == name), true))
-        .collect();
-    for r in records.iter().filter(|r| !project.environments.contains_key(&r.name)) {
-        out.push(summary(&project.name, &r.name, Some(r), false));
+    let limit = check_limit(q.limit)?.unwrap_or(PAGE_DEFAULT);
+    if let Some(after) = &q.after
+        && (after.len() > AFTER_MAX || after.contains('\0'))
+    {
+        return Err(AppError::bad("after", format!("`after` must be an environment name (at most {AFTER_MAX} bytes)")));
     }
-    Ok(out)
+    let Loaded { project, .. } = projects::load(app, project).await?;
+    let take = limit as usize + 1;
+    let page = EnvPage { limit: limit + 1, after: q.after.clone() };
+    let records = app.store.list_environments(&project.name, &page).await?;
+    let mut defined: Vec<&String> =
+        project.environments.keys().filter(|n| q.after.as_ref().is_none_or(|a| *n > a)).collect();
+    defined.sort_unstable();
+    defined.truncate(take);
+
+    // Merge two name-ordered lists, each name once.
+    let mut items = Vec::with_capacity(take);
+    let (mut d, mut r) = (defined.into_iter().peekable(), records.iter().peekable());
+    while items.len() < take {
+        let item = match (d.peek().copied(), r.peek().copied()) {
+            (None, None) => break,
+            (Some(name), Some(rec)) if name.as_str() == rec.name => {
+                d.next();
+                r.next();
+                summary(&project.name, name, Some(rec), true)
+            }
+            (Some(name), Some(rec)) if name.as_str() < rec.name.as_str() => {
+                d.next();
+                summary(&project.name, name, None, true)
+            }
+            (Some(name), None) => {
+                d.next();
+                summary(&project.name, name, None, true)
+            }
+            (_, Some(rec)) => {
+                r.next();
+                summary(&project.name, &rec.name, Some(rec), project.environments.contains_key(&rec.name))
+            }
+        };
+        items.push(item);
+    }
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|e| e.name.clone())
+    } else {
+        None
+    };
+    Ok(EnvironmentPage { items, next })
 }
 
 /// Fails with 404 unless the environment is defined or has a record.

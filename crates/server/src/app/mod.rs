@@ -52,6 +52,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Cancelled when the server stops: followed logs end.
     pub shutdown: CancellationToken,
+    /// Project files already parsed, re-read when they change.
+    pub projects: projects::ProjectCache,
 }
 
 impl App {
@@ -63,6 +65,7 @@ impl App {
             instance,
             metrics: Metrics::new(),
             shutdown: CancellationToken::new(),
+            projects: projects::ProjectCache::default(),
         })
     }
 }

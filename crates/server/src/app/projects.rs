@@ -1,7 +1,15 @@
 //! Projects: registered by the path of their `terrace.yaml` (at start or through the
-//! API) and re-read from disk on every request, so an edited file takes effect at once.
+//! API) and checked on disk on every request, so an edited file takes effect at once.
+//! A file is parsed again only when it changed: the parsed project is kept with the
+//! file's identity (device, inode, size, modification and change times), and a file
+//! modified in the last two seconds is always re-read, since two writes within the
+//! clock's granularity could leave the same times and size.
 
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use terrace_model::Project;
 use terrace_model::parse::parse_project;
@@ -26,6 +34,65 @@ fn project_file(path: &Path) -> PathBuf {
     } else {
         path.join("terrace.yaml")
     }
+}
+
+/// The parsed project files, by path.
+#[derive(Default)]
+pub struct ProjectCache(Mutex<HashMap<PathBuf, (Stamp, Arc<Project>)>>);
+
+/// What tells one version of a file from another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// How recent a modification must be for the file to be re-read whatever its stamp.
+const RACY: Duration = Duration::from_secs(2);
+
+impl Stamp {
+    /// The file's stamp, or None when it cannot be trusted (unreadable, or too recent).
+    fn of(file: &Path) -> Option<Stamp> {
+        let meta = std::fs::metadata(file).ok()?;
+        let modified = meta.modified().ok()?;
+        let age = SystemTime::now().duration_since(modified).ok()?;
+        (age >= RACY).then(|| Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+}
+
+impl ProjectCache {
+    fn get(&self, file: &Path, stamp: Stamp) -> Option<Arc<Project>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(file).filter(|(s, _)| *s == stamp).map(|(_, p)| p.clone())
+    }
+
+    fn put(&self, file: &Path, stamp: Stamp, project: Arc<Project>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(file.to_path_buf(), (stamp, project));
+    }
+}
+
+/// The project in `file`: parsed again only when the file changed (the stamp is taken
+/// before reading, so a change during the read makes the next call read again).
+async fn read_cached(app: &App, file: &Path) -> AppResult<Project> {
+    let stamp = Stamp::of(file);
+    if let Some(project) = stamp.and_then(|s| app.projects.get(file, s)) {
+        return Ok(Project::clone(&project));
+    }
+    let project = read(file).await?;
+    if let Some(s) = stamp {
+        app.projects.put(file, s, Arc::new(project.clone()));
+    }
+    Ok(project)
 }
 
 async fn read(file: &Path) -> AppResult<Project> {
@@ -60,7 +127,7 @@ pub async fn register(app: &App, caller: Option<&Caller>, path: &str) -> AppResu
 pub async fn load(app: &App, name: &str) -> AppResult<Loaded> {
     let record = app.store.get_project(name).await?.ok_or_else(|| AppError::not_found("project", clip(name)))?;
     let file = PathBuf::from(&record.path);
-    let project = read(&file).await?;
+    let project = read_cached(app, &file).await?;
     let root = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
     Ok(Loaded { record, project, root })
 }
@@ -83,4 +150,40 @@ pub async fn show(app: &App, caller: &Caller, name: &str) -> AppResult<ProjectVi
     caller.require(Role::Viewer)?;
     let loaded = load(app, name).await?;
     Ok(ProjectView::new(&loaded.record, &loaded.project))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(file: &Path, text: &str, modified: SystemTime) {
+        std::fs::write(file, text).unwrap();
+        std::fs::File::options().write(true).open(file).unwrap().set_modified(modified).unwrap();
+    }
+
+    #[test]
+    fn a_parsed_project_is_kept_until_its_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.yaml");
+        let old = SystemTime::now() - Duration::from_secs(60);
+        let parsed = |name: &str| {
+            Arc::new(parse_project("t", &format!("project: {name}\nenvironments: {{}}\njobs: {{}}\n")).unwrap())
+        };
+        let cache = ProjectCache::default();
+
+        write(&file, "project: aaaa\n", old);
+        let stamp = Stamp::of(&file).expect("an old file has a stamp");
+        cache.put(&file, stamp, parsed("aaaa"));
+        assert_eq!(cache.get(&file, Stamp::of(&file).unwrap()).unwrap().name, "aaaa");
+
+        // The same size and the same modification time: the change time still differs.
+        std::thread::sleep(Duration::from_millis(20));
+        write(&file, "project: bbbb\n", old);
+        assert!(cache.get(&file, Stamp::of(&file).unwrap()).is_none(), "a rewritten file is read again");
+
+        // A file written just now is never trusted.
+        write(&file, "project: cccc\n", SystemTime::now());
+        assert!(Stamp::of(&file).is_none());
+        assert!(Stamp::of(&dir.path().join("missing.yaml")).is_none());
+    }
 }

@@ -4,11 +4,11 @@
 use serde::Deserialize;
 use terrace_model::RunId;
 use terrace_store::control::{RequestFilter, RequestState, Role};
-use terrace_store::{RunFilter, RunRecord, RunState};
+use terrace_store::{RunCursor, RunFilter, RunRecord, RunState};
 
 use super::access::clip;
 use super::events::check_limit;
-use super::views::{LogPage, RequestView, RunView};
+use super::views::{LogPage, RequestView, RunPage, RunView};
 use super::{App, AppError, AppResult, Caller};
 
 /// Most lines one log read returns.
@@ -24,19 +24,40 @@ pub struct RunQuery {
     /// queued, running, succeeded, failed, timed_out, skipped, interrupted, cancelled.
     pub state: Option<String>,
     /// At most this many, newest first (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+    /// Only runs older than this place in the list: the `next` of the previous page.
+    pub before: Option<String>,
 }
 
-pub async fn list(app: &App, caller: &Caller, q: RunQuery) -> AppResult<Vec<RunView>> {
+/// Runs per page unless `limit` says otherwise.
+pub const PAGE_DEFAULT: u32 = 100;
+
+/// One page of runs, newest first; one more run than asked is read to tell whether
+/// another page follows.
+pub async fn list(app: &App, caller: &Caller, q: RunQuery) -> AppResult<RunPage> {
     caller.require(Role::Viewer)?;
     let state = q
         .state
         .as_deref()
         .map(|s| s.parse::<RunState>().map_err(|_| AppError::bad("state", format!("unknown run state `{}`", clip(s)))))
         .transpose()?;
+    let before = q
+        .before
+        .as_deref()
+        .map(|b| b.parse::<RunCursor>().map_err(|e| AppError::bad("before", format!("`{}`: {e}", clip(b)))))
+        .transpose()?;
+    let limit = check_limit(q.limit)?.unwrap_or(PAGE_DEFAULT);
     let filter =
-        RunFilter { project: q.project, environment: q.environment, job: q.job, state, limit: check_limit(q.limit)? };
-    Ok(app.store.list_runs(&filter).await?.into_iter().map(RunView::from).collect())
+        RunFilter { project: q.project, environment: q.environment, job: q.job, state, limit: Some(limit + 1), before };
+    let mut runs = app.store.list_runs(&filter).await?;
+    let next = if runs.len() > limit as usize {
+        runs.truncate(limit as usize);
+        runs.last().map(|r| RunCursor::of(r).to_string())
+    } else {
+        None
+    };
+    Ok(RunPage { items: runs.into_iter().map(RunView::from).collect(), next })
 }
 
 /// A run by its id or a unique prefix of it (as `terrace logs 0193` takes).

@@ -70,6 +70,22 @@ pub struct OutputView {
     pub run_id: RunId,
 }
 
+/// One page of a project's environments, in name order.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnvironmentPage {
+    pub items: Vec<EnvironmentSummary>,
+    /// Pass as `after` to get the next page; null on the last page.
+    pub next: Option<String>,
+}
+
+/// One page of runs, newest first.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunPage {
+    pub items: Vec<RunView>,
+    /// Pass as `before` to get the next (older) page; null on the last page.
+    pub next: Option<String>,
+}
+
 /// One job run, with the same fields as `terrace runs --json`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct RunView {

@@ -8,7 +8,7 @@ use terrace_model::EnvironmentId;
 use super::codec::{col, now_db, parsed, ts};
 use super::{begin, commit};
 use crate::error::StoreError;
-use crate::records::{EnvState, EnvironmentRecord};
+use crate::records::{EnvPage, EnvState, EnvironmentRecord};
 use crate::store::Result;
 
 const COLUMNS: &str = "id, project, name, state, failed_job, reason, created_at, updated_at";
@@ -64,17 +64,22 @@ pub(super) async fn get(pool: &PgPool, project: &str, name: &str) -> Result<Opti
         .transpose()
 }
 
-pub(super) async fn list(pool: &PgPool, project: Option<&str>) -> Result<Vec<EnvironmentRecord>> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM environments WHERE $1::text IS NULL OR project = $1 ORDER BY project, name"
-    ))
-    .bind(project)
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::db("list environments"))?
-    .iter()
-    .map(from_row)
-    .collect()
+/// A keyset page on the `(project, name)` unique index, as in SQLite. Two statements
+/// rather than `$2 IS NULL OR name > $2`, which a generic plan could not seek with.
+pub(super) async fn list(pool: &PgPool, project: &str, page: &EnvPage) -> Result<Vec<EnvironmentRecord>> {
+    let limit = i64::from(page.limit);
+    let rows = match &page.after {
+        Some(after) => {
+            let sql =
+                format!("SELECT {COLUMNS} FROM environments WHERE project = $1 AND name > $2 ORDER BY name LIMIT $3");
+            sqlx::query(&sql).bind(project).bind(after).bind(limit).fetch_all(pool).await
+        }
+        None => {
+            let sql = format!("SELECT {COLUMNS} FROM environments WHERE project = $1 ORDER BY name LIMIT $2");
+            sqlx::query(&sql).bind(project).bind(limit).fetch_all(pool).await
+        }
+    };
+    rows.map_err(StoreError::db("list environments"))?.iter().map(from_row).collect()
 }
 
 pub(super) async fn set_state(

@@ -131,7 +131,9 @@ pub(super) async fn claim(pool: &PgPool, owner: &str, lease_until: OffsetDateTim
     };
     let claimed = sqlx::query(&format!(
         "UPDATE requests SET state = 'running', owner = $1, lease_expires_at = $2, attempts = attempts + 1, \
-             started_at = COALESCE(started_at, $3), reason = NULL \
+             started_at = COALESCE(started_at, GREATEST($3, (SELECT MAX(p.finished_at) FROM requests p \
+                 WHERE p.project = requests.project AND p.environment = requests.environment))), \
+             reason = NULL \
          WHERE id = $4 AND state = 'queued' RETURNING {COLUMNS}"
     ))
     .bind(owner)

@@ -5,7 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use terrace_model::{EnvironmentId, Event, PipelineId, RunId};
 
-use super::codec::{col, int, int_opt, json_opt, now_db, parsed, parsed_opt, ts, ts_opt};
+use super::codec::{col, int, int_opt, json_opt, now_db, parsed, parsed_opt, ts, ts_opt, ts_to_db};
 use crate::error::StoreError;
 use crate::records::{NewRun, RunFilter, RunRecord, RunState};
 use crate::sqlite::runs::canonical_prefix;
@@ -161,6 +161,15 @@ pub(super) async fn list(pool: &PgPool, filter: &RunFilter) -> Result<Vec<RunRec
     }
     if let Some(state) = filter.state {
         q.push(" AND state = ").push_bind(state.as_str());
+    }
+    if let Some(before) = &filter.before {
+        // A row-value comparison in the order's own terms: the indexes ending with
+        // (created_at, id) seek to it.
+        q.push(" AND (created_at, id) < (")
+            .push_bind(ts_to_db(before.created_at)?)
+            .push(", ")
+            .push_bind(before.id.to_string())
+            .push(")");
     }
     q.push(format!(" {NEWEST_FIRST} LIMIT ")).push_bind(i64::from(filter.limit.unwrap_or(DEFAULT_LIMIT)));
     let rows = q.build().fetch_all(pool).await.map_err(StoreError::db("list runs"))?;

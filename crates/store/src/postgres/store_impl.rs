@@ -2,7 +2,9 @@
 //! (environments, runs, attempts, logs, outputs, events).
 
 use async_trait::async_trait;
-use terrace_model::log::LogLine;
+use std::sync::Arc;
+
+use terrace_model::log::LogBatch;
 use terrace_model::output::OutputEntry;
 use terrace_model::{EnvironmentId, Event, PipelineId, RunId};
 use time::OffsetDateTime;
@@ -19,8 +21,8 @@ impl Store for PgStore {
     async fn get_environment(&self, project: &str, name: &str) -> Result<Option<EnvironmentRecord>> {
         environments::get(&self.pool, project, name).await
     }
-    async fn list_environments(&self, project: Option<&str>) -> Result<Vec<EnvironmentRecord>> {
-        environments::list(&self.pool, project).await
+    async fn list_environments(&self, project: &str, page: &EnvPage) -> Result<Vec<EnvironmentRecord>> {
+        environments::list(&self.pool, project, page).await
     }
     async fn set_environment_state(
         &self,
@@ -104,8 +106,8 @@ impl Store for PgStore {
         attempts::renew_leases(&self.pool, owner, until).await
     }
 
-    async fn append_logs(&self, run: RunId, attempt: u32, lines: &[LogLine]) -> Result<()> {
-        logs::append(&self.pool, run, attempt, lines).await
+    async fn append_logs(&self, run: RunId, attempt: u32, batches: Arc<[LogBatch]>) -> Result<()> {
+        logs::append(&self.pool, run, attempt, batches).await
     }
     async fn read_logs(&self, run: RunId, offset: u64, limit: u32) -> Result<Vec<StoredLogLine>> {
         logs::read(&self.pool, run, offset, limit).await

@@ -1,15 +1,17 @@
 //! The life of a run once claimed: attempts, their processes, leases and the final
 //! state. Each change is one transaction.
 
-use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
 use terrace_model::RunId;
+use terrace_model::log::LogBatch;
 use time::OffsetDateTime;
 
 use super::codec::{col, int, int_opt, now_db, parsed, ts, ts_opt, ts_to_db};
-use super::{begin_write, commit};
+use super::{begin_write, commit, logs};
 use crate::error::StoreError;
-use crate::records::{AttemptRecord, RunState};
+use crate::log_body;
+use crate::records::{AttemptRecord, Ending, RunState};
 use crate::store::Result;
 
 const T: &str = "attempts";
@@ -182,4 +184,109 @@ pub(super) async fn renew_leases(pool: &SqlitePool, owner: &str, until: OffsetDa
         .await
         .map_err(StoreError::db_for("renew leases of owner", owner))?;
     Ok(())
+}
+
+/// `start` and the opening log lines in one transaction whose statements go to SQLite
+/// in one query: three round trips to the connection's thread where separate calls
+/// took five (each a wake-up of two threads; docs/PERFORMANCE.md, B).
+pub(super) async fn start_logged(
+    pool: &SqlitePool,
+    run: RunId,
+    owner: &str,
+    lease_until: OffsetDateTime,
+    inputs_hash: Option<&str>,
+    log: &[LogBatch],
+) -> Result<u32> {
+    let rows = log_body::new_chunks(log, 0)?;
+    // ?1 run, ?2 state, ?3 owner, ?4 lease, ?5 now, ?6 inputs hash; log rows from ?7.
+    let mut sql = String::from(
+        "UPDATE runs SET attempts = attempts + 1, state = ?2, owner = ?3, lease_expires_at = ?4,
+                         started_at = COALESCE(started_at, ?5), inputs_hash = COALESCE(?6, inputs_hash)
+         WHERE id = ?1 RETURNING attempts;
+         INSERT INTO attempts (run_id, number, state, started_at) SELECT id, attempts, ?2, ?5 FROM runs WHERE id = ?1;",
+    );
+    if !rows.is_empty() {
+        let attempt = "(SELECT attempts FROM runs WHERE id = ?1)";
+        // Nothing to insert for an unknown run: the error is that it is not found.
+        sql.push_str(&logs::inline_insert_sql(1, attempt, 7, rows.len(), "EXISTS (SELECT 1 FROM runs WHERE id = ?1)"));
+    }
+    let now = now_db()?;
+    let query = sqlx::query(&sql)
+        .bind(run.to_string())
+        .bind(RunState::Running.as_str())
+        .bind(owner)
+        .bind(ts_to_db(lease_until)?)
+        .bind(now)
+        .bind(inputs_hash);
+    let mut tx = begin_write(pool).await?;
+    // `fetch_all` runs every statement; only the first returns a row.
+    let returned = logs::bind_rows(query, &rows)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::db_for("start an attempt of run", run))?;
+    let Some(row) = returned.first() else {
+        return Err(StoreError::not_found("run", run)); // the transaction rolls back on drop
+    };
+    let number: u32 = int(row, "runs", "attempts")?;
+    commit(tx, "commit the start of an attempt").await?;
+    Ok(number)
+}
+
+/// `finish`, the closing log lines and, with `run_end`, `finish_run`: one transaction,
+/// its statements in one query (three round trips where separate calls took six).
+pub(super) async fn end(
+    pool: &SqlitePool,
+    run: RunId,
+    attempt: u32,
+    end: &Ending,
+    log: &[LogBatch],
+    run_end: Option<&Ending>,
+) -> Result<()> {
+    let rows = log_body::new_chunks(log, 0)?;
+    // ?1 run, ?2 attempt, ?3..?5 its state, exit code, reason, ?6 now, ?7..?9 the run's,
+    // ?10 'running'; log rows from ?11.
+    let mut sql = String::from(
+        "UPDATE attempts SET state = ?3, exit_code = ?4, reason = ?5, finished_at = ?6
+         WHERE run_id = ?1 AND number = ?2 RETURNING 'attempt';",
+    );
+    if !rows.is_empty() {
+        let attempt_exists = "EXISTS (SELECT 1 FROM attempts WHERE run_id = ?1 AND number = ?2)";
+        sql.push_str(&logs::inline_insert_sql(1, "?2", 11, rows.len(), attempt_exists));
+        sql.push(';');
+    }
+    if run_end.is_some() {
+        // An attempt left running (its process died with its owner) ends with the run.
+        sql.push_str(
+            "UPDATE runs SET state = ?7, exit_code = ?8, reason = ?9, finished_at = ?6, owner = NULL,
+                             lease_expires_at = NULL
+             WHERE id = ?1 RETURNING 'run';
+             UPDATE attempts SET state = ?7, exit_code = COALESCE(exit_code, ?8), reason = ?9, finished_at = ?6
+             WHERE run_id = ?1 AND state = ?10;",
+        );
+    }
+    let query = sqlx::query(&sql)
+        .bind(run.to_string())
+        .bind(i64::from(attempt))
+        .bind(end.state.as_str())
+        .bind(end.exit_code)
+        .bind(end.reason.as_deref())
+        .bind(now_db()?)
+        .bind(run_end.map(|e| e.state.as_str()))
+        .bind(run_end.and_then(|e| e.exit_code))
+        .bind(run_end.and_then(|e| e.reason.as_deref()))
+        .bind(RunState::Running.as_str());
+    let mut tx = begin_write(pool).await?;
+    let returned = logs::bind_rows(query, &rows)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::db_for("finish an attempt of run", run))?;
+    // The transaction rolls back on drop when the attempt or the run is unknown.
+    let matched = |what: &str| returned.iter().any(|r| r.try_get::<String, _>(0).is_ok_and(|v| v == what));
+    if !matched("attempt") {
+        return Err(StoreError::not_found("attempt", format!("{run}#{attempt}")));
+    }
+    if run_end.is_some() && !matched("run") {
+        return Err(StoreError::not_found("run", run));
+    }
+    commit(tx, "commit the end of an attempt").await
 }

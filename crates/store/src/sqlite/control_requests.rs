@@ -113,6 +113,9 @@ pub(super) async fn list(pool: &SqlitePool, filter: &RequestFilter) -> Result<Ve
 
 /// One statement: the oldest queued request of an environment with nothing running and
 /// nothing older queued becomes `running` under `owner`.
+/// `started_at` is never before the end of the environment's previous request: the
+/// time is read before the statement waits for the write lock, and the request it
+/// waited for may have ended meanwhile.
 pub(super) async fn claim(
     pool: &SqlitePool,
     owner: &str,
@@ -120,7 +123,9 @@ pub(super) async fn claim(
 ) -> Result<Option<RequestRecord>> {
     let row = sqlx::query(&format!(
         "UPDATE requests SET state = 'running', owner = ?1, lease_expires_at = ?2, attempts = attempts + 1, \
-             started_at = COALESCE(started_at, ?3), reason = NULL \
+             started_at = COALESCE(started_at, MAX(?3, COALESCE((SELECT MAX(p.finished_at) FROM requests p \
+                 WHERE p.project = requests.project AND p.environment = requests.environment), 0))), \
+             reason = NULL \
          WHERE state = 'queued' AND id = ( \
              SELECT q.id FROM requests q WHERE q.state = 'queued' \
                AND NOT EXISTS (SELECT 1 FROM requests o WHERE o.project = q.project \

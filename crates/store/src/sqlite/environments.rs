@@ -8,7 +8,7 @@ use terrace_model::EnvironmentId;
 use super::codec::{col, now_db, parsed, ts};
 use super::{begin_write, commit};
 use crate::error::StoreError;
-use crate::records::{EnvState, EnvironmentRecord};
+use crate::records::{EnvPage, EnvState, EnvironmentRecord};
 use crate::store::Result;
 
 const COLUMNS: &str = "id, project, name, state, failed_job, reason, created_at, updated_at";
@@ -66,15 +66,22 @@ pub(super) async fn get(pool: &SqlitePool, project: &str, name: &str) -> Result<
         .transpose()
 }
 
-pub(super) async fn list(pool: &SqlitePool, project: Option<&str>) -> Result<Vec<EnvironmentRecord>> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM environments WHERE ?1 IS NULL OR project = ?1 ORDER BY project, name"))
-        .bind(project)
-        .fetch_all(pool)
-        .await
-        .map_err(StoreError::db("list environments"))?
-        .iter()
-        .map(from_row)
-        .collect()
+/// A keyset page on the `(project, name)` unique index: a seek, then `limit` rows in
+/// index order, whatever the size of the table.
+pub(super) async fn list(pool: &SqlitePool, project: &str, page: &EnvPage) -> Result<Vec<EnvironmentRecord>> {
+    let limit = i64::from(page.limit);
+    let rows = match &page.after {
+        Some(after) => {
+            let sql =
+                format!("SELECT {COLUMNS} FROM environments WHERE project = ? AND name > ? ORDER BY name LIMIT ?");
+            sqlx::query(&sql).bind(project).bind(after).bind(limit).fetch_all(pool).await
+        }
+        None => {
+            let sql = format!("SELECT {COLUMNS} FROM environments WHERE project = ? ORDER BY name LIMIT ?");
+            sqlx::query(&sql).bind(project).bind(limit).fetch_all(pool).await
+        }
+    };
+    rows.map_err(StoreError::db("list environments"))?.iter().map(from_row).collect()
 }
 
 pub(super) async fn set_state(

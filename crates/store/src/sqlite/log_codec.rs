@@ -1,19 +1,22 @@
-//! The byte form of a log chunk: one line per log line, `<unix nanos>\t<o|e|t>\t<text>\n`,
+//! The byte form of a log chunk written before migration 0005 (read only): one line
+//! per log line, `<unix nanos>\t<o|e|t>\t<text>\n`,
 //! where `o`, `e`, `t` are stdout, stderr, terrace and the text escapes `\` as `\\` and
 //! a newline as `\n`, so a chunk splits on raw newlines and decodes exactly.
 
-use std::io::Write;
-
 use terrace_model::log::{LogLine, Stream};
 
-use super::codec::{ts_from_db, ts_to_db};
+use super::codec::ts_from_db;
 use crate::error::StoreError;
 
+/// The encoding of rows written before migration 0005, kept to test their decoding.
+#[cfg(test)]
 pub(crate) fn encode(lines: &[LogLine]) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(lines.iter().map(|l| l.text.len() + 24).sum());
     for line in lines {
         // Formatted in place: a `to_string` per line was an allocation per log line.
-        write!(out, "{}", ts_to_db(line.ts)?).map_err(|e| StoreError::Invalid(format!("encoding a log line: {e}")))?;
+        use std::io::Write;
+        write!(out, "{}", super::codec::ts_to_db(line.ts)?)
+            .map_err(|e| StoreError::Invalid(format!("encoding a log line: {e}")))?;
         out.push(b'\t');
         out.push(match line.stream {
             Stream::Stdout => b'o',

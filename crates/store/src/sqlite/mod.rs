@@ -13,7 +13,8 @@ mod control_tests;
 mod environments;
 mod events;
 pub(crate) mod log_codec;
-mod logs;
+mod log_files;
+pub(crate) mod logs;
 mod outputs;
 pub(crate) mod runs;
 
@@ -24,7 +25,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
-use terrace_model::log::LogLine;
+use std::sync::Arc;
+
+use terrace_model::log::LogBatch;
 use terrace_model::output::OutputEntry;
 use terrace_model::{EnvironmentId, Event, PipelineId, RunId};
 use time::OffsetDateTime;
@@ -47,6 +50,8 @@ const MAX_CONNECTIONS: u32 = 4;
 pub struct SqliteStore {
     pool: SqlitePool,
     cipher: Cipher,
+    /// Where run logs are written; `None` for an in-memory database (logs in rows).
+    log_files: Option<log_files::LogFiles>,
 }
 
 impl SqliteStore {
@@ -62,7 +67,12 @@ impl SqliteStore {
             // may lose the last few commits (never corrupts the file).
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // The connection's worker thread hands rows to the reader over a channel of
+            // this many. At sqlx's default of 50 the worker blocks twice in a page of 100
+            // and the reader must wake it (futex calls that show in the profile of the API's
+            // lists, docs/PERFORMANCE.md, E); list pages hold at most 1,001 rows.
+            .row_buffer_size(1024);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             // sqlx pings a connection on every acquire by default: for SQLite that is one
@@ -73,7 +83,8 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::db_for("open database", path.display()))?;
-        Self::migrated(pool, cipher).await
+        let files = log_files::LogFiles::beside(path).await?;
+        Self::migrated(pool, cipher, Some(files)).await
     }
 
     /// A private in-memory database, for tests. One connection only: each connection
@@ -91,7 +102,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::db("open in-memory database"))?;
-        Self::migrated(pool, cipher).await
+        Self::migrated(pool, cipher, None).await
     }
 
     /// Closes every connection; the last one to close checkpoints the WAL into the
@@ -103,11 +114,23 @@ impl SqliteStore {
     /// Applies pending migrations inside one `BEGIN IMMEDIATE` transaction, so two
     /// processes opening a new file at once apply them once (sqlx takes no lock on
     /// SQLite; nested in ours, each migration becomes a savepoint).
-    async fn migrated(pool: SqlitePool, cipher: Cipher) -> Result<Self> {
-        let mut tx = begin_write(&pool).await?;
-        MIGRATOR.run_direct(&mut *tx).await?;
-        tx.commit().await.map_err(StoreError::db("commit migrations"))?;
-        Ok(SqliteStore { pool, cipher })
+    ///
+    /// A database already at the newest version is only read: every `terrace` command
+    /// opens the store, and the write lock plus the migrator's own queries were about a
+    /// millisecond before each (docs/PERFORMANCE.md, C), and a wait on any writer.
+    async fn migrated(pool: SqlitePool, cipher: Cipher, log_files: Option<log_files::LogFiles>) -> Result<Self> {
+        let newest = MIGRATOR.iter().map(|m| m.version).max();
+        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&pool)
+            .await
+            .ok()
+            .flatten();
+        if applied.is_none() || applied != newest {
+            let mut tx = begin_write(&pool).await?;
+            MIGRATOR.run_direct(&mut *tx).await?;
+            tx.commit().await.map_err(StoreError::db("commit migrations"))?;
+        }
+        Ok(SqliteStore { pool, cipher, log_files })
     }
 }
 
@@ -129,8 +152,8 @@ impl Store for SqliteStore {
     async fn get_environment(&self, project: &str, name: &str) -> Result<Option<EnvironmentRecord>> {
         environments::get(&self.pool, project, name).await
     }
-    async fn list_environments(&self, project: Option<&str>) -> Result<Vec<EnvironmentRecord>> {
-        environments::list(&self.pool, project).await
+    async fn list_environments(&self, project: &str, page: &EnvPage) -> Result<Vec<EnvironmentRecord>> {
+        environments::list(&self.pool, project, page).await
     }
     async fn set_environment_state(
         &self,
@@ -182,6 +205,35 @@ impl Store for SqliteStore {
     ) -> Result<u32> {
         attempts::start(&self.pool, run, owner, lease_until, inputs_hash).await
     }
+    async fn start_attempt_logged(
+        &self,
+        run: RunId,
+        owner: &str,
+        lease_until: OffsetDateTime,
+        inputs_hash: Option<&str>,
+        log: Arc<[LogBatch]>,
+    ) -> Result<u32> {
+        if !logs::fits_inline(&log) {
+            let attempt = attempts::start(&self.pool, run, owner, lease_until, inputs_hash).await?;
+            self.append_logs(run, attempt, log).await?;
+            return Ok(attempt);
+        }
+        attempts::start_logged(&self.pool, run, owner, lease_until, inputs_hash, &log).await
+    }
+    async fn end_attempt(
+        &self,
+        run: RunId,
+        attempt: u32,
+        end: &Ending,
+        log: Arc<[LogBatch]>,
+        run_end: Option<&Ending>,
+    ) -> Result<()> {
+        let grouped: &[LogBatch] = if logs::fits_inline(&log) { &log } else { &[] };
+        if grouped.is_empty() {
+            self.append_logs(run, attempt, log.clone()).await?;
+        }
+        attempts::end(&self.pool, run, attempt, end, grouped, run_end).await
+    }
     async fn record_attempt_process(&self, run: RunId, attempt: u32, pid: u32, pid_start: Option<u64>) -> Result<()> {
         attempts::record_process(&self.pool, run, attempt, pid, pid_start).await
     }
@@ -214,11 +266,11 @@ impl Store for SqliteStore {
         attempts::renew_leases(&self.pool, owner, until).await
     }
 
-    async fn append_logs(&self, run: RunId, attempt: u32, lines: &[LogLine]) -> Result<()> {
-        logs::append(&self.pool, run, attempt, lines).await
+    async fn append_logs(&self, run: RunId, attempt: u32, batches: Arc<[LogBatch]>) -> Result<()> {
+        logs::append(&self.pool, self.log_files.as_ref(), run, attempt, batches).await
     }
     async fn read_logs(&self, run: RunId, offset: u64, limit: u32) -> Result<Vec<StoredLogLine>> {
-        logs::read(&self.pool, run, offset, limit).await
+        logs::read(&self.pool, self.log_files.as_ref(), run, offset, limit).await
     }
 
     async fn put_outputs(&self, env: EnvironmentId, job: &str, run: RunId, entries: &[OutputEntry]) -> Result<()> {

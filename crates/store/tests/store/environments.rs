@@ -1,8 +1,8 @@
 //! Environment records: ensure, get, list, state changes and deletion.
 
-use terrace_model::log::{LogLine, Stream};
+use terrace_model::log::{LogBatch, Stream};
 use terrace_model::output::OutputEntry;
-use terrace_store::{EnvState, RunFilter, StoreError};
+use terrace_store::{EnvPage, EnvState, RunFilter, StoreError};
 
 use crate::common::*;
 
@@ -30,25 +30,55 @@ async fn concurrent_ensure_from_two_handles_agrees(f: Fixture) {
         ids.push(t.await.unwrap());
     }
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-    assert_eq!(f.store.list_environments(None).await.unwrap().len(), 1);
+    assert_eq!(f.store.list_environments("shop", &EnvPage::first(10)).await.unwrap().len(), 1);
+}
+
+async fn names(f: &Fixture, project: &str, limit: u32, after: Option<&str>) -> Vec<String> {
+    let page = EnvPage { limit, after: after.map(str::to_string) };
+    f.store.list_environments(project, &page).await.unwrap().into_iter().map(|e| e.name).collect()
 }
 
 async fn list_filters_by_project_in_name_order(f: Fixture) {
     for (p, n) in [("shop", "prod"), ("blog", "dev"), ("shop", "dev")] {
         f.store.ensure_environment(p, n).await.unwrap();
     }
-    let all: Vec<_> = f
-        .store
-        .list_environments(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| format!("{}/{}", e.project, e.name))
-        .collect();
-    assert_eq!(all, ["blog/dev", "shop/dev", "shop/prod"]);
-    let shop: Vec<_> = f.store.list_environments(Some("shop")).await.unwrap().into_iter().map(|e| e.name).collect();
-    assert_eq!(shop, ["dev", "prod"]);
-    assert!(f.store.list_environments(Some("none")).await.unwrap().is_empty());
+    assert_eq!(names(&f, "shop", 100, None).await, ["dev", "prod"]);
+    assert_eq!(names(&f, "blog", 100, None).await, ["dev"]);
+    assert!(names(&f, "none", 100, None).await.is_empty());
+}
+
+async fn list_pages_by_name_in_byte_order(f: Fixture) {
+    // Byte order: upper case before lower case, "a-1" before "a1" before "aa".
+    let all = ["B", "a", "a-1", "a1", "aa", "b", "pr-10", "pr-2", "z"];
+    for n in all.iter().rev() {
+        f.store.ensure_environment("shop", n).await.unwrap();
+    }
+    f.store.ensure_environment("other", "a0").await.unwrap();
+    assert_eq!(names(&f, "shop", 100, None).await, all);
+    // Walk every page size: the pages, joined, are the whole list, each name once.
+    for limit in 1..=10 {
+        let mut walked = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = names(&f, "shop", limit, after.as_deref()).await;
+            assert!(page.len() <= limit as usize);
+            walked.extend(page.iter().cloned());
+            if page.len() < limit as usize {
+                break;
+            }
+            after = page.last().cloned();
+        }
+        assert_eq!(walked, all, "pages of {limit}");
+    }
+    // The cursor need not be a stored name; past the end is empty.
+    assert_eq!(names(&f, "shop", 3, Some("a0")).await, ["a1", "aa", "b"]);
+    assert_eq!(names(&f, "shop", 3, Some("pr-2")).await, ["z"]);
+    assert!(names(&f, "shop", 3, Some("z")).await.is_empty());
+    assert_eq!(names(&f, "shop", 2, Some("")).await, ["B", "a"]);
+    // A deleted environment leaves no hole in the walk.
+    let a1 = f.store.get_environment("shop", "a1").await.unwrap().unwrap();
+    f.store.delete_environment(a1.id).await.unwrap();
+    assert_eq!(names(&f, "shop", 2, Some("a-1")).await, ["aa", "b"]);
 }
 
 async fn state_changes_are_stored(f: Fixture) {
@@ -75,7 +105,7 @@ async fn delete_removes_record_and_outputs_but_keeps_history(f: Fixture) {
     let out = OutputEntry { name: "HOST".into(), value: "db.local".into(), sensitive: false };
     f.store.put_outputs(e.id, "db", r.id, &[out]).await.unwrap();
     f.store.record_event(e.id, Some(r.id), "deleted", "environment deleted").await.unwrap();
-    f.store.append_logs(r.id, 1, &[LogLine::now(Stream::Stdout, "bye")]).await.unwrap();
+    f.store.append_logs(r.id, 1, vec![LogBatch::now(Stream::Stdout, "bye")].into()).await.unwrap();
 
     f.store.delete_environment(e.id).await.unwrap();
     assert_eq!(f.store.get_environment("shop", "dev").await.unwrap(), None);
@@ -99,6 +129,7 @@ backends!(
     ensure_creates_stopped_once,
     concurrent_ensure_from_two_handles_agrees,
     list_filters_by_project_in_name_order,
+    list_pages_by_name_in_byte_order,
     state_changes_are_stored,
     delete_removes_record_and_outputs_but_keeps_history
 );

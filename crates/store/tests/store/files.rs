@@ -111,7 +111,7 @@ async fn in_memory_store_works() {
     .await
     .unwrap();
     assert_eq!(s.outputs(e.id).await.unwrap()[0].value, "v");
-    assert_eq!(s.list_environments(None).await.unwrap().len(), 1);
+    assert_eq!(s.list_environments(&e.project, &terrace_store::EnvPage::first(10)).await.unwrap().len(), 1);
 }
 
 #[tokio::test]

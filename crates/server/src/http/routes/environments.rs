@@ -9,7 +9,8 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::views::{EnvironmentSummary, EnvironmentView};
+use crate::app::environments::EnvListQuery;
+use crate::app::views::{EnvironmentPage, EnvironmentView};
 use crate::app::{App, AppError, environments};
 use crate::http::error::ErrorBody;
 use crate::http::extract::{ApiPath, ApiQuery, Auth};
@@ -18,16 +19,19 @@ pub fn routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(show))
 }
 
-/// The environments the project file defines, and those the store still has a record of.
+/// The environments the project file defines, and those the store still has a record of,
+/// in name order, one page at a time: `items`, and in `next` the `after` of the next page
+/// (null on the last one).
 #[utoipa::path(get, operation_id = "listEnvironments", path = "/projects/{project}/environments", tag = "environments", security(("bearer" = [])),
-    params(("project" = String, Path)),
-    responses((status = 200, body = Vec<EnvironmentSummary>), (status = "default", body = ErrorBody)))]
+    params(("project" = String, Path), EnvListQuery),
+    responses((status = 200, body = EnvironmentPage), (status = "default", body = ErrorBody)))]
 async fn list(
     State(app): State<Arc<App>>,
     Auth(caller): Auth,
     ApiPath(project): ApiPath<String>,
-) -> Result<Json<Vec<EnvironmentSummary>>, AppError> {
-    Ok(Json(environments::list(&app, &caller, &project).await?))
+    ApiQuery(q): ApiQuery<EnvListQuery>,
+) -> Result<Json<EnvironmentPage>, AppError> {
+    Ok(Json(environments::list(&app, &caller, &project, q).await?))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

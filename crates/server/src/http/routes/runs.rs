@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::runs::{self, RunQuery};
-use crate::app::views::{RequestView, RunView};
+use crate::app::views::{RequestView, RunPage, RunView};
 use crate::app::{App, AppError};
 use crate::http::error::ErrorBody;
 use crate::http::extract::{ApiPath, ApiQuery, Auth};
@@ -17,14 +17,15 @@ pub fn routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(show)).routes(routes!(cancel))
 }
 
-/// Job runs, newest first.
+/// Job runs, newest first, one page at a time: `items`, and in `next` the `before` of the
+/// next page (null on the last one).
 #[utoipa::path(get, operation_id = "listRuns", path = "/runs", tag = "runs", security(("bearer" = [])), params(RunQuery),
-    responses((status = 200, body = Vec<RunView>), (status = "default", body = ErrorBody)))]
+    responses((status = 200, body = RunPage), (status = "default", body = ErrorBody)))]
 async fn list(
     State(app): State<Arc<App>>,
     Auth(caller): Auth,
     ApiQuery(q): ApiQuery<RunQuery>,
-) -> Result<Json<Vec<RunView>>, AppError> {
+) -> Result<Json<RunPage>, AppError> {
     Ok(Json(runs::list(&app, &caller, q).await?))
 }
 
