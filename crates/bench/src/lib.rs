@@ -11,6 +11,7 @@ pub mod scenario_c;
 pub mod scenario_d;
 pub mod scenario_e;
 mod seed;
+pub mod server;
 pub mod stats;
 
 pub use fixture::Programs;

@@ -15,6 +15,7 @@ use terrace_store::{SqliteStore, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::fixture::{Fixture, Programs, job, path_var};
+use crate::server::{Server, create_token};
 use crate::stats::{ms, percentile, realtime_ns};
 use crate::{Checks, Row, Size};
 
@@ -41,25 +42,6 @@ pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
         floor.push(stamp_floor(&programs.helper, fx.dir.path())?);
     }
     push_rows(&mut checks, "in-process run_event -> job running", &terrace, &floor, events);
-    // The engine asks git for the project's commit before each pipeline: a process of
-    // its own on the way to the job's, timed here in the same run for the breakdown.
-    let mut git = Vec::new();
-    for _ in 0..events.min(200) {
-        let t = std::time::Instant::now();
-        let _ = std::process::Command::new("git")
-            .args(["rev-parse", "--verify", "-q", "HEAD"])
-            .current_dir(&fx.root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        git.push(t.elapsed());
-    }
-    checks.rows.push(
-        Row::new("C", "  of which `git rev-parse HEAD` (once per pipeline), p50")
-            .terrace(format!("{:.2} ms", ms(percentile(&git, 50.0)))),
-    );
-
     match &programs.terrace {
         Some(bin) => {
             let mut cli = Vec::with_capacity(cli_events);
@@ -90,8 +72,72 @@ pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
                 .terrace("not measured: terrace binary not found (cargo build --release -p terrace-cli)"),
         ),
     }
-    checks.rows.push(Row::new("C", "API 202 -> job running").terrace("not measured: server not available"));
+    match &programs.terrace {
+        Some(bin) => {
+            let (before, after) = api_latency(bin, &fx, &store, cli_events, &mut checks).await?;
+            push_rows(&mut checks, "API POST event -> job running", &before, &floor, before.len());
+            checks.rows.push(
+                Row::new("C", format!("  API 202 received -> job running, p50 / p99 of {}", after.len()))
+                    .terrace(format!("{:.2} / {:.2} ms", ms(percentile(&after, 50.0)), ms(percentile(&after, 99.0)))),
+            );
+        }
+        None => {
+            checks.rows.push(Row::new("C", "API POST event -> job running").terrace("not measured: no terrace binary"))
+        }
+    }
     Ok(checks)
+}
+
+/// The same events through a `terrace server` over the same store: the clock is read
+/// just before the POST (so the figure holds the HTTP request and the durable queue) and
+/// again when its `202` arrives; each request is awaited before the next.
+async fn api_latency(
+    bin: &Path,
+    fx: &Fixture,
+    store: &SqliteStore,
+    events: usize,
+    checks: &mut Checks,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let token = create_token(bin, fx, "operator")?;
+    let server = Server::start(bin, fx)?;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+    let base = format!("{}/api/v1", server.url);
+    let (mut before, mut after) = (Vec::with_capacity(events), Vec::with_capacity(events));
+    for _ in 0..events {
+        let t0 = realtime_ns();
+        let resp = http
+            .post(format!("{base}/projects/bench/environments/lat/events"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(r#"{"event": "start"}"#)
+            .send()
+            .await?;
+        let accepted = realtime_ns();
+        let status = resp.status();
+        let body: serde_json::Value = serde_json::from_str(&resp.text().await?)?;
+        anyhow::ensure!(status.as_u16() == 202, "POST event answered {status}: {body}");
+        let id = body["request_id"].as_str().unwrap_or_default().to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let state = loop {
+            let r = http.get(format!("{base}/requests/{id}")).bearer_auth(&token).send().await?.text().await?;
+            let r: serde_json::Value = serde_json::from_str(&r)?;
+            let state = r["state"].as_str().unwrap_or_default().to_string();
+            if !matches!(state.as_str(), "queued" | "running") {
+                break state;
+            }
+            anyhow::ensure!(std::time::Instant::now() < deadline, "request {id} still {state} after 60 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        if state != "succeeded" {
+            checks.problems.push(format!("C: request {id} through the API ended {state}"));
+            break;
+        }
+        let started = started(store).await?;
+        before.push(since(t0, started));
+        after.push(since(accepted, started));
+    }
+    drop(server);
+    Ok((before, after))
 }
 
 fn push_rows(checks: &mut Checks, what: &str, samples: &[Duration], floor: &[Duration], n: usize) {

@@ -1,8 +1,8 @@
 //! D. Logs: one job writes Terraform-like lines (a secret every 64th line) through
 //! capture, masking and storage, with 10 and with 100 secrets; then every stored line
 //! is read back to check that no secret got through. Floors: the same program writing
-//! to /dev/null (the floor), and to a pipe that a thread drains (what any
-//! capture must pay on this machine).
+//! to /dev/null (the floor), and to a pipe (1 MiB, as Terrace's) that a thread
+//! drains (what any capture must pay on this machine).
 
 use std::io::Read;
 use std::path::Path;
@@ -123,7 +123,10 @@ fn emit_floor(helper: &Path, bytes: u64, secrets: &[(String, String)], piped: bo
     let status = if piped {
         let mut child = cmd.stdout(Stdio::piped()).spawn()?;
         let mut pipe = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no pipe"))?;
-        let mut buf = vec![0u8; 256 * 1024];
+        // The same pipe and reads as Terrace's capture (`crates/exec`: 1 MiB each).
+        // SAFETY: F_SETPIPE_SZ on a pipe this function owns; failure leaves the default.
+        unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&pipe), libc::F_SETPIPE_SZ, 1 << 20) };
+        let mut buf = vec![0u8; 1 << 20];
         while pipe.read(&mut buf)? > 0 {}
         child.wait()?
     } else {

@@ -6,7 +6,7 @@
 //! and in client mode, one process per call) with its peak resident memory.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use terrace_store::{EnvPage, RunCursor, RunFilter, SqliteStore, Store};
 
 use crate::fixture::{Fixture, Programs, job};
 use crate::seed::{PROJECT, env_name, seed};
+use crate::server::{Server, create_token};
 use crate::stats::{ms, percentile};
 use crate::{Checks, Row, Size};
 
@@ -79,7 +80,7 @@ pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
         return Ok(checks);
     };
     let load = Load { envs, clients, rounds: http_rounds };
-    let token = create_token(bin, &fx)?;
+    let token = create_token(bin, &fx, "viewer")?;
     let server = Server::start(bin, &fx)?;
     // One client alone first: the time a request takes without queueing behind others.
     let alone = http_load(&server.url, &token, Load { clients: 1, ..load }, middle_run).await?;
@@ -220,71 +221,6 @@ async fn store_load(
         all.push(samples);
     }
     Ok(all)
-}
-
-/// A viewer token made on the store, as an operator bootstraps one (docs/server.md).
-fn create_token(bin: &Path, fx: &Fixture) -> anyhow::Result<String> {
-    let out = Command::new(bin)
-        .args(["token", "create", "--role", "viewer", "--name", "bench", "--data"])
-        .arg(&fx.data)
-        .env_remove("TERRACE_SERVER")
-        .stdin(Stdio::null())
-        .output()?;
-    anyhow::ensure!(out.status.success(), "terrace token create failed: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
-}
-
-/// `terrace server` on 127.0.0.1 (a free port) over the fixture's data folder; killed
-/// when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(bin: &Path, fx: &Fixture) -> anyhow::Result<Server> {
-        let log = fx.data.join("server.log");
-        let child = Command::new(bin)
-            .args(["server", "--listen", "127.0.0.1:0", "--project"])
-            .arg(fx.project_file())
-            .arg("--data")
-            .arg(&fx.data)
-            .env("TERRACE_LOG", "warn")
-            .env_remove("TERRACE_SERVER")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .context("spawning terrace server")?;
-        let mut server = Server { child, url: String::new() };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(rest) = text.split("listening on ").nth(1) {
-                server.url = rest.lines().next().unwrap_or_default().trim().to_string();
-                return Ok(server);
-            }
-            if let Some(status) = server.child.try_wait()? {
-                anyhow::bail!("terrace server exited ({status}) before listening:\n{text}");
-            }
-            anyhow::ensure!(Instant::now() < deadline, "terrace server did not listen within 30 s:\n{text}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The peak resident set of the server so far (VmHWM), in KiB.
-    fn peak_rss_kib(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM")?;
-        Ok(line.split_whitespace().nth(1).context("VmHWM value")?.parse()?)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// An endpoint's path for a client's environment, and how many items it must answer.

@@ -16,6 +16,12 @@ use clap::Parser;
 use crate::args::{Cli, Command};
 use crate::exit::CliError;
 
+/// mimalloc instead of glibc's malloc: under API load the server spent a fifth of its time
+/// in `malloc`/`free` and their arena locks (sqlx copies every column of every row;
+/// docs/PERFORMANCE.md, E), and the log capture allocates a buffer per read.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

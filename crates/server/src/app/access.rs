@@ -54,8 +54,16 @@ pub async fn authenticate(app: &App, token: Option<&str>) -> AppResult<Caller> {
             "no API token: send `Authorization: Bearer <token>` (create one with `terrace token create`)".into(),
         ));
     };
-    match app.store.token_by_hash(&hash_token(token)).await? {
-        Some(t) => Ok(Caller { name: t.name, role: t.role }),
+    let hash = hash_token(token);
+    if let Some(caller) = app.recent_tokens.get(&hash) {
+        return Ok(caller);
+    }
+    match app.store.token_by_hash(&hash).await? {
+        Some(t) => {
+            let caller = Caller { name: t.name, role: t.role };
+            app.recent_tokens.put(hash, caller.clone());
+            Ok(caller)
+        }
         None => Err(AppError::Unauthenticated("unknown or revoked API token".into())),
     }
 }
@@ -91,6 +99,8 @@ pub async fn revoke_token(app: &App, caller: &Caller, id: &str) -> AppResult<()>
     if !app.store.revoke_token(id).await? {
         return Err(AppError::not_found("token", id));
     }
+    // Effective at once here; other replicas forget it within `recent::TTL`.
+    app.recent_tokens.clear();
     app.store.audit(&caller.actor(), "token.revoke", &format!("token:{id}"), None).await?;
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod environments;
 pub mod error;
 pub mod events;
 pub mod projects;
+pub mod recent;
 pub mod runs;
 pub mod secrets;
 pub mod views;
@@ -54,6 +55,9 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// Project files already parsed, re-read when they change.
     pub projects: projects::ProjectCache,
+    /// Tokens (by hash) and project records looked up in the last second.
+    pub recent_tokens: recent::Recent<access::Caller>,
+    pub recent_projects: recent::Recent<terrace_store::control::ProjectRecord>,
 }
 
 impl App {
@@ -66,6 +70,8 @@ impl App {
             metrics: Metrics::new(),
             shutdown: CancellationToken::new(),
             projects: projects::ProjectCache::default(),
+            recent_tokens: recent::Recent::default(),
+            recent_projects: recent::Recent::default(),
         })
     }
 }

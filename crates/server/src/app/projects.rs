@@ -117,6 +117,7 @@ pub async fn register(app: &App, caller: Option<&Caller>, path: &str) -> AppResu
     let file = project_file(given);
     let project = read(&file).await?;
     let record = app.store.put_project(&project.name, &file.display().to_string()).await?;
+    app.recent_projects.clear();
     if let Some(c) = caller {
         app.store.audit(&c.actor(), "project.register", &format!("project:{}", record.name), Some(path)).await?;
     }
@@ -125,7 +126,15 @@ pub async fn register(app: &App, caller: Option<&Caller>, path: &str) -> AppResu
 
 /// Reads a registered project's file as it is now.
 pub async fn load(app: &App, name: &str) -> AppResult<Loaded> {
-    let record = app.store.get_project(name).await?.ok_or_else(|| AppError::not_found("project", clip(name)))?;
+    let record = match app.recent_projects.get(name) {
+        Some(record) => record,
+        None => {
+            let record =
+                app.store.get_project(name).await?.ok_or_else(|| AppError::not_found("project", clip(name)))?;
+            app.recent_projects.put(name.to_string(), record.clone());
+            record
+        }
+    };
     let file = PathBuf::from(&record.path);
     let project = read_cached(app, &file).await?;
     let root = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));

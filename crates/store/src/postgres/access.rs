@@ -4,7 +4,7 @@
 use sqlx::PgPool;
 use sqlx::postgres::PgRow;
 
-use super::codec::{col, now_db, parsed, ts, ts_opt};
+use super::codec::{col, now_db, parsed, ts, ts_opt, ts_to_db};
 use crate::control::{AuditRecord, ProjectRecord, Role, TokenId, TokenRecord};
 use crate::error::StoreError;
 use crate::store::Result;
@@ -95,6 +95,12 @@ pub(super) async fn token_by_hash(pool: &PgPool, hash: &str) -> Result<Option<To
             .map_err(StoreError::db("look up a token"))?;
     let Some(token) = row.as_ref().map(token_from_row).transpose()? else { return Ok(None) };
     let now = now_db()?;
+    // Written at most once per resolution: a write on every API request would take the
+    // database's write lock for each (SQLite has one), and serialise all readers' requests.
+    let last_used = token.last_used_at.map(ts_to_db).transpose()?;
+    if last_used.is_some_and(|t| t >= now - LAST_USED_RESOLUTION_NANOS) {
+        return Ok(Some(token));
+    }
     sqlx::query(
         "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
     )
