@@ -8,6 +8,11 @@ use std::process::ExitCode;
 
 use terrace_bench::{Programs, Size, jobprog, report, stats};
 
+/// The allocator `terrace` ships with (crates/cli/src/main.rs), so the engine measured in
+/// process is the engine users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: terrace-bench [--scenario a|b|c|d|e|all] [--size tiny|full] [--json]";
 
 fn main() -> ExitCode {

@@ -9,6 +9,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use aho_corasick::{AhoCorasick, MatchKind, packed};
 
 const MASK: &str = "***";
+/// The most patterns one SIMD (Teddy) searcher takes.
+const PACKED_MAX: usize = 64;
 
 /// A growing set of secret values; clones share the same set.
 #[derive(Clone, Default)]
@@ -97,8 +99,9 @@ pub(crate) struct Matcher {
     secrets: Vec<String>,
     /// Leftmost-longest matches: fast (prefiltered) and finds where secrets are.
     leftmost: Option<AhoCorasick>,
-    /// The same matches by SIMD, when the set is small enough for it.
-    packed: Option<packed::Searcher>,
+    /// The same matches by SIMD, one searcher per `PACKED_MAX` secrets (empty when one
+    /// cannot be built: the automaton then searches alone).
+    packed: Vec<packed::Searcher>,
     /// Standard semantics, to also find the occurrences that overlap another one.
     overlapping: Option<AhoCorasick>,
     /// Whether an occurrence can overlap another without being inside it; when not,
@@ -117,12 +120,17 @@ impl Matcher {
         let mut longest_first: Vec<&str> = secrets.iter().map(String::as_str).collect();
         longest_first.sort_by_key(|s| std::cmp::Reverse(s.len()));
         let leftmost = AhoCorasick::builder().match_kind(MatchKind::LeftmostFirst).build(&longest_first);
-        // The SIMD searcher (Teddy) takes a few dozen patterns; the automaton's own
-        // prefilter prefers a "rare" byte, and with generated secrets sharing a prefix
-        // (`s3cr3t-...`) it stops on a digit every few bytes of a log: most of the
-        // masking time (docs/PERFORMANCE.md, D).
-        let packed =
-            packed::Config::new().match_kind(packed::MatchKind::LeftmostFirst).builder().extend(&longest_first).build();
+        // The SIMD searcher (Teddy) takes up to 64 patterns: a bigger set gets several,
+        // each a pass over the text, still faster than the automaton, whose prefilter
+        // prefers a "rare" byte and, with generated secrets sharing a prefix (`s3cr3t-...`),
+        // stops on a digit every few bytes of a log (docs/PERFORMANCE.md, D).
+        let packed: Option<Vec<packed::Searcher>> = longest_first
+            .chunks(PACKED_MAX)
+            .map(|chunk| {
+                packed::Config::new().match_kind(packed::MatchKind::LeftmostFirst).builder().extend(chunk).build()
+            })
+            .collect();
+        let packed = packed.unwrap_or_default();
         let overlapping = AhoCorasick::builder().match_kind(MatchKind::Standard).build(&secrets);
         let broken = leftmost.is_err() || overlapping.is_err();
         if let Some(e) = leftmost.as_ref().err().or(overlapping.as_ref().err()) {
@@ -149,9 +157,18 @@ impl Matcher {
             return everything();
         }
         let (Some(leftmost), Some(overlapping)) = (&self.leftmost, &self.overlapping) else { return Vec::new() };
-        let leftmost_matches: Box<dyn Iterator<Item = (usize, usize)>> = match &self.packed {
-            Some(p) => Box::new(p.find_iter(hay).map(|m| (m.start(), m.end()))),
-            None => Box::new(leftmost.find_iter(hay).map(|m| (m.start(), m.end()))),
+        // In order of their start.
+        let leftmost_matches: Box<dyn Iterator<Item = (usize, usize)>> = match self.packed.as_slice() {
+            [] => Box::new(leftmost.find_iter(hay).map(|m| (m.start(), m.end()))),
+            [one] => Box::new(one.find_iter(hay).map(|m| (m.start(), m.end()))),
+            // Each searcher finds its own secrets' leftmost-longest matches; together they
+            // may overlap, which the union below absorbs.
+            several => {
+                let mut found: Vec<(usize, usize)> =
+                    several.iter().flat_map(|p| p.find_iter(hay).map(|m| (m.start(), m.end()))).collect();
+                found.sort_unstable();
+                Box::new(found.into_iter())
+            }
         };
         let mut all: Vec<(usize, usize)> = if self.can_overlap {
             // Every occurrence overlaps a leftmost-longest match, so the slower
@@ -338,11 +355,24 @@ mod tests {
         let hay = b"xabcab s3cr3t-0012 s3cr3t-001 aaaa b xyzab 3crx";
         for set in sets {
             let m = Matcher::build(set.iter().map(|s| s.to_string()).collect());
-            assert!(m.packed.is_some(), "{set:?}");
+            assert_eq!(m.packed.len(), 1, "{set:?}");
             let simd = m.ranges(hay);
-            let automaton = Matcher { packed: None, ..Matcher::build(m.secrets.clone()) }.ranges(hay);
+            let automaton = Matcher { packed: vec![], ..Matcher::build(m.secrets.clone()) }.ranges(hay);
             assert_eq!(simd, automaton, "{set:?}");
         }
+    }
+
+    /// A set too big for one SIMD searcher gets several, and masks as the automaton does.
+    #[test]
+    fn a_big_set_is_searched_by_several_simd_searchers() {
+        let secrets: Vec<String> = (0..150).map(|i| format!("s3cr3t-{i:03}-{}", "x".repeat(i % 7))).collect();
+        let m = Matcher::build(secrets.clone());
+        assert_eq!(m.packed.len(), 3);
+        let hay: String =
+            (0..150).rev().map(|i| format!("a {} b s3cr3t-{i:03}", secrets[i])).collect::<Vec<_>>().join("\n");
+        let automaton = Matcher { packed: vec![], ..Matcher::build(secrets.clone()) };
+        assert_eq!(m.ranges(hay.as_bytes()), automaton.ranges(hay.as_bytes()));
+        assert_eq!(m.ranges(hay.as_bytes()).len(), 150);
     }
 
     #[test]
