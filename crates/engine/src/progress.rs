@@ -1,8 +1,8 @@
 //! What the engine reports while a pipeline runs, for a terminal, a log or an API stream.
 
 use std::sync::Arc;
-use terrace_model::RunId;
 
+use terrace_model::RunId;
 use terrace_model::log::LogBatch;
 use terrace_store::RunState;
 

@@ -1,9 +1,9 @@
 //! The one store interface. The engine and the CLI reach the database only through
 //! this trait; SQL lives in the implementations alone.
 
-use async_trait::async_trait;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use terrace_model::log::LogBatch;
 use terrace_model::output::OutputEntry;
 use terrace_model::{EnvironmentId, Event, PipelineId, RunId};

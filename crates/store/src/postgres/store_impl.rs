@@ -1,9 +1,9 @@
 //! `Store` for `PgStore`: each method hands its SQL to the module of its part
 //! (environments, runs, attempts, logs, outputs, events).
 
-use async_trait::async_trait;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use terrace_model::log::LogBatch;
 use terrace_model::output::OutputEntry;
 use terrace_model::{EnvironmentId, Event, PipelineId, RunId};

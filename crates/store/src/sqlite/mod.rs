@@ -20,13 +20,12 @@ pub(crate) mod runs;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
-use std::sync::Arc;
-
 use terrace_model::log::LogBatch;
 use terrace_model::output::OutputEntry;
 use terrace_model::{EnvironmentId, Event, PipelineId, RunId};
@@ -228,11 +227,12 @@ impl Store for SqliteStore {
         log: Arc<[LogBatch]>,
         run_end: Option<&Ending>,
     ) -> Result<()> {
-        let grouped: &[LogBatch] = if logs::fits_inline(&log) { &log } else { &[] };
-        if grouped.is_empty() {
+        // A long log goes to its file first; a short one into the same transaction.
+        let inline = logs::fits_inline(&log);
+        if !inline {
             self.append_logs(run, attempt, log.clone()).await?;
         }
-        attempts::end(&self.pool, run, attempt, end, grouped, run_end).await
+        attempts::end(&self.pool, run, attempt, end, if inline { &log } else { &[] }, run_end).await
     }
     async fn record_attempt_process(&self, run: RunId, attempt: u32, pid: u32, pid_start: Option<u64>) -> Result<()> {
         attempts::record_process(&self.pool, run, attempt, pid, pid_start).await
