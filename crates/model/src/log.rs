@@ -68,19 +68,9 @@ impl LogBatch {
         batch
     }
 
-    /// Takes a buffer of complete lines, each ending in `\n`. `None` when `text` is not
-    /// empty and does not end in `\n`.
-    pub fn from_text(ts: time::OffsetDateTime, stream: Stream, text: String) -> Option<Self> {
-        if !text.is_empty() && !text.ends_with('\n') {
-            return None;
-        }
-        let count = memchr::memchr_iter(b'\n', text.as_bytes()).count();
-        Some(LogBatch { ts, stream, text, count })
-    }
-
     /// Appends one line; a `\n` inside it starts a new line.
     pub fn push(&mut self, line: &str) {
-        self.reserve(line.len() + 1);
+        self.text.reserve(line.len() + 1);
         for piece in line.split('\n') {
             self.text.push_str(piece);
             self.text.push('\n');
@@ -122,10 +112,6 @@ impl LogBatch {
         self.text.push_str(line);
         self.text.push('\n');
         self.count += 1;
-    }
-
-    pub fn reserve(&mut self, bytes: usize) {
-        self.text.reserve(bytes);
     }
 
     /// The number of lines.
@@ -179,10 +165,7 @@ mod tests {
         assert_eq!(b.text(), "a\nb\n\nc\n");
         assert_eq!(b.lines().collect::<Vec<_>>(), ["a", "b", "", "c"]);
         assert_eq!(b.lines().next_back(), Some("c"));
-        let again = LogBatch::from_text(b.ts, b.stream, b.text().to_string()).unwrap();
-        assert_eq!(again, b);
-        assert!(LogBatch::from_text(b.ts, b.stream, "x".into()).is_none());
-        let empty = LogBatch::from_text(b.ts, b.stream, String::new()).unwrap();
+        let empty = LogBatch::new(b.ts, b.stream);
         assert!(empty.is_empty() && empty.lines().next().is_none());
     }
 

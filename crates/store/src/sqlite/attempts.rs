@@ -30,45 +30,6 @@ fn from_row(row: &SqliteRow) -> Result<AttemptRecord> {
     })
 }
 
-pub(super) async fn start(
-    pool: &SqlitePool,
-    run: RunId,
-    owner: &str,
-    lease_until: OffsetDateTime,
-    inputs_hash: Option<&str>,
-) -> Result<u32> {
-    let now = now_db()?;
-    let lease = ts_to_db(lease_until)?;
-    let mut tx = begin_write(pool).await?;
-    let number: Option<i64> = sqlx::query_scalar(
-        "UPDATE runs SET attempts = attempts + 1, state = ?, owner = ?, lease_expires_at = ?,
-                         started_at = COALESCE(started_at, ?), inputs_hash = COALESCE(?, inputs_hash)
-         WHERE id = ? RETURNING attempts",
-    )
-    .bind(RunState::Running.as_str())
-    .bind(owner)
-    .bind(lease)
-    .bind(now)
-    .bind(inputs_hash)
-    .bind(run.to_string())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(StoreError::db_for("start an attempt of run", run))?;
-    let Some(number) = number else {
-        return Err(StoreError::not_found("run", run));
-    };
-    sqlx::query("INSERT INTO attempts (run_id, number, state, started_at) VALUES (?, ?, ?, ?)")
-        .bind(run.to_string())
-        .bind(number)
-        .bind(RunState::Running.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db_for("record the attempt of run", run))?;
-    commit(tx, "commit the start of an attempt").await?;
-    u32::try_from(number).map_err(|_| StoreError::Corrupt(format!("runs.attempts: {number} out of range")))
-}
-
 pub(super) async fn record_process(
     pool: &SqlitePool,
     run: RunId,
@@ -186,10 +147,11 @@ pub(super) async fn renew_leases(pool: &SqlitePool, owner: &str, until: OffsetDa
     Ok(())
 }
 
-/// `start` and the opening log lines in one transaction whose statements go to SQLite
-/// in one query: three round trips to the connection's thread where separate calls
-/// took five (each a wake-up of two threads; docs/PERFORMANCE.md, B).
-pub(super) async fn start_logged(
+/// Starts a new attempt (the run `running`, held by `owner`) with its opening log lines
+/// (none for a plain `start_attempt`), in one transaction whose statements go to SQLite
+/// in one query: three round trips to the connection's thread where separate calls took
+/// five (each a wake-up of two threads; docs/PERFORMANCE.md, B).
+pub(super) async fn start(
     pool: &SqlitePool,
     run: RunId,
     owner: &str,

@@ -202,7 +202,7 @@ impl Store for SqliteStore {
         lease_until: OffsetDateTime,
         inputs_hash: Option<&str>,
     ) -> Result<u32> {
-        attempts::start(&self.pool, run, owner, lease_until, inputs_hash).await
+        attempts::start(&self.pool, run, owner, lease_until, inputs_hash, &[]).await
     }
     async fn start_attempt_logged(
         &self,
@@ -213,11 +213,11 @@ impl Store for SqliteStore {
         log: Arc<[LogBatch]>,
     ) -> Result<u32> {
         if !logs::fits_inline(&log) {
-            let attempt = attempts::start(&self.pool, run, owner, lease_until, inputs_hash).await?;
+            let attempt = attempts::start(&self.pool, run, owner, lease_until, inputs_hash, &[]).await?;
             self.append_logs(run, attempt, log).await?;
             return Ok(attempt);
         }
-        attempts::start_logged(&self.pool, run, owner, lease_until, inputs_hash, &log).await
+        attempts::start(&self.pool, run, owner, lease_until, inputs_hash, &log).await
     }
     async fn end_attempt(
         &self,
