@@ -20,8 +20,8 @@ struct Page {
 }
 
 impl Client {
-    /// Every tag of `repository`, in the registry's order (lexical for the reference
-    /// registry), fetched page by page. [`Error::NotFound`] (`NAME_UNKNOWN`) when the
+    /// Every tag of `repository`, in the registry's order (the spec asks for lexical
+    /// order, distribution 2.8 does not keep it across pages), fetched page by page. [`Error::NotFound`] (`NAME_UNKNOWN`) when the
     /// repository does not exist.
     pub async fn tags(&self, repository: &Repository) -> Result<Vec<String>, Error> {
         let page_size = self.transport.options.tag_page_size;
