@@ -100,6 +100,28 @@ ensure_postgres() {
   export TERRACE_TEST_POSTGRES_URL="postgres://terrace@127.0.0.1:$port/postgres"
 }
 
+# Debian's docker-registry (distribution, the reference OCI registry) for the registry
+# client's tests, which start their own instances on 127.0.0.1 with a temp storage folder.
+# TERRACE_TEST_REGISTRY_BIN names the binary; when set it is used as is.
+ensure_registry() {
+  if [ -n "${TERRACE_TEST_REGISTRY_BIN:-}" ]; then return 0; fi
+  if ! command -v docker-registry >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing the reference registry (Debian's docker-registry)"
+      apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry
+      # The package's own service (0.0.0.0:5000) is not what the tests use: stop it where
+      # the install started it.
+      if command -v invoke-rc.d >/dev/null 2>&1; then invoke-rc.d docker-registry stop >/dev/null 2>&1 || true; fi
+    fi
+    if ! command -v docker-registry >/dev/null 2>&1; then
+      echo "docker-registry is not installed: install Debian's docker-registry or set TERRACE_TEST_REGISTRY_BIN" >&2
+      exit 2
+    fi
+  fi
+  TERRACE_TEST_REGISTRY_BIN="$(command -v docker-registry)"
+  export TERRACE_TEST_REGISTRY_BIN
+}
+
 postgres_bin_dir() {
   if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
     dirname "$(command -v initdb)"

@@ -136,6 +136,11 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(test)]
+    pub(crate) fn options(&self) -> Options {
+        self.options.clone()
+    }
+
     pub fn build(self) -> Result<Client, Error> {
         Ok(Client { transport: Arc::new(Transport::new(self.options, self.credentials)?) })
     }

@@ -407,3 +407,23 @@ async fn read(mut response: reqwest::Response, attempts: u32) -> Result<Result<A
     }
     Ok(Ok(Answer { status, headers, body: body.freeze(), attempts }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_registries() {
+        let transport = Transport::new(crate::ClientBuilder::default().options(), HashMap::new()).unwrap();
+        for (registry, scheme) in [
+            ("127.0.0.1:5000", "http"),
+            ("localhost", "http"),
+            ("[::1]:5000", "http"),
+            ("registry.example.com", "https"),
+            ("10.0.0.1:5000", "https"),
+            ("localhost.example.com", "https"),
+        ] {
+            assert_eq!(transport.url(registry, "app/manifests/v1").scheme(), scheme, "{registry}");
+        }
+    }
+}

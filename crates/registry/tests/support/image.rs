@@ -112,12 +112,15 @@ pub fn index(version: &str, archs: &[&str]) -> Index {
     Index { images, manifest, digest }
 }
 
+/// The Authorization header value for a repository, if any.
+type Authorize = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Pushes and reads through the registry API. `authorization` gives the Authorization
 /// header for a repository (Basic, or a token minted for it).
 pub struct Pusher {
     http: reqwest::Client,
     base: String,
-    authorization: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    authorization: Authorize,
 }
 
 impl Pusher {
