@@ -103,3 +103,37 @@ async fn a_registry_that_never_answers_is_cut_off_by_the_timeout() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_whose_announced_digest_is_wrong_is_refused_and_nothing_moves() {
+    bounded(async {
+        let registry = Registry::start(Auth::None);
+        let push = Pusher::anonymous(&registry.host);
+        let (v3, v4) = (image("0.0.3", "amd64"), image("0.0.4", "amd64"));
+        push.image("library/software", "0.0.3", &v3).await;
+        push.image("library/software", "dev", &v4).await;
+
+        // Announce another digest for the bytes of 0.0.3, as a corrupting cache would.
+        let lie = v4.digest.clone();
+        let tamper: support::proxy::Tamper =
+            Arc::new(move |method: &str, path: &str, headers: &mut axum::http::HeaderMap| {
+                if method == "GET" && path.ends_with("/manifests/0.0.3") {
+                    headers.insert("docker-content-digest", lie.parse().unwrap());
+                }
+            });
+        let proxy =
+            Proxy::start_tampering(&registry.host, Arc::new(|_: &str, p: &str| p.to_owned()), Some(tamper)).await;
+        let via = |rest: &str| Reference::parse(&format!("{}/{rest}", proxy.host)).unwrap();
+        let c = client().build().unwrap();
+
+        let e = c.retag(&via("library/software:0.0.3"), "dev").await.unwrap_err();
+        assert!(matches!(e, Error::DigestMismatch { .. }) && !e.retryable(), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains(&v3.digest) && text.contains(&v4.digest) && text.contains("Docker-Content-Digest"),
+            "{text}"
+        );
+        assert_eq!(push.digest_of("library/software", "dev").await.as_deref(), Some(v4.digest.as_str()));
+    })
+    .await;
+}

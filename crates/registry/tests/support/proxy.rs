@@ -1,7 +1,8 @@
 //! An HTTP proxy on 127.0.0.1 in front of a registry, for the failures a real registry does
 //! not produce on demand: a rule sees each request (method, path and query) before it is
 //! forwarded and may rewrite it (drop a mount request's parameters, as a registry without
-//! mount support would) or act (kill the registry mid-operation). An upstream that does not
+//! mount support would) or act (kill the registry mid-operation); a tamper hook may alter
+//! an answer's headers (a registry that announces the wrong digest). An upstream that does not
 //! answer gets 502 Bad Gateway, as from a load balancer in front of a dead registry.
 
 use std::sync::Arc;
@@ -13,11 +14,14 @@ use axum::response::{IntoResponse, Response};
 use super::AbortOnDrop;
 
 pub type Rule = Arc<dyn Fn(&str, &str) -> String + Send + Sync>;
+/// Sees each answer's headers (with the request's method and path) before they go back.
+pub type Tamper = Arc<dyn Fn(&str, &str, &mut axum::http::HeaderMap) + Send + Sync>;
 
 struct Inner {
     upstream: String,
     host: String,
     rule: Rule,
+    tamper: Option<Tamper>,
     http: reqwest::Client,
 }
 
@@ -28,10 +32,14 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(upstream: &str, rule: Rule) -> Proxy {
+        Proxy::start_tampering(upstream, rule, None).await
+    }
+
+    pub async fn start_tampering(upstream: &str, rule: Rule, tamper: Option<Tamper>) -> Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let host = listener.local_addr().unwrap().to_string();
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let inner = Arc::new(Inner { upstream: upstream.into(), host: host.clone(), rule, http });
+        let inner = Arc::new(Inner { upstream: upstream.into(), host: host.clone(), rule, tamper, http });
         let app = axum::Router::new().fallback(forward).with_state(inner);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -68,6 +76,9 @@ async fn forward(axum::extract::State(inner): axum::extract::State<Arc<Inner>>, 
         if name != "transfer-encoding" && name != "connection" {
             response.headers_mut().append(name, value.clone());
         }
+    }
+    if let Some(tamper) = &inner.tamper {
+        tamper(parts.method.as_str(), &path, response.headers_mut());
     }
     response
 }
