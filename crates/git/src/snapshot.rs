@@ -75,7 +75,11 @@ impl Mirror {
         let tree = match self.batch_check(&[spec], cancel).await?.pop().flatten() {
             Some((id, kind)) if kind == "tree" => id,
             Some(_) => {
-                return Err(self.located(commit, &path, |url, commit, path| GitError::NotAFolder { url, commit, path }));
+                return Err(self.located(commit, &path, |url, commit, path| GitError::NotAFolder {
+                    url,
+                    commit,
+                    path,
+                }));
             }
             None => {
                 return Err(self.located(commit, &path, |url, commit, path| GitError::PathNotFound {
