@@ -156,3 +156,47 @@ async fn local_repositories_can_be_refused() {
     let err = mirrors.mirror(&up.url(), None).unwrap_err();
     assert!(err.to_string().contains("does not allow local repositories"), "{err}");
 }
+
+/// Run by `several_processes_create_the_mirror_once` as a child process of this test
+/// binary; on its own (no variables set) it does nothing.
+#[tokio::test]
+async fn child_process_resolves_main() {
+    let (Ok(root), Ok(url)) = (std::env::var("TERRACE_TEST_MIRRORS"), std::env::var("TERRACE_TEST_URL")) else {
+        return;
+    };
+    let mirror =
+        mirrors(std::path::Path::new(&root)).await.mirror(&terrace_git::RepoUrl::parse(&url).unwrap(), None).unwrap();
+    let resolved = mirror.resolve("main", &CancellationToken::new()).await.unwrap();
+    println!("RESOLVED {} {:?}", resolved.commit, resolved.fetch);
+}
+
+#[tokio::test]
+async fn several_processes_create_the_mirror_once() {
+    let up = Upstream::new();
+    let head = up.commit("main", &[("a", Some("a"))], "a");
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", up.bare.display());
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "child_process_resolves_main", "--nocapture", "--test-threads=1"])
+                .env("TERRACE_TEST_MIRRORS", data.path())
+                .env("TERRACE_TEST_URL", &url)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let line =
+            text.lines().find_map(|l| l.find("RESOLVED ").map(|at| &l[at..])).unwrap_or_else(|| panic!("{text}"));
+        outcomes.push(line.to_string());
+    }
+    assert!(outcomes.iter().all(|l| l.starts_with(&format!("RESOLVED {head} "))), "{outcomes:?}");
+    let created = outcomes.iter().filter(|l| l.ends_with("Created")).count();
+    assert_eq!(created, 1, "{outcomes:?}");
+}
