@@ -88,11 +88,11 @@ impl<'a> Call<'a> {
     }
 
     pub fn failed(&self, status: &ExitStatus, stderr: &[u8]) -> GitError {
-        let text = String::from_utf8_lossy(stderr);
-        let text = text.trim();
+        // Cleaned whole before it is cut, so no cut can leave part of a secret unmasked.
+        let text = self.clean(String::from_utf8_lossy(stderr).trim());
         let start = text.len().saturating_sub(STDERR_KEPT);
         let start = (start..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
-        let message = if text.is_empty() { "no message".to_string() } else { self.clean(&text[start..]) };
+        let message = if text.is_empty() { "no message".to_string() } else { text[start..].to_string() };
         GitError::Git { url: self.url.to_string(), action: self.action, status: status.to_string(), stderr: message }
     }
 
