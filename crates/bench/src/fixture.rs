@@ -72,6 +72,7 @@ impl Fixture {
             executor: Arc::new(terrace_exec::LocalExecutor),
             parallel,
             invoking_env: Arc::new(invoking),
+            env_access: terrace_engine::EnvAccess::Invoking,
             trigger: "bench".into(),
             owner: terrace_engine::owner_id(),
             kill_grace: Duration::from_secs(5),

@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use terrace_engine::{Engine, recovery};
+use terrace_engine::project_file::{self, ProjectFileError};
+use terrace_engine::{EnvAccess, Engine, SecretValues, recovery};
 use terrace_model::Project;
-use terrace_model::parse::parse_project;
+use terrace_store::control::ControlStore;
 use terrace_store::{Cipher, SqliteStore, Store};
 
 use crate::args::Global;
@@ -33,12 +34,14 @@ pub fn project_file(g: &Global) -> Result<PathBuf, CliError> {
 /// Reads and validates the project file; every problem is reported at once.
 pub fn load_project(g: &Global) -> Result<Loaded, CliError> {
     let file = project_file(g)?;
-    let text =
-        std::fs::read_to_string(&file).map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
-    let label = display_name(&file);
-    let project = parse_project(&label, &text).map_err(|e| CliError::Usage(e.to_string()))?;
+    let project = project_file::load(&file, &display_name(&file)).map_err(usage)?;
     let root = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     Ok(Loaded { project, root })
+}
+
+/// A project file that cannot be used is a configuration error (exit 2).
+pub fn usage(e: ProjectFileError) -> CliError {
+    CliError::Usage(e.to_string())
 }
 
 /// The file as the user would name it: relative to the current folder when inside it.
@@ -57,30 +60,43 @@ pub fn data_dir(g: &Global, root: &Path) -> PathBuf {
 
 /// Opens the store and resolves whatever a dead process left running.
 pub async fn open_store(data: &Path) -> Result<Arc<dyn Store>, CliError> {
+    Ok(open_stores(data).await?.0)
+}
+
+/// The store, and the same store's control side (secrets).
+async fn open_stores(data: &Path) -> Result<(Arc<dyn Store>, Arc<dyn ControlStore>), CliError> {
     std::fs::create_dir_all(data)
         .map_err(|e| CliError::Failed(format!("cannot create the data folder {}: {e}", data.display())))?;
     let cipher = Cipher::load_or_create(data)?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.join("terrace.db"), cipher).await?);
+    let sqlite = Arc::new(SqliteStore::open(&data.join("terrace.db"), cipher).await?);
+    let store: Arc<dyn Store> = sqlite.clone();
     for r in recovery::recover(store.as_ref(), data).await? {
         eprintln!("note: run {} (job `{}` in `{}`) marked interrupted: {}", r.run, r.job, r.environment, r.reason);
     }
-    Ok(store)
+    Ok((store, sqlite))
 }
 
 pub struct Session {
     pub loaded: Loaded,
     pub store: Arc<dyn Store>,
+    pub control: Arc<dyn ControlStore>,
     pub data: PathBuf,
 }
 
 pub async fn session(g: &Global) -> Result<Session, CliError> {
     let loaded = load_project(g)?;
     let data = data_dir(g, &loaded.root);
-    let store = open_store(&data).await?;
-    Ok(Session { loaded, store, data })
+    let (store, control) = open_stores(&data).await?;
+    Ok(Session { loaded, store, control, data })
 }
 
 impl Session {
+    /// The store's secrets of `env`, for `${secret:NAME}` (the same store a server on this
+    /// data folder keeps them in).
+    pub async fn secrets(&self, env: &str) -> Result<SecretValues, CliError> {
+        Ok(SecretValues(self.control.secret_values(&self.loaded.project.name, env).await?))
+    }
+
     pub fn engine(self, exec: &crate::args::ExecFlags) -> Engine {
         let parallel = exec.parallel;
         let parallel = parallel
@@ -95,6 +111,7 @@ impl Session {
             executor: Arc::new(terrace_exec::LocalExecutor),
             parallel,
             invoking_env: Arc::new(std::env::vars().collect()),
+            env_access: EnvAccess::Invoking,
             trigger: format!("cli:{user}"),
             owner: terrace_engine::owner_id(),
             kill_grace: exec.kill_grace,

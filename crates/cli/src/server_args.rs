@@ -7,7 +7,11 @@ use clap::{Args, Subcommand, ValueEnum};
 pub const SERVER_HELP: &str = "\
 Settings come from flags, then TERRACE_* environment variables, then the --config file
 (TOML or YAML: listen, database, data, projects, max_runs, parallel, max_attempts, lease,
-poll, shutdown_grace, kill_grace), then defaults.
+poll, shutdown_grace, kill_grace, allow_env), then defaults.
+
+Jobs never see the server's own environment: they get PATH, HOME, LANG and TZ, and
+`${env:NAME}` (or `passthrough`) reads only the names --allow-env lists. Give credentials
+as secrets (`terrace secret set NAME --env ENV`, read as `${secret:NAME}`).
 
 The API is at /api/v1 (OpenAPI document: /api/v1/openapi.json); /healthz, /readyz and
 /metrics (Prometheus) need no token. Every /api/v1 call takes `Authorization: Bearer TOKEN`;
@@ -59,6 +63,9 @@ pub struct ServerArgs {
     /// Between SIGTERM and SIGKILL when a job is stopped [default: 10s]
     #[arg(long, value_name = "DURATION", env = "TERRACE_KILL_GRACE")]
     pub kill_grace: Option<String>,
+    /// Server environment variables jobs may read with ${env:NAME} (comma-separated or repeated) [default: none]
+    #[arg(long = "allow-env", value_name = "NAME", env = "TERRACE_ALLOW_ENV", value_delimiter = ',')]
+    pub allow_env: Vec<String>,
     /// Print the OpenAPI document and exit
     #[arg(long)]
     pub openapi: bool,

@@ -27,6 +27,8 @@ pub(crate) struct RunContext<'a> {
     pub env: &'a EnvironmentRecord,
     pub event: Event,
     pub secrets: SecretSet,
+    /// The store's secrets of the environment, for `${secret:NAME}`.
+    pub secret_values: &'a crate::SecretValues,
     pub observer: Arc<dyn Observer>,
     pub cancel: CancellationToken,
     pub raw_args: Vec<String>,
@@ -91,6 +93,7 @@ impl RunContext<'_> {
             &run.to_string(),
             self.commit.as_deref(),
             &outputs,
+            self.secret_values,
         ) {
             Ok(r) => r,
             Err(e) => {
@@ -120,7 +123,7 @@ impl RunContext<'_> {
             let upstream = engine.upstream_of(&job.name);
             let others: Vec<_> = outputs.iter().filter(|o| upstream.contains(o.job.as_str())).cloned().collect();
             let inputs = engine
-                .resolve_variables(&self.env.name, job, self.event, "", self.commit.as_deref(), &others)
+                .resolve_variables(&self.env.name, job, self.event, "", self.commit.as_deref(), &others, self.secret_values)
                 .unwrap_or_else(|_| resolved.clone());
             let h = inputs_hash(source.clone(), input.clone(), &inputs)
                 .await
@@ -212,8 +215,10 @@ impl RunContext<'_> {
         let artifacts_dir = data.join("artifacts").join(run.to_string());
         let (workdir, input_copy) = prepare_workdir(&work, source, input).await?;
         let output_file = work.join("output.json");
+        let variables: Vec<(String, String)> =
+            resolved.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
         let mut env = self.engine.inherited_env(job);
-        env.extend(resolved.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())));
+        env.extend(variables.iter().cloned());
         env.push(("TERRACE_OUTPUT_FILE".into(), output_file.display().to_string()));
         if let Some(p) = &input_copy {
             env.push(("TERRACE_JOB_INPUT".into(), p.display().to_string()));
@@ -229,6 +234,7 @@ impl RunContext<'_> {
             output_file: &output_file,
             state_dir: &state_dir,
             artifacts_dir: &artifacts_dir,
+            variables: &variables,
         };
         let mut steps = EngineSteps {
             ctx: self,

@@ -9,6 +9,7 @@ mod fingerprint;
 mod job_run;
 mod lease;
 mod pipeline;
+pub mod project_file;
 pub mod progress;
 pub mod recovery;
 mod run_env;
@@ -26,6 +27,7 @@ pub use error::EngineError;
 pub use lease::owner_id;
 pub use pipeline::{JobResult, PipelineOutcome, Request};
 pub use progress::{Observer, Progress};
+pub use run_env::{EnvAccess, SecretValues};
 
 /// Everything the engine needs to run one project's events.
 pub struct Engine {
@@ -40,6 +42,8 @@ pub struct Engine {
     pub parallel: usize,
     /// The invoking environment (for `${env:NAME}`, the allow-list and `passthrough`).
     pub invoking_env: Arc<Vec<(String, String)>>,
+    /// What of `invoking_env` jobs may read: all of it locally, an allow-list on a server.
+    pub env_access: EnvAccess,
     /// Who asked, recorded on every run (`cli:<user>`).
     pub trigger: String,
     /// This process's lease-holder id (see `owner_id`).
@@ -51,17 +55,7 @@ pub struct Engine {
 impl Engine {
     /// Every job `job` depends on, directly or not.
     pub(crate) fn upstream_of(&self, job: &str) -> std::collections::BTreeSet<&str> {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut stack: Vec<&str> =
-            self.project.jobs.get(job).map(|j| j.depends_on.iter().map(String::as_str).collect()).unwrap_or_default();
-        while let Some(dep) = stack.pop() {
-            if seen.insert(dep)
-                && let Some(j) = self.project.jobs.get(dep)
-            {
-                stack.extend(j.depends_on.iter().map(String::as_str));
-            }
-        }
-        seen
+        self.project.upstream_of(job)
     }
 
     pub(crate) fn lookup_env(&self, name: &str) -> Option<String> {

@@ -29,6 +29,8 @@ pub struct Request {
     pub job: Option<String>,
     /// Arguments of a `raw` run, appended to the command.
     pub raw_args: Vec<String>,
+    /// The store's secrets of this environment, for `${secret:NAME}`.
+    pub secrets: crate::SecretValues,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -70,14 +72,21 @@ impl Engine {
                 if known.is_empty() { "none; add it under `environments:`".to_string() } else { known.join(", ") }
             )));
         }
-        if let Some(job) = &req.job
-            && !self.project.jobs.contains_key(job)
-        {
-            let known: Vec<&str> = self.project.jobs.keys().map(String::as_str).collect();
-            return Err(EngineError::Invalid(format!(
-                "job `{job}` is not defined in the project file (defined: {})",
-                known.join(", ")
-            )));
+        if let Some(job) = &req.job {
+            let Some(spec) = self.project.jobs.get(job) else {
+                let known: Vec<&str> = self.project.jobs.keys().map(String::as_str).collect();
+                return Err(EngineError::Invalid(format!(
+                    "job `{job}` is not defined in the project file (defined: {})",
+                    known.join(", ")
+                )));
+            };
+            if !spec.runs_in(&req.env) {
+                return Err(EngineError::Invalid(format!(
+                    "job `{job}` does not run in environment `{}` (its `environments`: {})",
+                    req.env,
+                    spec.environments.as_deref().unwrap_or_default().join(", ")
+                )));
+            }
         }
         if req.job.is_none() && req.event == Event::Raw {
             return Err(EngineError::Invalid(
@@ -125,7 +134,9 @@ impl Engine {
             };
             self.store.set_environment_state(env.id, transitional, None, None).await?;
         }
-        let plan = EventPlan::new(&self.project.jobs, req.event, req.job.as_deref());
+        // The jobs this environment runs, each with the parameters file it has here.
+        let jobs = self.project.jobs_for(&req.env);
+        let plan = EventPlan::new(&jobs, req.event, req.job.as_deref());
         let pipeline = self.store.create_pipeline(env.id, req.event, &self.trigger).await?;
         let already_deleted =
             if req.event == Event::Delete && !forced { self.deleted_jobs(&env).await? } else { BTreeMap::new() };
@@ -149,22 +160,25 @@ impl Engine {
         }
         observer.observe(Progress::Planned { jobs: plan.order.clone() });
 
+        let commit = crate::commit::current(&self.project_root).await;
+        let outputs = self.store.outputs(env.id).await?;
         let secrets = SecretSet::default();
-        secrets.extend(self.declared_secrets(&req.env));
-        secrets.extend(self.store.outputs(env.id).await?.into_iter().filter(|o| o.sensitive).map(|o| o.value));
+        secrets.extend(self.declared_secrets(&req.env, commit.as_deref(), &outputs, &req.secrets));
+        secrets.extend(outputs.into_iter().filter(|o| o.sensitive).map(|o| o.value));
         let ctx = RunContext {
             engine: self,
             env: &env,
             event: req.event,
             secrets,
+            secret_values: &req.secrets,
             observer: observer.clone(),
             cancel: cancel.clone(),
             raw_args: req.raw_args.clone(),
-            commit: crate::commit::current(&self.project_root).await,
+            commit,
         };
         let renew = CancellationToken::new();
         spawn_renewal(self.store.clone(), self.owner.clone(), renew.clone());
-        let results = self.schedule(&ctx, &plan, &runs, &already_deleted).await;
+        let results = self.schedule(&ctx, &jobs, &plan, &runs, &already_deleted).await;
         renew.cancel();
         let results = results?;
 
@@ -241,6 +255,7 @@ impl Engine {
     async fn schedule(
         &self,
         ctx: &RunContext<'_>,
+        jobs: &indexmap::IndexMap<String, terrace_model::Job>,
         plan: &EventPlan,
         runs: &BTreeMap<String, RunId>,
         already_deleted: &BTreeMap<String, RunId>,
@@ -300,7 +315,7 @@ impl Engine {
                     break;
                 };
                 let job = pending.remove(pos);
-                let spec = &self.project.jobs[job];
+                let spec = &jobs[job];
                 let run = runs[job];
                 running.push(async move { (job, ctx.execute(spec, run).await) });
             }

@@ -10,6 +10,7 @@ pub mod names;
 pub mod output;
 pub mod parse;
 pub mod project;
+pub mod refs;
 pub mod schema;
 pub mod vars;
 

@@ -17,8 +17,9 @@ pub struct Project {
     pub jobs: IndexMap<String, Job>,
 }
 
-/// A variable as written: its value may still hold `${env:NAME}` references, which
-/// are resolved when a run starts (so reading the project needs no credentials).
+/// A variable as written: its value may still hold references (`${outputs.JOB.NAME}`,
+/// `${NAME}`, `${secret:NAME}`, `${env:NAME}`), which are resolved when a run starts (so
+/// reading the project needs no credentials).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VariableDef {
     pub value: String,
@@ -29,6 +30,9 @@ pub struct VariableDef {
 pub struct EnvironmentDef {
     pub name: String,
     pub variables: IndexMap<String, VariableDef>,
+    /// Job name → the parameters file that job uses in this environment, instead of its
+    /// own `input` (relative to the project file).
+    pub inputs: IndexMap<String, PathBuf>,
 }
 
 /// Which built-in recipe a job uses.
@@ -117,6 +121,8 @@ pub struct Job {
     /// Skip `start` when its inputs equal those of the last successful start.
     pub skip_unchanged: bool,
     pub iac: IacSettings,
+    /// The environments the job runs in; `None`: every environment.
+    pub environments: Option<Vec<String>>,
 }
 
 impl Job {
@@ -136,16 +142,54 @@ impl Job {
             passthrough: Vec::new(),
             skip_unchanged: false,
             iac: IacSettings::default(),
+            environments: None,
         }
     }
 
     pub fn runs_on(&self, event: Event) -> bool {
         self.events.contains(&event)
     }
+
+    /// Whether the job is part of environment `env` (its `environments`, or all).
+    pub fn runs_in(&self, env: &str) -> bool {
+        self.environments.as_ref().is_none_or(|list| list.iter().any(|e| e == env))
+    }
 }
 
 impl Project {
     pub fn environment(&self, name: &str) -> Option<&EnvironmentDef> {
         self.environments.get(name)
+    }
+
+    /// The jobs environment `env` runs, as it runs them: each with the parameters file
+    /// the environment gives it (`environments.ENV.inputs.JOB`) in place of its own.
+    pub fn jobs_for(&self, env: &str) -> IndexMap<String, Job> {
+        let inputs = self.environment(env).map(|e| &e.inputs);
+        self.jobs
+            .iter()
+            .filter(|(_, job)| job.runs_in(env))
+            .map(|(name, job)| {
+                let mut job = job.clone();
+                if let Some(path) = inputs.and_then(|i| i.get(name)) {
+                    job.input = Some(path.clone());
+                }
+                (name.clone(), job)
+            })
+            .collect()
+    }
+
+    /// Every job `job` depends on, directly or not.
+    pub fn upstream_of(&self, job: &str) -> std::collections::BTreeSet<&str> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack: Vec<&str> =
+            self.jobs.get(job).map(|j| j.depends_on.iter().map(String::as_str).collect()).unwrap_or_default();
+        while let Some(dep) = stack.pop() {
+            if seen.insert(dep)
+                && let Some(j) = self.jobs.get(dep)
+            {
+                stack.extend(j.depends_on.iter().map(String::as_str));
+            }
+        }
+        seen
     }
 }

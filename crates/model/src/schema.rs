@@ -42,7 +42,7 @@ pub fn json_schema() -> Value {
         },
         "$defs": {
             "variables": {
-                "description": "Variables by name. `${env:NAME}` reads the invoking shell's variable when a run starts; `$${` is a literal `${`.",
+                "description": "Variables by name. A value may reference `${outputs.JOB.NAME}` (an output of a job this job depends on, directly or not), `${NAME}` (another variable the job sees, or a built-in), `${secret:NAME}` (a secret of the store) and `${env:NAME}` (the invoking shell; on a server only the names its `allow_env` lists); `$${` is a literal `${`. A value that uses a secret or a sensitive output is itself secret.",
                 "type": ["object", "null"],
                 "propertyNames": { "pattern": VARIABLE_NAME, "not": { "pattern": "^TERRACE_" } },
                 "additionalProperties": { "$ref": "#/$defs/variable" }
@@ -56,7 +56,7 @@ pub fn json_schema() -> Value {
                         "additionalProperties": false,
                         "required": ["value"],
                         "properties": {
-                            "value": { "description": "The variable's value; may hold `${env:NAME}` references.", "type": ["string", "number", "boolean"] },
+                            "value": { "description": "The variable's value; may hold `${...}` references (see `variables`).", "type": ["string", "number", "boolean"] },
                             "secret": { "description": "Whether the value is a secret: stored encrypted and masked as `***` in logs.", "type": "boolean", "default": false }
                         }
                     }
@@ -67,7 +67,13 @@ pub fn json_schema() -> Value {
                 "type": ["object", "null"],
                 "additionalProperties": false,
                 "properties": {
-                    "variables": { "$ref": "#/$defs/variables", "description": "Variables of this environment; they override the project's." }
+                    "variables": { "$ref": "#/$defs/variables", "description": "Variables of this environment; they override the project's." },
+                    "inputs": {
+                        "description": "Per job, the parameters file it uses in this environment instead of its own `input` (relative to the project file).",
+                        "type": ["object", "null"],
+                        "propertyNames": { "pattern": RESOURCE_NAME, "maxLength": 63 },
+                        "additionalProperties": { "$ref": "#/$defs/relative_path" }
+                    }
                 }
             },
             "job": job_schema(&events, &templates),
@@ -98,12 +104,15 @@ fn job_schema(events: &[&str], templates: &[&str]) -> Value {
         "description": "A lifecycle job.",
         "type": "object",
         "additionalProperties": false,
-        "required": ["events"],
+        // Only the shell template must list its events: the IaC templates run on
+        // start, stop and delete unless told otherwise.
+        "if": { "required": ["template"], "properties": { "template": { "enum": ["terraform", "opentofu", "cloudformation"] } } },
+        "else": { "required": ["events"] },
         "properties": {
             "template": { "description": "The recipe the job uses.", "enum": templates, "default": "shell" },
             "source": { "$ref": "#/$defs/relative_path", "description": "The job's folder, relative to the project file (no `..`).", "default": "." },
             "events": {
-                "description": "The lifecycle events the job runs on.",
+                "description": "The lifecycle events the job runs on. Required for shell jobs; terraform, opentofu and cloudformation jobs run on start, stop and delete when it is left out.",
                 "type": "array", "minItems": 1, "uniqueItems": true,
                 "items": { "enum": events }
             },
@@ -118,7 +127,7 @@ fn job_schema(events: &[&str], templates: &[&str]) -> Value {
                 "type": ["array", "null"], "uniqueItems": true,
                 "items": { "type": "string", "pattern": RESOURCE_NAME, "maxLength": 63 }
             },
-            "input": { "$ref": "#/$defs/relative_path", "description": "The one parameters file, relative to the project file (no `..`)." },
+            "input": { "$ref": "#/$defs/relative_path", "description": "The one parameters file, relative to the project file (no `..`); `environments.ENV.inputs.JOB` replaces it in one environment." },
             "variables": { "$ref": "#/$defs/variables", "description": "Variables of this job; they override the environment's and the project's." },
             "max_duration": {
                 "description": "How long one attempt may run before its process group is killed, e.g. `10m` or `1h 30m`.",
@@ -136,6 +145,11 @@ fn job_schema(events: &[&str], templates: &[&str]) -> Value {
             "skip_unchanged": {
                 "description": "Skip `start` when its inputs equal those of the last successful start.",
                 "type": "boolean", "default": false
+            },
+            "environments": {
+                "description": "The environments the job runs in (default: all). A job it depends on must run in each of them too.",
+                "type": "array", "minItems": 1, "uniqueItems": true,
+                "items": { "type": "string", "pattern": RESOURCE_NAME, "maxLength": 63 }
             },
             "binary": {
                 "description": "terraform / opentofu: the program to run (default `terraform`, or `tofu` for opentofu).",
@@ -186,7 +200,8 @@ mod tests {
     fn check(v: &Value, path: &str) {
         match v {
             Value::Object(map) => {
-                if let Some(Value::Object(props)) = map.get("properties") {
+                // A condition (`if`) only reads properties; it cannot and need not be closed.
+                if let Some(Value::Object(props)) = map.get("properties").filter(|_| !path.ends_with("/if")) {
                     assert_eq!(map.get("additionalProperties"), Some(&json!(false)), "{path} is open");
                     for (name, prop) in props {
                         assert!(

@@ -39,6 +39,9 @@ pub struct ConfigLayer {
     pub poll: Option<String>,
     pub shutdown_grace: Option<String>,
     pub kill_grace: Option<String>,
+    /// Names of the server's environment variables that `${env:NAME}` may read (and a
+    /// job's `passthrough` may inherit); no other reaches a job.
+    pub allow_env: Option<Vec<String>>,
 }
 
 impl ConfigLayer {
@@ -56,6 +59,7 @@ impl ConfigLayer {
             poll: self.poll.or(lower.poll),
             shutdown_grace: self.shutdown_grace.or(lower.shutdown_grace),
             kill_grace: self.kill_grace.or(lower.kill_grace),
+            allow_env: self.allow_env.filter(|names| !names.is_empty()).or(lower.allow_env),
         }
     }
 
@@ -85,6 +89,7 @@ pub struct ServerConfig {
     pub poll: Duration,
     pub shutdown_grace: Duration,
     pub kill_grace: Duration,
+    pub allow_env: Vec<String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
@@ -95,6 +100,22 @@ fn duration(key: &'static str, value: Option<String>, default: Duration) -> Resu
         Some(v) => humantime::parse_duration(&v)
             .map_err(|e| ConfigError::Value { key, message: format!("`{v}` is not a duration like 30s or 2m: {e}") }),
     }
+}
+
+/// Variable names only, and never Terrace's own (`TERRACE_MASTER_KEY` must not reach a job).
+fn allow_env(names: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let names: Vec<String> = names.unwrap_or_default().into_iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
+    for name in &names {
+        let message = if !terrace_model::names::is_valid_variable_name(name) {
+            format!("`{}` is not a variable name (letters, digits and `_`, not starting with a digit)", terrace_model::names::clip(name))
+        } else if name.starts_with("TERRACE_") {
+            format!("`{name}` is Terrace's own setting and never reaches a job; list only the variables jobs need")
+        } else {
+            continue;
+        };
+        return Err(ConfigError::Value { key: "allow_env", message });
+    }
+    Ok(names)
 }
 
 fn positive<T: PartialOrd + From<u8>>(key: &'static str, value: Option<T>, default: T) -> Result<T, ConfigError> {
@@ -174,6 +195,7 @@ impl ServerConfig {
             poll: duration("poll", layer.poll, Duration::from_secs(1))?,
             shutdown_grace: duration("shutdown_grace", layer.shutdown_grace, Duration::from_secs(60))?,
             kill_grace: duration("kill_grace", layer.kill_grace, Duration::from_secs(10))?,
+            allow_env: allow_env(layer.allow_env)?,
         })
     }
 }
@@ -211,5 +233,22 @@ mod tests {
         );
         let file = ConfigLayer { database: Some("sqlite:///tmp/x.db".into()), ..Default::default() };
         assert_eq!(ServerConfig::resolve(file, None).unwrap().database, Database::Sqlite("/tmp/x.db".into()));
+    }
+
+    #[test]
+    fn allow_env_takes_variable_names_but_never_terraces_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("server.toml");
+        std::fs::write(&file, "allow_env = [\"AWS_PROFILE\", \"AWS_REGION\"]\n").unwrap();
+        let c = ServerConfig::resolve(ConfigLayer::default(), Some(&file)).unwrap();
+        assert_eq!(c.allow_env, ["AWS_PROFILE", "AWS_REGION"]);
+        let flags = ConfigLayer { allow_env: Some(vec!["HTTP_PROXY".into()]), ..Default::default() };
+        assert_eq!(ServerConfig::resolve(flags, Some(&file)).unwrap().allow_env, ["HTTP_PROXY"]);
+        assert!(ServerConfig::resolve(ConfigLayer::default(), None).unwrap().allow_env.is_empty());
+        for bad in ["TERRACE_MASTER_KEY", "A-B"] {
+            let layer = ConfigLayer { allow_env: Some(vec![bad.into()]), ..Default::default() };
+            let e = ServerConfig::resolve(layer, None).unwrap_err().to_string();
+            assert!(e.starts_with("`allow_env`: `") && e.contains(bad), "{e}");
+        }
     }
 }

@@ -51,8 +51,12 @@ pub async fn serve(
     let store = open_store(&config.database, &config.data_dir).await?;
     let data_dir = std::path::absolute(&config.data_dir)
         .map_err(|source| ServerError::Io { context: format!("{}", config.data_dir.display()), source })?;
-    let settings =
-        Settings { data_dir, max_attempts: config.max_attempts, log_poll: std::time::Duration::from_millis(250) };
+    let settings = Settings {
+        data_dir,
+        max_attempts: config.max_attempts,
+        log_poll: std::time::Duration::from_millis(250),
+        allow_env: config.allow_env.clone(),
+    };
     let app = App::new(store.server_store(), settings, terrace_engine::owner_id());
     for path in &config.projects {
         let absolute = std::path::absolute(path)

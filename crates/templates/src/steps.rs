@@ -144,4 +144,7 @@ pub struct JobContext<'a> {
     pub state_dir: &'a Path,
     /// Kept with the run (saved plans).
     pub artifacts_dir: &'a Path,
+    /// The run's resolved variables (name, value), for settings a template reads from
+    /// them (cloudformation's `CFN_PARAM_<Name>`).
+    pub variables: &'a [(String, String)],
 }

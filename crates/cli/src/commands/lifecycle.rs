@@ -15,7 +15,7 @@ use crate::exit::CliError;
 use crate::render::progress;
 
 pub async fn event(g: &Global, a: EventArgs, event: Event) -> Result<ExitCode, CliError> {
-    let req = Request { env: a.env, event, job: None, raw_args: vec![] };
+    let req = Request { env: a.env, event, job: None, raw_args: vec![], secrets: Default::default() };
     execute(g, &a.exec, req).await
 }
 
@@ -27,12 +27,14 @@ pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
         EventName::Plan => Event::Plan,
         EventName::Raw => Event::Raw,
     };
-    let req = Request { env: a.env, event, job: Some(a.job), raw_args: a.args };
+    let req = Request { env: a.env, event, job: Some(a.job), raw_args: a.args, secrets: Default::default() };
     execute(g, &a.exec, req).await
 }
 
-async fn execute(g: &Global, flags: &ExecFlags, req: Request) -> Result<ExitCode, CliError> {
-    let engine = session(g).await?.engine(flags);
+async fn execute(g: &Global, flags: &ExecFlags, mut req: Request) -> Result<ExitCode, CliError> {
+    let session = session(g).await?;
+    req.secrets = session.secrets(&req.env).await?;
+    let engine = session.engine(flags);
     let observer = progress::observer(flags.quiet);
     let cancel = CancellationToken::new();
     spawn_interrupt_handler(cancel.clone());

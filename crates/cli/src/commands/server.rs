@@ -28,6 +28,7 @@ pub async fn server(g: &Global, a: ServerArgs) -> Result<ExitCode, CliError> {
         poll: a.poll,
         shutdown_grace: a.shutdown_grace,
         kill_grace: a.kill_grace,
+        allow_env: Some(a.allow_env),
     };
     let config = ServerConfig::resolve(top, a.config.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
     terrace_server::serve(config, shutdown_signal()).await.map_err(|e| match e {

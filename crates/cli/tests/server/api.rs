@@ -13,6 +13,11 @@ printf '{\"URL\": {\"value\": \"http://shop\", \"sensitive\": false}, \"KEY\": {
 #[test]
 fn an_event_is_accepted_then_runs_with_its_secrets_and_its_outputs_are_masked() {
     let f = one_job_project(START);
+    // API secrets reach a job through `${secret:NAME}`, as in local mode.
+    let yaml = std::fs::read_to_string(f.project().join("terrace.yaml"))
+        .unwrap()
+        .replace("project: shop\n", "project: shop\nvariables:\n  DB_PASSWORD: ${secret:DB_PASSWORD}\n");
+    f.write("proj/terrace.yaml", &yaml);
     let admin = f.token("admin", "root");
     let operator = f.token("operator", "deployer");
     let mut server = f.start(&[]);

@@ -27,6 +27,10 @@ fn the_cli_talks_to_the_server_with_the_same_output_and_exit_codes() {
         "#!/bin/sh\necho \"pw=$API_KEY\"\nprintf '{\"HOST\": {\"value\": \"db.internal\", \"sensitive\": false}}' > \"$TERRACE_OUTPUT_FILE\"\n",
     );
     f.write("proj/fail/fail.sh", "#!/bin/sh\necho broken >&2\nexit 3\n");
+    let yaml = std::fs::read_to_string(f.project().join("terrace.yaml"))
+        .unwrap()
+        .replace("project: shop\n", "project: shop\nvariables:\n  API_KEY: ${secret:API_KEY}\n");
+    f.write("proj/terrace.yaml", &yaml);
     let token = f.token("operator", "op");
     let mut server = f.start(&[]);
     let cwd = f.dir.path();

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use marked_yaml::Node;
 
-use super::walk::{Diags, Pos, Slot, get, is_null, unknown};
+use super::walk::{Diags, Pos, Slot, get, is_null, plain_non_string, unknown};
 use crate::event::Event;
-use crate::project::Command;
+use crate::project::{Command, TemplateKind};
 
 /// The events a job may subscribe to, in the order users read them.
 pub(super) fn lifecycle_names() -> Vec<&'static str> {
@@ -37,17 +37,27 @@ fn lifecycle_event(d: &mut Diags, word: &str, at: Pos, what: &str) -> Option<Eve
     }
 }
 
-/// Reads `events` (required, non-empty, no duplicates); each event keeps its position
-/// for the missing-command check.
+/// Reads `events` (non-empty, no duplicates); each event keeps its position for the
+/// missing-command check. A template with its own commands runs on every lifecycle
+/// event when `events` is left out (seed 000's default actions); a shell job must say.
 pub(super) fn events(
     d: &mut Diags,
     entries: &[(&marked_yaml::types::MarkedScalarNode, &Node)],
     job: &str,
     at: Pos,
+    template: TemplateKind,
 ) -> Vec<(Event, Pos)> {
     let names = lifecycle_names().join(", ");
     let Some((key_at, node)) = get(entries, "events") else {
-        d.error(at, format!("job `{job}` is missing the required key `events` (a list of {names})"));
+        if template.has_default_commands() {
+            return Event::LIFECYCLE.iter().map(|e| (*e, at)).collect();
+        }
+        d.error(
+            at,
+            format!(
+                "job `{job}` is missing the required key `events` (a list of {names}); only the terraform, opentofu and cloudformation templates have default events"
+            ),
+        );
         return Vec::new();
     };
     let what = format!("`events` of job `{job}`");
@@ -107,7 +117,19 @@ fn command(d: &mut Diags, slot: &Slot<'_>) -> Option<Command> {
             }
             None
         }
-        Node::Scalar(_) if !is_null(slot.node) => {
+        Node::Scalar(s) if !is_null(slot.node) => {
+            if let Some(kind) = plain_non_string(s) {
+                d.error(
+                    slot.pos(),
+                    format!(
+                        "{} must be {expected}, found the {kind} `{}` (quote it, `\"{}\"`, if it is the program's name)",
+                        slot.label,
+                        s.as_str(),
+                        s.as_str()
+                    ),
+                );
+                return None;
+            }
             let text = slot.string(d, expected)?;
             if text.trim().is_empty() {
                 d.error(slot.pos(), format!("{} is empty", slot.label));

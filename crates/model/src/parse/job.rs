@@ -8,10 +8,12 @@ use marked_yaml::Node;
 
 use super::JOB_KEYS;
 use super::commands::{check_missing, commands, events};
-use super::variables::variables;
+use super::source::Source;
+use super::variables::{Block, VarSites, variables};
 use super::walk::{Diags, Pos, Slot, check_keys, get, shorten, unknown};
 use crate::names::is_valid_variable_name;
 use crate::project::{Job, TemplateKind};
+use crate::vars::ScopeKind;
 
 /// The templates a job may name: the one place to extend when a template is added
 /// (the JSON Schema's enum is built from it too).
@@ -31,16 +33,29 @@ fn runs_user_commands(kind: TemplateKind) -> bool {
 /// More restarts than this is a retry loop, not a job.
 pub const MAX_RESTARTS: u32 = 100;
 
-/// A job plus what the cross-job checks need: where it and its dependencies are written.
+/// A job plus what the cross-job checks need: where it, its dependencies, its
+/// environments and the files it names are written.
 pub(super) struct ParsedJob {
     pub job: Job,
     pub at: Pos,
     pub depends: Vec<(String, Pos)>,
+    pub environments: Option<Vec<(String, Pos)>>,
+    /// Where `source`, `input` and `template_file` are written (the job's key when absent).
+    pub source_at: Pos,
+    pub input_at: Pos,
+    pub template_file_at: Pos,
 }
 
 /// Reads one job. Always returns it (with defaults where fields were wrong), so the
 /// dependency checks do not call a broken job "unknown".
-pub(super) fn job(d: &mut Diags, name: &str, at: Pos, node: &Node) -> ParsedJob {
+pub(super) fn job(
+    d: &mut Diags,
+    name: &str,
+    at: Pos,
+    node: &Node,
+    sites: &mut VarSites,
+    source: &Source<'_>,
+) -> ParsedJob {
     let label = format!("job `{}`", shorten(name));
     let mut job = Job::new(name, TemplateKind::Shell);
     let entries = Slot::new(node, at, label.clone()).entries(d, "a mapping of job settings").unwrap_or_default();
@@ -61,7 +76,7 @@ pub(super) fn job(d: &mut Diags, name: &str, at: Pos, node: &Node) -> ParsedJob 
     if let Some(path) = field("source").and_then(|s| relative_path(d, &s)) {
         job.source = path;
     }
-    let subscribed = events(d, &entries, name, at);
+    let subscribed = events(d, &entries, name, at, job.template);
     job.events = subscribed.iter().map(|(e, _)| *e).collect();
     let (cmds, written) = commands(d, field("commands"), name);
     job.commands = cmds;
@@ -74,7 +89,8 @@ pub(super) fn job(d: &mut Diags, name: &str, at: Pos, node: &Node) -> ParsedJob 
     job.depends_on = depends.iter().map(|(n, _)| n.clone()).collect();
     job.input = field("input").and_then(|s| relative_path(d, &s));
     if let Some(slot) = field("variables") {
-        job.variables = variables(d, &slot, &label);
+        let block = Block { kind: ScopeKind::Job, owner: name, label: &label };
+        job.variables = variables(d, &slot, &block, sites, source);
     }
     job.max_duration = field("max_duration").and_then(|s| duration(d, &s));
     job.max_restarts = field("max_restarts").and_then(|s| s.number(d, MAX_RESTARTS)).unwrap_or(0);
@@ -95,8 +111,25 @@ pub(super) fn job(d: &mut Diags, name: &str, at: Pos, node: &Node) -> ParsedJob 
         }
     }
     job.skip_unchanged = field("skip_unchanged").and_then(|s| s.boolean(d)).unwrap_or(false);
+    let environments = field("environments").and_then(|s| {
+        let list = unique_strings(d, &s)?;
+        if list.is_empty() {
+            d.error(s.pos(), format!("{} is empty: list the environments the job runs in, or leave the key out for all", s.label));
+        }
+        Some(list)
+    });
+    job.environments = environments.as_ref().map(|l| l.iter().map(|(e, _)| e.clone()).collect());
     super::iac::settings(d, &mut job, &field, at);
-    ParsedJob { job, at, depends }
+    let pos_of = |key: &str| field(key).map_or(at, |s| s.pos());
+    ParsedJob {
+        job,
+        at,
+        depends,
+        environments,
+        source_at: pos_of("source"),
+        input_at: pos_of("input"),
+        template_file_at: pos_of("template_file"),
+    }
 }
 
 /// A list of strings where each may appear once.

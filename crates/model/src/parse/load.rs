@@ -24,7 +24,10 @@ pub(super) fn load(text: &str, d: &mut Diags) -> Option<Node> {
         return None;
     }
     extra_documents(text, d);
-    let options = LoaderOptions::default().error_on_duplicate_keys(true).prevent_coercion(true);
+    // Every duplicate is reported from the parser's events; the loader keeps the last
+    // value, so the rest of the file is still checked in the same pass.
+    super::duplicates::report(text, d);
+    let options = LoaderOptions::default().error_on_duplicate_keys(false).prevent_coercion(true);
     // The loader has `unreachable!` arms; none is known to be reachable, but a parser
     // bug must become a diagnostic, not take down a server that validates a push.
     let loaded = std::panic::catch_unwind(|| marked_yaml::parse_yaml_with_options(0, text, options));

@@ -1,12 +1,18 @@
-//! Parses and validates `terrace.yaml` text into a [`Project`]. Every problem is
-//! collected with its line and column (never only the first), and a project is returned
-//! only when there are none. Pure: the caller reads the file.
+//! Parses and validates `terrace.yaml` into a [`Project`]. Every problem is collected
+//! with its line and column (never only the first), and a project is returned only when
+//! there are none. Pure: the caller reads the file (and, for `validate`, answers whether
+//! the files it names exist through [`ProjectFiles`]).
 
 mod commands;
 mod deps;
+mod duplicates;
+mod environments;
+mod files;
 mod iac;
 mod job;
 mod load;
+mod refs;
+mod source;
 mod variables;
 mod walk;
 
@@ -15,6 +21,8 @@ mod tests;
 #[cfg(test)]
 mod tests_jobs;
 #[cfg(test)]
+mod tests_refs;
+#[cfg(test)]
 mod tests_robust;
 
 use std::fmt;
@@ -22,14 +30,19 @@ use std::fmt;
 use indexmap::IndexMap;
 
 use crate::names::is_valid_resource_name;
-use crate::project::{EnvironmentDef, Project};
+use crate::project::Project;
+use crate::vars::ScopeKind;
+pub use files::ProjectFiles;
 pub use job::{MAX_RESTARTS, TEMPLATES};
+pub use source::{MAX_PROJECT_FILE_BYTES, size_limit_text, too_large};
+use source::Source;
+use variables::{Block, VarSites};
 use walk::{Diags, Pos, Slot, check_keys, get, shorten};
 
 /// The keys of the top level, an environment, a job and a long-form variable. The JSON
 /// Schema's property names are tested against these, so the two cannot drift.
 pub const TOP_KEYS: &[&str] = &["project", "variables", "environments", "jobs"];
-pub const ENVIRONMENT_KEYS: &[&str] = &["variables"];
+pub const ENVIRONMENT_KEYS: &[&str] = &["variables", "inputs"];
 pub const JOB_KEYS: &[&str] = &[
     "template",
     "source",
@@ -42,6 +55,7 @@ pub const JOB_KEYS: &[&str] = &[
     "max_restarts",
     "passthrough",
     "skip_unchanged",
+    "environments",
     "binary",
     "backend_config",
     "template_file",
@@ -85,25 +99,106 @@ impl fmt::Display for ProjectError {
 
 impl std::error::Error for ProjectError {}
 
+/// What `terrace validate` says about a file: the project when it has no problem, every
+/// problem, and notes (facts worth knowing that are not errors), each in file order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub project: Option<Project>,
+    pub problems: Vec<Diagnostic>,
+    pub notes: Vec<Diagnostic>,
+}
+
 /// Parses the text of the project file `file` (used only in messages).
 pub fn parse_project(file: &str, text: &str) -> Result<Project, ProjectError> {
+    into_result(file, check_text(text, None))
+}
+
+/// Parses the bytes of a project file: over [`MAX_PROJECT_FILE_BYTES`] or not UTF-8 is
+/// refused before anything else is read.
+pub fn parse_project_bytes(file: &str, bytes: &[u8]) -> Result<Project, ProjectError> {
+    into_result(file, check(bytes, None))
+}
+
+/// Everything `validate` reports; with `files`, also the source folders, parameters
+/// files and templates the project names but that are missing.
+pub fn check(bytes: &[u8], files: Option<&dyn ProjectFiles>) -> Report {
+    let refused = |at: Pos, message: String| Report {
+        project: None,
+        problems: vec![Diagnostic { line: at.line, column: at.column, message }],
+        notes: vec![],
+    };
+    if bytes.len() > MAX_PROJECT_FILE_BYTES {
+        return refused(Pos::START, too_large(bytes.len() as u64));
+    }
+    match source::utf8(bytes) {
+        Ok(text) => check_text(text, files),
+        Err((at, message)) => refused(at, message),
+    }
+}
+
+fn into_result(file: &str, report: Report) -> Result<Project, ProjectError> {
+    match report.project {
+        Some(p) => Ok(p),
+        None => Err(ProjectError { file: file.to_string(), problems: report.problems }),
+    }
+}
+
+fn check_text(text: &str, files: Option<&dyn ProjectFiles>) -> Report {
+    if text.len() > MAX_PROJECT_FILE_BYTES {
+        return Report {
+            project: None,
+            problems: vec![Diagnostic { line: 1, column: 1, message: too_large(text.len() as u64) }],
+            notes: vec![],
+        };
+    }
     let mut d = Diags::default();
-    let project = load::load(text, &mut d).map(|root| project(&mut d, &root));
+    let mut notes = Diags::default();
+    let source = Source::new(text);
+    let project = load::load(text, &mut d).map(|root| {
+        let walked = project(&mut d, &root, &source);
+        deps::check(&mut d, &walked.jobs);
+        environments::check(&mut d, &walked.envs, &walked.jobs);
+        let project = walked.project();
+        refs::check(&mut d, &mut notes, &project, &walked.sites, &source);
+        if let Some(files) = files {
+            files::check(&mut d, &walked, files);
+        }
+        project
+    });
+    // Checks across the file run after the walk; sorting restores file order.
     let mut problems = d.0;
-    match project {
-        Some(project) if problems.is_empty() => Ok(project),
-        _ => {
-            // Cross-job checks run after the walk; sorting restores file order.
-            problems.sort_by_key(|p| (p.line, p.column));
-            Err(ProjectError { file: file.to_string(), problems })
+    problems.sort_by_key(|p| (p.line, p.column));
+    let mut notes = notes.0;
+    notes.sort_by_key(|p| (p.line, p.column));
+    let project = project.filter(|_| problems.is_empty());
+    Report { project, problems, notes }
+}
+
+/// The walked file: the project's parts with where they are written.
+struct Walked {
+    name: String,
+    variables: IndexMap<String, crate::project::VariableDef>,
+    envs: IndexMap<String, environments::ParsedEnv>,
+    jobs: IndexMap<String, job::ParsedJob>,
+    sites: VarSites,
+}
+
+impl Walked {
+    fn project(&self) -> Project {
+        Project {
+            name: self.name.clone(),
+            variables: self.variables.clone(),
+            environments: self.envs.iter().map(|(k, e)| (k.clone(), e.def.clone())).collect(),
+            jobs: self.jobs.iter().map(|(k, parsed)| (k.clone(), parsed.job.clone())).collect(),
         }
     }
 }
 
-fn project(d: &mut Diags, root: &marked_yaml::Node) -> Project {
+fn project(d: &mut Diags, root: &marked_yaml::Node, source: &Source<'_>) -> Walked {
     let entries = Slot::new(root, Pos::START, "the top level").entries(d, "a mapping").unwrap_or_default();
     check_keys(d, &entries, TOP_KEYS, "the top level");
     let field = |key: &str| get(&entries, key).map(|(p, n)| Slot::new(n, p, format!("`{key}`")));
+    let mut sites = VarSites::default();
 
     let mut name = String::new();
     match field("project") {
@@ -115,34 +210,20 @@ fn project(d: &mut Diags, root: &marked_yaml::Node) -> Project {
             }
         }
     }
-    let variables = field("variables").map(|s| variables::variables(d, &s, "the project")).unwrap_or_default();
-    let environments = field("environments").map(|s| environments(d, &s)).unwrap_or_default();
+    let block = Block { kind: ScopeKind::Project, owner: "", label: "the project" };
+    let variables =
+        field("variables").map(|s| variables::variables(d, &s, &block, &mut sites, source)).unwrap_or_default();
+    let envs =
+        field("environments").map(|s| environments::environments(d, &s, &mut sites, source)).unwrap_or_default();
     let mut jobs = IndexMap::new();
     if let Some(slot) = field("jobs") {
         for (key, node) in slot.entries(d, "a mapping of job names to jobs").unwrap_or_default() {
             let at = Pos::of(key.span());
             check_name(d, "job", key.as_str(), at);
-            jobs.insert(key.as_str().to_string(), job::job(d, key.as_str(), at, node));
+            jobs.insert(key.as_str().to_string(), job::job(d, key.as_str(), at, node, &mut sites, source));
         }
     }
-    deps::check(d, &jobs);
-    Project { name, variables, environments, jobs: jobs.into_iter().map(|(k, parsed)| (k, parsed.job)).collect() }
-}
-
-fn environments(d: &mut Diags, slot: &Slot<'_>) -> IndexMap<String, EnvironmentDef> {
-    let mut out = IndexMap::new();
-    for (key, node) in slot.entries(d, "a mapping of environment names to environments").unwrap_or_default() {
-        let (name, at) = (key.as_str(), Pos::of(key.span()));
-        check_name(d, "environment", name, at);
-        let label = format!("environment `{}`", shorten(name));
-        let entries = Slot::new(node, at, label.clone()).entries(d, "a mapping (or empty)").unwrap_or_default();
-        check_keys(d, &entries, ENVIRONMENT_KEYS, &label);
-        let variables = get(&entries, "variables")
-            .map(|(p, n)| variables::variables(d, &Slot::new(n, p, format!("`variables` of {label}")), &label))
-            .unwrap_or_default();
-        out.insert(name.to_string(), EnvironmentDef { name: name.to_string(), variables });
-    }
-    out
+    Walked { name, variables, envs, jobs, sites }
 }
 
 /// Project, environment and job names end up in file names, stack names and URLs.

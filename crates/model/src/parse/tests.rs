@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 
 use super::*;
 use crate::event::Event;
-use crate::project::{Command, Job, TemplateKind, VariableDef};
+use crate::project::{Command, EnvironmentDef, Job, TemplateKind, VariableDef};
 
 const FULL: &str = r#"# a complete project
 project: shop
@@ -89,6 +89,7 @@ fn full_file_round_trips() {
         passthrough: vec![],
         skip_unchanged: false,
         iac: Default::default(),
+        environments: None,
     };
     let network = Job {
         name: "network".into(),
@@ -108,7 +109,7 @@ fn full_file_round_trips() {
         skip_unchanged: true,
         ..base.clone()
     };
-    let env = |name: &str, variables| (name.to_string(), EnvironmentDef { name: name.into(), variables });
+    let env = |name: &str, variables| (name.to_string(), EnvironmentDef { name: name.into(), variables, inputs: IndexMap::new() });
     let expected = Project {
         name: "shop".into(),
         variables: vars(&[("REGION", var("eu-west-1", false)), ("DB_PASSWORD", var("${env:DB_PASSWORD}", true))]),
@@ -165,7 +166,7 @@ fn unknown_keys_list_the_allowed_ones_and_suggest() {
     assert!(message.ends_with("; did you mean `commands`?"), "{message}");
     assert_eq!(
         only("project: p\nenvironments:\n  dev: {vars: {}}\n"),
-        "3:9: unknown key `vars` in environment `dev`: expected one of variables"
+        "3:9: unknown key `vars` in environment `dev`: expected one of variables, inputs"
     );
 }
 
@@ -226,11 +227,11 @@ fn variable_names_and_values() {
     );
     assert_eq!(
         only("project: p\nvariables:\n  A: \"${env:HOME\"\n"),
-        "3:6: variable `A` of the project: unterminated `${` (write `$${` for a literal `${`)"
+        "3:7: variable `A` of the project: unterminated `${` (write `$${` for a literal `${`)"
     );
     assert_eq!(
         only("project: p\nvariables:\n  A: { value: \"${vault:x}\" }\n"),
-        "3:15: variable `A` of the project: unknown reference `${vault:x}`: only `${env:NAME}` is supported (write `$${` for a literal `${`)"
+        "3:16: variable `A` of the project: unknown reference `${vault:x}`: expected `${NAME}`, `${outputs.JOB.NAME}`, `${secret:NAME}` or `${env:NAME}` (write `$${` for a literal `${`)"
     );
     assert_eq!(
         only("project: p\nvariables:\n  A: {secret: true}\n"),
@@ -249,10 +250,10 @@ fn variable_names_and_values() {
         "3:3: variable `A` of the project must be a string or a mapping with `value` and `secret`, found a list"
     );
     // A bad `secret` does not hide a bad value.
-    let p = problems("project: p\nvariables:\n  A: {value: \"${x}\", secret: 1}\n");
+    let p = problems("project: p\nvariables:\n  A: {value: \"${x:y}\", secret: 1}\n");
     assert!(
-        p[0].starts_with("3:14: variable `A` of the project: unknown reference `${x}`")
-            && p[1].starts_with("3:30: `secret`"),
+        p[0].starts_with("3:15: variable `A` of the project: unknown reference `${x:y}`")
+            && p[1].starts_with("3:32: `secret`"),
         "{p:#?}"
     );
     assert!(parse_project("t", "project: p\nvariables:\n  A: \"\"\n  B: \"$${literal}\"\n").is_ok());

@@ -8,7 +8,7 @@ use super::tests::{only, problems, with_job};
 fn events_are_a_non_empty_subset_without_duplicates() {
     assert_eq!(
         only("project: p\njobs:\n  db:\n    commands: {start: x}\n"),
-        "3:3: job `db` is missing the required key `events` (a list of start, stop, delete)"
+        "3:3: job `db` is missing the required key `events` (a list of start, stop, delete); only the terraform, opentofu and cloudformation templates have default events"
     );
     assert_eq!(
         only(&with_job("events: []")),

@@ -62,8 +62,13 @@ fn a_syntax_error_is_one_problem_with_its_position() {
 #[test]
 fn duplicate_keys_name_both_places() {
     assert_eq!(
-        problems("project: p\njobs:\n  db: {}\n  db: {}\n"),
-        ["4:3: duplicate key `db`: it is already set at line 3, column 3; each key may appear once"]
+        problems(
+            "project: p\njobs:\n  db: {events: [start], commands: {start: x}}\n  db: {events: [stop], commands: {stop: y}}\n  db: {events: [start], commands: {start: z}}\n"
+        ),
+        [
+            "4:3: duplicate key `db`: it is already set at line 3, column 3; each key may appear once",
+            "5:3: duplicate key `db`: it is already set at line 3, column 3; each key may appear once"
+        ]
     );
     assert_eq!(problems("{project: p, project: q}").len(), 1);
 }

@@ -1,21 +1,51 @@
 //! Variable blocks of the project, an environment or a job: `NAME: value` or
-//! `NAME: { value: ..., secret: true }`, with the naming and interpolation rules.
+//! `NAME: { value: ..., secret: true }`, with the naming rules and the syntax of the
+//! references in values. Where each value is written is kept for the checks across
+//! scopes (`refs.rs`).
+
+use std::collections::HashMap;
 
 use indexmap::IndexMap;
 use marked_yaml::Node;
 
 use super::VARIABLE_KEYS;
+use super::source::Source;
 use super::walk::{Diags, Pos, Slot, check_keys, get, is_null, shorten};
 use crate::names::is_valid_variable_name;
 use crate::project::VariableDef;
-use crate::vars::check_interpolation;
+use crate::refs::pieces;
+use crate::vars::ScopeKind;
+
+/// Where each variable's value is written: (scope, owner, name) → (position, length).
+#[derive(Default)]
+pub(super) struct VarSites(HashMap<(ScopeKind, String, String), (Pos, usize)>);
+
+impl VarSites {
+    pub fn get(&self, kind: ScopeKind, owner: &str, name: &str) -> Option<(Pos, usize)> {
+        self.0.get(&(kind, owner.to_string(), name.to_string())).copied()
+    }
+}
+
+/// The block being read: its kind and owner (for the sites), its label (for messages).
+pub(super) struct Block<'a> {
+    pub kind: ScopeKind,
+    pub owner: &'a str,
+    pub label: &'a str,
+}
 
 /// Built-ins and job outputs live under this prefix; a user variable there could
 /// shadow or fake them.
 const RESERVED_PREFIX: &str = "TERRACE_";
 
-/// Reads a `variables:` block; `owner` names its scope ("job `db`").
-pub(super) fn variables(d: &mut Diags, slot: &Slot<'_>, owner: &str) -> IndexMap<String, VariableDef> {
+/// Reads a `variables:` block.
+pub(super) fn variables(
+    d: &mut Diags,
+    slot: &Slot<'_>,
+    block: &Block<'_>,
+    sites: &mut VarSites,
+    source: &Source<'_>,
+) -> IndexMap<String, VariableDef> {
+    let owner = block.label;
     let mut out = IndexMap::new();
     let expected = "a mapping of variable names to values";
     for (key, value) in slot.entries(d, expected).unwrap_or_default() {
@@ -38,14 +68,17 @@ pub(super) fn variables(d: &mut Diags, slot: &Slot<'_>, owner: &str) -> IndexMap
             );
         }
         let label = format!("variable `{}` of {owner}", shorten(name));
-        if let Some(def) = variable(d, &Slot::new(value, at, label.clone()), name) {
+        let slot = Slot::new(value, at, label.clone());
+        if let Some(def) = variable(d, &slot, name, source) {
+            let len = def.value.len();
+            sites.0.insert((block.kind, block.owner.to_string(), name.to_string()), (value_pos(&slot), len));
             out.insert(name.to_string(), def);
         }
     }
     out
 }
 
-fn variable(d: &mut Diags, slot: &Slot<'_>, name: &str) -> Option<VariableDef> {
+fn variable(d: &mut Diags, slot: &Slot<'_>, name: &str, source: &Source<'_>) -> Option<VariableDef> {
     let expected = "a string or a mapping with `value` and `secret`";
     let (value, secret) = match slot.node {
         _ if is_null(slot.node) => {
@@ -69,7 +102,7 @@ fn variable(d: &mut Diags, slot: &Slot<'_>, name: &str) -> Option<VariableDef> {
             match secret {
                 Some(secret) => (value, secret),
                 None => {
-                    check(d, slot, &value);
+                    check(d, slot, &value, source);
                     return None;
                 }
             }
@@ -79,16 +112,21 @@ fn variable(d: &mut Diags, slot: &Slot<'_>, name: &str) -> Option<VariableDef> {
             return None;
         }
     };
-    check(d, slot, &value).then_some(VariableDef { value, secret })
+    check(d, slot, &value, source).then_some(VariableDef { value, secret })
 }
 
-/// Reports bad `${...}` syntax in a value; true when the value is fine.
-fn check(d: &mut Diags, slot: &Slot<'_>, value: &str) -> bool {
-    let result = check_interpolation(value);
-    if let Err(e) = &result {
-        d.error(value_pos(slot), format!("{}: {e}", slot.label));
+/// Reports bad `${...}` syntax in a value, where the reference is written; true when
+/// the value is fine.
+fn check(d: &mut Diags, slot: &Slot<'_>, value: &str, source: &Source<'_>) -> bool {
+    match pieces(value) {
+        Ok(_) => true,
+        Err(e) => {
+            let nth = value[..e.offset].matches(e.written.as_str()).count();
+            let at = source.locate(value_pos(slot), value.len(), &e.written, nth);
+            d.error(at, format!("{}: {}", slot.label, e.message));
+            false
+        }
     }
-    result.is_ok()
 }
 
 /// Where the value text of a variable starts, for interpolation errors.

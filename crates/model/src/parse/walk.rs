@@ -38,6 +38,37 @@ pub(super) fn is_null(node: &Node) -> bool {
     matches!(node, Node::Scalar(s) if s.may_coerce() && matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL"))
 }
 
+/// "number" or "boolean" when `s` is a plain (unquoted) scalar that YAML reads as one,
+/// where Terrace expects text: `commands: {start: 42}` is a slip, not a program.
+pub(super) fn plain_non_string(s: &MarkedScalarNode) -> Option<&'static str> {
+    if !s.may_coerce() {
+        return None;
+    }
+    let t = s.as_str();
+    if matches!(t, "true" | "false" | "True" | "False" | "TRUE" | "FALSE") {
+        return Some("boolean");
+    }
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let number = digits(unsigned)
+        || t.strip_prefix("0x").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        || t.strip_prefix("0o").is_some_and(|o| !o.is_empty() && o.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+        || matches!(unsigned, ".inf" | ".Inf" | ".INF")
+        || matches!(t, ".nan" | ".NaN" | ".NAN")
+        || {
+            let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+                Some((m, e)) => (m, Some(e.strip_prefix(['-', '+']).unwrap_or(e))),
+                None => (unsigned, None),
+            };
+            let mantissa_ok = match mantissa.split_once('.') {
+                Some((i, f)) => (digits(i) || i.is_empty()) && (digits(f) || f.is_empty()) && !(i.is_empty() && f.is_empty()),
+                None => digits(mantissa),
+            };
+            mantissa_ok && exponent.is_none_or(digits) && (mantissa.contains('.') || exponent.is_some())
+        };
+    number.then_some("number")
+}
+
 /// How a node reads in "found ..." messages.
 pub(super) fn describe(node: &Node) -> String {
     match node {
@@ -50,12 +81,7 @@ pub(super) fn describe(node: &Node) -> String {
 
 /// Cuts long or multi-line text for a message, on a character boundary.
 pub(super) fn shorten(text: &str) -> String {
-    let first = text.lines().next().unwrap_or("");
-    let mut out: String = first.chars().take(40).collect();
-    if out.len() < text.len() {
-        out.push('…');
-    }
-    out
+    crate::names::clip(text)
 }
 
 /// One value to read: the node, where to point when the node has no reliable position
@@ -216,7 +242,7 @@ pub(super) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str>
     let word = word.to_ascii_lowercase();
     candidates
         .iter()
-        .map(|c| (edit_distance(&word, c), *c))
+        .map(|c| (edit_distance(&word, &c.to_ascii_lowercase()), *c))
         .filter(|(dist, c)| *dist > 0 && *dist <= 2.max(c.len() / 3) && *dist < c.len())
         .min_by_key(|(dist, _)| *dist)
         .map(|(_, c)| c)

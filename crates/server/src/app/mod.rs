@@ -40,6 +40,8 @@ pub struct Settings {
     pub max_attempts: u32,
     /// How often a followed log is polled for new lines.
     pub log_poll: Duration,
+    /// The server's environment variables jobs may read (`${env:NAME}`, `passthrough`).
+    pub allow_env: Vec<String>,
 }
 
 /// What every part of the server shares: the store, settings, and a way to wake the

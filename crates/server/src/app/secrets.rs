@@ -1,5 +1,5 @@
 //! Secrets of an environment set through the API: stored encrypted, never returned,
-//! and injected into that environment's runs as secret variables (masked in logs).
+//! and read by that environment's runs through `${secret:NAME}` (masked in logs).
 
 use terrace_model::names::is_valid_variable_name;
 use terrace_store::control::Role;
@@ -52,15 +52,4 @@ pub async fn delete(app: &App, caller: &Caller, project: &str, env: &str, name: 
     let target = format!("secret:{}/{env}/{name}", loaded.project.name);
     app.store.audit(&caller.actor(), "secret.delete", &target, None).await?;
     Ok(())
-}
-
-/// The project with the environment's secrets added as secret environment variables
-/// (an API secret wins over a same-named variable of the file: it was set on purpose).
-pub(crate) fn inject(project: &mut terrace_model::Project, env: &str, secrets: Vec<(String, String)>) {
-    let Some(def) = project.environments.get_mut(env) else { return };
-    for (name, value) in secrets {
-        // `$${` is the file's escape for a literal `${`: the value is used as is.
-        let value = value.replace("${", "$${");
-        def.variables.insert(name, terrace_model::project::VariableDef { value, secret: true });
-    }
 }

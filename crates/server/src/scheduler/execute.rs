@@ -1,17 +1,18 @@
 //! Runs one claimed request through the engine: the project re-read from its file, the
-//! environment's API secrets injected as secret variables, the run ids recorded as the
-//! jobs start, and the outcome written back to the request.
+//! environment's secrets handed to the engine for `${secret:NAME}`, only the allowed
+//! part of the server's environment passed on, the run ids recorded as the jobs start,
+//! and the outcome written back to the request.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use terrace_engine::{Engine, EngineError, Observer, PipelineOutcome, Progress, Request};
+use terrace_engine::{EnvAccess, Engine, EngineError, Observer, PipelineOutcome, Progress, Request, SecretValues};
 use terrace_model::RunId;
 use terrace_store::control::{RequestRecord, RequestState};
 use tokio::sync::mpsc;
 
 use super::{Handle, SchedulerConfig};
-use crate::app::{App, AppError, projects, secrets};
+use crate::app::{App, AppError, projects};
 
 /// How often a request waits for an environment a local `terrace` process holds.
 const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -83,10 +84,15 @@ async fn run(
     handle: &Handle,
 ) -> Result<PipelineOutcome, AppError> {
     let loaded = projects::load(app, &request.project).await?;
-    let mut project = loaded.project;
-    let values = app.store.secret_values(&project.name, &request.environment).await?;
-    secrets::inject(&mut project, &request.environment, values);
+    let project = loaded.project;
+    let secrets = SecretValues(app.store.secret_values(&project.name, &request.environment).await?);
     let store: Arc<dyn terrace_store::Store> = app.store.clone();
+    // The server's own environment (its master key, its database URL) stays its own: a
+    // job gets PATH, HOME, LANG, TZ and only the names the configuration allows.
+    let allowed = &app.settings.allow_env;
+    let invoking_env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| ["PATH", "HOME", "LANG", "TZ"].contains(&k.as_str()) || allowed.contains(k))
+        .collect();
     let engine = Engine {
         project,
         project_root: loaded.root,
@@ -94,7 +100,8 @@ async fn run(
         store,
         executor: Arc::new(terrace_exec::LocalExecutor),
         parallel: cfg.parallel.max(1),
-        invoking_env: Arc::new(std::env::vars().collect()),
+        invoking_env: Arc::new(invoking_env),
+        env_access: EnvAccess::AllowList(allowed.clone()),
         trigger: request.requested_by.clone(),
         owner: app.instance.clone(),
         kill_grace: cfg.kill_grace,
@@ -104,6 +111,7 @@ async fn run(
         event: request.event,
         job: request.job.clone(),
         raw_args: request.args.clone(),
+        secrets,
     };
     // A local `terrace` process may hold the environment's lock: wait for it (the claim
     // keeps the request's place) rather than fail the request.

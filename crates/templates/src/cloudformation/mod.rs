@@ -97,7 +97,12 @@ impl Cfn<'_> {
             status = None;
         }
         let request = match self.request().await {
-            Ok(path) => path,
+            Ok((path, notes)) => {
+                for note in notes {
+                    runner.note(&note).await?;
+                }
+                path
+            }
             Err(failed) => return Ok(failed),
         };
         let input = format!("file://{}", request.display());
@@ -122,8 +127,10 @@ impl Cfn<'_> {
     }
 
     /// The request for create/update-stack: the template body, the parameters from the
-    /// one params file (either format), the capabilities.
-    async fn request(&self) -> Result<std::path::PathBuf, Outcome> {
+    /// one params file (either format) with `CFN_PARAM_<Name>` variables over them, the
+    /// capabilities; and a note per parameter a variable set (names only: values may be
+    /// secrets).
+    async fn request(&self) -> Result<(std::path::PathBuf, Vec<String>), Outcome> {
         let Some(template) = &self.ctx.job.iac.template_file else {
             return Err(Outcome::failed("deploy", "the job has no `template_file`", None));
         };
@@ -140,6 +147,21 @@ impl Cfn<'_> {
             }
             None => vec![],
         };
+        let merged = params::with_overrides(parameters, self.ctx.variables);
+        let notes = merged
+            .iter()
+            .filter_map(|(p, origin)| match origin {
+                params::Origin::File => None,
+                params::Origin::Variable { replaced } => Some(format!(
+                    "parameter `{}` from variable `{}{}`{}",
+                    p.key,
+                    params::OVERRIDE_PREFIX,
+                    p.key,
+                    if *replaced { " (over the parameters file)" } else { "" }
+                )),
+            })
+            .collect();
+        let parameters: Vec<params::Parameter> = merged.into_iter().map(|(p, _)| p).collect();
         let request = serde_json::json!({
             "StackName": self.stack,
             "TemplateBody": body,
@@ -151,7 +173,7 @@ impl Cfn<'_> {
         tokio::fs::write(&path, request.to_string())
             .await
             .map_err(|e| Outcome::failed("deploy", format!("cannot write the request: {e}"), None))?;
-        Ok(path)
+        Ok((path, notes))
     }
 
     async fn outputs(&self, runner: &mut dyn StepRunner) -> Result<Outcome, StepAbort> {

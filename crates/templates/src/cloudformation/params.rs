@@ -1,6 +1,8 @@
 //! The one parameters file of a cloudformation job, in either of the two formats users
 //! have: CloudFormation's `[{"ParameterKey": .., "ParameterValue": ..}]` list or a flat
 //! `{"Key": "Value"}` map. Terrace converts both (the aws CLI v1 takes neither as a file).
+//! Variables named `CFN_PARAM_<Name>` set parameter `<Name>` over the file, as `TF_VAR_*`
+//! do for Terraform, so a value can come from an upstream job's output.
 
 use serde_json::Value;
 
@@ -40,9 +42,58 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Parameter>, String> {
     }
 }
 
+/// The prefix of variables that set a stack parameter.
+pub const OVERRIDE_PREFIX: &str = "CFN_PARAM_";
+
+/// How a parameter came to be in the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    File,
+    /// From `CFN_PARAM_<Name>`; `replaced` when the file had it too.
+    Variable { replaced: bool },
+}
+
+/// The file's parameters with every `CFN_PARAM_<Name>` variable applied over them, in the
+/// file's order, then the added ones in the variables' order.
+pub fn with_overrides(file: Vec<Parameter>, variables: &[(String, String)]) -> Vec<(Parameter, Origin)> {
+    let mut out: Vec<(Parameter, Origin)> = file.into_iter().map(|p| (p, Origin::File)).collect();
+    for (name, value) in variables {
+        let Some(key) = name.strip_prefix(OVERRIDE_PREFIX).filter(|k| !k.is_empty()) else { continue };
+        match out.iter_mut().find(|(p, _)| p.key == key) {
+            Some((p, origin)) => {
+                p.value = value.clone();
+                *origin = Origin::Variable { replaced: true };
+            }
+            None => out.push((Parameter { key: key.to_string(), value: value.clone() }, Origin::Variable { replaced: false })),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variables_set_parameters_over_the_file() {
+        let file = parse(br#"{"Size": "small", "Name": "a"}"#).unwrap();
+        let vars = [
+            ("CFN_PARAM_Name".to_string(), "b".to_string()),
+            ("CFN_PARAM_Endpoint".to_string(), "arn:q".to_string()),
+            ("CFN_PARAM_".to_string(), "ignored".to_string()),
+            ("OTHER".to_string(), "x".to_string()),
+        ];
+        let merged = with_overrides(file, &vars);
+        let pairs: Vec<(&str, &str, &Origin)> = merged.iter().map(|(p, o)| (p.key.as_str(), p.value.as_str(), o)).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("Size", "small", &Origin::File),
+                ("Name", "b", &Origin::Variable { replaced: true }),
+                ("Endpoint", "arn:q", &Origin::Variable { replaced: false }),
+            ]
+        );
+    }
 
     #[test]
     fn both_formats() {

@@ -73,6 +73,7 @@ async fn deploy(answers: Vec<(&'static str, StepOutput)>) -> (Outcome, Vec<Strin
         output_file: &output_file,
         state_dir: Path::new("/nonexistent"),
         artifacts_dir: Path::new("/nonexistent"),
+        variables: &[],
     };
     let mut script = Script::new(answers);
     let outcome = super::run(&ctx, &mut script).await.unwrap();

@@ -1,0 +1,307 @@
+//! The references in variable values, checked for every environment and every job that
+//! runs in it, with the evaluator that resolves them at run time (placeholders for
+//! outputs, secrets and the environment). Problems: unknown variables and jobs, cycles,
+//! a job's own variable using an output of a job that is not upstream. Notes: a project
+//! or environment variable that uses an output is not set for the jobs that are not
+//! downstream of its producer (validate lists them).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use indexmap::IndexMap;
+
+use super::source::Source;
+use super::variables::VarSites;
+use super::walk::{Diags, Pos, closest};
+use crate::names::clip;
+use crate::project::{Job, Project, VariableDef};
+use crate::refs::references;
+use crate::vars::eval::{Evaluator, Failure, FailureKind, Site, Sources, Status};
+use crate::vars::{BUILTINS, Scope, ScopeKind, cycle_text, unset_reason};
+
+/// The most variable readings the checks make (environments × jobs with variables ×
+/// variables each sees); a file that needs more is built to be slow, not to be used.
+const MAX_WORK: usize = 50_000_000;
+
+/// Placeholders for what only a run knows. `upstream: None` accepts every job's
+/// outputs (the environment-wide pass; its output jobs are compared per job after).
+struct Symbolic<'a> {
+    jobs: &'a IndexMap<String, Job>,
+    upstream: Option<&'a BTreeSet<&'a str>>,
+}
+
+impl Sources for Symbolic<'_> {
+    fn builtin(&self, name: &str) -> Option<Result<String, String>> {
+        BUILTINS.contains(&name).then(|| Ok(String::new()))
+    }
+    fn upstream(&self, job: &str) -> bool {
+        // An unknown job is reported by `output`, not as "not upstream".
+        !self.jobs.contains_key(job) || self.upstream.is_none_or(|u| u.contains(job))
+    }
+    fn output(&self, job: &str, _name: &str) -> Result<(String, bool), String> {
+        if self.jobs.contains_key(job) {
+            return Ok((String::new(), false));
+        }
+        let names: Vec<&str> = self.jobs.keys().map(String::as_str).collect();
+        let mut why = format!("no job `{}`", clip(job));
+        if names.is_empty() {
+            why.push_str("; the project has no jobs");
+        } else {
+            why.push_str(&format!("; the jobs are {}", names.join(", ")));
+        }
+        if let Some(close) = closest(job, &names) {
+            why.push_str(&format!("; did you mean `{close}`?"));
+        }
+        Err(why)
+    }
+    fn secret(&self, _: &str) -> Result<String, String> {
+        Ok(String::new())
+    }
+    fn env(&self, _: &str) -> Result<String, String> {
+        Ok(String::new())
+    }
+}
+
+/// A scope identified across combinations.
+type ScopeId = (ScopeKind, String);
+
+/// What is collected over every combination, reported once each at the end.
+#[derive(Default)]
+struct Findings {
+    /// (scope, variable, offset, written, kind) → where it failed ("environment `dev`").
+    failures: BTreeMap<(ScopeId, String, usize, String), (FailureKind, Vec<String>)>,
+    cycles: BTreeSet<Vec<(ScopeId, String)>>,
+    /// A job's own variable that cannot be set: (job, variable) → reason.
+    unset_job_vars: BTreeMap<(String, String), (Option<(usize, String)>, String)>,
+    /// A project or environment variable not set for some jobs: variable → jobs → producers.
+    unset_for: BTreeMap<(ScopeId, String), BTreeMap<String, BTreeSet<String>>>,
+}
+
+pub(super) fn check(d: &mut Diags, notes: &mut Diags, project: &Project, sites: &VarSites, source: &Source<'_>) {
+    let has_refs = |vars: &IndexMap<String, VariableDef>| vars.values().any(|v| v.value.contains("${"));
+    let any = has_refs(&project.variables)
+        || project.environments.values().any(|e| has_refs(&e.variables))
+        || project.jobs.values().any(|j| has_refs(&j.variables));
+    if !any {
+        return;
+    }
+    let upstream: IndexMap<&str, BTreeSet<&str>> =
+        project.jobs.keys().map(|j| (j.as_str(), project.upstream_of(j))).collect();
+    let none = IndexMap::new();
+    // A project without environments can run nothing, but its references still count.
+    let envs: Vec<(&str, &IndexMap<String, VariableDef>)> = if project.environments.is_empty() {
+        vec![("", &none)]
+    } else {
+        project.environments.iter().map(|(n, e)| (n.as_str(), &e.variables)).collect()
+    };
+    let mut found = Findings::default();
+    // Each (environment, job with variables) pass reads every variable the job sees.
+    let with_vars = project.jobs.values().filter(|j| !j.variables.is_empty()).count();
+    let widest = |sizes: &mut dyn Iterator<Item = usize>| sizes.max().unwrap_or(0);
+    let per_pass = project.variables.len()
+        + widest(&mut project.environments.values().map(|e| e.variables.len()))
+        + widest(&mut project.jobs.values().map(|j| j.variables.len()))
+        + 1;
+    let work = envs.len().saturating_mul(with_vars + 1).saturating_mul(per_pass);
+    if work > MAX_WORK {
+        d.error(
+            Pos::START,
+            format!(
+                "too many environments × jobs × variables ({} × {} × {per_pass}) to check the references between variables (the limit is {MAX_WORK}); split the project",
+                envs.len(),
+                with_vars + 1
+            ),
+        );
+        return;
+    }
+    for (env, env_vars) in envs {
+        let jobs: Vec<&Job> = project.jobs.values().filter(|j| env.is_empty() || j.runs_in(env)).collect();
+        let scopes =
+            [Scope { kind: ScopeKind::Project, owner: "", vars: &project.variables }, Scope {
+                kind: ScopeKind::Environment,
+                owner: env,
+                vars: env_vars,
+            }];
+        // Jobs without variables of their own see exactly the project and environment. A
+        // project without jobs still has its references checked, as if one job ran.
+        let plain: Vec<&&Job> = jobs.iter().filter(|j| j.variables.is_empty()).collect();
+        if !plain.is_empty() || project.jobs.is_empty() {
+            let sources = Symbolic { jobs: &project.jobs, upstream: None };
+            let mut eval = Evaluator::new(&scopes, &sources);
+            let context = if env.is_empty() { "every job".to_string() } else { format!("environment `{env}`") };
+            for (index, scope) in scopes.iter().enumerate() {
+                for name in scope.vars.keys() {
+                    if eval.binding(name) != Some(index) || !scope.vars[name].value.contains("${") {
+                        continue;
+                    }
+                    match eval.status(name).clone() {
+                        Status::Failed(f) => found.failure(&scopes, f, &context),
+                        Status::Set { outputs, .. } => {
+                            for job in &plain {
+                                let missing: BTreeSet<String> =
+                                    outputs.iter().filter(|o| !upstream[job.name.as_str()].contains(o.as_str())).cloned().collect();
+                                if !missing.is_empty() {
+                                    let key = ((scope.kind, scope.owner.to_string()), name.clone());
+                                    found.unset_for.entry(key).or_default().entry(job.name.clone()).or_default().extend(missing);
+                                }
+                            }
+                        }
+                        Status::Unset(_) => {}
+                    }
+                }
+            }
+        }
+        for job in jobs.iter().filter(|j| !j.variables.is_empty()) {
+            let up = &upstream[job.name.as_str()];
+            let sources = Symbolic { jobs: &project.jobs, upstream: Some(up) };
+            let scopes = [scopes[0], scopes[1], Scope { kind: ScopeKind::Job, owner: &job.name, vars: &job.variables }];
+            let mut eval = Evaluator::new(&scopes, &sources);
+            let context = if env.is_empty() {
+                format!("job `{}`", job.name)
+            } else {
+                format!("job `{}` in environment `{env}`", job.name)
+            };
+            for (index, scope) in scopes.iter().enumerate() {
+                for name in scope.vars.keys() {
+                    if eval.binding(name) != Some(index) || !scope.vars[name].value.contains("${") {
+                        continue;
+                    }
+                    match eval.status(name).clone() {
+                        Status::Set { .. } => {}
+                        Status::Failed(f) => found.failure(&scopes, f, &context),
+                        Status::Unset(u) if scope.kind == ScopeKind::Job => {
+                            // Direct: point at the reference; through a variable: at the value.
+                            let direct = (u.site.scope == index && u.site.name == *name).then(|| {
+                                let value = &scope.vars[name].value;
+                                let offset = references(value)
+                                    .into_iter()
+                                    .find(|(r, _)| r.to_string() == u.written)
+                                    .map_or(0, |(_, o)| o);
+                                (offset, u.written.clone())
+                            });
+                            let why = if direct.is_some() {
+                                format!(
+                                    "job `{}` is not upstream of `{}`: add it to `depends_on` (directly or through another job) to use its outputs",
+                                    u.job, job.name
+                                )
+                            } else {
+                                format!("it cannot be set: {}", unset_reason(&scopes, &u, &job.name))
+                            };
+                            found.unset_job_vars.insert((job.name.clone(), name.clone()), (direct, why));
+                        }
+                        Status::Unset(u) => {
+                            let key = ((scope.kind, scope.owner.to_string()), name.clone());
+                            found.unset_for.entry(key).or_default().entry(job.name.clone()).or_default().insert(u.job);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    found.report(d, notes, project, sites, source);
+}
+
+impl Findings {
+    fn failure(&mut self, scopes: &[Scope<'_>], f: Failure, context: &str) {
+        let id = |s: &Site| ((scopes[s.scope].kind, scopes[s.scope].owner.to_string()), s.name.clone());
+        if let FailureKind::Cycle(path) = &f.kind {
+            let mut members: Vec<_> = path.iter().map(id).collect();
+            members.sort();
+            if !self.cycles.insert(members) {
+                return;
+            }
+            // Written once, with the scopes spelled out, at the reference that closes it.
+            let kind = FailureKind::Lookup(cycle_text(scopes, path));
+            let (scope, name) = id(&f.site);
+            self.failures.entry((scope, name, f.offset, f.written)).or_insert((kind, vec![]));
+            return;
+        }
+        let (scope, name) = id(&f.site);
+        let entry = self.failures.entry((scope, name, f.offset, f.written)).or_insert((f.kind, vec![]));
+        if !entry.1.iter().any(|c| c == context) {
+            entry.1.push(context.to_string());
+        }
+    }
+
+    fn report(self, d: &mut Diags, notes: &mut Diags, project: &Project, sites: &VarSites, source: &Source<'_>) {
+        let defined: BTreeSet<&str> = project
+            .variables
+            .keys()
+            .chain(project.environments.values().flat_map(|e| e.variables.keys()))
+            .chain(project.jobs.values().flat_map(|j| j.variables.keys()))
+            .map(String::as_str)
+            .collect();
+        let at = |scope: &ScopeId, name: &str, reference: Option<(usize, &str)>| -> Pos {
+            let Some((pos, len)) = sites.get(scope.0, &scope.1, name) else { return Pos::START };
+            let Some((offset, written)) = reference else { return pos };
+            let value = value_of(project, scope, name);
+            let nth = value.get(..offset).map_or(0, |before| before.matches(written).count());
+            source.locate(pos, len, written, nth)
+        };
+        for ((scope, name, offset, written), (kind, contexts)) in &self.failures {
+            let variable = variable_label(scope, name);
+            let message = match kind {
+                FailureKind::Unknown(n) if !defined.contains(n.as_str()) => {
+                    let mut candidates: Vec<&str> = defined.iter().copied().collect();
+                    candidates.extend(BUILTINS);
+                    let mut m = format!(
+                        "`{written}` in {variable}: no variable `{n}` is defined in the project, an environment or a job, and it is not a built-in"
+                    );
+                    if let Some(close) = closest(n, &candidates) {
+                        m.push_str(&format!("; did you mean `{close}`?"));
+                    }
+                    m.push_str("; a job's output is written `${outputs.JOB.NAME}`");
+                    m
+                }
+                FailureKind::Unknown(n) => format!(
+                    "`{written}` in {variable}: `{n}` is not defined for {}; define it in the project, or for every environment or job that uses this value",
+                    contexts.join(", ")
+                ),
+                FailureKind::Cycle(_) => format!("`{written}` in {variable}: variables refer to each other in a cycle"),
+                FailureKind::Lookup(why) => format!("`{written}` in {variable}: {why}"),
+            };
+            d.error(at(scope, name, Some((*offset, written))), message);
+        }
+        for ((job, name), (direct, why)) in &self.unset_job_vars {
+            let scope = (ScopeKind::Job, job.clone());
+            let variable = variable_label(&scope, name);
+            let (pos, message) = match direct {
+                Some((offset, written)) => {
+                    (at(&scope, name, Some((*offset, written))), format!("`{written}` in {variable}: {why}"))
+                }
+                None => (at(&scope, name, None), format!("{variable}: {why}")),
+            };
+            d.error(pos, message);
+        }
+        for ((scope, name), jobs) in &self.unset_for {
+            let producers: BTreeSet<&str> = jobs.values().flatten().map(String::as_str).collect();
+            let quoted = |names: &mut dyn Iterator<Item = &str>| names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            notes.error(
+                at(scope, name, None),
+                format!(
+                    "{} uses outputs of {}, so only the jobs downstream of {} get it; it is not set for {}",
+                    variable_label(scope, name),
+                    quoted(&mut producers.iter().copied()),
+                    if producers.len() == 1 { "it" } else { "them" },
+                    quoted(&mut jobs.keys().map(String::as_str))
+                ),
+            );
+        }
+    }
+}
+
+fn variable_label(scope: &ScopeId, name: &str) -> String {
+    match scope.0 {
+        ScopeKind::Project => format!("variable `{name}` of the project"),
+        ScopeKind::Environment => format!("variable `{name}` of environment `{}`", scope.1),
+        ScopeKind::Job => format!("variable `{name}` of job `{}`", scope.1),
+    }
+}
+
+fn value_of<'p>(project: &'p Project, scope: &ScopeId, name: &str) -> &'p str {
+    let vars = match scope.0 {
+        ScopeKind::Project => Some(&project.variables),
+        ScopeKind::Environment => project.environments.get(&scope.1).map(|e| &e.variables),
+        ScopeKind::Job => project.jobs.get(&scope.1).map(|j| &j.variables),
+    };
+    vars.and_then(|v| v.get(name)).map_or("", |v| v.value.as_str())
+}
