@@ -108,3 +108,140 @@ fn a_failed_deploy_carries_the_tools_message() {
     let reason = TestProject::job_in(&out, "listed")["reason"].as_str().unwrap().to_string();
     assert!(reason.contains("parameters file") && reason.contains("ParameterKey"), "{reason}");
 }
+
+/// A queue, as AWS's SQS sample makes it, trimmed to what moto serves.
+const QUEUE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
+Description: An SQS queue and its ARN
+Parameters:
+  VisibilityTimeout: {Type: Number, Default: 5}
+Resources:
+  SQSQueue:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: !Ref VisibilityTimeout
+Outputs:
+  QueueURL:
+    Value: !Ref SQSQueue
+  QueueARN:
+    Value: !GetAtt SQSQueue.Arn
+  QueueName:
+    Value: !GetAtt SQSQueue.QueueName
+"#;
+
+/// AWS's sample `SNS/SNSTopic.yaml` (aws-cloudformation-templates), as published.
+const SNS_TOPIC: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
+
+Description: Best Practice SNS Topic
+
+Parameters:
+  SubscriptionEndPoint:
+    Description: The endpoint that receives notifications from the Amazon SNS topic. The endpoint value depends on the protocol that you specify. This could be a URL or ARN
+    Type: String
+
+  SubscriptionProtocol:
+    Description: The subscription's protocol
+    Type: String
+    AllowedValues:
+      - http
+      - https
+      - email
+      - email-json
+      - sms
+      - sqs
+      - application
+      - lambda
+    Default: sqs
+
+Mappings: {}
+
+Conditions: {}
+
+Resources:
+  SNSTopic:
+    Type: AWS::SNS::Topic
+    Properties: {}
+
+  SNSSubscription:
+    Type: AWS::SNS::Subscription
+    Properties:
+      Endpoint: !Ref SubscriptionEndPoint
+      Protocol: !Ref SubscriptionProtocol
+      TopicArn: !Ref SNSTopic
+
+Outputs:
+  TopicARN:
+    Description: ARN of newly created SNS Topic
+    Value: !Ref SNSTopic
+
+  QueueName:
+    Description: Name of newly created SNS Topic
+    Value: !GetAtt SNSTopic.TopicName
+"#;
+
+#[test]
+fn an_sns_topic_subscribes_the_queue_an_sqs_stack_made_before_it() {
+    let moto = Moto::start();
+    let yaml = format!(
+        r#"project: cf
+variables:
+  AWS_ENDPOINT_URL: {url}
+  AWS_ACCESS_KEY_ID: testing
+  AWS_SECRET_ACCESS_KEY: {{value: testing-secret-key, secret: true}}
+  AWS_DEFAULT_REGION: us-east-1
+environments: {{dev: {{}}}}
+jobs:
+  queue:
+    template: cloudformation
+    source: sqs
+    template_file: queue.yaml
+  topic:
+    template: cloudformation
+    source: sns
+    template_file: SNSTopic.yaml
+    input: sns/params.json
+    depends_on: [queue]
+    variables:
+      CFN_PARAM_SubscriptionEndPoint: ${{outputs.queue.QueueARN}}
+"#,
+        url = moto.url
+    );
+    let p = TestProject::new(&yaml);
+    p.write("sqs/queue.yaml", QUEUE)
+        .write("sns/SNSTopic.yaml", SNS_TOPIC)
+        .write("sns/params.json", r#"{"SubscriptionEndPoint": "replaced-by-the-variable", "SubscriptionProtocol": "sqs"}"#);
+    let out = p.run(&["up", "dev", "--json"]).ok().json();
+    let log = p.log(TestProject::job_in(&out, "topic")["run_id"].as_str().unwrap());
+    assert!(
+        log.contains("parameter `SubscriptionEndPoint` from variable `CFN_PARAM_SubscriptionEndPoint` (over the parameters file)"),
+        "{log}"
+    );
+    let outputs = p.json(&["outputs", "dev"]);
+    let value = |job: &str, name: &str| {
+        outputs.as_array().unwrap().iter().find(|o| o["job"] == job && o["name"] == name).unwrap()["value"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (queue_arn, topic_arn) = (value("queue", "QueueARN"), value("topic", "TopicARN"));
+    assert!(queue_arn.starts_with("arn:aws:sqs:"), "{queue_arn}");
+    // The stack got the queue's ARN as its parameter (moto creates no SNS::Subscription
+    // resource, so the stack itself is asked).
+    let described = std::process::Command::new("aws")
+        .args(["cloudformation", "describe-stacks", "--stack-name", "terrace-cf-dev-topic", "--output", "json"])
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing-secret-key")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    let described: serde_json::Value = serde_json::from_slice(&described.stdout).unwrap();
+    let parameters = described["Stacks"][0]["Parameters"].as_array().unwrap();
+    let parameter = |key: &str| parameters.iter().find(|p| p["ParameterKey"] == key).unwrap()["ParameterValue"].clone();
+    assert_eq!(parameter("SubscriptionEndPoint"), queue_arn.as_str(), "{described}");
+    assert_eq!(parameter("SubscriptionProtocol"), "sqs", "{described}");
+    assert!(topic_arn.starts_with("arn:aws:sns:"), "{topic_arn}");
+    // No `events` listed: the template's own (start, stop, delete); delete in reverse order.
+    let down = p.run(&["destroy", "dev", "--json"]).ok().json();
+    let order: Vec<&str> = down["jobs"].as_array().unwrap().iter().map(|j| j["job"].as_str().unwrap()).collect();
+    assert_eq!(order, ["topic", "queue"], "{down}");
+}

@@ -2,6 +2,7 @@
 
 mod api;
 mod client;
+mod environment;
 mod errors;
 mod paging;
 mod recovery;
