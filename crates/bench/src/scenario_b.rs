@@ -49,7 +49,13 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
                     if e >= envs {
                         return anyhow::Ok(succeeded);
                     }
-                    let req = Request { env: format!("f{e:03}"), event: Event::Start, job: None, raw_args: vec![], secrets: Default::default() };
+                    let req = Request {
+                        env: format!("f{e:03}"),
+                        event: Event::Start,
+                        job: None,
+                        raw_args: vec![],
+                        secrets: Default::default(),
+                    };
                     let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;
                     succeeded += outcome.jobs.iter().filter(|j| j.state == RunState::Succeeded).count();
                 }

@@ -34,7 +34,13 @@ pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
     let mut terrace = Vec::with_capacity(events);
     let mut floor = Vec::with_capacity(events);
     for _ in 0..events {
-        let req = Request { env: "lat".into(), event: Event::Start, job: None, raw_args: vec![], secrets: Default::default() };
+        let req = Request {
+            env: "lat".into(),
+            event: Event::Start,
+            job: None,
+            raw_args: vec![],
+            secrets: Default::default(),
+        };
         let t0 = realtime_ns();
         let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;
         checks.check(outcome.succeeded(), || format!("C: the stamp job failed: {:?}", outcome.jobs));

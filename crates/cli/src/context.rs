@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use terrace_engine::project_file::{self, ProjectFileError};
-use terrace_engine::{EnvAccess, Engine, SecretValues, recovery};
+use terrace_engine::{Engine, EnvAccess, SecretValues, recovery};
 use terrace_model::Project;
 use terrace_store::control::ControlStore;
 use terrace_store::{Cipher, SqliteStore, Store};

@@ -75,11 +75,16 @@ fn values_chain_upstream_outputs_and_are_secret_when_made_of_secrets() {
 #[test]
 fn a_missing_upstream_output_fails_the_job_naming_the_variable() {
     let p = TestProject::new(CHAIN);
-    p.write("net/net.sh", "#!/bin/sh\nprintf '{\"other\": {\"value\": \"x\", \"sensitive\": false}}' > \"$TERRACE_OUTPUT_FILE\"\n");
+    p.write(
+        "net/net.sh",
+        "#!/bin/sh\nprintf '{\"other\": {\"value\": \"x\", \"sensitive\": false}}' > \"$TERRACE_OUTPUT_FILE\"\n",
+    );
     let out = p.run(&["up", "dev", "--json"]).code(1).json();
     let reason = TestProject::job_in(&out, "app")["reason"].as_str().unwrap().to_string();
     assert!(
-        reason.contains("`${outputs.net.vpc_id}`: job `net` has no output `vpc_id` in environment `dev` (its outputs: other)"),
+        reason.contains(
+            "`${outputs.net.vpc_id}`: job `net` has no output `vpc_id` in environment `dev` (its outputs: other)"
+        ),
         "{reason}"
     );
 }
@@ -150,7 +155,7 @@ jobs:
         "terrace.yaml:8:3: duplicate key `dev`: it is already set at line 7, column 3",
         "terrace.yaml:12:23: `commands.start` of job `net` must be a command string or a list of strings (the program and its arguments), found the number `42`",
         "terrace.yaml:17:13: `${outputs.net.vpc_id}` in variable `VPC` of job `app`: job `net` is not upstream of `app`",
-        "terrace.yaml:18:10: `${outputs.nett.x}` in variable `Q` of job `app`: no job `nett`",
+        "terrace.yaml:18:10: `${outputs.nett.x}` in variable `Q` of job `app`: unknown job `nett`",
         "terrace.yaml:19:13: job `app`: source folder `nowhere` does not exist",
     ] {
         assert!(e.contains(expected), "missing {expected:?} in:\n{e}");

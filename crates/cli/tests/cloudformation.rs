@@ -23,17 +23,19 @@ Outputs:
     Value: !Ref Size
 "#;
 
+/// The project's name, its AWS variables pointing at moto, environment `dev`, `jobs:`.
+fn header(moto: &Moto) -> String {
+    format!(
+        "project: cf\nvariables:\n  AWS_ENDPOINT_URL: {}\n  AWS_ACCESS_KEY_ID: testing\n  \
+         AWS_SECRET_ACCESS_KEY: {{value: testing-secret-key, secret: true}}\n  AWS_DEFAULT_REGION: us-east-1\n\
+         environments: {{dev: {{}}}}\njobs:\n",
+        moto.url
+    )
+}
+
 fn project(moto: &Moto) -> TestProject {
     let yaml = format!(
-        r#"project: cf
-variables:
-  AWS_ENDPOINT_URL: {url}
-  AWS_ACCESS_KEY_ID: testing
-  AWS_SECRET_ACCESS_KEY: {{value: testing-secret-key, secret: true}}
-  AWS_DEFAULT_REGION: us-east-1
-environments: {{dev: {{}}}}
-jobs:
-  listed:
+        r#"{header}  listed:
     template: cloudformation
     source: stack
     template_file: stack.yaml
@@ -51,7 +53,7 @@ jobs:
     events: [start]
     commands: {{start: 'echo "size=$TERRACE_OUTPUT_JOB_MAPPED_Size arn=$TERRACE_OUTPUT_JOB_MAPPED_BucketArn"'}}
 "#,
-        url = moto.url
+        header = header(moto)
     );
     let p = TestProject::new(&yaml);
     p.write("stack/stack.yaml", STACK)
@@ -182,15 +184,7 @@ Outputs:
 fn an_sns_topic_subscribes_the_queue_an_sqs_stack_made_before_it() {
     let moto = Moto::start();
     let yaml = format!(
-        r#"project: cf
-variables:
-  AWS_ENDPOINT_URL: {url}
-  AWS_ACCESS_KEY_ID: testing
-  AWS_SECRET_ACCESS_KEY: {{value: testing-secret-key, secret: true}}
-  AWS_DEFAULT_REGION: us-east-1
-environments: {{dev: {{}}}}
-jobs:
-  queue:
+        r#"{header}  queue:
     template: cloudformation
     source: sqs
     template_file: queue.yaml
@@ -203,16 +197,19 @@ jobs:
     variables:
       CFN_PARAM_SubscriptionEndPoint: ${{outputs.queue.QueueARN}}
 "#,
-        url = moto.url
+        header = header(&moto)
     );
     let p = TestProject::new(&yaml);
-    p.write("sqs/queue.yaml", QUEUE)
-        .write("sns/SNSTopic.yaml", SNS_TOPIC)
-        .write("sns/params.json", r#"{"SubscriptionEndPoint": "replaced-by-the-variable", "SubscriptionProtocol": "sqs"}"#);
+    p.write("sqs/queue.yaml", QUEUE).write("sns/SNSTopic.yaml", SNS_TOPIC).write(
+        "sns/params.json",
+        r#"{"SubscriptionEndPoint": "replaced-by-the-variable", "SubscriptionProtocol": "sqs"}"#,
+    );
     let out = p.run(&["up", "dev", "--json"]).ok().json();
     let log = p.log(TestProject::job_in(&out, "topic")["run_id"].as_str().unwrap());
     assert!(
-        log.contains("parameter `SubscriptionEndPoint` from variable `CFN_PARAM_SubscriptionEndPoint` (over the parameters file)"),
+        log.contains(
+            "parameter `SubscriptionEndPoint` from variable `CFN_PARAM_SubscriptionEndPoint` (over the parameters file)"
+        ),
         "{log}"
     );
     let outputs = p.json(&["outputs", "dev"]);

@@ -123,7 +123,15 @@ impl RunContext<'_> {
             let upstream = engine.upstream_of(&job.name);
             let others: Vec<_> = outputs.iter().filter(|o| upstream.contains(o.job.as_str())).cloned().collect();
             let inputs = engine
-                .resolve_variables(&self.env.name, job, self.event, "", self.commit.as_deref(), &others, self.secret_values)
+                .resolve_variables(
+                    &self.env.name,
+                    job,
+                    self.event,
+                    "",
+                    self.commit.as_deref(),
+                    &others,
+                    self.secret_values,
+                )
                 .unwrap_or_else(|_| resolved.clone());
             let h = inputs_hash(source.clone(), input.clone(), &inputs)
                 .await

@@ -104,10 +104,14 @@ fn duration(key: &'static str, value: Option<String>, default: Duration) -> Resu
 
 /// Variable names only, and never Terrace's own (`TERRACE_MASTER_KEY` must not reach a job).
 fn allow_env(names: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
-    let names: Vec<String> = names.unwrap_or_default().into_iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
+    let names: Vec<String> =
+        names.unwrap_or_default().into_iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
     for name in &names {
         let message = if !terrace_model::names::is_valid_variable_name(name) {
-            format!("`{}` is not a variable name (letters, digits and `_`, not starting with a digit)", terrace_model::names::clip(name))
+            format!(
+                "`{}` is not a variable name (letters, digits and `_`, not starting with a digit)",
+                terrace_model::names::clip(name)
+            )
         } else if name.starts_with("TERRACE_") {
             format!("`{name}` is Terrace's own setting and never reaches a job; list only the variables jobs need")
         } else {

@@ -21,18 +21,24 @@ fn unknown_targets(d: &mut Diags, jobs: &IndexMap<String, ParsedJob>) {
             if jobs.contains_key(target) {
                 continue;
             }
-            let mut message = format!("job `{name}` depends on unknown job `{}`", shorten(target));
-            if known.is_empty() {
-                message.push_str("; the project has no jobs");
-            } else {
-                message.push_str(&format!("; the jobs are {}", known.join(", ")));
-            }
-            if let Some(close) = closest(target, &known) {
-                message.push_str(&format!("; did you mean `{close}`?"));
-            }
+            let message = format!("job `{name}` depends on {}", unknown_job(target, &known));
             d.error(*at, message);
         }
     }
+}
+
+/// "unknown job `x`; the jobs are a, b; did you mean `a`?"
+pub(super) fn unknown_job(target: &str, known: &[&str]) -> String {
+    let mut message = format!("unknown job `{}`", shorten(target));
+    if known.is_empty() {
+        message.push_str("; the project has no jobs");
+    } else {
+        message.push_str(&format!("; the jobs are {}", known.join(", ")));
+    }
+    if let Some(close) = closest(target, known) {
+        message.push_str(&format!("; did you mean `{close}`?"));
+    }
+    message
 }
 
 /// Reports every cycle, not just the first: after one is reported its closing edge is

@@ -3,8 +3,6 @@
 //! `environments` names real ones, an input belongs to a job that runs there, and a job
 //! never depends on a job that does not run where it does.
 
-use std::path::PathBuf;
-
 use indexmap::IndexMap;
 
 use super::job::{ParsedJob, relative_path};
@@ -49,7 +47,7 @@ pub(super) fn environments(
                     Slot::new(value, job_at, format!("the parameters file of job `{}` in {label}", shorten(job)));
                 if let Some(path) = relative_path(d, &path_slot) {
                     inputs.push((job.as_str().to_string(), job_at, path_slot.pos()));
-                    def.inputs.insert(job.as_str().to_string(), PathBuf::from(path));
+                    def.inputs.insert(job.as_str().to_string(), path);
                 }
             }
         }

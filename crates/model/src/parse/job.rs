@@ -114,7 +114,10 @@ pub(super) fn job(
     let environments = field("environments").and_then(|s| {
         let list = unique_strings(d, &s)?;
         if list.is_empty() {
-            d.error(s.pos(), format!("{} is empty: list the environments the job runs in, or leave the key out for all", s.label));
+            d.error(
+                s.pos(),
+                format!("{} is empty: list the environments the job runs in, or leave the key out for all", s.label),
+            );
         }
         Some(list)
     });

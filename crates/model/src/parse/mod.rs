@@ -34,8 +34,8 @@ use crate::project::Project;
 use crate::vars::ScopeKind;
 pub use files::ProjectFiles;
 pub use job::{MAX_RESTARTS, TEMPLATES};
-pub use source::{MAX_PROJECT_FILE_BYTES, size_limit_text, too_large};
 use source::Source;
+pub use source::{MAX_PROJECT_FILE_BYTES, size_limit_text, too_large};
 use variables::{Block, VarSites};
 use walk::{Diags, Pos, Slot, check_keys, get, shorten};
 
@@ -213,8 +213,7 @@ fn project(d: &mut Diags, root: &marked_yaml::Node, source: &Source<'_>) -> Walk
     let block = Block { kind: ScopeKind::Project, owner: "", label: "the project" };
     let variables =
         field("variables").map(|s| variables::variables(d, &s, &block, &mut sites, source)).unwrap_or_default();
-    let envs =
-        field("environments").map(|s| environments::environments(d, &s, &mut sites, source)).unwrap_or_default();
+    let envs = field("environments").map(|s| environments::environments(d, &s, &mut sites, source)).unwrap_or_default();
     let mut jobs = IndexMap::new();
     if let Some(slot) = field("jobs") {
         for (key, node) in slot.entries(d, "a mapping of job names to jobs").unwrap_or_default() {

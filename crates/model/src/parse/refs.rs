@@ -12,7 +12,6 @@ use indexmap::IndexMap;
 use super::source::Source;
 use super::variables::VarSites;
 use super::walk::{Diags, Pos, closest};
-use crate::names::clip;
 use crate::project::{Job, Project, VariableDef};
 use crate::refs::references;
 use crate::vars::eval::{Evaluator, Failure, FailureKind, Site, Sources, Status};
@@ -42,16 +41,7 @@ impl Sources for Symbolic<'_> {
             return Ok((String::new(), false));
         }
         let names: Vec<&str> = self.jobs.keys().map(String::as_str).collect();
-        let mut why = format!("no job `{}`", clip(job));
-        if names.is_empty() {
-            why.push_str("; the project has no jobs");
-        } else {
-            why.push_str(&format!("; the jobs are {}", names.join(", ")));
-        }
-        if let Some(close) = closest(job, &names) {
-            why.push_str(&format!("; did you mean `{close}`?"));
-        }
-        Err(why)
+        Err(super::deps::unknown_job(job, &names))
     }
     fn secret(&self, _: &str) -> Result<String, String> {
         Ok(String::new())
@@ -64,14 +54,20 @@ impl Sources for Symbolic<'_> {
 /// A scope identified across combinations.
 type ScopeId = (ScopeKind, String);
 
+/// A reference written in a variable: its scope, the variable, its offset, as written.
+type RefSite = (ScopeId, String, usize, String);
+
+/// Where a job's own variable fails: (offset, reference) when it is its own reference.
+type Direct = Option<(usize, String)>;
+
 /// What is collected over every combination, reported once each at the end.
 #[derive(Default)]
 struct Findings {
     /// (scope, variable, offset, written, kind) → where it failed ("environment `dev`").
-    failures: BTreeMap<(ScopeId, String, usize, String), (FailureKind, Vec<String>)>,
+    failures: BTreeMap<RefSite, (FailureKind, Vec<String>)>,
     cycles: BTreeSet<Vec<(ScopeId, String)>>,
     /// A job's own variable that cannot be set: (job, variable) → reason.
-    unset_job_vars: BTreeMap<(String, String), (Option<(usize, String)>, String)>,
+    unset_job_vars: BTreeMap<(String, String), (Direct, String)>,
     /// A project or environment variable not set for some jobs: variable → jobs → producers.
     unset_for: BTreeMap<(ScopeId, String), BTreeMap<String, BTreeSet<String>>>,
 }
@@ -115,12 +111,10 @@ pub(super) fn check(d: &mut Diags, notes: &mut Diags, project: &Project, sites: 
     }
     for (env, env_vars) in envs {
         let jobs: Vec<&Job> = project.jobs.values().filter(|j| env.is_empty() || j.runs_in(env)).collect();
-        let scopes =
-            [Scope { kind: ScopeKind::Project, owner: "", vars: &project.variables }, Scope {
-                kind: ScopeKind::Environment,
-                owner: env,
-                vars: env_vars,
-            }];
+        let scopes = [
+            Scope { kind: ScopeKind::Project, owner: "", vars: &project.variables },
+            Scope { kind: ScopeKind::Environment, owner: env, vars: env_vars },
+        ];
         // Jobs without variables of their own see exactly the project and environment. A
         // project without jobs still has its references checked, as if one job ran.
         let plain: Vec<&&Job> = jobs.iter().filter(|j| j.variables.is_empty()).collect();
@@ -137,11 +131,20 @@ pub(super) fn check(d: &mut Diags, notes: &mut Diags, project: &Project, sites: 
                         Status::Failed(f) => found.failure(&scopes, f, &context),
                         Status::Set { outputs, .. } => {
                             for job in &plain {
-                                let missing: BTreeSet<String> =
-                                    outputs.iter().filter(|o| !upstream[job.name.as_str()].contains(o.as_str())).cloned().collect();
+                                let missing: BTreeSet<String> = outputs
+                                    .iter()
+                                    .filter(|o| !upstream[job.name.as_str()].contains(o.as_str()))
+                                    .cloned()
+                                    .collect();
                                 if !missing.is_empty() {
                                     let key = ((scope.kind, scope.owner.to_string()), name.clone());
-                                    found.unset_for.entry(key).or_default().entry(job.name.clone()).or_default().extend(missing);
+                                    found
+                                        .unset_for
+                                        .entry(key)
+                                        .or_default()
+                                        .entry(job.name.clone())
+                                        .or_default()
+                                        .extend(missing);
                                 }
                             }
                         }
@@ -274,7 +277,8 @@ impl Findings {
         }
         for ((scope, name), jobs) in &self.unset_for {
             let producers: BTreeSet<&str> = jobs.values().flatten().map(String::as_str).collect();
-            let quoted = |names: &mut dyn Iterator<Item = &str>| names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            let quoted =
+                |names: &mut dyn Iterator<Item = &str>| names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
             notes.error(
                 at(scope, name, None),
                 format!(

@@ -109,7 +109,9 @@ fn full_file_round_trips() {
         skip_unchanged: true,
         ..base.clone()
     };
-    let env = |name: &str, variables| (name.to_string(), EnvironmentDef { name: name.into(), variables, inputs: IndexMap::new() });
+    let env = |name: &str, variables| {
+        (name.to_string(), EnvironmentDef { name: name.into(), variables, inputs: IndexMap::new() })
+    };
     let expected = Project {
         name: "shop".into(),
         variables: vars(&[("REGION", var("eu-west-1", false)), ("DB_PASSWORD", var("${env:DB_PASSWORD}", true))]),

@@ -76,7 +76,7 @@ jobs:
         problems(text),
         [
             "3:19: `${DB_HOTS}` in variable `DSN` of the project: no variable `DB_HOTS` is defined in the project, an environment or a job, and it is not a built-in; did you mean `DB_HOST`?; a job's output is written `${outputs.JOB.NAME}`",
-            "4:9: `${outputs.nett.vpc}` in variable `OUT` of the project: no job `nett`; the jobs are net; did you mean `net`?",
+            "4:9: `${outputs.nett.vpc}` in variable `OUT` of the project: unknown job `nett`; the jobs are net; did you mean `net`?",
             "5:13: `${DB_HOST}` in variable `ENV_ONLY` of the project: `DB_HOST` is not defined for environment `dev`; define it in the project, or for every environment or job that uses this value"
         ]
     );
@@ -109,7 +109,11 @@ jobs:
 
 #[test]
 fn iac_templates_run_on_every_event_by_default() {
-    let p = parse_project("t", "project: p\njobs:\n  net: {template: terraform}\n  stack: {template: cloudformation, template_file: s.yaml}\n").unwrap();
+    let p = parse_project(
+        "t",
+        "project: p\njobs:\n  net: {template: terraform}\n  stack: {template: cloudformation, template_file: s.yaml}\n",
+    )
+    .unwrap();
     assert_eq!(p.jobs["net"].events, [Event::Start, Event::Stop, Event::Delete]);
     assert_eq!(p.jobs["stack"].events, Event::LIFECYCLE);
     let p = parse_project("t", "project: p\njobs:\n  net: {template: opentofu, events: [start]}\n").unwrap();

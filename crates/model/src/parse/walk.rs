@@ -61,7 +61,9 @@ pub(super) fn plain_non_string(s: &MarkedScalarNode) -> Option<&'static str> {
                 None => (unsigned, None),
             };
             let mantissa_ok = match mantissa.split_once('.') {
-                Some((i, f)) => (digits(i) || i.is_empty()) && (digits(f) || f.is_empty()) && !(i.is_empty() && f.is_empty()),
+                Some((i, f)) => {
+                    (digits(i) || i.is_empty()) && (digits(f) || f.is_empty()) && !(i.is_empty() && f.is_empty())
+                }
                 None => digits(mantissa),
             };
             mantissa_ok && exponent.is_none_or(digits) && (mantissa.contains('.') || exponent.is_some())

@@ -157,7 +157,8 @@ impl<'a, S: Sources> Evaluator<'a, S> {
                 Piece::Ref { reference, offset } => (reference, offset),
             };
             let here = Site { scope: stack[t].scope, name: stack[t].name.to_string() };
-            let fail = |kind| Status::Failed(Failure { site: here.clone(), offset, written: reference.to_string(), kind });
+            let fail =
+                |kind| Status::Failed(Failure { site: here.clone(), offset, written: reference.to_string(), kind });
             // Some(status) ends this frame early; None goes on to the next piece.
             let end: Option<Status> = match reference {
                 Reference::Var(name) => match self.binding(name) {
@@ -172,8 +173,10 @@ impl<'a, S: Sources> Evaluator<'a, S> {
                         Some(State::Done(other)) => Some(other.clone()),
                         Some(State::InProgress) => {
                             let from = stack.iter().position(|f| f.name == name).unwrap_or(0);
-                            let path =
-                                stack[from..].iter().map(|f| Site { scope: f.scope, name: f.name.to_string() }).collect();
+                            let path = stack[from..]
+                                .iter()
+                                .map(|f| Site { scope: f.scope, name: f.name.to_string() })
+                                .collect();
                             Some(fail(FailureKind::Cycle(path)))
                         }
                         None => {
@@ -197,9 +200,11 @@ impl<'a, S: Sources> Evaluator<'a, S> {
                         None => Some(fail(FailureKind::Unknown(name.to_string()))),
                     },
                 },
-                Reference::Output { job, .. } if !self.sources.upstream(job) => {
-                    Some(Status::Unset(Unset { site: here.clone(), written: reference.to_string(), job: job.to_string() }))
-                }
+                Reference::Output { job, .. } if !self.sources.upstream(job) => Some(Status::Unset(Unset {
+                    site: here.clone(),
+                    written: reference.to_string(),
+                    job: job.to_string(),
+                })),
                 Reference::Output { job, name } => match self.sources.output(job, name) {
                     Ok((value, sensitive)) => {
                         let top = &mut stack[t];

@@ -167,7 +167,8 @@ pub fn resolve(run: &RunVariables<'_>) -> Result<Resolved, UnresolvedVariable> {
     let explicit = |name: &str| run.scopes.iter().rev().find(|s| s.vars.contains_key(name));
     aliases(&mut r, run.outputs, &|name| explicit(name).map(|s| s.kind));
 
-    let sources = RunSources { run, outputs: run.outputs.iter().map(|o| ((o.job.as_str(), o.name.as_str()), o)).collect() };
+    let sources =
+        RunSources { run, outputs: run.outputs.iter().map(|o| ((o.job.as_str(), o.name.as_str()), o)).collect() };
     let mut eval = Evaluator::new(run.scopes, &sources);
     for (index, scope) in run.scopes.iter().enumerate() {
         for name in scope.vars.keys() {
@@ -214,8 +215,7 @@ pub fn unset_reason(scopes: &[Scope<'_>], unset: &eval::Unset, job: &str) -> Str
 
 /// "`A` (the project) → `B` (environment `dev`) → `A`".
 pub fn cycle_text(scopes: &[Scope<'_>], path: &[eval::Site]) -> String {
-    let mut parts: Vec<String> =
-        path.iter().map(|s| format!("`{}` ({})", s.name, scopes[s.scope].label())).collect();
+    let mut parts: Vec<String> = path.iter().map(|s| format!("`{}` ({})", s.name, scopes[s.scope].label())).collect();
     if let Some(first) = path.first() {
         parts.push(format!("`{}`", first.name));
     }

@@ -81,15 +81,23 @@ fn reserved_aliases_are_not_set_and_the_log_says_so() {
     let r = run(&none, &none, &none, &outputs, &[], &[]).unwrap();
     for name in ["PATH", "LD_PRELOAD"] {
         assert!(!r.vars.contains_key(name), "{name} set");
-        assert_eq!(r.vars[&format!("TERRACE_OUTPUT_JOB_EVIL_{name}")].value, outputs.iter().find(|o| o.name == name).unwrap().value);
-        assert!(r.notes.iter().any(|n| n.contains(&format!("alias `{name}`")) && n.contains("reserved")), "{:?}", r.notes);
+        assert_eq!(
+            r.vars[&format!("TERRACE_OUTPUT_JOB_EVIL_{name}")].value,
+            outputs.iter().find(|o| o.name == name).unwrap().value
+        );
+        assert!(
+            r.notes.iter().any(|n| n.contains(&format!("alias `{name}`")) && n.contains("reserved")),
+            "{:?}",
+            r.notes
+        );
     }
     assert!(!r.vars.contains_key("TERRACE_JOB"));
 }
 
 #[test]
 fn values_reference_outputs_variables_secrets_and_the_environment() {
-    let project = vars(&[("DSN", "postgres://app:${secret:PW}@${DB_HOST}:5432"), ("DB_HOST", "db.${TERRACE_ENVIRONMENT}")]);
+    let project =
+        vars(&[("DSN", "postgres://app:${secret:PW}@${DB_HOST}:5432"), ("DB_HOST", "db.${TERRACE_ENVIRONMENT}")]);
     let env = vars(&[("HOME_DIR", "${env:HOME}/x"), ("LIT", "$${not} $5")]);
     let job = vars(&[("TF_VAR_vpc_id", "${outputs.net.vpc_id}"), ("TOKEN", "t-${outputs.net.token}")]);
     let mut token = out("net", "token", "s3cr3t");
@@ -146,7 +154,10 @@ fn missing_sources_are_errors_that_name_the_variable_never_a_value() {
     let none = IndexMap::new();
     let job = vars(&[("X", "${outputs.net.nope}")]);
     let e = run(&none, &none, &job, &[out("net", "vpc_id", "v")], &["net"], &[]).unwrap_err();
-    assert_eq!(e.to_string(), "variable `X` of job `app`: `${outputs.net.nope}`: job `net` has no output `nope` in environment `dev` (its outputs: vpc_id)");
+    assert_eq!(
+        e.to_string(),
+        "variable `X` of job `app`: `${outputs.net.nope}`: job `net` has no output `nope` in environment `dev` (its outputs: vpc_id)"
+    );
     let e = run(&none, &none, &job, &[], &["net"], &[]).unwrap_err();
     assert!(e.message.contains("has no outputs in environment `dev` yet"), "{e}");
     let project = vars(&[("K", "${secret:API_KEY}")]);
@@ -167,7 +178,10 @@ fn cycles_and_unknown_names_are_errors_at_run_time_too() {
     let none = IndexMap::new();
     let project = vars(&[("A", "${B}"), ("B", "${A}")]);
     let e = run(&project, &none, &none, &[], &[], &[]).unwrap_err();
-    assert!(e.message.contains("cycle: `B` (the project) → `A` (the project) → `B`") || e.message.contains("cycle: `A`"), "{e}");
+    assert!(
+        e.message.contains("cycle: `B` (the project) → `A` (the project) → `B`") || e.message.contains("cycle: `A`"),
+        "{e}"
+    );
     let project = vars(&[("A", "${NOPE}")]);
     assert!(run(&project, &none, &none, &[], &[], &[]).unwrap_err().message.contains("names no variable `NOPE`"));
 }

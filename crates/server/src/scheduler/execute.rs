@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use terrace_engine::{EnvAccess, Engine, EngineError, Observer, PipelineOutcome, Progress, Request, SecretValues};
+use terrace_engine::{Engine, EngineError, EnvAccess, Observer, PipelineOutcome, Progress, Request, SecretValues};
 use terrace_model::RunId;
 use terrace_store::control::{RequestRecord, RequestState};
 use tokio::sync::mpsc;

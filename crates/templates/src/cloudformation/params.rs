@@ -50,7 +50,9 @@ pub const OVERRIDE_PREFIX: &str = "CFN_PARAM_";
 pub enum Origin {
     File,
     /// From `CFN_PARAM_<Name>`; `replaced` when the file had it too.
-    Variable { replaced: bool },
+    Variable {
+        replaced: bool,
+    },
 }
 
 /// The file's parameters with every `CFN_PARAM_<Name>` variable applied over them, in the
@@ -64,7 +66,8 @@ pub fn with_overrides(file: Vec<Parameter>, variables: &[(String, String)]) -> V
                 p.value = value.clone();
                 *origin = Origin::Variable { replaced: true };
             }
-            None => out.push((Parameter { key: key.to_string(), value: value.clone() }, Origin::Variable { replaced: false })),
+            None => out
+                .push((Parameter { key: key.to_string(), value: value.clone() }, Origin::Variable { replaced: false })),
         }
     }
     out
@@ -84,7 +87,8 @@ mod tests {
             ("OTHER".to_string(), "x".to_string()),
         ];
         let merged = with_overrides(file, &vars);
-        let pairs: Vec<(&str, &str, &Origin)> = merged.iter().map(|(p, o)| (p.key.as_str(), p.value.as_str(), o)).collect();
+        let pairs: Vec<(&str, &str, &Origin)> =
+            merged.iter().map(|(p, o)| (p.key.as_str(), p.value.as_str(), o)).collect();
         assert_eq!(
             pairs,
             [
