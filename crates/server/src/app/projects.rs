@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use terrace_model::Project;
-use terrace_model::parse::parse_project;
 use terrace_store::control::{ProjectRecord, Role};
 
 use super::access::clip;
@@ -95,11 +94,15 @@ async fn read_cached(app: &App, file: &Path) -> AppResult<Project> {
     Ok(project)
 }
 
+/// Reads and parses the file off the async threads, refused past the size limit before
+/// it is read (the same reader as local mode).
 async fn read(file: &Path) -> AppResult<Project> {
-    let text = tokio::fs::read_to_string(file).await.map_err(|e| {
-        AppError::unprocessable(Some("path"), format!("cannot read the project file {}: {e}", file.display()))
-    })?;
-    parse_project(&file.display().to_string(), &text).map_err(|e| AppError::unprocessable(Some("path"), e.to_string()))
+    let path = file.to_path_buf();
+    let label = file.display().to_string();
+    tokio::task::spawn_blocking(move || terrace_engine::project_file::load(&path, &label))
+        .await
+        .map_err(|e| AppError::internal(format!("reading the project file: {e}")))?
+        .map_err(|e| AppError::unprocessable(Some("path"), e.to_string()))
 }
 
 /// Registers the project at `path` under the name its file gives.
@@ -176,7 +179,10 @@ mod tests {
         let file = dir.path().join("terrace.yaml");
         let old = SystemTime::now() - Duration::from_secs(60);
         let parsed = |name: &str| {
-            Arc::new(parse_project("t", &format!("project: {name}\nenvironments: {{}}\njobs: {{}}\n")).unwrap())
+            Arc::new(
+                terrace_model::parse::parse_project("t", &format!("project: {name}\nenvironments: {{}}\njobs: {{}}\n"))
+                    .unwrap(),
+            )
         };
         let cache = ProjectCache::default();
 
