@@ -5,7 +5,7 @@
 //! or environment variable that uses an output is not set for the jobs that are not
 //! downstream of its producer (validate lists them).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use indexmap::IndexMap;
 
@@ -13,13 +13,13 @@ use super::source::Source;
 use super::variables::VarSites;
 use super::walk::{Diags, Pos, closest};
 use crate::project::{Job, Project, VariableDef};
-use crate::refs::references;
+use crate::refs::{Reference, references};
 use crate::vars::eval::{Evaluator, Failure, FailureKind, Site, Sources, Status};
 use crate::vars::{BUILTINS, Scope, ScopeKind, cycle_text, unset_reason};
 
-/// The most variable readings the checks make (environments × jobs with variables ×
-/// variables each sees); a file that needs more is built to be slow, not to be used.
-const MAX_WORK: usize = 50_000_000;
+/// The most variable evaluations the checks make over all environments and jobs; a file
+/// that needs more is built to be slow, not to be used.
+const MAX_WORK: usize = 2_000_000;
 
 /// Placeholders for what only a run knows. `upstream: None` accepts every job's
 /// outputs (the environment-wide pass; its output jobs are compared per job after).
@@ -70,6 +70,8 @@ struct Findings {
     unset_job_vars: BTreeMap<(String, String), (Direct, String)>,
     /// A project or environment variable not set for some jobs: variable → jobs → producers.
     unset_for: BTreeMap<(ScopeId, String), BTreeMap<String, BTreeSet<String>>>,
+    /// Evaluations made so far (bounded by `MAX_WORK`).
+    work: usize,
 }
 
 pub(super) fn check(d: &mut Diags, notes: &mut Diags, project: &Project, sites: &VarSites, source: &Source<'_>) {
@@ -90,120 +92,200 @@ pub(super) fn check(d: &mut Diags, notes: &mut Diags, project: &Project, sites: 
         project.environments.iter().map(|(n, e)| (n.as_str(), &e.variables)).collect()
     };
     let mut found = Findings::default();
-    // Each (environment, job with variables) pass reads every variable the job sees.
-    let with_vars = project.jobs.values().filter(|j| !j.variables.is_empty()).count();
-    let widest = |sizes: &mut dyn Iterator<Item = usize>| sizes.max().unwrap_or(0);
-    let per_pass = project.variables.len()
-        + widest(&mut project.environments.values().map(|e| e.variables.len()))
-        + widest(&mut project.jobs.values().map(|j| j.variables.len()))
-        + 1;
-    let work = envs.len().saturating_mul(with_vars + 1).saturating_mul(per_pass);
-    if work > MAX_WORK {
-        d.error(
-            Pos::START,
-            format!(
-                "too many environments × jobs × variables ({} × {} × {per_pass}) to check the references between variables (the limit is {MAX_WORK}); split the project",
-                envs.len(),
-                with_vars + 1
-            ),
-        );
-        return;
-    }
-    for (env, env_vars) in envs {
-        let jobs: Vec<&Job> = project.jobs.values().filter(|j| env.is_empty() || j.runs_in(env)).collect();
-        let scopes = [
-            Scope { kind: ScopeKind::Project, owner: "", vars: &project.variables },
-            Scope { kind: ScopeKind::Environment, owner: env, vars: env_vars },
-        ];
-        // Jobs without variables of their own see exactly the project and environment. A
-        // project without jobs still has its references checked, as if one job ran.
-        let plain: Vec<&&Job> = jobs.iter().filter(|j| j.variables.is_empty()).collect();
-        if !plain.is_empty() || project.jobs.is_empty() {
-            let sources = Symbolic { jobs: &project.jobs, upstream: None };
-            let mut eval = Evaluator::new(&scopes, &sources);
-            let context = if env.is_empty() { "every job".to_string() } else { format!("environment `{env}`") };
-            for (index, scope) in scopes.iter().enumerate() {
-                for name in scope.vars.keys() {
-                    if eval.binding(name) != Some(index) || !scope.vars[name].value.contains("${") {
-                        continue;
-                    }
-                    match eval.status(name).clone() {
-                        Status::Failed(f) => found.failure(&scopes, f, &context),
-                        Status::Set { outputs, .. } => {
-                            for job in &plain {
-                                let missing: BTreeSet<String> = outputs
-                                    .iter()
-                                    .filter(|o| !upstream[job.name.as_str()].contains(o.as_str()))
-                                    .cloned()
-                                    .collect();
-                                if !missing.is_empty() {
-                                    let key = ((scope.kind, scope.owner.to_string()), name.clone());
-                                    found
-                                        .unset_for
-                                        .entry(key)
-                                        .or_default()
-                                        .entry(job.name.clone())
-                                        .or_default()
-                                        .extend(missing);
-                                }
-                            }
-                        }
-                        Status::Unset(_) => {}
-                    }
-                }
-            }
-        }
-        for job in jobs.iter().filter(|j| !j.variables.is_empty()) {
-            let up = &upstream[job.name.as_str()];
-            let sources = Symbolic { jobs: &project.jobs, upstream: Some(up) };
-            let scopes = [scopes[0], scopes[1], Scope { kind: ScopeKind::Job, owner: &job.name, vars: &job.variables }];
-            let mut eval = Evaluator::new(&scopes, &sources);
-            let context = if env.is_empty() {
-                format!("job `{}`", job.name)
-            } else {
-                format!("job `{}` in environment `{env}`", job.name)
-            };
-            for (index, scope) in scopes.iter().enumerate() {
-                for name in scope.vars.keys() {
-                    if eval.binding(name) != Some(index) || !scope.vars[name].value.contains("${") {
-                        continue;
-                    }
-                    match eval.status(name).clone() {
-                        Status::Set { .. } => {}
-                        Status::Failed(f) => found.failure(&scopes, f, &context),
-                        Status::Unset(u) if scope.kind == ScopeKind::Job => {
-                            // Direct: point at the reference; through a variable: at the value.
-                            let direct = (u.site.scope == index && u.site.name == *name).then(|| {
-                                let value = &scope.vars[name].value;
-                                let offset = references(value)
-                                    .into_iter()
-                                    .find(|(r, _)| r.to_string() == u.written)
-                                    .map_or(0, |(_, o)| o);
-                                (offset, u.written.clone())
-                            });
-                            let why = if direct.is_some() {
-                                format!(
-                                    "job `{}` is not upstream of `{}`: add it to `depends_on` (directly or through another job) to use its outputs",
-                                    u.job, job.name
-                                )
-                            } else {
-                                format!("it cannot be set: {}", unset_reason(&scopes, &u, &job.name))
-                            };
-                            found.unset_job_vars.insert((job.name.clone(), name.clone()), (direct, why));
-                        }
-                        Status::Unset(u) => {
-                            let key = ((scope.kind, scope.owner.to_string()), name.clone());
-                            found.unset_for.entry(key).or_default().entry(job.name.clone()).or_default().insert(u.job);
-                        }
-                    }
-                }
-            }
+    // Every environment evaluates the project's variables with references: known before
+    // any work is done.
+    let per_env = project.variables.values().filter(|v| v.value.contains("${")).count();
+    for (env, env_vars) in envs.iter().copied() {
+        if envs.len().saturating_mul(per_env) > MAX_WORK || !found.environment(project, &upstream, env, env_vars) {
+            d.error(
+                Pos::START,
+                format!(
+                    "the variables reference each other too much to be checked (more than {MAX_WORK} evaluations over {} environments and {} jobs); simplify them",
+                    project.environments.len(),
+                    project.jobs.len()
+                ),
+            );
+            return;
         }
     }
     found.report(d, notes, project, sites, source);
 }
 
+/// For each name, the variables the environment sees that reference it directly.
+fn users_of<'a>(wide: &[Scope<'a>]) -> HashMap<&'a str, Vec<&'a str>> {
+    let mut users: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (index, scope) in wide.iter().enumerate() {
+        for (name, def) in scope.vars {
+            if wide.iter().rposition(|s| s.vars.contains_key(name)) != Some(index) {
+                continue;
+            }
+            for (reference, _) in references(&def.value) {
+                if let Reference::Var(used) = reference {
+                    users.entry(used).or_default().push(name.as_str());
+                }
+            }
+        }
+    }
+    users
+}
+
+/// The environment's variables whose value a job's own definitions change: those that
+/// use a name the job defines, directly or through each other (not the ones it hides).
+fn changed_by<'a>(job: &'a Job, users: &HashMap<&'a str, Vec<&'a str>>) -> BTreeSet<&'a str> {
+    let mut changed = BTreeSet::new();
+    let mut todo: Vec<&str> = job.variables.keys().map(String::as_str).collect();
+    while let Some(name) = todo.pop() {
+        for user in users.get(name).into_iter().flatten() {
+            if !job.variables.contains_key(*user) && changed.insert(*user) {
+                todo.push(user);
+            }
+        }
+    }
+    changed
+}
+
 impl Findings {
+    /// Checks one environment: every variable as the whole environment sees it once, then
+    /// for each job with variables only its own and those they change. False when the
+    /// work would pass `MAX_WORK`.
+    fn environment(
+        &mut self,
+        project: &Project,
+        upstream: &IndexMap<&str, BTreeSet<&str>>,
+        env: &str,
+        env_vars: &IndexMap<String, VariableDef>,
+    ) -> bool {
+        let jobs: Vec<&Job> = project.jobs.values().filter(|j| env.is_empty() || j.runs_in(env)).collect();
+        let wide = [
+            Scope { kind: ScopeKind::Project, owner: "", vars: &project.variables },
+            Scope { kind: ScopeKind::Environment, owner: env, vars: env_vars },
+        ];
+        // Outputs are accepted here, and compared with each job's upstream after.
+        let sources = Symbolic { jobs: &project.jobs, upstream: None };
+        let mut eval = Evaluator::statuses_only(&wide, &sources);
+        let mut statuses: Vec<(usize, &str, Status)> = Vec::new();
+        for (index, scope) in wide.iter().enumerate() {
+            for (name, def) in scope.vars {
+                if eval.binding(name) == Some(index) && def.value.contains("${") {
+                    statuses.push((index, name.as_str(), eval.status(name).clone()));
+                }
+            }
+        }
+        let known: HashMap<&str, Status> = statuses.iter().map(|(_, n, s)| (*n, s.clone())).collect();
+        self.work += eval.work();
+        let users = users_of(&wide);
+        let mut own: Vec<(&Job, BTreeSet<&str>)> = Vec::new();
+        for job in jobs.iter().filter(|j| !j.variables.is_empty()) {
+            let changed = changed_by(job, &users);
+            self.work += changed.len() + job.variables.len();
+            own.push((job, changed));
+        }
+        if self.work > MAX_WORK {
+            return false;
+        }
+        // Whether `job` sees `name` exactly as the whole environment does.
+        let unchanged_for = |job: &Job, name: &str| {
+            !job.variables.contains_key(name)
+                && own.iter().find(|(j, _)| j.name == job.name).is_none_or(|(_, c)| !c.contains(name))
+        };
+        let context = if env.is_empty() { "every job".to_string() } else { format!("environment `{env}`") };
+        for (index, name, status) in statuses {
+            let scope = &wide[index];
+            match status {
+                // Reported when some job sees it so (or when the project has no jobs at all).
+                Status::Failed(f) if project.jobs.is_empty() || jobs.iter().any(|j| unchanged_for(j, name)) => {
+                    self.failure(&wide, f, &context)
+                }
+                Status::Set { outputs, .. } if !outputs.is_empty() => {
+                    for job in jobs.iter().filter(|j| unchanged_for(j, name)) {
+                        let up = &upstream[job.name.as_str()];
+                        let missing = outputs.iter().filter(|o| !up.contains(o.as_str())).cloned();
+                        let key = ((scope.kind, scope.owner.to_string()), name.to_string());
+                        let missing: BTreeSet<String> = missing.collect();
+                        if !missing.is_empty() {
+                            self.unset_for.entry(key).or_default().entry(job.name.clone()).or_default().extend(missing);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (job, changed) in own {
+            self.job(project, &upstream[job.name.as_str()], env, job, &wide, changed, &known);
+            if self.work > MAX_WORK {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A job's own variables with references, and the environment's variables they change,
+    /// as that job sees them.
+    #[allow(clippy::too_many_arguments)]
+    fn job(
+        &mut self,
+        project: &Project,
+        up: &BTreeSet<&str>,
+        env: &str,
+        job: &Job,
+        wide: &[Scope<'_>; 2],
+        changed: BTreeSet<&str>,
+        known: &HashMap<&str, Status>,
+    ) {
+        let sources = Symbolic { jobs: &project.jobs, upstream: Some(up) };
+        let scopes = [wide[0], wide[1], Scope { kind: ScopeKind::Job, owner: &job.name, vars: &job.variables }];
+        // What the whole environment found holds for this job, except for the variables the
+        // job changes or hides, and those using outputs of jobs that are not its upstream.
+        let reuse = |name: &str| -> Option<Status> {
+            if changed.contains(name) || job.variables.contains_key(name) {
+                return None;
+            }
+            match known.get(name)? {
+                Status::Set { outputs, .. } if outputs.iter().any(|o| !up.contains(o.as_str())) => None,
+                status => Some(status.clone()),
+            }
+        };
+        let mut eval = Evaluator::statuses_only(&scopes, &sources).with_known(&reuse);
+        let context = if env.is_empty() {
+            format!("job `{}`", job.name)
+        } else {
+            format!("job `{}` in environment `{env}`", job.name)
+        };
+        let own = job.variables.iter().filter(|(_, d)| d.value.contains("${")).map(|(n, _)| n.as_str());
+        for name in own.chain(changed.iter().copied()).collect::<Vec<_>>() {
+            let Some(index) = eval.binding(name) else { continue };
+            let scope = &scopes[index];
+            match eval.status(name).clone() {
+                Status::Set { .. } => {}
+                Status::Failed(f) => self.failure(&scopes, f, &context),
+                Status::Unset(u) if scope.kind == ScopeKind::Job => {
+                    // Direct: point at the reference; through a variable: at the value.
+                    let direct = (u.site.scope == index && u.site.name == name).then(|| {
+                        let value = &scope.vars[name].value;
+                        let offset = references(value)
+                            .into_iter()
+                            .find(|(r, _)| r.to_string() == u.written)
+                            .map_or(0, |(_, o)| o);
+                        (offset, u.written.clone())
+                    });
+                    let why = if direct.is_some() {
+                        format!(
+                            "job `{}` is not upstream of `{}`: add it to `depends_on` (directly or through another job) to use its outputs",
+                            u.job, job.name
+                        )
+                    } else {
+                        format!("it cannot be set: {}", unset_reason(&scopes, &u, &job.name))
+                    };
+                    self.unset_job_vars.insert((job.name.clone(), name.to_string()), (direct, why));
+                }
+                Status::Unset(u) => {
+                    let key = ((scope.kind, scope.owner.to_string()), name.to_string());
+                    self.unset_for.entry(key).or_default().entry(job.name.clone()).or_default().insert(u.job);
+                }
+            }
+        }
+        self.work += eval.work();
+    }
     fn failure(&mut self, scopes: &[Scope<'_>], f: Failure, context: &str) {
         let id = |s: &Site| ((scopes[s.scope].kind, scopes[s.scope].owner.to_string()), s.name.clone());
         if let FailureKind::Cycle(path) = &f.kind {
@@ -257,7 +339,7 @@ impl Findings {
                 }
                 FailureKind::Unknown(n) => format!(
                     "`{written}` in {variable}: `{n}` is not defined for {}; define it in the project, or for every environment or job that uses this value",
-                    contexts.join(", ")
+                    some_of(contexts)
                 ),
                 FailureKind::Cycle(_) => format!("`{written}` in {variable}: variables refer to each other in a cycle"),
                 FailureKind::Lookup(why) => format!("`{written}` in {variable}: {why}"),
@@ -278,7 +360,7 @@ impl Findings {
         for ((scope, name), jobs) in &self.unset_for {
             let producers: BTreeSet<&str> = jobs.values().flatten().map(String::as_str).collect();
             let quoted =
-                |names: &mut dyn Iterator<Item = &str>| names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+                |names: &mut dyn Iterator<Item = &str>| some_of(&names.map(|n| format!("`{n}`")).collect::<Vec<_>>());
             notes.error(
                 at(scope, name, None),
                 format!(
@@ -290,6 +372,14 @@ impl Findings {
                 ),
             );
         }
+    }
+}
+
+/// The first three, and how many more.
+fn some_of(items: &[String]) -> String {
+    match items.len() {
+        0..=3 => items.join(", "),
+        n => format!("{} and {} more", items[..3].join(", "), n - 3),
     }
 }
 

@@ -236,3 +236,36 @@ fn size_and_encoding_are_checked_before_the_yaml() {
     assert_eq!((report.problems[0].line, report.problems[0].column), (3, 10));
     assert!(report.problems[0].message.contains("not valid UTF-8"));
 }
+
+/// A file of `envs` environments, a chain of `chain` project variables, and `jobs` jobs
+/// whose own variable uses the chain.
+fn chained(envs: usize, chain: usize, jobs: usize) -> String {
+    let mut text = String::from("project: p\nvariables:\n");
+    for i in 0..chain {
+        text.push_str(&format!("  V{i}: x${{V{}}}\n", i + 1));
+    }
+    text.push_str(&format!("  V{chain}: end\nenvironments:\n"));
+    for e in 0..envs {
+        text.push_str(&format!("  e{e}: {{variables: {{E: \"${{V0}}\"}}}}\n"));
+    }
+    text.push_str("jobs:\n");
+    for j in 0..jobs {
+        text.push_str(&format!(
+            "  j{j}: {{events: [start], commands: {{start: x}}, variables: {{J: \"${{E}}${{V5}}\"}}}}\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn the_reference_checks_stay_linear_and_bounded() {
+    // Each job reuses what its environment found: not environments × jobs × chain.
+    assert!(check(chained(40, 1_000, 40).as_bytes(), None).problems.is_empty());
+    // Past the bound the file is refused at once, with the reason.
+    let p = problems(&chained(1_000, 2_500, 1));
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(
+        p[0].starts_with("1:1: the variables reference each other too much to be checked (more than 2000000"),
+        "{p:#?}"
+    );
+}

@@ -72,6 +72,33 @@ pub trait Sources {
     fn env(&self, name: &str) -> Result<String, String>;
 }
 
+/// The longest value a variable may get: Linux refuses to start a process with one
+/// environment string over 128 KiB.
+pub const MAX_VALUE_BYTES: usize = 128 * 1024;
+
+/// The most bytes one run's values may add up to, so that values doubling each other
+/// (`A1: ${A0}${A0}` ...) or a long chain cannot exhaust memory or time.
+pub const MAX_TOTAL_BYTES: usize = 16 * 1024 * 1024;
+
+/// Appends `text` to the value being built, within both limits.
+fn grow(built: &mut usize, values: bool, frame: &mut Frame<'_>, text: &str) -> Result<(), String> {
+    if !values {
+        return Ok(());
+    }
+    if frame.value.len() + text.len() > MAX_VALUE_BYTES {
+        return Err(format!(
+            "the value would be longer than {} KiB, the most one environment variable may hold",
+            MAX_VALUE_BYTES / 1024
+        ));
+    }
+    if *built + text.len() > MAX_TOTAL_BYTES {
+        return Err(format!("the run's variables would add up to more than {} MiB", MAX_TOTAL_BYTES / (1024 * 1024)));
+    }
+    *built += text.len();
+    frame.value.push_str(text);
+    Ok(())
+}
+
 /// One variable being evaluated.
 struct Frame<'a> {
     name: &'a str,
@@ -94,11 +121,44 @@ pub struct Evaluator<'a, S: Sources> {
     scopes: &'a [Scope<'a>],
     sources: &'a S,
     states: HashMap<&'a str, State>,
+    /// False when only the statuses matter (`validate`): values are not built, so a long
+    /// chain of variables costs linear time, not quadratic.
+    values: bool,
+    /// Bytes of values built so far (bounded by `MAX_TOTAL_BYTES`).
+    built: usize,
+    /// Statuses already known (from an evaluation of the same variables), used instead of
+    /// evaluating again.
+    known: Option<&'a Known<'a>>,
 }
+
+/// Answers the status of a variable when it is already known.
+pub type Known<'a> = dyn Fn(&str) -> Option<Status> + 'a;
 
 impl<'a, S: Sources> Evaluator<'a, S> {
     pub fn new(scopes: &'a [Scope<'a>], sources: &'a S) -> Self {
-        Evaluator { scopes, sources, states: HashMap::new() }
+        Evaluator { scopes, sources, states: HashMap::new(), values: true, built: 0, known: None }
+    }
+
+    /// Takes the status of a variable from `known` when it answers, before evaluating it.
+    pub fn with_known(mut self, known: &'a Known<'a>) -> Self {
+        self.known = Some(known);
+        self
+    }
+
+    /// The known status of `name`, recorded as done; false when there is none.
+    fn take_known(&mut self, name: &'a str) -> bool {
+        match self.known.and_then(|known| known(name)) {
+            Some(status) => {
+                self.states.insert(name, State::Done(status));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// An evaluator that decides statuses only; every `Set` value is empty.
+    pub fn statuses_only(scopes: &'a [Scope<'a>], sources: &'a S) -> Self {
+        Evaluator { values: false, ..Evaluator::new(scopes, sources) }
     }
 
     /// The scope whose definition of `name` the job sees.
@@ -108,7 +168,7 @@ impl<'a, S: Sources> Evaluator<'a, S> {
 
     /// The status of the variable `name` (which must be defined in some scope).
     pub fn status(&mut self, name: &'a str) -> &Status {
-        if !matches!(self.states.get(name), Some(State::Done(_))) {
+        if !matches!(self.states.get(name), Some(State::Done(_))) && !self.take_known(name) {
             self.evaluate(name);
         }
         match self.states.get(name) {
@@ -150,8 +210,15 @@ impl<'a, S: Sources> Evaluator<'a, S> {
             };
             let (reference, offset) = match piece {
                 Piece::Text(text) => {
-                    stack[t].value.push_str(text);
-                    stack[t].next += 1;
+                    if let Err(why) = grow(&mut self.built, self.values, &mut stack[t], text) {
+                        let f = stack.pop().expect("a frame");
+                        let site = Site { scope: f.scope, name: f.name.to_string() };
+                        let failure =
+                            Failure { site, offset: 0, written: String::new(), kind: FailureKind::Lookup(why) };
+                        self.states.insert(f.name, State::Done(Status::Failed(failure)));
+                    } else {
+                        stack[t].next += 1;
+                    }
                     continue;
                 }
                 Piece::Ref { reference, offset } => (reference, offset),
@@ -165,10 +232,11 @@ impl<'a, S: Sources> Evaluator<'a, S> {
                     Some(scope) => match self.states.get(name) {
                         Some(State::Done(Status::Set { value, secret, outputs })) => {
                             let top = &mut stack[t];
-                            top.value.push_str(value);
                             top.secret |= *secret;
                             top.outputs.extend(outputs.iter().cloned());
-                            None
+                            grow(&mut self.built, self.values, top, value)
+                                .err()
+                                .map(|why| fail(FailureKind::Lookup(why)))
                         }
                         Some(State::Done(other)) => Some(other.clone()),
                         Some(State::InProgress) => {
@@ -180,6 +248,9 @@ impl<'a, S: Sources> Evaluator<'a, S> {
                             Some(fail(FailureKind::Cycle(path)))
                         }
                         None => {
+                            if self.take_known(name) {
+                                continue;
+                            }
                             self.states.insert(name, State::InProgress);
                             match self.frame(name, scope) {
                                 Ok(f) => stack.push(f),
@@ -192,10 +263,9 @@ impl<'a, S: Sources> Evaluator<'a, S> {
                         }
                     },
                     None => match self.sources.builtin(name) {
-                        Some(Ok(value)) => {
-                            stack[t].value.push_str(&value);
-                            None
-                        }
+                        Some(Ok(value)) => grow(&mut self.built, self.values, &mut stack[t], &value)
+                            .err()
+                            .map(|why| fail(FailureKind::Lookup(why))),
                         Some(Err(why)) => Some(fail(FailureKind::Lookup(why))),
                         None => Some(fail(FailureKind::Unknown(name.to_string()))),
                     },
@@ -208,26 +278,25 @@ impl<'a, S: Sources> Evaluator<'a, S> {
                 Reference::Output { job, name } => match self.sources.output(job, name) {
                     Ok((value, sensitive)) => {
                         let top = &mut stack[t];
-                        top.value.push_str(&value);
                         top.secret |= sensitive;
                         top.outputs.insert(job.to_string());
-                        None
+                        grow(&mut self.built, self.values, top, &value).err().map(|why| fail(FailureKind::Lookup(why)))
                     }
                     Err(why) => Some(fail(FailureKind::Lookup(why))),
                 },
                 Reference::Secret(name) => match self.sources.secret(name) {
                     Ok(value) => {
-                        stack[t].value.push_str(&value);
                         stack[t].secret = true;
-                        None
+                        grow(&mut self.built, self.values, &mut stack[t], &value)
+                            .err()
+                            .map(|why| fail(FailureKind::Lookup(why)))
                     }
                     Err(why) => Some(fail(FailureKind::Lookup(why))),
                 },
                 Reference::Env(name) => match self.sources.env(name) {
-                    Ok(value) => {
-                        stack[t].value.push_str(&value);
-                        None
-                    }
+                    Ok(value) => grow(&mut self.built, self.values, &mut stack[t], &value)
+                        .err()
+                        .map(|why| fail(FailureKind::Lookup(why))),
                     Err(why) => Some(fail(FailureKind::Lookup(why))),
                 },
             };
@@ -239,6 +308,11 @@ impl<'a, S: Sources> Evaluator<'a, S> {
                 }
             }
         }
+    }
+
+    /// How many variables have been evaluated (a measure of the work done).
+    pub fn work(&self) -> usize {
+        self.states.len()
     }
 
     /// The scope's kind of a site (for messages and rules).

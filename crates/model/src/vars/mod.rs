@@ -193,6 +193,7 @@ pub fn resolve(run: &RunVariables<'_>) -> Result<Resolved, UnresolvedVariable> {
                     let message = match &f.kind {
                         FailureKind::Unknown(n) => format!("`{}` names no variable `{n}` of this job", f.written),
                         FailureKind::Cycle(path) => format!("`{}`: {}", f.written, cycle_text(run.scopes, path)),
+                        FailureKind::Lookup(why) if f.written.is_empty() => why.clone(),
                         FailureKind::Lookup(why) => format!("`{}`: {why}", f.written),
                     };
                     return Err(UnresolvedVariable { variable: at.variable(&f.site.name), message });

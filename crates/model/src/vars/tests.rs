@@ -197,3 +197,22 @@ fn a_long_chain_does_not_overflow_the_stack() {
     let r = run(&project, &IndexMap::new(), &IndexMap::new(), &[], &[], &[]).unwrap();
     assert_eq!(r.vars["V0"].value, "end");
 }
+
+#[test]
+fn values_that_double_each_other_stop_at_the_limits() {
+    let mut project: IndexMap<String, VariableDef> = IndexMap::new();
+    project.insert("A0".into(), def(&"x".repeat(1000)));
+    for i in 1..64 {
+        project.insert(format!("A{i}"), def(&format!("${{A{}}}${{A{}}}", i - 1, i - 1)));
+    }
+    let e = run(&project, &IndexMap::new(), &IndexMap::new(), &[], &[], &[]).unwrap_err();
+    assert!(e.message.contains("longer than 128 KiB"), "{e}");
+    // Many values under the per-value limit still stop at the total.
+    let mut project: IndexMap<String, VariableDef> = IndexMap::new();
+    project.insert("B".into(), def(&"y".repeat(100_000)));
+    for i in 0..400 {
+        project.insert(format!("C{i}"), def("${B}"));
+    }
+    let e = run(&project, &IndexMap::new(), &IndexMap::new(), &[], &[], &[]).unwrap_err();
+    assert!(e.message.contains("more than 16 MiB"), "{e}");
+}
