@@ -38,8 +38,8 @@ pub struct SecretBody {
     pub value: String,
 }
 
-/// Sets a secret: stored encrypted, given to the environment's runs as a secret variable
-/// NAME, masked in every log.
+/// Sets a secret: stored encrypted, read by the environment's runs where a variable
+/// references `${secret:NAME}`, masked in every log.
 #[utoipa::path(put, operation_id = "setSecret", path = "/projects/{project}/environments/{environment}/secrets/{name}", tag = "secrets",
     security(("bearer" = [])),
     params(("project" = String, Path), ("environment" = String, Path), ("name" = String, Path)),
