@@ -246,11 +246,15 @@ async fn cancel_kills_the_group() {
 #[tokio::test]
 async fn the_grace_lets_the_group_clean_up_after_the_main_process_died() {
     let d = tempfile::tempdir().unwrap();
-    // The main shell dies at SIGTERM at once; its child needs a moment to clean up.
+    // The main shell dies at SIGTERM at once; its child needs a moment to clean up. The
+    // child itself says it is ready, once its trap is set: were the parent to say so, a
+    // loaded machine could deliver SIGTERM before the trap exists and kill the child.
     let script = "(trap 'sleep 0.3; echo cleaned > cleaned.txt; exit 0' TERM; \
-                  while :; do sleep 0.1; done) & echo ready > ready.txt; wait";
+                  echo ready > ready.txt; while :; do sleep 0.1; done) & wait";
     let mut s = spec(script, d.path());
-    s.kill_grace = Duration::from_secs(10);
+    // Long enough that ending before it proves the group was waited for, not timed out.
+    let grace = Duration::from_secs(120);
+    s.kill_grace = grace;
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
     let ready = d.path().join("ready.txt");
@@ -264,7 +268,7 @@ async fn the_grace_lets_the_group_clean_up_after_the_main_process_died() {
     assert_eq!(ran.status(), ExitStatus::Cancelled);
     assert_eq!(std::fs::read_to_string(d.path().join("cleaned.txt")).unwrap_or_default(), "cleaned\n");
     // It ended when the group did, not at the end of the grace.
-    assert!(ran.result.unwrap().duration < Duration::from_secs(9));
+    assert!(ran.result.unwrap().duration < grace);
 }
 
 #[tokio::test]
