@@ -31,7 +31,8 @@ impl Server {
     pub fn start(bin: &Path, fx: &Fixture) -> anyhow::Result<Server> {
         let log = fx.data.join("server.log");
         let child = Command::new(bin)
-            .args(["server", "--listen", "127.0.0.1:0", "--project"])
+            // The benchmark is one client sending as fast as it can: no per-client limit.
+            .args(["server", "--listen", "127.0.0.1:0", "--rate-limit", "0", "--project"])
             .arg(fx.project_file())
             .arg("--data")
             .arg(&fx.data)

@@ -91,7 +91,7 @@ pub enum Command {
     Template(TemplateCommand),
     /// Run the control plane: the HTTP API, its queue of events and the scheduler
     #[command(after_help = crate::server_args::SERVER_HELP)]
-    Server(crate::server_args::ServerArgs),
+    Server(Box<crate::server_args::ServerArgs>),
     /// API tokens of a terrace server
     #[command(subcommand)]
     Token(crate::server_args::TokenCommand),

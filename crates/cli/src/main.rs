@@ -66,7 +66,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Status(a) => commands::status::status(g, &a).await,
         Command::Runs(a) => commands::runs::runs(g, &a).await,
         Command::Logs(a) => commands::logs::logs(g, &a).await,
-        Command::Server(a) => commands::server::server(g, a).await,
+        Command::Server(a) => commands::server::server(g, *a).await,
         Command::Token(t) => commands::token::token(g, t).await,
         Command::Secret(s) => client::secrets::secret(g, s).await,
     }
@@ -75,7 +75,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
 fn init_tracing(level: &str, format: args::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(format!("terrace={level},warn"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only for a person at a terminal: a log file or a collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     let _ = match format {
         args::LogFormat::Text => builder.try_init(),
         args::LogFormat::Json => builder.json().try_init(),

@@ -7,11 +7,19 @@ use clap::{Args, Subcommand, ValueEnum};
 pub const SERVER_HELP: &str = "\
 Settings come from flags, then TERRACE_* environment variables, then the --config file
 (TOML or YAML: listen, database, data, projects, max_runs, parallel, max_attempts, lease,
-poll, shutdown_grace, kill_grace, allow_env), then defaults.
+poll, shutdown_grace, kill_grace, allow_env, header_timeout, idle_timeout, request_timeout,
+max_connections, rate_limit, rate_burst), then defaults.
 
 Jobs never see the server's own environment: they get PATH, HOME, LANG and TZ, and
 `${env:NAME}` (or `passthrough`) reads only the names --allow-env lists. Give credentials
 as secrets (`terrace secret set NAME --env ENV`, read as `${secret:NAME}`).
+
+Limits that keep the server up without a token: a request head must arrive within
+--header-timeout of its first byte, a connection waits --idle-timeout for its next request,
+a request is answered within --request-timeout (else 408), at most --max-connections are
+open (at the cap the one that waited longest for a request is closed), and each client (its
+token, else its address) sends at most --rate-limit requests, --rate-burst at once (else
+429 with Retry-After). /healthz is never rate-limited.
 
 The API is at /api/v1 (OpenAPI document: /api/v1/openapi.json); /healthz, /readyz and
 /metrics (Prometheus) need no token. Every /api/v1 call takes `Authorization: Bearer TOKEN`;
@@ -66,6 +74,24 @@ pub struct ServerArgs {
     /// Server environment variables jobs may read with ${env:NAME} (comma-separated or repeated) [default: none]
     #[arg(long = "allow-env", value_name = "NAME", env = "TERRACE_ALLOW_ENV", value_delimiter = ',')]
     pub allow_env: Vec<String>,
+    /// How long a client may take to send a request's head, from its first byte [default: 10s]
+    #[arg(long, value_name = "DURATION", env = "TERRACE_HEADER_TIMEOUT")]
+    pub header_timeout: Option<String>,
+    /// How long a connection may wait for its next request before it is closed [default: 60s]
+    #[arg(long, value_name = "DURATION", env = "TERRACE_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+    /// How long one request may take to be answered, its body included (then 408) [default: 60s]
+    #[arg(long, value_name = "DURATION", env = "TERRACE_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<String>,
+    /// Open connections at most; at the cap the one that waited longest for a request is closed [default: 1024]
+    #[arg(long, value_name = "N", env = "TERRACE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Requests per client (its token, else its address): N, N/s, N/min or N/h; 0 for no limit [default: 100/s]
+    #[arg(long, value_name = "RATE", env = "TERRACE_RATE_LIMIT")]
+    pub rate_limit: Option<String>,
+    /// Requests a client may send at once above its rate (then 429 with Retry-After) [default: 200]
+    #[arg(long, value_name = "N", env = "TERRACE_RATE_BURST")]
+    pub rate_burst: Option<u32>,
     /// Print the OpenAPI document and exit
     #[arg(long)]
     pub openapi: bool,

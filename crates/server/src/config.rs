@@ -42,6 +42,18 @@ pub struct ConfigLayer {
     /// Names of the server's environment variables that `${env:NAME}` may read (and a
     /// job's `passthrough` may inherit); no other reaches a job.
     pub allow_env: Option<Vec<String>>,
+    /// How long a client may take to send a request's head, from its first byte.
+    pub header_timeout: Option<String>,
+    /// How long a connection may wait for its next request (keep-alive) before it is closed.
+    pub idle_timeout: Option<String>,
+    /// How long one request may take to be answered (reading its body included).
+    pub request_timeout: Option<String>,
+    /// Open connections at most; beyond, the one that waited longest for a request is closed.
+    pub max_connections: Option<usize>,
+    /// Requests per client (token, or address without one): `N`, `N/s`, `N/min`, `N/h`; `0` is no limit.
+    pub rate_limit: Option<String>,
+    /// Requests a client may send at once above its rate.
+    pub rate_burst: Option<u32>,
 }
 
 impl ConfigLayer {
@@ -60,6 +72,12 @@ impl ConfigLayer {
             shutdown_grace: self.shutdown_grace.or(lower.shutdown_grace),
             kill_grace: self.kill_grace.or(lower.kill_grace),
             allow_env: self.allow_env.filter(|names| !names.is_empty()).or(lower.allow_env),
+            header_timeout: self.header_timeout.or(lower.header_timeout),
+            idle_timeout: self.idle_timeout.or(lower.idle_timeout),
+            request_timeout: self.request_timeout.or(lower.request_timeout),
+            max_connections: self.max_connections.or(lower.max_connections),
+            rate_limit: self.rate_limit.or(lower.rate_limit),
+            rate_burst: self.rate_burst.or(lower.rate_burst),
         }
     }
 
@@ -90,6 +108,67 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     pub kill_grace: Duration,
     pub allow_env: Vec<String>,
+    pub http: HttpLimits,
+}
+
+/// What a client may hold and send: the server's defence against being taken down
+/// without a token (slow or idle connections, floods).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpLimits {
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+    /// None: no per-client limit.
+    pub rate: Option<Rate>,
+}
+
+/// `requests` per `per`, with `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub requests: u32,
+    pub per: Duration,
+    pub burst: u32,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            rate: Some(Rate { requests: 100, per: Duration::from_secs(1), burst: 200 }),
+        }
+    }
+}
+
+/// `N`, `N/s`, `N/min` or `N/h` requests; `0` or `off` for none.
+fn rate(value: Option<String>, burst: Option<u32>) -> Result<Option<Rate>, ConfigError> {
+    let default = HttpLimits::default().rate;
+    let Some(text) = value else {
+        return Ok(default.map(|r| Rate { burst: burst.unwrap_or(r.burst), ..r }));
+    };
+    let bad = || ConfigError::Value {
+        key: "rate_limit",
+        message: format!("`{text}` is not a rate like 100, 100/s, 600/min or 0 (no limit)"),
+    };
+    let (count, unit) = text.trim().split_once('/').unwrap_or((text.trim(), "s"));
+    if count == "off" {
+        return Ok(None);
+    }
+    let requests: u32 = count.trim().parse().map_err(|_| bad())?;
+    let per = match unit.trim() {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        _ => return Err(bad()),
+    };
+    if requests == 0 {
+        return Ok(None);
+    }
+    let burst = positive("rate_burst", burst, requests)?;
+    Ok(Some(Rate { requests, per, burst }))
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
@@ -120,6 +199,12 @@ fn allow_env(names: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
         return Err(ConfigError::Value { key: "allow_env", message });
     }
     Ok(names)
+}
+
+/// A duration that must not be zero (a zero timeout would close every connection).
+fn nonzero(key: &'static str, value: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
+    let d = duration(key, value, default)?;
+    if d.is_zero() { Err(ConfigError::Value { key, message: "must be longer than 0s".into() }) } else { Ok(d) }
 }
 
 fn positive<T: PartialOrd + From<u8>>(key: &'static str, value: Option<T>, default: T) -> Result<T, ConfigError> {
@@ -186,6 +271,7 @@ impl ServerConfig {
             Some(url) => database_url(&url)?,
             None => Database::Sqlite(data_dir.join("terrace.db")),
         };
+        let defaults = HttpLimits::default();
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(ServerConfig {
             listen,
@@ -200,6 +286,13 @@ impl ServerConfig {
             shutdown_grace: duration("shutdown_grace", layer.shutdown_grace, Duration::from_secs(60))?,
             kill_grace: duration("kill_grace", layer.kill_grace, Duration::from_secs(10))?,
             allow_env: allow_env(layer.allow_env)?,
+            http: HttpLimits {
+                header_timeout: nonzero("header_timeout", layer.header_timeout, defaults.header_timeout)?,
+                idle_timeout: nonzero("idle_timeout", layer.idle_timeout, defaults.idle_timeout)?,
+                request_timeout: nonzero("request_timeout", layer.request_timeout, defaults.request_timeout)?,
+                max_connections: positive("max_connections", layer.max_connections, defaults.max_connections)?,
+                rate: rate(layer.rate_limit, layer.rate_burst)?,
+            },
         })
     }
 }
@@ -235,6 +328,20 @@ mod tests {
             ServerConfig::resolve(pg, None).unwrap().database,
             Database::Postgres("postgres://u@db:5432/terrace".into())
         );
+        let limits = |rate: &str, burst: Option<u32>| {
+            let layer = ConfigLayer { rate_limit: Some(rate.into()), rate_burst: burst, ..Default::default() };
+            ServerConfig::resolve(layer, None).map(|c| c.http.rate)
+        };
+        assert_eq!(limits("0", None).unwrap(), None);
+        assert_eq!(limits("off", None).unwrap(), None);
+        assert_eq!(
+            limits("60/min", Some(5)).unwrap(),
+            Some(Rate { requests: 60, per: Duration::from_secs(60), burst: 5 })
+        );
+        assert_eq!(limits("7", None).unwrap(), Some(Rate { requests: 7, per: Duration::from_secs(1), burst: 7 }));
+        assert!(limits("many", None).unwrap_err().to_string().starts_with("`rate_limit`"));
+        let zero = ConfigLayer { idle_timeout: Some("0s".into()), ..Default::default() };
+        assert!(ServerConfig::resolve(zero, None).unwrap_err().to_string().starts_with("`idle_timeout`"));
         let file = ConfigLayer { database: Some("sqlite:///tmp/x.db".into()), ..Default::default() };
         assert_eq!(ServerConfig::resolve(file, None).unwrap().database, Database::Sqlite("/tmp/x.db".into()));
     }

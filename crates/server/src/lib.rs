@@ -15,7 +15,7 @@ use terrace_store::StoreError;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, Settings};
-pub use crate::config::{ConfigError, ConfigLayer, Database, ServerConfig};
+pub use crate::config::{ConfigError, ConfigLayer, Database, HttpLimits, Rate, ServerConfig};
 pub use crate::database::{OpenedStore, open_store};
 pub use crate::http::openapi_json;
 
@@ -69,6 +69,8 @@ pub async fn serve(
     if let Err(e) = scheduler::reap(&app).await {
         tracing::warn!(error = %e, "could not look for requests of dead servers");
     }
+    let mut limits = config.http.clone();
+    limits.max_connections = fit_open_files(limits.max_connections);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
@@ -96,16 +98,25 @@ pub async fn serve(
         OpenedStore::Sqlite(_) => None,
     };
     let scheduler = tokio::spawn(scheduler::run(app.clone(), sched_cfg, stop.clone()));
+    let stop_serving = CancellationToken::new();
     let graceful = {
-        let (app, stop) = (app.clone(), stop.clone());
+        let (app, stop, stop_serving) = (app.clone(), stop.clone(), stop_serving.clone());
         async move {
             shutdown.await;
             eprintln!("terrace server stopping: no new requests are claimed; running ones may finish");
             stop.cancel();
             app.shutdown.cancel();
+            stop_serving.cancel();
         }
     };
-    let served = axum::serve(listener, http::router(app.clone())).with_graceful_shutdown(graceful).await;
+    let watcher = tokio::spawn(graceful);
+    let limiter = limits.rate.map(http::limit::Limiter::new);
+    if let Some(l) = &limiter {
+        tokio::spawn(l.clone().forget_quiet_clients(stop_serving.clone()));
+    }
+    let router = http::router(app.clone(), limiter, limits.request_timeout);
+    http::listen::serve(listener, router, limits, stop_serving.clone()).await;
+    watcher.abort();
     stop.cancel();
     let _ = scheduler.await;
     if let Some(wakeups) = wakeups {
@@ -113,5 +124,27 @@ pub async fn serve(
     }
     store.close().await;
     eprintln!("terrace server stopped");
-    served.map_err(|source| ServerError::Io { context: "serve HTTP".into(), source })
+    Ok(())
+}
+
+/// Files the process keeps for itself beside its connections: the store, logs, pipes of
+/// running jobs, the listening socket.
+const RESERVED_FILES: u64 = 256;
+
+/// Raises the soft limit of open files to the hard one, and lowers `max_connections`
+/// (with a warning) if the connections could still exhaust it: an `accept` that fails
+/// with "Too many open files" would leave `/healthz` unanswered.
+fn fit_open_files(max_connections: usize) -> usize {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return max_connections };
+    let soft = if hard > soft && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() { hard } else { soft };
+    let room = soft.saturating_sub(RESERVED_FILES).max(16) as usize;
+    if max_connections > room {
+        eprintln!(
+            "warning: max_connections lowered from {max_connections} to {room}: this process may open {soft} files \
+             (ulimit -n) and keeps {RESERVED_FILES} for itself"
+        );
+        return room;
+    }
+    max_connections
 }

@@ -29,6 +29,12 @@ pub async fn server(g: &Global, a: ServerArgs) -> Result<ExitCode, CliError> {
         shutdown_grace: a.shutdown_grace,
         kill_grace: a.kill_grace,
         allow_env: Some(a.allow_env),
+        header_timeout: a.header_timeout,
+        idle_timeout: a.idle_timeout,
+        request_timeout: a.request_timeout,
+        max_connections: a.max_connections,
+        rate_limit: a.rate_limit,
+        rate_burst: a.rate_burst,
     };
     let config = ServerConfig::resolve(top, a.config.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
     terrace_server::serve(config, shutdown_signal()).await.map_err(|e| match e {

@@ -4,6 +4,7 @@ mod api;
 mod client;
 mod environment;
 mod errors;
+mod limits;
 mod paging;
 mod recovery;
 mod replicas;

@@ -73,11 +73,31 @@ impl Server {
     }
 
     pub fn start_with_env(project: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn(project, data, extra, env, None)
+    }
+
+    /// A server that may open at most `files` files (its `ulimit -n`).
+    pub fn start_with_open_files(project: &Path, data: &Path, extra: &[&str], files: u64) -> Server {
+        Server::spawn(project, data, extra, &[], Some(files))
+    }
+
+    fn spawn(project: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)], files: Option<u64>) -> Server {
         std::fs::create_dir_all(data).expect("data dir");
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let log = data.join(format!("server-{}.log", STARTS.fetch_add(1, Ordering::Relaxed)));
         let stderr = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(bin())
+        let mut command = Command::new(bin());
+        if let Some(files) = files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, files, files)
+                        .map_err(std::io::Error::from)
+                });
+            }
+        }
+        let child = command
             .args(["server", "--listen", "127.0.0.1:0", "--poll", "200ms", "--project"])
             .arg(project)
             .arg("--data")
@@ -133,6 +153,11 @@ impl Server {
         let _ = c.kill();
         let _ = c.wait();
         false
+    }
+
+    /// The server's address, for raw sockets.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.url.trim_start_matches("http://").parse().expect("server address")
     }
 
     pub fn api(&self, token: Option<&str>) -> Api {
@@ -222,4 +247,59 @@ pub fn one_job_project(start_sh: &str) -> Fixture {
     f.write("proj/app/start.sh", start_sh);
     f.write("proj/app/delete.sh", "#!/bin/sh\nsleep 1\necho deleted\n");
     f
+}
+
+/// An answer read off a raw socket: status, headers (lower-case names), body.
+pub struct RawAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one HTTP/1.1 answer (with a Content-Length) from `stream`, bounded in time.
+pub fn read_answer(stream: &mut std::net::TcpStream) -> RawAnswer {
+    use std::io::Read;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_string();
+            let mut lines = head.split("\r\n");
+            let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+                .collect();
+            let len: usize = headers.iter().find(|(n, _)| n == "content-length").map_or(0, |(_, v)| v.parse().unwrap());
+            if data.len() >= end + 4 + len {
+                let body = String::from_utf8_lossy(&data[end + 4..end + 4 + len]).to_string();
+                return RawAnswer { status, headers, body };
+            }
+        }
+        let n = stream.read(&mut buf).expect("read the answer");
+        assert!(n > 0, "the connection closed before a whole answer: {}", String::from_utf8_lossy(&data));
+        data.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Whether the server closes `stream` (end of file or reset) within 30 s.
+pub fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
 }

@@ -28,6 +28,12 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("the request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    /// The client sent more than its share (see `rate_limit`); retry after the delay.
+    #[error("{message}")]
+    TooManyRequests { retry_after: std::time::Duration, message: String },
+    /// The request was not answered in time (a body that never ends, a slow store).
+    #[error("the request was not answered within {}; send it again", humantime::format_duration(*after))]
+    TimedOut { after: std::time::Duration },
     /// The store cannot be reached or is not migrated.
     #[error("not ready: {0}")]
     Unavailable(String),
@@ -64,6 +70,8 @@ impl AppError {
             AppError::Unprocessable { .. } => "unprocessable",
             AppError::MethodNotAllowed => "method_not_allowed",
             AppError::TooLarge { .. } => "payload_too_large",
+            AppError::TooManyRequests { .. } => "too_many_requests",
+            AppError::TimedOut { .. } => "request_timeout",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal { .. } => "internal",
         }
@@ -71,7 +79,13 @@ impl AppError {
 
     /// Whether the same request may succeed later unchanged.
     pub fn retryable(&self) -> bool {
-        matches!(self, AppError::Unavailable(_) | AppError::Internal { .. })
+        matches!(
+            self,
+            AppError::Unavailable(_)
+                | AppError::Internal { .. }
+                | AppError::TooManyRequests { .. }
+                | AppError::TimedOut { .. }
+        )
     }
 }
 

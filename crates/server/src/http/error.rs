@@ -18,7 +18,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// bad_request, unauthenticated, forbidden, not_found, method_not_allowed, conflict,
-    /// unprocessable, payload_too_large, unavailable, internal.
+    /// unprocessable, payload_too_large, too_many_requests, request_timeout, unavailable, internal.
     pub code: String,
     pub message: String,
     /// The input field at fault, when one is.
@@ -38,6 +38,8 @@ pub fn status(e: &AppError) -> StatusCode {
         AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AppError::TimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
         AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -62,10 +64,17 @@ impl IntoResponse for AppError {
             }
             other => other.to_string(),
         };
+        let retry_after = match &self {
+            AppError::TooManyRequests { retry_after, .. } => Some(retry_after.as_secs_f64().ceil().max(1.0) as u64),
+            _ => None,
+        };
         let body = ErrorBody {
             error: ErrorDetail { code: self.code().to_string(), message, field, retryable: self.retryable() },
         };
         let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
         }

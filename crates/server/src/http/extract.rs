@@ -19,17 +19,22 @@ impl FromRequestParts<Arc<App>> for Auth {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = match header {
-            None => None,
-            Some(h) => match h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")) {
-                Some(t) => Some(t),
-                None => {
-                    return Err(AppError::Unauthenticated("the Authorization header must be `Bearer <token>`".into()));
-                }
-            },
-        };
-        access::authenticate(app, token).await.map(Auth)
+        if let Some(super::limit::Authenticated(caller)) = parts.extensions.get() {
+            return Ok(Auth(caller.clone()));
+        }
+        access::authenticate(app, bearer(&parts.headers)?).await.map(Auth)
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`, if the header is there.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Result<Option<&str>, AppError> {
+    let header = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match header {
+        None => Ok(None),
+        Some(h) => match h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")) {
+            Some(t) => Ok(Some(t)),
+            None => Err(AppError::Unauthenticated("the Authorization header must be `Bearer <token>`".into())),
+        },
     }
 }
 

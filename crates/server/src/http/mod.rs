@@ -1,10 +1,14 @@
 //! The HTTP API: `/api/v1` (its OpenAPI document generated from the handlers), health,
 //! readiness and metrics; a body limit, latency tracking and JSON errors everywhere.
 
+mod conn;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod limit;
+pub mod listen;
 mod metrics;
+mod root;
 mod routes;
 
 use std::sync::Arc;
@@ -52,15 +56,19 @@ pub fn openapi_json() -> String {
     text
 }
 
-pub fn router(app: Arc<App>) -> Router {
+/// The whole HTTP surface. `limiter` applies the per-client limits (None: no limit).
+pub fn router(app: Arc<App>, limiter: Option<Arc<limit::Limiter>>, request_timeout: std::time::Duration) -> Router {
     let (api, doc) = api();
     let doc = Arc::new(doc);
     api.route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
+        .route("/", get(root::index))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .fallback(|| async { AppError::NotFound { what: "route", id: "this path".into() } })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(request_timeout, limit::request_timeout))
+        .layer(axum::middleware::from_fn_with_state((app.clone(), limiter), limit::per_client))
         .layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app)
