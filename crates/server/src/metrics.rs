@@ -2,7 +2,9 @@
 //! store at each scrape, so every replica reports the same), request durations, and API
 //! latencies by route.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 use crate::app::ServerStore;
 
@@ -13,6 +15,8 @@ pub struct Metrics {
     queue_depth: IntGauge,
     request_seconds: HistogramVec,
     http_seconds: HistogramVec,
+    /// Project files parsed (a parse is costly: the cache keeps them until they change).
+    pub project_parses: IntCounter,
 }
 
 impl Default for Metrics {
@@ -40,16 +44,19 @@ impl Metrics {
             &["method", "route", "status"],
         )
         .expect("valid metric");
+        let project_parses =
+            IntCounter::new("terrace_project_parses_total", "Project files read and parsed").expect("valid metric");
         for c in [
             Box::new(runs.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(requests.clone()),
             Box::new(queue_depth.clone()),
             Box::new(request_seconds.clone()),
             Box::new(http_seconds.clone()),
+            Box::new(project_parses.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
-        Metrics { registry, runs, requests, queue_depth, request_seconds, http_seconds }
+        Metrics { registry, runs, requests, queue_depth, request_seconds, http_seconds, project_parses }
     }
 
     pub fn observe_request(&self, event: &str, state: &str, seconds: f64) {

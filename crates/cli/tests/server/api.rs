@@ -112,3 +112,37 @@ fn health_readiness_and_the_openapi_document_need_no_token() {
     assert!(doc["paths"]["/api/v1/projects/{project}/environments/{environment}/events"]["post"].is_object());
     assert!(server.stop());
 }
+
+/// `terrace_project_parses_total` from `/metrics`.
+fn parses(server: &Server) -> u64 {
+    let text = client().get(format!("{}/metrics", server.url)).send().unwrap().text().unwrap();
+    let line = text.lines().find(|l| l.starts_with("terrace_project_parses_total ")).expect("the parse counter");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_project_is_parsed_again_only_when_its_file_changes() {
+    let f = one_job_project("#!/bin/sh\ntrue\n");
+    let file = f.project().join("terrace.yaml");
+    // Older than the two seconds within which a file is always read again.
+    let old = std::time::SystemTime::now() - Duration::from_secs(60);
+    let age =
+        |file: &std::path::Path| std::fs::File::options().write(true).open(file).unwrap().set_modified(old).unwrap();
+    age(&file);
+    let token = f.token("viewer", "v");
+    let mut server = f.start(&[]);
+    let api = server.api(Some(&token));
+    let registered = parses(&server);
+    for _ in 0..5 {
+        assert_eq!(api.ok("GET", "/projects", None)[0]["name"], "shop");
+        api.ok("GET", "/projects/shop", None);
+    }
+    assert_eq!(parses(&server), registered, "read once when registered, then kept");
+    let text = std::fs::read_to_string(&file).unwrap().replace("dev: {}", "dev: {}\n  qa: {}");
+    std::fs::write(&file, text).unwrap();
+    age(&file);
+    assert_eq!(api.ok("GET", "/projects/shop", None)["environments"], serde_json::json!(["dev", "qa"]));
+    assert_eq!(api.ok("GET", "/projects", None)[0]["environments"], serde_json::json!(["dev", "qa"]));
+    assert_eq!(parses(&server), registered + 1, "read again once it changed");
+    assert!(server.stop());
+}

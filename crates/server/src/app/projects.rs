@@ -3,7 +3,8 @@
 //! A file is parsed again only when it changed: the parsed project is kept with the
 //! file's identity (device, inode, size, modification and change times), and a file
 //! modified in the last two seconds is always re-read, since two writes within the
-//! clock's granularity could leave the same times and size.
+//! clock's granularity could leave the same times and size. Reading and parsing happen on
+//! a blocking thread, one at a time per file (callers asking meanwhile wait and share it).
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -21,7 +22,7 @@ use super::{App, AppError, AppResult, Caller};
 /// A project read from its file.
 pub struct Loaded {
     pub record: ProjectRecord,
-    pub project: Project,
+    pub project: Arc<Project>,
     /// The folder holding terrace.yaml; job sources are relative to it.
     pub root: PathBuf,
 }
@@ -35,9 +36,12 @@ fn project_file(path: &Path) -> PathBuf {
     }
 }
 
+/// One file's last parse, behind a lock that lets one caller at a time read the file.
+type Slot = Arc<tokio::sync::Mutex<Option<(Stamp, Arc<Project>)>>>;
+
 /// The parsed project files, by path.
 #[derive(Default)]
-pub struct ProjectCache(Mutex<HashMap<PathBuf, (Stamp, Arc<Project>)>>);
+pub struct ProjectCache(Mutex<HashMap<PathBuf, Slot>>);
 
 /// What tells one version of a file from another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,39 +73,41 @@ impl Stamp {
 }
 
 impl ProjectCache {
-    fn get(&self, file: &Path, stamp: Stamp) -> Option<Arc<Project>> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(file).filter(|(s, _)| *s == stamp).map(|(_, p)| p.clone())
-    }
-
-    fn put(&self, file: &Path, stamp: Stamp, project: Arc<Project>) {
+    fn slot(&self, file: &Path) -> Slot {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert(file.to_path_buf(), (stamp, project));
+        map.entry(file.to_path_buf()).or_default().clone()
     }
 }
 
 /// The project in `file`: parsed again only when the file changed (the stamp is taken
 /// before reading, so a change during the read makes the next call read again).
-async fn read_cached(app: &App, file: &Path) -> AppResult<Project> {
-    let stamp = Stamp::of(file);
-    if let Some(project) = stamp.and_then(|s| app.projects.get(file, s)) {
-        return Ok(Project::clone(&project));
+async fn read_cached(app: &App, file: &Path) -> AppResult<Arc<Project>> {
+    let slot = app.projects.slot(file);
+    let mut last = slot.lock().await;
+    let (path, cached) = (file.to_path_buf(), last.clone());
+    let (stamp, project, parsed) = blocking(move || {
+        let stamp = Stamp::of(&path);
+        match (stamp, cached) {
+            (Some(now), Some((then, project))) if now == then => Ok((stamp, project, false)),
+            _ => read_blocking(&path).map(|p| (stamp, Arc::new(p), true)),
+        }
+    })
+    .await?;
+    if parsed {
+        app.metrics.project_parses.inc();
     }
-    let project = read(file).await?;
-    if let Some(s) = stamp {
-        app.projects.put(file, s, Arc::new(project.clone()));
-    }
+    *last = stamp.map(|s| (s, project.clone()));
     Ok(project)
 }
 
-/// Reads and parses the file off the async threads, refused past the size limit before
-/// it is read (the same reader as local mode).
-async fn read(file: &Path) -> AppResult<Project> {
-    let path = file.to_path_buf();
-    let label = file.display().to_string();
-    tokio::task::spawn_blocking(move || terrace_engine::project_file::load(&path, &label))
-        .await
-        .map_err(|e| AppError::internal(format!("reading the project file: {e}")))?
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> AppResult<T> + Send + 'static) -> AppResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| AppError::internal(format!("reading a project file: {e}")))?
+}
+
+/// Reads and parses the file, refused past the size limit before it is read (the same
+/// reader as local mode).
+fn read_blocking(file: &Path) -> AppResult<Project> {
+    terrace_engine::project_file::load(file, &file.display().to_string())
         .map_err(|e| AppError::unprocessable(Some("path"), e.to_string()))
 }
 
@@ -118,7 +124,7 @@ pub async fn register(app: &App, caller: Option<&Caller>, path: &str) -> AppResu
         return Err(AppError::bad("path", format!("`{}` is not an absolute path", clip(path))));
     }
     let file = project_file(given);
-    let project = read(&file).await?;
+    let project = read_cached(app, &file).await?;
     let record = app.store.put_project(&project.name, &file.display().to_string()).await?;
     app.recent_projects.clear();
     if let Some(c) = caller {
@@ -149,7 +155,7 @@ pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<ProjectView>> {
     let mut views = Vec::new();
     for record in app.store.list_projects().await? {
         // A file that no longer parses still lists, without environments or jobs.
-        let view = match read(Path::new(&record.path)).await {
+        let view = match read_cached(app, Path::new(&record.path)).await {
             Ok(project) => ProjectView::new(&record, &project),
             Err(_) => ProjectView { name: record.name, path: record.path, environments: vec![], jobs: vec![] },
         };
@@ -184,17 +190,15 @@ mod tests {
                     .unwrap(),
             )
         };
-        let cache = ProjectCache::default();
-
         write(&file, "project: aaaa\n", old);
         let stamp = Stamp::of(&file).expect("an old file has a stamp");
-        cache.put(&file, stamp, parsed("aaaa"));
-        assert_eq!(cache.get(&file, Stamp::of(&file).unwrap()).unwrap().name, "aaaa");
+        let _kept = parsed("aaaa");
+        assert_eq!(Stamp::of(&file), Some(stamp));
 
         // The same size and the same modification time: the change time still differs.
         std::thread::sleep(Duration::from_millis(20));
         write(&file, "project: bbbb\n", old);
-        assert!(cache.get(&file, Stamp::of(&file).unwrap()).is_none(), "a rewritten file is read again");
+        assert_ne!(Stamp::of(&file), Some(stamp), "a rewritten file is read again");
 
         // A file written just now is never trusted.
         write(&file, "project: cccc\n", SystemTime::now());

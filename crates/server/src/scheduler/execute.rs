@@ -84,7 +84,7 @@ async fn run(
     handle: &Handle,
 ) -> Result<PipelineOutcome, AppError> {
     let loaded = projects::load(app, &request.project).await?;
-    let project = loaded.project;
+    let project = terrace_model::Project::clone(&loaded.project);
     let secrets = SecretValues(app.store.secret_values(&project.name, &request.environment).await?);
     let store: Arc<dyn terrace_store::Store> = app.store.clone();
     // The server's own environment (its master key, its database URL) stays its own: a
