@@ -48,6 +48,9 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    // FAILPOINTS=... makes chosen code fail, for tests only (see Cargo.toml's `failpoints`).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let store = open_store(&config.database, &config.data_dir).await?;
     let data_dir = std::path::absolute(&config.data_dir)
         .map_err(|source| ServerError::Io { context: format!("{}", config.data_dir.display()), source })?;

@@ -77,3 +77,52 @@ fn a_request_out_of_attempts_ends_interrupted_with_the_reason() {
     assert_eq!(env["state"], "failed", "{env}");
     assert!(again.stop());
 }
+
+fn start_event(api: &Api) -> String {
+    api.ok("POST", "/projects/shop/environments/dev/events", Some(r#"{"event": "start"}"#))["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_panic_in_a_request_task_fails_the_request_and_its_runs_with_the_message() {
+    let f = one_job_project("#!/bin/sh\necho started\nsleep 60\n");
+    let token = f.token("operator", "op");
+    let env = [("FAILPOINTS", "request-job-started=1*panic(boom in the request task)")];
+    let mut server = Server::start_with_env(&f.project(), &f.data(), &["--lease", "1s"], &env);
+    let api = server.api(Some(&token));
+    let request = api.wait_request(&start_event(&api), Duration::from_secs(60));
+    assert_eq!(request["state"], "failed", "{request}");
+    assert!(request["reason"].as_str().unwrap().contains("boom in the request task"), "{request}");
+    let run = request["run_ids"][0].as_str().expect("the run was recorded");
+    let run = api.ok("GET", &format!("/runs/{run}"), None);
+    assert_eq!(run["state"], "failed", "{run}");
+    let env = api.ok("GET", "/projects/shop/environments/dev", None);
+    assert_eq!(env["state"], "failed", "{env}");
+    // The server goes on: the next event of the same environment runs (the job sleeps, so
+    // cancel it once it started).
+    let next = start_event(&api);
+    eventually(Duration::from_secs(30), "the next request to run its job", || {
+        let r = api.ok("GET", &format!("/requests/{next}"), None);
+        (r["state"] == "running" && !r["run_ids"].as_array().unwrap().is_empty()).then_some(())
+    });
+    api.ok("POST", &format!("/requests/{next}/cancel"), None);
+    assert_eq!(api.wait_request(&next, Duration::from_secs(60))["state"], "cancelled");
+    assert!(server.stop());
+}
+
+#[test]
+fn a_request_the_server_holds_without_a_task_is_ended_not_renewed_forever() {
+    let f = one_job_project("#!/bin/sh\ntrue\n");
+    let token = f.token("operator", "op");
+    // The request's end is never written, as if the store had refused it.
+    let env = [("FAILPOINTS", "request-finish=1*return")];
+    let mut server = Server::start_with_env(&f.project(), &f.data(), &["--lease", "1s"], &env);
+    let api = server.api(Some(&token));
+    let request = api.wait_request(&start_event(&api), Duration::from_secs(60));
+    assert_eq!(request["state"], "failed", "{request}");
+    assert!(request["reason"].as_str().unwrap().contains("no longer runs it"), "{request}");
+    assert_eq!(api.wait_request(&start_event(&api), Duration::from_secs(60))["state"], "succeeded");
+    assert!(server.stop());
+}

@@ -1,14 +1,18 @@
 //! Runs one claimed request through the engine: the project re-read from its file, the
 //! environment's secrets handed to the engine for `${secret:NAME}`, only the allowed
 //! part of the server's environment passed on, the run ids recorded as the jobs start,
-//! and the outcome written back to the request.
+//! and the outcome written back to the request. A panic while it runs is caught: the
+//! request and its unfinished runs end `failed` with the panic's message.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::FutureExt;
 use terrace_engine::{Engine, EngineError, EnvAccess, Observer, PipelineOutcome, Progress, Request, SecretValues};
 use terrace_model::RunId;
 use terrace_store::control::{RequestRecord, RequestState};
+use terrace_store::{EnvState, RunState};
 use tokio::sync::mpsc;
 
 use super::{Handle, SchedulerConfig};
@@ -24,8 +28,19 @@ impl Observer for RunIds {
     fn observe(&self, event: Progress) {
         if let Progress::Started { run, .. } | Progress::Finished { run, .. } = event {
             let _ = self.0.send(run);
+            // Tests make the request's task panic here, with a job running.
+            fail::fail_point!("request-job-started");
         }
     }
+}
+
+/// The message a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: RequestRecord, handle: Handle) {
@@ -43,10 +58,23 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
                     }
                 }
             }
+            ids
         })
     };
-    let result = run(app, cfg, &request, Arc::new(RunIds(tx)), &handle).await;
-    let _ = writer.await;
+    let ran = AssertUnwindSafe(run(app, cfg, &request, Arc::new(RunIds(tx)), &handle)).catch_unwind().await;
+    // The engine (and the sender it held) is gone, panic or not: the writer ends.
+    let ids = writer.await.unwrap_or_default();
+    let result = match ran {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic_message(panic.as_ref());
+            tracing::error!(request = %id, panic = %message, "the request's task panicked");
+            let reason = format!("the server failed while running it (panic: {message}); send the event again");
+            end_runs(app, &request, &ids, &reason).await;
+            Err(AppError::internal(reason))
+        }
+    };
+    fail::fail_point!("request-finish", |_| ());
     let (state, reason, outcome) = match &result {
         _ if handle.released.is_cancelled() => {
             let reason = "the server stopped before it finished; re-queued";
@@ -59,6 +87,7 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
         Ok(o) if o.succeeded() => (RequestState::Succeeded, None, Some(o)),
         Ok(o) => (RequestState::Failed, Some(failure(o)), Some(o)),
         Err(_) if handle.cancel.is_cancelled() => (RequestState::Cancelled, Some("cancelled".to_string()), None),
+        Err(AppError::Internal { detail }) => (RequestState::Failed, Some(detail.clone()), None),
         Err(e) => (RequestState::Failed, Some(e.to_string()), None),
     };
     let outcome = outcome.and_then(|o| serde_json::to_value(o).ok());
@@ -68,6 +97,28 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
         Err(e) => tracing::error!(request = %id, error = %e, "could not record the request's end"),
     }
     app.metrics.observe_request(request.event.as_str(), state.as_str(), started.elapsed().as_secs_f64());
+}
+
+/// After a panic: the request's runs that had not ended are marked failed (their process
+/// groups died with the engine's futures), and the environment it was changing failed.
+async fn end_runs(app: &App, request: &RequestRecord, ids: &[RunId], reason: &str) {
+    let store = app.store.as_ref();
+    for id in ids {
+        let Ok(Some(run)) = store.get_run(*id).await else { continue };
+        if run.state.is_active() {
+            if let Err(e) = store.finish_run(run.id, RunState::Failed, None, Some(reason)).await {
+                tracing::warn!(run = %run.id, error = %e, "could not end a run after the panic");
+            }
+            if let Some(p) = run.pipeline_id {
+                let _ = store.finish_pipeline(p, RunState::Failed).await;
+            }
+        }
+    }
+    if let Ok(Some(env)) = store.get_environment(&request.project, &request.environment).await
+        && matches!(env.state, EnvState::Deploying | EnvState::Stopping | EnvState::Deleting)
+    {
+        let _ = store.set_environment_state(env.id, EnvState::Failed, None, Some(reason)).await;
+    }
 }
 
 fn failure(o: &PipelineOutcome) -> String {

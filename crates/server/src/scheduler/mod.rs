@@ -62,6 +62,9 @@ impl Running {
             h.cancel.cancel();
         }
     }
+    fn ids(&self) -> std::collections::HashSet<RequestId> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
+    }
     fn release_all(&self) {
         for h in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).values() {
             h.released.cancel();
@@ -85,6 +88,10 @@ pub async fn run(app: Arc<App>, cfg: SchedulerConfig, stop: CancellationToken) {
             last_reap = Instant::now();
             if let Err(e) = reaper::reap(&app).await {
                 tracing::warn!(error = %e, "could not re-queue the requests of dead servers");
+            }
+            // Taken here, where claims are made: a request claimed later is not yet in the store.
+            if let Err(e) = reaper::give_up_unheld(&app, &running.ids()).await {
+                tracing::warn!(error = %e, "could not look for requests this server no longer runs");
             }
         }
         while tasks.len() < cfg.max_runs.max(1) {

@@ -1,10 +1,14 @@
 //! Requests whose server died: at start and periodically, the runs a dead process left
 //! are marked interrupted (the engine's recovery), and its requests are re-queued, or
 //! marked interrupted once out of attempts. Never run twice at once: a request is taken
-//! back only when its lease expired or its holder is a dead process on this host.
+//! back only when its lease expired or its holder is a dead process on this host. And a
+//! request this server holds in the store but no longer runs (its task ended without
+//! recording the end) is ended `failed`, so its lease is not renewed forever.
+
+use std::collections::HashSet;
 
 use terrace_store::StoreError;
-use terrace_store::control::{Reaped, RequestFilter, RequestState};
+use terrace_store::control::{Reaped, RequestFilter, RequestId, RequestState};
 
 use crate::app::App;
 
@@ -57,4 +61,22 @@ pub async fn reap(app: &App) -> Result<Vec<Reaped>, StoreError> {
         app.wake_scheduler.notify_one();
     }
     Ok(reaped)
+}
+
+/// Ends the running requests this server holds in the store but not in `held` (the ids
+/// of its tasks, read before the store: a request claimed after that read is not one).
+pub async fn give_up_unheld(app: &App, held: &HashSet<RequestId>) -> Result<Vec<RequestId>, StoreError> {
+    let filter = RequestFilter { state: Some(RequestState::Running), limit: Some(1000), ..Default::default() };
+    let mut ended = Vec::new();
+    for r in app.store.list_requests(&filter).await? {
+        if r.owner.as_deref() != Some(app.instance.as_str()) || held.contains(&r.id) {
+            continue;
+        }
+        let reason = "this server no longer runs it (its task ended without recording how); send the event again";
+        if app.store.finish_request(r.id, &app.instance, RequestState::Failed, Some(reason), None).await? {
+            tracing::error!(request = %r.id, "a request this server held had no task: ended failed");
+            ended.push(r.id);
+        }
+    }
+    Ok(ended)
 }
