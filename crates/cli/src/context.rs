@@ -1,6 +1,7 @@
 //! Finding the project file and the data folder, opening the store, and building the
 //! engine: what every command needs before it can do anything.
 
+use crate::out::errln;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -71,7 +72,7 @@ async fn open_stores(data: &Path) -> Result<(Arc<dyn Store>, Arc<dyn ControlStor
     let sqlite = Arc::new(SqliteStore::open(&data.join("terrace.db"), cipher).await?);
     let store: Arc<dyn Store> = sqlite.clone();
     for r in recovery::recover(store.as_ref(), data).await? {
-        eprintln!("note: run {} (job `{}` in `{}`) marked interrupted: {}", r.run, r.job, r.environment, r.reason);
+        errln!("note: run {} (job `{}` in `{}`) marked interrupted: {}", r.run, r.job, r.environment, r.reason);
     }
     Ok((store, sqlite))
 }

@@ -13,6 +13,9 @@ pub enum CliError {
     /// Something failed at run time: exit 1.
     #[error("error: {0}")]
     Failed(String),
+    /// Stdout was closed (`| head`): the command ends quietly, exit 0.
+    #[error("")]
+    Closed,
 }
 
 impl CliError {
@@ -20,6 +23,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => ExitCode::from(2),
             CliError::Failed(_) => ExitCode::from(1),
+            CliError::Closed => ExitCode::SUCCESS,
         }
     }
 
@@ -42,7 +46,7 @@ impl From<StoreError> for CliError {
 
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
-        CliError::Failed(e.to_string())
+        if e.kind() == std::io::ErrorKind::BrokenPipe { CliError::Closed } else { CliError::Failed(e.to_string()) }
     }
 }
 

@@ -6,9 +6,11 @@ mod client;
 mod commands;
 mod context;
 mod exit;
+mod out;
 mod render;
 mod server_args;
 
+use crate::out::errln;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -35,14 +37,15 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(1);
         }
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
+        Err(exit::CliError::Closed) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             e.exit_code()
         }
     }

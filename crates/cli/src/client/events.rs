@@ -1,6 +1,7 @@
 //! `terrace up | down | destroy | plan | run` against a server: the event is queued, then
 //! the request is polled until it ends, and the same summary as local mode is printed.
 
+use crate::out::errln;
 use std::process::ExitCode;
 
 use reqwest::Method;
@@ -10,7 +11,7 @@ use terrace_model::Event;
 
 use super::{Client, project_name, seg};
 use crate::args::{EventArgs, EventName, ExecFlags, Global, RunArgs};
-use crate::commands::lifecycle::print_summary;
+use crate::commands::lifecycle::print_outcome;
 use crate::exit::CliError;
 
 pub async fn event(client: &Client, g: &Global, a: EventArgs, event: Event) -> Result<ExitCode, CliError> {
@@ -42,11 +43,7 @@ async fn submit(client: &Client, g: &Global, env: &str, body: Value, flags: &Exe
         let reason = request["reason"].as_str().unwrap_or("no reason given");
         return Err(CliError::Failed(format!("request {id} ended {state}: {reason}")));
     };
-    if flags.json {
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
-    } else {
-        print_summary(&to_outcome(&outcome)?);
-    }
+    print_outcome(&to_outcome(&outcome)?, flags.json)?;
     let ok = state == "succeeded";
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -62,12 +59,12 @@ fn spawn_cancel_on_interrupt(client: Client, id: String) -> tokio::task::JoinHan
                 _ = term.recv() => {}
             }
             if round == 1 {
-                eprintln!("terrace: leaving; request {id} goes on on the server (terrace runs / status)");
+                errln!("terrace: leaving; request {id} goes on on the server (terrace runs / status)");
                 std::process::exit(130);
             }
-            eprintln!("terrace: cancelling request {id} on the server (interrupt again to leave at once)");
+            errln!("terrace: cancelling request {id} on the server (interrupt again to leave at once)");
             if let Err(e) = client.call::<Value>(Method::POST, &format!("/requests/{}/cancel", seg(&id)), None).await {
-                eprintln!("{e}");
+                errln!("{e}");
             }
         }
     })

@@ -1,5 +1,6 @@
 //! `terrace status | runs | outputs` against a server, printed as local mode prints them.
 
+use crate::out::outln;
 use std::process::ExitCode;
 
 use serde_json::Value;
@@ -70,19 +71,19 @@ pub async fn status(client: &Client, g: &Global, a: &StatusArgs) -> Result<ExitC
     let env: Value = client.get(&format!("/projects/{}/environments/{}", seg(&project), seg(name))).await?;
     if env["state"] == "absent" {
         if a.json {
-            println!("{}", serde_json::json!({"name": name, "state": "absent", "jobs": []}));
+            outln!("{}", serde_json::json!({"name": name, "state": "absent", "jobs": []}));
         } else {
-            println!("environment `{name}` has no record (never started, or deleted)");
+            outln!("environment `{name}` has no record (never started, or deleted)");
         }
         return Ok(ExitCode::SUCCESS);
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&env)?);
+        outln!("{}", serde_json::to_string_pretty(&env)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("environment `{name}`: {} (since {})", text(&env["state"]), at(&env["updated_at"]));
+    outln!("environment `{name}`: {} (since {})", text(&env["state"]), at(&env["updated_at"]));
     if let Some(reason) = env["reason"].as_str() {
-        println!("  {reason}");
+        outln!("  {reason}");
     }
     let info: Value = client.get(&format!("/projects/{}", seg(&project))).await?;
     let runs = env["jobs"].as_array().cloned().unwrap_or_default();
@@ -103,7 +104,7 @@ pub async fn status(client: &Client, g: &Global, a: &StatusArgs) -> Result<ExitC
             None => vec![text(job), "-".into(), "never run".into(), "-".into(), "-".into(), "-".into()],
         })
         .collect();
-    table::print(&["JOB", "EVENT", "LAST RUN", "AT", "RUN", "REASON"], rows);
+    table::print(&["JOB", "EVENT", "LAST RUN", "AT", "RUN", "REASON"], rows)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -118,11 +119,11 @@ pub async fn runs(client: &Client, g: &Global, a: &RunsArgs) -> Result<ExitCode,
     }
     let runs: Vec<Value> = client.get::<RunPage>(&query).await?.items;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        outln!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {
-        println!("no runs yet");
+        outln!("no runs yet");
         return Ok(ExitCode::SUCCESS);
     }
     let parse = |v: &Value| {
@@ -148,7 +149,7 @@ pub async fn runs(client: &Client, g: &Global, a: &RunsArgs) -> Result<ExitCode,
             ]
         })
         .collect();
-    table::print(&["RUN", "ENV", "JOB", "EVENT", "STATE", "ATTEMPTS", "CREATED", "TOOK", "REASON"], rows);
+    table::print(&["RUN", "ENV", "JOB", "EVENT", "STATE", "ATTEMPTS", "CREATED", "TOOK", "REASON"], rows)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -164,11 +165,11 @@ pub async fn outputs(client: &Client, g: &Global, a: &OutputsArgs) -> Result<Exi
     }
     let outputs = env["outputs"].as_array().cloned().unwrap_or_default();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&outputs)?);
+        outln!("{}", serde_json::to_string_pretty(&outputs)?);
         return Ok(ExitCode::SUCCESS);
     }
     if outputs.is_empty() {
-        println!("environment `{}` has no outputs", a.env);
+        outln!("environment `{}` has no outputs", a.env);
         return Ok(ExitCode::SUCCESS);
     }
     let rows = outputs
@@ -183,6 +184,6 @@ pub async fn outputs(client: &Client, g: &Global, a: &OutputsArgs) -> Result<Exi
             ]
         })
         .collect();
-    table::print(&["NAME", "VALUE", "JOB", "SECRET", "VARIABLE"], rows);
+    table::print(&["NAME", "VALUE", "JOB", "SECRET", "VARIABLE"], rows)?;
     Ok(ExitCode::SUCCESS)
 }

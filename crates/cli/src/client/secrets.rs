@@ -1,5 +1,6 @@
 //! `terrace secret set NAME --env ENV` (value from stdin) and `terrace secret list`.
 
+use crate::out::{errln, outln};
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -28,14 +29,14 @@ pub async fn secret(g: &Global, command: SecretCommand) -> Result<ExitCode, CliE
             let value = value.strip_suffix('\n').map(|v| v.strip_suffix('\r').unwrap_or(v)).unwrap_or(&value);
             let path = format!("/projects/{}/environments/{}/secrets/{}", seg(&project), seg(&env), seg(&name));
             client.call::<Value>(Method::PUT, &path, Some(&json!({"value": value}))).await?;
-            eprintln!("secret {name} set for environment `{env}`; its next runs get it");
+            errln!("secret {name} set for environment `{env}`; its next runs get it");
             Ok(ExitCode::SUCCESS)
         }
         SecretCommand::List { env, json } => {
             let list: Vec<Value> =
                 client.get(&format!("/projects/{}/environments/{}/secrets", seg(&project), seg(&env))).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                outln!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 let rows = list
                     .iter()
@@ -47,7 +48,7 @@ pub async fn secret(g: &Global, command: SecretCommand) -> Result<ExitCode, CliE
                         ]
                     })
                     .collect();
-                table::print(&["NAME", "SET BY", "UPDATED"], rows);
+                table::print(&["NAME", "SET BY", "UPDATED"], rows)?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -2,6 +2,7 @@
 //! of one job, with live progress, Ctrl-C to stop (the jobs' process groups are stopped
 //! and their runs marked cancelled), and a summary.
 
+use crate::out::{errln, outln};
 use std::process::ExitCode;
 
 use terrace_engine::{PipelineOutcome, Request};
@@ -41,11 +42,7 @@ async fn execute(g: &Global, flags: &ExecFlags, mut req: Request) -> Result<Exit
     let outcome = engine.run_event(req, observer.clone(), cancel).await;
     observer.finish();
     let outcome = outcome?;
-    if flags.json {
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
-    } else {
-        print_summary(&outcome);
-    }
+    print_outcome(&outcome, flags.json)?;
     Ok(if outcome.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
@@ -61,21 +58,32 @@ fn spawn_interrupt_handler(cancel: CancellationToken) {
                 _ = term.recv() => {}
             }
             if cancel.is_cancelled() {
-                eprintln!(
-                    "terrace: interrupted again, leaving now; the next terrace command marks the runs interrupted"
-                );
+                errln!("terrace: interrupted again, leaving now; the next terrace command marks the runs interrupted");
                 std::process::exit(130);
             }
-            eprintln!("terrace: stopping the running jobs (interrupt again to leave at once)");
+            errln!("terrace: stopping the running jobs (interrupt again to leave at once)");
             cancel.cancel();
         }
     });
 }
 
-pub(crate) fn print_summary(o: &PipelineOutcome) {
+/// The summary (or the outcome as JSON); a closed stdout does not change the exit status,
+/// which still says how the run went.
+pub(crate) fn print_outcome(outcome: &PipelineOutcome, json: bool) -> Result<(), CliError> {
+    let printed = match json {
+        true => crate::out::line(format_args!("{}", serde_json::to_string_pretty(outcome)?)),
+        false => print_summary(outcome),
+    };
+    match printed {
+        Err(CliError::Closed) => Ok(()),
+        other => other,
+    }
+}
+
+pub(crate) fn print_summary(o: &PipelineOutcome) -> Result<(), CliError> {
     if o.pipeline_id.is_none() {
-        println!("environment `{}` has no record: nothing to destroy", o.environment);
-        return;
+        outln!("environment `{}` has no record: nothing to destroy", o.environment);
+        return Ok(());
     }
     let count = |s: RunState| o.jobs.iter().filter(|j| j.state == s).count();
     let secs = o.duration_ms as f64 / 1000.0;
@@ -86,7 +94,7 @@ pub(crate) fn print_summary(o: &PipelineOutcome) {
         (Some(job), EnvState::Failed) => format!("environment `{}` failed at job `{job}`", o.environment),
         (Some(job), state) => format!("environment `{}` is {state}: job `{job}` did not succeed", o.environment),
     };
-    println!(
+    outln!(
         "{verdict} ({} succeeded, {} failed, {} skipped; {secs:.1}s)",
         count(RunState::Succeeded),
         o.jobs.len() - count(RunState::Succeeded) - count(RunState::Skipped),
@@ -94,20 +102,24 @@ pub(crate) fn print_summary(o: &PipelineOutcome) {
     );
     if o.event == Event::Plan {
         if o.jobs.is_empty() {
-            println!("  no terraform or opentofu job to plan");
+            outln!("  no terraform or opentofu job to plan");
         }
         for j in &o.jobs {
             if let Some(p) = &j.plan {
                 let empty = if p["empty"] == true { " (no changes)" } else { "" };
-                println!(
+                outln!(
                     "  {}: {} to add, {} to change, {} to destroy{empty}",
-                    j.job, p["add"], p["change"], p["destroy"]
+                    j.job,
+                    p["add"],
+                    p["change"],
+                    p["destroy"]
                 );
             }
         }
     }
     for j in o.jobs.iter().filter(|j| j.state != RunState::Succeeded) {
         let reason = j.reason.as_deref().unwrap_or("");
-        println!("  {} {}: {reason}  (terrace logs {})", j.job, j.state, j.run_id);
+        outln!("  {} {}: {reason}  (terrace logs {})", j.job, j.state, j.run_id);
     }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! `terrace outputs ENV`: the variables an environment's jobs produced, as later jobs see
 //! them. Secrets show as `***` unless `--reveal`.
 
+use crate::out::outln;
 use std::process::ExitCode;
 
 use terrace_model::names::output_variable;
@@ -38,11 +39,11 @@ pub async fn outputs(g: &Global, a: &OutputsArgs) -> Result<ExitCode, CliError> 
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        outln!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(ExitCode::SUCCESS);
     }
     if outputs.is_empty() {
-        println!("environment `{}` has no outputs", a.env);
+        outln!("environment `{}` has no outputs", a.env);
         return Ok(ExitCode::SUCCESS);
     }
     let rows = outputs
@@ -57,6 +58,6 @@ pub async fn outputs(g: &Global, a: &OutputsArgs) -> Result<ExitCode, CliError> 
             ]
         })
         .collect();
-    table::print(&["NAME", "VALUE", "JOB", "SECRET", "VARIABLE"], rows);
+    table::print(&["NAME", "VALUE", "JOB", "SECRET", "VARIABLE"], rows)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `terrace runs`: recent runs, newest first.
 
+use crate::out::outln;
 use std::process::ExitCode;
 
 use terrace_store::RunFilter;
@@ -21,11 +22,11 @@ pub async fn runs(g: &Global, a: &RunsArgs) -> Result<ExitCode, CliError> {
     };
     let runs = s.store.list_runs(&filter).await?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        outln!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {
-        println!("no runs yet");
+        outln!("no runs yet");
         return Ok(ExitCode::SUCCESS);
     }
     let rows = runs
@@ -48,6 +49,6 @@ pub async fn runs(g: &Global, a: &RunsArgs) -> Result<ExitCode, CliError> {
             ]
         })
         .collect();
-    table::print(&["RUN", "ENV", "JOB", "EVENT", "STATE", "ATTEMPTS", "CREATED", "TOOK", "REASON"], rows);
+    table::print(&["RUN", "ENV", "JOB", "EVENT", "STATE", "ATTEMPTS", "CREATED", "TOOK", "REASON"], rows)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `terrace server`: resolves the settings (flags, environment, config file) and runs
 //! the server until SIGTERM or Ctrl-C.
 
+use crate::out::out;
 use std::process::ExitCode;
 
 use terrace_server::{ConfigLayer, ServerConfig, ServerError};
@@ -11,7 +12,7 @@ use crate::server_args::ServerArgs;
 
 pub async fn server(g: &Global, a: ServerArgs) -> Result<ExitCode, CliError> {
     if a.openapi {
-        print!("{}", terrace_server::openapi_json());
+        out!("{}", terrace_server::openapi_json());
         return Ok(ExitCode::SUCCESS);
     }
     let mut projects: Vec<_> = g.project.iter().cloned().collect();

@@ -1,5 +1,6 @@
 //! `terrace status [ENV]`: environments and their state; with ENV, each job's last run.
 
+use crate::out::outln;
 use std::process::ExitCode;
 
 use terrace_store::{EnvPage, EnvironmentRecord, Store};
@@ -41,9 +42,9 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     };
     let Some(env) = s.store.get_environment(&project.name, name).await? else {
         if a.json {
-            println!("{}", serde_json::json!({"name": name, "state": "absent", "jobs": []}));
+            outln!("{}", serde_json::json!({"name": name, "state": "absent", "jobs": []}));
         } else {
-            println!("environment `{name}` has no record (never started, or deleted)");
+            outln!("environment `{name}` has no record (never started, or deleted)");
         }
         return Ok(ExitCode::SUCCESS);
     };
@@ -51,12 +52,12 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     if a.json {
         let mut v = serde_json::to_value(&env)?;
         v["jobs"] = serde_json::to_value(&runs)?;
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("environment `{}`: {} (since {})", env.name, env.state, when(env.updated_at));
+    outln!("environment `{}`: {} (since {})", env.name, env.state, when(env.updated_at));
     if let Some(reason) = &env.reason {
-        println!("  {reason}");
+        outln!("  {reason}");
     }
     let rows = project
         .jobs
@@ -73,6 +74,6 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
             None => vec![job.clone(), "-".into(), "never run".into(), "-".into(), "-".into(), "-".into()],
         })
         .collect();
-    table::print(&["JOB", "EVENT", "LAST RUN", "AT", "RUN", "REASON"], rows);
+    table::print(&["JOB", "EVENT", "LAST RUN", "AT", "RUN", "REASON"], rows)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `terrace template list | show NAME | eject NAME --to DIR`: the defaults each template
 //! brings, so a user can read them and override any of them.
 
+use crate::out::outln;
 use std::process::ExitCode;
 
 use terrace_templates::catalog;
@@ -21,47 +22,44 @@ pub fn template(cmd: &TemplateCommand) -> Result<ExitCode, CliError> {
         TemplateCommand::List(a) => {
             let all = catalog::all();
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
+                outln!("{}", serde_json::to_string_pretty(&all)?);
             } else {
                 table::print(
                     &["TEMPLATE", "WHAT IT RUNS"],
                     all.iter().map(|t| vec![t.name.into(), t.summary.into()]).collect(),
-                );
+                )?;
             }
         }
         TemplateCommand::Show { name, json } => {
             let t = find(name)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&t)?);
+                outln!("{}", serde_json::to_string_pretty(&t)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("template `{}`: {}\n", t.name, t.summary);
-            println!("Default command per event (a job's `commands.<event>` overrides one, keeping the others):");
+            outln!("template `{}`: {}\n", t.name, t.summary);
+            outln!("Default command per event (a job's `commands.<event>` overrides one, keeping the others):");
             for (event, what) in &t.commands {
-                println!("  {event:<7} {what}");
+                outln!("  {event:<7} {what}");
             }
             if !t.job_settings.is_empty() {
-                println!("\nJob settings:");
+                outln!("\nJob settings:");
                 for (key, what) in &t.job_settings {
-                    println!("  {key:<17} {what}");
+                    outln!("  {key:<17} {what}");
                 }
             }
-            println!(
-                "\nDefault resources (container executors): cpu {}, memory {}",
-                t.resources.cpu, t.resources.memory
-            );
-            println!("\nDefault Dockerfile:\n{}", t.dockerfile);
+            outln!("\nDefault resources (container executors): cpu {}, memory {}", t.resources.cpu, t.resources.memory);
+            outln!("\nDefault Dockerfile:\n{}", t.dockerfile);
             if let Some(e) = t.entrypoint {
-                println!("entrypoint.sh:\n{e}");
+                outln!("entrypoint.sh:\n{e}");
             }
-            println!("Customise them: terrace template eject {} --to DIR", t.name);
+            outln!("Customise them: terrace template eject {} --to DIR", t.name);
         }
         TemplateCommand::Eject { name, to } => {
             let t = find(name)?;
             let written = catalog::eject(&t, to)
                 .map_err(|e| CliError::Failed(format!("cannot eject into {}: {e}", to.display())))?;
             for path in written {
-                println!("wrote {}", path.display());
+                outln!("wrote {}", path.display());
             }
         }
     }

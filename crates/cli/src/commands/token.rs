@@ -1,6 +1,7 @@
 //! `terrace token create | list`: through the API with `--server`, or directly on the
 //! server's store (how the first admin token is made).
 
+use crate::out::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,8 +53,8 @@ pub async fn token(g: &Global, command: TokenCommand) -> Result<ExitCode, CliErr
                 let (token, record) = made.map_err(|e| CliError::usage(e.to_string()))?;
                 (token, serde_json::to_value(&record)?)
             };
-            println!("{token}");
-            eprintln!(
+            outln!("{token}");
+            errln!(
                 "token `{}` ({}) created; it is shown only this once: export TERRACE_TOKEN=...",
                 record["name"].as_str().unwrap_or(&name),
                 record["role"].as_str().unwrap_or("")
@@ -70,7 +71,7 @@ pub async fn token(g: &Global, command: TokenCommand) -> Result<ExitCode, CliErr
                 list?.into_iter().map(|t| serde_json::to_value(&t)).collect::<Result<_, _>>()?
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&tokens)?);
+                outln!("{}", serde_json::to_string_pretty(&tokens)?);
             } else {
                 let rows = tokens
                     .iter()
@@ -81,7 +82,7 @@ pub async fn token(g: &Global, command: TokenCommand) -> Result<ExitCode, CliErr
                             .collect()
                     })
                     .collect();
-                table::print(&["ID", "NAME", "ROLE", "CREATED", "REVOKED"], rows);
+                table::print(&["ID", "NAME", "ROLE", "CREATED", "REVOKED"], rows)?;
             }
             Ok(ExitCode::SUCCESS)
         }

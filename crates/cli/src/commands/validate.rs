@@ -4,6 +4,8 @@
 
 use std::process::ExitCode;
 
+use crate::out::{errln, outln};
+
 use serde_json::json;
 use terrace_engine::project_file::{self, ProjectFileError, ProjectFolder};
 use terrace_model::parse::{self, Diagnostic};
@@ -30,16 +32,16 @@ pub fn validate(g: &Global, a: &JsonFlag) -> Result<ExitCode, CliError> {
         let problems: Vec<_> = report.problems.iter().map(as_json).collect();
         let notes: Vec<_> = report.notes.iter().map(as_json).collect();
         let valid = report.problems.is_empty();
-        println!("{}", json!({"valid": valid, "file": label, "problems": problems, "notes": notes}));
+        outln!("{}", json!({"valid": valid, "file": label, "problems": problems, "notes": notes}));
     } else {
         for n in &report.notes {
-            eprintln!("{label}:{n} (note)");
+            errln!("{label}:{n} (note)");
         }
         for p in &report.problems {
-            eprintln!("{label}:{p}");
+            errln!("{label}:{p}");
         }
         match &report.project {
-            Some(p) if report.problems.is_empty() => println!(
+            Some(p) if report.problems.is_empty() => outln!(
                 "{label}: valid (project `{}`, {} jobs, {} environments)",
                 p.name,
                 p.jobs.len(),
@@ -47,7 +49,7 @@ pub fn validate(g: &Global, a: &JsonFlag) -> Result<ExitCode, CliError> {
             ),
             _ => {
                 let n = report.problems.len();
-                eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
+                errln!("{n} problem{} found", if n == 1 { "" } else { "s" });
             }
         }
     }
@@ -55,6 +57,6 @@ pub fn validate(g: &Global, a: &JsonFlag) -> Result<ExitCode, CliError> {
 }
 
 pub fn schema() -> Result<ExitCode, CliError> {
-    println!("{}", serde_json::to_string_pretty(&terrace_model::schema::json_schema())?);
+    outln!("{}", serde_json::to_string_pretty(&terrace_model::schema::json_schema())?);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! Live progress of a pipeline: on a terminal, a spinner line per job (running, done,
 //! failed) with log lines printed above; elsewhere, plain timestamped lines.
 
+use crate::out::errln;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -44,26 +45,26 @@ impl Observer for Plain {
     fn observe(&self, event: Progress) {
         let now = super::table::when(time::OffsetDateTime::now_utc());
         match event {
-            Progress::Planned { jobs } => eprintln!(
+            Progress::Planned { jobs } => errln!(
                 "[{now}] plan: {}",
                 if jobs.is_empty() { "no job runs on this event".into() } else { jobs.join(" → ") }
             ),
             Progress::Started { job, run, attempt } => {
-                eprintln!("[{now}] {job}: started (run {run}, attempt {attempt})")
+                errln!("[{now}] {job}: started (run {run}, attempt {attempt})")
             }
             Progress::Lines { job, batches } if !self.quiet => {
                 for b in batches.iter() {
                     for l in b.lines() {
-                        eprintln!("{job} | {}{l}", prefix(b.stream));
+                        errln!("{job} | {}{l}", prefix(b.stream));
                     }
                 }
             }
             Progress::Lines { .. } => {}
             Progress::Retrying { job, attempt, reason } => {
-                eprintln!("[{now}] {job}: retrying (attempt {attempt}) after: {reason}")
+                errln!("[{now}] {job}: retrying (attempt {attempt}) after: {reason}")
             }
             Progress::Finished { job, state, reason, .. } => {
-                eprintln!("[{now}] {job}: {}", ended(state, reason.as_deref()))
+                errln!("[{now}] {job}: {}", ended(state, reason.as_deref()))
             }
         }
     }
