@@ -51,7 +51,31 @@ fn explain(e: &serde_json::Error) -> String {
     if e.is_syntax() {
         format!("not valid JSON ({rule}; note JSON's booleans are `true`/`false`, lower-case)")
     } else {
-        redact_quoted(rule)
+        in_our_words(&redact_quoted(rule))
+    }
+}
+
+/// serde's "invalid type: K, expected E" and "missing field `F`" as a person would say them.
+fn in_our_words(rule: &str) -> String {
+    if let Some((before, rest)) = rule.split_once("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return format!("{before}expected {expected}, found {}", with_article(found));
+    }
+    if let Some((before, field)) = rule.split_once("missing field ") {
+        return format!("{before}the key {field} is missing");
+    }
+    rule.to_string()
+}
+
+fn with_article(kind: &str) -> String {
+    match kind {
+        "map" => "an object".into(),
+        "sequence" => "an array".into(),
+        "integer" | "floating point" => "a number".into(),
+        k if k.starts_with("boolean") => "a boolean".into(),
+        "null" | "unit value" => "null".into(),
+        k => format!("a {k}"),
     }
 }
 
@@ -95,7 +119,11 @@ impl<'de> de::Deserialize<'de> for OutputFile {
                     if entries.contains_key(&name) {
                         return Err(de::Error::custom(format!("output `{name}` is defined twice")));
                     }
-                    let body: EntryBody = map.next_value()?;
+                    // Read as JSON first (a syntax error keeps its own message), then as an
+                    // entry, naming the entry when it is not one.
+                    let raw: serde_json::Value = map.next_value()?;
+                    let body: EntryBody = serde_json::from_value(raw)
+                        .map_err(|e| de::Error::custom(format_args!("output `{name}`: {e}")))?;
                     let value = match body.value {
                         serde_json::Value::String(s) => s,
                         other => other.to_string(),
@@ -112,6 +140,7 @@ impl<'de> de::Deserialize<'de> for OutputFile {
 /// `sensitive` defaults to true when absent: a value is secret unless the job says
 /// otherwise (the same default as Qovery's engine; a leaked secret cannot be undone).
 #[derive(serde::Deserialize)]
+#[serde(expecting = "an object with the keys value and sensitive (true or false)")]
 struct EntryBody {
     value: serde_json::Value,
     #[serde(default = "sensitive_by_default")]
@@ -166,6 +195,19 @@ mod tests {
         assert!(err.message.contains("expected a boolean"), "{err}");
         assert!(parse_output_file(br#"["a"]"#).is_err());
         assert!(parse_output_file(br#"{"a": {"value": "x"}, "a": {"value": "y"}}"#).is_err());
+    }
+
+    #[test]
+    fn an_entry_that_is_not_an_object_names_the_entry_and_what_was_expected() {
+        let err = parse_output_file(br#"{"TOKEN": "hunter2"}"#).unwrap_err();
+        assert_eq!(
+            err.message,
+            "output `TOKEN`: expected an object with the keys value and sensitive (true or false), found a string"
+        );
+        let err = parse_output_file(br#"{"A": {"sensitive": false}}"#).unwrap_err();
+        assert_eq!(err.message, "output `A`: the key `value` is missing");
+        let err = parse_output_file(br#"{"A": {"value": 1, "sensitive": "no"}}"#).unwrap_err();
+        assert_eq!(err.message, "output `A`: expected a boolean, found a string");
     }
 
     #[test]

@@ -98,6 +98,18 @@ fn bad_input_gets_the_right_status_and_names_the_field() {
             assert_eq!(v["error"]["field"], *field, "{method} {path} {body:?}: {v}");
         }
     }
+    // A secret that is not a string is refused without being repeated; the message says
+    // which key and what was expected, in Terrace's words (no Rust type names).
+    for body in [r#"{"value": 987654321}"#, r#"{"value": ["s3cr3t-in-array"]}"#, r#"{"value": {"k": "s3cr3t-obj"}}"#] {
+        let (got, v) = api.json("PUT", "/projects/shop/environments/dev/secrets/OK", Some(body));
+        assert_eq!(got, 400, "{v}");
+        assert_eq!(v["error"]["field"], "value", "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("field `value`: expected a string, found "), "{message}");
+        assert!(!["987654321", "s3cr3t"].iter().any(|s| message.contains(s)), "{message}");
+    }
+    let (_, v) = api.json("POST", events, Some("[]"));
+    assert!(!v["error"]["message"].as_str().unwrap().contains("struct"), "{v}");
     // A body over 1 MiB is refused with 413 before it is parsed, and the connection is
     // closed (`Connection: close`), since the rest of the body was never read. Spoken over
     // a raw socket: an HTTP client still sending the body when the answer comes may or

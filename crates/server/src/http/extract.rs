@@ -57,27 +57,88 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// Parses a JSON body. Errors name the field and what was expected, in Terrace's words,
+/// and never repeat a value: it may be a secret (`{"value": 12345}` for a secret).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    let syntax = |inner: serde_json::Error| AppError::BadRequest {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| AppError::BadRequest {
         field: Some("body".into()),
-        message: format!("the body is not valid JSON: {inner}"),
-    };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        message: format!(
+            "the body is not valid JSON ({} at line {} column {}); send a JSON object",
+            syntax_rule(&e),
+            e.line(),
+            e.column()
+        ),
+    })?;
+    serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.classify() != serde_json::error::Category::Data {
-            return syntax(inner);
-        }
-        let field = if path == "." { None } else { Some(path) };
+        let field = (path != ".").then_some(path);
+        let found = field.as_deref().map_or(Some(&value), |f| at_path(&value, f));
+        let rule = data_rule(&e.into_inner().to_string(), found);
         let message = match &field {
-            Some(f) => format!("field `{f}`: {inner}"),
-            None => format!("the body does not match the expected object: {inner}"),
+            Some(f) => format!("field `{f}`: {rule}"),
+            None => format!("the body does not match: {rule}"),
         };
         AppError::BadRequest { field, message }
-    })?;
-    de.end().map_err(syntax)?;
-    Ok(value)
+    })
+}
+
+/// serde_json's syntax complaint without its position (given apart).
+fn syntax_rule(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    text.rsplit_once(" at line ").map_or(text.clone(), |(rule, _)| rule.to_string())
+}
+
+/// The value at a serde_path_to_error path (`args[0]`, `a.b`), to say what kind it is.
+fn at_path<'v>(root: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
+    let mut here = root;
+    for part in path.split('.') {
+        let (key, indexes) = part.split_once('[').map_or((part, ""), |(k, rest)| (k, rest));
+        if !key.is_empty() {
+            here = here.get(key)?;
+        }
+        for index in indexes.split('[').filter(|i| !i.is_empty()) {
+            here = here.get(index.trim_end_matches(']').parse::<usize>().ok()?)?;
+        }
+    }
+    Some(here)
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// serde's data error, rewritten so that no value of the body appears in it.
+fn data_rule(serde: &str, found: Option<&serde_json::Value>) -> String {
+    // serde names Rust types (`struct EventBody`, `a sequence`, `a map`): say JSON's words.
+    let expected = serde.split_once(", expected ").map(|(_, e)| {
+        if e.starts_with("struct ") || e.starts_with("a map") || e.starts_with("map") {
+            "an object"
+        } else if e.starts_with("a sequence") {
+            "an array"
+        } else {
+            e
+        }
+    });
+    if serde.starts_with("invalid type") || serde.starts_with("invalid value") || serde.starts_with("invalid length") {
+        let found = found.map_or("something else", kind);
+        return format!("expected {}, found {found}", expected.unwrap_or("another value"));
+    }
+    if serde.starts_with("unknown variant") {
+        return format!("unknown value, expected {}", expected.unwrap_or("another value"));
+    }
+    if let Some(rest) = serde.strip_prefix("unknown field ") {
+        // The key is the client's, not a value: naming it helps.
+        let key = rest.split(',').next().unwrap_or(rest);
+        return format!("unknown key {key}, expected {}", expected.unwrap_or("none"));
+    }
+    serde.to_string()
 }
 
 /// A query string; a value of the wrong type is 400 naming the parameter.
@@ -108,5 +169,42 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             .await
             .map(|Path(v)| ApiPath(v))
             .map_err(|e| AppError::bad("path", format!("bad path: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        value: String,
+        args: Option<Vec<String>>,
+    }
+
+    fn message(body: &str) -> (Option<String>, String) {
+        match parse_json::<Body>(body.as_bytes()).unwrap_err() {
+            AppError::BadRequest { field, message } => (field, message),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field_and_never_repeat_a_value() {
+        let (field, m) = message(r#"{"value": 123456789}"#);
+        assert_eq!(field.as_deref(), Some("value"));
+        assert_eq!(m, "field `value`: expected a string, found a number");
+        let (field, m) = message(r#"{"value": "x", "args": ["ok", {"s3cr3t": 1}]}"#);
+        assert_eq!(field.as_deref(), Some("args[1]"));
+        assert!(!m.contains("s3cr3t") && m.contains("found an object"), "{m}");
+        let (_, m) = message(r#""s3cr3t""#);
+        assert_eq!(m, "the body does not match: expected an object, found a string");
+        let (_, m) = message(r#"{"value": "x", "extra": "s3cr3t"}"#);
+        assert!(m.contains("unknown key `extra`") && !m.contains("s3cr3t"), "{m}");
+        let (field, m) = message(r#"{"value": "s3cr3t""#);
+        assert_eq!(field.as_deref(), Some("body"));
+        assert!(m.contains("not valid JSON") && !m.contains("s3cr3t"), "{m}");
     }
 }
