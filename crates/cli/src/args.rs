@@ -70,8 +70,9 @@ pub enum Command {
     Destroy(EventArgs),
     /// Plan every terraform/opentofu job of an environment: init + plan, no apply; each run keeps its saved plan
     Plan(EventArgs),
-    /// Force-run one job for one event, whatever events it lists
-    #[command(after_help = "Example: terrace run db --env dev --event start\n\
+    /// Force-run one job for one event, whatever events it lists; or show or cancel a run
+    #[command(after_help = "Examples:\n  terrace run db --env dev --event start\n  terrace run show 0193\n  \
+        terrace run cancel 0193      (with --server: stops the request that runs it)\n\
         Arguments after `--` are appended to the job's command.")]
     Run(RunArgs),
     /// The variables an environment's jobs produced (secrets as *** unless --reveal)
@@ -98,6 +99,14 @@ pub enum Command {
     /// Secrets of an environment, kept encrypted by a terrace server
     #[command(subcommand)]
     Secret(crate::server_args::SecretCommand),
+    /// Event requests queued or run by a terrace server
+    #[command(subcommand)]
+    Request(crate::server_args::RequestCommand),
+    /// Projects registered on a terrace server
+    #[command(subcommand)]
+    Project(crate::server_args::ProjectCommand),
+    /// The audit log of a terrace server: reveals, token and secret changes, cancels
+    Audit(crate::server_args::AuditArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,20 +171,47 @@ pub enum EventName {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct RunArgs {
+    #[command(subcommand)]
+    pub action: Option<RunAction>,
     /// The job to run
-    pub job: String,
+    #[arg(required = true)]
+    pub job: Option<String>,
     /// The environment to run it in
-    #[arg(long)]
-    pub env: String,
+    #[arg(long, required = true)]
+    pub env: Option<String>,
     /// Which of the job's commands to run
-    #[arg(long, value_enum)]
-    pub event: EventName,
+    #[arg(long, value_enum, required = true)]
+    pub event: Option<EventName>,
     #[command(flatten)]
     pub exec: ExecFlags,
     /// Extra arguments for the job's command (after `--`)
     #[arg(last = true)]
     pub args: Vec<String>,
+}
+
+impl RunArgs {
+    /// The job, environment and event of a force run (clap requires them without a subcommand).
+    pub fn forced(&self) -> Result<(String, String, EventName), crate::exit::CliError> {
+        match (&self.job, &self.env, self.event) {
+            (Some(job), Some(env), Some(event)) => Ok((job.clone(), env.clone(), event)),
+            _ => Err(crate::exit::CliError::usage("terrace run JOB --env ENV --event EVENT (see terrace run --help)")),
+        }
+    }
+}
+
+/// What `terrace run` does to a run that exists.
+#[derive(Subcommand, Debug, Clone)]
+pub enum RunAction {
+    /// A run's record: job, event, state, attempts, times (id or unique prefix)
+    Show {
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a running run (with --server: its request is cancelled, its jobs stopped)
+    Cancel { run: String },
 }
 
 #[derive(Args, Debug, Clone)]

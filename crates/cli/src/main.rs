@@ -63,7 +63,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Down(a) => commands::lifecycle::event(g, a, terrace_model::Event::Stop).await,
         Command::Destroy(a) => commands::lifecycle::event(g, a, terrace_model::Event::Delete).await,
         Command::Plan(a) => commands::lifecycle::event(g, a, terrace_model::Event::Plan).await,
-        Command::Run(a) => commands::lifecycle::force_run(g, a).await,
+        Command::Run(a) => match a.action {
+            Some(action) => commands::runs::action(g, action).await,
+            None => commands::lifecycle::force_run(g, a).await,
+        },
         Command::Template(t) => commands::template::template(&t),
         Command::Outputs(a) => commands::outputs::outputs(g, &a).await,
         Command::Status(a) => commands::status::status(g, &a).await,
@@ -72,6 +75,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Server(a) => commands::server::server(g, *a).await,
         Command::Token(t) => commands::token::token(g, t).await,
         Command::Secret(s) => client::secrets::secret(g, s).await,
+        Command::Request(_) | Command::Project(_) | Command::Audit(_) => Err(CliError::usage(
+            "this command talks to a terrace server: pass --server URL or set TERRACE_SERVER (token in TERRACE_TOKEN)",
+        )),
     }
 }
 

@@ -129,6 +129,12 @@ pub enum TokenCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Revoke a token by its id (from `terrace token list`): it stops working at once
+    Revoke {
+        id: String,
+        #[arg(long, value_name = "URL", env = "TERRACE_DATABASE")]
+        database: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -142,11 +148,68 @@ pub enum SecretCommand {
         #[arg(long)]
         env: String,
     },
-    /// The names of an environment's secrets
+    /// The names of an environment's secrets (never their values)
     List {
         #[arg(long)]
         env: String,
         #[arg(long)]
         json: bool,
     },
+    /// Delete a secret of an environment; its next runs no longer get it
+    Delete {
+        name: String,
+        #[arg(long)]
+        env: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RequestCommand {
+    /// Requests, newest first
+    List {
+        /// Only this environment's
+        #[arg(long)]
+        env: Option<String>,
+        /// queued, running, succeeded, failed, interrupted or cancelled
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One request: its state, runs and outcome
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a request: at once when queued, its jobs stopped when running
+    Cancel { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectCommand {
+    /// The projects the server knows
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A project's environments and jobs
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register a project by the absolute path of its folder (or terrace.yaml) on the server's host
+    Register { path: String },
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// At most this many entries, newest first
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
 }

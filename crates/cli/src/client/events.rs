@@ -19,14 +19,15 @@ pub async fn event(client: &Client, g: &Global, a: EventArgs, event: Event) -> R
 }
 
 pub async fn force_run(client: &Client, g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
-    let event = match a.event {
+    let (job, env, event) = a.forced()?;
+    let event = match event {
         EventName::Start => "start",
         EventName::Stop => "stop",
         EventName::Delete => "delete",
         EventName::Plan => "plan",
         EventName::Raw => "raw",
     };
-    submit(client, g, &a.env, json!({"event": event, "job": a.job, "args": a.args}), &a.exec).await
+    submit(client, g, &env, json!({"event": event, "job": job, "args": a.args}), &a.exec).await
 }
 
 async fn submit(client: &Client, g: &Global, env: &str, body: Value, flags: &ExecFlags) -> Result<ExitCode, CliError> {

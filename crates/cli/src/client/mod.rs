@@ -2,6 +2,7 @@
 //! server` with the token in TERRACE_TOKEN, and print what local mode prints. API errors
 //! become the same exit statuses: 2 for what the caller must fix, 1 for failures.
 
+pub mod admin;
 pub mod events;
 pub mod listings;
 pub mod logs;
@@ -41,6 +42,9 @@ pub fn handles(command: &Command) -> bool {
             | Command::Runs(_)
             | Command::Logs(_)
             | Command::Outputs(_)
+            | Command::Request(_)
+            | Command::Project(_)
+            | Command::Audit(_)
     )
 }
 
@@ -51,7 +55,13 @@ pub async fn dispatch(g: &Global, command: Command) -> Result<ExitCode, CliError
         Command::Down(a) => events::event(&client, g, a, terrace_model::Event::Stop).await,
         Command::Destroy(a) => events::event(&client, g, a, terrace_model::Event::Delete).await,
         Command::Plan(a) => events::event(&client, g, a, terrace_model::Event::Plan).await,
-        Command::Run(a) => events::force_run(&client, g, a).await,
+        Command::Run(a) => match a.action {
+            Some(action) => admin::run(&client, action).await,
+            None => events::force_run(&client, g, a).await,
+        },
+        Command::Request(r) => admin::request(&client, g, r).await,
+        Command::Project(p) => admin::project(&client, p).await,
+        Command::Audit(a) => admin::audit(&client, a).await,
         Command::Status(a) => listings::status(&client, g, &a).await,
         Command::Runs(a) => listings::runs(&client, g, &a).await,
         Command::Outputs(a) => listings::outputs(&client, g, &a).await,

@@ -21,14 +21,15 @@ pub async fn event(g: &Global, a: EventArgs, event: Event) -> Result<ExitCode, C
 }
 
 pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
-    let event = match a.event {
+    let (job, env, event) = a.forced()?;
+    let event = match event {
         EventName::Start => Event::Start,
         EventName::Stop => Event::Stop,
         EventName::Delete => Event::Delete,
         EventName::Plan => Event::Plan,
         EventName::Raw => Event::Raw,
     };
-    let req = Request { env: a.env, event, job: Some(a.job), raw_args: a.args, secrets: Default::default() };
+    let req = Request { env, event, job: Some(job), raw_args: a.args, secrets: Default::default() };
     execute(g, &a.exec, req).await
 }
 

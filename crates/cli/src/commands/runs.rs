@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use terrace_store::RunFilter;
 
-use crate::args::{Global, RunsArgs};
+use crate::args::{Global, RunAction, RunsArgs};
 use crate::context::session;
 use crate::exit::CliError;
 use crate::render::table::{self, dash, when};
@@ -51,4 +51,30 @@ pub async fn runs(g: &Global, a: &RunsArgs) -> Result<ExitCode, CliError> {
         .collect();
     table::print(&["RUN", "ENV", "JOB", "EVENT", "STATE", "ATTEMPTS", "CREATED", "TOOK", "REASON"], rows)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `terrace run show RUN` in local mode; `run cancel` needs a server (a local run is
+/// stopped from the terminal that runs it, with Ctrl-C).
+pub async fn action(g: &Global, action: RunAction) -> Result<ExitCode, CliError> {
+    match action {
+        RunAction::Show { run, json } => {
+            let s = session(g).await?;
+            let mut found = s.store.find_runs_by_prefix(&run).await?;
+            let record = match found.len() {
+                0 => {
+                    return Err(CliError::usage(format!(
+                        "no run with an id starting with `{run}` (see `terrace runs`)"
+                    )));
+                }
+                1 => found.remove(0),
+                _ => return Err(CliError::usage(format!("`{run}` matches several runs; give more of the id"))),
+            };
+            crate::client::admin::print_record(&serde_json::to_value(&record)?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RunAction::Cancel { .. } => Err(CliError::usage(
+            "a local run is stopped with Ctrl-C in the terminal running it; `terrace run cancel` talks to a terrace \
+             server (pass --server URL or set TERRACE_SERVER)",
+        )),
+    }
 }

@@ -1,4 +1,4 @@
-//! `terrace token create | list`: through the API with `--server`, or directly on the
+//! `terrace token create | list | revoke`: through the API with `--server`, or directly on the
 //! server's store (how the first admin token is made).
 
 use crate::out::{errln, outln};
@@ -84,6 +84,25 @@ pub async fn token(g: &Global, command: TokenCommand) -> Result<ExitCode, CliErr
                     .collect();
                 table::print(&["ID", "NAME", "ROLE", "CREATED", "REVOKED"], rows)?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Revoke { id, database } => {
+            if g.server.is_some() && database.is_none() {
+                Client::from_global(g)?
+                    .call::<Value>(Method::DELETE, &format!("/tokens/{}", crate::client::seg(&id)), None)
+                    .await?;
+            } else {
+                let parsed = id
+                    .parse()
+                    .map_err(|_| CliError::usage(format!("`{id}` is not a token id (see `terrace token list`)")))?;
+                let store = store(g, database).await?;
+                let revoked = store.control().revoke_token(parsed).await;
+                store.close().await;
+                if !revoked? {
+                    return Err(CliError::usage(format!("no live token with id {id} (see `terrace token list`)")));
+                }
+            }
+            errln!("token {id} revoked");
             Ok(ExitCode::SUCCESS)
         }
     }

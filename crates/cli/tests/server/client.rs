@@ -150,3 +150,72 @@ fn ctrl_c_in_client_mode_cancels_the_request_on_the_server() {
     assert_eq!(requests[0]["state"], "cancelled", "{requests}");
     assert!(server.stop());
 }
+
+#[test]
+fn every_api_operation_has_its_verb() {
+    let f = one_job_project("#!/bin/sh\necho started\nsleep 60\n");
+    let admin = f.token("admin", "root");
+    let mut server = f.start(&[]);
+    let project = f.project();
+    let cwd = project.as_path();
+    let run = |args: &[&str]| {
+        let (code, stdout, stderr) = terrace(&server, &admin, cwd, args);
+        assert_eq!(code, 0, "terrace {args:?}: {stdout}{stderr}");
+        stdout
+    };
+    let json = |args: &[&str]| -> serde_json::Value {
+        let stdout = run(args);
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("terrace {args:?}: {e}: {stdout}"))
+    };
+    // Tokens: create, list, revoke.
+    let other = run(&["token", "create", "--role", "viewer", "--name", "ci"]).trim().to_string();
+    let tokens = json(&["token", "list", "--json"]);
+    let ci = tokens.as_array().unwrap().iter().find(|t| t["name"] == "ci").unwrap()["id"].as_str().unwrap().to_string();
+    run(&["token", "revoke", &ci]);
+    let (code, _, stderr) = terrace(&server, &other, cwd, &["status"]);
+    assert_eq!(code, 2, "a revoked token is refused: {stderr}");
+    // Secrets: set (stdin), list, delete.
+    let mut set = Command::new(bin())
+        .args(["secret", "set", "DB_PW", "--env", "dev"])
+        .current_dir(cwd)
+        .env("TERRACE_SERVER", &server.url)
+        .env("TERRACE_TOKEN", &admin)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    set.stdin.take().unwrap().write_all(b"pw").unwrap();
+    assert!(set.wait().unwrap().success());
+    assert_eq!(json(&["secret", "list", "--env", "dev", "--json"])[0]["name"], "DB_PW");
+    run(&["secret", "delete", "DB_PW", "--env", "dev"]);
+    assert_eq!(json(&["secret", "list", "--env", "dev", "--json"]), serde_json::json!([]));
+    // Projects.
+    assert_eq!(json(&["project", "list", "--json"])[0]["name"], "shop");
+    assert_eq!(json(&["project", "show", "shop", "--json"])["jobs"], serde_json::json!(["app"]));
+    assert!(run(&["project", "list"]).contains("shop"));
+    // Requests and runs: a start whose job sleeps, shown, then cancelled through its run.
+    let api = server.api(Some(&admin));
+    let id = api.ok("POST", "/projects/shop/environments/dev/events", Some(r#"{"event": "start"}"#))["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run_id = eventually(std::time::Duration::from_secs(30), "the job to start", || {
+        let r = api.ok("GET", &format!("/requests/{id}"), None);
+        r["run_ids"][0].as_str().map(str::to_string).filter(|_| r["state"] == "running")
+    });
+    assert_eq!(json(&["request", "list", "--json"])[0]["id"], id.as_str());
+    assert!(run(&["request", "list"]).contains(&id));
+    assert_eq!(json(&["request", "show", &id, "--json"])["state"], "running");
+    assert_eq!(json(&["run", "show", &run_id[..13], "--json"])["job"], "app");
+    run(&["run", "cancel", &run_id]);
+    assert_eq!(api.wait_request(&id, std::time::Duration::from_secs(60))["state"], "cancelled");
+    let (code, _, stderr) = terrace(&server, &admin, cwd, &["request", "cancel", &id]);
+    assert_eq!(code, 2, "an ended request cannot be cancelled: {stderr}");
+    // The audit log has the revoke, the secret changes and the cancel.
+    let audit = json(&["audit", "--json"]);
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    for action in ["token.revoke", "secret.delete", "run.cancel"] {
+        assert!(actions.iter().any(|a| a.starts_with(action)), "{action} in {actions:?}");
+    }
+    assert!(run(&["audit"]).contains("run.cancel"));
+    assert!(server.stop());
+}
