@@ -15,6 +15,11 @@ use terrace_store::RunState;
 pub trait Display: Observer {
     /// Clears live lines before the summary is printed.
     fn finish(&self);
+
+    /// An event that happened at `at` (client mode replays them): shown with that time.
+    fn observe_at(&self, event: Progress, _at: time::OffsetDateTime) {
+        self.observe(event)
+    }
 }
 
 pub fn observer(quiet: bool) -> Arc<dyn Display> {
@@ -43,7 +48,13 @@ struct Plain {
 
 impl Observer for Plain {
     fn observe(&self, event: Progress) {
-        let now = super::table::when(time::OffsetDateTime::now_utc());
+        self.print(event, time::OffsetDateTime::now_utc())
+    }
+}
+
+impl Plain {
+    fn print(&self, event: Progress, at: time::OffsetDateTime) {
+        let now = super::table::when(at);
         match event {
             Progress::Planned { jobs } => errln!(
                 "[{now}] plan: {}",
@@ -72,6 +83,10 @@ impl Observer for Plain {
 
 impl Display for Plain {
     fn finish(&self) {}
+
+    fn observe_at(&self, event: Progress, at: time::OffsetDateTime) {
+        self.print(event, at)
+    }
 }
 
 /// Spinners on a terminal.

@@ -219,3 +219,73 @@ fn every_api_operation_has_its_verb() {
     assert!(run(&["audit"]).contains("run.cancel"));
     assert!(server.stop());
 }
+
+/// Run ids, times and durations vary between two runs: the rest must not.
+fn normalized(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            let mut out = String::new();
+            let mut rest = l;
+            // [2026-11-30 01:02:03] → [T]
+            if rest.starts_with('[') && rest.len() > 21 && &rest[20..21] == "]" {
+                out.push_str("[T]");
+                rest = &rest[21..];
+            }
+            let words: Vec<String> = rest
+                .split(' ')
+                .map(|w| {
+                    let core = w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-');
+                    if core.len() == 36 && core.chars().filter(|c| *c == '-').count() == 4 {
+                        w.replace(core, "RUN")
+                    } else if let Some(n) = core.strip_suffix('s').filter(|n| n.parse::<f64>().is_ok()) {
+                        w.replace(&format!("{n}s"), "Ns")
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect();
+            out.push_str(&words.join(" "));
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn client_mode_prints_the_progress_local_mode_prints_in_the_same_order() {
+    let yaml = "project: shop\nenvironments:\n  dev: {}\njobs:\n  base:\n    events: [start]\n    commands:\n      \
+                start: echo hello from base\n  app:\n    depends_on: [base]\n    events: [start]\n    max_restarts: 1\n    \
+                commands:\n      start: |\n        if [ ! -e \"$MARKS/$TERRACE_RUN_ID\" ]; then touch \"$MARKS/$TERRACE_RUN_ID\"; \
+                echo first try >&2; exit 3; fi\n        echo second try\n  web:\n    depends_on: [app]\n    events: [start]\n    \
+                commands:\n      start: exit 4\n  dns:\n    depends_on: [web]\n    events: [start]\n    commands:\n      \
+                start: \"true\"\n";
+    let f = Fixture::new(yaml);
+    let marks = f.dir.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    // Jobs see only the variables the project gives them (and PATH, HOME...).
+    f.write(
+        "proj/terrace.yaml",
+        &yaml.replace("jobs:\n", &format!("variables:\n  MARKS: {}\njobs:\n", marks.display())),
+    );
+    let token = f.token("operator", "op");
+    let mut server = f.start(&[]);
+    let local = Command::new(bin())
+        .args(["up", "dev", "--project"])
+        .arg(f.project())
+        .arg("--data")
+        .arg(f.dir.path().join("local-data"))
+        .env_remove("TERRACE_SERVER")
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = terrace(&server, &token, &f.project(), &["up", "dev"]);
+    assert_eq!(local.status.code(), Some(1));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let local_err = String::from_utf8_lossy(&local.stderr);
+    assert_eq!(normalized(&stderr), normalized(&local_err), "client:\n{stderr}\nlocal:\n{local_err}");
+    assert_eq!(normalized(&stdout), normalized(&String::from_utf8_lossy(&local.stdout)));
+    for expected in
+        ["plan: base → app → web → dns", "app: retrying (attempt 2) after: ", "app | ! first try", "dns: skipped"]
+    {
+        assert!(local_err.contains(expected), "{expected} in:\n{local_err}");
+    }
+    assert!(server.stop());
+}
