@@ -146,6 +146,9 @@ pub struct ExecFlags {
     /// Print the outcome as JSON on stdout (progress still goes to stderr)
     #[arg(long)]
     pub json: bool,
+    /// Fail at once when the environment is busy (another event of it runs or waits), instead of waiting for it
+    #[arg(long)]
+    pub no_wait: bool,
     /// How long a job gets between SIGTERM and SIGKILL when it is stopped (max_duration, Ctrl-C)
     #[arg(long, value_name = "DURATION", default_value = "10s", env = "TERRACE_KILL_GRACE", value_parser = humantime::parse_duration)]
     pub kill_grace: std::time::Duration,

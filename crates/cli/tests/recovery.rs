@@ -46,7 +46,7 @@ fn kill_9_mid_run_is_found_and_resolved_by_the_next_command() {
 }
 
 #[test]
-fn a_second_event_on_a_busy_environment_is_refused_clearly() {
+fn a_second_event_on_a_busy_environment_with_no_wait_is_refused_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let started = tmp.path().join("started");
     let yaml = format!(
@@ -55,7 +55,8 @@ fn a_second_event_on_a_busy_environment_is_refused_clearly() {
     );
     let p = TestProject::new(&yaml);
     let mut first = p.start_up("dev", &started);
-    let second = p.run(&["up", "dev"]).code(1);
+    // Without --no-wait it would wait its turn (tests/server/busy.rs).
+    let second = p.run(&["up", "dev", "--no-wait"]).code(1);
     assert!(second.stderr.contains("busy"), "{}", second.stderr);
     // reading while it runs does not disturb it
     assert_eq!(p.runs_of("slow")[0]["state"], "running");

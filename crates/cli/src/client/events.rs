@@ -30,11 +30,28 @@ pub async fn force_run(client: &Client, g: &Global, a: RunArgs) -> Result<ExitCo
     submit(client, g, &env, json!({"event": event, "job": job, "args": a.args}), &a.exec).await
 }
 
-async fn submit(client: &Client, g: &Global, env: &str, body: Value, flags: &ExecFlags) -> Result<ExitCode, CliError> {
+async fn submit(
+    client: &Client,
+    g: &Global,
+    env: &str,
+    mut body: Value,
+    flags: &ExecFlags,
+) -> Result<ExitCode, CliError> {
     let project = project_name(client, g).await?;
     let path = format!("/projects/{}/environments/{}/events", seg(&project), seg(env));
-    let accepted: Value = client.call(Method::POST, &path, Some(&body)).await?;
+    if flags.no_wait {
+        body["wait"] = Value::Bool(false);
+    }
+    let accepted: Value = match client.call(Method::POST, &path, Some(&body)).await {
+        Err(CliError::Failed(m)) if flags.no_wait && m.contains("is busy") => {
+            return Err(CliError::Failed(format!("{m} (or run without --no-wait to wait for it)")));
+        }
+        other => other?,
+    };
     let id = accepted["request_id"].as_str().unwrap_or_default().to_string();
+    if let Some(who) = ahead(client, &project, env, &id).await? {
+        errln!("{}", crate::commands::lifecycle::waiting(env, &who));
+    }
     let interrupt = spawn_cancel_on_interrupt(client.clone(), id.clone());
     let request = super::progress::follow(client, &id, flags.quiet).await;
     interrupt.abort();
@@ -47,6 +64,24 @@ async fn submit(client: &Client, g: &Global, env: &str, body: Value, flags: &Exe
     print_outcome(&to_outcome(&outcome)?, flags.json)?;
     let ok = state == "succeeded";
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The request this one waits for, if any, as the waiting message names it.
+async fn ahead(client: &Client, project: &str, env: &str, mine: &str) -> Result<Option<String>, CliError> {
+    for state in ["running", "queued"] {
+        let path = format!("/requests?project={}&environment={}&state={state}&limit=5", seg(project), seg(env));
+        let list: Vec<Value> = client.get(&path).await?;
+        if let Some(r) = list.iter().find(|r| r["id"].as_str() != Some(mine)) {
+            let text = |k: &str| r[k].as_str().unwrap_or("?").to_string();
+            return Ok(Some(format!(
+                "request {} (`{}` by {}) is {state} on the server",
+                text("id"),
+                text("event"),
+                text("requested_by")
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Ctrl-C or SIGTERM while waiting: cancel the request on the server (its jobs stop and the

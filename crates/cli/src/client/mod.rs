@@ -132,7 +132,13 @@ fn api_error(status: StatusCode, body: &str) -> CliError {
         StatusCode::UNAUTHORIZED => format!(" (set {TOKEN_ENV} to a token from `terrace token create`)"),
         _ => String::new(),
     };
-    if status.is_client_error() { CliError::usage(format!("{message}{hint}")) } else { CliError::Failed(message) }
+    // A conflict is the state of things (an environment busy or being deleted, a request
+    // that already ended), not a mistake in the command: exit 1, as local mode.
+    if status.is_client_error() && status != StatusCode::CONFLICT {
+        CliError::usage(format!("{message}{hint}"))
+    } else {
+        CliError::Failed(message)
+    }
 }
 
 /// Percent-encodes one path segment.

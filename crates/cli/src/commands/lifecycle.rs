@@ -5,7 +5,7 @@
 use crate::out::{errln, outln};
 use std::process::ExitCode;
 
-use terrace_engine::{PipelineOutcome, Request};
+use terrace_engine::{EngineError, PipelineOutcome, Request};
 use terrace_model::Event;
 use terrace_store::{EnvState, RunState};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +33,17 @@ pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
     execute(g, &a.exec, req).await
 }
 
+/// How often a waiting `terrace` tries the busy environment again.
+const BUSY_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// What both modes print when an environment is busy and the command waits its turn.
+pub(crate) fn waiting(env: &str, who: &str) -> String {
+    format!(
+        "environment `{env}` is busy: {who}; waiting for it to finish (Ctrl-C to stop waiting; --no-wait fails at \
+         once instead)"
+    )
+}
+
 async fn execute(g: &Global, flags: &ExecFlags, mut req: Request) -> Result<ExitCode, CliError> {
     let session = session(g).await?;
     req.secrets = session.secrets(&req.env).await?;
@@ -40,7 +51,32 @@ async fn execute(g: &Global, flags: &ExecFlags, mut req: Request) -> Result<Exit
     let observer = progress::observer(flags.quiet);
     let cancel = CancellationToken::new();
     spawn_interrupt_handler(cancel.clone());
-    let outcome = engine.run_event(req, observer.clone(), cancel).await;
+    // One event at a time per environment: a second one waits its turn, as on a server.
+    let mut warned = false;
+    let outcome = loop {
+        match engine.run_event(req.clone(), observer.clone(), cancel.clone()).await {
+            Err(EngineError::Busy { env, detail }) if flags.no_wait => {
+                let who = detail.trim_end_matches("; wait for it to finish");
+                return Err(CliError::Failed(format!(
+                    "environment `{env}` is busy: {who}; run again later, or without --no-wait to wait for it"
+                )));
+            }
+            Err(EngineError::Busy { env, .. }) if cancel.is_cancelled() => {
+                return Err(CliError::Failed(format!("stopped waiting for environment `{env}`; nothing ran")));
+            }
+            Err(EngineError::Busy { env, detail }) => {
+                if !warned {
+                    errln!("{}", waiting(&env, detail.trim_end_matches("; wait for it to finish")));
+                    warned = true;
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = tokio::time::sleep(BUSY_RETRY) => {}
+                }
+            }
+            other => break other,
+        }
+    };
     observer.finish();
     let outcome = outcome?;
     print_outcome(&outcome, flags.json)?;

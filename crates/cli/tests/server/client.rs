@@ -209,7 +209,7 @@ fn every_api_operation_has_its_verb() {
     run(&["run", "cancel", &run_id]);
     assert_eq!(api.wait_request(&id, std::time::Duration::from_secs(60))["state"], "cancelled");
     let (code, _, stderr) = terrace(&server, &admin, cwd, &["request", "cancel", &id]);
-    assert_eq!(code, 2, "an ended request cannot be cancelled: {stderr}");
+    assert_eq!(code, 1, "an ended request cannot be cancelled: {stderr}");
     // The audit log has the revoke, the secret changes and the cancel.
     let audit = json(&["audit", "--json"]);
     let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();

@@ -28,6 +28,9 @@ pub struct EventBody {
     pub job: Option<String>,
     /// Arguments appended to the job's command (raw runs).
     pub args: Option<Vec<String>>,
+    /// `false`: refuse (409) when the environment already has a request queued or running,
+    /// instead of queueing this one behind it (the default).
+    pub wait: Option<bool>,
 }
 
 fn parse_event(text: &str) -> AppResult<Event> {
@@ -68,6 +71,14 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
     if event == Event::Raw && body.job.is_none() {
         return Err(AppError::unprocessable(Some("job"), "a raw run names one job: add \"job\""));
     }
+    if body.wait == Some(false)
+        && let Some(ahead) = ahead_of(app, &loaded.project.name, env).await?
+    {
+        return Err(AppError::Conflict(format!(
+            "environment `{}` is busy: {ahead}; send it again later, or without \"wait\": false to queue it behind",
+            clip(env)
+        )));
+    }
     let queued = app
         .store
         .enqueue_request(NewRequest {
@@ -88,6 +99,22 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
     };
     app.wake_scheduler.notify_one();
     Ok(EventAccepted { request_id: request.id, run_ids: request.run_ids })
+}
+
+/// The request an event of this environment would wait for, described.
+async fn ahead_of(app: &App, project: &str, env: &str) -> AppResult<Option<String>> {
+    for state in [RequestState::Running, RequestState::Queued] {
+        let filter = RequestFilter {
+            project: Some(project.to_string()),
+            environment: Some(env.to_string()),
+            state: Some(state),
+            limit: Some(1),
+        };
+        if let Some(r) = app.store.list_requests(&filter).await?.into_iter().next() {
+            return Ok(Some(format!("request {} (`{}` by {}) is {state}", r.id, r.event, r.requested_by)));
+        }
+    }
+    Ok(None)
 }
 
 fn parse_id(id: &str) -> AppResult<RequestId> {
