@@ -146,3 +146,23 @@ fn a_project_is_parsed_again_only_when_its_file_changes() {
     assert_eq!(parses(&server), registered + 1, "read again once it changed");
     assert!(server.stop());
 }
+
+#[test]
+fn the_root_says_where_things_are_and_the_log_has_no_colour_codes() {
+    let f = one_job_project("#!/bin/sh\ntrue\n");
+    let mut server = f.start(&[]);
+    let root: serde_json::Value = client().get(format!("{}/", server.url)).send().unwrap().json().unwrap();
+    assert_eq!(root["api"], "/api/v1", "{root}");
+    assert_eq!(root["links"]["openapi"], "/api/v1/openapi.json", "{root}");
+    assert_eq!(root["links"]["health"], "/healthz", "{root}");
+    assert!(root["version"].is_string(), "{root}");
+    for link in ["openapi", "health", "ready", "metrics"] {
+        let path = root["links"][link].as_str().unwrap();
+        assert_eq!(client().get(format!("{}{path}", server.url)).send().unwrap().status(), 200, "{path}");
+    }
+    assert!(server.stop());
+    // The server's stderr is a file here, not a terminal: plain text (it logs at info).
+    let log = server.log();
+    assert!(log.contains("project registered"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a log file:\n{log}");
+}
