@@ -53,6 +53,9 @@ pub async fn follow(client: &Client, id: &str, quiet: bool) -> Result<Value, Cli
     let mut pipeline: Option<(String, String, String)> = None; // (pipeline, project, environment)
     let mut shown: HashMap<String, Shown> = HashMap::new();
     let mut last_pass = false;
+    // The pipeline's runs are the newest of its environment (one event at a time per
+    // environment, every run created at its start): once counted, read only that many.
+    let mut window: usize = 1000;
     let result = loop {
         let request: Value = client.get(&format!("/requests/{}", seg(id))).await?;
         let final_state = !matches!(request["state"].as_str(), Some("queued" | "running"));
@@ -65,7 +68,7 @@ pub async fn follow(client: &Client, id: &str, quiet: bool) -> Result<Value, Cli
         }
         let mut all_done = true;
         if let Some((pid, project, env)) = &pipeline {
-            let path = format!("/runs?project={}&environment={}&limit=1000", seg(project), seg(env));
+            let path = format!("/runs?project={}&environment={}&limit={window}", seg(project), seg(env));
             let page: Value = client.get(&path).await?;
             let mut runs: Vec<Value> = page["items"]
                 .as_array()
@@ -76,6 +79,9 @@ pub async fn follow(client: &Client, id: &str, quiet: bool) -> Result<Value, Cli
                 .collect();
             // Created in plan order, one after the other: ids (UUIDv7) sort that way.
             runs.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+            if !runs.is_empty() {
+                window = runs.len();
+            }
             if shown.is_empty() && !runs.is_empty() {
                 let jobs = runs.iter().map(|r| r["job"].as_str().unwrap_or("?").to_string()).collect();
                 display.observe(Progress::Planned { jobs });
