@@ -55,8 +55,11 @@ pub fn display_name(file: &Path) -> String {
         .to_string()
 }
 
+/// The data folder, made absolute once here: jobs run in their own working copies, so a
+/// path relative to where `terrace` was started would point nowhere for them.
 pub fn data_dir(g: &Global, root: &Path) -> PathBuf {
-    g.data.clone().unwrap_or_else(|| root.join(".terrace"))
+    let dir = g.data.clone().unwrap_or_else(|| root.join(".terrace"));
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 /// Opens the store and resolves whatever a dead process left running.

@@ -9,9 +9,16 @@ use terrace_model::vars::Resolved;
 /// Built-ins that differ on every run and are not inputs.
 const VOLATILE: &[&str] = &["TERRACE_RUN_ID", "TERRACE_EVENT"];
 
-pub(crate) async fn inputs_hash(source: PathBuf, input: Option<PathBuf>, vars: &Resolved) -> std::io::Result<String> {
+/// `data_dir` is left out of the source tree, wherever it lies.
+pub(crate) async fn inputs_hash(
+    source: PathBuf,
+    input: Option<PathBuf>,
+    data_dir: PathBuf,
+    vars: &Resolved,
+) -> std::io::Result<String> {
     let (tree, params) = tokio::task::spawn_blocking(move || -> std::io::Result<(String, Option<String>)> {
-        let tree = terrace_exec::workspace::tree_hash(&source)?;
+        let excluded = terrace_exec::workspace::Excluded::folders([data_dir.as_path()]);
+        let tree = terrace_exec::workspace::tree_hash(&source, &excluded)?;
         let params = input.map(|p| terrace_exec::workspace::file_hash(&p)).transpose()?;
         Ok((tree, params))
     })

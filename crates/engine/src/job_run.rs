@@ -2,12 +2,11 @@
 //! of the source each time) until one succeeds or `max_restarts` is spent. Every step
 //! is recorded; the run log carries Terrace's own notes beside the job's output.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use terrace_exec::SecretSet;
 use terrace_model::log::{LogBatch, Stream};
-use terrace_model::output::parse_output_file;
 use terrace_model::project::Job;
 use terrace_model::{Event, RunId};
 use terrace_store::{Ending, EnvironmentRecord, RunState};
@@ -18,8 +17,10 @@ use crate::Engine;
 use crate::error::EngineError;
 use crate::fingerprint::inputs_hash;
 use crate::lease::lease_until;
+use crate::locate::{Located, locate};
 use crate::progress::{Observer, Progress};
 use crate::steps::EngineSteps;
+use crate::work::{self, Sources};
 
 /// What one pipeline shares with each of its job runs.
 pub(crate) struct RunContext<'a> {
@@ -51,14 +52,20 @@ impl RunEnd {
 }
 
 /// The outcome of one attempt.
-struct AttemptEnd {
-    state: RunState,
-    exit_code: Option<i32>,
-    reason: Option<String>,
+pub(crate) struct AttemptEnd {
+    pub state: RunState,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+}
+
+impl AttemptEnd {
+    fn failed(reason: String) -> Self {
+        AttemptEnd { state: RunState::Failed, exit_code: None, reason: Some(reason) }
+    }
 }
 
 impl RunContext<'_> {
-    fn store(&self) -> &dyn terrace_store::Store {
+    pub(crate) fn store(&self) -> &dyn terrace_store::Store {
         self.engine.store.as_ref()
     }
 
@@ -100,20 +107,16 @@ impl RunContext<'_> {
                 return self.finish(run, RunEnd::new(RunState::Failed, Some(e.to_string())), None, &job.name).await;
             }
         };
-        self.secrets.extend(resolved.secrets().map(str::to_string));
+        if let Some(reason) = crate::secrets::too_long(&resolved) {
+            return self.finish(run, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
+        }
+        self.secrets.extend(resolved.secrets().map(str::to_string)).await;
+        let short_secrets = crate::secrets::short_variables_note(&resolved);
 
-        let source = engine.project_root.join(&job.source);
-        if !tokio::fs::metadata(&source).await.is_ok_and(|m| m.is_dir()) {
-            let reason = format!("source folder {} does not exist", source.display());
-            return self.finish(run, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
-        }
-        let input = job.input.as_ref().map(|p| engine.project_root.join(p));
-        if let Some(p) = &input
-            && !tokio::fs::metadata(p).await.is_ok_and(|m| m.is_file())
-        {
-            let reason = format!("parameters file {} does not exist", p.display());
-            return self.finish(run, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
-        }
+        let Located { source, input } = match locate(&engine.project_root, job).await {
+            Ok(found) => found,
+            Err(reason) => return self.finish(run, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await,
+        };
         // Only `skip_unchanged` needs the inputs' hash: reading a whole source tree for
         // nothing would sit before every start.
         let hash = if self.event == Event::Start && job.skip_unchanged {
@@ -133,7 +136,7 @@ impl RunContext<'_> {
                     self.secret_values,
                 )
                 .unwrap_or_else(|_| resolved.clone());
-            let h = inputs_hash(source.clone(), input.clone(), &inputs)
+            let h = inputs_hash(source.clone(), input.clone(), engine.data_dir.clone(), &inputs)
                 .await
                 .map_err(EngineError::io(format!("cannot read the inputs of job `{}`", job.name)))?;
             if self.store().last_success_inputs(self.env.id, &job.name, Event::Start).await?.as_deref() == Some(&h) {
@@ -158,7 +161,7 @@ impl RunContext<'_> {
                     job.name, self.event, self.env.name
                 ),
             );
-            for note in &resolved.notes {
+            for note in resolved.notes.iter().chain(&short_secrets) {
                 opening.push(&self.secrets.mask(note));
             }
             let opening: Arc<[LogBatch]> = Arc::new([opening]);
@@ -216,13 +219,16 @@ impl RunContext<'_> {
         resolved: &terrace_model::vars::Resolved,
     ) -> Result<AttemptEnd, EngineError> {
         let data = &self.engine.data_dir;
-        // One folder per attempt, the output file beside the source copy: each level of
-        // folders is a mkdir and an rmdir per job (docs/PERFORMANCE.md, B).
-        let work = data.join("work").join(format!("{run}-{attempt}"));
         let state_dir = data.join("state").join(&self.engine.project.name).join(&self.env.name).join(&job.name);
         let artifacts_dir = data.join("artifacts").join(run.to_string());
-        let (workdir, input_copy) = prepare_workdir(&work, source, input).await?;
-        let output_file = work.join("output.json");
+        // A working copy that cannot be made fails this attempt like any other failure.
+        let from =
+            Sources { source: source.to_path_buf(), input: input.map(Path::to_path_buf), data_dir: data.clone() };
+        let folder = match work::prepare(data, run, attempt, from).await {
+            Ok(folder) => folder,
+            Err(reason) => return Ok(AttemptEnd::failed(reason)),
+        };
+        let (workdir, input_copy, output_file) = (folder.src.clone(), folder.input.clone(), folder.output_file.clone());
         let variables: Vec<(String, String)> =
             resolved.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
         let mut env = self.engine.inherited_env(job);
@@ -261,7 +267,7 @@ impl RunContext<'_> {
                     let summary = serde_json::to_value(&summary).unwrap_or_default();
                     self.store().set_run_plan(run, &summary, &artifacts_dir.display().to_string()).await?;
                 }
-                self.collect_outputs(job, run, &output_file).await?
+                self.collect_outputs(job, run, attempt, &output_file).await?
             }
             Ok(Outcome::Failed(f)) => AttemptEnd {
                 state: RunState::Failed,
@@ -287,70 +293,10 @@ impl RunContext<'_> {
             Err(StepAbort::Spawn(msg)) => AttemptEnd { state: RunState::Failed, exit_code: None, reason: Some(msg) },
             Err(StepAbort::Internal(msg)) => return Err(EngineError::Internal(msg)),
         };
-        if std::env::var_os("TERRACE_KEEP_WORK").is_none() {
-            // Off the path to the next job: nothing waits for the old copy to go.
-            tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&work));
-        }
+        // The work folder goes with `folder`, off the path to the next job, on every way out.
+        drop(folder);
         Ok(end)
     }
-
-    /// Reads the output file of a successful attempt and applies it whole, or refuses it whole.
-    async fn collect_outputs(&self, job: &Job, run: RunId, path: &Path) -> Result<AttemptEnd, EngineError> {
-        let ok = AttemptEnd { state: RunState::Succeeded, exit_code: Some(0), reason: None };
-        let bytes = match tokio::fs::read(path).await {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ok),
-            Err(e) => return Err(EngineError::io(format!("cannot read output file {}", path.display()))(e)),
-        };
-        match parse_output_file(&bytes) {
-            Ok(entries) => {
-                self.secrets.extend(entries.iter().filter(|e| e.sensitive).map(|e| e.value.clone()));
-                if self.event != Event::Delete {
-                    self.store().put_outputs(self.env.id, &job.name, run, &entries).await?;
-                }
-                Ok(ok)
-            }
-            Err(e) => Ok(AttemptEnd {
-                state: RunState::Failed,
-                exit_code: Some(0),
-                reason: Some(format!("output file {}: {e}; none of its entries were applied", path.display())),
-            }),
-        }
-    }
-}
-
-/// A fresh copy of the source (a job cannot corrupt it) and of the params file.
-async fn prepare_workdir(
-    work: &Path,
-    source: &Path,
-    input: Option<&Path>,
-) -> Result<(PathBuf, Option<PathBuf>), EngineError> {
-    let context = format!("cannot prepare a working copy of {}", source.display());
-    let work = work.to_path_buf();
-    let source = source.to_path_buf();
-    let input = input.map(Path::to_path_buf);
-    tokio::task::spawn_blocking(move || -> std::io::Result<(PathBuf, Option<PathBuf>)> {
-        if work.exists() {
-            std::fs::remove_dir_all(&work)?;
-        }
-        std::fs::create_dir_all(&work)?;
-        let src = work.join("src");
-        terrace_exec::workspace::copy_tree(&source, &src)?;
-        let input_copy = match input {
-            Some(p) => {
-                let dir = work.join("input");
-                std::fs::create_dir_all(&dir)?;
-                let dest = dir.join(p.file_name().unwrap_or_else(|| "params".as_ref()));
-                std::fs::copy(&p, &dest)?;
-                Some(dest)
-            }
-            None => None,
-        };
-        Ok((src, input_copy))
-    })
-    .await
-    .map_err(|e| EngineError::io("preparing the working directory")(std::io::Error::other(e)))?
-    .map_err(EngineError::io(context))
 }
 
 fn humanize(d: std::time::Duration) -> String {

@@ -8,12 +8,16 @@ pub mod error;
 mod fingerprint;
 mod job_run;
 mod lease;
+mod locate;
+mod outputs;
 mod pipeline;
 pub mod progress;
 pub mod project_file;
 pub mod recovery;
 mod run_env;
+mod secrets;
 mod steps;
+pub mod work;
 
 use std::path::PathBuf;
 use std::sync::Arc;

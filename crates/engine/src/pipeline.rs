@@ -163,8 +163,8 @@ impl Engine {
         let commit = crate::commit::current(&self.project_root).await;
         let outputs = self.store.outputs(env.id).await?;
         let secrets = SecretSet::default();
-        secrets.extend(self.declared_secrets(&req.env, commit.as_deref(), &outputs, &req.secrets));
-        secrets.extend(outputs.into_iter().filter(|o| o.sensitive).map(|o| o.value));
+        secrets.extend(self.declared_secrets(&req.env, commit.as_deref(), &outputs, &req.secrets)).await;
+        secrets.extend(outputs.into_iter().filter(|o| o.sensitive).map(|o| o.value)).await;
         let ctx = RunContext {
             engine: self,
             env: &env,

@@ -57,6 +57,10 @@ pub async fn recover(store: &dyn Store, data_dir: &Path) -> Result<Vec<Recovered
             store.record_event(rec.id, Some(failed.id), "interrupted", &why).await?;
         }
     }
+    // What the dead runs left on disk (working copies, output files with secrets) goes too.
+    if let Err(e) = crate::work::sweep(store, data_dir).await {
+        tracing::warn!("cannot clean up old work folders: {e}");
+    }
     Ok(recovered)
 }
 

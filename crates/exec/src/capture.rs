@@ -11,7 +11,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc::Sender;
 
 use crate::ExecEvent;
-use crate::mask::{Matcher, SecretSet};
+use crate::mask::SecretSet;
+use crate::matcher::Matcher;
+use crate::output_file::OutputWatch;
 
 /// Longer lines are emitted in pieces of about this size, so a job printing without
 /// newlines cannot make Terrace buffer without bound.
@@ -82,11 +84,13 @@ impl LineSplitter {
 
     /// Reads `pipe` to EOF, sending one `Lines` event per read that completed a line.
     /// When nobody listens any more it keeps reading, so the child never blocks on a
-    /// full pipe.
+    /// full pipe. With a `watch`, the job's output file is consulted after every read,
+    /// before anything read is masked and sent.
     pub(crate) async fn pump<R: AsyncRead + Unpin>(
         mut self,
         mut pipe: R,
         secrets: SecretSet,
+        watch: Option<std::sync::Arc<OutputWatch>>,
         events: Sender<ExecEvent>,
     ) -> std::io::Result<()> {
         let mut listening = true;
@@ -97,23 +101,35 @@ impl LineSplitter {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.flush(&secrets, &events, listening).await;
+                    self.flush(&secrets, watch.as_ref(), &events, listening).await;
                     return Err(e);
                 }
             };
             if n == 0 {
                 break;
             }
+            if let (Some(w), true) = (&watch, listening) {
+                w.check(&secrets).await;
+            }
             let batch = self.take_lines(old, &secrets.snapshot());
             if listening && !batch.is_empty() {
                 listening = events.send(ExecEvent::Lines(batch)).await.is_ok();
             }
         }
-        self.flush(&secrets, &events, listening).await;
+        self.flush(&secrets, watch.as_ref(), &events, listening).await;
         Ok(())
     }
 
-    async fn flush(&mut self, secrets: &SecretSet, events: &Sender<ExecEvent>, listening: bool) {
+    async fn flush(
+        &mut self,
+        secrets: &SecretSet,
+        watch: Option<&std::sync::Arc<OutputWatch>>,
+        events: &Sender<ExecEvent>,
+        listening: bool,
+    ) {
+        if let (Some(w), true, false) = (watch, listening, self.pending.is_empty()) {
+            w.check(secrets).await;
+        }
         if let Some(batch) = self.finish(&secrets.snapshot())
             && listening
         {
@@ -167,9 +183,7 @@ mod tests {
     }
 
     fn matcher(secrets: &[&str]) -> std::sync::Arc<Matcher> {
-        let s = SecretSet::new();
-        s.extend(secrets.iter().map(|s| s.to_string()));
-        s.snapshot()
+        std::sync::Arc::new(Matcher::build(secrets.iter().map(|s| s.to_string()).collect()))
     }
 
     #[test]

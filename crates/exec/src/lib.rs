@@ -5,9 +5,11 @@
 mod capture;
 pub mod local;
 pub mod mask;
+mod matcher;
+mod output_file;
+mod overlap;
 pub mod process;
 mod resolve;
-mod watch;
 pub mod workspace;
 
 use std::path::PathBuf;
@@ -17,7 +19,8 @@ use terrace_model::log::LogBatch;
 
 pub use capture::{MAX_CAPTURE, MAX_LINE};
 pub use local::LocalExecutor;
-pub use mask::SecretSet;
+pub use mask::{MAX_SECRET_BYTES, MIN_SECRET_CHARS, SecretSet, Unmaskable};
+pub use output_file::{ReadError as OutputReadError, read as read_output_file};
 pub use tokio_util::sync::CancellationToken;
 
 /// What to run, and under which limits.
@@ -118,6 +121,9 @@ fn describe(e: &std::io::Error) -> String {
 }
 
 fn hint(e: &std::io::Error) -> &'static str {
+    if e.raw_os_error() == Some(nix::errno::Errno::E2BIG as i32) {
+        return " (the job's arguments and environment are too large: Linux takes at most 128 KiB per variable and about 2 MiB in all; outputs are at most 64 KiB each)";
+    }
     match e.kind() {
         std::io::ErrorKind::NotFound => " (is it installed and on PATH?)",
         std::io::ErrorKind::PermissionDenied => " (is it executable?)",
@@ -146,6 +152,8 @@ mod tests {
     fn spawn_error_message() {
         let e = ExecError::Spawn { program: "terraform".into(), source: nix::errno::Errno::ENOENT.into() };
         assert_eq!(e.to_string(), "cannot start `terraform`: No such file or directory (is it installed and on PATH?)");
+        let e = ExecError::Spawn { program: "sh".into(), source: nix::errno::Errno::E2BIG.into() };
+        assert!(e.to_string().contains("128 KiB per variable"), "{e}");
     }
 
     #[test]

@@ -13,8 +13,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::capture::{self, LineSplitter};
+use crate::output_file::OutputWatch;
 use crate::process::{group_exists, process_start_time, signal_group};
-use crate::{ExecError, ExecEvent, ExecOutcome, ExecSpec, Executor, ExitStatus, SecretSet, resolve, watch};
+use crate::{ExecError, ExecEvent, ExecOutcome, ExecSpec, Executor, ExitStatus, SecretSet, resolve};
 
 /// How long the pipes may stay open once the job's group is dead: only a process that
 /// left the group (setsid) can hold them, and it must not hang the run.
@@ -93,18 +94,12 @@ impl Executor for LocalExecutor {
         {
             widen_pipe(fd);
         }
+        let watch = spec.output_file.clone().map(OutputWatch::new);
         let stdout = child.stdout.take().map(|p| match spec.capture_stdout {
             true => spawn_collector(p, &events),
-            false => spawn_reader(p, Stream::Stdout, &secrets, &events),
+            false => spawn_reader(p, Stream::Stdout, &secrets, &watch, &events),
         });
-        let stderr = child.stderr.take().map(|p| spawn_reader(p, Stream::Stderr, &secrets, &events));
-        let stop_watch = CancellationToken::new();
-        // Stops the watcher however `run` ends, early return and drop included.
-        let _stop_watch_on_exit = stop_watch.clone().drop_guard();
-        let watcher = spec.output_file.clone().map(|path| {
-            let (secrets, stop) = (secrets.clone(), stop_watch.clone());
-            tokio::spawn(async move { watch::watch_output_file(&path, &secrets, &stop).await })
-        });
+        let stderr = child.stderr.take().map(|p| spawn_reader(p, Stream::Stderr, &secrets, &watch, &events));
 
         let deadline = spec.max_duration.map(|d| started + d);
         let end = tokio::select! {
@@ -125,10 +120,6 @@ impl Executor for LocalExecutor {
         let exit = result.map_err(|source| ExecError::Wait { source })?;
 
         let stdout = drain([stdout, stderr], &events).await;
-        stop_watch.cancel();
-        if let Some(w) = watcher {
-            let _ = w.await;
-        }
         let status = status.unwrap_or_else(|| exit_status(exit));
         Ok(ExecOutcome { status, duration: started.elapsed(), stdout })
     }
@@ -137,12 +128,18 @@ impl Executor for LocalExecutor {
 /// A pipe's reader; it returns what it captured (nothing for a logged pipe).
 type Reader = tokio::task::JoinHandle<std::io::Result<Vec<u8>>>;
 
-fn spawn_reader<R>(pipe: R, stream: Stream, secrets: &SecretSet, events: &Sender<ExecEvent>) -> Reader
+fn spawn_reader<R>(
+    pipe: R,
+    stream: Stream,
+    secrets: &SecretSet,
+    watch: &Option<std::sync::Arc<OutputWatch>>,
+    events: &Sender<ExecEvent>,
+) -> Reader
 where
     R: tokio::io::AsyncRead + std::os::fd::AsFd + Unpin + Send + 'static,
 {
     grow_pipe(&pipe);
-    let pump = LineSplitter::new(stream).pump(pipe, secrets.clone(), events.clone());
+    let pump = LineSplitter::new(stream).pump(pipe, secrets.clone(), watch.clone(), events.clone());
     tokio::spawn(async move { pump.await.map(|()| Vec::new()) })
 }
 

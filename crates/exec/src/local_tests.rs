@@ -1,5 +1,6 @@
 //! The local executor against real processes (/bin/sh, sleep, printf).
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -289,15 +290,61 @@ async fn sensitive_output_is_masked_from_then_on() {
     let out = d.path().join("output.json");
     let script = r#"echo before s3cr3t-xyz
 printf '{"pw": {"value": "s3cr3t-xyz", "sensitive": true}, "host": {"value": "db.local", "sensitive": false}}' > "$TERRACE_OUTPUT_FILE"
-sleep 1
 echo after s3cr3t-xyz db.local"#;
     let mut s = spec(script, d.path());
     s.env.push(("TERRACE_OUTPUT_FILE".into(), out.display().to_string()));
     s.output_file = Some(out);
     let secrets = SecretSet::new();
     let ran = run_with(s, secrets.clone(), CancellationToken::new()).await;
-    assert_eq!(ran.texts(Stream::Stdout), ["before s3cr3t-xyz", "after *** db.local"]);
+    // The first line is masked too when the job ran ahead and both arrived in one read.
+    let stdout = ran.texts(Stream::Stdout);
+    assert_eq!(stdout.last(), Some(&"after *** db.local"), "{stdout:?}");
     assert_eq!(secrets.len(), 1);
+}
+
+/// The write to the output file comes before the echo in the job's own order, so the echo
+/// is masked, with no delay between them, every time, on both streams, also while the job
+/// rewrites the file (`>`: truncated, then written) for the next value. Each version keeps
+/// the values before it (one the job replaces at once may race: see `OutputWatch`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_written_then_printed_at_once_is_always_masked() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("output.json");
+    std::fs::write(&out, "").unwrap();
+    let script = r#"i=0; all=''
+while [ $i -lt 300 ]; do
+  all="$all\"T$i\": {\"value\": \"s3cr3t-$i-tok\", \"sensitive\": true}, "
+  printf '{%s"LAST": {"value": "v%04d", "sensitive": false}}' "$all" $i > "$TERRACE_OUTPUT_FILE"
+  cat "$TERRACE_OUTPUT_FILE"; echo
+  cat "$TERRACE_OUTPUT_FILE" >&2; echo >&2
+  i=$((i+1))
+done
+rm "$TERRACE_OUTPUT_FILE""#;
+    let mut s = spec(script, d.path());
+    s.env.push(("TERRACE_OUTPUT_FILE".into(), out.display().to_string()));
+    s.output_file = Some(out);
+    let secrets = SecretSet::new();
+    let ran = run_with(s, secrets.clone(), CancellationToken::new()).await;
+    assert_eq!(ran.status(), ExitStatus::Exited(0));
+    let text = ran.all_text();
+    assert!(!text.contains("s3cr3t"), "a secret leaked:\n{text}");
+    assert_eq!(text.matches(r#""T0": {"value": "***", "sensitive": true}"#).count(), 600, "{text}");
+    assert_eq!(secrets.len(), 300);
+}
+
+/// A FIFO in place of the output file is never opened for reading: the run ends.
+#[tokio::test]
+async fn a_fifo_as_the_output_file_does_not_hang_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("output.json");
+    let mut s =
+        spec(r#"rm -f "$TERRACE_OUTPUT_FILE"; mkfifo "$TERRACE_OUTPUT_FILE"; echo made; echo more >&2"#, d.path());
+    s.env.push(("TERRACE_OUTPUT_FILE".into(), out.display().to_string()));
+    s.output_file = Some(out.clone());
+    let ran = run(s).await;
+    assert_eq!(ran.status(), ExitStatus::Exited(0));
+    assert_eq!(ran.texts(Stream::Stdout), ["made"]);
+    assert!(std::fs::symlink_metadata(&out).unwrap().file_type().is_fifo());
 }
 
 #[tokio::test]
@@ -336,7 +383,7 @@ async fn end_to_end_throughput() {
     const BYTES: u64 = 2_000_000_000;
     let d = tempfile::tempdir().unwrap();
     let secrets = SecretSet::new();
-    secrets.extend(["hunter2".to_string(), "AKIAIOSFODNN7EXAMPLE".to_string()]);
+    secrets.extend_blocking(["hunter2".to_string(), "AKIAIOSFODNN7EXAMPLE".to_string()]);
     let line = "aws_instance.web: Still creating... [10s elapsed] id=i-0abc hunter2 ok";
     let script = format!("yes '{line}' | head -c {BYTES}");
     let (tx, mut rx) = mpsc::channel(64);

@@ -35,10 +35,17 @@ pub fn is_alive(pid: u32, start: Option<u64>) -> bool {
     }
 }
 
-/// SIGKILLs the process group `pgid`, but only if its leader is alive and is the
-/// process that started at `start`.
+/// SIGKILLs what is left of the process group `pgid` whose leader started at `start`,
+/// whatever state the leader is in: alive, a zombie, or gone while the group lives on.
+/// The kernel keeps a pid number in use while any process of its group lives, so when
+/// no process holds the leader's pid, the members left are the job's. Only a process
+/// at that pid with another start time (the number was free and reused) is spared.
 pub fn kill_group(pgid: u32, start: Option<u64>) {
-    if is_alive(pgid, start) {
+    let reused = match (process_start_time(pgid), start) {
+        (Some(now), Some(then)) => now != then,
+        _ => false,
+    };
+    if !reused {
         signal_group(pgid, Signal::SIGKILL);
     }
 }
@@ -116,5 +123,32 @@ mod tests {
         }
         assert!(!is_alive(sleeper, None), "the grandchild must be killed too");
         assert!(!is_alive(pid, None));
+    }
+
+    #[test]
+    fn kill_group_kills_the_members_left_after_the_leader_died() {
+        use std::os::unix::process::CommandExt;
+        // The leader starts a member, says its pid, and dies; the member lives on in the group.
+        let mut leader = Command::new("/bin/sh")
+            .args(["-c", "sleep 1000 </dev/null >/dev/null 2>&1 & echo $!"])
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pgid = leader.id();
+        let start = process_start_time(pgid);
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(leader.stdout.take().unwrap()), &mut line).unwrap();
+        let member: u32 = line.trim().parse().unwrap();
+        leader.wait().unwrap();
+        assert!(process_start_time(pgid).is_none(), "the leader is reaped");
+        assert!(is_alive(member, None));
+
+        kill_group(pgid, start);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while is_alive(member, None) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(!is_alive(member, None), "the member outlived its dead leader");
     }
 }

@@ -1,56 +1,160 @@
-//! A job's working folder: a fresh copy of its source per run, and content hashes
-//! that say whether the source changed. Both skip `.terrace` (Terrace's own state) and
-//! `.git`. Blocking: the engine calls these in `spawn_blocking`.
+//! A job's working folder: a fresh copy of its source per run, and content hashes that
+//! say whether the source changed. Both skip `.terrace` and `.git` and any folder the
+//! caller excludes (the data folder, wherever it is), and never follow a symlink out of
+//! the source: a link that points outside is refused (a copy holds only the source).
+//! Folders and files Terrace makes for a run are private (0700 / 0600) from creation.
+//! Blocking: the engine calls these in `spawn_blocking`.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
+use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use walkdir::{DirEntry, WalkDir};
 
 const SKIPPED: [&str; 2] = [".terrace", ".git"];
 
-fn skipped(entry: &DirEntry) -> bool {
-    entry.depth() > 0 && entry.file_type().is_dir() && entry.file_name().to_str().is_some_and(|n| SKIPPED.contains(&n))
+/// Why a working copy could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error(
+        "`{}` is a symbolic link to {}, outside the job's source folder {}: a working copy holds only the source folder (point the link inside it, or make `source:` a folder that holds both)",
+        .link.display(), .target.display(), .root.display()
+    )]
+    Escapes { link: PathBuf, target: PathBuf, root: PathBuf },
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
-/// The tree under `root` in a stable order, without the skipped folders; `root` first.
-fn walk(root: &Path) -> impl Iterator<Item = walkdir::Result<DirEntry>> {
-    WalkDir::new(root).follow_links(false).sort_by_file_name().into_iter().filter_entry(|e| !skipped(e))
+impl CopyError {
+    fn io(path: &Path) -> impl FnOnce(io::Error) -> CopyError + '_ {
+        move |source| CopyError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// Folders left out of a walk, by identity (device, inode), so that a data folder inside
+/// the source is never copied or hashed whatever path leads to it.
+#[derive(Default)]
+pub struct Excluded(HashSet<(u64, u64)>);
+
+impl Excluded {
+    /// The folders among `paths` that exist.
+    pub fn folders<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Excluded {
+        Excluded(paths.into_iter().filter_map(|p| fs::metadata(p).ok()).map(|m| (m.dev(), m.ino())).collect())
+    }
+
+    fn holds(&self, entry: &DirEntry) -> bool {
+        !self.0.is_empty() && entry.metadata().is_ok_and(|m| self.0.contains(&(m.dev(), m.ino())))
+    }
+}
+
+/// The tree under `root` in a stable order, without the skipped and excluded folders;
+/// `root` first.
+fn walk<'a>(root: &Path, excluded: &'a Excluded) -> impl Iterator<Item = walkdir::Result<DirEntry>> + 'a {
+    WalkDir::new(root).follow_links(false).sort_by_file_name().into_iter().filter_entry(move |e| {
+        let folder = e.depth() > 0 && e.file_type().is_dir();
+        !(folder && (e.file_name().to_str().is_some_and(|n| SKIPPED.contains(&n)) || excluded.holds(e)))
+    })
 }
 
 fn relative<'a>(entry: &'a DirEntry, root: &Path) -> io::Result<&'a Path> {
     entry.path().strip_prefix(root).map_err(io::Error::other)
 }
 
-/// Copies `src` into `dst` (created): regular files with their permissions, symlinks
-/// as symlinks (not followed), folders; other kinds (sockets, fifos) are skipped.
-pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
-    fs::create_dir_all(dst)?;
-    for entry in walk(src) {
-        let entry = entry?;
-        let rel = relative(&entry, src)?;
+fn walk_error(e: walkdir::Error) -> CopyError {
+    let path = e.path().map(Path::to_path_buf).unwrap_or_default();
+    CopyError::Io { path, source: e.into() }
+}
+
+/// Creates `dir` and its missing parents readable by their owner only, and makes `dir`
+/// itself so if it existed.
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+/// Creates (or empties) `path` as a file readable by its owner only.
+pub fn private_file(path: &Path) -> io::Result<fs::File> {
+    let file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    // An existing file keeps its mode through open: set it.
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
+/// Copies the source folder `src` into `dst` (created, 0700): regular files with their
+/// permissions, folders, symlinks that stay inside `src` (rewritten relative, so they point
+/// into the copy); other kinds (sockets, fifos) are skipped. `src` may itself be a symlink.
+pub fn copy_tree(src: &Path, dst: &Path, excluded: &Excluded) -> Result<(), CopyError> {
+    let root = fs::canonicalize(src).map_err(CopyError::io(src))?;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dst).map_err(CopyError::io(dst))?;
+    for entry in walk(&root, excluded) {
+        let entry = entry.map_err(walk_error)?;
+        let rel = relative(&entry, &root).map_err(CopyError::io(entry.path()))?;
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
         let target = dst.join(rel);
         let kind = entry.file_type();
         if kind.is_dir() {
-            fs::create_dir_all(&target)?;
+            fs::create_dir(&target).map_err(CopyError::io(&target))?;
         } else if kind.is_symlink() {
-            symlink(fs::read_link(entry.path())?, &target)?;
+            let link = link_in_copy(&root, entry.path(), rel)?;
+            symlink(link, &target).map_err(CopyError::io(&target))?;
         } else if kind.is_file() {
             // fs::copy carries the permission bits over.
-            fs::copy(entry.path(), &target)?;
+            fs::copy(entry.path(), &target).map_err(CopyError::io(entry.path()))?;
         }
     }
     Ok(())
 }
 
+/// What the copy of the symlink at `path` (`rel` under `root`) points to: the same file
+/// or folder inside the copy, or an error when that would leave the source.
+fn link_in_copy(root: &Path, path: &Path, rel: &Path) -> Result<PathBuf, CopyError> {
+    let raw = fs::read_link(path).map_err(CopyError::io(path))?;
+    let escapes = |target: PathBuf| CopyError::Escapes { link: rel.to_path_buf(), target, root: root.to_path_buf() };
+    match fs::canonicalize(path) {
+        Ok(resolved) => match resolved.strip_prefix(root) {
+            // From the link's folder (a real path: the walk follows no link) up to the
+            // copy's root and down to the target: it resolves inside the copy alone.
+            Ok(inside) => Ok(relative_path(rel.parent().unwrap_or(Path::new("")), inside)),
+            Err(_) => Err(escapes(resolved)),
+        },
+        // A link to nothing (yet): kept only if it can only lead down into the copy.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let down_only = raw.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+            if down_only { Ok(raw) } else { Err(escapes(raw)) }
+        }
+        Err(source) => Err(CopyError::Io { path: rel.to_path_buf(), source }),
+    }
+}
+
+/// The relative path from folder `from` to `to`, both relative to one root.
+fn relative_path(from: &Path, to: &Path) -> PathBuf {
+    let (f, t): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..f.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c);
+    }
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+}
+
 /// Hex SHA-256 of the tree under `path`: every entry's relative path, kind, executable
 /// bit and content (or symlink target), in sorted order. Mtimes and owners do not count.
-pub fn tree_hash(path: &Path) -> io::Result<String> {
+pub fn tree_hash(path: &Path, excluded: &Excluded) -> io::Result<String> {
+    let path = &fs::canonicalize(path)?;
     let mut hasher = Sha256::new();
-    for entry in walk(path) {
+    for entry in walk(path, excluded) {
         let entry = entry?;
         let rel = relative(&entry, path)?;
         if rel.as_os_str().is_empty() {
@@ -85,85 +189,5 @@ pub fn file_hash(path: &Path) -> io::Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn set_mode(p: &Path, mode: u32) {
-        fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
-    }
-
-    fn sample() -> tempfile::TempDir {
-        let d = tempfile::tempdir().unwrap();
-        let r = d.path();
-        fs::create_dir_all(r.join("mod/sub")).unwrap();
-        fs::write(r.join("main.tf"), "resource {}").unwrap();
-        fs::write(r.join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
-        set_mode(&r.join("run.sh"), 0o755);
-        fs::write(r.join("mod/sub/x.txt"), "x").unwrap();
-        symlink("mod/sub/x.txt", r.join("link")).unwrap();
-        symlink("/nonexistent/target", r.join("dangling")).unwrap();
-        fs::create_dir_all(r.join(".terrace/state")).unwrap();
-        fs::write(r.join(".terrace/state/db"), "state").unwrap();
-        fs::create_dir_all(r.join(".git")).unwrap();
-        fs::write(r.join(".git/HEAD"), "ref").unwrap();
-        fs::create_dir_all(r.join("mod/.terrace")).unwrap();
-        d
-    }
-
-    #[test]
-    fn copy_preserves_exec_bit_and_symlinks_and_skips_state() {
-        let src = sample();
-        let out = tempfile::tempdir().unwrap();
-        let dst = out.path().join("run-1");
-        copy_tree(src.path(), &dst).unwrap();
-        assert_eq!(fs::read_to_string(dst.join("main.tf")).unwrap(), "resource {}");
-        assert_eq!(fs::metadata(dst.join("run.sh")).unwrap().permissions().mode() & 0o777, 0o755);
-        assert_eq!(fs::metadata(dst.join("main.tf")).unwrap().permissions().mode() & 0o111, 0);
-        assert!(fs::symlink_metadata(dst.join("link")).unwrap().file_type().is_symlink());
-        assert_eq!(fs::read_link(dst.join("link")).unwrap(), Path::new("mod/sub/x.txt"));
-        assert_eq!(fs::read_to_string(dst.join("link")).unwrap(), "x");
-        assert!(fs::symlink_metadata(dst.join("dangling")).unwrap().file_type().is_symlink());
-        assert!(!dst.join(".terrace").exists());
-        assert!(!dst.join(".git").exists());
-        assert!(!dst.join("mod/.terrace").exists());
-        assert_eq!(tree_hash(src.path()).unwrap(), tree_hash(&dst).unwrap());
-    }
-
-    #[test]
-    fn hash_follows_content_and_exec_bit_not_mtime_or_state() {
-        let src = sample();
-        let r = src.path();
-        let h0 = tree_hash(r).unwrap();
-        assert_eq!(h0.len(), 64);
-        assert_eq!(h0, tree_hash(r).unwrap());
-
-        fs::write(r.join(".terrace/state/db"), "other state").unwrap();
-        fs::write(r.join(".git/HEAD"), "other").unwrap();
-        let f = fs::File::options().write(true).open(r.join("main.tf")).unwrap();
-        f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
-        assert_eq!(h0, tree_hash(r).unwrap(), "mtime and skipped folders must not count");
-
-        set_mode(&r.join("main.tf"), 0o755);
-        let h1 = tree_hash(r).unwrap();
-        assert_ne!(h0, h1, "exec bit must count");
-        set_mode(&r.join("main.tf"), 0o644);
-        assert_eq!(h0, tree_hash(r).unwrap());
-
-        fs::write(r.join("mod/sub/x.txt"), "y").unwrap();
-        assert_ne!(h0, tree_hash(r).unwrap(), "content must count");
-        fs::write(r.join("mod/sub/x.txt"), "x").unwrap();
-
-        fs::remove_file(r.join("link")).unwrap();
-        symlink("main.tf", r.join("link")).unwrap();
-        assert_ne!(h0, tree_hash(r).unwrap(), "symlink target must count");
-    }
-
-    #[test]
-    fn file_hash_is_sha256() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("f");
-        fs::write(&p, "abc").unwrap();
-        assert_eq!(file_hash(&p).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        assert!(file_hash(&d.path().join("missing")).is_err());
-    }
-}
+#[path = "workspace_tests.rs"]
+mod tests;

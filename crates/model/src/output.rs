@@ -2,6 +2,8 @@
 //! `{"NAME": {"value": V, "sensitive": bool}, ...}`. Extra keys such as Terraform's
 //! `"type"` are ignored, so `terraform output -json` is valid as is. A malformed file
 //! is refused whole, with line, column and the rule broken; nothing of it is applied.
+//! A name that is not a variable name (`db-host`, legal in Terraform) is renamed, never
+//! refused: a run must not fail after its infrastructure changed because of a name.
 //!
 //! The rules are checked while serde_json reads the file, so every error carries the
 //! position serde_json knows.
@@ -22,26 +24,69 @@ pub struct OutputEntry {
     pub sensitive: bool,
 }
 
+/// The largest output file read (1 MiB); a bigger one is refused unread.
+pub const MAX_OUTPUT_FILE_BYTES: usize = 1024 * 1024;
+/// The largest value of one output (64 KiB, as text): every later job gets it twice in
+/// its environment, and Linux refuses a variable over 128 KiB ("Argument list too long").
+pub const MAX_OUTPUT_VALUE_BYTES: usize = 64 * 1024;
+
 /// A refused output file.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message} at line {line} column {column}")]
-pub struct OutputFileError {
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
+pub enum OutputFileError {
+    #[error("{message} at line {line} column {column}")]
+    Malformed { line: usize, column: usize, message: String },
+    #[error("the file holds {size} bytes, over the limit of 1 MiB ({MAX_OUTPUT_FILE_BYTES} bytes) for an output file")]
+    TooLarge { size: u64 },
+}
+
+/// A parsed output file: its entries, and the names it had to change or leave out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutputFile {
+    pub entries: Vec<OutputEntry>,
+    /// (name in the file, name given) for names that are not variable names.
+    pub renamed: Vec<(String, String)>,
+    /// (name in the file, name it would take) for renamed entries whose new name
+    /// another entry of the file already has: they are not applied.
+    pub dropped: Vec<(String, String)>,
+}
+
+impl OutputFile {
+    /// What the run log says about renamed and dropped names.
+    pub fn notes(&self) -> Vec<String> {
+        let renamed = self.renamed.iter().map(|(from, to)| {
+            format!("output `{from}` is available as `{to}`: output names must match [A-Za-z_][A-Za-z0-9_]*")
+        });
+        let dropped = self.dropped.iter().map(|(from, to)| {
+            format!("output `{from}` was not applied: its name would be `{to}`, which another output of the file has")
+        });
+        renamed.chain(dropped).collect()
+    }
 }
 
 /// Parses an output file's bytes. An empty (or whitespace-only) file means no outputs.
-pub fn parse_output_file(bytes: &[u8]) -> Result<Vec<OutputEntry>, OutputFileError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Vec::new());
+pub fn parse_output_file(bytes: &[u8]) -> Result<OutputFile, OutputFileError> {
+    if bytes.len() > MAX_OUTPUT_FILE_BYTES {
+        return Err(OutputFileError::TooLarge { size: bytes.len() as u64 });
     }
-    let file: OutputFile = serde_json::from_slice(bytes).map_err(|e| OutputFileError {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(OutputFile::default());
+    }
+    let file: Parsed = serde_json::from_slice(bytes).map_err(|e| OutputFileError::Malformed {
         line: e.line(),
         column: e.column(),
         message: explain(&e),
     })?;
-    Ok(file.0.into_values().collect())
+    Ok(OutputFile { entries: file.entries.into_values().map(|(e, _)| e).collect(), ..file.names })
+}
+
+/// The variable name an output name becomes: every character outside
+/// `[A-Za-z0-9_]` turned into `_`, and `_` before a leading digit.
+pub fn normalize_name(name: &str) -> String {
+    let mut out: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
 }
 
 fn explain(e: &serde_json::Error) -> String {
@@ -98,42 +143,74 @@ fn redact_quoted(msg: &str) -> String {
     out
 }
 
-struct OutputFile(IndexMap<String, OutputEntry>);
+/// The entries by the name they are given, each with the name it had in the file.
+struct Parsed {
+    entries: IndexMap<String, (OutputEntry, String)>,
+    names: OutputFile,
+}
 
-impl<'de> de::Deserialize<'de> for OutputFile {
+impl<'de> de::Deserialize<'de> for Parsed {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct FileVisitor;
         impl<'de> Visitor<'de> for FileVisitor {
-            type Value = OutputFile;
+            type Value = Parsed;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object mapping each output name to {\"value\": .., \"sensitive\": true|false}")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OutputFile, A::Error> {
-                let mut entries = IndexMap::new();
-                while let Some(name) = map.next_key::<String>()? {
-                    if !is_valid_variable_name(&name) {
-                        return Err(de::Error::custom(format!(
-                            "output name `{name}` must match [A-Za-z_][A-Za-z0-9_]*"
-                        )));
-                    }
-                    if entries.contains_key(&name) {
-                        return Err(de::Error::custom(format!("output `{name}` is defined twice")));
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parsed, A::Error> {
+                let mut file = Parsed { entries: IndexMap::new(), names: OutputFile::default() };
+                let mut in_file = std::collections::HashSet::new();
+                while let Some(original) = map.next_key::<String>()? {
+                    if !in_file.insert(original.clone()) {
+                        return Err(de::Error::custom(format!("output `{original}` is defined twice")));
                     }
                     // Read as JSON first (a syntax error keeps its own message), then as an
                     // entry, naming the entry when it is not one.
                     let raw: serde_json::Value = map.next_value()?;
                     let body: EntryBody = serde_json::from_value(raw)
-                        .map_err(|e| de::Error::custom(format_args!("output `{name}`: {e}")))?;
+                        .map_err(|e| de::Error::custom(format_args!("output `{original}`: {e}")))?;
                     let value = match body.value {
                         serde_json::Value::String(s) => s,
                         other => other.to_string(),
                     };
-                    entries.insert(name.clone(), OutputEntry { name, value, sensitive: body.sensitive });
+                    if value.len() > MAX_OUTPUT_VALUE_BYTES {
+                        return Err(de::Error::custom(format!(
+                            "output `{original}` holds {} bytes, over the limit of 64 KiB ({MAX_OUTPUT_VALUE_BYTES} bytes) for one output value",
+                            value.len()
+                        )));
+                    }
+                    let name =
+                        if is_valid_variable_name(&original) { original.clone() } else { normalize_name(&original) };
+                    let entry = OutputEntry { name: name.clone(), value, sensitive: body.sensitive };
+                    file.insert(entry, original);
                 }
-                Ok(OutputFile(entries))
+                Ok(file)
             }
         }
         d.deserialize_map(FileVisitor)
+    }
+}
+
+impl Parsed {
+    /// Adds an entry; of an exact name and a renamed one that clash, the exact one wins.
+    fn insert(&mut self, entry: OutputEntry, original: String) {
+        let renamed = entry.name != original;
+        match self.entries.get(&entry.name) {
+            None => {}
+            Some((_, held)) if renamed || held == &entry.name => {
+                self.names.dropped.push((original, entry.name));
+                return;
+            }
+            Some((_, held)) => {
+                let held = held.clone();
+                self.names.renamed.retain(|(from, _)| from != &held);
+                self.names.dropped.push((held, entry.name.clone()));
+            }
+        }
+        if renamed {
+            self.names.renamed.push((original.clone(), entry.name.clone()));
+        }
+        self.entries.insert(entry.name.clone(), (entry, original));
     }
 }
 
@@ -155,6 +232,17 @@ fn sensitive_by_default() -> bool {
 mod tests {
     use super::*;
 
+    fn entries(bytes: &[u8]) -> Vec<OutputEntry> {
+        parse_output_file(bytes).unwrap().entries
+    }
+
+    fn malformed(bytes: &[u8]) -> (usize, String) {
+        match parse_output_file(bytes).unwrap_err() {
+            OutputFileError::Malformed { line, message, .. } => (line, message),
+            other => panic!("{other}"),
+        }
+    }
+
     #[test]
     fn reads_terraform_output_json() {
         let tf = br#"{
@@ -163,7 +251,7 @@ mod tests {
   "port": {"sensitive": false, "type": "number", "value": 5432},
   "tags": {"sensitive": false, "type": ["map","string"], "value": {"k": "v"}}
 }"#;
-        let out = parse_output_file(tf).unwrap();
+        let out = entries(tf);
         assert_eq!(out.len(), 4);
         assert_eq!(out[0].value, r#"["a","b"]"#);
         assert!(out[1].sensitive);
@@ -175,44 +263,78 @@ mod tests {
     #[test]
     fn python_false_is_refused_with_its_line() {
         let seed = b"{\n\"POSTGRES_DB_HOST\": {\n\"sensitive\": False,\n\"value\": \"x\"\n}\n}";
-        let err = parse_output_file(seed).unwrap_err();
-        assert_eq!(err.line, 3);
-        assert!(err.message.contains("true`/`false"), "{err}");
+        let (line, message) = malformed(seed);
+        assert_eq!(line, 3);
+        assert!(message.contains("true`/`false"), "{message}");
     }
 
     #[test]
-    fn bad_name_is_refused() {
-        let err = parse_output_file(br#"{"ok": {"value": 1}, "bad-name": {"value": 2}}"#).unwrap_err();
-        assert!(err.message.contains("bad-name"), "{err}");
-        assert_eq!(err.line, 1);
+    fn names_that_are_not_variable_names_are_renamed_not_refused() {
+        let file =
+            parse_output_file(br#"{"ok": {"value": 1}, "db-host": {"value": 2}, "9lives": {"value": 3}}"#).unwrap();
+        let names: Vec<&str> = file.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["ok", "db_host", "_9lives"]);
+        assert_eq!(file.renamed, [("db-host".to_string(), "db_host".to_string()), ("9lives".into(), "_9lives".into())]);
+        assert!(file.notes()[0].contains("`db-host` is available as `db_host`"), "{:?}", file.notes());
+        assert_eq!(normalize_name(""), "_");
+        assert_eq!(normalize_name("dé.x"), "d__x");
+    }
+
+    #[test]
+    fn a_renamed_name_that_clashes_is_left_out_and_the_exact_name_wins() {
+        let file =
+            parse_output_file(br#"{"db-host": {"value": "a"}, "db_host": {"value": "b"}, "db.host": {"value": "c"}}"#)
+                .unwrap();
+        assert_eq!(file.entries.len(), 1);
+        assert_eq!((file.entries[0].name.as_str(), file.entries[0].value.as_str()), ("db_host", "b"));
+        assert!(file.renamed.is_empty(), "{:?}", file.renamed);
+        assert_eq!(file.dropped.len(), 2);
+        assert!(file.notes().iter().all(|n| n.contains("was not applied")), "{:?}", file.notes());
     }
 
     #[test]
     fn missing_value_and_wrong_types_are_refused() {
-        assert!(parse_output_file(br#"{"a": {"sensitive": true}}"#).unwrap_err().message.contains("value"));
-        let err = parse_output_file(br#"{"a": {"value": "x", "sensitive": "hunter2"}}"#).unwrap_err();
-        assert!(!err.message.contains("hunter2"), "{err}");
-        assert!(err.message.contains("expected a boolean"), "{err}");
+        assert!(malformed(br#"{"a": {"sensitive": true}}"#).1.contains("value"));
+        let (_, message) = malformed(br#"{"a": {"value": "x", "sensitive": "hunter2"}}"#);
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(message.contains("expected a boolean"), "{message}");
         assert!(parse_output_file(br#"["a"]"#).is_err());
         assert!(parse_output_file(br#"{"a": {"value": "x"}, "a": {"value": "y"}}"#).is_err());
     }
 
     #[test]
     fn an_entry_that_is_not_an_object_names_the_entry_and_what_was_expected() {
-        let err = parse_output_file(br#"{"TOKEN": "hunter2"}"#).unwrap_err();
         assert_eq!(
-            err.message,
+            malformed(br#"{"TOKEN": "hunter2"}"#).1,
             "output `TOKEN`: expected an object with the keys value and sensitive (true or false), found a string"
         );
-        let err = parse_output_file(br#"{"A": {"sensitive": false}}"#).unwrap_err();
-        assert_eq!(err.message, "output `A`: the key `value` is missing");
-        let err = parse_output_file(br#"{"A": {"value": 1, "sensitive": "no"}}"#).unwrap_err();
-        assert_eq!(err.message, "output `A`: expected a boolean, found a string");
+        assert_eq!(malformed(br#"{"A": {"sensitive": false}}"#).1, "output `A`: the key `value` is missing");
+        assert_eq!(
+            malformed(br#"{"A": {"value": 1, "sensitive": "no"}}"#).1,
+            "output `A`: expected a boolean, found a string"
+        );
+        assert_eq!(malformed(br#"{"db-host": 1}"#).1.split(':').next(), Some("output `db-host`"));
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        let value = "v".repeat(MAX_OUTPUT_VALUE_BYTES);
+        let at_limit = format!(r#"{{"a": {{"value": "{value}"}}}}"#);
+        assert_eq!(entries(at_limit.as_bytes())[0].value.len(), MAX_OUTPUT_VALUE_BYTES);
+        let over =
+            format!(r#"{{"a": {{"value": "{value}"}},"#) + "\n" + &format!(r#""big": {{"value": "{value}x"}}}}"#);
+        let (line, message) = malformed(over.as_bytes());
+        assert_eq!(line, 2);
+        assert!(message.contains("`big` holds 65537 bytes, over the limit of 64 KiB"), "{message}");
+        let huge = vec![b' '; MAX_OUTPUT_FILE_BYTES + 1];
+        let err = parse_output_file(&huge).unwrap_err();
+        assert_eq!(err, OutputFileError::TooLarge { size: MAX_OUTPUT_FILE_BYTES as u64 + 1 });
+        assert!(err.to_string().contains("over the limit of 1 MiB"), "{err}");
     }
 
     #[test]
     fn empty_file_means_no_outputs_and_sensitive_defaults_to_true() {
-        assert!(parse_output_file(b"  \n").unwrap().is_empty());
-        assert!(parse_output_file(br#"{"a": {"value": "x"}}"#).unwrap()[0].sensitive);
+        assert!(entries(b"  \n").is_empty());
+        assert!(entries(br#"{"a": {"value": "x"}}"#)[0].sensitive);
     }
 }

@@ -267,6 +267,9 @@ impl ServerConfig {
             Some(p) => p.join(".terrace"),
             None => PathBuf::from(".terrace"),
         });
+        // Absolute once, here: jobs run in their own working copies (a relative data folder
+        // would make a parameters file's path point nowhere for them).
+        let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
         let database = match layer.database {
             Some(url) => database_url(&url)?,
             None => Database::Sqlite(data_dir.join("terrace.db")),

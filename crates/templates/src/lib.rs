@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod cloudformation;
+mod private;
 pub mod shell;
 mod steps;
 pub mod terraform;

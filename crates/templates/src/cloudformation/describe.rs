@@ -56,7 +56,7 @@ mod tests {
             {"OutputKey": "Url", "OutputValue": "https://x"}, {"OutputKey": "Pass", "OutputValue": "p"}]}]}"#;
         assert_eq!(stack_status(d).unwrap(), "CREATE_COMPLETE");
         let file = outputs_file(d, &["Pass".into()]).unwrap();
-        let parsed = terrace_model::output::parse_output_file(&file).unwrap();
+        let parsed = terrace_model::output::parse_output_file(&file).unwrap().entries;
         assert_eq!(parsed[0].value, "https://x");
         assert!(!parsed[0].sensitive && parsed[1].sensitive);
     }

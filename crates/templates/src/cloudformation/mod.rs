@@ -170,7 +170,7 @@ impl Cfn<'_> {
         });
         // Beside the working copy, removed after the call: parameters may hold secrets.
         let path = self.ctx.workdir.join(REQUEST_FILE);
-        tokio::fs::write(&path, request.to_string())
+        crate::private::write(&path, request.to_string().as_bytes())
             .await
             .map_err(|e| Outcome::failed("deploy", format!("cannot write the request: {e}"), None))?;
         Ok((path, notes))
@@ -190,7 +190,7 @@ impl Cfn<'_> {
             Ok(f) => f,
             Err(e) => return Ok(Outcome::failed("output", e, None)),
         };
-        if let Err(e) = tokio::fs::write(self.ctx.output_file, file).await {
+        if let Err(e) = crate::private::write(self.ctx.output_file, &file).await {
             return Ok(Outcome::failed("output", format!("cannot write the output file: {e}"), None));
         }
         Ok(Outcome::ok())

@@ -20,10 +20,11 @@ pub fn declares_backend(dir: &Path) -> bool {
     })
 }
 
-/// Points the local backend at `state` (created with its folder).
+/// Points the local backend at `state`, in a folder created private: the state holds
+/// sensitive values in clear.
 pub fn write_local_override(workdir: &Path, state: &Path) -> std::io::Result<()> {
     if let Some(dir) = state.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::private::dir(dir)?;
     }
     let path = serde_json::to_string(&state.display().to_string()).map_err(std::io::Error::other)?;
     std::fs::write(

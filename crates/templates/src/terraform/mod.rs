@@ -54,11 +54,11 @@ pub(crate) async fn run(ctx: &JobContext<'_>, runner: &mut dyn StepRunner) -> Re
     }
 }
 
-/// The artifacts folder, readable by its owner only: saved plans hold sensitive values.
+/// The artifacts folder, readable by its owner only from creation: saved plans hold
+/// sensitive values.
 async fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    tokio::fs::create_dir_all(dir).await?;
-    tokio::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).await
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || crate::private::dir(&dir)).await.map_err(std::io::Error::other)?
 }
 
 struct Terraform<'a> {
@@ -174,7 +174,7 @@ impl Terraform<'_> {
             Err(failed) => return Ok(failed),
         };
         // `output -json` already has the output-file shape (DESIGN.md "Output file").
-        if let Err(e) = tokio::fs::write(self.ctx.output_file, &output.stdout).await {
+        if let Err(e) = crate::private::write(self.ctx.output_file, &output.stdout).await {
             return Ok(Outcome::failed("output", format!("cannot write the output file: {e}"), None));
         }
         Ok(Outcome::ok())
