@@ -100,8 +100,14 @@ jobs:
     std::fs::write(&mode, "seed").unwrap();
     let out = p.run(&["up", "dev", "--json"]).code(1).json();
     let reason = TestProject::job_in(&out, "db")["reason"].as_str().unwrap().to_string();
-    assert!(reason.contains("output.json") && reason.contains("line 4"), "{reason}");
-    assert!(reason.contains("true`/`false"), "{reason}");
+    assert!(reason.contains("line 4") && reason.contains("true`/`false"), "{reason}");
+    // The refused file is kept with the run, private, and the error says where.
+    let kept = reason.split_once("the file is kept as ").map(|(_, p)| p.trim()).unwrap_or_else(|| panic!("{reason}"));
+    assert!(kept.starts_with(&p.data.join("artifacts").display().to_string()), "{reason}");
+    let meta = std::fs::metadata(kept).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(kept).unwrap().contains("False"));
     // Nothing of the bad file applied: HOST is still the earlier value.
     let outputs = p.json(&["outputs", "dev"]);
     assert_eq!(outputs[0]["value"], "h1");

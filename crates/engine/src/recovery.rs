@@ -87,7 +87,9 @@ fn interruption_reason(run: &RunRecord) -> String {
     }
 }
 
-/// Kills the process groups of attempts that were still running.
+/// Kills the process groups of attempts that were still running, and any process that
+/// carries the run's id in its environment (a job whose group was not recorded yet when
+/// its holder died, or that moved out of its group).
 async fn kill_orphans(store: &dyn Store, run: &RunRecord) -> Result<(), EngineError> {
     for attempt in store.attempts(run.id).await? {
         if attempt.state == RunState::Running
@@ -96,5 +98,8 @@ async fn kill_orphans(store: &dyn Store, run: &RunRecord) -> Result<(), EngineEr
             terrace_exec::process::kill_group(pid, attempt.pid_start);
         }
     }
+    let id = run.id.to_string();
+    // Reading /proc is blocking work: off the async threads.
+    let _ = tokio::task::spawn_blocking(move || terrace_exec::process::kill_marked("TERRACE_RUN_ID", &id)).await;
     Ok(())
 }

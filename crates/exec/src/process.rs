@@ -50,6 +50,32 @@ pub fn kill_group(pgid: u32, start: Option<u64>) {
     }
 }
 
+/// SIGKILLs the process group of every process whose environment holds `NAME=value`
+/// (a run's `TERRACE_RUN_ID`): the job's processes, also those a crash left before their
+/// group was recorded, and those that moved to a group of their own. Never this
+/// process's own group. Returns how many groups were signalled.
+pub fn kill_marked(name: &str, value: &str) -> usize {
+    let marker = format!("{name}={value}");
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let own_group = nix::unistd::getpgrp().as_raw();
+    let mut groups = std::collections::BTreeSet::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if environ.split(|&b| b == 0).any(|var| var == marker.as_bytes())
+            && let Some(pgid) = stat_fields(pid).and_then(|f| f.get(5 - 3).and_then(|g| g.parse::<i32>().ok()))
+            && pgid != own_group
+            && pid != std::process::id()
+        {
+            groups.insert(pgid);
+        }
+    }
+    for &pgid in &groups {
+        signal_group(pgid as u32, Signal::SIGKILL);
+    }
+    groups.len()
+}
+
 /// Sends `signal` to every process of group `pgid`; a group already gone is not an error.
 pub(crate) fn signal_group(pgid: u32, signal: Signal) {
     if let Some(pg) = to_pid(pgid) {
@@ -150,5 +176,32 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         assert!(!is_alive(member, None), "the member outlived its dead leader");
+    }
+
+    #[test]
+    fn kill_marked_finds_groups_by_their_environment() {
+        use std::os::unix::process::CommandExt;
+        let value = format!("test-{}", std::process::id());
+        let mut marked = Command::new("/bin/sh")
+            .args(["-c", "sleep 1000 & wait"])
+            .env("TERRACE_TEST_MARK", &value)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut other = Command::new("sleep").arg("1000").env("TERRACE_TEST_MARK", "another").spawn().unwrap();
+        // The marked shell's environment is its own once it runs: wait for that, not a time.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let needle = format!("TERRACE_TEST_MARK={value}");
+        while !std::fs::read(format!("/proc/{}/environ", marked.id()))
+            .is_ok_and(|e| e.split(|&b| b == 0).any(|v| v == needle.as_bytes()))
+        {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::yield_now();
+        }
+        assert_eq!(kill_marked("TERRACE_TEST_MARK", &value), 1);
+        assert!(!marked.wait().unwrap().success());
+        assert!(other.try_wait().unwrap().is_none(), "another run's process must be spared");
+        other.kill().unwrap();
+        other.wait().unwrap();
     }
 }

@@ -20,6 +20,10 @@ pub struct Run {
 }
 
 impl Run {
+    pub fn from_output(out: Output) -> Run {
+        Run::from(out)
+    }
+
     fn from(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
@@ -127,6 +131,27 @@ impl TestProject {
             }
         }
         all
+    }
+}
+
+impl TestProject {
+    /// Every file under the data folder (database, logs, work folders, artifacts) but the
+    /// key file, with its path, for "no secret at rest" checks.
+    pub fn data_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let kind = entry.file_type().expect("file type");
+                if kind.is_dir() {
+                    walk(&path, out);
+                } else if kind.is_file() && path.file_name().is_none_or(|n| n != "master.key") {
+                    out.push((path.clone(), std::fs::read(&path).unwrap_or_default()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.data, &mut out);
+        out
     }
 }
 
