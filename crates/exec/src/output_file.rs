@@ -199,11 +199,15 @@ impl OutputWatch {
     /// fstat of the held file, compared with what was last read.
     fn may_have_changed(&self) -> bool {
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        // A FIFO or symlink put in place of the file is not a regular file: never read.
         let at_path = std::fs::symlink_metadata(&self.path).ok().filter(|m| m.is_file());
-        let held = seen.held.as_ref().and_then(|f| f.metadata().ok());
+        // The held file matters apart only once the path leads elsewhere (removed, replaced).
+        let held = seen.held.as_ref().and_then(|f| f.metadata().ok()).filter(|h| {
+            at_path.as_ref().is_none_or(|p| (p.dev(), p.ino()) != (h.dev(), h.ino()))
+        });
         let changed = |meta: Option<&std::fs::Metadata>, last: Option<Stamp>| {
             meta.is_some_and(|m| {
-                // A FIFO or symlink put in place of the file is not a regular file: never read.
+                // A time in the future (the clock went back) counts as recent.
                 let recent =
                     m.modified().is_ok_and(|t| SystemTime::now().duration_since(t).map_or(true, |age| age < SAME_TICK));
                 m.len() <= MAX_OUTPUT_FILE_BYTES as u64 && (last != Some(stamp(m)) || recent)
