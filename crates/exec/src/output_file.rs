@@ -202,9 +202,11 @@ impl OutputWatch {
         // A FIFO or symlink put in place of the file is not a regular file: never read.
         let at_path = std::fs::symlink_metadata(&self.path).ok().filter(|m| m.is_file());
         // The held file matters apart only once the path leads elsewhere (removed, replaced).
-        let held = seen.held.as_ref().and_then(|f| f.metadata().ok()).filter(|h| {
-            at_path.as_ref().is_none_or(|p| (p.dev(), p.ino()) != (h.dev(), h.ino()))
-        });
+        let held = seen
+            .held
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .filter(|h| at_path.as_ref().is_none_or(|p| (p.dev(), p.ino()) != (h.dev(), h.ino())));
         let changed = |meta: Option<&std::fs::Metadata>, last: Option<Stamp>| {
             meta.is_some_and(|m| {
                 // A time in the future (the clock went back) counts as recent.
@@ -302,6 +304,23 @@ mod tests {
         std::fs::write(&path, r#"{"pw": {"value": "hunter3"}}"#).unwrap();
         watch.check(&secrets).await;
         assert_eq!(secrets.mask("hunter2 hunter3"), "*** ***");
+    }
+
+    /// After a read, an unchanged file (written long ago) is not read again: the capture
+    /// pays two stats per pipe read, not a read of the file.
+    #[tokio::test]
+    async fn an_unchanged_file_is_not_read_again() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("output.json");
+        std::fs::write(&path, r#"{"pw": {"value": "hunter2"}}"#).unwrap();
+        let old = SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(old).unwrap();
+        let watch = OutputWatch::new(path.clone());
+        assert!(watch.may_have_changed(), "never read yet");
+        watch.check(&SecretSet::new()).await;
+        assert!(!watch.may_have_changed());
+        std::fs::write(&path, r#"{"pw": {"value": "hunter3"}}"#).unwrap();
+        assert!(watch.may_have_changed());
     }
 
     #[test]
