@@ -1,92 +1,30 @@
-//! Executors: where a run's process lives. This crate owns spawning a job, capturing
-//! and masking its log, enforcing its time limit and cancellation on the whole process
-//! group, watching its output file for new secrets, and preparing its working folder.
+//! Executors: where a run's steps live, behind one contract (`contract.rs`) and chosen by
+//! name (`registry.rs`). This crate owns the local executor (a process group per step, its
+//! time limit and cancellation), log capture and masking, the output file's safe reading,
+//! and the working folder's preparation.
 
 mod capture;
+mod contract;
 pub mod local;
+mod local_handle;
 pub mod mask;
 mod matcher;
 mod output_file;
 mod overlap;
 pub mod process;
+mod registry;
 mod resolve;
 pub mod workspace;
 
 use std::path::PathBuf;
-use std::time::Duration;
-
-use terrace_model::log::LogBatch;
 
 pub use capture::{MAX_CAPTURE, MAX_LINE};
+pub use contract::{ExecEvent, ExecOutcome, Executor, ExitStatus, Handle, Limits, Resources, StepIo, StepSpec};
 pub use local::LocalExecutor;
 pub use mask::{MAX_SECRET_BYTES, MIN_SECRET_CHARS, SecretSet, Unmaskable};
 pub use output_file::{ReadError as OutputReadError, read as read_output_file};
+pub use registry::{Executors, UnknownExecutor};
 pub use tokio_util::sync::CancellationToken;
-
-/// What to run, and under which limits.
-#[derive(Clone)]
-pub struct ExecSpec {
-    /// Program and arguments; a program without '/' is looked up in the PATH of `env`.
-    pub argv: Vec<String>,
-    pub workdir: PathBuf,
-    /// The complete environment: the child starts from an empty one plus exactly these.
-    pub env: Vec<(String, String)>,
-    pub max_duration: Option<Duration>,
-    /// Between SIGTERM and SIGKILL when the run is stopped.
-    pub kill_grace: Duration,
-    /// Watched while the job runs: its sensitive values are masked from then on.
-    pub output_file: Option<PathBuf>,
-    /// Keep stdout out of the log and return it, unmasked, in `ExecOutcome::stdout`
-    /// (machine output such as `terraform output -json`). stderr is logged either way.
-    pub capture_stdout: bool,
-}
-
-impl std::fmt::Debug for ExecSpec {
-    // Environment values may be secrets: only their names are shown.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExecSpec")
-            .field("argv", &self.argv)
-            .field("workdir", &self.workdir)
-            .field("env", &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
-            .field("max_duration", &self.max_duration)
-            .field("kill_grace", &self.kill_grace)
-            .field("output_file", &self.output_file)
-            .field("capture_stdout", &self.capture_stdout)
-            .finish()
-    }
-}
-
-/// What an executor reports while a job runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExecEvent {
-    /// Sent once, right after spawn; `pid` is also the process group id.
-    Started { pid: u32, pid_start: Option<u64> },
-    /// Complete, already-masked lines that arrived together.
-    Lines(LogBatch),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
-    Exited(i32),
-    Signaled(i32),
-    TimedOut,
-    Cancelled,
-}
-
-impl ExitStatus {
-    pub fn success(self) -> bool {
-        self == ExitStatus::Exited(0)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecOutcome {
-    pub status: ExitStatus,
-    pub duration: Duration,
-    /// With `ExecSpec::capture_stdout`: everything the job wrote to stdout (at most
-    /// `MAX_CAPTURE` bytes). Empty otherwise.
-    pub stdout: Vec<u8>,
-}
 
 /// Why a job could not be run. Messages never contain environment values.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +48,12 @@ pub enum ExecError {
         #[source]
         source: std::io::Error,
     },
+    /// A handle id this executor cannot act on here.
+    #[error("cannot find step `{id}` again: {reason}")]
+    Attach { id: String, reason: String },
+    /// A step this executor cannot run (an image on the local executor).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// The OS's description without Rust's " (os error N)" suffix.
@@ -131,19 +75,6 @@ fn hint(e: &std::io::Error) -> &'static str {
     }
 }
 
-/// Runs one job to its end. Implementations kill the job's whole process tree on
-/// timeout or cancellation and never leave a process behind.
-#[async_trait::async_trait]
-pub trait Executor: Send + Sync {
-    async fn run(
-        &self,
-        spec: ExecSpec,
-        secrets: SecretSet,
-        events: tokio::sync::mpsc::Sender<ExecEvent>,
-        cancel: CancellationToken,
-    ) -> Result<ExecOutcome, ExecError>;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,13 +89,17 @@ mod tests {
 
     #[test]
     fn spec_debug_hides_env_values() {
-        let spec = ExecSpec {
+        let spec = StepSpec {
+            run: "r".into(),
+            attempt: 1,
             argv: vec!["true".into()],
+            image: None,
             workdir: "/".into(),
-            env: vec![("TOKEN".into(), "hunter2".into())],
-            max_duration: None,
-            kill_grace: Duration::from_secs(1),
+            input: None,
             output_file: None,
+            env: vec![("TOKEN".into(), "hunter2".into())],
+            resources: Resources::default(),
+            limits: Limits { max_duration: None, kill_grace: std::time::Duration::from_secs(1) },
             capture_stdout: false,
         };
         let text = format!("{spec:?}");

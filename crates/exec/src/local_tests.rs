@@ -9,23 +9,32 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::process::is_alive;
-use crate::{ExecError, ExecEvent, ExecOutcome, ExecSpec, Executor, ExitStatus, LocalExecutor, SecretSet};
+use crate::{ExecError, ExecEvent, ExecOutcome, Executor, ExitStatus, Limits, LocalExecutor, Resources, SecretSet, StepIo, StepSpec};
 
-fn spec(script: &str, dir: &Path) -> ExecSpec {
-    ExecSpec {
+fn spec(script: &str, dir: &Path) -> StepSpec {
+    StepSpec {
+        run: "01test".into(),
+        attempt: 1,
         argv: vec!["sh".into(), "-c".into(), script.into()],
+        image: None,
         workdir: dir.to_path_buf(),
-        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-        max_duration: None,
-        kill_grace: Duration::from_secs(1),
+        input: None,
         output_file: None,
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        resources: Resources::default(),
+        limits: Limits { max_duration: None, kill_grace: Duration::from_secs(1) },
         capture_stdout: false,
     }
 }
 
+fn io(secrets: SecretSet, events: mpsc::Sender<ExecEvent>, cancel: CancellationToken) -> StepIo {
+    StepIo { secrets, events, cancel }
+}
+
 struct Ran {
     result: Result<ExecOutcome, ExecError>,
-    started: Vec<(u32, Option<u64>)>,
+    /// Handle ids, as `start` gave them.
+    started: Vec<String>,
     lines: Vec<LogLine>,
     batches: usize,
 }
@@ -42,27 +51,35 @@ impl Ran {
     }
 }
 
-async fn run_with(spec: ExecSpec, secrets: SecretSet, cancel: CancellationToken) -> Ran {
+async fn run_with(spec: StepSpec, secrets: SecretSet, cancel: CancellationToken) -> Ran {
     let (tx, mut rx) = mpsc::channel(16);
     let collector = tokio::spawn(async move {
-        let (mut started, mut lines, mut batches) = (Vec::new(), Vec::new(), 0);
-        while let Some(ev) = rx.recv().await {
-            match ev {
-                ExecEvent::Started { pid, pid_start } => started.push((pid, pid_start)),
-                ExecEvent::Lines(l) => {
-                    batches += 1;
-                    lines.extend(l.to_lines())
-                }
-            }
+        let (mut lines, mut batches) = (Vec::new(), 0);
+        while let Some(ExecEvent::Lines(l)) = rx.recv().await {
+            batches += 1;
+            lines.extend(l.to_lines())
         }
-        (started, lines, batches)
+        (lines, batches)
     });
-    let result = LocalExecutor.run(spec, secrets, tx, cancel).await;
-    let (started, lines, batches) = collector.await.unwrap();
+    let mut started = Vec::new();
+    let result = match LocalExecutor.start(spec, io(secrets, tx, cancel)).await {
+        Ok(mut handle) => {
+            started.push(handle.id().to_string());
+            handle.wait().await
+        }
+        Err(e) => Err(e),
+    };
+    let (lines, batches) = collector.await.unwrap();
     Ran { result, started, lines, batches }
 }
 
-async fn run(spec: ExecSpec) -> Ran {
+/// The group id and start time in a local handle id (`host/pgid/start`).
+fn group_of(id: &str) -> (u32, Option<u64>) {
+    let parts: Vec<&str> = id.rsplitn(3, '/').collect();
+    (parts[1].parse().unwrap(), parts[0].parse().ok())
+}
+
+async fn run(spec: StepSpec) -> Ran {
     run_with(spec, SecretSet::new(), CancellationToken::new()).await
 }
 
@@ -107,7 +124,10 @@ async fn child_gets_exactly_the_given_env_and_workdir() {
     // stdin is null, so `cat` ends at once.
     assert_eq!(out.last(), Some(&"cat-done"));
     assert_eq!(ran.started.len(), 1);
-    assert!(ran.started[0].1.is_some());
+    let (pgid, start) = group_of(&ran.started[0]);
+    assert!(pgid > 1 && start.is_some(), "{:?}", ran.started);
+    assert!(ran.started[0].starts_with(&format!("{}/", crate::local::hostname())));
+    assert!(out.contains(&"TERRACE_RUN_ID=01test"), "the run's mark: {out:?}");
 }
 
 #[tokio::test]
@@ -136,14 +156,24 @@ async fn missing_program_and_workdir_are_errors() {
 }
 
 #[tokio::test]
-async fn a_run_cancelled_before_it_starts_starts_nothing() {
+async fn a_step_cancelled_as_it_starts_is_stopped() {
     let d = tempfile::tempdir().unwrap();
     let cancel = CancellationToken::new();
     cancel.cancel();
-    let ran = run_with(spec("touch started.txt", d.path()), SecretSet::new(), cancel).await;
+    let ran = run_with(spec("sleep 1000", d.path()), SecretSet::new(), cancel).await;
     assert_eq!(ran.status(), ExitStatus::Cancelled);
-    assert!(ran.started.is_empty());
-    assert!(!d.path().join("started.txt").exists());
+    let (pgid, start) = group_of(&ran.started[0]);
+    assert!(!is_alive(pgid, start));
+}
+
+#[tokio::test]
+async fn the_local_executor_runs_no_image() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = spec("true", d.path());
+    s.image = Some("alpine:3.20".into());
+    let err = run(s).await.result.unwrap_err();
+    assert!(matches!(err, ExecError::Unsupported(_)), "{err}");
+    assert!(err.to_string().contains("not the image `alpine:3.20`"), "{err}");
 }
 
 #[tokio::test]
@@ -213,14 +243,14 @@ async fn timeout_kills_the_group_even_when_it_ignores_sigterm() {
     let d = tempfile::tempdir().unwrap();
     let pidfile = d.path().join("child.pid");
     let mut s = spec("trap '' TERM; sleep 1000 & echo $! > child.pid; echo started; wait; wait", d.path());
-    s.max_duration = Some(Duration::from_millis(1500));
+    s.limits.max_duration = Some(Duration::from_millis(1500));
     let t0 = std::time::Instant::now();
     let ran = run(s).await;
     assert_eq!(ran.status(), ExitStatus::TimedOut);
     assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
     assert!(ran.result.as_ref().unwrap().duration >= Duration::from_millis(1500));
     assert_eq!(ran.texts(Stream::Stdout), ["started"]);
-    let (pid, start) = ran.started[0];
+    let (pid, start) = group_of(&ran.started[0]);
     assert_gone(read_pid(&pidfile).await).await;
     assert!(!is_alive(pid, start));
 }
@@ -255,7 +285,7 @@ async fn the_grace_lets_the_group_clean_up_after_the_main_process_died() {
     let mut s = spec(script, d.path());
     // Long enough that ending before it proves the group was waited for, not timed out.
     let grace = Duration::from_secs(120);
-    s.kill_grace = grace;
+    s.limits.kill_grace = grace;
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
     let ready = d.path().join("ready.txt");
@@ -353,7 +383,7 @@ async fn a_dropped_receiver_does_not_block_the_job() {
     let (tx, rx) = mpsc::channel(1);
     drop(rx);
     let s = spec("head -c 5000000 /dev/zero | tr '\\0' 'a'; echo", d.path());
-    let outcome = LocalExecutor.run(s, SecretSet::new(), tx, CancellationToken::new()).await.unwrap();
+    let outcome = LocalExecutor.run(s, io(SecretSet::new(), tx, CancellationToken::new())).await.unwrap();
     assert_eq!(outcome.status, ExitStatus::Exited(0));
 }
 
@@ -362,17 +392,53 @@ async fn dropping_the_run_kills_the_group() {
     let d = tempfile::tempdir().unwrap();
     let pidfile = d.path().join("child.pid");
     let (tx, _rx) = mpsc::channel(16);
-    let run = LocalExecutor.run(
-        spec("sleep 1000 & echo $! > child.pid; wait", d.path()),
-        SecretSet::new(),
-        tx,
-        CancellationToken::new(),
-    );
+    let run = LocalExecutor
+        .run(spec("sleep 1000 & echo $! > child.pid; wait", d.path()), io(SecretSet::new(), tx, CancellationToken::new()));
     let pid = tokio::select! {
         _ = run => panic!("the job cannot end by itself"),
         pid = read_pid(&pidfile) => pid,
     };
     assert_gone(pid).await;
+}
+
+/// A handle id finds the step again: attached from it, the step is stopped, and the
+/// attached handle sees the end (the status itself is known only to the starter).
+#[tokio::test]
+async fn a_step_is_found_again_by_its_handle_id_and_stopped() {
+    let d = tempfile::tempdir().unwrap();
+    let (tx, _rx) = mpsc::channel(16);
+    let s = spec("sleep 1000 & echo $! > child.pid; wait", d.path());
+    let mut first = LocalExecutor.start(s, io(SecretSet::new(), tx, CancellationToken::new())).await.unwrap();
+    let member = read_pid(&d.path().join("child.pid")).await;
+    let id = first.id().to_string();
+
+    let again = LocalExecutor.attach(&id).await.unwrap();
+    assert_eq!(again.id(), id);
+    again.cancel();
+    assert_eq!(first.wait().await.unwrap().status, ExitStatus::Signaled(9));
+    assert_gone(member).await;
+    let mut again = LocalExecutor.attach(&id).await.unwrap();
+    assert_eq!(again.wait().await.unwrap().status, ExitStatus::Lost);
+
+    let elsewhere = id.replacen(&crate::local::hostname(), "another-host", 1);
+    let err = LocalExecutor.attach(&elsewhere).await.err().unwrap();
+    assert!(err.to_string().contains("it runs on host `another-host`"), "{err}");
+    assert!(matches!(LocalExecutor.attach("42").await, Err(ExecError::Attach { .. })));
+}
+
+/// What a dead holder never recorded a handle for is still found, by the run it belongs to.
+#[tokio::test]
+async fn a_sweep_stops_what_a_run_left_without_a_handle() {
+    let d = tempfile::tempdir().unwrap();
+    let (tx, _rx) = mpsc::channel(16);
+    let mut s = spec("setsid sleep 1000 & echo $! > child.pid; wait", d.path());
+    s.run = format!("sweep-{}", std::process::id());
+    let run = s.run.clone();
+    let mut handle = LocalExecutor.start(s, io(SecretSet::new(), tx, CancellationToken::new())).await.unwrap();
+    let escaped = read_pid(&d.path().join("child.pid")).await;
+    LocalExecutor.sweep(&run).await;
+    handle.wait().await.unwrap();
+    assert_gone(escaped).await;
 }
 
 /// End-to-end capture + masking throughput; run with
@@ -389,15 +455,13 @@ async fn end_to_end_throughput() {
     let (tx, mut rx) = mpsc::channel(64);
     let counter = tokio::spawn(async move {
         let mut n = 0usize;
-        while let Some(ev) = rx.recv().await {
-            if let ExecEvent::Lines(l) = ev {
-                n += l.len();
-            }
+        while let Some(ExecEvent::Lines(l)) = rx.recv().await {
+            n += l.len();
         }
         n
     });
     let t0 = std::time::Instant::now();
-    let run = LocalExecutor.run(spec(&script, d.path()), secrets, tx, CancellationToken::new());
+    let run = LocalExecutor.run(spec(&script, d.path()), io(secrets, tx, CancellationToken::new()));
     run.await.unwrap();
     let secs = t0.elapsed().as_secs_f64();
     let gb = BYTES as f64 / 1e9;

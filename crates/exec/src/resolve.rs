@@ -5,12 +5,12 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::{ExecError, ExecSpec};
+use crate::{ExecError, StepSpec};
 
 /// What execvp(3) searches when PATH is unset.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-pub(crate) async fn program(spec: &ExecSpec) -> Result<PathBuf, ExecError> {
+pub(crate) async fn program(spec: &StepSpec) -> Result<PathBuf, ExecError> {
     let name = match spec.argv.first() {
         Some(name) if !name.is_empty() => name,
         _ => return Err(ExecError::EmptyCommand),
@@ -41,14 +41,18 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn spec(argv0: &str, path: Option<&str>, workdir: &Path) -> ExecSpec {
-        ExecSpec {
+    fn spec(argv0: &str, path: Option<&str>, workdir: &Path) -> StepSpec {
+        StepSpec {
+            run: "r".into(),
+            attempt: 1,
             argv: vec![argv0.to_string()],
+            image: None,
             workdir: workdir.to_path_buf(),
-            env: path.map(|p| ("PATH".to_string(), p.to_string())).into_iter().collect(),
-            max_duration: None,
-            kill_grace: Duration::from_secs(1),
+            input: None,
             output_file: None,
+            env: path.map(|p| ("PATH".to_string(), p.to_string())).into_iter().collect(),
+            resources: crate::Resources::default(),
+            limits: crate::Limits { max_duration: None, kill_grace: Duration::from_secs(1) },
             capture_stdout: false,
         }
     }

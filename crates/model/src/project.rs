@@ -8,6 +8,10 @@ use indexmap::IndexMap;
 
 use crate::event::Event;
 
+/// The executors a job may name in `executor:` (the engine's registry has one of each);
+/// `local` is the default. Container executors add their names here.
+pub const EXECUTORS: &[&str] = &["local"];
+
 /// One `terrace.yaml`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Project {
@@ -15,6 +19,8 @@ pub struct Project {
     pub variables: IndexMap<String, VariableDef>,
     pub environments: IndexMap<String, EnvironmentDef>,
     pub jobs: IndexMap<String, Job>,
+    /// Where jobs run unless an environment or a job says otherwise (one of `EXECUTORS`).
+    pub executor: Option<String>,
 }
 
 /// A variable as written: its value may still hold references (`${outputs.JOB.NAME}`,
@@ -33,6 +39,8 @@ pub struct EnvironmentDef {
     /// Job name → the parameters file that job uses in this environment, instead of its
     /// own `input` (relative to the project file).
     pub inputs: IndexMap<String, PathBuf>,
+    /// Where this environment's jobs run unless a job says otherwise.
+    pub executor: Option<String>,
 }
 
 /// Which built-in recipe a job uses.
@@ -123,6 +131,8 @@ pub struct Job {
     pub iac: IacSettings,
     /// The environments the job runs in; `None`: every environment.
     pub environments: Option<Vec<String>>,
+    /// Where the job runs (one of `EXECUTORS`); `None`: its environment's, the project's, `local`.
+    pub executor: Option<String>,
 }
 
 impl Job {
@@ -143,6 +153,7 @@ impl Job {
             skip_unchanged: false,
             iac: IacSettings::default(),
             environments: None,
+            executor: None,
         }
     }
 
@@ -162,9 +173,12 @@ impl Project {
     }
 
     /// The jobs environment `env` runs, as it runs them: each with the parameters file
-    /// the environment gives it (`environments.ENV.inputs.JOB`) in place of its own.
+    /// the environment gives it (`environments.ENV.inputs.JOB`) in place of its own, and
+    /// its executor decided (the job's, else the environment's, else the project's).
     pub fn jobs_for(&self, env: &str) -> IndexMap<String, Job> {
-        let inputs = self.environment(env).map(|e| &e.inputs);
+        let env_def = self.environment(env);
+        let inputs = env_def.map(|e| &e.inputs);
+        let executor = env_def.and_then(|e| e.executor.clone()).or_else(|| self.executor.clone());
         self.jobs
             .iter()
             .filter(|(_, job)| job.runs_in(env))
@@ -173,9 +187,21 @@ impl Project {
                 if let Some(path) = inputs.and_then(|i| i.get(name)) {
                     job.input = Some(path.clone());
                 }
+                if job.executor.is_none() {
+                    job.executor = executor.clone();
+                }
                 (name.clone(), job)
             })
             .collect()
+    }
+
+    /// The executor `job` runs on in `env` (`local` unless the file says otherwise).
+    pub fn executor_of(&self, env: &str, job: &Job) -> String {
+        job.executor
+            .clone()
+            .or_else(|| self.environment(env).and_then(|e| e.executor.clone()))
+            .or_else(|| self.executor.clone())
+            .unwrap_or_else(|| EXECUTORS[0].to_string())
     }
 
     /// Every job `job` depends on, directly or not.

@@ -38,7 +38,8 @@ pub fn json_schema() -> Value {
                 "type": ["object", "null"],
                 "propertyNames": { "pattern": RESOURCE_NAME, "maxLength": 63 },
                 "additionalProperties": { "$ref": "#/$defs/job" }
-            }
+            },
+            "executor": { "$ref": "#/$defs/executor", "description": "Where jobs run unless an environment or a job says otherwise (default `local`)." }
         },
         "$defs": {
             "variables": {
@@ -73,7 +74,8 @@ pub fn json_schema() -> Value {
                         "type": ["object", "null"],
                         "propertyNames": { "pattern": RESOURCE_NAME, "maxLength": 63 },
                         "additionalProperties": { "$ref": "#/$defs/relative_path" }
-                    }
+                    },
+                    "executor": { "$ref": "#/$defs/executor", "description": "Where this environment's jobs run unless a job says otherwise." }
                 }
             },
             "job": job_schema(&events, &templates),
@@ -83,6 +85,10 @@ pub fn json_schema() -> Value {
                     { "type": "string", "minLength": 1 },
                     { "type": "array", "minItems": 1, "items": { "type": "string" } }
                 ]
+            },
+            "executor": {
+                "description": "An executor: where a job's steps run (`local`: processes on the host running Terrace).",
+                "enum": crate::project::EXECUTORS
             },
             "relative_path": {
                 "type": "string", "minLength": 1, "pattern": "^[^/]",
@@ -168,7 +174,8 @@ fn job_schema(events: &[&str], templates: &[&str]) -> Value {
             "sensitive_outputs": {
                 "description": "cloudformation: names of stack Outputs to treat as secrets.",
                 "type": "array", "uniqueItems": true, "items": { "type": "string" }
-            }
+            },
+            "executor": { "$ref": "#/$defs/executor", "description": "Where the job runs (default: its environment's, the project's, else `local`)." }
         }
     })
 }

@@ -37,7 +37,9 @@ pub(super) fn environments(
         let variables = get(&entries, "variables")
             .map(|(p, n)| variables(d, &Slot::new(n, p, format!("`variables` of {label}")), &block, sites, source))
             .unwrap_or_default();
-        let mut def = EnvironmentDef { name: name.to_string(), variables, inputs: IndexMap::new() };
+        let executor = get(&entries, "executor")
+            .and_then(|(p, n)| super::executor::name(d, &Slot::new(n, p, format!("`executor` of {label}"))));
+        let mut def = EnvironmentDef { name: name.to_string(), variables, inputs: IndexMap::new(), executor };
         let mut inputs = Vec::new();
         if let Some((p, n)) = get(&entries, "inputs") {
             let slot = Slot::new(n, p, format!("`inputs` of {label}"));

@@ -7,6 +7,7 @@ mod commands;
 mod deps;
 mod duplicates;
 mod environments;
+mod executor;
 mod files;
 mod iac;
 mod job;
@@ -41,8 +42,8 @@ use walk::{Diags, Pos, Slot, check_keys, get, shorten};
 
 /// The keys of the top level, an environment, a job and a long-form variable. The JSON
 /// Schema's property names are tested against these, so the two cannot drift.
-pub const TOP_KEYS: &[&str] = &["project", "variables", "environments", "jobs"];
-pub const ENVIRONMENT_KEYS: &[&str] = &["variables", "inputs"];
+pub const TOP_KEYS: &[&str] = &["project", "variables", "environments", "jobs", "executor"];
+pub const ENVIRONMENT_KEYS: &[&str] = &["variables", "inputs", "executor"];
 pub const JOB_KEYS: &[&str] = &[
     "template",
     "source",
@@ -61,6 +62,7 @@ pub const JOB_KEYS: &[&str] = &[
     "template_file",
     "capabilities",
     "sensitive_outputs",
+    "executor",
 ];
 pub const VARIABLE_KEYS: &[&str] = &["value", "secret"];
 
@@ -178,6 +180,7 @@ fn check_text(text: &str, files: Option<&dyn ProjectFiles>) -> Report {
 struct Walked {
     name: String,
     variables: IndexMap<String, crate::project::VariableDef>,
+    executor: Option<String>,
     envs: IndexMap<String, environments::ParsedEnv>,
     jobs: IndexMap<String, job::ParsedJob>,
     sites: VarSites,
@@ -190,6 +193,7 @@ impl Walked {
             variables: self.variables.clone(),
             environments: self.envs.iter().map(|(k, e)| (k.clone(), e.def.clone())).collect(),
             jobs: self.jobs.iter().map(|(k, parsed)| (k.clone(), parsed.job.clone())).collect(),
+            executor: self.executor.clone(),
         }
     }
 }
@@ -213,6 +217,7 @@ fn project(d: &mut Diags, root: &marked_yaml::Node, source: &Source<'_>) -> Walk
     let block = Block { kind: ScopeKind::Project, owner: "", label: "the project" };
     let variables =
         field("variables").map(|s| variables::variables(d, &s, &block, &mut sites, source)).unwrap_or_default();
+    let executor = field("executor").and_then(|s| executor::name(d, &s));
     let envs = field("environments").map(|s| environments::environments(d, &s, &mut sites, source)).unwrap_or_default();
     let mut jobs = IndexMap::new();
     if let Some(slot) = field("jobs") {
@@ -222,7 +227,7 @@ fn project(d: &mut Diags, root: &marked_yaml::Node, source: &Source<'_>) -> Walk
             jobs.insert(key.as_str().to_string(), job::job(d, key.as_str(), at, node, &mut sites, source));
         }
     }
-    Walked { name, variables, envs, jobs, sites }
+    Walked { name, variables, executor, envs, jobs, sites }
 }
 
 /// Project, environment and job names end up in file names, stack names and URLs.

@@ -90,6 +90,7 @@ fn full_file_round_trips() {
         skip_unchanged: false,
         iac: Default::default(),
         environments: None,
+        executor: None,
     };
     let network = Job {
         name: "network".into(),
@@ -110,7 +111,7 @@ fn full_file_round_trips() {
         ..base.clone()
     };
     let env = |name: &str, variables| {
-        (name.to_string(), EnvironmentDef { name: name.into(), variables, inputs: IndexMap::new() })
+        (name.to_string(), EnvironmentDef { name: name.into(), variables, inputs: IndexMap::new(), executor: None })
     };
     let expected = Project {
         name: "shop".into(),
@@ -123,6 +124,7 @@ fn full_file_round_trips() {
         .into_iter()
         .collect(),
         jobs: [("base".to_string(), base), ("network".to_string(), network)].into_iter().collect(),
+        executor: None,
     };
     assert_eq!(project, expected);
     // File order is kept.
@@ -158,7 +160,7 @@ fn names_follow_the_resource_rule() {
 fn unknown_keys_list_the_allowed_ones_and_suggest() {
     assert_eq!(
         only("project: p\njob: {}\n"),
-        "2:1: unknown key `job` in the top level: expected one of project, variables, environments, jobs; did you mean `jobs`?"
+        "2:1: unknown key `job` in the top level: expected one of project, variables, environments, jobs, executor; did you mean `jobs`?"
     );
     let message = only(&with_job("events: [start]\ncommands: {start: x}\ncomands: {}"));
     assert!(
@@ -168,7 +170,7 @@ fn unknown_keys_list_the_allowed_ones_and_suggest() {
     assert!(message.ends_with("; did you mean `commands`?"), "{message}");
     assert_eq!(
         only("project: p\nenvironments:\n  dev: {vars: {}}\n"),
-        "3:9: unknown key `vars` in environment `dev`: expected one of variables, inputs"
+        "3:9: unknown key `vars` in environment `dev`: expected one of variables, inputs, executor"
     );
 }
 

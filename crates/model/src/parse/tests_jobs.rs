@@ -167,3 +167,28 @@ fn iac_settings_are_refused_on_the_wrong_template_and_template_file_is_required(
     assert!(e.contains("terrace.yaml:10:13: `binary` of job `b` applies to terraform and opentofu jobs only"), "{e}");
     assert!(e.contains("unknown capability `CAPABILITY_EVERYTHING`"), "{e}");
 }
+
+#[test]
+fn executors_are_named_at_any_level_and_unknown_ones_are_errors_with_their_place() {
+    let p = crate::parse::parse_project(
+        "terrace.yaml",
+        "project: p\nexecutor: local\nenvironments:\n  dev: {executor: local}\njobs:\n  a: {executor: local, commands: {start: 'true'}, events: [start]}\n  b: {commands: {start: 'true'}, events: [start]}\n",
+    )
+    .unwrap();
+    assert_eq!(p.executor.as_deref(), Some("local"));
+    assert_eq!(p.environments["dev"].executor.as_deref(), Some("local"));
+    assert_eq!(p.jobs["a"].executor.as_deref(), Some("local"));
+    assert_eq!(p.jobs["b"].executor, None);
+    assert_eq!(p.executor_of("dev", &p.jobs["b"]), "local");
+    assert_eq!(p.jobs_for("dev")["b"].executor.as_deref(), Some("local"), "the environment's, decided");
+
+    let err = crate::parse::parse_project(
+        "terrace.yaml",
+        "project: p\nexecutor: dockr\nenvironments:\n  dev: {executor: k8s}\njobs:\n  a:\n    executor: 42x\n    events: [start]\n    commands: {start: 'true'}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("terrace.yaml:2:11: unknown executor `dockr` in `executor`: expected one of local"), "{err}");
+    assert!(err.contains("terrace.yaml:4:19: unknown executor `k8s` in `executor` of environment `dev`"), "{err}");
+    assert!(err.contains("terrace.yaml:7:15: unknown executor `42x` in `executor` of job `a`"), "{err}");
+}

@@ -30,12 +30,12 @@ fn empty_and_comment_only_files_miss_the_project() {
 fn the_top_level_must_be_a_mapping() {
     assert_eq!(
         problems("- a\n- b\n"),
-        ["1:1: the top level must be a mapping with the keys project, variables, environments, jobs; found a list"]
+        ["1:1: the top level must be a mapping with the keys project, variables, environments, jobs, executor; found a list"]
     );
     assert_eq!(
         problems("just words"),
         [
-            "1:1: the top level must be a mapping with the keys project, variables, environments, jobs; found a single value"
+            "1:1: the top level must be a mapping with the keys project, variables, environments, jobs, executor; found a single value"
         ]
     );
 }

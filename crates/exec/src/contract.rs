@@ -1,0 +1,163 @@
+//! The executor contract (DESIGN.md "Layers"): the engine hands an executor one step of an
+//! attempt (a program or an image, the attempt's source snapshot, its parameters file and
+//! output location, its environment, resources and limits) and gets back a `Handle` to
+//! wait on and cancel, whose id finds the step again from another process (re-attach,
+//! recovery). No process id crosses this boundary: a handle id means something only to
+//! the executor that made it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use terrace_model::log::LogBatch;
+use tokio::sync::mpsc::Sender;
+use tokio_util::sync::CancellationToken;
+
+use crate::{ExecError, SecretSet};
+
+/// One step to run. Paths are on Terrace's host; the executor makes them visible to the
+/// job where `Executor::job_path` says, and sets `TERRACE_OUTPUT_FILE` and
+/// `TERRACE_JOB_INPUT` to those places.
+#[derive(Clone)]
+pub struct StepSpec {
+    /// The run and attempt the step belongs to (labels; how orphans are found again).
+    pub run: String,
+    pub attempt: u32,
+    /// Program and arguments; a program without '/' is looked up in the PATH of `env`.
+    pub argv: Vec<String>,
+    /// A container image to run `argv` in. Only container executors take one.
+    pub image: Option<String>,
+    /// The attempt's source snapshot (its fresh working copy): the step's working directory.
+    pub workdir: PathBuf,
+    /// The attempt's copy of the parameters file.
+    pub input: Option<PathBuf>,
+    /// Where the job writes its outputs; read while the step runs, so its sensitive values
+    /// are masked in every line printed after they were written.
+    pub output_file: Option<PathBuf>,
+    /// The complete environment: the step starts from an empty one plus exactly these.
+    pub env: Vec<(String, String)>,
+    pub resources: Resources,
+    pub limits: Limits,
+    /// Keep stdout out of the log and return it, unmasked, in `ExecOutcome::stdout`
+    /// (machine output such as `terraform output -json`). stderr is logged either way.
+    pub capture_stdout: bool,
+}
+
+impl std::fmt::Debug for StepSpec {
+    // Environment values may be secrets: only their names are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepSpec")
+            .field("run", &self.run)
+            .field("attempt", &self.attempt)
+            .field("argv", &self.argv)
+            .field("image", &self.image)
+            .field("workdir", &self.workdir)
+            .field("input", &self.input)
+            .field("output_file", &self.output_file)
+            .field("env", &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+            .field("resources", &self.resources)
+            .field("limits", &self.limits)
+            .field("capture_stdout", &self.capture_stdout)
+            .finish()
+    }
+}
+
+/// What a step may use; executors that cannot enforce them (local) ignore them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Kubernetes notation: `500m`, `2`.
+    pub cpu: Option<String>,
+    /// Kubernetes notation: `512Mi`, `2Gi`.
+    pub memory: Option<String>,
+}
+
+/// When a step is stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The step is stopped (its whole tree) once this is spent: `ExitStatus::TimedOut`.
+    pub max_duration: Option<Duration>,
+    /// Between the polite stop (SIGTERM) and the forced one (SIGKILL).
+    pub kill_grace: Duration,
+}
+
+/// What a step reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecEvent {
+    /// Complete, already-masked lines that arrived together.
+    Lines(LogBatch),
+}
+
+/// Where a step's log goes, which secrets are masked in it, and what stops it.
+#[derive(Clone, Debug)]
+pub struct StepIo {
+    pub secrets: SecretSet,
+    pub events: Sender<ExecEvent>,
+    /// Cancelling stops the step as `Handle::cancel` does.
+    pub cancel: CancellationToken,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(i32),
+    TimedOut,
+    Cancelled,
+    /// A re-attached step ended while nobody watched: its status is not known.
+    Lost,
+}
+
+impl ExitStatus {
+    pub fn success(self) -> bool {
+        self == ExitStatus::Exited(0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutcome {
+    pub status: ExitStatus,
+    pub duration: Duration,
+    /// With `StepSpec::capture_stdout`: everything the job wrote to stdout (at most
+    /// `MAX_CAPTURE` bytes). Empty otherwise.
+    pub stdout: Vec<u8>,
+}
+
+/// A running step.
+#[async_trait::async_trait]
+pub trait Handle: Send {
+    /// What finds this step again through the same executor, from any process: the
+    /// engine stores it with the attempt before it waits.
+    fn id(&self) -> &str;
+    /// Waits for the step's end, enforcing its limits and streaming its log. For a
+    /// re-attached step: until it is gone (`ExitStatus::Lost`, its log is not followed).
+    async fn wait(&mut self) -> Result<ExecOutcome, ExecError>;
+    /// Stops the step and everything it started now (politely first, for the grace).
+    fn cancel(&self);
+}
+
+/// Where steps run. Implementations stop a step's whole tree on timeout or cancellation
+/// and never leave anything running behind a finished step.
+#[async_trait::async_trait]
+pub trait Executor: Send + Sync {
+    /// The name a job gives in `executor:`.
+    fn name(&self) -> &'static str;
+
+    /// Where the job sees a path of Terrace's host (a mount inside a container); the
+    /// templates build their arguments with these.
+    fn job_path(&self, host: &Path) -> PathBuf {
+        host.to_path_buf()
+    }
+
+    /// Starts a step; it runs when this returns.
+    async fn start(&self, step: StepSpec, io: StepIo) -> Result<Box<dyn Handle>, ExecError>;
+
+    /// The step behind a handle id that this executor gave, maybe to a process that died.
+    async fn attach(&self, id: &str) -> Result<Box<dyn Handle>, ExecError>;
+
+    /// Stops whatever of `run` this executor still runs that no recorded handle names
+    /// (a step started just before its holder died). Recovery calls it for a dead run.
+    async fn sweep(&self, run: &str);
+
+    /// Starts a step and waits for its end.
+    async fn run(&self, step: StepSpec, io: StepIo) -> Result<ExecOutcome, ExecError> {
+        self.start(step, io).await?.wait().await
+    }
+}
