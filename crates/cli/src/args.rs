@@ -120,7 +120,7 @@ pub enum TemplateCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Write a template's Dockerfile and entrypoint into DIR, to customise them
+    /// Write a template's Dockerfile into DIR, to customise it
     Eject {
         name: String,
         #[arg(long, value_name = "DIR")]

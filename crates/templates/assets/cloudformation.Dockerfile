@@ -1,14 +1,15 @@
-# Terrace's default image for cloudformation lifecycle jobs (the seed's recipe).
-# Build context: the job's source folder. `terrace template eject cloudformation --to DIR`
-# writes this file and entrypoint.sh for you to change.
+# Terrace's default image for cloudformation jobs on a container executor: it only
+# installs the aws CLI. Terrace runs the template's phases in it (describe-stacks;
+# create-stack or update-stack; wait; describe-stacks for the Outputs; delete-stack), each
+# as one command with the run's working copy mounted at /data/src, exactly as it runs them
+# on the local executor: there is no entrypoint script to keep in step.
+# `terrace template show cloudformation` lists the phases.
+# `terrace template eject cloudformation --to DIR` writes this file for you to change; the
+# image needs no build context. AWS_REGION and credentials come from job variables.
 FROM alpine:3.20
-RUN set -e; apk add --no-cache dumb-init jq aws-cli; adduser -D app; mkdir -p /data /terrace-output; \
-    chown -R app:app /data /terrace-output
-WORKDIR /data
-COPY --chown=app:app entrypoint.sh /entrypoint.sh
-COPY --chown=app:app . /data/src
+RUN set -e; apk add --no-cache dumb-init aws-cli; adduser -D app; \
+    mkdir -p /data/src /terrace-output; chown -R app:app /data /terrace-output
+WORKDIR /data/src
 USER app
-# Set at run time by Terrace: CF_TEMPLATE_NAME (the job's template_file), STACK_NAME,
-# AWS_REGION and credentials (job variables), TERRACE_JOB_INPUT (parameters, list format).
-ENTRYPOINT ["/usr/bin/dumb-init", "--", "/bin/sh", "/entrypoint.sh"]
-CMD ["start"]
+# Signals reach the CLI; the command is Terrace's.
+ENTRYPOINT ["/usr/bin/dumb-init", "--"]

@@ -1,6 +1,7 @@
 //! What each template does, in words a user can read and override: the default command
-//! per event, the default resources, and the default container recipe (Dockerfile and
-//! entrypoint) for container executors, which `terrace template eject` writes out.
+//! per event, the default resources, and the default image for container executors
+//! (a Dockerfile that only installs the tool: the phases are Terrace's, one code path on
+//! every executor), which `terrace template eject` writes out.
 
 use terrace_model::project::TemplateKind;
 
@@ -13,8 +14,8 @@ pub struct TemplateInfo {
     pub commands: Vec<(&'static str, &'static str)>,
     pub resources: Resources,
     pub job_settings: Vec<(&'static str, &'static str)>,
+    /// The image a container executor runs this template's phases in.
     pub dockerfile: &'static str,
-    pub entrypoint: Option<&'static str>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -70,7 +71,6 @@ pub fn info(kind: TemplateKind) -> TemplateInfo {
             resources: DEFAULT_RESOURCES,
             job_settings: vec![],
             dockerfile: include_str!("../assets/shell.Dockerfile"),
-            entrypoint: None,
         },
         TemplateKind::Terraform => TemplateInfo {
             name: "terraform",
@@ -79,7 +79,6 @@ pub fn info(kind: TemplateKind) -> TemplateInfo {
             resources: DEFAULT_RESOURCES,
             job_settings: TF_SETTINGS.to_vec(),
             dockerfile: include_str!("../assets/terraform.Dockerfile"),
-            entrypoint: Some(include_str!("../assets/terraform.entrypoint.sh")),
         },
         TemplateKind::Opentofu => TemplateInfo {
             name: "opentofu",
@@ -88,7 +87,6 @@ pub fn info(kind: TemplateKind) -> TemplateInfo {
             resources: DEFAULT_RESOURCES,
             job_settings: TF_SETTINGS.to_vec(),
             dockerfile: include_str!("../assets/terraform.Dockerfile"),
-            entrypoint: Some(include_str!("../assets/terraform.entrypoint.sh")),
         },
         TemplateKind::Cloudformation => TemplateInfo {
             name: "cloudformation",
@@ -111,19 +109,15 @@ pub fn info(kind: TemplateKind) -> TemplateInfo {
                 ("AWS_ENDPOINT_URL", "as a job variable: send the CLI to another endpoint (e.g. a local moto server)"),
             ],
             dockerfile: include_str!("../assets/cloudformation.Dockerfile"),
-            entrypoint: Some(include_str!("../assets/cloudformation.entrypoint.sh")),
         },
     }
 }
 
-/// Writes the template's Dockerfile (and entrypoint) into `dir` for the user to customise;
-/// refuses to overwrite existing files. Returns the paths written.
+/// Writes the template's Dockerfile into `dir` for the user to customise; refuses to
+/// overwrite an existing file. Returns the paths written.
 pub fn eject(info: &TemplateInfo, dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let mut files = vec![(dir.join("Dockerfile"), info.dockerfile)];
-    if let Some(e) = info.entrypoint {
-        files.push((dir.join("entrypoint.sh"), e));
-    }
+    let files = vec![(dir.join("Dockerfile"), info.dockerfile)];
     for (path, _) in &files {
         if path.exists() {
             return Err(std::io::Error::new(
@@ -143,14 +137,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_template_has_a_recipe_and_eject_refuses_to_overwrite() {
+    fn every_template_has_an_image_and_eject_refuses_to_overwrite() {
         assert_eq!(all().len(), 4);
         let tf = find("terraform").unwrap();
-        assert!(tf.dockerfile.contains("ENTRYPOINT") && tf.entrypoint.unwrap().contains("output -json"));
+        assert!(tf.dockerfile.contains("releases.hashicorp.com/terraform"));
         let dir = std::env::temp_dir().join(format!("terrace-eject-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(eject(&tf, &dir).unwrap().len(), 2);
+        assert_eq!(eject(&tf, &dir).unwrap().len(), 1);
         assert!(eject(&tf, &dir).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The images only install tools: no phase is written in shell beside the engine's,
+    /// so the container recipe cannot drift from what Terrace runs.
+    #[test]
+    fn no_image_repeats_a_phase() {
+        for t in all() {
+            let steps: Vec<&str> = t.dockerfile.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
+            let recipe = steps.join("\n");
+            for phase in ["terraform init", "terraform plan", "terraform apply", "output -json", "create-stack", "update-stack", "delete-stack", "entrypoint.sh"] {
+                assert!(!recipe.contains(phase), "{}: the Dockerfile runs `{phase}`", t.name);
+            }
+            assert!(!recipe.contains("CMD"), "{}: the command is Terrace's", t.name);
+        }
     }
 }

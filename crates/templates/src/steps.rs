@@ -127,13 +127,9 @@ pub trait StepRunner: Send {
     fn has_program(&self, program: &str) -> bool;
 }
 
-/// Everything a template knows about the run.
-pub struct JobContext<'a> {
-    pub project: &'a str,
-    pub environment: &'a str,
-    pub job: &'a Job,
-    pub event: Event,
-    pub raw_args: &'a [String],
+/// Where a run's files are, as one side sees them.
+#[derive(Clone, Copy, Debug)]
+pub struct JobPaths<'a> {
     /// The run's fresh copy of the job's source (the working directory of every step).
     pub workdir: &'a Path,
     /// The run's copy of the parameters file.
@@ -144,6 +140,20 @@ pub struct JobContext<'a> {
     pub state_dir: &'a Path,
     /// Kept with the run (saved plans).
     pub artifacts_dir: &'a Path,
+}
+
+/// Everything a template knows about the run. Its files are seen twice: Terrace reads
+/// and writes them on its host (`host`), and the steps name them where the executor puts
+/// them (`job`: the same paths on the local executor, mounts in a container). So the
+/// phases are the same code on every executor.
+pub struct JobContext<'a> {
+    pub project: &'a str,
+    pub environment: &'a str,
+    pub job: &'a Job,
+    pub event: Event,
+    pub raw_args: &'a [String],
+    pub host: JobPaths<'a>,
+    pub job_paths: JobPaths<'a>,
     /// The run's resolved variables (name, value), for settings a template reads from
     /// them (cloudformation's `CFN_PARAM_<Name>`).
     pub variables: &'a [(String, String)],

@@ -48,11 +48,11 @@ pub fn template(cmd: &TemplateCommand) -> Result<ExitCode, CliError> {
                 }
             }
             outln!("\nDefault resources (container executors): cpu {}, memory {}", t.resources.cpu, t.resources.memory);
-            outln!("\nDefault Dockerfile:\n{}", t.dockerfile);
-            if let Some(e) = t.entrypoint {
-                outln!("entrypoint.sh:\n{e}");
-            }
-            outln!("Customise them: terrace template eject {} --to DIR", t.name);
+            outln!(
+                "\nDefault image (container executors): it only installs the tool; Terrace runs each command above in it as it does on the local executor.\n{}",
+                t.dockerfile
+            );
+            outln!("Customise it: terrace template eject {} --to DIR", t.name);
         }
         TemplateCommand::Eject { name, to } => {
             let t = find(name)?;

@@ -105,7 +105,8 @@ impl Cfn<'_> {
             }
             Err(failed) => return Ok(failed),
         };
-        let input = format!("file://{}", request.display());
+        // Written on the host, read by the step where the executor puts the working copy.
+        let input = format!("file://{}", self.ctx.job_paths.workdir.join(REQUEST_FILE).display());
         let (verb, waiter) = match status {
             None => ("create-stack", "stack-create-complete"),
             Some(_) => ("update-stack", "stack-update-complete"),
@@ -134,11 +135,11 @@ impl Cfn<'_> {
         let Some(template) = &self.ctx.job.iac.template_file else {
             return Err(Outcome::failed("deploy", "the job has no `template_file`", None));
         };
-        let template_path = self.ctx.workdir.join(template);
+        let template_path = self.ctx.host.workdir.join(template);
         let body = tokio::fs::read_to_string(&template_path).await.map_err(|e| {
             Outcome::failed("deploy", format!("cannot read template_file {}: {e}", template.display()), None)
         })?;
-        let parameters = match self.ctx.input {
+        let parameters = match self.ctx.host.input {
             Some(p) => {
                 let bytes = tokio::fs::read(p)
                     .await
@@ -169,7 +170,7 @@ impl Cfn<'_> {
             "Capabilities": self.ctx.job.iac.capabilities,
         });
         // Beside the working copy, removed after the call: parameters may hold secrets.
-        let path = self.ctx.workdir.join(REQUEST_FILE);
+        let path = self.ctx.host.workdir.join(REQUEST_FILE);
         crate::private::write(&path, request.to_string().as_bytes())
             .await
             .map_err(|e| Outcome::failed("deploy", format!("cannot write the request: {e}"), None))?;
@@ -190,7 +191,7 @@ impl Cfn<'_> {
             Ok(f) => f,
             Err(e) => return Ok(Outcome::failed("output", e, None)),
         };
-        if let Err(e) = crate::private::write(self.ctx.output_file, &file).await {
+        if let Err(e) = crate::private::write(self.ctx.host.output_file, &file).await {
             return Ok(Outcome::failed("output", format!("cannot write the output file: {e}"), None));
         }
         Ok(Outcome::ok())

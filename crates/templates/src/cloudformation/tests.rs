@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use terrace_model::Event;
 use terrace_model::project::{Job, TemplateKind};
 
-use crate::steps::{JobContext, Outcome, Step, StepAbort, StepOutput, StepRunner};
+use crate::steps::{JobContext, JobPaths, Outcome, Step, StepAbort, StepOutput, StepRunner};
 
 /// Answers each step with the next scripted output and records what was asked.
 struct Script {
@@ -62,17 +62,21 @@ async fn deploy(answers: Vec<(&'static str, StepOutput)>) -> (Outcome, Vec<Strin
     job.events = vec![Event::Start];
     job.iac.template_file = Some("stack.yaml".into());
     let output_file = dir.join("output.json");
+    let paths = JobPaths {
+        workdir: &dir,
+        input: None,
+        output_file: &output_file,
+        state_dir: Path::new("/nonexistent"),
+        artifacts_dir: Path::new("/nonexistent"),
+    };
     let ctx = JobContext {
         project: "p",
         environment: "dev",
         job: &job,
         event: Event::Start,
         raw_args: &[],
-        workdir: &dir,
-        input: None,
-        output_file: &output_file,
-        state_dir: Path::new("/nonexistent"),
-        artifacts_dir: Path::new("/nonexistent"),
+        host: paths,
+        job_paths: paths,
         variables: &[],
     };
     let mut script = Script::new(answers);

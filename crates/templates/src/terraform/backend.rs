@@ -20,12 +20,10 @@ pub fn declares_backend(dir: &Path) -> bool {
     })
 }
 
-/// Points the local backend at `state`, in a folder created private: the state holds
-/// sensitive values in clear.
-pub fn write_local_override(workdir: &Path, state: &Path) -> std::io::Result<()> {
-    if let Some(dir) = state.parent() {
-        crate::private::dir(dir)?;
-    }
+/// Points the local backend at `state` (where the step sees it), whose folder `state_dir`
+/// (on Terrace's host) is created private: the state holds sensitive values in clear.
+pub fn write_local_override(workdir: &Path, state_dir: &Path, state: &Path) -> std::io::Result<()> {
+    crate::private::dir(state_dir)?;
     let path = serde_json::to_string(&state.display().to_string()).map_err(std::io::Error::other)?;
     std::fs::write(
         workdir.join(OVERRIDE_FILE),

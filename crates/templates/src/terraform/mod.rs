@@ -9,6 +9,8 @@
 
 mod backend;
 pub mod plan;
+#[cfg(test)]
+mod tests;
 
 use terrace_model::Event;
 use terrace_model::project::TemplateKind;
@@ -75,7 +77,7 @@ impl Terraform<'_> {
 
     /// `-var-file` for the parameters file, when the job has one.
     fn var_file(&self) -> Vec<String> {
-        self.ctx.input.map(|p| vec![format!("-var-file={}", p.display())]).unwrap_or_default()
+        self.ctx.job_paths.input.map(|p| vec![format!("-var-file={}", p.display())]).unwrap_or_default()
     }
 
     async fn step(
@@ -100,12 +102,13 @@ impl Terraform<'_> {
 
     /// `init`, the state wiring, and the workspace when the configuration has its own backend.
     async fn init(&self, runner: &mut dyn StepRunner) -> Result<Option<Outcome>, StepAbort> {
-        let state = self.ctx.state_dir.join("terraform.tfstate");
-        let (dir, file) = (self.ctx.workdir.to_path_buf(), state.clone());
+        // The state's folder is made on the host; the override names it where the step sees it.
+        let state = self.ctx.job_paths.state_dir.join("terraform.tfstate");
+        let (dir, host_state, file) = (self.ctx.host.workdir.to_path_buf(), self.ctx.host.state_dir.to_path_buf(), state.clone());
         let wired = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
             let own = backend::declares_backend(&dir);
             if !own {
-                backend::write_local_override(&dir, &file)?;
+                backend::write_local_override(&dir, &host_state, &file)?;
             }
             Ok(own)
         })
@@ -136,11 +139,12 @@ impl Terraform<'_> {
 
     /// A `plan` run keeps its saved plan with the run's artifacts; a `start` applies its
     /// plan from the working copy, which goes with the attempt (a saved plan holds
-    /// sensitive values in clear, so none is kept that need not be).
+    /// sensitive values in clear, so none is kept that need not be). Where the step sees it.
     fn plan_file(&self) -> String {
+        let paths = &self.ctx.job_paths;
         match self.ctx.event {
-            Event::Plan => self.ctx.artifacts_dir.join("tfplan"),
-            _ => self.ctx.workdir.join(".terrace.tfplan"),
+            Event::Plan => paths.artifacts_dir.join("tfplan"),
+            _ => paths.workdir.join(".terrace.tfplan"),
         }
         .display()
         .to_string()
@@ -148,7 +152,7 @@ impl Terraform<'_> {
 
     async fn plan(&self, runner: &mut dyn StepRunner) -> Result<Option<Outcome>, StepAbort> {
         if self.ctx.event == Event::Plan
-            && let Err(e) = create_private_dir(self.ctx.artifacts_dir).await
+            && let Err(e) = create_private_dir(self.ctx.host.artifacts_dir).await
         {
             return Ok(Some(Outcome::failed("plan", format!("cannot create the artifacts folder: {e}"), None)));
         }
@@ -174,7 +178,7 @@ impl Terraform<'_> {
             Err(failed) => return Ok(failed),
         };
         // `output -json` already has the output-file shape (DESIGN.md "Output file").
-        if let Err(e) = crate::private::write(self.ctx.output_file, &output.stdout).await {
+        if let Err(e) = crate::private::write(self.ctx.host.output_file, &output.stdout).await {
             return Ok(Outcome::failed("output", format!("cannot write the output file: {e}"), None));
         }
         Ok(Outcome::ok())
