@@ -69,7 +69,7 @@ impl Fixture {
             project_root: self.root.clone(),
             data_dir: self.data.clone(),
             store: store as Arc<dyn Store>,
-            executor: Arc::new(terrace_exec::LocalExecutor),
+            executors: terrace_exec::Executors::builtin(),
             parallel,
             invoking_env: Arc::new(invoking),
             env_access: terrace_engine::EnvAccess::Invoking,

@@ -74,7 +74,7 @@ async fn open_stores(data: &Path) -> Result<(Arc<dyn Store>, Arc<dyn ControlStor
     let cipher = Cipher::load_or_create(data)?;
     let sqlite = Arc::new(SqliteStore::open(&data.join("terrace.db"), cipher).await?);
     let store: Arc<dyn Store> = sqlite.clone();
-    for r in recovery::recover(store.as_ref(), data).await? {
+    for r in recovery::recover(store.as_ref(), data, &terrace_exec::Executors::builtin()).await? {
         errln!("note: run {} (job `{}` in `{}`) marked interrupted: {}", r.run, r.job, r.environment, r.reason);
     }
     Ok((store, sqlite))
@@ -112,7 +112,7 @@ impl Session {
             project_root: self.loaded.root,
             data_dir: self.data,
             store: self.store,
-            executor: Arc::new(terrace_exec::LocalExecutor),
+            executors: terrace_exec::Executors::builtin(),
             parallel,
             invoking_env: Arc::new(std::env::vars().collect()),
             env_access: EnvAccess::Invoking,

@@ -2,7 +2,6 @@
 //! of the source each time) until one succeeds or `max_restarts` is spent. Every step
 //! is recorded; the run log carries Terrace's own notes beside the job's output.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use terrace_exec::SecretSet;
@@ -10,7 +9,6 @@ use terrace_model::log::{LogBatch, Stream};
 use terrace_model::project::Job;
 use terrace_model::{Event, RunId};
 use terrace_store::{Ending, EnvironmentRecord, RunState};
-use terrace_templates::{JobContext, Outcome, StepAbort};
 use tokio_util::sync::CancellationToken;
 
 use crate::Engine;
@@ -19,8 +17,6 @@ use crate::fingerprint::inputs_hash;
 use crate::lease::lease_until;
 use crate::locate::{Located, locate};
 use crate::progress::{Observer, Progress};
-use crate::steps::EngineSteps;
-use crate::work::{self, Sources};
 
 /// What one pipeline shares with each of its job runs.
 pub(crate) struct RunContext<'a> {
@@ -59,7 +55,7 @@ pub(crate) struct AttemptEnd {
 }
 
 impl AttemptEnd {
-    fn failed(reason: String) -> Self {
+    pub(crate) fn failed(reason: String) -> Self {
         AttemptEnd { state: RunState::Failed, exit_code: None, reason: Some(reason) }
     }
 }
@@ -208,97 +204,4 @@ impl RunContext<'_> {
         // max_attempts is at least 1: the loop returns.
         Err(EngineError::Internal(format!("job `{}` ran no attempt", job.name)))
     }
-
-    async fn attempt(
-        &self,
-        job: &Job,
-        run: RunId,
-        attempt: u32,
-        source: &Path,
-        input: Option<&Path>,
-        resolved: &terrace_model::vars::Resolved,
-    ) -> Result<AttemptEnd, EngineError> {
-        let data = &self.engine.data_dir;
-        let state_dir = data.join("state").join(&self.engine.project.name).join(&self.env.name).join(&job.name);
-        let artifacts_dir = data.join("artifacts").join(run.to_string());
-        // A working copy that cannot be made fails this attempt like any other failure.
-        let from =
-            Sources { source: source.to_path_buf(), input: input.map(Path::to_path_buf), data_dir: data.clone() };
-        let folder = match work::prepare(data, run, attempt, from).await {
-            Ok(folder) => folder,
-            Err(reason) => return Ok(AttemptEnd::failed(reason)),
-        };
-        let (workdir, input_copy, output_file) = (folder.src.clone(), folder.input.clone(), folder.output_file.clone());
-        let variables: Vec<(String, String)> =
-            resolved.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
-        let mut env = self.engine.inherited_env(job);
-        env.extend(variables.iter().cloned());
-        env.push(("TERRACE_OUTPUT_FILE".into(), output_file.display().to_string()));
-        if let Some(p) = &input_copy {
-            env.push(("TERRACE_JOB_INPUT".into(), p.display().to_string()));
-        }
-        let template_ctx = JobContext {
-            project: &self.engine.project.name,
-            environment: &self.env.name,
-            job,
-            event: self.event,
-            raw_args: &self.raw_args,
-            workdir: &workdir,
-            input: input_copy.as_deref(),
-            output_file: &output_file,
-            state_dir: &state_dir,
-            artifacts_dir: &artifacts_dir,
-            variables: &variables,
-        };
-        let mut steps = EngineSteps {
-            ctx: self,
-            job,
-            run,
-            attempt,
-            workdir: workdir.clone(),
-            env,
-            output_file: output_file.clone(),
-            deadline: job.max_duration.map(|d| std::time::Instant::now() + d),
-        };
-        let outcome = terrace_templates::run(&template_ctx, &mut steps).await;
-        let end = match outcome {
-            Ok(Outcome::Succeeded { plan }) => {
-                if let Some(summary) = plan {
-                    let summary = serde_json::to_value(&summary).unwrap_or_default();
-                    self.store().set_run_plan(run, &summary, &artifacts_dir.display().to_string()).await?;
-                }
-                self.collect_outputs(job, run, attempt, &output_file).await?
-            }
-            Ok(Outcome::Failed(f)) => AttemptEnd {
-                state: RunState::Failed,
-                exit_code: f.exit_code,
-                reason: Some(if f.phase == "run" { f.message } else { format!("phase `{}`: {}", f.phase, f.message) }),
-            },
-            Err(StepAbort::TimedOut) => AttemptEnd {
-                state: RunState::TimedOut,
-                exit_code: None,
-                reason: Some(format!(
-                    "exceeded max_duration of {}; its whole process group was stopped",
-                    humanize(job.max_duration.unwrap_or_default())
-                )),
-            },
-            Err(StepAbort::Cancelled) => AttemptEnd {
-                state: RunState::Cancelled,
-                exit_code: None,
-                reason: Some("cancelled; its whole process group was stopped".into()),
-            },
-            Err(StepAbort::Signaled(sig)) => {
-                AttemptEnd { state: RunState::Failed, exit_code: None, reason: Some(format!("killed by signal {sig}")) }
-            }
-            Err(StepAbort::Spawn(msg)) => AttemptEnd { state: RunState::Failed, exit_code: None, reason: Some(msg) },
-            Err(StepAbort::Internal(msg)) => return Err(EngineError::Internal(msg)),
-        };
-        // The work folder goes with `folder`, off the path to the next job, on every way out.
-        drop(folder);
-        Ok(end)
-    }
-}
-
-fn humanize(d: std::time::Duration) -> String {
-    humantime::format_duration(d).to_string()
 }

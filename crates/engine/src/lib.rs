@@ -1,7 +1,9 @@
 //! The engine: turns an environment event into a pipeline run over the job graph,
-//! runs each job through an executor with its variables, limits and retries, records
-//! every step in the store, and recovers runs a crashed process left behind.
+//! runs each job on the executor it names (a registry, never one hard-wired) with its
+//! variables, limits and retries, records every step in the store, and recovers runs a
+//! crashed process left behind, through the executors that ran them.
 
+mod attempt;
 mod commit;
 mod env_lock;
 pub mod error;
@@ -9,6 +11,7 @@ mod fingerprint;
 mod job_run;
 mod lease;
 mod locate;
+mod orphans;
 mod outputs;
 mod pipeline;
 pub mod progress;
@@ -23,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use terrace_exec::Executor;
+use terrace_exec::Executors;
 use terrace_model::Project;
 use terrace_store::Store;
 
@@ -41,7 +44,8 @@ pub struct Engine {
     /// `.terrace/` or `--data`: work folders and locks live here.
     pub data_dir: PathBuf,
     pub store: Arc<dyn Store>,
-    pub executor: Arc<dyn Executor>,
+    /// Where jobs run, by the name a job's `executor:` gives (`Executors::builtin()`).
+    pub executors: Executors,
     /// Independent jobs run at the same time, up to this many.
     pub parallel: usize,
     /// The invoking environment (for `${env:NAME}`, the allow-list and `passthrough`).

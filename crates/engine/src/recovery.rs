@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use terrace_exec::Executors;
 use terrace_model::RunId;
 use terrace_store::{EnvState, RunRecord, RunState, Store};
 
@@ -23,7 +24,8 @@ pub struct Recovered {
 }
 
 /// Marks as interrupted every active run whose holder is gone.
-pub async fn recover(store: &dyn Store, data_dir: &Path) -> Result<Vec<Recovered>, EngineError> {
+/// Their orphaned steps are stopped through `executors`, the ones that ran them.
+pub async fn recover(store: &dyn Store, data_dir: &Path, executors: &Executors) -> Result<Vec<Recovered>, EngineError> {
     let active = store.active_runs().await?;
     let mut recovered = Vec::new();
     let envs: BTreeSet<(String, String)> = active.iter().map(|r| (r.project.clone(), r.environment.clone())).collect();
@@ -40,7 +42,7 @@ pub async fn recover(store: &dyn Store, data_dir: &Path) -> Result<Vec<Recovered
                 continue;
             }
             let reason = interruption_reason(run);
-            kill_orphans(store, run).await?;
+            crate::orphans::kill_orphans(store, executors, run).await?;
             store.finish_run(run.id, RunState::Interrupted, None, Some(&reason)).await?;
             if let Some(p) = run.pipeline_id {
                 store.finish_pipeline(p, RunState::Interrupted).await?;
@@ -85,21 +87,4 @@ fn interruption_reason(run: &RunRecord) -> String {
         }
         None => "its holder stopped before the run finished".to_string(),
     }
-}
-
-/// Kills the process groups of attempts that were still running, and any process that
-/// carries the run's id in its environment (a job whose group was not recorded yet when
-/// its holder died, or that moved out of its group).
-async fn kill_orphans(store: &dyn Store, run: &RunRecord) -> Result<(), EngineError> {
-    for attempt in store.attempts(run.id).await? {
-        if attempt.state == RunState::Running
-            && let Some(pid) = attempt.pid
-        {
-            terrace_exec::process::kill_group(pid, attempt.pid_start);
-        }
-    }
-    let id = run.id.to_string();
-    // Reading /proc is blocking work: off the async threads.
-    let _ = tokio::task::spawn_blocking(move || terrace_exec::process::kill_marked("TERRACE_RUN_ID", &id)).await;
-    Ok(())
 }

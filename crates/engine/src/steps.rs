@@ -1,14 +1,15 @@
-//! The engine's `StepRunner`: each step of a template is one process on the executor, in
-//! the attempt's working copy, with the run's environment, its log recorded (masked) as
-//! it streams, and the run's `max_duration` shared by all its steps.
+//! The engine's `StepRunner`: each step of a template is one step on the job's executor,
+//! in the attempt's working copy, with the run's environment, its log recorded (masked)
+//! as it streams, and the run's `max_duration` shared by all its steps. The step's handle
+//! is in the store before the engine waits on it, so recovery can always find it again.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use terrace_exec::{ExecEvent, ExecSpec, ExitStatus};
+use terrace_exec::{ExecEvent, ExecOutcome, Executor, ExitStatus, Limits, Resources, StepIo, StepSpec};
 use terrace_model::RunId;
 use terrace_model::log::{LogBatch, Stream};
 use terrace_model::project::Job;
@@ -26,9 +27,13 @@ pub(crate) struct EngineSteps<'a> {
     pub job: &'a Job,
     pub run: RunId,
     pub attempt: u32,
+    pub executor: Arc<dyn Executor>,
+    /// On Terrace's host; the executor shows them to the job where it says.
     pub workdir: PathBuf,
-    pub env: Vec<(String, String)>,
+    pub input: Option<PathBuf>,
     pub output_file: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub resources: Resources,
     pub deadline: Option<Instant>,
 }
 
@@ -36,9 +41,18 @@ fn internal(e: EngineError) -> StepAbort {
     StepAbort::Internal(e.to_string())
 }
 
+/// Why a step did not reach its end.
+enum Stopped {
+    Exec(terrace_exec::ExecError),
+    Store(EngineError),
+}
+
 #[async_trait]
 impl StepRunner for EngineSteps<'_> {
     async fn run(&mut self, step: Step) -> Result<StepOutput, StepAbort> {
+        if self.ctx.cancel.is_cancelled() {
+            return Err(StepAbort::Cancelled);
+        }
         let max_duration = match self.deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => Some(left),
@@ -51,28 +65,36 @@ impl StepRunner for EngineSteps<'_> {
         }
         let mut env = self.env.clone();
         env.extend(step.env);
-        let spec = ExecSpec {
+        let spec = StepSpec {
+            run: self.run.to_string(),
+            attempt: self.attempt,
             argv: step.argv,
+            image: None,
             workdir: self.workdir.clone(),
+            input: self.input.clone(),
+            output_file: Some(self.output_file.clone()),
             env,
-            max_duration,
-            kill_grace: self.ctx.engine.kill_grace,
-            // Watching the output file is for the job's own commands; a captured step's
-            // output is handled by its template.
-            output_file: (!step.capture_stdout).then(|| self.output_file.clone()),
+            resources: self.resources.clone(),
+            limits: Limits { max_duration, kill_grace: self.ctx.engine.kill_grace },
             capture_stdout: step.capture_stdout,
         };
         let (tx, rx) = mpsc::channel(64);
         let recorder = record_logs(self.ctx, &self.job.name, self.run, self.attempt, rx);
-        let exec = self.ctx.engine.executor.run(spec, self.ctx.secrets.clone(), tx, self.ctx.cancel.clone());
-        let (outcome, recorded) = tokio::join!(exec, recorder);
+        let io = StepIo { secrets: self.ctx.secrets.clone(), events: tx, cancel: self.ctx.cancel.clone() };
+        let executed = self.execute(spec, io);
+        let (outcome, recorded) = tokio::join!(executed, recorder);
         let stderr_tail = recorded.map_err(internal)?;
-        let outcome = outcome.map_err(|e| StepAbort::Spawn(e.to_string()))?;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(Stopped::Exec(e)) => return Err(StepAbort::Spawn(e.to_string())),
+            Err(Stopped::Store(e)) => return Err(internal(e)),
+        };
         match outcome.status {
             ExitStatus::Exited(exit_code) => Ok(StepOutput { exit_code, stdout: outcome.stdout, stderr_tail }),
             ExitStatus::Signaled(sig) => Err(StepAbort::Signaled(sig)),
             ExitStatus::TimedOut => Err(StepAbort::TimedOut),
             ExitStatus::Cancelled => Err(StepAbort::Cancelled),
+            ExitStatus::Lost => Err(StepAbort::Internal("the step's end was not seen".into())),
         }
     }
 
@@ -81,17 +103,24 @@ impl StepRunner for EngineSteps<'_> {
     }
 
     fn has_program(&self, program: &str) -> bool {
-        if program.contains('/') {
-            return is_executable(&self.workdir.join(program));
-        }
-        let path = self.env.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()).unwrap_or("");
-        std::env::split_paths(path).any(|dir| is_executable(&dir.join(program)))
+        self.executor.has_program(program, &self.env, &self.workdir)
     }
 }
 
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+impl EngineSteps<'_> {
+    /// Starts the step, records its handle, then waits for its end. The handle dropped
+    /// at the end closes the log channel, so the recorder finishes too.
+    async fn execute(&self, spec: StepSpec, io: StepIo) -> Result<ExecOutcome, Stopped> {
+        let mut handle = self.executor.start(spec, io).await.map_err(Stopped::Exec)?;
+        let store = self.ctx.engine.store.as_ref();
+        if let Err(e) = store.record_attempt_handle(self.run, self.attempt, self.executor.name(), handle.id()).await {
+            // Unrecorded, the step must not outlive this process unseen.
+            handle.cancel();
+            let _ = handle.wait().await;
+            return Err(Stopped::Store(e.into()));
+        }
+        handle.wait().await.map_err(Stopped::Exec)
+    }
 }
 
 /// At most this much log text goes into one store transaction; what is queued beyond it
@@ -109,14 +138,7 @@ async fn record_logs(
 ) -> Result<Vec<String>, EngineError> {
     let store = ctx.engine.store.as_ref();
     let mut tail: VecDeque<String> = VecDeque::with_capacity(STDERR_TAIL);
-    while let Some(event) = rx.recv().await {
-        let first = match event {
-            ExecEvent::Started { pid, pid_start } => {
-                store.record_attempt_process(run, attempt, pid, pid_start).await?;
-                continue;
-            }
-            ExecEvent::Lines(batch) => batch,
-        };
+    while let Some(ExecEvent::Lines(first)) = rx.recv().await {
         // Coalesce what is already queued into one transaction: when the store is slower
         // than the job writes, each transaction carries more.
         let mut bytes = first.text().len();
@@ -126,9 +148,6 @@ async fn record_logs(
                 Ok(ExecEvent::Lines(more)) => {
                     bytes += more.text().len();
                     batches.push(more);
-                }
-                Ok(ExecEvent::Started { pid, pid_start }) => {
-                    store.record_attempt_process(run, attempt, pid, pid_start).await?;
                 }
                 Err(_) => break,
             }

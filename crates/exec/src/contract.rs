@@ -146,6 +146,13 @@ pub trait Executor: Send + Sync {
         host.to_path_buf()
     }
 
+    /// Whether a step with this environment and working directory would find `program`
+    /// (so a template can say "install terraform" rather than fail at the first phase).
+    fn has_program(&self, program: &str, env: &[(String, String)], workdir: &Path) -> bool {
+        let _ = (program, env, workdir);
+        true
+    }
+
     /// Starts a step; it runs when this returns.
     async fn start(&self, step: StepSpec, io: StepIo) -> Result<Box<dyn Handle>, ExecError>;
 

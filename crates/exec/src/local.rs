@@ -61,6 +61,10 @@ impl Executor for LocalExecutor {
         "local"
     }
 
+    fn has_program(&self, program: &str, env: &[(String, String)], workdir: &std::path::Path) -> bool {
+        resolve::has_program(program, env, workdir)
+    }
+
     async fn start(&self, spec: StepSpec, io: StepIo) -> Result<Box<dyn Handle>, ExecError> {
         if let Some(image) = &spec.image {
             return Err(ExecError::Unsupported(format!(

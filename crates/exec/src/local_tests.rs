@@ -9,7 +9,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::process::is_alive;
-use crate::{ExecError, ExecEvent, ExecOutcome, Executor, ExitStatus, Limits, LocalExecutor, Resources, SecretSet, StepIo, StepSpec};
+use crate::{
+    ExecError, ExecEvent, ExecOutcome, Executor, ExitStatus, Limits, LocalExecutor, Resources, SecretSet, StepIo,
+    StepSpec,
+};
 
 fn spec(script: &str, dir: &Path) -> StepSpec {
     StepSpec {
@@ -392,8 +395,10 @@ async fn dropping_the_run_kills_the_group() {
     let d = tempfile::tempdir().unwrap();
     let pidfile = d.path().join("child.pid");
     let (tx, _rx) = mpsc::channel(16);
-    let run = LocalExecutor
-        .run(spec("sleep 1000 & echo $! > child.pid; wait", d.path()), io(SecretSet::new(), tx, CancellationToken::new()));
+    let run = LocalExecutor.run(
+        spec("sleep 1000 & echo $! > child.pid; wait", d.path()),
+        io(SecretSet::new(), tx, CancellationToken::new()),
+    );
     let pid = tokio::select! {
         _ = run => panic!("the job cannot end by itself"),
         pid = read_pid(&pidfile) => pid,

@@ -18,15 +18,23 @@ pub(crate) async fn program(spec: &StepSpec) -> Result<PathBuf, ExecError> {
     if name.contains('/') {
         return Ok(spec.workdir.join(name));
     }
-    let path = spec.env.iter().rev().find(|(k, _)| k == "PATH").map_or(DEFAULT_PATH, |(_, v)| v.as_str());
-    for dir in path.split(':') {
-        // An empty entry means the current folder, as for the shell.
-        let candidate = spec.workdir.join(dir).join(name);
-        if is_executable_file(&candidate) {
-            return Ok(candidate);
-        }
+    find(name, &spec.env, &spec.workdir)
+        .ok_or_else(|| ExecError::Spawn { program: name.clone(), source: io::Error::from(nix::errno::Errno::ENOENT) })
+}
+
+/// `name` (without '/') in the PATH of `env`, relative entries taken from `workdir`.
+pub(crate) fn find(name: &str, env: &[(String, String)], workdir: &Path) -> Option<PathBuf> {
+    let path = env.iter().rev().find(|(k, _)| k == "PATH").map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+    // An empty entry means the current folder, as for the shell.
+    path.split(':').map(|dir| workdir.join(dir).join(name)).find(|candidate| is_executable_file(candidate))
+}
+
+/// Whether `program` would be found for a step with this environment and workdir.
+pub(crate) fn has_program(program: &str, env: &[(String, String)], workdir: &Path) -> bool {
+    if program.contains('/') {
+        return is_executable_file(&workdir.join(program));
     }
-    Err(ExecError::Spawn { program: name.clone(), source: io::Error::from(nix::errno::Errno::ENOENT) })
+    find(program, env, workdir).is_some()
 }
 
 fn is_executable_file(path: &Path) -> bool {

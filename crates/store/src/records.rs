@@ -158,10 +158,10 @@ pub struct AttemptRecord {
     pub state: RunState,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
-    /// The child process (its process group leader) and its start time in clock ticks
-    /// since boot, so a later process can tell it from a reused pid.
-    pub pid: Option<u32>,
-    pub pid_start: Option<u64>,
+    /// The executor running the attempt's current step and that step's handle id, by
+    /// which any process finds it again through that executor (opaque here).
+    pub executor: Option<String>,
+    pub handle: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]

@@ -56,7 +56,8 @@ pub trait Store: Send + Sync {
         lease_until: OffsetDateTime,
         inputs_hash: Option<&str>,
     ) -> Result<u32>;
-    async fn record_attempt_process(&self, run: RunId, attempt: u32, pid: u32, pid_start: Option<u64>) -> Result<()>;
+    /// Records the step an attempt runs now: its executor and the handle id that finds it.
+    async fn record_attempt_handle(&self, run: RunId, attempt: u32, executor: &str, handle: &str) -> Result<()>;
     async fn finish_attempt(
         &self,
         run: RunId,

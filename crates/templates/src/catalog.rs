@@ -155,7 +155,16 @@ mod tests {
         for t in all() {
             let steps: Vec<&str> = t.dockerfile.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
             let recipe = steps.join("\n");
-            for phase in ["terraform init", "terraform plan", "terraform apply", "output -json", "create-stack", "update-stack", "delete-stack", "entrypoint.sh"] {
+            for phase in [
+                "terraform init",
+                "terraform plan",
+                "terraform apply",
+                "output -json",
+                "create-stack",
+                "update-stack",
+                "delete-stack",
+                "entrypoint.sh",
+            ] {
                 assert!(!recipe.contains(phase), "{}: the Dockerfile runs `{phase}`", t.name);
             }
             assert!(!recipe.contains("CMD"), "{}: the command is Terrace's", t.name);

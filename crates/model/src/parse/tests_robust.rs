@@ -30,7 +30,9 @@ fn empty_and_comment_only_files_miss_the_project() {
 fn the_top_level_must_be_a_mapping() {
     assert_eq!(
         problems("- a\n- b\n"),
-        ["1:1: the top level must be a mapping with the keys project, variables, environments, jobs, executor; found a list"]
+        [
+            "1:1: the top level must be a mapping with the keys project, variables, environments, jobs, executor; found a list"
+        ]
     );
     assert_eq!(
         problems("just words"),

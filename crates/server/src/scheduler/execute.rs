@@ -149,7 +149,7 @@ async fn run(
         project_root: loaded.root,
         data_dir: app.settings.data_dir.clone(),
         store,
-        executor: Arc::new(terrace_exec::LocalExecutor),
+        executors: terrace_exec::Executors::builtin(),
         parallel: cfg.parallel.max(1),
         invoking_env: Arc::new(invoking_env),
         env_access: EnvAccess::AllowList(allowed.clone()),

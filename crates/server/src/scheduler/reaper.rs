@@ -44,7 +44,13 @@ async fn dead_owners(app: &App) -> Result<Vec<String>, StoreError> {
 }
 
 pub async fn reap(app: &App) -> Result<Vec<Reaped>, StoreError> {
-    match terrace_engine::recovery::recover(app.store.as_ref(), &app.settings.data_dir).await {
+    match terrace_engine::recovery::recover(
+        app.store.as_ref(),
+        &app.settings.data_dir,
+        &terrace_exec::Executors::builtin(),
+    )
+    .await
+    {
         Ok(runs) => {
             for r in runs {
                 tracing::warn!(run = %r.run, job = %r.job, environment = %r.environment, reason = %r.reason, "run interrupted");

@@ -22,8 +22,8 @@ fn from_row(row: &PgRow) -> Result<AttemptRecord> {
         state: parsed(row, T, "state")?,
         exit_code: int_opt(row, T, "exit_code")?,
         reason: col(row, T, "reason")?,
-        pid: int_opt(row, T, "pid")?,
-        pid_start: int_opt(row, T, "pid_start")?,
+        executor: col(row, T, "executor")?,
+        handle: col(row, T, "handle")?,
         started_at: ts(row, T, "started_at")?,
         finished_at: ts_opt(row, T, "finished_at")?,
     })
@@ -68,24 +68,15 @@ pub(super) async fn start(
     u32::try_from(number).map_err(|_| StoreError::Corrupt(format!("runs.attempts: {number} out of range")))
 }
 
-pub(super) async fn record_process(
-    pool: &PgPool,
-    run: RunId,
-    attempt: u32,
-    pid: u32,
-    pid_start: Option<u64>,
-) -> Result<()> {
-    let pid_start = pid_start
-        .map(|s| i64::try_from(s).map_err(|_| StoreError::Invalid(format!("process start time {s} too large"))))
-        .transpose()?;
-    let done = sqlx::query("UPDATE attempts SET pid = $1, pid_start = $2 WHERE run_id = $3 AND number = $4")
-        .bind(i64::from(pid))
-        .bind(pid_start)
+pub(super) async fn record_handle(pool: &PgPool, run: RunId, attempt: u32, executor: &str, handle: &str) -> Result<()> {
+    let done = sqlx::query("UPDATE attempts SET executor = $1, handle = $2 WHERE run_id = $3 AND number = $4")
+        .bind(executor)
+        .bind(handle)
         .bind(run.to_string())
         .bind(i64::from(attempt))
         .execute(pool)
         .await
-        .map_err(StoreError::db_for("record the process of run", run))?;
+        .map_err(StoreError::db_for("record the step handle of run", run))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::not_found("attempt", format!("{run}#{attempt}")));
     }
@@ -164,7 +155,7 @@ pub(super) async fn finish_run(
 
 pub(super) async fn list(pool: &PgPool, run: RunId) -> Result<Vec<AttemptRecord>> {
     sqlx::query(
-        "SELECT run_id, number, state, exit_code, reason, pid, pid_start, started_at, finished_at
+        "SELECT run_id, number, state, exit_code, reason, executor, handle, started_at, finished_at
          FROM attempts WHERE run_id = $1 ORDER BY number",
     )
     .bind(run.to_string())

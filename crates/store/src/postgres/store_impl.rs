@@ -74,8 +74,8 @@ impl Store for PgStore {
     ) -> Result<u32> {
         attempts::start(&self.pool, run, owner, lease_until, inputs_hash).await
     }
-    async fn record_attempt_process(&self, run: RunId, attempt: u32, pid: u32, pid_start: Option<u64>) -> Result<()> {
-        attempts::record_process(&self.pool, run, attempt, pid, pid_start).await
+    async fn record_attempt_handle(&self, run: RunId, attempt: u32, executor: &str, handle: &str) -> Result<()> {
+        attempts::record_handle(&self.pool, run, attempt, executor, handle).await
     }
     async fn finish_attempt(
         &self,

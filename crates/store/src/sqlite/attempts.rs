@@ -23,31 +23,28 @@ fn from_row(row: &SqliteRow) -> Result<AttemptRecord> {
         state: parsed(row, T, "state")?,
         exit_code: int_opt(row, T, "exit_code")?,
         reason: col(row, T, "reason")?,
-        pid: int_opt(row, T, "pid")?,
-        pid_start: int_opt(row, T, "pid_start")?,
+        executor: col(row, T, "executor")?,
+        handle: col(row, T, "handle")?,
         started_at: ts(row, T, "started_at")?,
         finished_at: ts_opt(row, T, "finished_at")?,
     })
 }
 
-pub(super) async fn record_process(
+pub(super) async fn record_handle(
     pool: &SqlitePool,
     run: RunId,
     attempt: u32,
-    pid: u32,
-    pid_start: Option<u64>,
+    executor: &str,
+    handle: &str,
 ) -> Result<()> {
-    let pid_start = pid_start
-        .map(|s| i64::try_from(s).map_err(|_| StoreError::Invalid(format!("process start time {s} too large"))))
-        .transpose()?;
-    let done = sqlx::query("UPDATE attempts SET pid = ?, pid_start = ? WHERE run_id = ? AND number = ?")
-        .bind(i64::from(pid))
-        .bind(pid_start)
+    let done = sqlx::query("UPDATE attempts SET executor = ?, handle = ? WHERE run_id = ? AND number = ?")
+        .bind(executor)
+        .bind(handle)
         .bind(run.to_string())
         .bind(i64::from(attempt))
         .execute(pool)
         .await
-        .map_err(StoreError::db_for("record the process of run", run))?;
+        .map_err(StoreError::db_for("record the step handle of run", run))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::not_found("attempt", format!("{run}#{attempt}")));
     }
@@ -123,7 +120,7 @@ pub(super) async fn finish_run(
 
 pub(super) async fn list(pool: &SqlitePool, run: RunId) -> Result<Vec<AttemptRecord>> {
     sqlx::query(
-        "SELECT run_id, number, state, exit_code, reason, pid, pid_start, started_at, finished_at
+        "SELECT run_id, number, state, exit_code, reason, executor, handle, started_at, finished_at
          FROM attempts WHERE run_id = ? ORDER BY number",
     )
     .bind(run.to_string())

@@ -234,8 +234,8 @@ impl Store for SqliteStore {
         }
         attempts::end(&self.pool, run, attempt, end, if inline { &log } else { &[] }, run_end).await
     }
-    async fn record_attempt_process(&self, run: RunId, attempt: u32, pid: u32, pid_start: Option<u64>) -> Result<()> {
-        attempts::record_process(&self.pool, run, attempt, pid, pid_start).await
+    async fn record_attempt_handle(&self, run: RunId, attempt: u32, executor: &str, handle: &str) -> Result<()> {
+        attempts::record_handle(&self.pool, run, attempt, executor, handle).await
     }
     async fn finish_attempt(
         &self,

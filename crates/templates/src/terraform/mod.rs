@@ -104,7 +104,8 @@ impl Terraform<'_> {
     async fn init(&self, runner: &mut dyn StepRunner) -> Result<Option<Outcome>, StepAbort> {
         // The state's folder is made on the host; the override names it where the step sees it.
         let state = self.ctx.job_paths.state_dir.join("terraform.tfstate");
-        let (dir, host_state, file) = (self.ctx.host.workdir.to_path_buf(), self.ctx.host.state_dir.to_path_buf(), state.clone());
+        let (dir, host_state, file) =
+            (self.ctx.host.workdir.to_path_buf(), self.ctx.host.state_dir.to_path_buf(), state.clone());
         let wired = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
             let own = backend::declares_backend(&dir);
             if !own {

@@ -20,7 +20,8 @@ struct Recorder {
 impl StepRunner for Recorder {
     async fn run(&mut self, step: Step) -> Result<StepOutput, StepAbort> {
         self.steps.push((step.phase, step.argv.clone()));
-        let stdout = if step.phase == "output" { br#"{"id": {"value": "x", "sensitive": false}}"#.to_vec() } else { vec![] };
+        let stdout =
+            if step.phase == "output" { br#"{"id": {"value": "x", "sensitive": false}}"#.to_vec() } else { vec![] };
         Ok(StepOutput { exit_code: 0, stdout, stderr_tail: vec![] })
     }
     async fn note(&mut self, _: &str) -> Result<(), StepAbort> {

@@ -1,0 +1,126 @@
+//! One attempt of a run: a fresh working copy, the job's executor (by name, from the
+//! registry), the template's phases run as steps on it, and the outputs collected. The
+//! template sees the run's files twice: where they are on this host and where the
+//! executor shows them to the job (the same on the local executor).
+
+use std::path::Path;
+
+use terrace_exec::Resources;
+use terrace_model::RunId;
+use terrace_model::project::Job;
+use terrace_model::vars::Resolved;
+use terrace_store::RunState;
+use terrace_templates::{JobContext, JobPaths, Outcome, StepAbort};
+
+use crate::error::EngineError;
+use crate::job_run::{AttemptEnd, RunContext};
+use crate::steps::EngineSteps;
+use crate::work::{self, Sources};
+
+impl RunContext<'_> {
+    pub(crate) async fn attempt(
+        &self,
+        job: &Job,
+        run: RunId,
+        attempt: u32,
+        source: &Path,
+        input: Option<&Path>,
+        resolved: &Resolved,
+    ) -> Result<AttemptEnd, EngineError> {
+        let engine = self.engine;
+        let name = engine.project.executor_of(&self.env.name, job);
+        let executor = match engine.executors.get(&name) {
+            Ok(e) => e,
+            Err(e) => return Ok(AttemptEnd::failed(format!("job `{}`: {e}", job.name))),
+        };
+        let data = &engine.data_dir;
+        let state_dir = data.join("state").join(&engine.project.name).join(&self.env.name).join(&job.name);
+        let artifacts_dir = data.join("artifacts").join(run.to_string());
+        // A working copy that cannot be made fails this attempt like any other failure.
+        let from =
+            Sources { source: source.to_path_buf(), input: input.map(Path::to_path_buf), data_dir: data.clone() };
+        let folder = match work::prepare(data, run, attempt, from).await {
+            Ok(folder) => folder,
+            Err(reason) => return Ok(AttemptEnd::failed(reason)),
+        };
+        let variables: Vec<(String, String)> =
+            resolved.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
+        let mut env = engine.inherited_env(job);
+        env.extend(variables.iter().cloned());
+        // Where the job sees each file: a mount of a container executor, the same path locally.
+        let seen = |p: &Path| executor.job_path(p);
+        let (workdir, input_seen, output_seen) =
+            (seen(&folder.src), folder.input.as_deref().map(seen), seen(&folder.output_file));
+        let (state_seen, artifacts_seen) = (seen(&state_dir), seen(&artifacts_dir));
+        let template_ctx = JobContext {
+            project: &engine.project.name,
+            environment: &self.env.name,
+            job,
+            event: self.event,
+            raw_args: &self.raw_args,
+            host: JobPaths {
+                workdir: &folder.src,
+                input: folder.input.as_deref(),
+                output_file: &folder.output_file,
+                state_dir: &state_dir,
+                artifacts_dir: &artifacts_dir,
+            },
+            job_paths: JobPaths {
+                workdir: &workdir,
+                input: input_seen.as_deref(),
+                output_file: &output_seen,
+                state_dir: &state_seen,
+                artifacts_dir: &artifacts_seen,
+            },
+            variables: &variables,
+        };
+        let defaults = terrace_templates::catalog::info(job.template).resources;
+        let mut steps = EngineSteps {
+            ctx: self,
+            job,
+            run,
+            attempt,
+            executor: executor.clone(),
+            workdir: folder.src.clone(),
+            input: folder.input.clone(),
+            output_file: folder.output_file.clone(),
+            env,
+            resources: Resources { cpu: Some(defaults.cpu.into()), memory: Some(defaults.memory.into()) },
+            deadline: job.max_duration.map(|d| std::time::Instant::now() + d),
+        };
+        let outcome = terrace_templates::run(&template_ctx, &mut steps).await;
+        let end = match outcome {
+            Ok(Outcome::Succeeded { plan }) => {
+                if let Some(summary) = plan {
+                    let summary = serde_json::to_value(&summary).unwrap_or_default();
+                    self.store().set_run_plan(run, &summary, &artifacts_dir.display().to_string()).await?;
+                }
+                self.collect_outputs(job, run, attempt, &folder.output_file).await?
+            }
+            Ok(Outcome::Failed(f)) => AttemptEnd {
+                state: RunState::Failed,
+                exit_code: f.exit_code,
+                reason: Some(if f.phase == "run" { f.message } else { format!("phase `{}`: {}", f.phase, f.message) }),
+            },
+            Err(StepAbort::TimedOut) => AttemptEnd {
+                state: RunState::TimedOut,
+                exit_code: None,
+                reason: Some(format!(
+                    "exceeded max_duration of {}; its whole process group was stopped",
+                    humantime::format_duration(job.max_duration.unwrap_or_default())
+                )),
+            },
+            Err(StepAbort::Cancelled) => AttemptEnd {
+                state: RunState::Cancelled,
+                exit_code: None,
+                reason: Some("cancelled; its whole process group was stopped".into()),
+            },
+            Err(StepAbort::Signaled(sig)) => AttemptEnd::failed(format!("killed by signal {sig}")),
+            Err(StepAbort::Spawn(msg)) => AttemptEnd::failed(msg),
+            Err(StepAbort::Internal(msg)) => return Err(EngineError::Internal(msg)),
+        };
+        // The work folder goes with `folder`, off the path to the next job, on every way out.
+        drop(folder);
+        Ok(end)
+    }
+}
