@@ -45,3 +45,22 @@ fn validate_reports_files_the_project_names_but_that_are_missing() {
     p.write("nowhere/x", "").write("params.json", "{}").write("stack.yaml", "");
     p.run(&["validate"]).ok();
 }
+
+#[test]
+fn executors_are_chosen_by_name_and_unknown_names_are_refused_where_written() {
+    let p = TestProject::new(
+        "project: p\nexecutor: local\nenvironments:\n  dev: {executor: local}\n  prod: {executor: kubernetes}\njobs:\n  a:\n    executor: dockerr\n    events: [start]\n    commands: {start: 'echo ran'}\n",
+    );
+    let out = p.run(&["validate"]).code(2);
+    let e = &out.stderr;
+    assert!(e.contains("terrace.yaml:5:20: unknown executor `kubernetes` in `executor` of environment `prod`: expected one of local"), "{e}");
+    assert!(e.contains("terrace.yaml:8:15: unknown executor `dockerr` in `executor` of job `a`"), "{e}");
+    assert!(!e.contains(":2:"), "`local` is known: {e}");
+    p.write(
+        "terrace.yaml",
+        "project: p\nexecutor: local\nenvironments:\n  dev: {executor: local}\njobs:\n  a:\n    executor: local\n    events: [start]\n    commands: {start: 'echo ran'}\n",
+    );
+    let out = p.run(&["up", "dev", "--json"]).ok().json();
+    let log = p.log(TestProject::job_in(&out, "a")["run_id"].as_str().unwrap());
+    assert!(log.contains("ran"), "{log}");
+}
