@@ -10,7 +10,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use terrace_engine::Engine;
 use terrace_model::parse::parse_project;
-use terrace_store::{Cipher, SqliteStore, Store};
+use terrace_store::{Cipher, SqlStore, Store};
 
 /// Where the scenarios find the programs they run.
 #[derive(Clone, Debug)]
@@ -52,13 +52,13 @@ impl Fixture {
         self.root.join("terrace.yaml")
     }
 
-    /// Opens the store as shipped (`SqliteStore::open`: WAL, synchronous=NORMAL).
-    pub async fn store(&self) -> anyhow::Result<Arc<SqliteStore>> {
+    /// Opens the store as shipped (`SqlStore::open`: WAL, synchronous=NORMAL).
+    pub async fn store(&self) -> anyhow::Result<Arc<SqlStore>> {
         open_store(&self.data).await
     }
 
     /// The engine as `terrace up` builds it, with `parallel` jobs at a time.
-    pub async fn engine(&self, store: Arc<SqliteStore>, parallel: usize) -> anyhow::Result<Engine> {
+    pub async fn engine(&self, store: Arc<SqlStore>, parallel: usize) -> anyhow::Result<Engine> {
         let text = std::fs::read_to_string(self.project_file())?;
         let project = parse_project("terrace.yaml", &text).map_err(|e| anyhow::anyhow!("{e}"))?;
         // Only what a job inherits anyway: the engine passes PATH, HOME, LANG, TZ on.
@@ -74,16 +74,17 @@ impl Fixture {
             invoking_env: Arc::new(invoking),
             env_access: terrace_engine::EnvAccess::Invoking,
             trigger: "bench".into(),
-            owner: terrace_engine::owner_id(),
+            owner: terrace_engine::local_owner(),
+            lease: terrace_engine::LEASE,
             kill_grace: Duration::from_secs(5),
         })
     }
 }
 
-pub async fn open_store(data: &Path) -> anyhow::Result<Arc<SqliteStore>> {
+pub async fn open_store(data: &Path) -> anyhow::Result<Arc<SqlStore>> {
     std::fs::create_dir_all(data)?;
     let cipher = Cipher::load_or_create(data)?;
-    let store = SqliteStore::open(&data.join("terrace.db"), cipher).await.context("opening the store")?;
+    let store = SqlStore::open_sqlite(&data.join("terrace.db"), cipher).await.context("opening the store")?;
     Ok(Arc::new(store))
 }
 

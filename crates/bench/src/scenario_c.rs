@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 use terrace_engine::Request;
 use terrace_model::Event;
-use terrace_store::{SqliteStore, Store};
+use terrace_store::{SqlStore, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::fixture::{Fixture, Programs, job, path_var};
@@ -100,7 +100,7 @@ pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
 async fn api_latency(
     bin: &Path,
     fx: &Fixture,
-    store: &SqliteStore,
+    store: &SqlStore,
     events: usize,
     checks: &mut Checks,
 ) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
@@ -165,7 +165,7 @@ fn since(t0: i128, started: i128) -> Duration {
 }
 
 /// The start time the last stamp job recorded.
-async fn started(store: &SqliteStore) -> anyhow::Result<i128> {
+async fn started(store: &SqlStore) -> anyhow::Result<i128> {
     let env = store.get_environment("bench", "lat").await?.ok_or_else(|| anyhow::anyhow!("no environment"))?;
     let out = store.outputs(env.id).await?.into_iter().find(|o| o.name == "STARTED_NS");
     Ok(out.ok_or_else(|| anyhow::anyhow!("the stamp job wrote no output"))?.value.parse()?)

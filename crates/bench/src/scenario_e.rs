@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::{Value, json};
-use terrace_store::{EnvPage, RunCursor, RunFilter, SqliteStore, Store};
+use terrace_store::{EnvPage, RunCursor, RunFilter, SqlStore, Store};
 
 use crate::fixture::{Fixture, Programs, job};
 use crate::seed::{PROJECT, env_name, seed};
@@ -168,7 +168,7 @@ async fn count_environments(store: &dyn Store) -> anyhow::Result<usize> {
 /// One phase per query: `clients` tasks each running it `rounds` times at once, so a
 /// cheap query is not timed queueing behind an expensive one; latencies per query.
 async fn store_load(
-    store: Arc<SqliteStore>,
+    store: Arc<SqlStore>,
     envs: usize,
     clients: usize,
     rounds: usize,

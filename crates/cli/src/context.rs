@@ -9,7 +9,7 @@ use terrace_engine::project_file::{self, ProjectFileError};
 use terrace_engine::{Engine, EnvAccess, SecretValues, recovery};
 use terrace_model::Project;
 use terrace_store::control::ControlStore;
-use terrace_store::{Cipher, SqliteStore, Store};
+use terrace_store::{Cipher, SqlStore, Store};
 
 use crate::args::Global;
 use crate::exit::CliError;
@@ -72,9 +72,10 @@ async fn open_stores(data: &Path) -> Result<(Arc<dyn Store>, Arc<dyn ControlStor
     std::fs::create_dir_all(data)
         .map_err(|e| CliError::Failed(format!("cannot create the data folder {}: {e}", data.display())))?;
     let cipher = Cipher::load_or_create(data)?;
-    let sqlite = Arc::new(SqliteStore::open(&data.join("terrace.db"), cipher).await?);
+    let sqlite = Arc::new(SqlStore::open_sqlite(&data.join("terrace.db"), cipher).await?);
     let store: Arc<dyn Store> = sqlite.clone();
-    for r in recovery::recover(store.as_ref(), data, &terrace_exec::Executors::builtin()).await? {
+    let executors = terrace_exec::Executors::builtin();
+    for r in recovery::recover(store.as_ref(), data, &terrace_engine::local_owner(), &executors).await? {
         errln!("note: run {} (job `{}` in `{}`) marked interrupted: {}", r.run, r.job, r.environment, r.reason);
     }
     Ok((store, sqlite))
@@ -117,7 +118,8 @@ impl Session {
             invoking_env: Arc::new(std::env::vars().collect()),
             env_access: EnvAccess::Invoking,
             trigger: format!("cli:{user}"),
-            owner: terrace_engine::owner_id(),
+            owner: terrace_engine::local_owner(),
+            lease: terrace_engine::LEASE,
             kill_grace: exec.kill_grace,
         }
     }

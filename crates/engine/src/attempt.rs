@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use terrace_exec::Resources;
-use terrace_model::RunId;
 use terrace_model::project::Job;
 use terrace_model::vars::Resolved;
 use terrace_store::RunState;
@@ -14,6 +13,7 @@ use terrace_templates::{JobContext, JobPaths, Outcome, StepAbort};
 
 use crate::error::EngineError;
 use crate::job_run::{AttemptEnd, RunContext};
+use crate::lease::Held;
 use crate::steps::EngineSteps;
 use crate::work::{self, Sources};
 
@@ -21,13 +21,14 @@ impl RunContext<'_> {
     pub(crate) async fn attempt(
         &self,
         job: &Job,
-        run: RunId,
+        held: &Held,
         attempt: u32,
         source: &Path,
         input: Option<&Path>,
         resolved: &Resolved,
     ) -> Result<AttemptEnd, EngineError> {
         let engine = self.engine;
+        let run = held.lease.id;
         let name = engine.project.executor_of(&self.env.name, job);
         let executor = match engine.executors.get(&name) {
             Ok(e) => e,
@@ -78,7 +79,7 @@ impl RunContext<'_> {
         let mut steps = EngineSteps {
             ctx: self,
             job,
-            run,
+            held,
             attempt,
             executor: executor.clone(),
             workdir: folder.src.clone(),
@@ -93,9 +94,9 @@ impl RunContext<'_> {
             Ok(Outcome::Succeeded { plan }) => {
                 if let Some(summary) = plan {
                     let summary = serde_json::to_value(&summary).unwrap_or_default();
-                    self.store().set_run_plan(run, &summary, &artifacts_dir.display().to_string()).await?;
+                    self.store().set_run_plan(&held.lease, &summary, &artifacts_dir.display().to_string()).await?;
                 }
-                self.collect_outputs(job, run, attempt, &folder.output_file).await?
+                self.collect_outputs(job, held, attempt, &folder.output_file).await?
             }
             Ok(Outcome::Failed(f)) => AttemptEnd {
                 state: RunState::Failed,

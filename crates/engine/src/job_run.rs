@@ -5,16 +5,16 @@
 use std::sync::Arc;
 
 use terrace_exec::SecretSet;
+use terrace_model::Event;
 use terrace_model::log::{LogBatch, Stream};
 use terrace_model::project::Job;
-use terrace_model::{Event, RunId};
 use terrace_store::{Ending, EnvironmentRecord, RunState};
 use tokio_util::sync::CancellationToken;
 
 use crate::Engine;
 use crate::error::EngineError;
 use crate::fingerprint::inputs_hash;
-use crate::lease::lease_until;
+use crate::lease::{self, Held};
 use crate::locate::{Located, locate};
 use crate::progress::{Observer, Progress};
 
@@ -41,7 +41,7 @@ pub(crate) struct RunEnd {
 }
 
 impl RunEnd {
-    fn new(state: RunState, reason: Option<String>) -> Self {
+    pub(crate) fn new(state: RunState, reason: Option<String>) -> Self {
         let satisfied = state == RunState::Succeeded;
         RunEnd { state, reason, satisfied }
     }
@@ -66,27 +66,65 @@ impl RunContext<'_> {
     }
 
     /// Appends a line of Terrace's own to the run log (masked like any other).
-    pub(crate) async fn note(&self, job: &str, run: RunId, attempt: u32, text: &str) -> Result<(), EngineError> {
+    pub(crate) async fn note(&self, job: &str, held: &Held, attempt: u32, text: &str) -> Result<(), EngineError> {
         let batches: Arc<[LogBatch]> = Arc::new([LogBatch::now(Stream::Terrace, &self.secrets.mask(text))]);
-        self.store().append_logs(run, attempt, batches.clone()).await?;
+        self.store().append_logs(&held.lease, attempt, batches.clone()).await?;
         self.observer.observe(Progress::Lines { job: job.to_string(), batches });
         Ok(())
     }
 
-    async fn finish(&self, run: RunId, end: RunEnd, exit_code: Option<i32>, job: &str) -> Result<RunEnd, EngineError> {
+    async fn finish(&self, held: &Held, end: RunEnd, exit_code: Option<i32>, job: &str) -> Result<RunEnd, EngineError> {
         let reason = end.reason.as_deref().map(|r| self.secrets.mask(r).into_owned());
-        self.store().finish_run(run, end.state, exit_code, reason.as_deref()).await?;
+        let ending = Ending { state: end.state, exit_code, reason: reason.clone() };
+        self.store().finish_run(&held.lease, &ending).await?;
         self.observer.observe(Progress::Finished {
             job: job.to_string(),
-            run,
+            run: held.lease.id,
             state: end.state,
             reason: reason.clone(),
         });
         Ok(RunEnd { reason, ..end })
     }
 
-    /// Runs `job` for the run record `run` to its end.
-    pub(crate) async fn execute(&self, job: &Job, run: RunId) -> Result<RunEnd, EngineError> {
+    /// Records the end of a run that never started (skipped, cancelled).
+    pub(crate) async fn end_unstarted(&self, job: &str, held: &Held, end: RunEnd) -> Result<RunEnd, EngineError> {
+        match self.finish(held, end, None, job).await {
+            Err(EngineError::Store(e)) if e.is_lease_lost() => Ok(self.lost(job, held, e.to_string())),
+            other => {
+                held.finish();
+                other
+            }
+        }
+    }
+
+    /// Runs `job` under `held`'s lease to its end. A lease lost on the way ends the run's
+    /// work (its step is stopped) without writing anything more: the run is another
+    /// holder's now.
+    pub(crate) async fn execute(&self, job: &Job, held: &Held) -> Result<RunEnd, EngineError> {
+        match self.run_job(job, held).await {
+            Err(EngineError::Store(e)) if e.is_lease_lost() => Ok(self.lost(&job.name, held, e.to_string())),
+            other => {
+                held.finish();
+                other
+            }
+        }
+    }
+
+    fn lost(&self, job: &str, held: &Held, why: String) -> RunEnd {
+        held.lose(why);
+        let reason = held.lost();
+        tracing::warn!(run = %held.lease.id, job, reason = reason.as_deref().unwrap_or(""), "run lease lost");
+        self.observer.observe(Progress::Finished {
+            job: job.to_string(),
+            run: held.lease.id,
+            state: RunState::Interrupted,
+            reason: reason.clone(),
+        });
+        RunEnd::new(RunState::Interrupted, reason)
+    }
+
+    async fn run_job(&self, job: &Job, held: &Held) -> Result<RunEnd, EngineError> {
+        let run = held.lease.id;
         let engine = self.engine;
         let outputs = self.store().outputs(self.env.id).await?;
         let resolved = match engine.resolve_variables(
@@ -100,18 +138,20 @@ impl RunContext<'_> {
         ) {
             Ok(r) => r,
             Err(e) => {
-                return self.finish(run, RunEnd::new(RunState::Failed, Some(e.to_string())), None, &job.name).await;
+                return self.finish(held, RunEnd::new(RunState::Failed, Some(e.to_string())), None, &job.name).await;
             }
         };
         if let Some(reason) = crate::secrets::too_long(&resolved) {
-            return self.finish(run, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
+            return self.finish(held, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
         }
         self.secrets.extend(resolved.secrets().map(str::to_string)).await;
         let short_secrets = crate::secrets::short_variables_note(&resolved);
 
         let Located { source, input } = match locate(&engine.project_root, job).await {
             Ok(found) => found,
-            Err(reason) => return self.finish(run, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await,
+            Err(reason) => {
+                return self.finish(held, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
+            }
         };
         // Only `skip_unchanged` needs the inputs' hash: reading a whole source tree for
         // nothing would sit before every start.
@@ -137,10 +177,10 @@ impl RunContext<'_> {
                 .map_err(EngineError::io(format!("cannot read the inputs of job `{}`", job.name)))?;
             if self.store().last_success_inputs(self.env.id, &job.name, Event::Start).await?.as_deref() == Some(&h) {
                 let reason = "inputs unchanged since the last successful start (same source tree, parameters file and variables)";
-                self.store().start_attempt(run, &engine.owner, lease_until(), Some(&h)).await?;
-                self.note(&job.name, run, 1, &format!("skipped: {reason}")).await?;
+                let note: Arc<[LogBatch]> = Arc::new([LogBatch::now(Stream::Terrace, &format!("skipped: {reason}"))]);
+                self.store().start_attempt(&held.lease, lease::until(engine.lease), Some(&h), note).await?;
                 let end = RunEnd { state: RunState::Skipped, reason: Some(reason.into()), satisfied: true };
-                return self.finish(run, end, None, &job.name).await;
+                return self.finish(held, end, None, &job.name).await;
             }
             Some(h)
         } else {
@@ -163,11 +203,11 @@ impl RunContext<'_> {
             let opening: Arc<[LogBatch]> = Arc::new([opening]);
             let attempt = self
                 .store()
-                .start_attempt_logged(run, &engine.owner, lease_until(), hash.as_deref(), opening.clone())
+                .start_attempt(&held.lease, lease::until(engine.lease), hash.as_deref(), opening.clone())
                 .await?;
             self.observer.observe(Progress::Started { job: job.name.clone(), run, attempt });
             self.observer.observe(Progress::Lines { job: job.name.clone(), batches: opening });
-            let last = self.attempt(job, run, attempt, &source, input.as_deref(), &resolved).await?;
+            let last = self.attempt(job, held, attempt, &source, input.as_deref(), &resolved).await?;
             let reason = last.reason.as_deref().map(|r| self.secrets.mask(r).into_owned());
             let summary = match &reason {
                 Some(r) => format!("attempt {n} {}: {r}", last.state),
@@ -177,7 +217,7 @@ impl RunContext<'_> {
             let ending = Ending { state: last.state, exit_code: last.exit_code, reason };
             let retryable = matches!(last.state, RunState::Failed | RunState::TimedOut);
             if retryable && n < max_attempts {
-                self.store().end_attempt(run, attempt, &ending, summary.clone(), None).await?;
+                self.store().end_attempt(&held.lease, attempt, &ending, summary.clone(), None).await?;
                 self.observer.observe(Progress::Lines { job: job.name.clone(), batches: summary });
                 self.observer.observe(Progress::Retrying {
                     job: job.name.clone(),
@@ -189,9 +229,9 @@ impl RunContext<'_> {
             // A destroyed job's outputs go before its run is recorded as done: a crash in
             // between leaves the run to recovery, and a destroy resumed runs it again.
             if last.state == RunState::Succeeded && self.event == Event::Delete {
-                self.store().delete_outputs(self.env.id, &job.name).await?;
+                self.store().delete_outputs(&held.lease, self.env.id, &job.name).await?;
             }
-            self.store().end_attempt(run, attempt, &ending, summary.clone(), Some(&ending)).await?;
+            self.store().end_attempt(&held.lease, attempt, &ending, summary.clone(), Some(&ending)).await?;
             self.observer.observe(Progress::Lines { job: job.name.clone(), batches: summary });
             self.observer.observe(Progress::Finished {
                 job: job.name.clone(),

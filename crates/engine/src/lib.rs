@@ -28,10 +28,10 @@ use std::time::Duration;
 
 use terrace_exec::Executors;
 use terrace_model::Project;
-use terrace_store::Store;
+use terrace_store::{Owner, Store};
 
 pub use error::EngineError;
-pub use lease::owner_id;
+pub use lease::{LEASE, hostname, local_owner, replica_owner};
 pub use pipeline::{JobResult, PipelineOutcome, Request};
 pub use progress::{Observer, Progress};
 pub use run_env::{EnvAccess, SecretValues};
@@ -54,8 +54,11 @@ pub struct Engine {
     pub env_access: EnvAccess,
     /// Who asked, recorded on every run (`cli:<user>`).
     pub trigger: String,
-    /// This process's lease-holder id (see `owner_id`).
-    pub owner: String,
+    /// Who holds the runs this engine creates (`local_owner`, `replica_owner`).
+    pub owner: Owner,
+    /// How long a run's lease lasts unless renewed (renewed every third of it). A run
+    /// whose holder stops renewing is taken back by any other Terrace once it expires.
+    pub lease: Duration,
     /// Between SIGTERM and SIGKILL when a job is stopped.
     pub kill_grace: Duration,
 }

@@ -4,29 +4,27 @@
 //! died). The engine never sees a process id.
 
 use terrace_exec::Executors;
-use terrace_store::{RunRecord, RunState, Store};
+use terrace_model::RunId;
+use terrace_store::AttemptRecord;
 
-use crate::error::EngineError;
-
-pub(crate) async fn kill_orphans(store: &dyn Store, executors: &Executors, run: &RunRecord) -> Result<(), EngineError> {
-    for attempt in store.attempts(run.id).await? {
+/// `running`: the attempts of `run` that were running when its holder was found dead
+/// (read before the run was taken back, which ends them in the store). Only for a dead
+/// holder of this host: a run of another host is that host's to stop.
+pub(crate) async fn kill_orphans(executors: &Executors, run: RunId, running: &[AttemptRecord]) {
+    for attempt in running {
         let (Some(name), Some(handle)) = (attempt.executor.as_deref(), attempt.handle.as_deref()) else { continue };
-        if attempt.state != RunState::Running {
-            continue;
-        }
         match executors.get(name) {
             Ok(executor) => match executor.attach(handle).await {
                 Ok(step) => step.cancel(),
-                Err(e) => tracing::warn!(run = %run.id, "cannot stop the run's step: {e}"),
+                Err(e) => tracing::warn!(run = %run, "cannot stop the run's step: {e}"),
             },
-            Err(e) => tracing::warn!(run = %run.id, "cannot stop the run's step: {e}"),
+            Err(e) => tracing::warn!(run = %run, "cannot stop the run's step: {e}"),
         }
     }
-    let id = run.id.to_string();
+    let id = run.to_string();
     for name in executors.names() {
         if let Ok(executor) = executors.get(name) {
             executor.sweep(&id).await;
         }
     }
-    Ok(())
 }

@@ -13,6 +13,7 @@ use terrace_store::RunState;
 
 use crate::error::EngineError;
 use crate::job_run::{AttemptEnd, RunContext};
+use crate::lease::Held;
 use crate::secrets::short_secret_note;
 
 /// Reading the output file takes longer than this only on a broken filesystem.
@@ -31,10 +32,11 @@ impl RunContext<'_> {
     pub(crate) async fn collect_outputs(
         &self,
         job: &Job,
-        run: RunId,
+        held: &Held,
         attempt: u32,
         path: &Path,
     ) -> Result<AttemptEnd, EngineError> {
+        let run = held.lease.id;
         let owned = path.to_path_buf();
         let read = tokio::time::timeout(READ_LIMIT, tokio::task::spawn_blocking(move || read_and_parse(&owned))).await;
         let parsed = match read {
@@ -56,7 +58,7 @@ impl RunContext<'_> {
             }
         };
         for note in file.notes() {
-            self.note(&job.name, run, attempt, &note).await?;
+            self.note(&job.name, held, attempt, &note).await?;
         }
         let sensitive: Vec<(String, String)> = file
             .entries
@@ -65,11 +67,11 @@ impl RunContext<'_> {
             .map(|e| (format!("sensitive output `{}`", e.name), e.value.clone()))
             .collect();
         if let Some(note) = short_secret_note(sensitive.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
-            self.note(&job.name, run, attempt, &note).await?;
+            self.note(&job.name, held, attempt, &note).await?;
         }
         self.secrets.extend(sensitive.into_iter().map(|(_, v)| v)).await;
         if self.event != Event::Delete {
-            self.store().put_outputs(self.env.id, &job.name, run, &file.entries).await?;
+            self.store().put_outputs(&held.lease, self.env.id, &job.name, &file.entries).await?;
         }
         Ok(AttemptEnd { state: RunState::Succeeded, exit_code: Some(0), reason: None })
     }

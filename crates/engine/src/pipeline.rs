@@ -3,6 +3,8 @@
 //! skipping its dependents but not its siblings, and the environment's state at the end.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,14 +12,14 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use terrace_exec::SecretSet;
 use terrace_model::graph::EventPlan;
 use terrace_model::{Event, PipelineId, RunId};
-use terrace_store::{EnvState, EnvironmentRecord, NewRun, RunState};
+use terrace_store::{EnvState, EnvironmentRecord, NewPipeline, NewRun, RunState};
 use tokio_util::sync::CancellationToken;
 
 use crate::Engine;
 use crate::env_lock::EnvLock;
 use crate::error::EngineError;
 use crate::job_run::{RunContext, RunEnd};
-use crate::lease::spawn_renewal;
+use crate::lease::{self, Held, spawn_renewal};
 use crate::progress::{Observer, Progress};
 
 /// What to run.
@@ -126,38 +128,46 @@ impl Engine {
             },
             _ => self.store.ensure_environment(&self.project.name, &req.env).await?,
         };
-        if changes_state {
-            let transitional = match req.event {
-                Event::Start => EnvState::Deploying,
-                Event::Stop => EnvState::Stopping,
-                _ => EnvState::Deleting,
-            };
-            self.store.set_environment_state(env.id, transitional, None, None).await?;
-        }
+        let transitional = changes_state.then_some(match req.event {
+            Event::Start => EnvState::Deploying,
+            Event::Stop => EnvState::Stopping,
+            _ => EnvState::Deleting,
+        });
         // The jobs this environment runs, each with the parameters file it has here.
         let jobs = self.project.jobs_for(&req.env);
         let plan = EventPlan::new(&jobs, req.event, req.job.as_deref());
-        let pipeline = self.store.create_pipeline(env.id, req.event, &self.trigger).await?;
         let already_deleted =
             if req.event == Event::Delete && !forced { self.deleted_jobs(&env).await? } else { BTreeMap::new() };
-        let mut runs = BTreeMap::new();
-        for job in &plan.order {
-            let run = self
-                .store
-                .create_run(NewRun {
-                    id: RunId::new(),
-                    pipeline_id: Some(pipeline),
-                    environment_id: env.id,
-                    project: self.project.name.clone(),
-                    environment: env.name.clone(),
-                    job: job.clone(),
-                    event: req.event,
-                    forced,
-                    trigger: self.trigger.clone(),
-                })
-                .await?;
-            runs.insert(job.clone(), run.id);
-        }
+        let new_runs = plan
+            .order
+            .iter()
+            .map(|job| NewRun {
+                id: RunId::new(),
+                pipeline_id: None,
+                environment_id: env.id,
+                project: self.project.name.clone(),
+                environment: env.name.clone(),
+                job: job.clone(),
+                event: req.event,
+                forced,
+                trigger: self.trigger.clone(),
+            })
+            .collect();
+        // The environment's state, the pipeline and its runs, each held by this process
+        // under a lease: one transaction (docs/PERFORMANCE.md, C).
+        let opening = NewPipeline {
+            environment_id: env.id,
+            event: req.event,
+            trigger: self.trigger.clone(),
+            env_state: transitional,
+            runs: new_runs,
+        };
+        let (pipeline, leases) = self.store.open_pipeline(&opening, &self.owner, lease::until(self.lease)).await?;
+        // The pipeline's own stop: a user's cancel, or an error that ends the pipeline.
+        let stop = cancel.child_token();
+        let held: BTreeMap<String, Arc<Held>> =
+            plan.order.iter().cloned().zip(leases).map(|(job, l)| (job, Held::new(l, stop.child_token()))).collect();
+        let runs: BTreeMap<String, RunId> = held.iter().map(|(job, h)| (job.clone(), h.lease.id)).collect();
         observer.observe(Progress::Planned { jobs: plan.order.clone() });
 
         let commit = crate::commit::current(&self.project_root).await;
@@ -172,13 +182,14 @@ impl Engine {
             secrets,
             secret_values: &req.secrets,
             observer: observer.clone(),
-            cancel: cancel.clone(),
+            cancel: stop.clone(),
             raw_args: req.raw_args.clone(),
             commit,
         };
         let renew = CancellationToken::new();
-        spawn_renewal(self.store.clone(), self.owner.clone(), renew.clone());
-        let results = self.schedule(&ctx, &jobs, &plan, &runs, &already_deleted).await;
+        let by_run = held.values().map(|h| (h.lease.id, h.clone())).collect();
+        spawn_renewal(self.store.clone(), by_run, self.lease, renew.clone());
+        let results = self.schedule(&ctx, &jobs, &plan, &held, &already_deleted).await;
         renew.cancel();
         let results = results?;
 
@@ -252,36 +263,43 @@ impl Engine {
             .collect())
     }
 
-    async fn schedule(
-        &self,
-        ctx: &RunContext<'_>,
-        jobs: &indexmap::IndexMap<String, terrace_model::Job>,
-        plan: &EventPlan,
-        runs: &BTreeMap<String, RunId>,
+    /// Runs the plan's jobs in order, up to `parallel` at once. Every store write of a
+    /// job's end, run or not, happens inside the futures polled together here, never in
+    /// this loop while a job's future waits: a job mid-write is never left waiting on
+    /// another write this task makes. An error ends the pipeline truthfully: running jobs
+    /// are stopped and record their end, jobs not started are cancelled naming the error.
+    async fn schedule<'a>(
+        &'a self,
+        ctx: &'a RunContext<'a>,
+        jobs: &'a indexmap::IndexMap<String, terrace_model::Job>,
+        plan: &'a EventPlan,
+        held: &'a BTreeMap<String, Arc<Held>>,
         already_deleted: &BTreeMap<String, RunId>,
     ) -> Result<BTreeMap<String, RunEnd>, EngineError> {
+        type Ended<'a> = Pin<Box<dyn Future<Output = (&'a String, bool, Result<RunEnd, EngineError>)> + Send + 'a>>;
         let mut done: BTreeMap<String, RunEnd> = BTreeMap::new();
         let mut pending: Vec<&String> = plan.order.iter().collect();
-        let mut running = FuturesUnordered::new();
+        let mut running: FuturesUnordered<Ended<'a>> = FuturesUnordered::new();
+        let mut executing = 0;
         let parallel = self.parallel.max(1);
+        let mut failure: Option<EngineError> = None;
         loop {
-            // Jobs that can no longer run: a dependency did not succeed, or we were cancelled.
+            // Jobs that can no longer run: a dependency did not succeed, or the pipeline stops.
             let mut i = 0;
             while i < pending.len() {
                 let job = pending[i];
                 let blocker = plan.waits_for[job].iter().find(|d| done.get(*d).is_some_and(|r| !r.satisfied));
                 let end = if let Some(dep) = blocker {
-                    Some(RunEnd {
-                        state: RunState::Skipped,
-                        reason: Some(format!("dependency `{dep}` did not succeed ({})", done[dep].state)),
-                        satisfied: false,
-                    })
+                    Some(RunEnd::new(
+                        RunState::Skipped,
+                        Some(format!("dependency `{dep}` did not succeed ({})", done[dep].state)),
+                    ))
                 } else if ctx.cancel.is_cancelled() {
-                    Some(RunEnd {
-                        state: RunState::Cancelled,
-                        reason: Some("cancelled before it started".into()),
-                        satisfied: false,
-                    })
+                    let reason = match &failure {
+                        Some(e) => format!("not started: the pipeline stopped on an error: {e}"),
+                        None => "cancelled before it started".to_string(),
+                    };
+                    Some(RunEnd::new(RunState::Cancelled, Some(reason)))
                 } else {
                     already_deleted.get(job).map(|by| RunEnd {
                         state: RunState::Skipped,
@@ -291,23 +309,15 @@ impl Engine {
                 };
                 match end {
                     Some(end) => {
-                        let run = runs[job];
-                        self.store.finish_run(run, end.state, None, end.reason.as_deref()).await?;
-                        ctx.observer.observe(Progress::Finished {
-                            job: job.clone(),
-                            run,
-                            state: end.state,
-                            reason: end.reason.clone(),
-                        });
-                        done.insert(job.clone(), end);
                         pending.remove(i);
-                        i = 0;
+                        let h = &held[job];
+                        running.push(Box::pin(async move { (job, false, ctx.end_unstarted(job, h, end).await) }));
                     }
                     None => i += 1,
                 }
             }
             // Start what is ready, in plan order, up to the limit.
-            while running.len() < parallel {
+            while executing < parallel && failure.is_none() {
                 let Some(pos) = pending
                     .iter()
                     .position(|job| plan.waits_for[*job].iter().all(|d| done.get(d).is_some_and(|r| r.satisfied)))
@@ -316,27 +326,39 @@ impl Engine {
                 };
                 let job = pending.remove(pos);
                 let spec = &jobs[job];
-                let run = runs[job];
-                running.push(async move { (job, ctx.execute(spec, run).await) });
+                let h = &held[job];
+                executing += 1;
+                running.push(Box::pin(async move { (job, true, ctx.execute(spec, h).await) }));
             }
             match running.next().await {
-                Some((job, end)) => {
-                    done.insert(job.clone(), end?);
+                Some((job, executed, result)) => {
+                    executing -= usize::from(executed);
+                    let end = result.unwrap_or_else(|e| {
+                        let reason = format!("the pipeline stopped on an error: {e}");
+                        if failure.is_none() {
+                            failure = Some(e);
+                            ctx.cancel.cancel();
+                        }
+                        RunEnd::new(RunState::Failed, Some(reason))
+                    });
+                    done.insert(job.clone(), end);
                 }
-                None if pending.is_empty() => return Ok(done),
+                None if pending.is_empty() => break,
                 None => {
                     // Nothing runs and nothing is ready: only a cycle could do this, and the
                     // parser refuses cycles; fail the rest rather than wait forever.
                     for job in pending.drain(..) {
                         let reason = "its dependencies can never be satisfied (a dependency cycle?)";
-                        self.store.finish_run(runs[job], RunState::Failed, None, Some(reason)).await?;
-                        done.insert(
-                            job.clone(),
-                            RunEnd { state: RunState::Failed, reason: Some(reason.into()), satisfied: false },
-                        );
+                        let end = RunEnd::new(RunState::Failed, Some(reason.into()));
+                        let h = &held[job];
+                        running.push(Box::pin(async move { (job, false, ctx.end_unstarted(job, h, end).await) }));
                     }
                 }
             }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(done),
         }
     }
 }

@@ -1,18 +1,26 @@
-//! Recovery of runs a dead process left behind. Every command calls `recover` first, so
-//! a `kill -9` of `terrace` mid-run is seen and resolved by whatever runs next: the run
-//! is marked `interrupted` with the reason, its orphaned process group is killed, and the
-//! environment it was changing is marked `failed`.
+//! Recovery of runs whose holder is gone. Every command (and a server's reaper,
+//! periodically) calls `recover` first, so a `kill -9` of `terrace` mid-run is resolved
+//! by whatever runs next: the run is marked `interrupted` with the true reason (who held
+//! it, and when its lease ended), its orphaned process group is killed when it is on
+//! this host, and the environment it was changing is marked `failed`.
+//!
+//! Leases decide: a run is taken back once its lease expired, whatever host held it; a
+//! run whose holder is on another host with a live lease is never touched. The one fast
+//! path is local: a holder on this host whose process is dead is gone for sure, and its
+//! runs are taken back at once. Applies are not idempotent: a run taken back is never
+//! re-run here (a server re-queues its request, which runs the pipeline anew).
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use terrace_exec::Executors;
 use terrace_model::RunId;
-use terrace_store::{EnvState, RunRecord, RunState, Store};
+use terrace_store::{AttemptRecord, EnvState, Owner, RunRecord, RunState, Store};
+use time::OffsetDateTime;
 
 use crate::env_lock::EnvLock;
 use crate::error::EngineError;
-use crate::lease::{hostname, parse_local_owner};
+use crate::lease::hostname;
 
 /// A run that recovery resolved.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -23,41 +31,108 @@ pub struct Recovered {
     pub reason: String,
 }
 
-/// Marks as interrupted every active run whose holder is gone.
-/// Their orphaned steps are stopped through `executors`, the ones that ran them.
-pub async fn recover(store: &dyn Store, data_dir: &Path, executors: &Executors) -> Result<Vec<Recovered>, EngineError> {
-    let active = store.active_runs().await?;
+/// Why a run can be taken back.
+enum Gone {
+    /// Its holder is a process of this host that no longer runs.
+    HolderDead(Owner),
+    /// Its lease ended (at that time, when known) without renewal.
+    LeaseExpired(Option<Owner>, Option<OffsetDateTime>),
+}
+
+fn judge(run: &RunRecord, me: &Owner, host: &str, now: OffsetDateTime) -> Option<Gone> {
+    let owner = run.owner.as_deref().map(Owner::parse);
+    if owner.as_ref() == Some(me) {
+        return None; // this process's own pipelines look after their runs
+    }
+    if let Some(o) = &owner
+        && let Some((pid, start, h)) = o.process()
+        && h == host
+        && !terrace_exec::process::is_alive(pid, Some(start))
+    {
+        return Some(Gone::HolderDead(o.clone()));
+    }
+    match run.lease_expires_at {
+        Some(end) if end >= now => None,
+        end => Some(Gone::LeaseExpired(owner, end)),
+    }
+}
+
+fn reason(run: &RunRecord, gone: &Gone, me: &Owner) -> String {
+    let what = if run.state == RunState::Queued { "before it could start" } else { "before the run finished" };
+    match gone {
+        Gone::HolderDead(o) => {
+            format!("{} holding it stopped {what} (killed or crashed); found by {}", o.describe(), me.describe())
+        }
+        Gone::LeaseExpired(Some(o), Some(end)) => format!(
+            "{} holding it stopped renewing its lease, which ended at {} {what}; taken back by {}",
+            o.describe(),
+            rfc3339(*end),
+            me.describe()
+        ),
+        Gone::LeaseExpired(Some(o), None) => {
+            format!("{} holding it left no lease {what}; taken back by {}", o.describe(), me.describe())
+        }
+        Gone::LeaseExpired(None, _) => {
+            format!("no holder was recorded for it (made by an older Terrace) {what}; taken back by {}", me.describe())
+        }
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+/// Takes back every active run whose holder is gone (see the module's rules); `me` is
+/// the caller, which never takes back its own. The steps a dead holder of this host left
+/// are stopped through `executors`, the ones that ran them.
+pub async fn recover(
+    store: &dyn Store,
+    data_dir: &Path,
+    me: &Owner,
+    executors: &Executors,
+) -> Result<Vec<Recovered>, EngineError> {
+    let host = hostname();
+    let now = OffsetDateTime::now_utc();
     let mut recovered = Vec::new();
-    let envs: BTreeSet<(String, String)> = active.iter().map(|r| (r.project.clone(), r.environment.clone())).collect();
-    for (project, env) in envs {
-        // A free environment lock means no live process is running an event on it.
-        let Ok(_lock) = EnvLock::acquire(data_dir, &project, &env) else { continue };
-        // Read again under the lock: a run of this process may have ended since the first
-        // read (and released the lock), and must not be marked interrupted after it
-        // succeeded. While the lock is held, no event of this process moves these runs.
-        let fresh = store.active_runs().await?;
-        let runs: Vec<&RunRecord> = fresh.iter().filter(|r| r.project == project && r.environment == env).collect();
-        for run in &runs {
-            if holder_alive(run) {
-                continue;
+    let mut touched: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut first_taken: Vec<RunRecord> = Vec::new();
+    for run in store.active_runs().await? {
+        let Some(gone) = judge(&run, me, &host, now) else { continue };
+        let why = reason(&run, &gone, me);
+        let expired_before = matches!(gone, Gone::LeaseExpired(..)).then_some(now);
+        // Processes are stopped only for a dead holder of this host: one on another host
+        // is that host's to stop, and a live holder stops its own once it learns.
+        let orphans: Vec<AttemptRecord> = match gone {
+            Gone::HolderDead(_) => {
+                store.attempts(run.id).await?.into_iter().filter(|a| a.state == RunState::Running).collect()
             }
-            let reason = interruption_reason(run);
-            crate::orphans::kill_orphans(store, executors, run).await?;
-            store.finish_run(run.id, RunState::Interrupted, None, Some(&reason)).await?;
-            if let Some(p) = run.pipeline_id {
-                store.finish_pipeline(p, RunState::Interrupted).await?;
+            Gone::LeaseExpired(..) => Vec::new(),
+        };
+        // Taken only as seen: a renewal or another reaper that came first wins.
+        if !store.take_back_run(run.id, run.lease_token, expired_before, &why).await? {
+            continue;
+        }
+        if matches!(gone, Gone::HolderDead(_)) {
+            crate::orphans::kill_orphans(executors, run.id, &orphans).await;
+        }
+        if let Some(p) = run.pipeline_id {
+            match store.finish_pipeline(p, RunState::Interrupted).await {
+                Ok(()) | Err(terrace_store::StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
-            recovered.push(Recovered { run: run.id, environment: env.clone(), job: run.job.clone(), reason });
         }
-        if let (Some(first), Some(rec)) = (runs.first(), store.get_environment(&project, &env).await?)
-            && matches!(rec.state, EnvState::Deploying | EnvState::Stopping | EnvState::Deleting)
-        {
-            let failed = runs.iter().find(|r| r.state == RunState::Running).unwrap_or(first);
-            let why =
-                format!("`{}` was interrupted at job `{}`: {}", first.event, failed.job, interruption_reason(failed));
-            store.set_environment_state(rec.id, EnvState::Failed, Some(&failed.job), Some(&why)).await?;
-            store.record_event(rec.id, Some(failed.id), "interrupted", &why).await?;
+        if touched.insert((run.project.clone(), run.environment.clone())) {
+            first_taken.push(run.clone());
         }
+        recovered.push(Recovered {
+            run: run.id,
+            environment: run.environment.clone(),
+            job: run.job.clone(),
+            reason: why,
+        });
+    }
+    for run in first_taken {
+        fail_environment(store, data_dir, &run, &recovered).await?;
     }
     // What the dead runs left on disk (working copies, output files with secrets) goes too.
     if let Err(e) = crate::work::sweep(store, data_dir).await {
@@ -66,25 +141,29 @@ pub async fn recover(store: &dyn Store, data_dir: &Path, executors: &Executors) 
     Ok(recovered)
 }
 
-/// A holder on this host that still lives keeps its run, even if we got the lock
-/// (it may be between two environment events).
-fn holder_alive(run: &RunRecord) -> bool {
-    match run.owner.as_deref().and_then(parse_local_owner) {
-        Some((pid, start, host)) if host == hostname() => {
-            pid != std::process::id() && terrace_exec::process::is_alive(pid, Some(start))
-        }
-        _ => false,
+/// The environment an interrupted pipeline was changing is `failed`, unless an event of
+/// a live process of this host is on it now (its lock is held): that one sets the state.
+async fn fail_environment(
+    store: &dyn Store,
+    data_dir: &Path,
+    run: &RunRecord,
+    recovered: &[Recovered],
+) -> Result<(), EngineError> {
+    let Ok(_lock) = EnvLock::acquire(data_dir, &run.project, &run.environment) else { return Ok(()) };
+    let Some(env) = store.get_environment(&run.project, &run.environment).await? else { return Ok(()) };
+    if !matches!(env.state, EnvState::Deploying | EnvState::Stopping | EnvState::Deleting) {
+        return Ok(());
     }
-}
-
-fn interruption_reason(run: &RunRecord) -> String {
-    match run.owner.as_deref().and_then(parse_local_owner) {
-        Some((pid, _, _)) => format!(
-            "the terrace process (pid {pid}) running it stopped before the run finished (killed or crashed); found by the next terrace command"
-        ),
-        None if run.state == RunState::Queued => {
-            "the terrace process that queued it stopped before it could start (killed or crashed)".to_string()
-        }
-        None => "its holder stopped before the run finished".to_string(),
-    }
+    let mine: Vec<&Recovered> = recovered.iter().filter(|r| r.environment == run.environment).collect();
+    let runs: Vec<RunRecord> =
+        futures::future::try_join_all(mine.iter().map(|r| store.get_run(r.run))).await?.into_iter().flatten().collect();
+    // The job that was running names the failure; else the first of the pipeline.
+    let failed = runs.iter().find(|r| r.attempts > 0).or(runs.first()).unwrap_or(run);
+    let why = match mine.iter().find(|r| r.run == failed.id) {
+        Some(r) => format!("`{}` was interrupted at job `{}`: {}", failed.event, failed.job, r.reason),
+        None => format!("`{}` was interrupted at job `{}`", failed.event, failed.job),
+    };
+    store.set_environment_state(env.id, EnvState::Failed, Some(&failed.job), Some(&why)).await?;
+    store.record_event(env.id, Some(failed.id), "interrupted", &why).await?;
+    Ok(())
 }

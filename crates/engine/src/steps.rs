@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use terrace_exec::{ExecEvent, ExecOutcome, Executor, ExitStatus, Limits, Resources, StepIo, StepSpec};
-use terrace_model::RunId;
 use terrace_model::log::{LogBatch, Stream};
 use terrace_model::project::Job;
 use terrace_templates::{Step, StepAbort, StepOutput, StepRunner};
@@ -18,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::error::EngineError;
 use crate::job_run::RunContext;
+use crate::lease::Held;
 
 /// How many stderr lines a failed step keeps for its error message.
 const STDERR_TAIL: usize = 20;
@@ -25,7 +25,7 @@ const STDERR_TAIL: usize = 20;
 pub(crate) struct EngineSteps<'a> {
     pub ctx: &'a RunContext<'a>,
     pub job: &'a Job,
-    pub run: RunId,
+    pub held: &'a Held,
     pub attempt: u32,
     pub executor: Arc<dyn Executor>,
     /// On Terrace's host; the executor shows them to the job where it says.
@@ -66,7 +66,7 @@ impl StepRunner for EngineSteps<'_> {
         let mut env = self.env.clone();
         env.extend(step.env);
         let spec = StepSpec {
-            run: self.run.to_string(),
+            run: self.held.lease.id.to_string(),
             attempt: self.attempt,
             argv: step.argv,
             image: None,
@@ -79,14 +79,24 @@ impl StepRunner for EngineSteps<'_> {
             capture_stdout: step.capture_stdout,
         };
         let (tx, rx) = mpsc::channel(64);
-        let recorder = record_logs(self.ctx, &self.job.name, self.run, self.attempt, rx);
-        let io = StepIo { secrets: self.ctx.secrets.clone(), events: tx, cancel: self.ctx.cancel.clone() };
+        let recorder = record_logs(self.ctx, &self.job.name, self.held, self.attempt, rx);
+        // The run's own token: a lost lease stops this run's step, not its siblings'.
+        let io = StepIo { secrets: self.ctx.secrets.clone(), events: tx, cancel: self.held.cancel.clone() };
         let executed = self.execute(spec, io);
         let (outcome, recorded) = tokio::join!(executed, recorder);
-        let stderr_tail = recorded.map_err(internal)?;
+        let stderr_tail = match recorded {
+            Ok(tail) => tail,
+            // The step was stopped when the lease went; the run's end says why.
+            Err(EngineError::Store(e)) if e.is_lease_lost() => return Err(StepAbort::Cancelled),
+            Err(e) => return Err(internal(e)),
+        };
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(Stopped::Exec(e)) => return Err(StepAbort::Spawn(e.to_string())),
+            Err(Stopped::Store(EngineError::Store(e))) if e.is_lease_lost() => {
+                self.held.lose(e.to_string());
+                return Err(StepAbort::Cancelled);
+            }
             Err(Stopped::Store(e)) => return Err(internal(e)),
         };
         match outcome.status {
@@ -99,7 +109,14 @@ impl StepRunner for EngineSteps<'_> {
     }
 
     async fn note(&mut self, text: &str) -> Result<(), StepAbort> {
-        self.ctx.note(&self.job.name, self.run, self.attempt, text).await.map_err(internal)
+        match self.ctx.note(&self.job.name, self.held, self.attempt, text).await {
+            Ok(()) => Ok(()),
+            Err(EngineError::Store(e)) if e.is_lease_lost() => {
+                self.held.lose(e.to_string());
+                Err(StepAbort::Cancelled)
+            }
+            Err(e) => Err(internal(e)),
+        }
     }
 
     fn has_program(&self, program: &str) -> bool {
@@ -113,7 +130,9 @@ impl EngineSteps<'_> {
     async fn execute(&self, spec: StepSpec, io: StepIo) -> Result<ExecOutcome, Stopped> {
         let mut handle = self.executor.start(spec, io).await.map_err(Stopped::Exec)?;
         let store = self.ctx.engine.store.as_ref();
-        if let Err(e) = store.record_attempt_handle(self.run, self.attempt, self.executor.name(), handle.id()).await {
+        if let Err(e) =
+            store.record_attempt_handle(&self.held.lease, self.attempt, self.executor.name(), handle.id()).await
+        {
             // Unrecorded, the step must not outlive this process unseen.
             handle.cancel();
             let _ = handle.wait().await;
@@ -129,12 +148,32 @@ const MAX_APPEND_BYTES: usize = 8 * 1024 * 1024;
 
 /// Stores log batches as they arrive, forwards them to the observer, and keeps the last
 /// stderr lines for error messages.
+///
+/// A lease lost on the way stops the run's step (its token) and ends the recording; what
+/// the step still writes is drained unread, so it is never blocked on its pipe.
 async fn record_logs(
     ctx: &RunContext<'_>,
     job: &str,
-    run: RunId,
+    held: &Held,
     attempt: u32,
     mut rx: mpsc::Receiver<ExecEvent>,
+) -> Result<Vec<String>, EngineError> {
+    match record(ctx, job, held, attempt, &mut rx).await {
+        Err(EngineError::Store(e)) if e.is_lease_lost() => {
+            held.lose(e.to_string());
+            while rx.recv().await.is_some() {}
+            Err(EngineError::Store(e))
+        }
+        other => other,
+    }
+}
+
+async fn record(
+    ctx: &RunContext<'_>,
+    job: &str,
+    held: &Held,
+    attempt: u32,
+    rx: &mut mpsc::Receiver<ExecEvent>,
 ) -> Result<Vec<String>, EngineError> {
     let store = ctx.engine.store.as_ref();
     let mut tail: VecDeque<String> = VecDeque::with_capacity(STDERR_TAIL);
@@ -162,7 +201,7 @@ async fn record_logs(
             }
         }
         let batches: Arc<[LogBatch]> = batches.into();
-        store.append_logs(run, attempt, batches.clone()).await?;
+        store.append_logs(&held.lease, attempt, batches.clone()).await?;
         ctx.observer.observe(crate::Progress::Lines { job: job.to_string(), batches });
     }
     Ok(tail.into())

@@ -5,39 +5,27 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use terrace_store::{Cipher, ControlStore, PgStore, SqliteStore};
+use terrace_store::{Cipher, ControlStore, SqlStore};
 
 use crate::ServerError;
 use crate::app::ServerStore;
 use crate::config::Database;
 
-/// An open store, with what only its own kind can do (close, listen for wake-ups).
+/// An open store, with what only the store itself can do (close, listen for wake-ups).
 #[derive(Clone)]
-pub enum OpenedStore {
-    Sqlite(Arc<SqliteStore>),
-    Postgres(Arc<PgStore>),
-}
+pub struct OpenedStore(pub Arc<SqlStore>);
 
 impl OpenedStore {
     pub fn server_store(&self) -> Arc<dyn ServerStore> {
-        match self {
-            OpenedStore::Sqlite(s) => s.clone(),
-            OpenedStore::Postgres(s) => s.clone(),
-        }
+        self.0.clone()
     }
 
     pub fn control(&self) -> &dyn ControlStore {
-        match self {
-            OpenedStore::Sqlite(s) => s.as_ref(),
-            OpenedStore::Postgres(s) => s.as_ref(),
-        }
+        self.0.as_ref()
     }
 
     pub async fn close(&self) {
-        match self {
-            OpenedStore::Sqlite(s) => s.close().await,
-            OpenedStore::Postgres(s) => s.close().await,
-        }
+        self.0.close().await
     }
 }
 
@@ -54,8 +42,9 @@ pub async fn open_store(database: &Database, data_dir: &Path) -> Result<OpenedSt
     let cipher = tokio::task::spawn_blocking(move || Cipher::load_or_create(&key_dir))
         .await
         .map_err(|e| ServerError::Io { context: "load the master key".into(), source: std::io::Error::other(e) })??;
-    Ok(match database {
-        Database::Sqlite(path) => OpenedStore::Sqlite(Arc::new(SqliteStore::open(path, cipher).await?)),
-        Database::Postgres(url) => OpenedStore::Postgres(Arc::new(PgStore::open(url, cipher).await?)),
-    })
+    let store = match database {
+        Database::Sqlite(path) => SqlStore::open_sqlite(path, cipher).await?,
+        Database::Postgres(url) => SqlStore::open_postgres(url, cipher).await?,
+    };
+    Ok(OpenedStore(Arc::new(store)))
 }

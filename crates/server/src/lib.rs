@@ -60,7 +60,7 @@ pub async fn serve(
         log_poll: std::time::Duration::from_millis(250),
         allow_env: config.allow_env.clone(),
     };
-    let app = App::new(store.server_store(), settings, terrace_engine::owner_id());
+    let app = App::new(store.server_store(), settings, terrace_engine::replica_owner());
     for path in &config.projects {
         let absolute = std::path::absolute(path)
             .map_err(|source| ServerError::Io { context: format!("{}", path.display()), source })?;
@@ -94,12 +94,10 @@ pub async fn serve(
         shutdown_grace: config.shutdown_grace,
         kill_grace: config.kill_grace,
     };
-    let wakeups = match &store {
-        OpenedStore::Postgres(pg) => {
-            Some(tokio::spawn(scheduler::listen_for_wakeups(pg.clone(), app.clone(), config.poll, stop.clone())))
-        }
-        OpenedStore::Sqlite(_) => None,
-    };
+    let wakeups = store
+        .0
+        .is_postgres()
+        .then(|| tokio::spawn(scheduler::listen_for_wakeups(store.0.clone(), app.clone(), config.poll, stop.clone())));
     let scheduler = tokio::spawn(scheduler::run(app.clone(), sched_cfg, stop.clone()));
     let stop_serving = CancellationToken::new();
     let graceful = {

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use terrace_model::{Event, RunId};
 use time::OffsetDateTime;
 
+use crate::owner::{Owner, RequestLease};
 use crate::records::string_enum;
 use crate::store::Result as StoreResult;
 
@@ -95,6 +96,8 @@ pub struct RequestRecord {
     pub owner: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub lease_expires_at: Option<OffsetDateTime>,
+    /// The fencing token of the request's lease, bumped by every claim or take-back.
+    pub lease_token: u64,
     pub cancel_requested: bool,
     /// The job runs this request created so far (all attempts).
     pub run_ids: Vec<RunId>,
@@ -106,6 +109,14 @@ pub struct RequestRecord {
     pub started_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<OffsetDateTime>,
+}
+
+impl RequestRecord {
+    /// The lease the request is held under, while it runs.
+    pub fn lease(&self) -> Option<RequestLease> {
+        let owner = self.owner.as_deref().filter(|_| self.state == RequestState::Running)?;
+        Some(RequestLease { id: self.id, owner: Owner::parse(owner), token: self.lease_token })
+    }
 }
 
 /// Filters for `list_requests`; newest first.
@@ -177,29 +188,31 @@ pub trait ControlStore: Send + Sync {
     async fn get_request(&self, id: RequestId) -> StoreResult<Option<RequestRecord>>;
     async fn list_requests(&self, filter: &RequestFilter) -> StoreResult<Vec<RequestRecord>>;
     /// Claims the oldest queued request whose environment has no running request and no
-    /// older queued one, in one statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
-    async fn claim_request(&self, owner: &str, lease_until: OffsetDateTime) -> StoreResult<Option<RequestRecord>>;
+    /// older queued one, in one statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`), under a
+    /// new fencing token (`RequestRecord::lease`).
+    async fn claim_request(&self, owner: &Owner, lease_until: OffsetDateTime) -> StoreResult<Option<RequestRecord>>;
     /// Extends the lease of the requests `owner` holds; returns the ids whose
     /// cancellation was asked.
-    async fn renew_request_leases(&self, owner: &str, until: OffsetDateTime) -> StoreResult<Vec<RequestId>>;
-    /// Records the run ids a running request created so far.
-    async fn set_request_runs(&self, id: RequestId, owner: &str, runs: &[RunId]) -> StoreResult<()>;
-    /// Ends a request `owner` holds; false when it no longer holds it (lost lease).
+    async fn renew_request_leases(&self, owner: &Owner, until: OffsetDateTime) -> StoreResult<Vec<RequestId>>;
+    /// Records the run ids a running request created so far; `LeaseLost` once the
+    /// request is no longer held under `lease`.
+    async fn set_request_runs(&self, lease: &RequestLease, runs: &[RunId]) -> StoreResult<()>;
+    /// Ends a request held under `lease`; `LeaseLost` when it no longer is.
     async fn finish_request(
         &self,
-        id: RequestId,
-        owner: &str,
+        lease: &RequestLease,
         state: RequestState,
         reason: Option<&str>,
         outcome: Option<&serde_json::Value>,
-    ) -> StoreResult<bool>;
-    /// Gives back a request `owner` holds without counting the attempt (graceful stop).
-    async fn release_request(&self, id: RequestId, owner: &str, reason: &str) -> StoreResult<()>;
+    ) -> StoreResult<()>;
+    /// Gives back a request held under `lease` without counting the attempt (graceful stop).
+    async fn release_request(&self, lease: &RequestLease, reason: &str) -> StoreResult<()>;
     /// Cancels a queued request at once, or asks its holder to cancel a running one.
     /// Returns the record after the change; None when absent.
     async fn cancel_request(&self, id: RequestId) -> StoreResult<Option<RequestRecord>>;
     /// Re-queues running requests whose lease ended before `now` (or whose owner is in
-    /// `dead_owners`), or marks them interrupted when out of attempts.
+    /// `dead_owners`, processes of this host found dead), or marks them interrupted when
+    /// out of attempts; each take-back bumps the request's fencing token.
     async fn reap_requests(&self, now: OffsetDateTime, dead_owners: &[String]) -> StoreResult<Vec<Reaped>>;
     /// Requests per state (for metrics).
     async fn count_requests(&self) -> StoreResult<Vec<(RequestState, u64)>>;

@@ -2,9 +2,42 @@
 //!
 //! Policy: a store error says what failed and which record it concerned (an id, a
 //! table and column), never a secret value; layers above pass it on unchanged and the
-//! edge (CLI, API) turns it into a message once.
+//! edge (CLI, API) turns it into a message once. `LeaseLost` is the one a caller acts
+//! on: its holder must stop the work of that run or request.
 
 use std::path::PathBuf;
+
+/// A failure of the database itself, from either backend.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Postgres(#[from] sqlx::Error),
+    /// The store was closed (its connection thread is gone).
+    #[error("the database connection is closed")]
+    Closed,
+}
+
+impl DbError {
+    /// A unique or primary key constraint refused the change.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            }
+            DbError::Postgres(sqlx::Error::Database(d)) => d.is_unique_violation(),
+            _ => false,
+        }
+    }
+
+    /// Another writer held the database past the busy timeout (SQLite).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::DatabaseBusy || e.code == rusqlite::ErrorCode::DatabaseLocked)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -14,13 +47,18 @@ pub enum StoreError {
     Database {
         context: String,
         #[source]
-        source: sqlx::Error,
+        source: DbError,
     },
     /// The schema could not be brought up to date.
     #[error("cannot migrate the database schema: {0}")]
-    Migrate(#[source] sqlx::migrate::MigrateError),
+    Migrate(String),
     #[error("{what} `{id}` not found")]
     NotFound { what: &'static str, id: String },
+    /// The caller no longer holds the run or request it wrote for: its lease expired and
+    /// another holder took it back (or it ended). Nothing was written; the caller must
+    /// stop that work.
+    #[error("{what} `{id}` is no longer held by {holder}: {detail}")]
+    LeaseLost { what: &'static str, id: String, holder: String, detail: String },
     /// A key could not be read or a value could not be encrypted or decrypted.
     /// The message never contains the key nor the value.
     #[error("crypto: {0}")]
@@ -47,30 +85,17 @@ pub enum StoreError {
     Invalid(String),
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(source: sqlx::Error) -> Self {
-        StoreError::Database { context: "query the database".into(), source }
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(e: sqlx::migrate::MigrateError) -> Self {
-        StoreError::Migrate(e)
-    }
-}
-
 impl StoreError {
-    /// Maps a sqlx error to `Database` with the operation it interrupted.
-    pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-        move |source| StoreError::Database { context: context.to_string(), source }
-    }
-
-    /// Like [`StoreError::db`], naming the record too.
-    pub(crate) fn db_for(context: &'static str, id: impl std::fmt::Display) -> impl FnOnce(sqlx::Error) -> StoreError {
-        move |source| StoreError::Database { context: format!("{context} {id}"), source }
+    pub(crate) fn db(context: impl Into<String>, source: impl Into<DbError>) -> StoreError {
+        StoreError::Database { context: context.into(), source: source.into() }
     }
 
     pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> StoreError {
         StoreError::NotFound { what, id: id.to_string() }
+    }
+
+    /// Whether this is a lost lease (the caller must stop that run's or request's work).
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, StoreError::LeaseLost { .. })
     }
 }

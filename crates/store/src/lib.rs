@@ -1,20 +1,24 @@
 //! The store: the single source of truth for environments, runs, attempts, logs,
-//! outputs and events. One trait (`Store`), one implementation per database: SQLite
-//! (the default) and PostgreSQL (many server replicas).
+//! outputs and events, and the control plane's projects, requests, tokens and secrets.
+//! One implementation (`SqlStore`) of both traits, its queries written once against a
+//! small backend layer (`db`) over SQLite (the default) and PostgreSQL (many server
+//! replicas). Runs and requests are held by an `Owner` under leases with fencing tokens.
 
 pub mod control;
 pub mod crypto;
+mod db;
 pub mod error;
 mod log_body;
-pub mod postgres;
+mod log_codec;
+pub mod owner;
 pub mod records;
-pub mod sqlite;
+mod sql;
 mod store;
 
 pub use control::ControlStore;
 pub use crypto::Cipher;
-pub use error::StoreError;
-pub use postgres::PgStore;
+pub use error::{DbError, StoreError};
+pub use owner::{Lease, Owner, OwnerKind, RequestLease, RunLease};
 pub use records::*;
-pub use sqlite::SqliteStore;
+pub use sql::{PgConnectOptions, REQUESTS_CHANNEL, RequestWakeups, SqlStore};
 pub use store::{Result, Store};

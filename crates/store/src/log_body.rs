@@ -7,10 +7,10 @@
 use terrace_model::RunId;
 use terrace_model::log::{LogBatch, LogLine, Stream};
 
+use crate::db::value::{ts_from_db, ts_to_db};
 use crate::error::StoreError;
+use crate::log_codec;
 use crate::records::StoredLogLine;
-use crate::sqlite::codec::{ts_from_db, ts_to_db};
-use crate::sqlite::log_codec;
 use crate::store::Result;
 
 /// Rows per INSERT statement: 8 values each stays far below SQLite's and PostgreSQL's

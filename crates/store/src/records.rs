@@ -134,10 +134,12 @@ pub struct RunRecord {
     /// Hash of the run's inputs (source tree, params file, resolved variables).
     pub inputs_hash: Option<String>,
     pub attempts: u32,
-    /// The process holding the run while it is running (`local:<pid>:<start>@<host>` or a server id).
+    /// Who holds the run while it is active (`Owner`'s string form), until its lease ends.
     pub owner: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub lease_expires_at: Option<OffsetDateTime>,
+    /// The fencing token of the run's lease, bumped by every claim or take-back.
+    pub lease_token: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -264,10 +266,41 @@ impl EnvPage {
     }
 }
 
+impl RunRecord {
+    /// The lease the run is held under, while it is active and held.
+    pub fn lease(&self) -> Option<crate::owner::RunLease> {
+        let owner = self.owner.as_deref().filter(|_| self.state.is_active())?;
+        Some(crate::owner::RunLease { id: self.id, owner: crate::owner::Owner::parse(owner), token: self.lease_token })
+    }
+}
+
+/// A pipeline's opening records, for `Store::open_pipeline`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPipeline {
+    pub environment_id: EnvironmentId,
+    pub event: Event,
+    pub trigger: String,
+    /// The environment's state while the pipeline runs (a lifecycle event moves it).
+    pub env_state: Option<EnvState>,
+    /// Its runs (their `pipeline_id` is set to the new pipeline's).
+    pub runs: Vec<NewRun>,
+}
+
+/// A time as RFC 3339, for reasons and messages.
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
 /// How an attempt or a run ended, for `Store::end_attempt`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ending {
     pub state: RunState,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
+}
+
+impl Ending {
+    pub fn new(state: RunState, exit_code: Option<i32>, reason: Option<&str>) -> Ending {
+        Ending { state, exit_code, reason: reason.map(str::to_string) }
+    }
 }

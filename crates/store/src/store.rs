@@ -1,5 +1,10 @@
 //! The one store interface. The engine and the CLI reach the database only through
-//! this trait; SQL lives in the implementations alone.
+//! this trait; SQL lives in the implementation alone (`sql`).
+//!
+//! Every run is held by one owner under a lease from its creation to its end. Every
+//! write of a run takes the writer's `RunLease` and is refused with
+//! `StoreError::LeaseLost` once that lease no longer holds it (expired and taken back,
+//! or ended): a stale holder cannot change what another decided.
 
 use std::sync::Arc;
 
@@ -10,6 +15,7 @@ use terrace_model::{EnvironmentId, Event, PipelineId, RunId};
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
+use crate::owner::{Owner, RunLease};
 use crate::records::*;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -34,8 +40,18 @@ pub trait Store: Send + Sync {
 
     // ---- pipelines and runs ----
     async fn create_pipeline(&self, env: EnvironmentId, event: Event, trigger: &str) -> Result<PipelineId>;
+    /// A pipeline's opening records in one transaction: the environment's state while it
+    /// runs (when given), the pipeline, and its runs, queued and held by `holder` until
+    /// `lease_until`. Returns the pipeline and the lease of each run, in `runs` order.
+    async fn open_pipeline(
+        &self,
+        pipeline: &NewPipeline,
+        holder: &Owner,
+        lease_until: OffsetDateTime,
+    ) -> Result<(PipelineId, Vec<RunLease>)>;
     async fn finish_pipeline(&self, id: PipelineId, state: RunState) -> Result<()>;
-    async fn create_run(&self, run: NewRun) -> Result<RunRecord>;
+    /// Creates a run, queued and held by `holder` until `lease_until`.
+    async fn create_run(&self, run: NewRun, holder: &Owner, lease_until: OffsetDateTime) -> Result<RunRecord>;
     async fn get_run(&self, id: RunId) -> Result<Option<RunRecord>>;
     /// Runs whose id starts with `prefix` (hex with or without dashes), at most 2 (to tell ambiguity).
     async fn find_runs_by_prefix(&self, prefix: &str) -> Result<Vec<RunRecord>>;
@@ -47,78 +63,63 @@ pub trait Store: Send + Sync {
     /// Every run in state queued or running, of every owner.
     async fn active_runs(&self) -> Result<Vec<RunRecord>>;
 
-    /// Starts a new attempt: the run becomes `running`, held by `owner` until `lease_until`.
-    /// Returns the attempt number (1-based).
+    /// Starts a new attempt with its opening log lines (Terrace's own; may be empty):
+    /// the run becomes `running`, its lease extended to `lease_until`. One transaction
+    /// where the lines fit in rows. Returns the attempt number (1-based).
     async fn start_attempt(
         &self,
-        run: RunId,
-        owner: &str,
-        lease_until: OffsetDateTime,
-        inputs_hash: Option<&str>,
-    ) -> Result<u32>;
-    /// Records the step an attempt runs now: its executor and the handle id that finds it.
-    async fn record_attempt_handle(&self, run: RunId, attempt: u32, executor: &str, handle: &str) -> Result<()>;
-    async fn finish_attempt(
-        &self,
-        run: RunId,
-        attempt: u32,
-        state: RunState,
-        exit_code: Option<i32>,
-        reason: Option<&str>,
-    ) -> Result<()>;
-    /// Ends the run (and any attempt still running) in a final state; clears owner and lease.
-    async fn finish_run(&self, run: RunId, state: RunState, exit_code: Option<i32>, reason: Option<&str>)
-    -> Result<()>;
-    /// `start_attempt`, and `log` (Terrace's opening lines) appended to the new attempt:
-    /// one transaction where the store can group them. The engine's path to a job's start.
-    async fn start_attempt_logged(
-        &self,
-        run: RunId,
-        owner: &str,
+        lease: &RunLease,
         lease_until: OffsetDateTime,
         inputs_hash: Option<&str>,
         log: Arc<[LogBatch]>,
-    ) -> Result<u32> {
-        let attempt = self.start_attempt(run, owner, lease_until, inputs_hash).await?;
-        self.append_logs(run, attempt, log).await?;
-        Ok(attempt)
-    }
-    /// `finish_attempt`, `log` (Terrace's summary) appended to it, and when `run_end` is
-    /// given, `finish_run` too: one transaction where the store can group them. The
-    /// engine's path from a job's end to the next job.
+    ) -> Result<u32>;
+    /// Records the step an attempt runs now: its executor and the handle id that finds it.
+    async fn record_attempt_handle(&self, lease: &RunLease, attempt: u32, executor: &str, handle: &str) -> Result<()>;
+    /// Ends an attempt with `log` (Terrace's summary) appended to it and, when `run_end`
+    /// is given, the run too (its lease released): one transaction where the lines fit
+    /// in rows. The engine's path from a job's end to the next job.
     async fn end_attempt(
         &self,
-        run: RunId,
+        lease: &RunLease,
         attempt: u32,
         end: &Ending,
         log: Arc<[LogBatch]>,
         run_end: Option<&Ending>,
-    ) -> Result<()> {
-        self.finish_attempt(run, attempt, end.state, end.exit_code, end.reason.as_deref()).await?;
-        self.append_logs(run, attempt, log).await?;
-        if let Some(e) = run_end {
-            self.finish_run(run, e.state, e.exit_code, e.reason.as_deref()).await?;
-        }
-        Ok(())
-    }
+    ) -> Result<()>;
+    /// Ends the run (and any attempt still running) in a final state; releases its lease.
+    async fn finish_run(&self, lease: &RunLease, end: &Ending) -> Result<()>;
     /// Records a plan run's summary and the folder holding its saved plan.
-    async fn set_run_plan(&self, run: RunId, summary: &serde_json::Value, artifacts: &str) -> Result<()>;
+    async fn set_run_plan(&self, lease: &RunLease, summary: &serde_json::Value, artifacts: &str) -> Result<()>;
     async fn attempts(&self, run: RunId) -> Result<Vec<AttemptRecord>>;
-    /// Extends the lease of the runs `owner` holds.
-    async fn renew_leases(&self, owner: &str, until: OffsetDateTime) -> Result<()>;
+    /// Extends the leases still held to `until`; returns the runs among them that their
+    /// holder no longer holds (taken back or ended), whose work must stop.
+    async fn renew_leases(&self, leases: &[RunLease], until: OffsetDateTime) -> Result<Vec<RunId>>;
+    /// Ends, as `interrupted` with `reason`, an active run whose holder can no longer
+    /// finish it, provided it is as seen: lease `token` and, with `expired_before`, a
+    /// lease that ended before then. Bumps the token, so the old holder cannot write
+    /// again. Returns whether it took the run.
+    async fn take_back_run(
+        &self,
+        run: RunId,
+        token: u64,
+        expired_before: Option<OffsetDateTime>,
+        reason: &str,
+    ) -> Result<bool>;
 
     // ---- logs ----
     /// Appends batches of lines (already masked) to the attempt's log, in one transaction.
-    async fn append_logs(&self, run: RunId, attempt: u32, batches: Arc<[LogBatch]>) -> Result<()>;
+    async fn append_logs(&self, lease: &RunLease, attempt: u32, batches: Arc<[LogBatch]>) -> Result<()>;
     /// Lines from `offset` on, at most `limit`.
     async fn read_logs(&self, run: RunId, offset: u64, limit: u32) -> Result<Vec<StoredLogLine>>;
 
     // ---- outputs ----
-    /// Replaces every output of `job` in the environment with `entries`, atomically.
-    /// Sensitive values are encrypted at rest.
-    async fn put_outputs(&self, env: EnvironmentId, job: &str, run: RunId, entries: &[OutputEntry]) -> Result<()>;
+    /// Replaces every output of `job` in the environment with `entries` (written by the
+    /// run of `lease`), atomically. Sensitive values are encrypted at rest.
+    async fn put_outputs(&self, lease: &RunLease, env: EnvironmentId, job: &str, entries: &[OutputEntry])
+    -> Result<()>;
     async fn outputs(&self, env: EnvironmentId) -> Result<Vec<StoredOutput>>;
-    async fn delete_outputs(&self, env: EnvironmentId, job: &str) -> Result<()>;
+    /// Removes `job`'s outputs once the delete run of `lease` succeeded.
+    async fn delete_outputs(&self, lease: &RunLease, env: EnvironmentId, job: &str) -> Result<()>;
 
     // ---- history ----
     async fn record_event(&self, env: EnvironmentId, run: Option<RunId>, kind: &str, message: &str) -> Result<()>;

@@ -96,6 +96,13 @@ impl TestProject {
         Run::from(self.command(args).output().expect("run terrace"))
     }
 
+    /// Like `run`, with the command adjusted first (its environment, ...).
+    pub fn run_with(&self, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Run {
+        let mut c = self.command(args);
+        adjust(&mut c);
+        Run::from(c.output().expect("run terrace"))
+    }
+
     pub fn json(&self, args: &[&str]) -> Value {
         let mut all: Vec<&str> = args.to_vec();
         all.push("--json");

@@ -5,6 +5,7 @@ mod busy;
 mod client;
 mod environment;
 mod errors;
+mod hosts;
 mod limits;
 mod paging;
 mod recovery;

@@ -73,32 +73,40 @@ impl Server {
     }
 
     pub fn start_with_env(project: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        Server::spawn(project, data, extra, env, None)
+        Server::spawn(Command::new(bin()), "127.0.0.1:0", project, data, extra, env)
     }
 
     /// A server that may open at most `files` files (its `ulimit -n`).
     pub fn start_with_open_files(project: &Path, data: &Path, extra: &[&str], files: u64) -> Server {
-        Server::spawn(project, data, extra, &[], Some(files))
+        let mut command = Command::new(bin());
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, files, files)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        Server::spawn(command, "127.0.0.1:0", project, data, extra, &[])
     }
 
-    fn spawn(project: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)], files: Option<u64>) -> Server {
+    /// `command` (the `terrace` binary, or a wrapper that runs it with the arguments
+    /// given after) as `server --listen LISTEN` on the project and data folder, with
+    /// `extra`, waited for until it listens.
+    pub fn spawn(
+        mut command: Command,
+        listen: &str,
+        project: &Path,
+        data: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         std::fs::create_dir_all(data).expect("data dir");
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let log = data.join(format!("server-{}.log", STARTS.fetch_add(1, Ordering::Relaxed)));
         let stderr = std::fs::File::create(&log).expect("log file");
-        let mut command = Command::new(bin());
-        if let Some(files) = files {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-            unsafe {
-                command.pre_exec(move || {
-                    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, files, files)
-                        .map_err(std::io::Error::from)
-                });
-            }
-        }
-        let child = command
-            .args(["server", "--listen", "127.0.0.1:0", "--poll", "200ms", "--project"])
+        command
+            .args(["server", "--listen", listen, "--poll", "200ms", "--project"])
             .arg(project)
             .arg("--data")
             .arg(data)
@@ -108,14 +116,13 @@ impl Server {
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn terrace server");
+            .stderr(stderr);
+        let child = command.spawn().expect("spawn terrace server");
         let mut server = Server { child: Some(child), url: String::new(), log };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = std::fs::read_to_string(&server.log).unwrap_or_default();
-            if let Some(rest) = text.split("listening on ").nth(1) {
+            if let Some(rest) = text.split("terrace server listening on ").nth(1) {
                 server.url = rest.lines().next().expect("line").trim().to_string();
                 return server;
             }

@@ -16,7 +16,7 @@ use scripted::Scripted;
 use terrace_engine::{Engine, EnvAccess, PipelineOutcome, Request, SecretValues};
 use terrace_exec::Executors;
 use terrace_model::Event;
-use terrace_store::{Cipher, SqliteStore, Store};
+use terrace_store::{Cipher, SqlStore, Store};
 use tokio_util::sync::CancellationToken;
 
 pub struct Fixture {
@@ -31,7 +31,7 @@ impl Fixture {
     pub async fn new(yaml: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let project = terrace_model::parse::parse_project("terrace.yaml", yaml).unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory(Cipher::new([7; 32])).await.unwrap());
+        let store: Arc<dyn Store> = Arc::new(SqlStore::open_in_memory(Cipher::new([7; 32])).await.unwrap());
         let executor = Scripted::new();
         let engine = Engine {
             project,
@@ -43,7 +43,8 @@ impl Fixture {
             invoking_env: Arc::new(vec![("PATH".into(), "/usr/bin:/bin".into())]),
             env_access: EnvAccess::Invoking,
             trigger: "test".into(),
-            owner: terrace_engine::owner_id(),
+            owner: terrace_engine::local_owner(),
+            lease: terrace_engine::LEASE,
             kill_grace: Duration::from_secs(1),
         };
         Fixture { engine, executor, store, _dir: dir }

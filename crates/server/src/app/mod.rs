@@ -50,8 +50,8 @@ pub struct App {
     pub store: Arc<dyn ServerStore>,
     pub settings: Settings,
     pub wake_scheduler: Notify,
-    /// This server's id, the owner of the requests and runs it holds.
-    pub instance: String,
+    /// This server, the owner of the requests and runs it holds.
+    pub instance: terrace_store::Owner,
     pub metrics: Metrics,
     /// Cancelled when the server stops: followed logs end.
     pub shutdown: CancellationToken,
@@ -63,7 +63,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(store: Arc<dyn ServerStore>, settings: Settings, instance: String) -> Arc<App> {
+    pub fn new(store: Arc<dyn ServerStore>, settings: Settings, instance: terrace_store::Owner) -> Arc<App> {
         Arc::new(App {
             store,
             settings,

@@ -46,15 +46,27 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: RequestRecord, handle: Handle) {
     let started = Instant::now();
     let id = request.id;
+    // Every write of the request is fenced by the claim's token: once another replica
+    // took it back, this one can no longer record anything for it.
+    let Some(lease) = request.lease() else {
+        tracing::error!(request = %id, "a claimed request without its lease");
+        return;
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let writer = {
-        let (app, mut ids) = (app.clone(), request.run_ids.clone());
+        let (app, lease, mut ids, cancel) =
+            (app.clone(), lease.clone(), request.run_ids.clone(), handle.cancel.clone());
         tokio::spawn(async move {
             while let Some(run) = rx.recv().await {
                 if !ids.contains(&run) {
                     ids.push(run);
-                    if let Err(e) = app.store.set_request_runs(id, &app.instance, &ids).await {
-                        tracing::warn!(request = %id, error = %e, "could not record the request's runs");
+                    match app.store.set_request_runs(&lease, &ids).await {
+                        Ok(()) => {}
+                        Err(e) if e.is_lease_lost() => {
+                            tracing::warn!(request = %id, error = %e, "lost the request's lease; stopping its work");
+                            cancel.cancel();
+                        }
+                        Err(e) => tracing::warn!(request = %id, error = %e, "could not record the request's runs"),
                     }
                 }
             }
@@ -78,7 +90,7 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
     let (state, reason, outcome) = match &result {
         _ if handle.released.is_cancelled() => {
             let reason = "the server stopped before it finished; re-queued";
-            if let Err(e) = app.store.release_request(id, &app.instance, reason).await {
+            if let Err(e) = app.store.release_request(&lease, reason).await {
                 tracing::warn!(request = %id, error = %e, "could not release the request");
             }
             return;
@@ -91,9 +103,11 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
         Err(e) => (RequestState::Failed, Some(e.to_string()), None),
     };
     let outcome = outcome.and_then(|o| serde_json::to_value(o).ok());
-    match app.store.finish_request(id, &app.instance, state, reason.as_deref(), outcome.as_ref()).await {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(request = %id, "lost the request's lease before it finished"),
+    match app.store.finish_request(&lease, state, reason.as_deref(), outcome.as_ref()).await {
+        Ok(()) => {}
+        Err(e) if e.is_lease_lost() => {
+            tracing::warn!(request = %id, error = %e, "lost the request's lease before it finished")
+        }
         Err(e) => tracing::error!(request = %id, error = %e, "could not record the request's end"),
     }
     app.metrics.observe_request(request.event.as_str(), state.as_str(), started.elapsed().as_secs_f64());
@@ -105,8 +119,10 @@ async fn end_runs(app: &App, request: &RequestRecord, ids: &[RunId], reason: &st
     let store = app.store.as_ref();
     for id in ids {
         let Ok(Some(run)) = store.get_run(*id).await else { continue };
-        if run.state.is_active() {
-            if let Err(e) = store.finish_run(run.id, RunState::Failed, None, Some(reason)).await {
+        // Only runs this server still holds: one taken back meanwhile is another's to end.
+        if let Some(lease) = run.lease().filter(|l| l.owner == app.instance) {
+            let end = terrace_store::Ending::new(RunState::Failed, None, Some(reason));
+            if let Err(e) = store.finish_run(&lease, &end).await {
                 tracing::warn!(run = %run.id, error = %e, "could not end a run after the panic");
             }
             if let Some(p) = run.pipeline_id {
@@ -155,6 +171,9 @@ async fn run(
         env_access: EnvAccess::AllowList(allowed.clone()),
         trigger: request.requested_by.clone(),
         owner: app.instance.clone(),
+        // The runs' leases last as long as the request's: a replica that stops renewing
+        // loses both at once, and the survivors take them back together.
+        lease: cfg.lease,
         kill_grace: cfg.kill_grace,
     };
     let req = Request {

@@ -1,39 +1,34 @@
-//! Requests whose server died: at start and periodically, the runs a dead process left
+//! Requests whose server died: at start and periodically, the runs a dead holder left
 //! are marked interrupted (the engine's recovery), and its requests are re-queued, or
-//! marked interrupted once out of attempts. Never run twice at once: a request is taken
-//! back only when its lease expired or its holder is a dead process on this host. And a
-//! request this server holds in the store but no longer runs (its task ended without
-//! recording the end) is ended `failed`, so its lease is not renewed forever.
+//! marked interrupted once out of attempts. Never run twice at once: a request or run is
+//! taken back only when its lease expired (whatever host held it) or its holder is a
+//! dead process on this host; its fencing token is bumped, so the old holder cannot
+//! write for it again. And a request this server holds in the store but no longer runs
+//! (its task ended without recording the end) is ended `failed`, so its lease is not
+//! renewed forever.
 
 use std::collections::HashSet;
 
-use terrace_store::StoreError;
 use terrace_store::control::{Reaped, RequestFilter, RequestId, RequestState};
+use terrace_store::{Owner, StoreError};
 
 use crate::app::App;
 
-/// (pid, start, host) of an owner id `local:<pid>:<start>@<host>`.
-fn parse_owner(owner: &str) -> Option<(u32, u64, &str)> {
-    let (ids, host) = owner.strip_prefix("local:")?.split_once('@')?;
-    let (pid, start) = ids.split_once(':')?;
-    Some((pid.parse().ok()?, start.parse().ok()?, host))
-}
-
-/// Holders of running requests that are dead processes of this host.
+/// Holders of running requests that are dead processes of this host: the fast path,
+/// taken back at once rather than when their lease expires.
 async fn dead_owners(app: &App) -> Result<Vec<String>, StoreError> {
-    let Some((_, _, my_host)) = parse_owner(&app.instance) else { return Ok(vec![]) };
-    let my_host = my_host.to_string();
+    let host = terrace_engine::hostname();
     let filter = RequestFilter { state: Some(RequestState::Running), limit: Some(1000), ..Default::default() };
     let mut owners: Vec<String> = app.store.list_requests(&filter).await?.into_iter().filter_map(|r| r.owner).collect();
     owners.sort();
     owners.dedup();
-    owners.retain(|o| *o != app.instance);
+    owners.retain(|o| o != app.instance.as_str());
     // Reading /proc is blocking IO: off the async threads.
     let dead = tokio::task::spawn_blocking(move || {
         owners
             .into_iter()
-            .filter(|owner| match parse_owner(owner) {
-                Some((pid, start, host)) => host == my_host && !terrace_exec::process::is_alive(pid, Some(start)),
+            .filter(|owner| match Owner::parse(owner).process() {
+                Some((pid, start, h)) => h == host && !terrace_exec::process::is_alive(pid, Some(start)),
                 None => false,
             })
             .collect()
@@ -44,12 +39,8 @@ async fn dead_owners(app: &App) -> Result<Vec<String>, StoreError> {
 }
 
 pub async fn reap(app: &App) -> Result<Vec<Reaped>, StoreError> {
-    match terrace_engine::recovery::recover(
-        app.store.as_ref(),
-        &app.settings.data_dir,
-        &terrace_exec::Executors::builtin(),
-    )
-    .await
+    let executors = terrace_exec::Executors::builtin();
+    match terrace_engine::recovery::recover(app.store.as_ref(), &app.settings.data_dir, &app.instance, &executors).await
     {
         Ok(runs) => {
             for r in runs {
@@ -79,9 +70,15 @@ pub async fn give_up_unheld(app: &App, held: &HashSet<RequestId>) -> Result<Vec<
             continue;
         }
         let reason = "this server no longer runs it (its task ended without recording how); send the event again";
-        if app.store.finish_request(r.id, &app.instance, RequestState::Failed, Some(reason), None).await? {
-            tracing::error!(request = %r.id, "a request this server held had no task: ended failed");
-            ended.push(r.id);
+        let Some(lease) = r.lease() else { continue };
+        match app.store.finish_request(&lease, RequestState::Failed, Some(reason), None).await {
+            Ok(()) => {
+                tracing::error!(request = %r.id, "a request this server held had no task: ended failed");
+                ended.push(r.id);
+            }
+            // Claimed again, or ended, since the list was read: not ours to end.
+            Err(e) if e.is_lease_lost() => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(ended)

@@ -5,15 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use terrace_store::PgStore;
+use terrace_store::SqlStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 
-pub async fn listen(store: Arc<PgStore>, app: Arc<App>, retry: Duration, stop: CancellationToken) {
+pub async fn listen(store: Arc<SqlStore>, app: Arc<App>, retry: Duration, stop: CancellationToken) {
     while !stop.is_cancelled() {
         match store.request_wakeups().await {
-            Ok(mut wakeups) => loop {
+            // SQLite: one server, which wakes itself.
+            Ok(None) => return,
+            Ok(Some(mut wakeups)) => loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     next = wakeups.next() => match next {

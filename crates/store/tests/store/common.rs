@@ -10,7 +10,8 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tempfile::TempDir;
 use terrace_model::{EnvironmentId, Event, PipelineId, RunId};
-use terrace_store::{Cipher, ControlStore, EnvironmentRecord, NewRun, PgStore, RunRecord, SqliteStore, Store};
+use terrace_store::{Cipher, ControlStore, EnvironmentRecord, NewRun, Owner, RunLease, RunRecord, SqlStore, Store};
+use time::OffsetDateTime;
 
 pub const KEY: [u8; 32] = [42; 32];
 pub const POSTGRES_URL_VAR: &str = "TERRACE_TEST_POSTGRES_URL";
@@ -68,14 +69,14 @@ pub fn postgres_url() -> Option<String> {
 impl Fixture {
     pub async fn sqlite() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&db_path(dir.path()), Cipher::new(KEY)).await.unwrap());
+        let store = Arc::new(SqlStore::open_sqlite(&db_path(dir.path()), Cipher::new(KEY)).await.unwrap());
         Fixture { store: store.clone(), control: store, backend: Backend::Sqlite { dir } }
     }
 
     /// A store in a schema of its own, so tests run in parallel on one database.
     pub async fn postgres() -> Option<Fixture> {
         let options = fresh_schema(&postgres_url()?).await;
-        let store = Arc::new(PgStore::open_with(options.clone(), Cipher::new(KEY)).await.unwrap());
+        let store = Arc::new(SqlStore::open_postgres_with(options.clone(), Cipher::new(KEY)).await.unwrap());
         Some(Fixture {
             store: store.clone(),
             control: store,
@@ -110,10 +111,10 @@ impl Fixture {
     pub async fn reopen_with_key(&self, key: [u8; 32]) -> Arc<dyn Store> {
         match &self.backend {
             Backend::Sqlite { dir } => {
-                Arc::new(SqliteStore::open(&db_path(dir.path()), Cipher::new(key)).await.unwrap())
+                Arc::new(SqlStore::open_sqlite(&db_path(dir.path()), Cipher::new(key)).await.unwrap())
             }
             Backend::Postgres { options } => {
-                Arc::new(PgStore::open_with((**options).clone(), Cipher::new(key)).await.unwrap())
+                Arc::new(SqlStore::open_postgres_with((**options).clone(), Cipher::new(key)).await.unwrap())
             }
         }
     }
@@ -123,8 +124,7 @@ impl Fixture {
     pub async fn execute(&self, sql: &str) {
         match &self.backend {
             Backend::Sqlite { dir } => {
-                let mut conn = sqlite_conn(dir.path()).await;
-                sqlx::query(sql).execute(&mut conn).await.unwrap();
+                sqlite_conn(dir.path()).execute_batch(sql).unwrap();
             }
             Backend::Postgres { options } => {
                 let mut conn = PgConnection::connect_with(options).await.unwrap();
@@ -136,7 +136,11 @@ impl Fixture {
     /// The rows of a query selecting two integers.
     pub async fn int_pairs(&self, sql: &str) -> Vec<(i64, i64)> {
         match &self.backend {
-            Backend::Sqlite { dir } => sqlx::query_as(sql).fetch_all(&mut sqlite_conn(dir.path()).await).await.unwrap(),
+            Backend::Sqlite { dir } => {
+                let conn = sqlite_conn(dir.path());
+                let mut s = conn.prepare(sql).unwrap();
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+            }
             Backend::Postgres { options } => {
                 let mut conn = PgConnection::connect_with(options).await.unwrap();
                 sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
@@ -148,7 +152,9 @@ impl Fixture {
     pub async fn blobs(&self, sql: &str) -> Vec<Vec<u8>> {
         match &self.backend {
             Backend::Sqlite { dir } => {
-                sqlx::query_scalar(sql).fetch_all(&mut sqlite_conn(dir.path()).await).await.unwrap()
+                let conn = sqlite_conn(dir.path());
+                let mut s = conn.prepare(sql).unwrap();
+                s.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
             }
             Backend::Postgres { options } => {
                 let mut conn = PgConnection::connect_with(options).await.unwrap();
@@ -158,8 +164,10 @@ impl Fixture {
     }
 }
 
-async fn sqlite_conn(dir: &Path) -> sqlx::SqliteConnection {
-    sqlx::SqliteConnection::connect(&format!("sqlite://{}", db_path(dir).display())).await.unwrap()
+pub fn sqlite_conn(dir: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(db_path(dir)).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
+    conn
 }
 
 /// Creates a schema named after a new UUID and returns options whose connections use it.
@@ -194,8 +202,24 @@ pub fn new_run(env: &EnvironmentRecord, job: &str, event: Event, pipeline: Optio
     }
 }
 
+/// The holder of the runs the tests create.
+pub fn me() -> Owner {
+    Owner::local(4242, 7, "test-host")
+}
+
+/// A lease end comfortably ahead.
+pub fn soon() -> OffsetDateTime {
+    OffsetDateTime::now_utc() + time::Duration::minutes(5)
+}
+
+/// A new run, queued and held by `me()`.
 pub async fn run(store: &dyn Store, env: &EnvironmentRecord, job: &str) -> RunRecord {
-    store.create_run(new_run(env, job, Event::Start, None)).await.unwrap()
+    store.create_run(new_run(env, job, Event::Start, None), &me(), soon()).await.unwrap()
+}
+
+/// The lease a run is held under.
+pub fn lease(r: &RunRecord) -> RunLease {
+    r.lease().expect("the run is held")
 }
 
 pub fn unknown_env() -> EnvironmentId {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use terrace_model::Event;
 use terrace_store::control::{NewRequest, RequestId, RequestState, Role};
-use terrace_store::{Cipher, ControlStore, PgStore, SqliteStore};
+use terrace_store::{Cipher, ControlStore, Owner, SqlStore, StoreError};
 use time::{Duration, OffsetDateTime};
 
 use crate::common::*;
@@ -25,8 +25,8 @@ fn req(env: &str, event: Event, max_attempts: u32) -> NewRequest {
     }
 }
 
-fn soon() -> OffsetDateTime {
-    OffsetDateTime::now_utc() + Duration::seconds(30)
+fn o(name: &str) -> Owner {
+    Owner::parse(name)
 }
 
 async fn one_request_per_environment_runs_at_a_time_in_order(f: Fixture) {
@@ -34,32 +34,39 @@ async fn one_request_per_environment_runs_at_a_time_in_order(f: Fixture) {
     let a1 = s.enqueue_request(req("a", Event::Start, 2)).await.unwrap().unwrap();
     let a2 = s.enqueue_request(req("a", Event::Stop, 2)).await.unwrap().unwrap();
     let b1 = s.enqueue_request(req("b", Event::Start, 2)).await.unwrap().unwrap();
-    let first = s.claim_request("s1", soon()).await.unwrap().unwrap();
+    let first = s.claim_request(&o("s1"), soon()).await.unwrap().unwrap();
     assert_eq!(first.id, a1.id);
     assert_eq!(first.state, RequestState::Running);
-    assert_eq!(first.attempts, 1);
+    assert_eq!((first.attempts, first.lease_token), (1, 1));
+    let held = first.lease().unwrap();
     // `a` is busy: the next claim skips a2 and takes b1.
-    assert_eq!(s.claim_request("s2", soon()).await.unwrap().unwrap().id, b1.id);
-    assert!(s.claim_request("s2", soon()).await.unwrap().is_none());
-    assert!(s.finish_request(a1.id, "s1", RequestState::Succeeded, None, None).await.unwrap());
+    assert_eq!(s.claim_request(&o("s2"), soon()).await.unwrap().unwrap().id, b1.id);
+    assert!(s.claim_request(&o("s2"), soon()).await.unwrap().is_none());
+    s.finish_request(&held, RequestState::Succeeded, None, None).await.unwrap();
     // Only the holder may finish it, once.
-    assert!(!s.finish_request(a1.id, "s1", RequestState::Failed, None, None).await.unwrap());
-    assert_eq!(s.claim_request("s2", soon()).await.unwrap().unwrap().id, a2.id);
+    let again = s.finish_request(&held, RequestState::Failed, None, None).await;
+    assert!(matches!(again, Err(StoreError::LeaseLost { .. })), "{again:?}");
+    assert_eq!(s.claim_request(&o("s2"), soon()).await.unwrap().unwrap().id, a2.id);
 }
 
 async fn expired_leases_are_requeued_then_interrupted_when_out_of_attempts(f: Fixture) {
     let s = &f.control;
     let r = s.enqueue_request(req("a", Event::Start, 2)).await.unwrap().unwrap();
     let past = OffsetDateTime::now_utc() - Duration::seconds(1);
-    s.claim_request("dead", past).await.unwrap().unwrap();
+    let first = s.claim_request(&o("dead"), past).await.unwrap().unwrap().lease().unwrap();
     // A live lease is left alone.
     assert!(s.reap_requests(past - Duration::seconds(5), &[]).await.unwrap().is_empty());
     let reaped = s.reap_requests(OffsetDateTime::now_utc(), &[]).await.unwrap();
     assert_eq!(reaped.len(), 1);
     assert_eq!(reaped[0].state, RequestState::Queued);
     assert!(reaped[0].reason.as_deref().unwrap().contains("attempt 1 of 2"), "{reaped:?}");
-    let again = s.claim_request("s2", soon()).await.unwrap().unwrap();
-    assert_eq!((again.id, again.attempts), (r.id, 2));
+    let again = s.claim_request(&o("s2"), soon()).await.unwrap().unwrap();
+    // Claimed, taken back, claimed: the token moved three times.
+    assert_eq!((again.id, again.attempts, again.lease_token), (r.id, 2, 3));
+    // The first holder, presumed dead, can write nothing more for it.
+    let stale = s.set_request_runs(&first, &[terrace_model::RunId::new()]).await;
+    assert!(matches!(stale, Err(StoreError::LeaseLost { .. })), "{stale:?}");
+    assert!(s.get_request(r.id).await.unwrap().unwrap().run_ids.is_empty());
     // A dead owner is taken back at once, lease or not; out of attempts now.
     let reaped = s.reap_requests(OffsetDateTime::now_utc(), &["s2".to_string()]).await.unwrap();
     assert_eq!(reaped[0].state, RequestState::Interrupted);
@@ -72,12 +79,12 @@ async fn renewal_reports_cancellations_and_queued_requests_cancel_at_once(f: Fix
     let s = &f.control;
     let running = s.enqueue_request(req("a", Event::Start, 1)).await.unwrap().unwrap();
     let queued = s.enqueue_request(req("a", Event::Stop, 1)).await.unwrap().unwrap();
-    s.claim_request("s1", soon()).await.unwrap().unwrap();
+    let held = s.claim_request(&o("s1"), soon()).await.unwrap().unwrap().lease().unwrap();
     assert_eq!(s.cancel_request(queued.id).await.unwrap().unwrap().state, RequestState::Cancelled);
     assert_eq!(s.cancel_request(running.id).await.unwrap().unwrap().state, RequestState::Running);
-    assert_eq!(s.renew_request_leases("s1", soon()).await.unwrap(), vec![running.id]);
+    assert_eq!(s.renew_request_leases(&o("s1"), soon()).await.unwrap(), vec![running.id]);
     // Released (graceful stop): back in the queue without using an attempt.
-    s.release_request(running.id, "s1", "server stopping").await.unwrap();
+    s.release_request(&held, "server stopping").await.unwrap();
     let back = s.get_request(running.id).await.unwrap().unwrap();
     assert_eq!((back.state, back.attempts), (RequestState::Queued, 0));
     assert_eq!(s.cancel_request(RequestId::new()).await.unwrap(), None);
@@ -97,11 +104,11 @@ async fn requests_keep_their_runs_and_outcome_and_are_counted(f: Fixture) {
     new.args = vec!["-target".into(), "x y".into()];
     let r = s.enqueue_request(new.clone()).await.unwrap().unwrap();
     assert_eq!((r.job.as_deref(), r.args.clone()), (Some("db"), new.args.clone()));
-    s.claim_request("s1", soon()).await.unwrap().unwrap();
+    let held = s.claim_request(&o("s1"), soon()).await.unwrap().unwrap().lease().unwrap();
     let runs = vec![terrace_model::RunId::new(), terrace_model::RunId::new()];
-    s.set_request_runs(r.id, "s1", &runs).await.unwrap();
+    s.set_request_runs(&held, &runs).await.unwrap();
     let outcome = serde_json::json!({"status": "succeeded", "runs": 2});
-    assert!(s.finish_request(r.id, "s1", RequestState::Succeeded, Some("ok"), Some(&outcome)).await.unwrap());
+    s.finish_request(&held, RequestState::Succeeded, Some("ok"), Some(&outcome)).await.unwrap();
     let done = s.get_request(r.id).await.unwrap().unwrap();
     assert_eq!((done.run_ids, done.outcome, done.reason.as_deref()), (runs, Some(outcome), Some("ok")));
     s.enqueue_request(req("b", Event::Stop, 1)).await.unwrap().unwrap();
@@ -125,7 +132,7 @@ async fn concurrent_claims_from_two_handles_take_each_request_once(f: Fixture) {
     let mut tasks = Vec::new();
     for (n, s) in [f.control.clone(), other.clone(), f.control.clone(), other].into_iter().enumerate() {
         tasks.push(tokio::spawn(async move {
-            let owner = format!("replica{n}");
+            let owner = o(&format!("replica{n}"));
             let mut claimed = Vec::new();
             let mut idle = 0;
             while idle < 50 {
@@ -143,7 +150,7 @@ async fn concurrent_claims_from_two_handles_take_each_request_once(f: Fixture) {
                             .unwrap();
                         assert_eq!(running.len(), 1, "two running requests in {}", r.environment);
                         claimed.push(r.id);
-                        assert!(s.finish_request(r.id, &owner, RequestState::Succeeded, None, None).await.unwrap());
+                        s.finish_request(&r.lease().unwrap(), RequestState::Succeeded, None, None).await.unwrap();
                     }
                     None => {
                         idle += 1;
@@ -165,9 +172,9 @@ async fn concurrent_claims_from_two_handles_take_each_request_once(f: Fixture) {
 async fn control_handle(f: &Fixture) -> Arc<dyn ControlStore> {
     // `reopen` gives a `Store`; the control side needs its own handle of the same kind.
     if f.is_sqlite() {
-        Arc::new(SqliteStore::open(&f.sqlite_path().unwrap(), Cipher::new(KEY)).await.unwrap())
+        Arc::new(SqlStore::open_sqlite(&f.sqlite_path().unwrap(), Cipher::new(KEY)).await.unwrap())
     } else {
-        Arc::new(PgStore::open_with(f.postgres_options().unwrap(), Cipher::new(KEY)).await.unwrap())
+        Arc::new(SqlStore::open_postgres_with(f.postgres_options().unwrap(), Cipher::new(KEY)).await.unwrap())
     }
 }
 

@@ -103,9 +103,9 @@ async fn delete_removes_record_and_outputs_but_keeps_history(f: Fixture) {
     let e = env(&*f.store, "dev").await;
     let r = run(&*f.store, &e, "db").await;
     let out = OutputEntry { name: "HOST".into(), value: "db.local".into(), sensitive: false };
-    f.store.put_outputs(e.id, "db", r.id, &[out]).await.unwrap();
+    f.store.put_outputs(&lease(&r), e.id, "db", &[out]).await.unwrap();
     f.store.record_event(e.id, Some(r.id), "deleted", "environment deleted").await.unwrap();
-    f.store.append_logs(r.id, 1, vec![LogBatch::now(Stream::Stdout, "bye")].into()).await.unwrap();
+    f.store.append_logs(&lease(&r), 1, vec![LogBatch::now(Stream::Stdout, "bye")].into()).await.unwrap();
 
     f.store.delete_environment(e.id).await.unwrap();
     assert_eq!(f.store.get_environment("shop", "dev").await.unwrap(), None);

@@ -1,16 +1,15 @@
 //! SQLite only: the database file (migrations on reopen, several processes on one
 //! file, no plain secret in it or its WAL) and the in-memory store.
 
-use sqlx::Connection;
 use tempfile::TempDir;
 use terrace_model::output::OutputEntry;
-use terrace_store::{Cipher, SqliteStore, Store, StoreError};
+use terrace_store::{Cipher, SqlStore, Store, StoreError};
 
 use crate::common::*;
 
 struct FileFixture {
     dir: TempDir,
-    store: SqliteStore,
+    store: SqlStore,
 }
 
 impl FileFixture {
@@ -18,14 +17,14 @@ impl FileFixture {
         db_path(self.dir.path())
     }
 
-    async fn reopen(&self) -> SqliteStore {
-        SqliteStore::open(&self.db_path(), Cipher::new(KEY)).await.unwrap()
+    async fn reopen(&self) -> SqlStore {
+        SqlStore::open_sqlite(&self.db_path(), Cipher::new(KEY)).await.unwrap()
     }
 }
 
 async fn fixture() -> FileFixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&db_path(dir.path()), Cipher::new(KEY)).await.unwrap();
+    let store = SqlStore::open_sqlite(&db_path(dir.path()), Cipher::new(KEY)).await.unwrap();
     FileFixture { dir, store }
 }
 
@@ -52,12 +51,11 @@ async fn reopening_keeps_data_and_applies_migrations_once() {
         assert_eq!(again.get_run(r.id).await.unwrap().unwrap().id, r.id);
         again.close().await;
     }
-    let url = format!("sqlite://{}", f.db_path().display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let conn = sqlite_conn(f.dir.path());
+    let mut q = conn.prepare("SELECT version, success FROM _sqlx_migrations ORDER BY version").unwrap();
     let applied: Vec<(i64, bool)> =
-        sqlx::query_as("SELECT version, success FROM _sqlx_migrations").fetch_all(&pool).await.unwrap();
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await.unwrap();
-    pool.close().await;
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     // Every migration file applied exactly once, in order, and all succeeded.
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap().count();
     let expected: Vec<(i64, bool)> = (1..=files as i64).map(|v| (v, true)).collect();
@@ -72,7 +70,7 @@ async fn processes_opening_a_new_file_at_once_all_succeed() {
     let mut tasks = Vec::new();
     for _ in 0..6 {
         let path = path.clone();
-        tasks.push(tokio::spawn(async move { SqliteStore::open(&path, Cipher::new(KEY)).await.unwrap() }));
+        tasks.push(tokio::spawn(async move { SqlStore::open_sqlite(&path, Cipher::new(KEY)).await.unwrap() }));
     }
     let mut stores = Vec::new();
     for t in tasks {
@@ -90,22 +88,21 @@ async fn two_handles_see_each_others_writes() {
     let other = f.reopen().await;
     let e = env(&f.store, "dev").await;
     let r = run(&other, &e, "db").await;
-    let lease = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
-    assert_eq!(f.store.start_attempt(r.id, "me", lease, None).await.unwrap(), 1);
-    assert_eq!(other.start_attempt(r.id, "them", lease, None).await.unwrap(), 2);
+    assert_eq!(f.store.start_attempt(&lease(&r), soon(), None, std::sync::Arc::new([])).await.unwrap(), 1);
+    assert_eq!(other.start_attempt(&lease(&r), soon(), None, std::sync::Arc::new([])).await.unwrap(), 2);
     assert_eq!(f.store.attempts(r.id).await.unwrap().len(), 2);
-    assert_eq!(other.get_run(r.id).await.unwrap().unwrap().owner.as_deref(), Some("them"));
+    assert_eq!(other.get_run(r.id).await.unwrap().unwrap().attempts, 2);
 }
 
 #[tokio::test]
 async fn in_memory_store_works() {
-    let s = SqliteStore::open_in_memory(Cipher::new(KEY)).await.unwrap();
+    let s = SqlStore::open_in_memory(Cipher::new(KEY)).await.unwrap();
     let e = env(&s, "dev").await;
     let r = run(&s, &e, "db").await;
     s.put_outputs(
+        &lease(&r),
         e.id,
         "db",
-        r.id,
         &[terrace_model::output::OutputEntry { name: "P".into(), value: "v".into(), sensitive: true }],
     )
     .await
@@ -117,7 +114,7 @@ async fn in_memory_store_works() {
 #[tokio::test]
 async fn a_missing_folder_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = SqliteStore::open(&dir.path().join("nope/terrace.db"), Cipher::new(KEY)).await.unwrap_err();
+    let err = SqlStore::open_sqlite(&dir.path().join("nope/terrace.db"), Cipher::new(KEY)).await.unwrap_err();
     assert!(err.to_string().contains("nope/terrace.db"), "{err}");
 }
 
@@ -129,7 +126,7 @@ async fn sensitive_values_never_reach_the_files_in_plain_text() {
     let secret = "hunter2-SECRET-d41d8cd98f00b204";
     let visible = "plain-VISIBLE-e3b0c44298fc1c14";
     f.store
-        .put_outputs(e.id, "db", r.id, &[entry("PASSWORD", secret, true), entry("HOST", visible, false)])
+        .put_outputs(&lease(&r), e.id, "db", &[entry("PASSWORD", secret, true), entry("HOST", visible, false)])
         .await
         .unwrap();
     assert_eq!(f.store.outputs(e.id).await.unwrap()[1].value, secret);
@@ -144,15 +141,15 @@ async fn sensitive_values_never_reach_the_files_in_plain_text() {
     // by `close`: its checkpoint of the last connection is not reliable under load (two
     // connections closing at once may each leave it to the other); reported, not tested.
     f.store.close().await;
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
-    conn.close().await.unwrap();
+    let conn = sqlite_conn(f.dir.path());
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    drop(conn);
     let closed = file_bytes(&db);
     assert!(contains(&closed, visible));
     assert!(!contains(&closed, secret));
 
     // Another key cannot read it; the right key can.
-    let wrong = SqliteStore::open(&db, Cipher::new([0; 32])).await.unwrap();
+    let wrong = SqlStore::open_sqlite(&db, Cipher::new([0; 32])).await.unwrap();
     assert!(matches!(wrong.outputs(e.id).await, Err(StoreError::Crypto(_))));
     let right = f.reopen().await;
     assert_eq!(right.outputs(e.id).await.unwrap()[1].value, secret);

@@ -34,10 +34,10 @@ async fn offsets_continue_across_attempts_and_resume_mid_chunk(f: Fixture) {
     let a1 = batch("first", 5, Stream::Stdout);
     let a1b = batch("first more", 3, Stream::Stderr);
     let a2 = batch("second", 4, Stream::Terrace);
-    f.store.append_logs(r.id, 1, batches(vec![a1.clone(), a1b.clone()])).await.unwrap();
-    f.store.append_logs(r.id, 2, batches(vec![])).await.unwrap(); // no-op
-    f.store.append_logs(r.id, 2, batches(vec![LogBatch::new(a2.ts, Stream::Stdout)])).await.unwrap(); // no-op
-    f.store.append_logs(r.id, 2, batches(vec![a2.clone()])).await.unwrap();
+    f.store.append_logs(&lease(&r), 1, batches(vec![a1.clone(), a1b.clone()])).await.unwrap();
+    f.store.append_logs(&lease(&r), 2, batches(vec![])).await.unwrap(); // no-op
+    f.store.append_logs(&lease(&r), 2, batches(vec![LogBatch::new(a2.ts, Stream::Stdout)])).await.unwrap(); // no-op
+    f.store.append_logs(&lease(&r), 2, batches(vec![a2.clone()])).await.unwrap();
 
     let all = f.store.read_logs(r.id, 0, 1000).await.unwrap();
     assert_eq!(all.len(), 12);
@@ -90,7 +90,7 @@ async fn awkward_text_round_trips(f: Fixture) {
     for t in ["", "a\tb", "back\\slash \\n literal", "embedded\nnewline", "ünïcødé ✓", "\r\0"] {
         b.push(t);
     }
-    f.store.append_logs(r.id, 1, batches(vec![b.clone()])).await.unwrap();
+    f.store.append_logs(&lease(&r), 1, batches(vec![b.clone()])).await.unwrap();
     let got = f.store.read_logs(r.id, 0, 100).await.unwrap();
     assert_eq!(texts(&got), ["", "a\tb", "back\\slash \\n literal", "embedded", "newline", "ünïcødé ✓", "\r\0"]);
     assert_eq!(got.into_iter().map(|l| l.line).collect::<Vec<_>>(), b.to_lines());
@@ -100,8 +100,8 @@ async fn each_batch_is_one_row(f: Fixture) {
     let e = env(&*f.store, "dev").await;
     let r = run(&*f.store, &e, "db").await;
     let (big, small) = (batch("big", 5000, Stream::Stdout), batch("small", 1, Stream::Stderr));
-    f.store.append_logs(r.id, 1, batches(vec![big, small])).await.unwrap();
-    f.store.append_logs(r.id, 1, batches(vec![batch("last", 2, Stream::Stdout)])).await.unwrap();
+    f.store.append_logs(&lease(&r), 1, batches(vec![big, small])).await.unwrap();
+    f.store.append_logs(&lease(&r), 1, batches(vec![batch("last", 2, Stream::Stdout)])).await.unwrap();
     let rows = f.int_pairs("SELECT first_offset, line_count FROM log_chunks ORDER BY first_offset").await;
     assert_eq!(rows, [(0, 5000), (5000, 1), (5001, 2)]);
     let tail = f.store.read_logs(r.id, 4999, 10).await.unwrap();
@@ -117,7 +117,8 @@ async fn concurrent_appenders_on_two_handles_get_distinct_offsets(f: Fixture) {
     for i in 0..20 {
         let s = if i % 2 == 0 { f.store.clone() } else { other.clone() };
         let b = batches(vec![batch(&format!("w{i}"), 3, Stream::Stdout)]);
-        tasks.push(tokio::spawn(async move { s.append_logs(r.id, 1, b).await.unwrap() }));
+        let l = lease(&r);
+        tasks.push(tokio::spawn(async move { s.append_logs(&l, 1, b).await.unwrap() }));
     }
     for t in tasks {
         t.await.unwrap();
@@ -144,9 +145,9 @@ async fn texts_live_where_every_reader_finds_them(f: Fixture) {
     let e = env(&*f.store, "dev").await;
     let r = run(&*f.store, &e, "db").await;
     let (small, large) = (batch("hello", 2, Stream::Stdout), big("big"));
-    f.store.append_logs(r.id, 1, batches(vec![small.clone()])).await.unwrap();
-    f.store.append_logs(r.id, 1, batches(vec![large.clone()])).await.unwrap();
-    f.store.append_logs(r.id, 1, batches(vec![small.clone()])).await.unwrap();
+    f.store.append_logs(&lease(&r), 1, batches(vec![small.clone()])).await.unwrap();
+    f.store.append_logs(&lease(&r), 1, batches(vec![large.clone()])).await.unwrap();
+    f.store.append_logs(&lease(&r), 1, batches(vec![small.clone()])).await.unwrap();
     let data = f.blobs("SELECT data FROM log_chunks ORDER BY first_offset").await;
     let (s, l) = (small.text().as_bytes().to_vec(), large.text().as_bytes().to_vec());
     match f.sqlite_path() {
@@ -171,12 +172,12 @@ async fn a_torn_log_file_is_repaired_or_reported(f: Fixture) {
     let r = run(&*f.store, &e, "db").await;
     let file = db.parent().unwrap().join("logs").join(format!("{}.log", r.id));
     let (a, b) = (big("a"), big("b"));
-    f.store.append_logs(r.id, 1, batches(vec![a.clone()])).await.unwrap();
-    f.store.append_logs(r.id, 1, batches(vec![batch("note", 1, Stream::Terrace)])).await.unwrap();
+    f.store.append_logs(&lease(&r), 1, batches(vec![a.clone()])).await.unwrap();
+    f.store.append_logs(&lease(&r), 1, batches(vec![batch("note", 1, Stream::Terrace)])).await.unwrap();
     let mut torn = std::fs::read(&file).unwrap();
     torn.extend_from_slice(b"half a batch that never got its row");
     std::fs::write(&file, &torn).unwrap();
-    f.store.append_logs(r.id, 1, batches(vec![b.clone()])).await.unwrap();
+    f.store.append_logs(&lease(&r), 1, batches(vec![b.clone()])).await.unwrap();
     assert_eq!(std::fs::read(&file).unwrap(), [a.text(), b.text()].concat().as_bytes());
     let all = f.store.read_logs(r.id, 0, 5000).await.unwrap();
     assert_eq!(all.len(), 4001);
@@ -193,9 +194,9 @@ async fn a_torn_log_file_is_repaired_or_reported(f: Fixture) {
 async fn many_small_batches_in_one_append(f: Fixture) {
     let e = env(&*f.store, "dev").await;
     let r = run(&*f.store, &e, "db").await;
-    f.store.append_logs(r.id, 1, batches(vec![batch("first", 1, Stream::Stdout)])).await.unwrap();
+    f.store.append_logs(&lease(&r), 1, batches(vec![batch("first", 1, Stream::Stdout)])).await.unwrap();
     let many: Vec<LogBatch> = (0..1200).map(|i| LogBatch::now(Stream::Stderr, &format!("b{i}"))).collect();
-    f.store.append_logs(r.id, 1, batches(many)).await.unwrap();
+    f.store.append_logs(&lease(&r), 1, batches(many)).await.unwrap();
     let all = f.store.read_logs(r.id, 0, 2000).await.unwrap();
     assert_eq!(all.len(), 1201);
     assert_eq!(all.iter().map(|l| l.offset).collect::<Vec<_>>(), (0..1201).collect::<Vec<u64>>());
@@ -215,7 +216,7 @@ async fn rows_of_the_older_encoding_are_read(f: Fixture) {
         r.id
     ))
     .await;
-    f.store.append_logs(r.id, 2, batches(vec![batch("new", 1, Stream::Stdout)])).await.unwrap();
+    f.store.append_logs(&lease(&r), 2, batches(vec![batch("new", 1, Stream::Stdout)])).await.unwrap();
     let got = f.store.read_logs(r.id, 0, 10).await.unwrap();
     assert_eq!(texts(&got), ["first", "second \n", "new line 0"]);
     assert_eq!(got[1].line.stream, Stream::Stderr);

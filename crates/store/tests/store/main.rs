@@ -8,6 +8,8 @@ mod control;
 mod environments;
 mod events;
 mod files;
+mod leases;
+mod legacy;
 mod logs;
 mod outputs;
 mod pg_only;

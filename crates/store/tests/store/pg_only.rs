@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use terrace_model::Event;
 use terrace_store::control::{NewRequest, RequestId};
-use terrace_store::{Cipher, ControlStore, PgStore, Store};
+use terrace_store::{Cipher, ControlStore, SqlStore, Store};
 
 use crate::common::*;
 
@@ -16,7 +16,7 @@ async fn replicas_opening_a_new_schema_at_once_migrate_it_once() {
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let options = options.clone();
-        tasks.push(tokio::spawn(async move { PgStore::open_with(options, Cipher::new(KEY)).await.unwrap() }));
+        tasks.push(tokio::spawn(async move { SqlStore::open_postgres_with(options, Cipher::new(KEY)).await.unwrap() }));
     }
     let mut stores = Vec::new();
     for t in tasks {
@@ -28,7 +28,7 @@ async fn replicas_opening_a_new_schema_at_once_migrate_it_once() {
         assert_eq!(s.get_environment("shop", "dev").await.unwrap().unwrap().id, e.id);
     }
     let applied: Vec<(i64, bool)> = sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(stores[0].pool())
+        .fetch_all(stores[0].postgres_pool().unwrap())
         .await
         .unwrap();
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count();
@@ -39,9 +39,9 @@ async fn replicas_opening_a_new_schema_at_once_migrate_it_once() {
 async fn an_enqueued_request_wakes_the_listeners() {
     let Some(url) = postgres_url() else { return };
     let options = fresh_schema(&url).await;
-    let listener_side = PgStore::open_with(options.clone(), Cipher::new(KEY)).await.unwrap();
-    let other = PgStore::open_with(options, Cipher::new(KEY)).await.unwrap();
-    let mut wakeups = listener_side.request_wakeups().await.unwrap();
+    let listener_side = SqlStore::open_postgres_with(options.clone(), Cipher::new(KEY)).await.unwrap();
+    let other = SqlStore::open_postgres_with(options, Cipher::new(KEY)).await.unwrap();
+    let mut wakeups = listener_side.request_wakeups().await.unwrap().expect("PostgreSQL listens");
     let request = NewRequest {
         id: RequestId::new(),
         project: "shop".into(),

@@ -1,7 +1,9 @@
 //! Pipelines and runs: creation, lookups by id and prefix, lists and summaries.
 
+use std::sync::Arc;
+
 use terrace_model::{Event, PipelineId, RunId};
-use terrace_store::{RunCursor, RunFilter, RunState, StoreError};
+use terrace_store::{Ending, RunCursor, RunFilter, RunState, StoreError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -13,19 +15,21 @@ async fn create_and_get_run(f: Fixture) {
     let mut new = new_run(&e, "db", Event::Plan, Some(p));
     new.forced = true;
     let before = OffsetDateTime::now_utc();
-    let r = f.store.create_run(new.clone()).await.unwrap();
+    let until = soon();
+    let r = f.store.create_run(new.clone(), &me(), until).await.unwrap();
     assert_eq!((r.id, r.pipeline_id, r.environment_id), (new.id, Some(p), e.id));
     assert_eq!((r.project.as_str(), r.environment.as_str(), r.job.as_str()), ("shop", "dev", "db"));
     assert_eq!((r.event, r.forced, r.trigger.as_str()), (Event::Plan, true, "cli:test"));
     assert_eq!((r.state, r.attempts), (RunState::Queued, 0));
-    assert_eq!((&r.reason, r.exit_code, &r.inputs_hash, &r.owner), (&None, None, &None, &None));
-    assert_eq!((r.lease_expires_at, r.started_at, r.finished_at), (None, None, None));
+    assert_eq!((&r.reason, r.exit_code, &r.inputs_hash), (&None, None, &None));
+    assert_eq!((r.owner.as_deref(), r.lease_expires_at, r.lease_token), (Some(me().as_str()), Some(until), 1));
+    assert_eq!((r.started_at, r.finished_at), (None, None));
     assert!(r.created_at >= before && r.created_at <= OffsetDateTime::now_utc());
     assert_eq!(f.store.get_run(r.id).await.unwrap(), Some(r.clone()));
     assert_eq!(f.store.get_run(RunId::new()).await.unwrap(), None);
 
     // The same id twice is refused, and the error names the run.
-    let err = f.store.create_run(new).await.unwrap_err();
+    let err = f.store.create_run(new, &me(), soon()).await.unwrap_err();
     assert!(matches!(err, StoreError::Database { .. }) && err.to_string().contains(&r.id.to_string()), "{err}");
 }
 
@@ -36,7 +40,7 @@ async fn pipelines_finish_and_unknown_ones_are_not_found(f: Fixture) {
     let err = f.store.finish_pipeline(PipelineId::new(), RunState::Failed).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { what: "pipeline", .. }), "{err}");
     // A run may not name a pipeline that does not exist.
-    assert!(f.store.create_run(new_run(&e, "db", Event::Stop, Some(PipelineId::new()))).await.is_err());
+    assert!(f.store.create_run(new_run(&e, "db", Event::Stop, Some(PipelineId::new())), &me(), soon()).await.is_err());
 }
 
 fn run_with_id(e: &terrace_store::EnvironmentRecord, id: u128) -> terrace_store::NewRun {
@@ -47,9 +51,9 @@ fn run_with_id(e: &terrace_store::EnvironmentRecord, id: u128) -> terrace_store:
 
 async fn prefix_lookup_with_and_without_dashes(f: Fixture) {
     let e = env(&*f.store, "dev").await;
-    let a = f.store.create_run(run_with_id(&e, 0x0190abcd_1234_7abc_8def_0123456789ab)).await.unwrap();
-    let b = f.store.create_run(run_with_id(&e, 0x0190abcd_1234_7abc_8def_0123456789ff)).await.unwrap();
-    let c = f.store.create_run(run_with_id(&e, 0x0190abce_0000_7000_8000_000000000000)).await.unwrap();
+    let a = f.store.create_run(run_with_id(&e, 0x0190abcd_1234_7abc_8def_0123456789ab), &me(), soon()).await.unwrap();
+    let b = f.store.create_run(run_with_id(&e, 0x0190abcd_1234_7abc_8def_0123456789ff), &me(), soon()).await.unwrap();
+    let c = f.store.create_run(run_with_id(&e, 0x0190abce_0000_7000_8000_000000000000), &me(), soon()).await.unwrap();
     let ids = |v: Vec<terrace_store::RunRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
 
     assert_eq!(ids(f.store.find_runs_by_prefix("0190abce").await.unwrap()), [c.id]);
@@ -73,7 +77,7 @@ async fn list_runs_filters_newest_first(f: Fixture) {
     let r2 = run(&*f.store, &dev, "app").await;
     let r3 = run(&*f.store, &prod, "db").await;
     let r4 = run(&*f.store, &blog, "db").await;
-    f.store.finish_run(r2.id, RunState::Failed, Some(1), Some("boom")).await.unwrap();
+    f.store.finish_run(&lease(&r2), &Ending::new(RunState::Failed, Some(1), Some("boom"))).await.unwrap();
     let list = |filter: RunFilter| {
         let s = f.store.clone();
         async move { s.list_runs(&filter).await.unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>() }
@@ -160,11 +164,10 @@ async fn last_runs_is_the_newest_per_job(f: Fixture) {
 
 async fn last_success_inputs_skips_failures_other_events_and_missing_hashes(f: Fixture) {
     let e = env(&*f.store, "dev").await;
-    let lease = OffsetDateTime::now_utc() + time::Duration::minutes(5);
     let finish = async |job: &str, event: Event, hash: Option<&str>, state: RunState| {
-        let r = f.store.create_run(new_run(&e, job, event, None)).await.unwrap();
-        f.store.start_attempt(r.id, "me", lease, hash).await.unwrap();
-        f.store.finish_run(r.id, state, None, None).await.unwrap();
+        let r = f.store.create_run(new_run(&e, job, event, None), &me(), soon()).await.unwrap();
+        f.store.start_attempt(&lease(&r), soon(), hash, Arc::new([])).await.unwrap();
+        f.store.finish_run(&lease(&r), &Ending::new(state, None, None)).await.unwrap();
     };
     assert_eq!(f.store.last_success_inputs(e.id, "db", Event::Start).await.unwrap(), None);
     finish("db", Event::Start, Some("h1"), RunState::Succeeded).await;
@@ -185,10 +188,9 @@ async fn active_runs_are_queued_or_running(f: Fixture) {
     let queued = run(&*f.store, &e, "a").await;
     let running = run(&*f.store, &e, "b").await;
     let done = run(&*f.store, &e, "c").await;
-    let lease = OffsetDateTime::now_utc() + time::Duration::minutes(5);
-    f.store.start_attempt(running.id, "me", lease, None).await.unwrap();
-    f.store.start_attempt(done.id, "me", lease, None).await.unwrap();
-    f.store.finish_run(done.id, RunState::Succeeded, Some(0), None).await.unwrap();
+    f.store.start_attempt(&lease(&running), soon(), None, Arc::new([])).await.unwrap();
+    f.store.start_attempt(&lease(&done), soon(), None, Arc::new([])).await.unwrap();
+    f.store.finish_run(&lease(&done), &Ending::new(RunState::Succeeded, Some(0), None)).await.unwrap();
     let active: Vec<_> = f.store.active_runs().await.unwrap().into_iter().map(|r| (r.id, r.state)).collect();
     assert_eq!(active, [(queued.id, RunState::Queued), (running.id, RunState::Running)]);
 }

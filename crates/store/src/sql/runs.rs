@@ -1,0 +1,301 @@
+//! Pipelines and job runs: creation (each run held from the start by the process that
+//! creates it, under a lease) and the queries the engine and the CLI ask (by id or id
+//! prefix, filtered lists, the newest run per job, active runs).
+
+use terrace_model::{EnvironmentId, Event, PipelineId, RunId};
+use time::OffsetDateTime;
+
+use super::{SqlStore, environments, fence};
+use crate::db::value::{now_db, text, ts, ts_to_db};
+use crate::db::{Row, Stmt, Tx};
+use crate::error::StoreError;
+use crate::owner::{Owner, RunLease};
+use crate::records::{NewPipeline, NewRun, RunFilter, RunRecord, RunState};
+use crate::store::Result;
+
+macro_rules! columns {
+    () => {
+        "id, pipeline_id, environment_id, project, environment, job, event, forced, trigger, state, reason, \
+         exit_code, inputs_hash, attempts, owner, lease_expires_at, created_at, started_at, finished_at, \
+         plan_summary, artifacts, lease_token"
+    };
+}
+
+const T: &str = "runs";
+const DEFAULT_LIMIT: u32 = 100;
+/// Newest first; the id (UUIDv7) breaks ties between runs created in the same nanosecond.
+const NEWEST_FIRST: &str = " ORDER BY created_at DESC, id DESC";
+
+pub(super) fn from_row(mut r: Row) -> Result<RunRecord> {
+    Ok(RunRecord {
+        id: r.parsed(0)?,
+        pipeline_id: r.parsed_opt(1)?,
+        environment_id: r.parsed(2)?,
+        project: r.text(3)?,
+        environment: r.text(4)?,
+        job: r.text(5)?,
+        event: r.parsed(6)?,
+        forced: r.bool(7)?,
+        trigger: r.text(8)?,
+        state: r.parsed(9)?,
+        reason: r.text_opt(10)?,
+        exit_code: r.num_opt(11)?,
+        inputs_hash: r.text_opt(12)?,
+        attempts: r.num(13)?,
+        owner: r.text_opt(14)?,
+        lease_expires_at: r.ts_opt(15)?,
+        created_at: r.ts(16)?,
+        started_at: r.ts_opt(17)?,
+        finished_at: r.ts_opt(18)?,
+        plan: r.json_opt(19)?,
+        artifacts: r.text_opt(20)?,
+        lease_token: r.num(21)?,
+    })
+}
+
+fn all(rows: Vec<Row>) -> Result<Vec<RunRecord>> {
+    rows.into_iter().map(from_row).collect()
+}
+
+/// The statement creating `run`, queued and held by `holder` under lease 1 until `until`.
+fn insert(run: &NewRun, holder: &Owner, until: OffsetDateTime, now: i64) -> Result<Stmt> {
+    Ok(Stmt::new(
+        T,
+        concat!(
+            "INSERT INTO runs (id, pipeline_id, environment_id, project, environment, job, event, forced, trigger, \
+             state, attempts, owner, lease_expires_at, lease_token, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $11, 1, $12) RETURNING ",
+            columns!()
+        ),
+    )
+    .bind(text(run.id))
+    .bind(run.pipeline_id.map(text))
+    .bind(text(run.environment_id))
+    .bind(&run.project)
+    .bind(&run.environment)
+    .bind(&run.job)
+    .bind(run.event.as_str())
+    .bind(run.forced)
+    .bind(&run.trigger)
+    .bind(holder.as_str())
+    .bind(ts(until)?)
+    .bind(now)
+    .doing(format!("create run {}", run.id)))
+}
+
+fn insert_pipeline(id: PipelineId, env: EnvironmentId, event: Event, trigger: &str, now: i64) -> Stmt {
+    Stmt::new(
+        "pipelines",
+        "INSERT INTO pipelines (id, environment_id, event, state, trigger, created_at) \
+         VALUES ($1, $2, $3, 'running', $4, $5)",
+    )
+    .bind(text(id))
+    .bind(text(env))
+    .bind(event.as_str())
+    .bind(trigger)
+    .bind(now)
+    .doing(format!("create a pipeline of environment {env}"))
+}
+
+pub(super) async fn create_pipeline(
+    s: &SqlStore,
+    env: EnvironmentId,
+    event: Event,
+    trigger: &str,
+) -> Result<PipelineId> {
+    let id = PipelineId::new();
+    let mut tx = Tx::new();
+    tx.push(insert_pipeline(id, env, event, trigger, now_db()?));
+    s.db.write(tx).await?;
+    Ok(id)
+}
+
+/// The pipeline's opening records in one transaction: the environment's state while it
+/// runs, the pipeline, and every run, each held by `holder`.
+pub(super) async fn open_pipeline(
+    s: &SqlStore,
+    p: &NewPipeline,
+    holder: &Owner,
+    until: OffsetDateTime,
+) -> Result<(PipelineId, Vec<RunLease>)> {
+    let id = PipelineId::new();
+    let now = now_db()?;
+    let mut tx = Tx::new();
+    if let Some(state) = p.env_state {
+        let env = p.environment_id;
+        tx.one(environments::state_stmt(env, state, None, None)?, move || StoreError::not_found("environment", env));
+    }
+    tx.push(insert_pipeline(id, p.environment_id, p.event, &p.trigger, now));
+    for run in &p.runs {
+        let mut run = run.clone();
+        run.pipeline_id = Some(id);
+        tx.push(insert(&run, holder, until, now)?);
+    }
+    s.db.write(tx).await?;
+    let leases = p.runs.iter().map(|r| RunLease { id: r.id, owner: holder.clone(), token: 1 }).collect();
+    Ok((id, leases))
+}
+
+pub(super) async fn finish_pipeline(s: &SqlStore, id: PipelineId, state: RunState) -> Result<()> {
+    let mut tx = Tx::new();
+    tx.one(
+        Stmt::new("pipelines", "UPDATE pipelines SET state = $1, finished_at = $2 WHERE id = $3")
+            .bind(state.as_str())
+            .bind(now_db()?)
+            .bind(text(id))
+            .doing(format!("finish pipeline {id}")),
+        move || StoreError::not_found("pipeline", id),
+    );
+    s.db.write(tx).await.map(drop)
+}
+
+pub(super) async fn create(s: &SqlStore, run: NewRun, holder: &Owner, until: OffsetDateTime) -> Result<RunRecord> {
+    let mut tx = Tx::new();
+    let i = tx.push(insert(&run, holder, until, now_db()?)?);
+    let mut outs = s.db.write(tx).await?;
+    let row = outs[i].rows.pop().ok_or_else(|| StoreError::Corrupt(format!("run {} not returned", run.id)))?;
+    from_row(row)
+}
+
+pub(super) async fn get(s: &SqlStore, id: RunId) -> Result<Option<RunRecord>> {
+    let stmt = Stmt::new(T, concat!("SELECT ", columns!(), " FROM runs WHERE id = $1"))
+        .bind(text(id))
+        .doing(format!("read run {id}"));
+    s.db.query_opt(stmt).await?.map(from_row).transpose()
+}
+
+/// The canonical (lower-case, hyphenated) form of a run id prefix given with or
+/// without dashes; `None` when no id can start with it.
+pub(crate) fn canonical_prefix(prefix: &str) -> Option<String> {
+    let hex: String = prefix.trim().chars().filter(|&c| c != '-').map(|c| c.to_ascii_lowercase()).collect();
+    if hex.len() > 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = String::with_capacity(36);
+    for (i, c) in hex.chars().enumerate() {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            out.push('-');
+        }
+        out.push(c);
+    }
+    Some(out)
+}
+
+pub(super) async fn find_by_prefix(s: &SqlStore, prefix: &str) -> Result<Vec<RunRecord>> {
+    let Some(canonical) = canonical_prefix(prefix) else {
+        return Ok(Vec::new());
+    };
+    // A range on the primary key: every id starting with `p` lies in [p, p || '~'],
+    // since ids hold only [0-9a-f-], all below '~' (byte order; PostgreSQL's ids are
+    // COLLATE "C").
+    let stmt =
+        Stmt::new(T, concat!("SELECT ", columns!(), " FROM runs WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT 2"))
+            .bind(canonical.as_str())
+            .bind(format!("{canonical}~"))
+            .doing(format!("find runs by prefix {canonical}"));
+    all(s.db.query(stmt).await?)
+}
+
+pub(super) async fn list(s: &SqlStore, filter: &RunFilter) -> Result<Vec<RunRecord>> {
+    let mut q = Stmt::dynamic(T, concat!("SELECT ", columns!(), " FROM runs WHERE 1 = 1").to_string());
+    if let Some(project) = &filter.project {
+        q.push(" AND project = ").push_arg(project);
+    }
+    if let Some(environment) = &filter.environment {
+        q.push(" AND environment = ").push_arg(environment);
+    }
+    if let Some(job) = &filter.job {
+        q.push(" AND job = ").push_arg(job);
+    }
+    if let Some(state) = filter.state {
+        q.push(" AND state = ").push_arg(state.as_str());
+    }
+    if let Some(before) = &filter.before {
+        // A row-value comparison in the order's own terms: the indexes ending with
+        // (created_at, id) seek to it.
+        q.push(" AND (created_at, id) < (").push_arg(ts_to_db(before.created_at)?);
+        q.push(", ").push_arg(text(before.id)).push(")");
+    }
+    q.push(NEWEST_FIRST).push(" LIMIT ").push_arg(filter.limit.unwrap_or(DEFAULT_LIMIT));
+    all(s.db.query(q.doing("list runs")).await?)
+}
+
+pub(super) async fn last_per_job(s: &SqlStore, env: EnvironmentId) -> Result<Vec<RunRecord>> {
+    let stmt = Stmt::new(
+        T,
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY job ORDER BY created_at DESC, id DESC) AS newest \
+             FROM runs WHERE environment_id = $1) AS latest WHERE newest = 1 ORDER BY job"
+        ),
+    )
+    .bind(text(env))
+    .doing(format!("read the last runs of environment {env}"));
+    all(s.db.query(stmt).await?)
+}
+
+pub(super) async fn last_success_inputs(
+    s: &SqlStore,
+    env: EnvironmentId,
+    job: &str,
+    event: Event,
+) -> Result<Option<String>> {
+    let stmt = Stmt::new(
+        T,
+        "SELECT inputs_hash FROM runs \
+         WHERE environment_id = $1 AND job = $2 AND event = $3 AND state = 'succeeded' AND inputs_hash IS NOT NULL \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(text(env))
+    .bind(job)
+    .bind(event.as_str())
+    .doing(format!("read the last successful inputs of job {job}"));
+    match s.db.query_opt(stmt).await? {
+        Some(mut row) => row.text_opt(0),
+        None => Ok(None),
+    }
+}
+
+pub(super) async fn active(s: &SqlStore) -> Result<Vec<RunRecord>> {
+    let stmt = Stmt::new(
+        T,
+        concat!("SELECT ", columns!(), " FROM runs WHERE state IN ('queued', 'running') ORDER BY created_at, id"),
+    )
+    .doing("list active runs");
+    all(s.db.query(stmt).await?)
+}
+
+/// Records a plan run's summary and the folder of its saved plan.
+pub(super) async fn set_plan(
+    s: &SqlStore,
+    lease: &RunLease,
+    summary: &serde_json::Value,
+    artifacts: &str,
+) -> Result<()> {
+    let mut tx = Tx::new();
+    fence::run(&mut tx, lease);
+    tx.push(
+        Stmt::new(T, "UPDATE runs SET plan_summary = $1, artifacts = $2 WHERE id = $3")
+            .bind(summary.to_string())
+            .bind(artifacts)
+            .bind(text(lease.id))
+            .doing(format!("record the plan of run {}", lease.id)),
+    );
+    s.db.write(tx).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_prefix;
+
+    #[test]
+    fn prefixes_are_normalised() {
+        assert_eq!(canonical_prefix("0190ABCD").as_deref(), Some("0190abcd"));
+        assert_eq!(canonical_prefix("0190abcd1234").as_deref(), Some("0190abcd-1234"));
+        assert_eq!(canonical_prefix("0190abcd-12-34-5").as_deref(), Some("0190abcd-1234-5"));
+        assert_eq!(canonical_prefix(" 0190abcd-1234-7abc-8def-0123456789ab ").unwrap().len(), 36);
+        assert_eq!(canonical_prefix("xyz"), None);
+        assert_eq!(canonical_prefix(&"a".repeat(33)), None);
+    }
+}
