@@ -12,7 +12,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use terrace_exec::SecretSet;
 use terrace_model::graph::EventPlan;
 use terrace_model::{Event, PipelineId, RunId};
-use terrace_store::{EnvState, EnvironmentRecord, NewPipeline, NewRun, RunState};
+use terrace_store::{EnvChange, EnvState, EnvironmentRecord, NewPipeline, NewRun, PipelineEnd, RunState};
 use tokio_util::sync::CancellationToken;
 
 use crate::Engine;
@@ -191,13 +191,39 @@ impl Engine {
         spawn_renewal(self.store.clone(), by_run, self.lease, renew.clone());
         let results = self.schedule(&ctx, &jobs, &plan, &held, &already_deleted).await;
         renew.cancel();
-        let results = results?;
+        let results = match results {
+            Ok(r) => r,
+            Err(e) => {
+                // Its jobs have ended (the running ones stopped, the others cancelled); the
+                // pipeline and its environment say so too, if the store still answers.
+                let why = format!("`{}` stopped on an error: {e}", req.event);
+                let change = match changes_state {
+                    true => EnvChange::Set { state: EnvState::Failed, failed_job: None, reason: Some(&why) },
+                    false => EnvChange::Keep,
+                };
+                let end = PipelineEnd {
+                    pipeline,
+                    state: RunState::Failed,
+                    environment: env.id,
+                    change,
+                    event: Some(("pipeline", why.as_str())),
+                };
+                if let Err(close) = self.store.close_pipeline(&end).await {
+                    tracing::warn!(error = %close, "could not record the end of a pipeline stopped by an error");
+                }
+                return Err(e);
+            }
+        };
 
         let failed = plan.order.iter().find_map(|job| {
             let r = &results[job];
             (!r.satisfied).then(|| (job.clone(), r.reason.clone()))
         });
         let mut state = env.state;
+        let why = failed.as_ref().map(|(job, reason)| {
+            format!("`{}` failed at job `{job}`: {}", req.event, reason.as_deref().unwrap_or("failed"))
+        });
+        let mut change = EnvChange::Keep;
         if changes_state {
             state = match (&failed, req.event) {
                 (Some(_), _) => EnvState::Failed,
@@ -205,27 +231,29 @@ impl Engine {
                 (None, Event::Stop) => EnvState::Stopped,
                 (None, _) => EnvState::Deleted,
             };
-            match &failed {
-                Some((job, reason)) => {
-                    let why =
-                        format!("`{}` failed at job `{job}`: {}", req.event, reason.as_deref().unwrap_or("failed"));
-                    self.store.set_environment_state(env.id, state, Some(job), Some(&why)).await?;
-                }
-                None if state == EnvState::Deleted => self.store.delete_environment(env.id).await?,
-                None => self.store.set_environment_state(env.id, state, None, None).await?,
-            }
+            change = match &failed {
+                Some((job, _)) => EnvChange::Set { state, failed_job: Some(job), reason: why.as_deref() },
+                None if state == EnvState::Deleted => EnvChange::Delete,
+                None => EnvChange::Set { state, failed_job: None, reason: None },
+            };
         } else if let Some(current) = self.store.get_environment(&self.project.name, &req.env).await? {
             state = current.state;
         }
         let pipeline_state = if failed.is_none() { RunState::Succeeded } else { RunState::Failed };
-        self.store.finish_pipeline(pipeline, pipeline_state).await?;
         let summary = match &failed {
             None => format!("{} {}", req.event, pipeline_state),
             Some((job, _)) => format!("{} failed at job `{job}`", req.event),
         };
-        if state != EnvState::Deleted {
-            self.store.record_event(env.id, None, "pipeline", &summary).await?;
-        }
+        // The environment's new state, the pipeline's end and the history entry: one
+        // transaction (a deleted environment keeps no new history).
+        let end = PipelineEnd {
+            pipeline,
+            state: pipeline_state,
+            environment: env.id,
+            change,
+            event: (state != EnvState::Deleted).then_some(("pipeline", summary.as_str())),
+        };
+        self.store.close_pipeline(&end).await?;
         let mut jobs = Vec::with_capacity(plan.order.len());
         for job in &plan.order {
             let plan = match req.event {

@@ -94,8 +94,7 @@ pub async fn recover(
     let host = hostname();
     let now = OffsetDateTime::now_utc();
     let mut recovered = Vec::new();
-    let mut touched: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut first_taken: Vec<RunRecord> = Vec::new();
+    let mut taken: Vec<(RunRecord, String)> = Vec::new();
     for run in store.active_runs().await? {
         let Some(gone) = judge(&run, me, &host, now) else { continue };
         let why = reason(&run, &gone, me);
@@ -121,18 +120,20 @@ pub async fn recover(
                 Err(e) => return Err(e.into()),
             }
         }
-        if touched.insert((run.project.clone(), run.environment.clone())) {
-            first_taken.push(run.clone());
-        }
         recovered.push(Recovered {
             run: run.id,
             environment: run.environment.clone(),
             job: run.job.clone(),
-            reason: why,
+            reason: why.clone(),
         });
+        taken.push((run, why));
     }
-    for run in first_taken {
-        fail_environment(store, data_dir, &run, &recovered).await?;
+    let envs: BTreeSet<(&str, &str)> =
+        taken.iter().map(|(r, _)| (r.project.as_str(), r.environment.as_str())).collect();
+    for (project, env) in envs {
+        let of_env: Vec<&(RunRecord, String)> =
+            taken.iter().filter(|(r, _)| r.project == project && r.environment == env).collect();
+        fail_environment(store, data_dir, &of_env).await?;
     }
     // What the dead runs left on disk (working copies, output files with secrets) goes too.
     if let Err(e) = crate::work::sweep(store, data_dir).await {
@@ -143,26 +144,21 @@ pub async fn recover(
 
 /// The environment an interrupted pipeline was changing is `failed`, unless an event of
 /// a live process of this host is on it now (its lock is held): that one sets the state.
+/// `taken`: the runs of one environment taken back, with why.
 async fn fail_environment(
     store: &dyn Store,
     data_dir: &Path,
-    run: &RunRecord,
-    recovered: &[Recovered],
+    taken: &[&(RunRecord, String)],
 ) -> Result<(), EngineError> {
-    let Ok(_lock) = EnvLock::acquire(data_dir, &run.project, &run.environment) else { return Ok(()) };
-    let Some(env) = store.get_environment(&run.project, &run.environment).await? else { return Ok(()) };
+    let Some((first, _)) = taken.first() else { return Ok(()) };
+    let Ok(_lock) = EnvLock::acquire(data_dir, &first.project, &first.environment) else { return Ok(()) };
+    let Some(env) = store.get_environment(&first.project, &first.environment).await? else { return Ok(()) };
     if !matches!(env.state, EnvState::Deploying | EnvState::Stopping | EnvState::Deleting) {
         return Ok(());
     }
-    let mine: Vec<&Recovered> = recovered.iter().filter(|r| r.environment == run.environment).collect();
-    let runs: Vec<RunRecord> =
-        futures::future::try_join_all(mine.iter().map(|r| store.get_run(r.run))).await?.into_iter().flatten().collect();
     // The job that was running names the failure; else the first of the pipeline.
-    let failed = runs.iter().find(|r| r.attempts > 0).or(runs.first()).unwrap_or(run);
-    let why = match mine.iter().find(|r| r.run == failed.id) {
-        Some(r) => format!("`{}` was interrupted at job `{}`: {}", failed.event, failed.job, r.reason),
-        None => format!("`{}` was interrupted at job `{}`", failed.event, failed.job),
-    };
+    let (failed, reason) = taken.iter().find(|(r, _)| r.state == RunState::Running).unwrap_or(&taken[0]);
+    let why = format!("`{}` was interrupted at job `{}`: {reason}", failed.event, failed.job);
     store.set_environment_state(env.id, EnvState::Failed, Some(&failed.job), Some(&why)).await?;
     store.record_event(env.id, Some(failed.id), "interrupted", &why).await?;
     Ok(())

@@ -31,12 +31,6 @@ impl DbError {
             _ => false,
         }
     }
-
-    /// Another writer held the database past the busy timeout (SQLite).
-    pub fn is_busy(&self) -> bool {
-        matches!(self, DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::DatabaseBusy || e.code == rusqlite::ErrorCode::DatabaseLocked)
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -286,6 +286,31 @@ pub struct NewPipeline {
     pub runs: Vec<NewRun>,
 }
 
+/// A pipeline's end, for `Store::close_pipeline`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipelineEnd<'a> {
+    pub pipeline: PipelineId,
+    pub state: RunState,
+    pub environment: EnvironmentId,
+    /// What becomes of the environment.
+    pub change: EnvChange<'a>,
+    /// An entry of the environment's history: (kind, message).
+    pub event: Option<(&'a str, &'a str)>,
+}
+
+/// What a pipeline's end does to its environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvChange<'a> {
+    Keep,
+    Set {
+        state: EnvState,
+        failed_job: Option<&'a str>,
+        reason: Option<&'a str>,
+    },
+    /// A destroy completed: the record and its outputs go (runs, logs and events stay).
+    Delete,
+}
+
 /// A time as RFC 3339, for reasons and messages.
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())

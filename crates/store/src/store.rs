@@ -50,6 +50,9 @@ pub trait Store: Send + Sync {
         lease_until: OffsetDateTime,
     ) -> Result<(PipelineId, Vec<RunLease>)>;
     async fn finish_pipeline(&self, id: PipelineId, state: RunState) -> Result<()>;
+    /// A pipeline's end in one transaction: its state, its environment's (`end.change`)
+    /// and an entry of the environment's history.
+    async fn close_pipeline(&self, end: &PipelineEnd<'_>) -> Result<()>;
     /// Creates a run, queued and held by `holder` until `lease_until`.
     async fn create_run(&self, run: NewRun, holder: &Owner, lease_until: OffsetDateTime) -> Result<RunRecord>;
     async fn get_run(&self, id: RunId) -> Result<Option<RunRecord>>;

@@ -101,6 +101,12 @@ pub(super) async fn set_state(
 /// Outputs go with the environment; runs, logs and events stay as history.
 pub(super) async fn delete(s: &SqlStore, id: EnvironmentId) -> Result<()> {
     let mut tx = Tx::new();
+    delete_steps(&mut tx, id);
+    s.db.write(tx).await.map(drop)
+}
+
+/// The statements deleting an environment and its outputs.
+pub(super) fn delete_steps(tx: &mut Tx, id: EnvironmentId) {
     tx.push(
         Stmt::new("outputs", "DELETE FROM outputs WHERE environment_id = $1")
             .bind(text(id))
@@ -110,7 +116,6 @@ pub(super) async fn delete(s: &SqlStore, id: EnvironmentId) -> Result<()> {
         Stmt::new(T, "DELETE FROM environments WHERE id = $1").bind(text(id)).doing(format!("delete environment {id}")),
         move || StoreError::not_found("environment", id),
     );
-    s.db.write(tx).await.map(drop)
 }
 
 /// The statement moving an environment to `state`.

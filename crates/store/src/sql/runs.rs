@@ -5,12 +5,12 @@
 use terrace_model::{EnvironmentId, Event, PipelineId, RunId};
 use time::OffsetDateTime;
 
-use super::{SqlStore, environments, fence};
+use super::{SqlStore, environments, events, fence};
 use crate::db::value::{now_db, text, ts, ts_to_db};
 use crate::db::{Row, Stmt, Tx};
 use crate::error::StoreError;
 use crate::owner::{Owner, RunLease};
-use crate::records::{NewPipeline, NewRun, RunFilter, RunRecord, RunState};
+use crate::records::{EnvChange, NewPipeline, NewRun, PipelineEnd, RunFilter, RunRecord, RunState};
 use crate::store::Result;
 
 macro_rules! columns {
@@ -136,8 +136,7 @@ pub(super) async fn open_pipeline(
     Ok((id, leases))
 }
 
-pub(super) async fn finish_pipeline(s: &SqlStore, id: PipelineId, state: RunState) -> Result<()> {
-    let mut tx = Tx::new();
+fn finish_pipeline_step(tx: &mut Tx, id: PipelineId, state: RunState) -> Result<()> {
     tx.one(
         Stmt::new("pipelines", "UPDATE pipelines SET state = $1, finished_at = $2 WHERE id = $3")
             .bind(state.as_str())
@@ -146,6 +145,30 @@ pub(super) async fn finish_pipeline(s: &SqlStore, id: PipelineId, state: RunStat
             .doing(format!("finish pipeline {id}")),
         move || StoreError::not_found("pipeline", id),
     );
+    Ok(())
+}
+
+pub(super) async fn finish_pipeline(s: &SqlStore, id: PipelineId, state: RunState) -> Result<()> {
+    let mut tx = Tx::new();
+    finish_pipeline_step(&mut tx, id, state)?;
+    s.db.write(tx).await.map(drop)
+}
+
+pub(super) async fn close_pipeline(s: &SqlStore, end: &PipelineEnd<'_>) -> Result<()> {
+    let mut tx = Tx::new();
+    let env = end.environment;
+    match &end.change {
+        EnvChange::Keep => {}
+        EnvChange::Set { state, failed_job, reason } => {
+            let stmt = environments::state_stmt(env, *state, *failed_job, *reason)?;
+            tx.one(stmt, move || StoreError::not_found("environment", env));
+        }
+        EnvChange::Delete => environments::delete_steps(&mut tx, env),
+    }
+    finish_pipeline_step(&mut tx, end.pipeline, end.state)?;
+    if let Some((kind, message)) = end.event {
+        tx.push(events::insert(env, None, kind, message)?);
+    }
     s.db.write(tx).await.map(drop)
 }
 

@@ -52,6 +52,9 @@ impl Store for SqlStore {
     async fn finish_pipeline(&self, id: PipelineId, state: RunState) -> Result<()> {
         runs::finish_pipeline(self, id, state).await
     }
+    async fn close_pipeline(&self, end: &PipelineEnd<'_>) -> Result<()> {
+        runs::close_pipeline(self, end).await
+    }
     async fn create_run(&self, run: NewRun, holder: &Owner, lease_until: OffsetDateTime) -> Result<RunRecord> {
         runs::create(self, run, holder, lease_until).await
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use terrace_model::{Event, PipelineId, RunId};
-use terrace_store::{Ending, RunCursor, RunFilter, RunState, StoreError};
+use terrace_store::{Ending, EnvChange, EnvState, PipelineEnd, RunCursor, RunFilter, RunState, StoreError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -41,6 +41,30 @@ async fn pipelines_finish_and_unknown_ones_are_not_found(f: Fixture) {
     assert!(matches!(err, StoreError::NotFound { what: "pipeline", .. }), "{err}");
     // A run may not name a pipeline that does not exist.
     assert!(f.store.create_run(new_run(&e, "db", Event::Stop, Some(PipelineId::new())), &me(), soon()).await.is_err());
+}
+
+/// A pipeline's end moves its environment, finishes it and notes it, all at once; an
+/// unknown pipeline leaves the environment as it was.
+async fn a_pipeline_closes_in_one_go(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let p = f.store.create_pipeline(e.id, Event::Start, "cli:me").await.unwrap();
+    let failed = EnvChange::Set { state: EnvState::Failed, failed_job: Some("db"), reason: Some("`start` failed") };
+    let end = PipelineEnd {
+        pipeline: p,
+        state: RunState::Failed,
+        environment: e.id,
+        change: failed,
+        event: Some(("pipeline", "start failed at job `db`")),
+    };
+    f.store.close_pipeline(&end).await.unwrap();
+    let got = f.store.get_environment("shop", "dev").await.unwrap().unwrap();
+    assert_eq!((got.state, got.failed_job.as_deref()), (EnvState::Failed, Some("db")));
+    assert_eq!(f.store.events(e.id, 10).await.unwrap()[0].message, "start failed at job `db`");
+    let again = PipelineEnd { pipeline: PipelineId::new(), change: EnvChange::Delete, event: None, ..end.clone() };
+    assert!(matches!(f.store.close_pipeline(&again).await, Err(StoreError::NotFound { what: "pipeline", .. })));
+    assert!(f.store.get_environment("shop", "dev").await.unwrap().is_some(), "nothing of a refused end is kept");
+    f.store.close_pipeline(&PipelineEnd { change: EnvChange::Delete, event: None, ..end }).await.unwrap();
+    assert!(f.store.get_environment("shop", "dev").await.unwrap().is_none());
 }
 
 fn run_with_id(e: &terrace_store::EnvironmentRecord, id: u128) -> terrace_store::NewRun {
@@ -205,6 +229,7 @@ async fn a_corrupt_stored_enum_is_reported_with_its_column(f: Fixture) {
 
 backends!(
     create_and_get_run,
+    a_pipeline_closes_in_one_go,
     pipelines_finish_and_unknown_ones_are_not_found,
     prefix_lookup_with_and_without_dashes,
     list_runs_filters_newest_first,
