@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Host {
     pub name: String,
     netns: String,
+    /// This machine's end of the veth pair.
+    outside: String,
     /// This machine's end of the veth pair (reachable from the host).
     pub gateway: Ipv4Addr,
     /// The host's own address.
@@ -35,13 +37,14 @@ impl Host {
         let tag = format!("{}{}", std::process::id() % 100_000, (b'a' + n) as char);
         // A subnet per test process and host, so parallel runs do not meet.
         let subnet = (std::process::id() % 100) as u8 * 2 + n + 20;
+        let (outside, inside) = (format!("tvh{tag}"), format!("tvn{tag}"));
         let host = Host {
             name: name.to_string(),
             netns: format!("trc{tag}"),
+            outside: outside.clone(),
             gateway: Ipv4Addr::new(10, 213, subnet, 1),
             address: Ipv4Addr::new(10, 213, subnet, 2),
         };
-        let (outside, inside) = (format!("tvh{tag}"), format!("tvn{tag}"));
         ip(&["netns", "add", &host.netns])?;
         // From here on, drop removes what was made.
         let steps: Vec<Vec<String>> = vec![
@@ -76,8 +79,10 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
-        // Deleting the namespace removes its end of the veth pair, and with it the pair.
+        // Deleting the namespace removes its end of the veth pair, and with it the pair; the
+        // pair is deleted from this end too, in case setting it up stopped before the move.
         let _ = ip(&["netns", "del", &self.netns]);
+        let _ = ip(&["link", "del", &self.outside]);
     }
 }
 
