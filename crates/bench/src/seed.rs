@@ -36,9 +36,10 @@ fn insert(db: &Path, envs: usize, runs_per_env: usize) -> anyhow::Result<()> {
         )?;
         let mut run = tx.prepare(
             "INSERT INTO runs (id, environment_id, project, environment, job, event, forced, trigger, state,
-                               exit_code, attempts, created_at, started_at, finished_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 'bench-seed', ?7, 0, 1, ?8, ?9, ?10)",
+                               exit_code, attempts, created_at, started_at, finished_at, number)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 'bench-seed', ?7, 0, 1, ?8, ?9, ?10, ?11)",
         )?;
+        let mut numbers = tx.prepare("INSERT INTO run_numbers (project, environment, newest) VALUES (?1, ?2, ?3)")?;
         for e in 0..envs {
             let env_id = EnvironmentId::new().to_string();
             let name = env_name(e);
@@ -55,9 +56,11 @@ fn insert(db: &Path, envs: usize, runs_per_env: usize) -> anyhow::Result<()> {
                     RunState::Succeeded.as_str(),
                     at,
                     at + 1_000_000,
-                    at + 2_000_000
+                    at + 2_000_000,
+                    r as i64 + 1
                 ])?;
             }
+            numbers.execute(rusqlite::params![PROJECT, name, runs_per_env as i64])?;
         }
     }
     tx.commit()?;

@@ -14,7 +14,7 @@ Examples:
   terrace up dev                        start (deploy or redeploy) the environment `dev`
   terrace outputs dev                   what its jobs produced (secrets as ***)
   terrace status dev                    its state and each job's last run
-  terrace logs 0193                     a run's log (any unique prefix of its id)
+  terrace logs dev#17                   a run's log (its short form from any listing, or its id)
   terrace run db --env dev --event start   force-run one job
   terrace plan dev                      what the terraform jobs would change (no apply)
   terrace run net --env dev --event raw -- state list   pass arguments to the job's tool
@@ -71,8 +71,8 @@ pub enum Command {
     /// Plan every terraform/opentofu job of an environment: init + plan, no apply; each run keeps its saved plan
     Plan(EventArgs),
     /// Force-run one job for one event, whatever events it lists; or show or cancel a run
-    #[command(after_help = "Examples:\n  terrace run db --env dev --event start\n  terrace run show 0193\n  \
-        terrace run cancel 0193      (with --server: stops the request that runs it)\n\
+    #[command(after_help = "Examples:\n  terrace run db --env dev --event start\n  terrace run show dev#17\n  \
+        terrace run cancel dev#17    (with --server: stops the request that runs it)\n\
         Arguments after `--` are appended to the job's command.")]
     Run(RunArgs),
     /// The variables an environment's jobs produced (secrets as *** unless --reveal)
@@ -81,7 +81,7 @@ pub enum Command {
     Status(StatusArgs),
     /// Recent runs, newest first
     Runs(RunsArgs),
-    /// The log of a run (id or unique prefix)
+    /// The log of a run (ENV#N as listings show it, its id, or a unique prefix of the id)
     Logs(LogsArgs),
     /// Check the project file and print every problem found
     Validate(JsonFlag),
@@ -96,7 +96,7 @@ pub enum Command {
     /// API tokens of a terrace server
     #[command(subcommand)]
     Token(crate::server_args::TokenCommand),
-    /// Secrets of an environment, kept encrypted by a terrace server
+    /// Secrets of an environment for ${secret:NAME}, kept encrypted in the store (the data folder's, or a server's with --server)
     #[command(subcommand)]
     Secret(crate::server_args::SecretCommand),
     /// Event requests queued or run by a terrace server
@@ -207,7 +207,7 @@ impl RunArgs {
 /// What `terrace run` does to a run that exists.
 #[derive(Subcommand, Debug, Clone)]
 pub enum RunAction {
-    /// A run's record: job, event, state, attempts, times (id or unique prefix)
+    /// A run's record: job, event, state, attempts, times, what changed (ENV#N, id or unique prefix)
     Show {
         run: String,
         #[arg(long)]
@@ -253,7 +253,7 @@ pub struct RunsArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct LogsArgs {
-    /// The run id, or any unique prefix of it
+    /// The run: ENV#N as listings show it (dev#17), its id, or a unique prefix of the id
     pub run: String,
     /// Only this attempt's lines
     #[arg(long)]

@@ -69,7 +69,7 @@ pub async fn open_store(data: &Path) -> Result<Arc<dyn Store>, CliError> {
 
 /// The store, and the same store's control side (secrets).
 async fn open_stores(data: &Path) -> Result<(Arc<dyn Store>, Arc<dyn ControlStore>), CliError> {
-    std::fs::create_dir_all(data)
+    terrace_store::data_dir::prepare(data)
         .map_err(|e| CliError::Failed(format!("cannot create the data folder {}: {e}", data.display())))?;
     let cipher = Cipher::load_or_create(data)?;
     let sqlite = Arc::new(SqlStore::open_sqlite(&data.join("terrace.db"), cipher).await?);

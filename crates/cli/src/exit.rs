@@ -38,6 +38,15 @@ impl From<EngineError> for CliError {
     }
 }
 
+impl From<terrace_engine::RunRefError> for CliError {
+    fn from(e: terrace_engine::RunRefError) -> Self {
+        match e {
+            terrace_engine::RunRefError::Store(e) => e.into(),
+            other => CliError::usage(other.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         CliError::Failed(e.to_string())

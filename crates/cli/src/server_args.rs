@@ -139,7 +139,7 @@ pub enum TokenCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum SecretCommand {
-    /// Set a secret of an environment on the server; the value is read from stdin
+    /// Set a secret of an environment; the value is read from stdin
     #[command(after_help = "Example: printf %s \"$DB_PASSWORD\" | terrace secret set DB_PASSWORD --env prod\n\
         The runs of that environment get it as a secret variable, masked in every log.")]
     Set {

@@ -164,12 +164,12 @@ fn skip_unchanged_skips_a_start_whose_inputs_are_identical() {
     let second = p.run(&["up", "dev", "--json"]).ok().json();
     let a = TestProject::job_in(&second, "a");
     assert_eq!(a["state"], "skipped");
-    assert!(a["reason"].as_str().unwrap().contains("inputs unchanged"), "{a}");
+    assert!(a["reason"].as_str().unwrap().contains("unchanged since its last successful start"), "{a}");
     assert_eq!(TestProject::job_in(&second, "b")["state"], "succeeded", "a skip counts as success");
     // b's outputs change on every run; they are not a's inputs, so a stays skipped.
     let third = p.run(&["up", "dev", "--json"]).ok().json();
     assert_eq!(TestProject::job_in(&third, "a")["state"], "skipped", "{third:#}");
-    assert!(p.runs_of("a")[0]["reason"].as_str().unwrap().contains("inputs unchanged"));
+    assert!(p.runs_of("a")[0]["reason"].as_str().unwrap().contains("unchanged since its last successful start"));
     p.write("src/file", "two");
     let fourth = p.run(&["up", "dev", "--json"]).ok().json();
     assert_eq!(TestProject::job_in(&fourth, "a")["state"], "succeeded");

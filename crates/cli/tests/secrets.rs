@@ -75,3 +75,49 @@ fn a_secret_split_across_reads_on_a_long_line_is_masked() {
     assert!(!log.contains("abcdefghij"), "secret leaked");
     assert!(log.contains("*** tail"), "{}", &log[log.len().saturating_sub(200)..]);
 }
+
+/// `terrace secret set|list|delete` without a server: the store of the data folder,
+/// encrypted, read by `${secret:NAME}`, masked; the same checks as the API.
+#[test]
+fn secrets_are_set_listed_and_deleted_in_local_mode_too() {
+    let p = TestProject::new(
+        "project: p\nenvironments: {dev: {}}\njobs:\n  a:\n    events: [start]\n    variables: {PW: '${secret:DB_PW}'}\n    \
+         commands: {start: 'echo \"pw is $PW\"'}\n",
+    );
+    let set = |name: &str, value: &str| {
+        use std::io::Write;
+        let mut child = p
+            .command(&["secret", "set", name, "--env", "dev"])
+            .env_remove("TERRACE_SERVER")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(value.as_bytes()).unwrap();
+        common::Run::from_output(child.wait_with_output().unwrap())
+    };
+    let done = set("DB_PW", "s3cr3t-local-pw\n").ok();
+    assert!(done.stderr.contains("secret DB_PW set for environment `dev`"), "{}", done.stderr);
+    let list = p.json(&["secret", "list", "--env", "dev"]);
+    assert_eq!(list[0]["name"], "DB_PW");
+    assert!(!list.to_string().contains("s3cr3t"), "values are never listed: {list}");
+    assert!(p.run(&["secret", "list", "--env", "dev"]).ok().stdout.contains("DB_PW"));
+
+    let up = p.run(&["up", "dev"]).ok();
+    assert!(up.stderr.contains("pw is ***") && !up.stderr.contains("s3cr3t"), "{}", up.stderr);
+    assert!(!contains(&p.store_bytes(), "s3cr3t-local-pw"), "encrypted at rest");
+
+    // The same refusals as the API, none repeating the value.
+    assert!(set("not-a-name", "x").code(2).stderr.contains("not a variable name"));
+    assert!(set("DB_PW2", &"x".repeat(70_000)).code(2).stderr.contains("at most 65536 bytes"));
+    let unknown = p.run(&["secret", "list", "--env", "nope"]).code(2);
+    assert!(unknown.stderr.contains("environment `nope` is not defined"), "{}", unknown.stderr);
+
+    p.run(&["secret", "delete", "DB_PW", "--env", "dev"]).ok();
+    assert_eq!(p.json(&["secret", "list", "--env", "dev"]), serde_json::json!([]));
+    assert_eq!(p.run(&["secret", "delete", "DB_PW", "--env", "dev"]).code, 2, "already gone");
+    let failed = p.run(&["up", "dev", "--json"]).code(1).json();
+    let reason = TestProject::job_in(&failed, "a")["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("DB_PW"), "the run names the missing secret: {reason}");
+}

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Engine;
 use crate::error::EngineError;
-use crate::fingerprint::inputs_hash;
+use crate::fingerprint;
 use crate::lease::{self, Held};
 use crate::locate::{Located, locate};
 use crate::progress::{Observer, Progress};
@@ -172,19 +172,31 @@ impl RunContext<'_> {
                     self.secret_values,
                 )
                 .unwrap_or_else(|_| resolved.clone());
-            let h = inputs_hash(source.clone(), input.clone(), engine.data_dir.clone(), &inputs)
+            let mut now = fingerprint::inputs(source.clone(), input.clone(), engine.data_dir.clone(), &inputs, &others)
                 .await
                 .map_err(EngineError::io(format!("cannot read the inputs of job `{}`", job.name)))?;
-            if self.store().last_success_inputs(self.env.id, &job.name, Event::Start).await?.as_deref() == Some(&h) {
-                let reason = "inputs unchanged since the last successful start (same source tree, parameters file and variables)";
+            let last = self.store().last_success(self.env.id, &job.name, Event::Start).await?;
+            now.changed = fingerprint::changed(&now, last.as_ref());
+            self.store().set_run_inputs(&held.lease, &now).await?;
+            if let (true, Some(last)) = (now.changed.is_empty(), &last) {
+                let reason = format!(
+                    "unchanged since its last successful start, {} (same source, parameters file, variables and \
+                     upstream outputs)",
+                    last.short()
+                );
                 let note: Arc<[LogBatch]> = Arc::new([LogBatch::now(Stream::Terrace, &format!("skipped: {reason}"))]);
-                self.store().start_attempt(&held.lease, lease::until(engine.lease), Some(&h), note).await?;
-                let end = RunEnd { state: RunState::Skipped, reason: Some(reason.into()), satisfied: true };
+                self.store().start_attempt(&held.lease, lease::until(engine.lease), Some(&now.hash), note).await?;
+                let end = RunEnd { state: RunState::Skipped, reason: Some(reason), satisfied: true };
                 return self.finish(held, end, None, &job.name).await;
             }
-            Some(h)
+            let since = last.map(|l| format!(" (since {})", l.short())).unwrap_or_default();
+            Some((now.hash, format!("runs: {}{since}", fingerprint::describe(&now.changed))))
         } else {
             None
+        };
+        let (hash, why) = match hash {
+            Some((hash, why)) => (Some(hash), Some(why)),
+            None => (None, None),
         };
         let max_attempts = job.max_restarts + 1;
         for n in 1..=max_attempts {
@@ -193,11 +205,14 @@ impl RunContext<'_> {
             let mut opening = LogBatch::now(
                 Stream::Terrace,
                 &format!(
-                    "run {run}: job `{}`, event `{}`, environment `{}`, attempt {n} of {max_attempts}",
-                    job.name, self.event, self.env.name
+                    "run {} ({run}): job `{}`, event `{}`, environment `{}`, attempt {n} of {max_attempts}",
+                    terrace_store::short_ref(&self.env.name, held.number),
+                    job.name,
+                    self.event,
+                    self.env.name
                 ),
             );
-            for note in resolved.notes.iter().chain(&short_secrets) {
+            for note in why.iter().chain(&resolved.notes).chain(&short_secrets) {
                 opening.push(&self.secrets.mask(note));
             }
             let opening: Arc<[LogBatch]> = Arc::new([opening]);
@@ -205,7 +220,8 @@ impl RunContext<'_> {
                 .store()
                 .start_attempt(&held.lease, lease::until(engine.lease), hash.as_deref(), opening.clone())
                 .await?;
-            self.observer.observe(Progress::Started { job: job.name.clone(), run, attempt });
+            let short = terrace_store::short_ref(&self.env.name, held.number);
+            self.observer.observe(Progress::Started { job: job.name.clone(), run, short, attempt });
             self.observer.observe(Progress::Lines { job: job.name.clone(), batches: opening });
             let last = self.attempt(job, held, attempt, &source, input.as_deref(), &resolved).await?;
             let reason = last.reason.as_deref().map(|r| self.secrets.mask(r).into_owned());

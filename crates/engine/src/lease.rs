@@ -39,14 +39,16 @@ pub(crate) fn until(lease: Duration) -> time::OffsetDateTime {
 /// lost, once it was.
 pub(crate) struct Held {
     pub lease: RunLease,
+    /// The run's number in its environment (`dev#17`).
+    pub number: u64,
     pub cancel: CancellationToken,
     lost: Mutex<Option<String>>,
     done: std::sync::atomic::AtomicBool,
 }
 
 impl Held {
-    pub(crate) fn new(lease: RunLease, cancel: CancellationToken) -> Arc<Held> {
-        Arc::new(Held { lease, cancel, lost: Mutex::new(None), done: Default::default() })
+    pub(crate) fn new(lease: RunLease, number: u64, cancel: CancellationToken) -> Arc<Held> {
+        Arc::new(Held { lease, number, cancel, lost: Mutex::new(None), done: Default::default() })
     }
 
     /// The lease is gone: remember why and stop the run's work.

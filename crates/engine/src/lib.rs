@@ -18,6 +18,7 @@ pub mod progress;
 pub mod project_file;
 pub mod recovery;
 mod run_env;
+pub mod run_ref;
 mod secrets;
 mod steps;
 pub mod work;
@@ -35,6 +36,7 @@ pub use lease::{LEASE, hostname, local_owner, replica_owner};
 pub use pipeline::{JobResult, PipelineOutcome, Request};
 pub use progress::{Observer, Progress};
 pub use run_env::{EnvAccess, SecretValues};
+pub use run_ref::{RunRefError, find_run};
 
 /// Everything the engine needs to run one project's events.
 pub struct Engine {

@@ -39,6 +39,8 @@ pub struct Request {
 pub struct JobResult {
     pub job: String,
     pub run_id: RunId,
+    /// The run's number in its environment: `terrace logs dev#17`.
+    pub number: u64,
     pub state: RunState,
     pub reason: Option<String>,
     /// For `plan`: to add, to change, to destroy, and whether it is empty.
@@ -165,8 +167,13 @@ impl Engine {
         let (pipeline, leases) = self.store.open_pipeline(&opening, &self.owner, lease::until(self.lease)).await?;
         // The pipeline's own stop: a user's cancel, or an error that ends the pipeline.
         let stop = cancel.child_token();
-        let held: BTreeMap<String, Arc<Held>> =
-            plan.order.iter().cloned().zip(leases).map(|(job, l)| (job, Held::new(l, stop.child_token()))).collect();
+        let held: BTreeMap<String, Arc<Held>> = plan
+            .order
+            .iter()
+            .cloned()
+            .zip(leases)
+            .map(|(job, r)| (job, Held::new(r.lease, r.number, stop.child_token())))
+            .collect();
         let runs: BTreeMap<String, RunId> = held.iter().map(|(job, h)| (job.clone(), h.lease.id)).collect();
         observer.observe(Progress::Planned { jobs: plan.order.clone() });
 
@@ -263,6 +270,7 @@ impl Engine {
             jobs.push(JobResult {
                 job: job.clone(),
                 run_id: runs[job],
+                number: held[job].number,
                 state: results[job].state,
                 reason: results[job].reason.clone(),
                 plan,

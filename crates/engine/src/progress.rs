@@ -15,6 +15,8 @@ pub enum Progress {
     Started {
         job: String,
         run: RunId,
+        /// The run's short form, `<environment>#<number>` (`dev#17`).
+        short: String,
         attempt: u32,
     },
     /// Masked log lines of a job, as they were stored.

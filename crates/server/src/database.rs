@@ -34,9 +34,16 @@ impl OpenedStore {
 pub async fn open_store(database: &Database, data_dir: &Path) -> Result<OpenedStore, ServerError> {
     let folders = [Some(data_dir), database.sqlite_path().and_then(Path::parent)];
     for dir in folders.into_iter().flatten().filter(|d| !d.as_os_str().is_empty()) {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|source| ServerError::Io { context: format!("cannot create {}", dir.display()), source })?;
+        // The data folder gets its `.gitignore`; a database file's folder is the user's.
+        let (owned, is_data) = (dir.to_path_buf(), dir == data_dir);
+        tokio::task::spawn_blocking(move || match is_data {
+            true => terrace_store::data_dir::prepare(&owned),
+            false => std::fs::create_dir_all(&owned),
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|source| ServerError::Io { context: format!("cannot create {}", dir.display()), source })?;
     }
     let key_dir = data_dir.to_path_buf();
     let cipher = tokio::task::spawn_blocking(move || Cipher::load_or_create(&key_dir))

@@ -22,7 +22,8 @@ pub const KEY_FILE_NAME: &str = "master.key";
 
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
-const KEY_FORMAT: &str = "64 hexadecimal characters (a 32-byte key)";
+const KEY_FORMAT: &str = "a 32-byte key: 64 hexadecimal characters, or 44 characters of base64 \
+     (`openssl rand -hex 32` or `openssl rand -base64 32` makes one)";
 
 /// Seals and opens secrets. Cheap to clone; `Debug` never shows the key.
 #[derive(Clone)]
@@ -115,11 +116,29 @@ fn not_hex(source: &str) -> StoreError {
     StoreError::Crypto(format!("the master key in {source} must be {KEY_FORMAT}"))
 }
 
-/// Parses a hex key; the error names where the key came from, never its text.
+/// Parses a key given as 64 hex digits or as base64 (standard or URL-safe alphabet, padded
+/// or not) of 32 bytes; the error names where the key came from and what it must be, never
+/// its text.
 fn parse_key(text: &str, source: &str) -> Result<[u8; 32], StoreError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let text = text.trim();
     let mut key = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut key).map_err(|_| not_hex(source))?;
-    Ok(key)
+    if text.len() == 64 && hex::decode_to_slice(text, &mut key).is_ok() {
+        return Ok(key);
+    }
+    let decoded = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD].iter().find_map(|e| e.decode(text).ok());
+    match decoded {
+        Some(bytes) if bytes.len() == 32 => {
+            key.copy_from_slice(&bytes);
+            Ok(key)
+        }
+        Some(bytes) => Err(StoreError::Crypto(format!(
+            "the master key in {source} is base64 of {} bytes; it must be {KEY_FORMAT}",
+            bytes.len()
+        ))),
+        None => Err(not_hex(source)),
+    }
 }
 
 /// Writes the key to a private temporary file, then hard-links it into place: the
@@ -176,6 +195,30 @@ mod tests {
         let bound = c.encrypt_bound(b"hunter2", b"env/job/A").unwrap();
         assert_eq!(c.decrypt_bound(&bound, b"env/job/A").unwrap(), b"hunter2");
         assert!(c.decrypt_bound(&bound, b"env/job/B").is_err());
+    }
+
+    #[test]
+    fn a_key_is_hex_or_base64_of_32_bytes_and_errors_never_repeat_it() {
+        let key: [u8; 32] = std::array::from_fn(|i| (i * 7 + 250) as u8);
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(key);
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key);
+        assert_eq!(parse_key(&hex::encode(key), "env").unwrap(), key);
+        assert_eq!(parse_key(&hex::encode_upper(key), "env").unwrap(), key);
+        assert_eq!(parse_key(&format!(" {b64}\n"), "env").unwrap(), key);
+        assert_eq!(parse_key(&url, "env").unwrap(), key);
+        for bad in
+            ["hunter2-not-a-key", &hex::encode([1u8; 16]), &base64::engine::general_purpose::STANDARD.encode([1u8; 16])]
+        {
+            let err = parse_key(bad, "TERRACE_MASTER_KEY").unwrap_err().to_string();
+            assert!(
+                err.contains("TERRACE_MASTER_KEY") && err.contains("64 hexadecimal") && err.contains("base64"),
+                "{err}"
+            );
+            assert!(!err.contains(bad), "the error repeats the value: {err}");
+        }
+        let short = parse_key(&base64::engine::general_purpose::STANDARD.encode([1u8; 16]), "X").unwrap_err();
+        assert!(short.to_string().contains("16 bytes"), "{short}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod control;
 pub mod crypto;
+pub mod data_dir;
 mod db;
 pub mod error;
 mod log_body;

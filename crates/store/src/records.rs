@@ -150,6 +150,45 @@ pub struct RunRecord {
     pub plan: Option<serde_json::Value>,
     /// The folder holding the run's artifacts (the saved plan file).
     pub artifacts: Option<String>,
+    /// The run's number in its environment (project and environment name), from 1: `dev#17`.
+    pub number: u64,
+    /// `skip_unchanged`: the hash of each input apart (label → hash), to tell what changed.
+    #[serde(skip)]
+    pub input_parts: Option<std::collections::BTreeMap<String, String>>,
+    /// `skip_unchanged`: the inputs that changed since the last successful start, which is
+    /// why this run ran (`source`, `parameters file`, `variable NAME`, `output JOB.NAME`,
+    /// or `first start`).
+    pub inputs_changed: Option<Vec<String>>,
+}
+
+/// What `skip_unchanged` knows of a run's inputs, for `Store::set_run_inputs`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunInputs {
+    /// One hash of every input.
+    pub hash: String,
+    /// Each input's hash apart, by label.
+    pub parts: std::collections::BTreeMap<String, String>,
+    /// What changed since the last successful start (empty: nothing, the run is skipped).
+    pub changed: Vec<String>,
+}
+
+impl RunRecord {
+    /// The short form a person types: `<environment>#<number>` (`dev#17`).
+    pub fn short(&self) -> String {
+        short_ref(&self.environment, self.number)
+    }
+}
+
+/// `<environment>#<number>`, the short form of a run.
+pub fn short_ref(environment: &str, number: u64) -> String {
+    format!("{environment}#{number}")
+}
+
+/// A run just created by `Store::open_pipeline`: its lease and its number.
+#[derive(Clone, Debug)]
+pub struct OpenedRun {
+    pub lease: crate::owner::RunLease,
+    pub number: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -42,13 +42,13 @@ pub trait Store: Send + Sync {
     async fn create_pipeline(&self, env: EnvironmentId, event: Event, trigger: &str) -> Result<PipelineId>;
     /// A pipeline's opening records in one transaction: the environment's state while it
     /// runs (when given), the pipeline, and its runs, queued and held by `holder` until
-    /// `lease_until`. Returns the pipeline and the lease of each run, in `runs` order.
+    /// `lease_until`. Returns the pipeline and each run's lease and number, in `runs` order.
     async fn open_pipeline(
         &self,
         pipeline: &NewPipeline,
         holder: &Owner,
         lease_until: OffsetDateTime,
-    ) -> Result<(PipelineId, Vec<RunLease>)>;
+    ) -> Result<(PipelineId, Vec<OpenedRun>)>;
     async fn finish_pipeline(&self, id: PipelineId, state: RunState) -> Result<()>;
     /// A pipeline's end in one transaction: its state, its environment's (`end.change`)
     /// and an entry of the environment's history.
@@ -58,11 +58,19 @@ pub trait Store: Send + Sync {
     async fn get_run(&self, id: RunId) -> Result<Option<RunRecord>>;
     /// Runs whose id starts with `prefix` (hex with or without dashes), at most 2 (to tell ambiguity).
     async fn find_runs_by_prefix(&self, prefix: &str) -> Result<Vec<RunRecord>>;
+    /// The runs a person names with `reference`: `ENV#N` (the run numbered N in environment
+    /// ENV) or an id or a prefix of one (with or without dashes), of `project` when given;
+    /// at most `limit`, so that an ambiguous reference can list its candidates.
+    async fn find_runs(&self, project: Option<&str>, reference: &str, limit: u32) -> Result<Vec<RunRecord>>;
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>>;
     /// The newest run of each job of the environment.
     async fn last_runs(&self, env: EnvironmentId) -> Result<Vec<RunRecord>>;
     /// The inputs hash of the newest successful (not skipped) run of `job` for `event`.
     async fn last_success_inputs(&self, env: EnvironmentId, job: &str, event: Event) -> Result<Option<String>>;
+    /// The newest successful (not skipped) run of `job` for `event` that recorded its inputs.
+    async fn last_success(&self, env: EnvironmentId, job: &str, event: Event) -> Result<Option<RunRecord>>;
+    /// Records what `skip_unchanged` found of the run's inputs (hash, parts, what changed).
+    async fn set_run_inputs(&self, lease: &RunLease, inputs: &RunInputs) -> Result<()>;
     /// Every run in state queued or running, of every owner.
     async fn active_runs(&self) -> Result<Vec<RunRecord>>;
 

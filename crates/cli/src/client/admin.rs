@@ -35,11 +35,16 @@ pub fn print_record(v: &Value, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-pub async fn run(client: &Client, action: RunAction) -> Result<ExitCode, CliError> {
+pub async fn run(client: &Client, g: &Global, action: RunAction) -> Result<ExitCode, CliError> {
     match action {
-        RunAction::Show { run, json } => print_record(&client.get(&format!("/runs/{}", seg(&run))).await?, json)?,
+        RunAction::Show { run, json } => {
+            let scope = super::run_scope(client, g, &run).await;
+            print_record(&client.get(&format!("/runs/{}?{scope}", seg(&run))).await?, json)?
+        }
         RunAction::Cancel { run } => {
-            let request: Value = client.call(Method::POST, &format!("/runs/{}/cancel", seg(&run)), None).await?;
+            let scope = super::run_scope(client, g, &run).await;
+            let path = format!("/runs/{}/cancel?{scope}", seg(&run));
+            let request: Value = client.call(Method::POST, &path, None).await?;
             outln!(
                 "request {} of run {run}: cancel asked; its jobs stop and their runs end cancelled",
                 text(&request["id"])

@@ -118,6 +118,7 @@ fn to_outcome(v: &Value) -> Result<PipelineOutcome, CliError> {
             Ok(JobResult {
                 job: parse(&j["job"], "job")?,
                 run_id: parse(&j["run_id"], "run_id")?.parse().map_err(|_| bad("run_id"))?,
+                number: j["number"].as_u64().unwrap_or(0),
                 state: serde_json::from_value(j["state"].clone()).map_err(|_| bad("state"))?,
                 reason: j["reason"].as_str().map(str::to_string),
                 plan: j.get("plan").cloned().filter(|p| !p.is_null()),

@@ -21,6 +21,11 @@ fn text(v: &Value) -> String {
     v.as_str().map(str::to_string).unwrap_or_else(|| "-".into())
 }
 
+/// A run's short form, `dev#17`, as local mode shows it.
+fn short(r: &Value) -> String {
+    terrace_store::short_ref(r["environment"].as_str().unwrap_or("?"), r["number"].as_u64().unwrap_or(0))
+}
+
 /// An RFC 3339 time from the API as `2026-11-22 14:03:07`, like local mode.
 fn at(v: &Value) -> String {
     v.as_str()
@@ -98,7 +103,7 @@ pub async fn status(client: &Client, g: &Global, a: &StatusArgs) -> Result<ExitC
                 text(&r["event"]),
                 text(&r["state"]),
                 if r["finished_at"].is_null() { at(&r["started_at"]) } else { at(&r["finished_at"]) },
-                text(&r["id"]),
+                short(r),
                 dash(r["reason"].as_str()),
             ],
             None => vec![text(job), "-".into(), "never run".into(), "-".into(), "-".into(), "-".into()],
@@ -137,7 +142,7 @@ pub async fn runs(client: &Client, g: &Global, a: &RunsArgs) -> Result<ExitCode,
                 _ => "-".into(),
             };
             vec![
-                text(&r["id"]),
+                short(r),
                 text(&r["environment"]),
                 text(&r["job"]),
                 format!("{}{}", text(&r["event"]), if r["forced"] == true { " (forced)" } else { "" }),

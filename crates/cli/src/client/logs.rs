@@ -8,16 +8,17 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Client, seg};
-use crate::args::LogsArgs;
+use crate::args::{Global, LogsArgs};
 use crate::exit::CliError;
 
 const FOLLOW_POLL: Duration = Duration::from_millis(500);
 
-pub async fn logs(client: &Client, a: &LogsArgs) -> Result<ExitCode, CliError> {
+pub async fn logs(client: &Client, g: &Global, a: &LogsArgs) -> Result<ExitCode, CliError> {
+    let scope = super::run_scope(client, g, &a.run).await;
     let mut out = std::io::stdout().lock();
     let mut offset = 0u64;
     loop {
-        let page: Value = client.get(&format!("/runs/{}/logs?offset={offset}", seg(&a.run))).await?;
+        let page: Value = client.get(&format!("/runs/{}/logs?offset={offset}&{scope}", seg(&a.run))).await?;
         let lines = page["lines"].as_array().cloned().unwrap_or_default();
         offset = page["next_offset"].as_u64().unwrap_or(offset);
         for l in lines.iter().filter(|l| a.attempt.is_none_or(|n| l["attempt"].as_u64() == Some(u64::from(n)))) {

@@ -56,7 +56,7 @@ pub async fn dispatch(g: &Global, command: Command) -> Result<ExitCode, CliError
         Command::Destroy(a) => events::event(&client, g, a, terrace_model::Event::Delete).await,
         Command::Plan(a) => events::event(&client, g, a, terrace_model::Event::Plan).await,
         Command::Run(a) => match a.action {
-            Some(action) => admin::run(&client, action).await,
+            Some(action) => admin::run(&client, g, action).await,
             None => events::force_run(&client, g, a).await,
         },
         Command::Request(r) => admin::request(&client, g, r).await,
@@ -65,7 +65,7 @@ pub async fn dispatch(g: &Global, command: Command) -> Result<ExitCode, CliError
         Command::Status(a) => listings::status(&client, g, &a).await,
         Command::Runs(a) => listings::runs(&client, g, &a).await,
         Command::Outputs(a) => listings::outputs(&client, g, &a).await,
-        Command::Logs(a) => logs::logs(&client, &a).await,
+        Command::Logs(a) => logs::logs(&client, g, &a).await,
         _ => Err(CliError::usage("this command has no client mode: run it without --server")),
     }
 }
@@ -152,6 +152,18 @@ pub fn seg(s: &str) -> String {
         }
     }
     out
+}
+
+/// `?project=P` for a run named by its short form (`dev#17`), which names a run within a
+/// project; empty for an id.
+pub async fn run_scope(client: &Client, g: &Global, run: &str) -> String {
+    if !run.contains('#') {
+        return String::new();
+    }
+    match project_name(client, g).await {
+        Ok(p) => format!("project={}", seg(&p)),
+        Err(_) => String::new(),
+    }
 }
 
 /// The project on the server: the one named by the local project file when there is

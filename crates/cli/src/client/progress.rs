@@ -127,6 +127,8 @@ async fn events_of(
     let state: Option<RunState> = run["state"].as_str().and_then(|v| serde_json::from_value(Value::from(v)).ok());
     let ended = state.is_some_and(|st| !st.is_active());
     let attempts = run["attempts"].as_u64().unwrap_or(0) as u32;
+    let short =
+        terrace_store::short_ref(run["environment"].as_str().unwrap_or("?"), run["number"].as_u64().unwrap_or(0));
     let mut push = |s: &mut Shown, at: Option<OffsetDateTime>, event: Progress| {
         let at = match (at, s.last) {
             (Some(at), Some(last)) => at.max(last),
@@ -139,7 +141,11 @@ async fn events_of(
     };
     if attempts >= 1 && s.attempts == 0 {
         s.attempts = 1;
-        push(s, ts(&run["started_at"]), Progress::Started { job: job.clone(), run: run_id, attempt: 1 });
+        push(
+            s,
+            ts(&run["started_at"]),
+            Progress::Started { job: job.clone(), run: run_id, short: short.clone(), attempt: 1 },
+        );
     }
     // The log from where it was left; for an ended run, to its end (it was written first).
     if s.attempts >= 1 || attempts >= 1 {
@@ -155,7 +161,7 @@ async fn events_of(
                     let reason = std::mem::take(&mut s.last_reason);
                     let n = s.attempts;
                     push(s, at, Progress::Retrying { job: job.clone(), attempt: n, reason });
-                    push(s, at, Progress::Started { job: job.clone(), run: run_id, attempt: n });
+                    push(s, at, Progress::Started { job: job.clone(), run: run_id, short: short.clone(), attempt: n });
                 }
                 let (Some(stream), Some(text), Some(at)) =
                     (line["stream"].as_str().and_then(Stream::parse), line["text"].as_str(), at)

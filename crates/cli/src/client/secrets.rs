@@ -1,6 +1,7 @@
 //! `terrace secret set NAME --env ENV` (value from stdin), `list` and `delete`, through a
-//! backend: the server's API today; a local backend (the store of local mode) is one more
-//! variant of `Backend`, the command line staying the same.
+//! backend: the server's API with `--server`, else the store of local mode (the data
+//! folder's, encrypted under its master key), which `${secret:NAME}` reads in both modes.
+//! The same checks and the same output either way.
 
 use crate::out::{errln, outln};
 use std::io::Read;
@@ -15,39 +16,98 @@ use crate::exit::CliError;
 use crate::render::table;
 use crate::server_args::SecretCommand;
 
+/// The largest secret value accepted (as the API's).
+const MAX_VALUE: usize = 64 * 1024;
+
 /// Where secrets are kept.
 enum Backend {
     Server { client: Client, project: String },
+    Local { session: Box<crate::context::Session>, actor: String },
 }
 
 impl Backend {
     async fn open(g: &Global) -> Result<Backend, CliError> {
+        if g.server.is_none() {
+            let session = Box::new(crate::context::session(g).await?);
+            let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+            return Ok(Backend::Local { session, actor });
+        }
         let client = Client::from_global(g)?;
         let project = project_name(&client, g).await?;
         Ok(Backend::Server { client, project })
     }
 
-    fn path(&self, env: &str, name: Option<&str>) -> String {
-        let Backend::Server { project, .. } = self;
+    fn path(project: &str, env: &str, name: Option<&str>) -> String {
         let base = format!("/projects/{}/environments/{}/secrets", seg(project), seg(env));
         name.map_or(base.clone(), |n| format!("{base}/{}", seg(n)))
     }
 
+    /// Local mode: the environment must be one of the project file's (as the API checks).
+    fn known(session: &crate::context::Session, env: &str) -> Result<(), CliError> {
+        let project = &session.loaded.project;
+        if project.environment(env).is_some() {
+            return Ok(());
+        }
+        let known: Vec<&str> = project.environments.keys().map(String::as_str).collect();
+        Err(CliError::usage(format!(
+            "environment `{env}` is not defined in the project file (defined: {})",
+            known.join(", ")
+        )))
+    }
+
     async fn set(&self, env: &str, name: &str, value: &str) -> Result<(), CliError> {
-        let Backend::Server { client, .. } = self;
-        client.call::<Value>(Method::PUT, &self.path(env, Some(name)), Some(&json!({"value": value}))).await?;
+        match self {
+            Backend::Server { client, project } => {
+                let body = json!({"value": value});
+                client.call::<Value>(Method::PUT, &Self::path(project, env, Some(name)), Some(&body)).await?;
+            }
+            Backend::Local { session, actor } => {
+                Self::known(session, env)?;
+                let project = &session.loaded.project.name;
+                session.control.put_secret(project, env, name, value, actor).await?;
+                session.control.audit(actor, "secret.set", &format!("secret:{project}/{env}/{name}"), None).await?;
+            }
+        }
         Ok(())
     }
 
     async fn list(&self, env: &str) -> Result<Vec<Value>, CliError> {
-        let Backend::Server { client, .. } = self;
-        client.get(&self.path(env, None)).await
+        match self {
+            Backend::Server { client, project } => client.get(&Self::path(project, env, None)).await,
+            Backend::Local { session, .. } => {
+                Self::known(session, env)?;
+                let list = session.control.list_secrets(&session.loaded.project.name, env).await?;
+                Ok(list.iter().map(serde_json::to_value).collect::<Result<_, _>>()?)
+            }
+        }
     }
 
     async fn delete(&self, env: &str, name: &str) -> Result<(), CliError> {
-        let Backend::Server { client, .. } = self;
-        client.call::<Value>(Method::DELETE, &self.path(env, Some(name)), None).await?;
+        match self {
+            Backend::Server { client, project } => {
+                client.call::<Value>(Method::DELETE, &Self::path(project, env, Some(name)), None).await?;
+            }
+            Backend::Local { session, actor } => {
+                let project = &session.loaded.project.name;
+                if !session.control.delete_secret(project, env, name).await? {
+                    return Err(CliError::usage(format!("no secret {name} in environment `{env}`")));
+                }
+                session.control.audit(actor, "secret.delete", &format!("secret:{project}/{env}/{name}"), None).await?;
+            }
+        }
         Ok(())
+    }
+}
+
+/// A secret's name must be a variable name; checked before anything is read or sent.
+fn check_name(name: &str) -> Result<(), CliError> {
+    if terrace_model::names::is_valid_variable_name(name) && name.len() <= 128 {
+        Ok(())
+    } else {
+        let shown: String = name.chars().take(80).collect();
+        Err(CliError::usage(format!(
+            "`{shown}` is not a variable name ([A-Za-z_][A-Za-z0-9_]*, at most 128 characters)"
+        )))
     }
 }
 
@@ -55,6 +115,7 @@ pub async fn secret(g: &Global, command: SecretCommand) -> Result<ExitCode, CliE
     let backend = Backend::open(g).await?;
     match command {
         SecretCommand::Set { name, env } => {
+            check_name(&name)?;
             let value = tokio::task::spawn_blocking(|| {
                 let mut value = String::new();
                 std::io::stdin().read_to_string(&mut value).map(|_| value)
@@ -64,6 +125,9 @@ pub async fn secret(g: &Global, command: SecretCommand) -> Result<ExitCode, CliE
             .map_err(|e| CliError::usage(format!("cannot read the secret from stdin: {e}")))?;
             // A trailing newline from `echo` is not part of the secret.
             let value = value.strip_suffix('\n').map(|v| v.strip_suffix('\r').unwrap_or(v)).unwrap_or(&value);
+            if value.len() > MAX_VALUE {
+                return Err(CliError::usage(format!("a secret value is at most {MAX_VALUE} bytes")));
+            }
             backend.set(&env, &name, value).await?;
             errln!("secret {name} set for environment `{env}`; its next runs get it");
             Ok(ExitCode::SUCCESS)
@@ -88,6 +152,7 @@ pub async fn secret(g: &Global, command: SecretCommand) -> Result<ExitCode, CliE
             Ok(ExitCode::SUCCESS)
         }
         SecretCommand::Delete { name, env } => {
+            check_name(&name)?;
             backend.delete(&env, &name).await?;
             errln!("secret {name} deleted from environment `{env}`; its next runs no longer get it");
             Ok(ExitCode::SUCCESS)

@@ -156,7 +156,7 @@ pub(crate) fn print_summary(o: &PipelineOutcome) -> Result<(), CliError> {
     }
     for j in o.jobs.iter().filter(|j| j.state != RunState::Succeeded) {
         let reason = j.reason.as_deref().unwrap_or("");
-        outln!("  {} {}: {reason}  (terrace logs {})", j.job, j.state, j.run_id);
+        outln!("  {} {}: {reason}  (terrace logs {}#{})", j.job, j.state, o.environment, j.number);
     }
     Ok(())
 }

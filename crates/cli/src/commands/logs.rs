@@ -1,4 +1,5 @@
-//! `terrace logs RUN`: a run's stored log (already masked), by id or unique prefix.
+//! `terrace logs RUN`: a run's stored log (already masked), by short form (`dev#17`), id or
+//! unique prefix.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -14,12 +15,7 @@ const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 pub async fn logs(g: &Global, a: &LogsArgs) -> Result<ExitCode, CliError> {
     let loaded = load_project(g)?;
     let store = open_store(&data_dir(g, &loaded.root)).await?;
-    let mut found = store.find_runs_by_prefix(&a.run).await?;
-    let run = match found.len() {
-        0 => return Err(CliError::usage(format!("no run with an id starting with `{}` (see `terrace runs`)", a.run))),
-        1 => found.remove(0),
-        _ => return Err(CliError::usage(format!("`{}` matches several runs; give more of the id", a.run))),
-    };
+    let run = terrace_engine::find_run(store.as_ref(), Some(&loaded.project.name), &a.run).await?;
     let mut out = std::io::stdout().lock();
     let mut offset = 0;
     let mut ended = !a.follow;

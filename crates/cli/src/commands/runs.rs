@@ -37,7 +37,7 @@ pub async fn runs(g: &Global, a: &RunsArgs) -> Result<ExitCode, CliError> {
                 _ => "-".into(),
             };
             vec![
-                r.id.to_string(),
+                r.short(),
                 r.environment.clone(),
                 r.job.clone(),
                 format!("{}{}", r.event, if r.forced { " (forced)" } else { "" }),
@@ -59,16 +59,7 @@ pub async fn action(g: &Global, action: RunAction) -> Result<ExitCode, CliError>
     match action {
         RunAction::Show { run, json } => {
             let s = session(g).await?;
-            let mut found = s.store.find_runs_by_prefix(&run).await?;
-            let record = match found.len() {
-                0 => {
-                    return Err(CliError::usage(format!(
-                        "no run with an id starting with `{run}` (see `terrace runs`)"
-                    )));
-                }
-                1 => found.remove(0),
-                _ => return Err(CliError::usage(format!("`{run}` matches several runs; give more of the id"))),
-            };
+            let record = terrace_engine::find_run(s.store.as_ref(), Some(&s.loaded.project.name), &run).await?;
             crate::client::admin::print_record(&serde_json::to_value(&record)?, json)?;
             Ok(ExitCode::SUCCESS)
         }

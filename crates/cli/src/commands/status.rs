@@ -68,7 +68,7 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
                 r.event.to_string(),
                 r.state.to_string(),
                 r.finished_at.or(r.started_at).map(when).unwrap_or_else(|| "-".into()),
-                r.id.to_string(),
+                r.short(),
                 dash(r.reason.as_deref()),
             ],
             None => vec![job.clone(), "-".into(), "never run".into(), "-".into(), "-".into(), "-".into()],

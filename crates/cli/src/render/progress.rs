@@ -60,8 +60,8 @@ impl Plain {
                 "[{now}] plan: {}",
                 if jobs.is_empty() { "no job runs on this event".into() } else { jobs.join(" → ") }
             ),
-            Progress::Started { job, run, attempt } => {
-                errln!("[{now}] {job}: started (run {run}, attempt {attempt})")
+            Progress::Started { job, short, attempt, .. } => {
+                errln!("[{now}] {job}: started (run {short}, attempt {attempt})")
             }
             Progress::Lines { job, batches } if !self.quiet => {
                 for b in batches.iter() {

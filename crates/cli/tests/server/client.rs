@@ -289,3 +289,32 @@ fn client_mode_prints_the_progress_local_mode_prints_in_the_same_order() {
     }
     assert!(server.stop());
 }
+
+#[test]
+fn runs_are_named_env_hash_number_in_client_mode_too() {
+    let f = one_job_project("#!/bin/sh\necho hello from app\n");
+    let token = f.token("operator", "op");
+    let mut server = f.start(&[]);
+    let project = f.project();
+    let (code, _, stderr) = terrace(&server, &token, &project, &["up", "dev"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("app: started (run dev#1, attempt 1)"), "{stderr}");
+    let (code, stdout, _) = terrace(&server, &token, &project, &["runs"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("dev#1"), "{stdout}");
+    let (_, stdout, _) = terrace(&server, &token, &project, &["status", "dev"]);
+    assert!(stdout.contains("dev#1"), "{stdout}");
+    let (code, stdout, stderr) = terrace(&server, &token, &project, &["logs", "dev#1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("hello from app"), "{stdout}");
+    let (code, stdout, _) = terrace(&server, &token, &project, &["run", "show", "dev#1", "--json"]);
+    assert_eq!(code, 0);
+    let show: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((show["job"].as_str(), show["number"].as_u64()), (Some("app"), Some(1)));
+    let (code, _, stderr) = terrace(&server, &token, &project, &["logs", "dev#7"]);
+    assert_eq!(code, 2, "{stderr}");
+    // The API takes the short form too (`#` encoded), within a project when given.
+    let api = server.api(Some(&token));
+    assert_eq!(api.ok("GET", "/runs/dev%231?project=shop", None)["job"], "app");
+    assert!(server.stop());
+}

@@ -22,7 +22,7 @@ async fn an_unchanged_start_is_skipped_and_counts_as_success() {
     assert!(again.succeeded());
     let (state, why) = state_of(&again, "base");
     assert_eq!(state, "skipped");
-    assert!(why.starts_with("inputs unchanged"), "{why}");
+    assert!(why.starts_with("unchanged since its last successful start, dev#1"), "{why}");
     assert_eq!(f.executor.started(), ["base:start", "app:start", "app:start"]);
 }
 

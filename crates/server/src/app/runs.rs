@@ -2,6 +2,7 @@
 //! runs it, and reading its (already masked) log from any offset.
 
 use serde::Deserialize;
+use terrace_engine::RunRefError;
 use terrace_model::RunId;
 use terrace_store::control::{RequestFilter, RequestState, Role};
 use terrace_store::{RunCursor, RunFilter, RunRecord, RunState};
@@ -60,33 +61,38 @@ pub async fn list(app: &App, caller: &Caller, q: RunQuery) -> AppResult<RunPage>
     Ok(RunPage { items: runs.into_iter().map(RunView::from).collect(), next })
 }
 
-/// A run by its id or a unique prefix of it (as `terrace logs 0193` takes).
-pub(crate) async fn find(app: &App, id: &str) -> AppResult<RunRecord> {
+/// Where `/runs/{id}` looks for a run named by its short form.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunAt {
+    /// The project whose run `ENV#N` names (needed only when several projects have that environment).
+    pub project: Option<String>,
+}
+
+/// A run by its short form `ENV#N`, its id or a unique prefix of it (as `terrace logs dev#17`
+/// takes); an ambiguous reference is refused with its candidates.
+pub(crate) async fn find(app: &App, id: &str, at: &RunAt) -> AppResult<RunRecord> {
     if let Ok(id) = id.parse::<RunId>() {
         return app.store.get_run(id).await?.ok_or_else(|| AppError::not_found("run", id));
     }
-    let prefix_ok = !id.is_empty() && id.len() <= 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-    if !prefix_ok {
-        return Err(AppError::bad("id", format!("`{}` is not a run id nor a prefix of one", clip(id))));
-    }
-    let mut found = app.store.find_runs_by_prefix(id).await?;
-    match found.len() {
-        0 => Err(AppError::not_found("run", id)),
-        1 => Ok(found.remove(0)),
-        _ => Err(AppError::bad("id", format!("`{id}` matches several runs; give more of the id"))),
+    match terrace_engine::find_run(app.store.as_ref(), at.project.as_deref(), id).await {
+        Ok(run) => Ok(run),
+        Err(RunRefError::Store(e)) => Err(e.into()),
+        Err(RunRefError::NotFound(_)) => Err(AppError::not_found("run", clip(id))),
+        Err(e @ RunRefError::Ambiguous { .. }) => Err(AppError::bad("id", e.to_string())),
     }
 }
 
-pub async fn show(app: &App, caller: &Caller, id: &str) -> AppResult<RunView> {
+pub async fn show(app: &App, caller: &Caller, id: &str, at: &RunAt) -> AppResult<RunView> {
     caller.require(Role::Viewer)?;
-    Ok(find(app, id).await?.into())
+    Ok(find(app, id, at).await?.into())
 }
 
 /// Cancels the request running this run: its jobs are stopped and their runs end
 /// `cancelled`.
-pub async fn cancel(app: &App, caller: &Caller, id: &str) -> AppResult<RequestView> {
+pub async fn cancel(app: &App, caller: &Caller, id: &str, at: &RunAt) -> AppResult<RequestView> {
     caller.require(Role::Operator)?;
-    let run = find(app, id).await?;
+    let run = find(app, id, at).await?;
     if !run.state.is_active() {
         return Err(AppError::Conflict(format!("run {} already ended ({})", run.id, run.state)));
     }
@@ -110,9 +116,9 @@ pub async fn cancel(app: &App, caller: &Caller, id: &str) -> AppResult<RequestVi
 }
 
 /// Lines from `offset` on, and the run's state when they were read.
-pub async fn logs(app: &App, caller: &Caller, id: &str, offset: u64) -> AppResult<LogPage> {
+pub async fn logs(app: &App, caller: &Caller, id: &str, at: &RunAt, offset: u64) -> AppResult<LogPage> {
     caller.require(Role::Viewer)?;
-    let run = find(app, id).await?;
+    let run = find(app, id, at).await?;
     read_page(app, run.id, offset).await
 }
 

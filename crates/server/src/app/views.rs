@@ -95,6 +95,8 @@ pub struct RunView {
     pub pipeline_id: Option<PipelineId>,
     pub project: String,
     pub environment: String,
+    /// The run's number in its environment: `dev#17` names it.
+    pub number: u64,
     pub job: String,
     #[schema(value_type = String, example = "start")]
     pub event: Event,
@@ -117,6 +119,9 @@ pub struct RunView {
     /// A plan run's summary: add, change, destroy, empty.
     #[schema(value_type = Option<Object>)]
     pub plan: Option<serde_json::Value>,
+    /// `skip_unchanged`: what changed since the last successful start (`source`, `parameters
+    /// file`, `variable NAME`, `output JOB.NAME`, `first start`); empty for a skipped run.
+    pub inputs_changed: Option<Vec<String>>,
 }
 
 impl From<RunRecord> for RunView {
@@ -126,6 +131,7 @@ impl From<RunRecord> for RunView {
             pipeline_id: r.pipeline_id,
             project: r.project,
             environment: r.environment,
+            number: r.number,
             job: r.job,
             event: r.event,
             forced: r.forced,
@@ -138,6 +144,7 @@ impl From<RunRecord> for RunView {
             started_at: r.started_at,
             finished_at: r.finished_at,
             plan: r.plan,
+            inputs_changed: r.inputs_changed,
         }
     }
 }

@@ -10,14 +10,16 @@ use crate::db::value::{now_db, text, ts, ts_to_db};
 use crate::db::{Row, Stmt, Tx};
 use crate::error::StoreError;
 use crate::owner::{Owner, RunLease};
-use crate::records::{EnvChange, NewPipeline, NewRun, PipelineEnd, RunFilter, RunRecord, RunState};
+use crate::records::{
+    EnvChange, NewPipeline, NewRun, OpenedRun, PipelineEnd, RunFilter, RunInputs, RunRecord, RunState,
+};
 use crate::store::Result;
 
 macro_rules! columns {
     () => {
         "id, pipeline_id, environment_id, project, environment, job, event, forced, trigger, state, reason, \
          exit_code, inputs_hash, attempts, owner, lease_expires_at, created_at, started_at, finished_at, \
-         plan_summary, artifacts, lease_token"
+         plan_summary, artifacts, lease_token, number, input_parts, inputs_changed"
     };
 }
 
@@ -50,6 +52,9 @@ pub(super) fn from_row(mut r: Row) -> Result<RunRecord> {
         plan: r.json_opt(19)?,
         artifacts: r.text_opt(20)?,
         lease_token: r.num(21)?,
+        number: r.num(22)?,
+        input_parts: r.json_opt(23)?,
+        inputs_changed: r.json_opt(24)?,
     })
 }
 
@@ -57,30 +62,46 @@ fn all(rows: Vec<Row>) -> Result<Vec<RunRecord>> {
     rows.into_iter().map(from_row).collect()
 }
 
-/// The statement creating `run`, queued and held by `holder` under lease 1 until `until`.
-fn insert(run: &NewRun, holder: &Owner, until: OffsetDateTime, now: i64) -> Result<Stmt> {
-    Ok(Stmt::new(
-        T,
-        concat!(
-            "INSERT INTO runs (id, pipeline_id, environment_id, project, environment, job, event, forced, trigger, \
-             state, attempts, owner, lease_expires_at, lease_token, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $11, 1, $12) RETURNING ",
-            columns!()
-        ),
-    )
-    .bind(text(run.id))
-    .bind(run.pipeline_id.map(text))
-    .bind(text(run.environment_id))
-    .bind(&run.project)
-    .bind(&run.environment)
-    .bind(&run.job)
-    .bind(run.event.as_str())
-    .bind(run.forced)
-    .bind(&run.trigger)
-    .bind(holder.as_str())
-    .bind(ts(until)?)
-    .bind(now)
-    .doing(format!("create run {}", run.id)))
+/// The statements creating `run`, queued and held by `holder` under lease 1 until `until`:
+/// its environment's run counter moves on by one and the run takes that number (the
+/// counter's row lock orders two creations in one environment on PostgreSQL). Returns the
+/// index of the insert, whose answer is the run's row.
+fn insert(tx: &mut Tx, run: &NewRun, holder: &Owner, until: OffsetDateTime, now: i64) -> Result<usize> {
+    tx.push(
+        Stmt::new(
+            "run_numbers",
+            "INSERT INTO run_numbers (project, environment, newest) VALUES ($1, $2, 1) \
+             ON CONFLICT (project, environment) DO UPDATE SET newest = run_numbers.newest + 1",
+        )
+        .bind(&run.project)
+        .bind(&run.environment)
+        .doing(format!("number run {}", run.id)),
+    );
+    Ok(tx.push(
+        Stmt::new(
+            T,
+            concat!(
+                "INSERT INTO runs (id, pipeline_id, environment_id, project, environment, job, event, forced, trigger, \
+                 state, attempts, owner, lease_expires_at, lease_token, created_at, number) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $11, 1, $12, \
+                 (SELECT newest FROM run_numbers WHERE project = $4 AND environment = $5)) RETURNING ",
+                columns!()
+            ),
+        )
+        .bind(text(run.id))
+        .bind(run.pipeline_id.map(text))
+        .bind(text(run.environment_id))
+        .bind(&run.project)
+        .bind(&run.environment)
+        .bind(&run.job)
+        .bind(run.event.as_str())
+        .bind(run.forced)
+        .bind(&run.trigger)
+        .bind(holder.as_str())
+        .bind(ts(until)?)
+        .bind(now)
+        .doing(format!("create run {}", run.id)),
+    ))
 }
 
 fn insert_pipeline(id: PipelineId, env: EnvironmentId, event: Event, trigger: &str, now: i64) -> Stmt {
@@ -117,7 +138,7 @@ pub(super) async fn open_pipeline(
     p: &NewPipeline,
     holder: &Owner,
     until: OffsetDateTime,
-) -> Result<(PipelineId, Vec<RunLease>)> {
+) -> Result<(PipelineId, Vec<OpenedRun>)> {
     let id = PipelineId::new();
     let now = now_db()?;
     let mut tx = Tx::new();
@@ -126,14 +147,20 @@ pub(super) async fn open_pipeline(
         tx.one(environments::state_stmt(env, state, None, None)?, move || StoreError::not_found("environment", env));
     }
     tx.push(insert_pipeline(id, p.environment_id, p.event, &p.trigger, now));
+    let mut inserts = Vec::with_capacity(p.runs.len());
     for run in &p.runs {
         let mut run = run.clone();
         run.pipeline_id = Some(id);
-        tx.push(insert(&run, holder, until, now)?);
+        inserts.push(insert(&mut tx, &run, holder, until, now)?);
     }
-    s.db.write(tx).await?;
-    let leases = p.runs.iter().map(|r| RunLease { id: r.id, owner: holder.clone(), token: 1 }).collect();
-    Ok((id, leases))
+    let mut outs = s.db.write(tx).await?;
+    let mut opened = Vec::with_capacity(p.runs.len());
+    for (run, i) in p.runs.iter().zip(inserts) {
+        let row = outs[i].rows.pop().ok_or_else(|| StoreError::Corrupt(format!("run {} not returned", run.id)))?;
+        let number = from_row(row)?.number;
+        opened.push(OpenedRun { lease: RunLease { id: run.id, owner: holder.clone(), token: 1 }, number });
+    }
+    Ok((id, opened))
 }
 
 fn finish_pipeline_step(tx: &mut Tx, id: PipelineId, state: RunState) -> Result<()> {
@@ -174,7 +201,7 @@ pub(super) async fn close_pipeline(s: &SqlStore, end: &PipelineEnd<'_>) -> Resul
 
 pub(super) async fn create(s: &SqlStore, run: NewRun, holder: &Owner, until: OffsetDateTime) -> Result<RunRecord> {
     let mut tx = Tx::new();
-    let i = tx.push(insert(&run, holder, until, now_db()?)?);
+    let i = insert(&mut tx, &run, holder, until, now_db()?)?;
     let mut outs = s.db.write(tx).await?;
     let row = outs[i].rows.pop().ok_or_else(|| StoreError::Corrupt(format!("run {} not returned", run.id)))?;
     from_row(row)
@@ -205,18 +232,46 @@ pub(crate) fn canonical_prefix(prefix: &str) -> Option<String> {
 }
 
 pub(super) async fn find_by_prefix(s: &SqlStore, prefix: &str) -> Result<Vec<RunRecord>> {
+    by_prefix(s, prefix, None, 2).await
+}
+
+async fn by_prefix(s: &SqlStore, prefix: &str, project: Option<&str>, limit: u32) -> Result<Vec<RunRecord>> {
     let Some(canonical) = canonical_prefix(prefix) else {
         return Ok(Vec::new());
     };
     // A range on the primary key: every id starting with `p` lies in [p, p || '~'],
     // since ids hold only [0-9a-f-], all below '~' (byte order; PostgreSQL's ids are
     // COLLATE "C").
-    let stmt =
-        Stmt::new(T, concat!("SELECT ", columns!(), " FROM runs WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT 2"))
-            .bind(canonical.as_str())
-            .bind(format!("{canonical}~"))
-            .doing(format!("find runs by prefix {canonical}"));
-    all(s.db.query(stmt).await?)
+    let mut q = Stmt::dynamic(T, concat!("SELECT ", columns!(), " FROM runs WHERE id >= ").to_string());
+    q.push_arg(canonical.as_str()).push(" AND id <= ").push_arg(format!("{canonical}~"));
+    if let Some(project) = project {
+        q.push(" AND project = ").push_arg(project);
+    }
+    q.push(" ORDER BY id LIMIT ").push_arg(limit);
+    all(s.db.query(q.doing(format!("find runs by prefix {canonical}"))).await?)
+}
+
+/// `ENV#N` as environment name and number, when `reference` has that form.
+pub(crate) fn parse_short(reference: &str) -> Option<(&str, u64)> {
+    let (env, number) = reference.trim().rsplit_once('#')?;
+    let number = number.parse().ok()?;
+    (!env.is_empty()).then_some((env, number))
+}
+
+pub(super) async fn find(s: &SqlStore, project: Option<&str>, reference: &str, limit: u32) -> Result<Vec<RunRecord>> {
+    let Some((env, number)) = parse_short(reference) else {
+        return by_prefix(s, reference, project, limit).await;
+    };
+    let Ok(number) = i64::try_from(number) else {
+        return Ok(Vec::new());
+    };
+    let mut q = Stmt::dynamic(T, concat!("SELECT ", columns!(), " FROM runs WHERE environment = ").to_string());
+    q.push_arg(env).push(" AND number = ").push_arg(number);
+    if let Some(project) = project {
+        q.push(" AND project = ").push_arg(project);
+    }
+    q.push(" ORDER BY project LIMIT ").push_arg(limit);
+    all(s.db.query(q.doing(format!("find run {env}#{number}"))).await?)
 }
 
 pub(super) async fn list(s: &SqlStore, filter: &RunFilter) -> Result<Vec<RunRecord>> {
@@ -287,6 +342,46 @@ pub(super) async fn active(s: &SqlStore) -> Result<Vec<RunRecord>> {
     )
     .doing("list active runs");
     all(s.db.query(stmt).await?)
+}
+
+/// Records what `skip_unchanged` found of a run's inputs.
+pub(super) async fn set_inputs(s: &SqlStore, lease: &RunLease, inputs: &RunInputs) -> Result<()> {
+    let mut tx = Tx::new();
+    fence::run(&mut tx, lease);
+    let parts = serde_json::to_string(&inputs.parts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let changed = serde_json::to_string(&inputs.changed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    tx.push(
+        Stmt::new(T, "UPDATE runs SET inputs_hash = $1, input_parts = $2, inputs_changed = $3 WHERE id = $4")
+            .bind(inputs.hash.as_str())
+            .bind(parts)
+            .bind(changed)
+            .bind(text(lease.id))
+            .doing(format!("record the inputs of run {}", lease.id)),
+    );
+    s.db.write(tx).await.map(drop)
+}
+
+/// The newest successful (not skipped) run of `job` for `event` that recorded its inputs.
+pub(super) async fn last_success(
+    s: &SqlStore,
+    env: EnvironmentId,
+    job: &str,
+    event: Event,
+) -> Result<Option<RunRecord>> {
+    let stmt = Stmt::new(
+        T,
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM runs WHERE environment_id = $1 AND job = $2 AND event = $3 AND state = 'succeeded' \
+             AND inputs_hash IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1"
+        ),
+    )
+    .bind(text(env))
+    .bind(job)
+    .bind(event.as_str())
+    .doing(format!("read the last successful run of job {job}"));
+    s.db.query_opt(stmt).await?.map(from_row).transpose()
 }
 
 /// Records a plan run's summary and the folder of its saved plan.

@@ -46,7 +46,7 @@ impl Store for SqlStore {
         pipeline: &NewPipeline,
         holder: &Owner,
         lease_until: OffsetDateTime,
-    ) -> Result<(PipelineId, Vec<RunLease>)> {
+    ) -> Result<(PipelineId, Vec<OpenedRun>)> {
         runs::open_pipeline(self, pipeline, holder, lease_until).await
     }
     async fn finish_pipeline(&self, id: PipelineId, state: RunState) -> Result<()> {
@@ -63,6 +63,9 @@ impl Store for SqlStore {
     }
     async fn find_runs_by_prefix(&self, prefix: &str) -> Result<Vec<RunRecord>> {
         runs::find_by_prefix(self, prefix).await
+    }
+    async fn find_runs(&self, project: Option<&str>, reference: &str, limit: u32) -> Result<Vec<RunRecord>> {
+        runs::find(self, project, reference, limit).await
     }
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
         runs::list(self, filter).await
@@ -101,6 +104,12 @@ impl Store for SqlStore {
     }
     async fn finish_run(&self, lease: &RunLease, end: &Ending) -> Result<()> {
         attempts::finish_run(self, lease, end).await
+    }
+    async fn last_success(&self, env: EnvironmentId, job: &str, event: Event) -> Result<Option<RunRecord>> {
+        runs::last_success(self, env, job, event).await
+    }
+    async fn set_run_inputs(&self, lease: &RunLease, inputs: &RunInputs) -> Result<()> {
+        runs::set_inputs(self, lease, inputs).await
     }
     async fn set_run_plan(&self, lease: &RunLease, summary: &serde_json::Value, artifacts: &str) -> Result<()> {
         runs::set_plan(self, lease, summary, artifacts).await

@@ -111,8 +111,10 @@ async fn a_pipeline_opens_in_one_go_with_its_runs_held(f: Fixture) {
         runs: runs.clone(),
     };
     let until = soon();
-    let (pipeline, leases) = f.store.open_pipeline(&p, &me(), until).await.unwrap();
+    let (pipeline, opened) = f.store.open_pipeline(&p, &me(), until).await.unwrap();
+    let leases: Vec<_> = opened.iter().map(|o| o.lease.clone()).collect();
     assert_eq!(leases.iter().map(|l| l.id).collect::<Vec<_>>(), [runs[0].id, runs[1].id]);
+    assert_eq!(opened.iter().map(|o| o.number).collect::<Vec<_>>(), [1, 2], "numbered in order");
     for (l, new) in leases.iter().zip(&runs) {
         let got = f.store.get_run(new.id).await.unwrap().unwrap();
         assert_eq!((got.pipeline_id, got.state, got.lease_expires_at), (Some(pipeline), RunState::Queued, Some(until)));

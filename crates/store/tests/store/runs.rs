@@ -93,6 +93,37 @@ async fn prefix_lookup_with_and_without_dashes(f: Fixture) {
     assert!(f.store.find_runs_by_prefix("0190%").await.unwrap().is_empty());
 }
 
+/// Every run gets the next number of its project's environment, which goes on counting
+/// after the environment is deleted and started again; `ENV#N` and id prefixes find runs,
+/// within a project when one is given.
+async fn runs_are_numbered_per_environment_and_found_by_short_form(f: Fixture) {
+    let dev = env(&*f.store, "dev").await;
+    let prod = env(&*f.store, "prod").await;
+    let blog = f.store.ensure_environment("blog", "dev").await.unwrap();
+    let d1 = run(&*f.store, &dev, "db").await;
+    let d2 = run(&*f.store, &dev, "app").await;
+    let p1 = run(&*f.store, &prod, "db").await;
+    let b1 = run(&*f.store, &blog, "db").await;
+    assert_eq!((d1.number, d2.number, p1.number, b1.number), (1, 2, 1, 1));
+    assert_eq!((d2.short().as_str(), p1.short().as_str()), ("dev#2", "prod#1"));
+    f.store.delete_environment(dev.id).await.unwrap();
+    let again = env(&*f.store, "dev").await;
+    assert_eq!(run(&*f.store, &again, "db").await.number, 3, "a number names one run for good");
+
+    let ids = |v: Vec<terrace_store::RunRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(f.store.find_runs(Some("shop"), "dev#2", 10).await.unwrap()), [d2.id]);
+    assert_eq!(ids(f.store.find_runs(Some("shop"), " prod#1 ", 10).await.unwrap()), [p1.id]);
+    assert_eq!(ids(f.store.find_runs(Some("blog"), "dev#1", 10).await.unwrap()), [b1.id]);
+    assert_eq!(f.store.find_runs(None, "dev#1", 10).await.unwrap().len(), 2, "two projects have a dev#1");
+    assert!(f.store.find_runs(Some("shop"), "dev#9", 10).await.unwrap().is_empty());
+    assert!(f.store.find_runs(Some("shop"), "dev#x", 10).await.unwrap().is_empty());
+    assert!(f.store.find_runs(Some("shop"), "#1", 10).await.unwrap().is_empty());
+    let prefix = &d1.id.to_string()[..4];
+    assert_eq!(f.store.find_runs(Some("shop"), prefix, 10).await.unwrap().len(), 4, "every shop run shares it");
+    assert_eq!(f.store.find_runs(Some("shop"), prefix, 2).await.unwrap().len(), 2);
+    assert_eq!(ids(f.store.find_runs(Some("blog"), prefix, 10).await.unwrap()), [b1.id]);
+}
+
 async fn list_runs_filters_newest_first(f: Fixture) {
     let dev = env(&*f.store, "dev").await;
     let prod = env(&*f.store, "prod").await;
@@ -232,6 +263,7 @@ backends!(
     a_pipeline_closes_in_one_go,
     pipelines_finish_and_unknown_ones_are_not_found,
     prefix_lookup_with_and_without_dashes,
+    runs_are_numbered_per_environment_and_found_by_short_form,
     list_runs_filters_newest_first,
     list_runs_pages_with_a_cursor,
     list_runs_defaults_to_100,

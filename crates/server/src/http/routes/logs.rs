@@ -32,6 +32,8 @@ pub struct LogQuery {
     pub offset: Option<u64>,
     /// Stream lines as Server-Sent Events until the run ends (`event: line`, then `event: end`).
     pub follow: Option<bool>,
+    /// The project whose run `ENV#N` names (needed only when several projects have that environment).
+    pub project: Option<String>,
 }
 
 /// A run's log (already masked). With `follow=true`: `text/event-stream`, one `line` event
@@ -55,7 +57,8 @@ async fn logs(
         .and_then(|v| v.trim().parse::<u64>().ok())
         .and_then(|last| last.checked_add(1));
     let offset = resume.or(q.offset).unwrap_or(0);
-    let page = runs::logs(&app, &caller, &id, offset).await?;
+    let at = runs::RunAt { project: q.project.clone() };
+    let page = runs::logs(&app, &caller, &id, &at, offset).await?;
     if !q.follow.unwrap_or(false) {
         return Ok(Json(page).into_response());
     }

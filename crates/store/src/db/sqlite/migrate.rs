@@ -38,6 +38,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "log batches", "0005_log_batches.sql"),
     migration!(6, "attempt handles", "0006_attempt_handles.sql"),
     migration!(7, "leases", "0007_leases.sql"),
+    migration!(8, "run numbers and inputs", "0008_run_numbers_and_inputs.sql"),
 ];
 
 /// How many migrations this version knows.
