@@ -81,6 +81,12 @@ async fn open_stores(data: &Path) -> Result<(Arc<dyn Store>, Arc<dyn ControlStor
     Ok((store, sqlite))
 }
 
+/// Who runs this command, as runs, approvals and the audit log record it: `cli:<user>`
+/// (`$USER`).
+pub fn local_actor() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
 pub struct Session {
     pub loaded: Loaded,
     pub store: Arc<dyn Store>,
@@ -107,7 +113,6 @@ impl Session {
         let parallel = parallel
             .map(usize::from)
             .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
         Engine {
             project: self.loaded.project,
             project_root: self.loaded.root,
@@ -117,7 +122,7 @@ impl Session {
             parallel,
             invoking_env: Arc::new(std::env::vars().collect()),
             env_access: EnvAccess::Invoking,
-            trigger: format!("cli:{user}"),
+            trigger: local_actor(),
             owner: terrace_engine::local_owner(),
             lease: terrace_engine::LEASE,
             kill_grace: exec.kill_grace,

@@ -3,6 +3,7 @@
 //! variables, limits and retries, records every step in the store, and recovers runs a
 //! crashed process left behind, through the executors that ran them.
 
+pub mod approvals;
 mod attempt;
 mod commit;
 mod env_lock;

@@ -16,4 +16,4 @@ pub mod vars;
 
 pub use event::Event;
 pub use ids::{EnvironmentId, PipelineId, RunId};
-pub use project::{Command, EnvironmentDef, Job, Project, VariableDef};
+pub use project::{ApprovalPolicy, Command, EnvironmentDef, Job, Project, VariableDef};

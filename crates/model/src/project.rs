@@ -41,6 +41,25 @@ pub struct EnvironmentDef {
     pub inputs: IndexMap<String, PathBuf>,
     /// Where this environment's jobs run unless a job says otherwise.
     pub executor: Option<String>,
+    /// Whether an event that changes this environment waits for an approval.
+    pub approval: ApprovalPolicy,
+}
+
+/// `approval:` of an environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+pub struct ApprovalPolicy {
+    /// Events that change the environment (every event but `plan`) and promotions to it
+    /// wait in `awaiting_approval` until approved or rejected.
+    pub required: bool,
+    /// The approver must be someone other than who asked for the event.
+    pub distinct_approver: bool,
+}
+
+impl ApprovalPolicy {
+    /// Whether `event` of such an environment waits for an approval.
+    pub fn gates(&self, event: Event) -> bool {
+        self.required && event != Event::Plan
+    }
 }
 
 /// Which built-in recipe a job uses.

@@ -75,7 +75,21 @@ pub fn json_schema() -> Value {
                         "propertyNames": { "pattern": RESOURCE_NAME, "maxLength": 63 },
                         "additionalProperties": { "$ref": "#/$defs/relative_path" }
                     },
-                    "executor": { "$ref": "#/$defs/executor", "description": "Where this environment's jobs run unless a job says otherwise." }
+                    "executor": { "$ref": "#/$defs/executor", "description": "Where this environment's jobs run unless a job says otherwise." },
+                    "approval": {
+                        "description": "`required`: every event but `plan` (and every promotion to it) waits in `awaiting_approval` until `terrace approve` or `terrace reject`. The mapping form can also require the approver to differ from who asked.",
+                        "anyOf": [
+                            { "enum": ["required", "none"] },
+                            {
+                                "type": "object",
+                                "additionalProperties": false,
+                                "properties": {
+                                    "required": { "type": "boolean", "description": "Whether approval is required." },
+                                    "distinct_approver": { "type": "boolean", "description": "The approver must be someone other than who asked for the event." }
+                                }
+                            }
+                        ]
+                    }
                 }
             },
             "job": job_schema(&events, &templates),

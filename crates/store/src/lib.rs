@@ -4,6 +4,7 @@
 //! small backend layer (`db`) over SQLite (the default) and PostgreSQL (many server
 //! replicas). Runs and requests are held by an `Owner` under leases with fencing tokens.
 
+pub mod approvals;
 pub mod control;
 pub mod crypto;
 pub mod data_dir;
@@ -16,6 +17,7 @@ pub mod records;
 mod sql;
 mod store;
 
+pub use approvals::{ApprovalFilter, ApprovalId, ApprovalRecord, ApprovalState, Decision, NewApproval, SubjectKind};
 pub use control::ControlStore;
 pub use crypto::Cipher;
 pub use error::{DbError, StoreError};

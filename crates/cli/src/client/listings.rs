@@ -74,11 +74,13 @@ pub async fn status(client: &Client, g: &Global, a: &StatusArgs) -> Result<ExitC
         return list(client, &project, a.json).await;
     };
     let env: Value = client.get(&format!("/projects/{}/environments/{}", seg(&project), seg(name))).await?;
+    let approvals = env["approvals"].as_array().cloned().unwrap_or_default();
     if env["state"] == "absent" {
         if a.json {
-            outln!("{}", serde_json::json!({"name": name, "state": "absent", "jobs": []}));
+            outln!("{}", serde_json::json!({"name": name, "state": "absent", "jobs": [], "approvals": approvals}));
         } else {
             outln!("environment `{name}` has no record (never started, or deleted)");
+            crate::commands::approvals::print_pending(&approvals)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -90,6 +92,7 @@ pub async fn status(client: &Client, g: &Global, a: &StatusArgs) -> Result<ExitC
     if let Some(reason) = env["reason"].as_str() {
         outln!("  {reason}");
     }
+    crate::commands::approvals::print_pending(&approvals)?;
     let info: Value = client.get(&format!("/projects/{}", seg(&project))).await?;
     let runs = env["jobs"].as_array().cloned().unwrap_or_default();
     let rows = info["jobs"]

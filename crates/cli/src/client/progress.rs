@@ -58,7 +58,7 @@ pub async fn follow(client: &Client, id: &str, quiet: bool) -> Result<Value, Cli
     let mut window: usize = 1000;
     let result = loop {
         let request: Value = client.get(&format!("/requests/{}", seg(id))).await?;
-        let final_state = !matches!(request["state"].as_str(), Some("queued" | "running"));
+        let final_state = !matches!(request["state"].as_str(), Some("queued" | "running" | "awaiting_approval"));
         if pipeline.is_none()
             && let Some(first) = request["run_ids"].as_array().and_then(|a| a.first()).and_then(Value::as_str)
         {

@@ -1,5 +1,7 @@
 //! One module per command family.
 
+pub mod approvals;
+pub mod audit;
 pub mod lifecycle;
 pub mod logs;
 pub mod outputs;

@@ -39,7 +39,10 @@ pub(super) fn environments(
             .unwrap_or_default();
         let executor = get(&entries, "executor")
             .and_then(|(p, n)| super::executor::name(d, &Slot::new(n, p, format!("`executor` of {label}"))));
-        let mut def = EnvironmentDef { name: name.to_string(), variables, inputs: IndexMap::new(), executor };
+        let approval = get(&entries, "approval")
+            .and_then(|(p, n)| super::approval::approval(d, &Slot::new(n, p, format!("`approval` of {label}"))))
+            .unwrap_or_default();
+        let mut def = EnvironmentDef { name: name.to_string(), variables, inputs: IndexMap::new(), executor, approval };
         let mut inputs = Vec::new();
         if let Some((p, n)) = get(&entries, "inputs") {
             let slot = Slot::new(n, p, format!("`inputs` of {label}"));

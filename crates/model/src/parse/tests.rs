@@ -111,7 +111,16 @@ fn full_file_round_trips() {
         ..base.clone()
     };
     let env = |name: &str, variables| {
-        (name.to_string(), EnvironmentDef { name: name.into(), variables, inputs: IndexMap::new(), executor: None })
+        (
+            name.to_string(),
+            EnvironmentDef {
+                name: name.into(),
+                variables,
+                inputs: IndexMap::new(),
+                executor: None,
+                approval: Default::default(),
+            },
+        )
     };
     let expected = Project {
         name: "shop".into(),
@@ -170,7 +179,7 @@ fn unknown_keys_list_the_allowed_ones_and_suggest() {
     assert!(message.ends_with("; did you mean `commands`?"), "{message}");
     assert_eq!(
         only("project: p\nenvironments:\n  dev: {vars: {}}\n"),
-        "3:9: unknown key `vars` in environment `dev`: expected one of variables, inputs, executor"
+        "3:9: unknown key `vars` in environment `dev`: expected one of variables, inputs, executor, approval"
     );
 }
 
@@ -281,4 +290,25 @@ fn error_display_is_one_problem_per_line() {
     assert!(lines[0].starts_with("infra/terrace.yaml:1:10: invalid project name `P`"));
     assert!(lines[1].starts_with("infra/terrace.yaml:2:1: unknown key `x`"));
     let _: &dyn std::error::Error = &err;
+}
+
+#[test]
+fn approval_is_a_word_or_a_mapping() {
+    let env = |text: &str| {
+        let yaml = format!("project: p\nenvironments:\n  prod:\n    approval: {text}\njobs: {{}}\n");
+        parse_project("terrace.yaml", &yaml).map(|p| p.environments["prod"].approval)
+    };
+    let required = crate::ApprovalPolicy { required: true, distinct_approver: false };
+    assert_eq!(env("required").unwrap(), required);
+    assert_eq!(env("none").unwrap(), crate::ApprovalPolicy::default());
+    assert_eq!(env("{required: true}").unwrap(), required);
+    let both = env("{required: true, distinct_approver: true}").unwrap();
+    assert!(both.required && both.distinct_approver);
+    assert!(both.gates(crate::Event::Start) && both.gates(crate::Event::Delete) && !both.gates(crate::Event::Plan));
+    let e = env("maybe").unwrap_err().to_string();
+    assert!(e.contains("4:15: `approval` of environment `prod` must be `required`, `none`"), "{e}");
+    let e = env("{required: yes}").unwrap_err().to_string();
+    assert!(e.contains("`required` of `approval` of environment `prod` must be true or false"), "{e}");
+    let e = env("{required: true, by: x}").unwrap_err().to_string();
+    assert!(e.contains("unknown key `by`"), "{e}");
 }

@@ -142,10 +142,18 @@ pub async fn show(app: &App, caller: &Caller, project: &str, env: &str, reveal: 
         })
         .collect();
     let secrets = app.store.list_secrets(&loaded.project.name, env).await?.into_iter().map(|s| s.name).collect();
+    let waiting = terrace_store::ApprovalFilter {
+        project: Some(loaded.project.name.clone()),
+        environment: Some(env.to_string()),
+        state: Some(terrace_store::ApprovalState::AwaitingApproval),
+        limit: Some(100),
+    };
+    let approvals = app.store.list_approvals(&waiting).await?.into_iter().map(Into::into).collect();
     Ok(EnvironmentView {
         summary: summary(&loaded.project.name, env, record.as_ref(), defined),
         outputs,
         jobs: jobs.into_iter().map(RunView::from).collect(),
         secrets,
+        approvals,
     })
 }

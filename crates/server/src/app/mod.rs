@@ -3,6 +3,7 @@
 //! implementations hold SQL.
 
 pub mod access;
+pub mod approvals;
 pub mod environments;
 pub mod error;
 pub mod events;
