@@ -1,7 +1,5 @@
 //! One module per command family.
 
-pub mod approvals;
-pub mod audit;
 pub mod lifecycle;
 pub mod logs;
 pub mod outputs;
@@ -9,5 +7,6 @@ pub mod runs;
 pub mod server;
 pub mod status;
 pub mod template;
+pub mod timed;
 pub mod token;
 pub mod validate;

@@ -1,6 +1,5 @@
 //! The `/api/v1` resources, one module each; each module registers its own routes.
 
-mod approvals;
 mod environments;
 mod events;
 mod logs;
@@ -24,5 +23,4 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .merge(logs::routes())
         .merge(secrets::routes())
         .merge(tokens::routes())
-        .merge(approvals::routes())
 }
