@@ -55,7 +55,6 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
             job: None,
             raw_args: vec![],
             secrets: Default::default(),
-            origin: Default::default(),
         };
         let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;
         let took = t.elapsed();

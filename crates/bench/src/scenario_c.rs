@@ -40,7 +40,6 @@ pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
             job: None,
             raw_args: vec![],
             secrets: Default::default(),
-            origin: Default::default(),
         };
         let t0 = realtime_ns();
         let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;

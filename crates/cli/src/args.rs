@@ -105,31 +105,44 @@ pub enum Command {
     /// Projects registered on a terrace server
     #[command(subcommand)]
     Project(crate::server_args::ProjectCommand),
-    /// The audit log of a terrace server: reveals, token and secret changes, cancels
+    /// The audit log: approvals, promotions; on a server also reveals, token and secret changes, cancels
     Audit(crate::server_args::AuditArgs),
-    /// Ephemeral environments (`ttl:`): postpone the destroy
-    #[command(subcommand)]
-    Env(EnvCommand),
-    /// Local mode: run what is due now (TTL destroys, cron jobs, drift checks); a server does it by itself
-    #[command(after_help = "A `terrace server` runs its schedules, time-to-live destroys and drift checks itself. \
-        Without a server nothing runs in the background: call `terrace tick` from cron or a systemd timer \
-        (every minute, say). A tick runs what is due once, however many ticks were missed.")]
-    Tick(JsonFlag),
+    /// Approve what awaits approval (an event of an environment with `approval: required`) and run it
+    #[command(after_help = "Examples:\n  terrace approvals              what awaits approval\n  \
+        terrace approve 0193          approve it (any unique prefix of the approval or request id) and run it\n  \
+        terrace reject 0193 --reason \"not during the freeze\"\n\
+        Who decided, and when, is recorded on the approval and in `terrace audit`.")]
+    Approve(DecideArgs),
+    /// Reject what awaits approval: it never runs; who rejected it and why are recorded
+    Reject(DecideArgs),
+    /// What awaits approval (with --all, decided ones too), newest first
+    Approvals(ApprovalsArgs),
 }
 
-#[derive(Subcommand, Debug)]
-pub enum EnvCommand {
-    /// Postpone an ephemeral environment's destroy (from its destroy time, or from now once due)
-    #[command(after_help = "Example:\n  terrace env extend preview-42 24h")]
-    Extend {
-        /// The environment (it must have `ttl:` in terrace.yaml)
-        env: String,
-        /// How much later: 24h, 3days, 1h 30m
-        #[arg(value_parser = humantime::parse_duration)]
-        by: std::time::Duration,
-        #[arg(long)]
-        json: bool,
-    },
+#[derive(Args, Debug, Clone)]
+pub struct DecideArgs {
+    /// The approval id, or the id of the request it holds (any unique prefix)
+    pub id: String,
+    /// Why (recorded on the approval and in the audit log)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub exec: ExecFlags,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ApprovalsArgs {
+    /// Only this environment's approvals
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Decided ones too (approved, rejected, cancelled)
+    #[arg(long)]
+    pub all: bool,
+    /// At most this many
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]

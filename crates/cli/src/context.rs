@@ -68,7 +68,7 @@ pub async fn open_store(data: &Path) -> Result<Arc<dyn Store>, CliError> {
 }
 
 /// The store, and the same store's control side (secrets).
-async fn open_stores(data: &Path) -> Result<(Arc<dyn Store>, Arc<SqlStore>), CliError> {
+async fn open_stores(data: &Path) -> Result<(Arc<dyn Store>, Arc<dyn ControlStore>), CliError> {
     terrace_store::data_dir::prepare(data)
         .map_err(|e| CliError::Failed(format!("cannot create the data folder {}: {e}", data.display())))?;
     let cipher = Cipher::load_or_create(data)?;
@@ -81,20 +81,24 @@ async fn open_stores(data: &Path) -> Result<(Arc<dyn Store>, Arc<SqlStore>), Cli
     Ok((store, sqlite))
 }
 
+/// Who runs this command, as runs, approvals and the audit log record it: `cli:<user>`
+/// (`$USER`).
+pub fn local_actor() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
 pub struct Session {
     pub loaded: Loaded,
     pub store: Arc<dyn Store>,
     pub control: Arc<dyn ControlStore>,
-    /// Destroy times, schedules, drift checks, notifications.
-    pub timed: Arc<dyn terrace_store::ScheduleStore>,
     pub data: PathBuf,
 }
 
 pub async fn session(g: &Global) -> Result<Session, CliError> {
     let loaded = load_project(g)?;
     let data = data_dir(g, &loaded.root);
-    let (store, sqlite) = open_stores(&data).await?;
-    Ok(Session { loaded, store, control: sqlite.clone(), timed: sqlite, data })
+    let (store, control) = open_stores(&data).await?;
+    Ok(Session { loaded, store, control, data })
 }
 
 impl Session {
@@ -109,7 +113,6 @@ impl Session {
         let parallel = parallel
             .map(usize::from)
             .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
         Engine {
             project: self.loaded.project,
             project_root: self.loaded.root,
@@ -119,7 +122,7 @@ impl Session {
             parallel,
             invoking_env: Arc::new(std::env::vars().collect()),
             env_access: EnvAccess::Invoking,
-            trigger: format!("cli:{user}"),
+            trigger: local_actor(),
             owner: terrace_engine::local_owner(),
             lease: terrace_engine::LEASE,
             kill_grace: exec.kill_grace,

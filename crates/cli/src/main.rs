@@ -75,9 +75,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Server(a) => commands::server::server(g, *a).await,
         Command::Token(t) => commands::token::token(g, t).await,
         Command::Secret(s) => client::secrets::secret(g, s).await,
-        Command::Env(e) => commands::timed::env(g, e).await,
-        Command::Tick(a) => commands::timed::tick(g, &a).await,
-        Command::Request(_) | Command::Project(_) | Command::Audit(_) => Err(CliError::usage(
+        Command::Approve(a) => commands::approvals::decide(g, a, terrace_store::Decision::Approve).await,
+        Command::Reject(a) => commands::approvals::decide(g, a, terrace_store::Decision::Reject).await,
+        Command::Approvals(a) => commands::approvals::list(g, &a).await,
+        Command::Audit(a) => commands::audit::audit(g, &a).await,
+        Command::Request(_) | Command::Project(_) => Err(CliError::usage(
             "this command talks to a terrace server: pass --server URL or set TERRACE_SERVER (token in TERRACE_TOKEN)",
         )),
     }

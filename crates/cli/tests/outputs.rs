@@ -184,3 +184,34 @@ fn unset_env_reference_fails_the_run_naming_the_variable() {
     let reason = TestProject::job_in(&out, "a")["reason"].as_str().unwrap().to_string();
     assert!(reason.contains("TOKEN") && reason.contains("TERRACE_TEST_SURELY_UNSET"), "{reason}");
 }
+
+/// An output file of the wrong shape is reported in Terrace's words: which entry, which key,
+/// what was expected; never a library's type names, never the value.
+#[test]
+fn a_wrong_shaped_output_file_says_which_entry_which_key_and_what_was_expected() {
+    let cases = [
+        (
+            r#"{"HOST": "s3cr3t-host"}"#,
+            "output `HOST`: expected an object with the keys value and sensitive (true or false), found a string",
+        ),
+        (r#"{"PW": {"value": "x", "sensitive": "s3cr3t-yes"}}"#, "output `PW`: expected a boolean, found a string"),
+        (r#"{"PW": {"sensitive": false}}"#, "output `PW`: the key `value` is missing"),
+        (
+            r#"["s3cr3t-item"]"#,
+            "expected a JSON object mapping each output name to an object with the keys value and sensitive (true or false), found an array",
+        ),
+    ];
+    for (file, expected) in cases {
+        let p = TestProject::new(
+            "project: p\nenvironments: {dev: {}}\njobs:\n  a:\n    events: [start]\n    \
+             commands: {start: 'cat body > $TERRACE_OUTPUT_FILE'}\n    source: src\n",
+        );
+        p.write("src/body", file);
+        let out = p.run(&["up", "dev", "--json"]).code(1).json();
+        let reason = TestProject::job_in(&out, "a")["reason"].as_str().unwrap().to_string();
+        assert!(reason.contains(expected), "{file}: {reason}");
+        for leak in ["s3cr3t", "EntryBody", "struct", "invalid type", "missing field"] {
+            assert!(!reason.contains(leak), "{leak} in: {reason}");
+        }
+    }
+}

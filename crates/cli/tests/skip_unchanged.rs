@@ -1,5 +1,6 @@
 //! `skip_unchanged`: a job re-runs exactly when something it consumes changed (an upstream
-//! output, its source, its parameters file, its variables), and its run says which.
+//! output, its source, its parameters file, its variables, its command), and its run says
+//! which.
 
 mod common;
 
@@ -54,11 +55,16 @@ fn a_job_reruns_exactly_when_what_it_consumes_changed_and_says_what() {
     assert!(!progress.contains("app: started"), "a skipped job is not shown started:\n{progress}");
     assert_eq!(changed(&second), Vec::<String>::new());
 
-    let cases: [(&str, &str, &str); 4] = [
+    let cases: [(&str, &str, &str); 5] = [
         ("net/vpc", "vpc-2", "output network.vpc_id"),
         ("app/deploy.txt", "v2", "source"),
         ("params/app.json", r#"{"replicas": 2}"#, "parameters file"),
         ("terrace.yaml", &PROJECT.replace("SIZE: small", "SIZE: large"), "variable SIZE"),
+        (
+            "terrace.yaml",
+            &PROJECT.replace("SIZE: small", "SIZE: large").replace("deploying into", "deploying to"),
+            "definition",
+        ),
     ];
     for (file, content, what) in cases {
         p.write(file, content);
@@ -74,7 +80,7 @@ fn a_job_reruns_exactly_when_what_it_consumes_changed_and_says_what() {
     // The log of a run says why it ran.
     let runs = p.json(&["runs", "--job", "app", "--limit", "2"]);
     let last_ran = &runs[1];
-    assert_eq!(changed(last_ran), ["variable SIZE"]);
+    assert_eq!(changed(last_ran), ["definition"]);
     let log = p.log(&format!("dev#{}", last_ran["number"]));
-    assert!(log.contains("runs: variable SIZE changed"), "{log}");
+    assert!(log.contains("runs: definition changed"), "{log}");
 }

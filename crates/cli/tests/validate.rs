@@ -64,3 +64,24 @@ fn executors_are_chosen_by_name_and_unknown_names_are_refused_where_written() {
     let log = p.log(TestProject::job_in(&out, "a")["run_id"].as_str().unwrap());
     assert!(log.contains("ran"), "{log}");
 }
+
+/// One pass reports a number given as a command and a missing source folder, each with its
+/// line and column, in Terrace's words (no library wording).
+#[test]
+fn validate_reports_a_number_as_command_and_a_missing_source_in_one_pass() {
+    let p = TestProject::new(
+        "project: p\nenvironments: {dev: {}}\njobs:\n  a:\n    source: gone\n    events: [start]\n    commands: {start: 42}\n",
+    );
+    let out = p.run(&["validate"]).code(2);
+    assert!(out.stderr.contains("terrace.yaml:5:13: job `a`: source folder `gone` does not exist"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("terrace.yaml:7:23: `commands.start` of job `a` must be a command string or a list of strings"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("2 problems found"), "{}", out.stderr);
+    for library in ["invalid type", "expected struct", "missing field", "serde"] {
+        assert!(!out.stderr.contains(library), "{library}: {}", out.stderr);
+    }
+}

@@ -1,5 +1,6 @@
-//! The inputs of a run: source tree content, parameters file, resolved variables and the
-//! upstream outputs it is given, as one hash and as one hash per input. `skip_unchanged`
+//! The inputs of a run: its definition in terrace.yaml (the command, template and settings
+//! of its start), source tree content, parameters file, resolved variables and the upstream
+//! outputs it is given, as one hash and as one hash per input. `skip_unchanged`
 //! compares the one with the last successful start's, and the parts say what changed.
 //! Values are hashed, never stored: the hashes land in the database and secrets must not.
 
@@ -14,10 +15,26 @@ use terrace_store::{RunInputs, RunRecord, StoredOutput};
 const VOLATILE: &[&str] = &["TERRACE_RUN_ID", "TERRACE_EVENT"];
 const SOURCE: &str = "source";
 const PARAMS: &str = "parameters file";
+const DEFINITION: &str = "definition";
+
+/// What of a job's definition decides what its start does: its command, template and the
+/// template's settings, and where it runs. (Its limits, dependencies and variables' own
+/// definitions are not: variables count by their values.)
+pub(crate) fn definition(job: &terrace_model::project::Job) -> String {
+    let text = format!(
+        "{:?}|{:?}|{:?}|{:?}",
+        job.template,
+        job.commands.get(&terrace_model::Event::Start),
+        job.iac,
+        job.executor
+    );
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
 
 /// `data_dir` is left out of the source tree, wherever it lies. `outputs` are the upstream
 /// outputs `vars` were resolved with.
 pub(crate) async fn inputs(
+    definition: String,
     source: PathBuf,
     input: Option<PathBuf>,
     data_dir: PathBuf,
@@ -33,13 +50,14 @@ pub(crate) async fn inputs(
     .await
     .map_err(std::io::Error::other)??;
     let mut parts = BTreeMap::new();
-    // The one hash, computed as it always was, so runs recorded before the parts existed
-    // still compare equal.
     let mut h = Sha256::new();
-    h.update(b"tree\0");
+    h.update(b"definition\0");
+    h.update(definition.as_bytes());
+    h.update(b"\0tree\0");
     h.update(tree.as_bytes());
     h.update(b"\0params\0");
     h.update(params.as_deref().unwrap_or_default().as_bytes());
+    parts.insert(DEFINITION.to_string(), definition);
     parts.insert(SOURCE.to_string(), tree);
     parts.insert(PARAMS.to_string(), params.unwrap_or_else(|| "none".into()));
     let mut names: Vec<&String> = vars.vars.keys().filter(|k| !VOLATILE.contains(&k.as_str())).collect();

@@ -172,16 +172,24 @@ impl RunContext<'_> {
                     self.secret_values,
                 )
                 .unwrap_or_else(|_| resolved.clone());
-            let mut now = fingerprint::inputs(source.clone(), input.clone(), engine.data_dir.clone(), &inputs, &others)
-                .await
-                .map_err(EngineError::io(format!("cannot read the inputs of job `{}`", job.name)))?;
+            let definition = fingerprint::definition(job);
+            let mut now = fingerprint::inputs(
+                definition,
+                source.clone(),
+                input.clone(),
+                engine.data_dir.clone(),
+                &inputs,
+                &others,
+            )
+            .await
+            .map_err(EngineError::io(format!("cannot read the inputs of job `{}`", job.name)))?;
             let last = self.store().last_success(self.env.id, &job.name, Event::Start).await?;
             now.changed = fingerprint::changed(&now, last.as_ref());
             self.store().set_run_inputs(&held.lease, &now).await?;
             if let (true, Some(last)) = (now.changed.is_empty(), &last) {
                 let reason = format!(
-                    "unchanged since its last successful start, {} (same source, parameters file, variables and \
-                     upstream outputs)",
+                    "unchanged since its last successful start, {} (same definition, source, parameters file, \
+                     variables and upstream outputs)",
                     last.short()
                 );
                 let note: Arc<[LogBatch]> = Arc::new([LogBatch::now(Stream::Terrace, &format!("skipped: {reason}"))]);

@@ -3,6 +3,7 @@
 //! variables, limits and retries, records every step in the store, and recovers runs a
 //! crashed process left behind, through the executors that ran them.
 
+pub mod approvals;
 mod attempt;
 mod commit;
 mod env_lock;
@@ -21,7 +22,6 @@ mod run_env;
 pub mod run_ref;
 mod secrets;
 mod steps;
-pub mod timed;
 pub mod work;
 
 use std::path::PathBuf;
@@ -38,7 +38,6 @@ pub use pipeline::{JobResult, PipelineOutcome, Request};
 pub use progress::{Observer, Progress};
 pub use run_env::{EnvAccess, SecretValues};
 pub use run_ref::{RunRefError, find_run};
-pub use terrace_store::Origin;
 
 /// Everything the engine needs to run one project's events.
 pub struct Engine {

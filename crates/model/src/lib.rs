@@ -2,7 +2,6 @@
 //! resolution and the output-file contract. Nothing here does IO; every other layer
 //! builds on these types.
 
-pub mod cron;
 pub mod event;
 pub mod graph;
 pub mod ids;
@@ -17,4 +16,4 @@ pub mod vars;
 
 pub use event::Event;
 pub use ids::{EnvironmentId, PipelineId, RunId};
-pub use project::{Command, EnvironmentDef, Job, Project, VariableDef};
+pub use project::{ApprovalPolicy, Command, EnvironmentDef, Job, Project, VariableDef};

@@ -155,7 +155,7 @@ impl<'de> de::Deserialize<'de> for Parsed {
         impl<'de> Visitor<'de> for FileVisitor {
             type Value = Parsed;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object mapping each output name to {\"value\": .., \"sensitive\": true|false}")
+                f.write_str("a JSON object mapping each output name to an object with the keys value and sensitive (true or false)")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parsed, A::Error> {
                 let mut file = Parsed { entries: IndexMap::new(), names: OutputFile::default() };

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::cron::CronSchedule;
 use crate::event::Event;
 
 /// The executors a job may name in `executor:` (the engine's registry has one of each);
@@ -42,18 +41,25 @@ pub struct EnvironmentDef {
     pub inputs: IndexMap<String, PathBuf>,
     /// Where this environment's jobs run unless a job says otherwise.
     pub executor: Option<String>,
-    /// An ephemeral environment: destroyed (its `delete` event) this long after its
-    /// record was created, unless extended.
-    pub ttl: Option<Ttl>,
-    /// When to check for drift: a scheduled plan that marks the environment drifted.
-    pub drift: Option<CronSchedule>,
+    /// Whether an event that changes this environment waits for an approval.
+    pub approval: ApprovalPolicy,
 }
 
-/// An environment's time to live, as declared (`72h`) and as a duration.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ttl {
-    pub duration: Duration,
-    pub declared: String,
+/// `approval:` of an environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+pub struct ApprovalPolicy {
+    /// Events that change the environment (every event but `plan`) and promotions to it
+    /// wait in `awaiting_approval` until approved or rejected.
+    pub required: bool,
+    /// The approver must be someone other than who asked for the event.
+    pub distinct_approver: bool,
+}
+
+impl ApprovalPolicy {
+    /// Whether `event` of such an environment waits for an approval.
+    pub fn gates(&self, event: Event) -> bool {
+        self.required && event != Event::Plan
+    }
 }
 
 /// Which built-in recipe a job uses.
@@ -146,9 +152,6 @@ pub struct Job {
     pub environments: Option<Vec<String>>,
     /// Where the job runs (one of `EXECUTORS`); `None`: its environment's, the project's, `local`.
     pub executor: Option<String>,
-    /// A cron job (seed 001): its `start` runs on this schedule in every deployed
-    /// environment it runs in (server, or `terrace tick`).
-    pub schedule: Option<CronSchedule>,
 }
 
 impl Job {
@@ -170,7 +173,6 @@ impl Job {
             iac: IacSettings::default(),
             environments: None,
             executor: None,
-            schedule: None,
         }
     }
 

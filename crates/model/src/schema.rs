@@ -76,8 +76,20 @@ pub fn json_schema() -> Value {
                         "additionalProperties": { "$ref": "#/$defs/relative_path" }
                     },
                     "executor": { "$ref": "#/$defs/executor", "description": "Where this environment's jobs run unless a job says otherwise." },
-                    "ttl": { "type": "string", "minLength": 1, "description": "Time to live of an ephemeral environment (`72h`, `1h 30m`): its `delete` event runs this long after it was created (`terrace env extend ENV 24h` postpones it); warnings go out before." },
-                    "drift": { "$ref": "#/$defs/cron", "description": "When to check for drift: a scheduled plan of its terraform/opentofu jobs; resources changed outside Terrace mark the environment drifted (output-only changes do not)." }
+                    "approval": {
+                        "description": "`required`: every event but `plan` (and every promotion to it) waits in `awaiting_approval` until `terrace approve` or `terrace reject`. The mapping form can also require the approver to differ from who asked.",
+                        "anyOf": [
+                            { "enum": ["required", "none"] },
+                            {
+                                "type": "object",
+                                "additionalProperties": false,
+                                "properties": {
+                                    "required": { "type": "boolean", "description": "Whether approval is required." },
+                                    "distinct_approver": { "type": "boolean", "description": "The approver must be someone other than who asked for the event." }
+                                }
+                            }
+                        ]
+                    }
                 }
             },
             "job": job_schema(&events, &templates),
@@ -87,10 +99,6 @@ pub fn json_schema() -> Value {
                     { "type": "string", "minLength": 1 },
                     { "type": "array", "minItems": 1, "items": { "type": "string" } }
                 ]
-            },
-            "cron": {
-                "description": "A cron expression in UTC: minute hour day-of-month month day-of-week (an optional seconds field first), e.g. \"0 3 * * *\".",
-                "type": "string", "minLength": 9
             },
             "executor": {
                 "description": "An executor: where a job's steps run (`local`: processes on the host running Terrace).",
@@ -181,8 +189,7 @@ fn job_schema(events: &[&str], templates: &[&str]) -> Value {
                 "description": "cloudformation: names of stack Outputs to treat as secrets.",
                 "type": "array", "uniqueItems": true, "items": { "type": "string" }
             },
-            "executor": { "$ref": "#/$defs/executor", "description": "Where the job runs (default: its environment's, the project's, else `local`)." },
-            "schedule": { "$ref": "#/$defs/cron", "description": "A cron job: its `start` runs on this schedule in every deployed (running) environment it runs in; a tick missed while no server ran runs once, not once per missed tick." }
+            "executor": { "$ref": "#/$defs/executor", "description": "Where the job runs (default: its environment's, the project's, else `local`)." }
         }
     })
 }

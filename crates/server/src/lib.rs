@@ -10,7 +10,6 @@ pub mod metrics;
 pub mod scheduler;
 
 use std::future::Future;
-use std::time::Duration;
 
 use terrace_store::StoreError;
 use tokio_util::sync::CancellationToken;
@@ -35,9 +34,6 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
-    /// `TERRACE_CLOCK_OFFSET` (tests only) could not be read.
-    #[error("{0}")]
-    Clock(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -63,7 +59,6 @@ pub async fn serve(
         max_attempts: config.max_attempts,
         log_poll: std::time::Duration::from_millis(250),
         allow_env: config.allow_env.clone(),
-        clock: terrace_engine::timed::Clock::from_env().map_err(ServerError::Clock)?,
     };
     let app = App::new(store.server_store(), settings, terrace_engine::replica_owner());
     for path in &config.projects {
@@ -103,7 +98,6 @@ pub async fn serve(
         .0
         .is_postgres()
         .then(|| tokio::spawn(scheduler::listen_for_wakeups(store.0.clone(), app.clone(), config.poll, stop.clone())));
-    let timed = tokio::spawn(scheduler::timed::run(app.clone(), config.poll.max(Duration::from_secs(1)), stop.clone()));
     let scheduler = tokio::spawn(scheduler::run(app.clone(), sched_cfg, stop.clone()));
     let stop_serving = CancellationToken::new();
     let graceful = {
@@ -126,7 +120,6 @@ pub async fn serve(
     watcher.abort();
     stop.cancel();
     let _ = scheduler.await;
-    let _ = timed.await;
     if let Some(wakeups) = wakeups {
         let _ = wakeups.await;
     }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use terrace_model::{Event, RunId};
 use time::OffsetDateTime;
 
+use crate::approvals::{ApprovalFilter, ApprovalId, ApprovalRecord, Decision, NewApproval};
 use crate::owner::{Owner, RequestLease};
 use crate::records::string_enum;
 use crate::store::Result as StoreResult;
@@ -17,8 +18,10 @@ terrace_model::typed_id!(RequestId, "an event request");
 terrace_model::typed_id!(TokenId, "an API token");
 
 string_enum!(
-    /// Where an event request is in the queue.
+    /// Where an event request is in the queue. `awaiting_approval`: held until its
+    /// approval is decided (approved: queued; rejected: cancelled), never claimed meanwhile.
     RequestState {
+        AwaitingApproval => "awaiting_approval",
         Queued => "queued",
         Running => "running",
         Succeeded => "succeeded",
@@ -30,7 +33,7 @@ string_enum!(
 
 impl RequestState {
     pub fn is_final(self) -> bool {
-        !matches!(self, RequestState::Queued | RequestState::Running)
+        !matches!(self, RequestState::AwaitingApproval | RequestState::Queued | RequestState::Running)
     }
 }
 
@@ -78,8 +81,6 @@ pub struct NewRequest {
     pub requested_by: String,
     /// How many times it may be claimed (a killed server's claim counts).
     pub max_attempts: u32,
-    /// What asked beyond `requested_by` (repository, pull request, command, commit).
-    pub origin: crate::records::Origin,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -100,8 +101,6 @@ pub struct RequestRecord {
     pub lease_expires_at: Option<OffsetDateTime>,
     /// The fencing token of the request's lease, bumped by every claim or take-back.
     pub lease_token: u64,
-    /// What asked beyond `requested_by`, when anything did.
-    pub origin: Option<crate::records::Origin>,
     pub cancel_requested: bool,
     /// The job runs this request created so far (all attempts).
     pub run_ids: Vec<RunId>,
@@ -238,6 +237,34 @@ pub trait ControlStore: Send + Sync {
     /// Names and decrypted values, for injecting into runs.
     async fn secret_values(&self, project: &str, env: &str) -> StoreResult<Vec<(String, String)>>;
     async fn delete_secret(&self, project: &str, env: &str, name: &str) -> StoreResult<bool>;
+
+    // ---- approvals ----
+    /// Records an approval awaiting a decision.
+    async fn create_approval(&self, approval: NewApproval) -> StoreResult<ApprovalRecord>;
+    /// Commits the request in state `awaiting_approval` with its approval (subject kind
+    /// `request`, subject id the request's) in one transaction; `Ok(None)` as
+    /// `enqueue_request` when a delete of the environment is pending.
+    async fn enqueue_awaiting_approval(
+        &self,
+        req: NewRequest,
+        approval: NewApproval,
+    ) -> StoreResult<Option<(RequestRecord, ApprovalRecord)>>;
+    async fn get_approval(&self, id: ApprovalId) -> StoreResult<Option<ApprovalRecord>>;
+    /// Approvals whose id, or whose subject's id, starts with `prefix`; at most 2.
+    async fn find_approvals(&self, prefix: &str) -> StoreResult<Vec<ApprovalRecord>>;
+    async fn list_approvals(&self, filter: &ApprovalFilter) -> StoreResult<Vec<ApprovalRecord>>;
+    /// Decides an approval still awaiting one, in one transaction with its audit entry and,
+    /// for a request, the request's move (approved: queued; rejected: cancelled). Returns
+    /// the record after the change, or `None` when it was no longer awaiting a decision.
+    async fn decide_approval(
+        &self,
+        id: ApprovalId,
+        decision: Decision,
+        by: &str,
+        reason: Option<&str>,
+    ) -> StoreResult<Option<ApprovalRecord>>;
+    /// Records what became of an approved subject once it ran.
+    async fn set_approval_outcome(&self, id: ApprovalId, outcome: &serde_json::Value) -> StoreResult<()>;
 
     // ---- audit ----
     async fn audit(&self, actor: &str, action: &str, target: &str, detail: Option<&str>) -> StoreResult<()>;

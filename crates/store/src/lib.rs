@@ -4,6 +4,7 @@
 //! small backend layer (`db`) over SQLite (the default) and PostgreSQL (many server
 //! replicas). Runs and requests are held by an `Owner` under leases with fencing tokens.
 
+pub mod approvals;
 pub mod control;
 pub mod crypto;
 pub mod data_dir;
@@ -15,8 +16,8 @@ pub mod owner;
 pub mod records;
 mod sql;
 mod store;
-pub mod timed;
 
+pub use approvals::{ApprovalFilter, ApprovalId, ApprovalRecord, ApprovalState, Decision, NewApproval, SubjectKind};
 pub use control::ControlStore;
 pub use crypto::Cipher;
 pub use error::{DbError, StoreError};
@@ -24,4 +25,3 @@ pub use owner::{Lease, Owner, OwnerKind, RequestLease, RunLease};
 pub use records::*;
 pub use sql::{PgConnectOptions, REQUESTS_CHANNEL, RequestWakeups, SqlStore};
 pub use store::{Result, Store};
-pub use timed::{ExpiryRecord, ScheduleStore};

@@ -128,7 +128,12 @@ pub async fn project(client: &Client, command: ProjectCommand) -> Result<ExitCod
 
 pub async fn audit(client: &Client, a: AuditArgs) -> Result<ExitCode, CliError> {
     let list: Vec<Value> = client.get(&format!("/audit?limit={}", a.limit)).await?;
-    if a.json {
+    print_audit(&list, a.json)
+}
+
+/// The audit listing both modes print.
+pub fn print_audit(list: &[Value], json: bool) -> Result<ExitCode, CliError> {
+    if json {
         outln!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(ExitCode::SUCCESS);
     }

@@ -30,7 +30,7 @@ pub async fn force_run(client: &Client, g: &Global, a: RunArgs) -> Result<ExitCo
     submit(client, g, &env, json!({"event": event, "job": job, "args": a.args}), &a.exec).await
 }
 
-async fn submit(
+pub(crate) async fn submit(
     client: &Client,
     g: &Global,
     env: &str,
@@ -49,9 +49,21 @@ async fn submit(
         other => other?,
     };
     let id = accepted["request_id"].as_str().unwrap_or_default().to_string();
+    if accepted["state"] == "awaiting_approval" {
+        let approval = accepted["approval_id"].as_str().unwrap_or_default();
+        let a: Value = client.get(&format!("/approvals/{}", seg(approval))).await?;
+        crate::commands::approvals::print_awaiting_json(&a, flags.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(who) = ahead(client, &project, env, &id).await? {
         errln!("{}", crate::commands::lifecycle::waiting(env, &who));
     }
+    follow(client, &id, flags).await
+}
+
+/// Follows a request until it ends and prints its outcome, as local mode prints it.
+pub(crate) async fn follow(client: &Client, id: &str, flags: &ExecFlags) -> Result<ExitCode, CliError> {
+    let id = id.to_string();
     let interrupt = spawn_cancel_on_interrupt(client.clone(), id.clone());
     let request = super::progress::follow(client, &id, flags.quiet).await;
     interrupt.abort();
@@ -134,6 +146,5 @@ fn to_outcome(v: &Value) -> Result<PipelineOutcome, CliError> {
         failed_job: v["failed_job"].as_str().map(str::to_string),
         jobs,
         duration_ms: v["duration_ms"].as_u64().unwrap_or(0),
-        inputs: serde_json::from_value(v["inputs"].clone()).unwrap_or_default(),
     })
 }

@@ -3,6 +3,7 @@
 //! become the same exit statuses: 2 for what the caller must fix, 1 for failures.
 
 pub mod admin;
+pub mod approvals;
 pub mod events;
 pub mod listings;
 pub mod logs;
@@ -45,8 +46,9 @@ pub fn handles(command: &Command) -> bool {
             | Command::Request(_)
             | Command::Project(_)
             | Command::Audit(_)
-            | Command::Env(_)
-            | Command::Tick(_)
+            | Command::Approve(_)
+            | Command::Reject(_)
+            | Command::Approvals(_)
     )
 }
 
@@ -68,10 +70,9 @@ pub async fn dispatch(g: &Global, command: Command) -> Result<ExitCode, CliError
         Command::Runs(a) => listings::runs(&client, g, &a).await,
         Command::Outputs(a) => listings::outputs(&client, g, &a).await,
         Command::Logs(a) => logs::logs(&client, g, &a).await,
-        Command::Env(e) => listings::env(&client, g, e).await,
-        Command::Tick(_) => Err(CliError::usage(
-            "a terrace server runs what is due by itself: `terrace tick` is for local mode (run it without --server)",
-        )),
+        Command::Approve(a) => approvals::decide(&client, a, terrace_store::Decision::Approve).await,
+        Command::Reject(a) => approvals::decide(&client, a, terrace_store::Decision::Reject).await,
+        Command::Approvals(a) => approvals::list(&client, g, &a).await,
         _ => Err(CliError::usage("this command has no client mode: run it without --server")),
     }
 }

@@ -58,7 +58,7 @@ pub async fn follow(client: &Client, id: &str, quiet: bool) -> Result<Value, Cli
     let mut window: usize = 1000;
     let result = loop {
         let request: Value = client.get(&format!("/requests/{}", seg(id))).await?;
-        let final_state = !matches!(request["state"].as_str(), Some("queued" | "running"));
+        let final_state = !matches!(request["state"].as_str(), Some("queued" | "running" | "awaiting_approval"));
         if pipeline.is_none()
             && let Some(first) = request["run_ids"].as_array().and_then(|a| a.first()).and_then(Value::as_str)
         {
@@ -139,6 +139,22 @@ async fn events_of(
         let seq = items.len();
         items.push(Item { at, run: index, seq, event });
     };
+    // A skipped run is shown as local mode shows it: its end only. A skip as unchanged
+    // records an attempt holding one note; until the run's first line says it really runs
+    // (the opening `run ...` line comes with its attempt), nothing of it is shown.
+    if state == Some(RunState::Skipped) {
+        s.finished = true;
+        let reason = run["reason"].as_str().map(str::to_string);
+        push(s, ts(&run["finished_at"]), Progress::Finished { job, run: run_id, state: RunState::Skipped, reason });
+        return Ok(());
+    }
+    if attempts >= 1 && s.attempts == 0 && !ended {
+        let page: Value = client.get(&format!("/runs/{}/logs?offset=0", seg(&run_id.to_string()))).await?;
+        let first = page["lines"].as_array().and_then(|l| l.first()).and_then(|l| l["text"].as_str());
+        if first.is_none_or(|t| t.starts_with("skipped: ")) {
+            return Ok(());
+        }
+    }
     if attempts >= 1 && s.attempts == 0 {
         s.attempts = 1;
         push(

@@ -5,26 +5,29 @@
 use crate::out::{errln, outln};
 use std::process::ExitCode;
 
+use terrace_engine::approvals::PipelineSubject;
 use terrace_engine::{EngineError, PipelineOutcome, Request};
 use terrace_model::Event;
 use terrace_store::{EnvState, RunState};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{EventArgs, EventName, ExecFlags, Global, RunArgs};
-use crate::context::session;
+use crate::context::{Session, local_actor, session};
 use crate::exit::CliError;
 use crate::render::progress;
 
 pub async fn event(g: &Global, a: EventArgs, event: Event) -> Result<ExitCode, CliError> {
-    let req = Request {
-        env: a.env,
-        event,
-        job: None,
-        raw_args: vec![],
-        secrets: Default::default(),
-        origin: Default::default(),
-    };
-    execute(g, &a.exec, req).await
+    let req = Request { env: a.env, event, job: None, raw_args: vec![], secrets: Default::default() };
+    Ok(execute(session(g).await?, &a.exec, req, Gate::Check).await?.0)
+}
+
+/// Whether an event checks its environment's `approval` before it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// An event asked for now: it waits as an approval when the environment requires one.
+    Check,
+    /// An approval of it was just decided.
+    Approved,
 }
 
 pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
@@ -36,15 +39,8 @@ pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
         EventName::Plan => Event::Plan,
         EventName::Raw => Event::Raw,
     };
-    let req = Request {
-        env,
-        event,
-        job: Some(job),
-        raw_args: a.args,
-        secrets: Default::default(),
-        origin: Default::default(),
-    };
-    execute(g, &a.exec, req).await
+    let req = Request { env, event, job: Some(job), raw_args: a.args, secrets: Default::default() };
+    Ok(execute(session(g).await?, &a.exec, req, Gate::Check).await?.0)
 }
 
 /// How often a waiting `terrace` tries the busy environment again.
@@ -58,8 +54,25 @@ pub(crate) fn waiting(env: &str, who: &str) -> String {
     )
 }
 
-async fn execute(g: &Global, flags: &ExecFlags, mut req: Request) -> Result<ExitCode, CliError> {
-    let session = session(g).await?;
+/// Runs the event, or records it as awaiting approval (then no outcome) when its
+/// environment requires one and `gate` says to check.
+pub(crate) async fn execute(
+    session: Session,
+    flags: &ExecFlags,
+    mut req: Request,
+    gate: Gate,
+) -> Result<(ExitCode, Option<PipelineOutcome>), CliError> {
+    if gate == Gate::Check
+        && let Some(policy) = session.loaded.project.environment(&req.env).map(|e| e.approval)
+    {
+        let subject = PipelineSubject { event: req.event, job: req.job.clone(), args: req.raw_args.clone() };
+        let project = &session.loaded.project.name;
+        if let Some(new) = subject.approval(project, &req.env, policy, &local_actor()) {
+            let approval = session.control.create_approval(new).await?;
+            crate::commands::approvals::print_awaiting(&approval, flags.json)?;
+            return Ok((ExitCode::SUCCESS, None));
+        }
+    }
     req.secrets = session.secrets(&req.env).await?;
     let engine = session.engine(flags);
     let observer = progress::observer(flags.quiet);
@@ -94,7 +107,8 @@ async fn execute(g: &Global, flags: &ExecFlags, mut req: Request) -> Result<Exit
     observer.finish();
     let outcome = outcome?;
     print_outcome(&outcome, flags.json)?;
-    Ok(if outcome.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let code = if outcome.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) };
+    Ok((code, Some(outcome)))
 }
 
 /// First Ctrl-C or SIGTERM: stop the jobs gracefully. Second: leave at once.

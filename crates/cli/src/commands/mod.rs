@@ -1,5 +1,7 @@
 //! One module per command family.
 
+pub mod approvals;
+pub mod audit;
 pub mod lifecycle;
 pub mod logs;
 pub mod outputs;
@@ -7,6 +9,5 @@ pub mod runs;
 pub mod server;
 pub mod status;
 pub mod template;
-pub mod timed;
 pub mod token;
 pub mod validate;

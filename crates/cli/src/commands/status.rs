@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use terrace_store::{EnvPage, EnvironmentRecord, Store};
 
 use crate::args::{Global, StatusArgs};
+use crate::commands::approvals::{pending, print_pending};
 use crate::context::session;
 use crate::exit::CliError;
 use crate::render::stream::{Listing, PAGE, write_failed};
@@ -40,20 +41,21 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     let Some(name) = &a.env else {
         return list(&*s.store, &project.name, a.json).await;
     };
+    let approvals = pending(s.control.as_ref(), &project.name, name).await?;
     let Some(env) = s.store.get_environment(&project.name, name).await? else {
         if a.json {
-            outln!("{}", serde_json::json!({"name": name, "state": "absent", "jobs": []}));
+            outln!("{}", serde_json::json!({"name": name, "state": "absent", "jobs": [], "approvals": approvals}));
         } else {
             outln!("environment `{name}` has no record (never started, or deleted)");
+            print_pending(&approvals)?;
         }
         return Ok(ExitCode::SUCCESS);
     };
     let runs = s.store.last_runs(env.id).await?;
-    let ttl = terrace_engine::timed::ttl::status(project, &env, s.timed.as_ref()).await?;
     if a.json {
         let mut v = serde_json::to_value(&env)?;
         v["jobs"] = serde_json::to_value(&runs)?;
-        v["ttl"] = serde_json::to_value(&ttl)?;
+        v["approvals"] = serde_json::Value::Array(approvals);
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -61,9 +63,7 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     if let Some(reason) = &env.reason {
         outln!("  {reason}");
     }
-    if let Some(t) = &ttl {
-        outln!("{}", super::timed::ttl_line(t));
-    }
+    print_pending(&approvals)?;
     let rows = project
         .jobs
         .keys()

@@ -41,12 +41,15 @@ pub fn validate(g: &Global, a: &JsonFlag) -> Result<ExitCode, CliError> {
             errln!("{label}:{p}");
         }
         match &report.project {
-            Some(p) if report.problems.is_empty() => outln!(
-                "{label}: valid (project `{}`, {} jobs, {} environments)",
-                p.name,
-                p.jobs.len(),
-                p.environments.len()
-            ),
+            Some(p) if report.problems.is_empty() => {
+                let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+                outln!(
+                    "{label}: valid (project `{}`, {}, {})",
+                    p.name,
+                    plural(p.jobs.len(), "job"),
+                    plural(p.environments.len(), "environment")
+                )
+            }
             _ => {
                 let n = report.problems.len();
                 errln!("{n} problem{} found", if n == 1 { "" } else { "s" });

@@ -318,3 +318,43 @@ fn runs_are_named_env_hash_number_in_client_mode_too() {
     assert_eq!(api.ok("GET", "/runs/dev%231?project=shop", None)["job"], "app");
     assert!(server.stop());
 }
+
+/// A job skipped as unchanged is shown only as skipped, in both modes alike (never
+/// `started` first), and the progress of each mode is the other's.
+#[test]
+fn a_skipped_job_is_shown_the_same_in_client_and_local_mode() {
+    let yaml = "project: shop\nenvironments:\n  dev: {}\njobs:\n  base:\n    events: [start]\n    skip_unchanged: true\n    \
+                commands:\n      start: echo hello from base\n  app:\n    depends_on: [base]\n    events: [start]\n    \
+                commands:\n      start: echo hello from app\n";
+    let f = Fixture::new(yaml);
+    let token = f.token("operator", "op");
+    let mut server = f.start(&[]);
+    let local = |_: usize| {
+        let out = Command::new(bin())
+            .args(["up", "dev", "--project"])
+            .arg(f.project())
+            .arg("--data")
+            .arg(f.dir.path().join("local-data"))
+            .env_remove("TERRACE_SERVER")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let client = |_: usize| {
+        let (code, stdout, stderr) = terrace(&server, &token, &f.project(), &["up", "dev"]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        stderr
+    };
+    assert_eq!(normalized(&client(1)), normalized(&local(1)));
+    let (second_client, second_local) = (client(2), local(2));
+    assert_eq!(
+        normalized(&second_client),
+        normalized(&second_local),
+        "client:\n{second_client}\nlocal:\n{second_local}"
+    );
+    assert!(second_local.contains("base: skipped: unchanged since its last successful start, dev#1"), "{second_local}");
+    assert!(!second_client.contains("base: started"), "a skipped job is not shown started:\n{second_client}");
+    assert!(second_client.contains("app: started (run dev#4, attempt 1)"), "{second_client}");
+    assert!(server.stop());
+}

@@ -25,7 +25,8 @@ fn bad_input_gets_the_right_status_and_names_the_field() {
         ("POST", events.into(), Some(r#"{"event": "start", "extra": 1}"#.into()), 400, "bad_request", None),
         ("POST", events.into(), Some(r#"{"event": "start", "job": "nope"}"#.into()), 422, "unprocessable", Some("job")),
         ("POST", events.into(), Some(r#"{"event": "raw"}"#.into()), 422, "unprocessable", Some("job")),
-        ("POST", events.into(), Some("[]".into()), 400, "bad_request", None),
+        ("POST", events.into(), Some("[]".into()), 400, "bad_request", Some("body")),
+        ("POST", events.into(), Some("{}".into()), 400, "bad_request", None),
         ("POST", events.into(), Some("".into()), 400, "bad_request", Some("body")),
         (
             "POST",
@@ -46,6 +47,8 @@ fn bad_input_gets_the_right_status_and_names_the_field() {
         ("GET", "/projects/shop/environments/%E2%9C%93%F0%9F%9A%80".into(), None, 404, "not_found", None),
         ("GET", format!("/runs/{huge}"), None, 400, "bad_request", Some("id")),
         ("GET", "/runs/01a2".into(), None, 404, "not_found", None),
+        ("GET", "/runs/dev%2399".into(), None, 404, "not_found", None),
+        ("GET", "/runs/dev%23x".into(), None, 400, "bad_request", Some("id")),
         ("GET", "/runs/zz%00".into(), None, 400, "bad_request", Some("id")),
         ("GET", format!("/requests/{huge}"), None, 400, "bad_request", Some("id")),
         ("GET", "/runs?limit=abc".into(), None, 400, "bad_request", Some("limit")),
@@ -97,6 +100,16 @@ fn bad_input_gets_the_right_status_and_names_the_field() {
         if let Some(field) = field {
             assert_eq!(v["error"]["field"], *field, "{method} {path} {body:?}: {v}");
         }
+    }
+    // No serde wording reaches a client: which key, what was expected, in Terrace's words.
+    for (method, path, body, expected) in [
+        ("POST", events, Some("[1]"), "the body must be a JSON object, found an array"),
+        ("POST", events, Some("{}"), "the body lacks the required key `event`"),
+        ("PUT", "/projects/shop/environments/dev/secrets/OK", Some("{}"), "the body lacks the required key `value`"),
+        ("GET", "/runs?limit=abc", None, "query parameter `limit`: expected a whole number (0 or more, plain digits)"),
+    ] {
+        let (_, v) = api.json(method, path, body);
+        assert_eq!(v["error"]["message"], expected, "{method} {path} {body:?}");
     }
     // A secret that is not a string is refused without being repeated; the message says
     // which key and what was expected, in Terrace's words (no Rust type names).

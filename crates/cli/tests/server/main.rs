@@ -1,6 +1,7 @@
 //! `terrace server` end to end: the real binary on 127.0.0.1, real HTTP.
 
 mod api;
+mod approvals;
 mod busy;
 mod client;
 mod environment;

@@ -44,6 +44,10 @@ fn every_endpoint_checks_the_role() {
         ("POST", "/tokens".into(), Some(r#"{"name": "made-by-api", "role": "viewer"}"#.into()), "admin"),
         ("DELETE", format!("/tokens/{missing_token}"), None, "admin"),
         ("GET", "/audit".into(), None, "admin"),
+        ("GET", "/approvals".into(), None, "viewer"),
+        ("GET", format!("/approvals/{missing_token}"), None, "viewer"),
+        ("POST", format!("/approvals/{missing_token}/approve"), None, "operator"),
+        ("POST", format!("/approvals/{missing_token}/reject"), None, "operator"),
     ];
     let anonymous = server.api(None);
     let bogus = server.api(Some("trc_not-a-real-token"));

@@ -61,7 +61,6 @@ impl Fixture {
             job: job.map(str::to_string),
             raw_args: vec![],
             secrets: SecretValues::default(),
-            origin: Default::default(),
         };
         let observer: Arc<dyn terrace_engine::Observer> = Arc::new(terrace_engine::progress::Silent);
         self.engine.run_event(req, observer, CancellationToken::new()).await.unwrap()

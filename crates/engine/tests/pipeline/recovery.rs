@@ -137,7 +137,6 @@ async fn a_holder_whose_lease_was_taken_back_stops_the_run() {
         job: None,
         raw_args: vec![],
         secrets: SecretValues::default(),
-        origin: Default::default(),
     };
     let observer: Arc<dyn terrace_engine::Observer> = Arc::new(terrace_engine::progress::Silent);
     // The job hangs until its step is cancelled: the pipeline ends only if the engine

@@ -39,14 +39,10 @@ pub(super) fn environments(
             .unwrap_or_default();
         let executor = get(&entries, "executor")
             .and_then(|(p, n)| super::executor::name(d, &Slot::new(n, p, format!("`executor` of {label}"))));
-        let field = |key: &str| get(&entries, key).map(|(p, n)| Slot::new(n, p, format!("`{key}` of {label}")));
-        let ttl = field("ttl").and_then(|s| {
-            let declared = s.string(d, "a duration such as `72h`")?;
-            super::job::duration(d, &s).map(|duration| crate::project::Ttl { duration, declared })
-        });
-        let drift = field("drift").and_then(|s| super::job::cron(d, &s));
-        let mut def =
-            EnvironmentDef { name: name.to_string(), variables, inputs: IndexMap::new(), executor, ttl, drift };
+        let approval = get(&entries, "approval")
+            .and_then(|(p, n)| super::approval::approval(d, &Slot::new(n, p, format!("`approval` of {label}"))))
+            .unwrap_or_default();
+        let mut def = EnvironmentDef { name: name.to_string(), variables, inputs: IndexMap::new(), executor, approval };
         let mut inputs = Vec::new();
         if let Some((p, n)) = get(&entries, "inputs") {
             let slot = Slot::new(n, p, format!("`inputs` of {label}"));

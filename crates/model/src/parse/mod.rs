@@ -3,6 +3,7 @@
 //! there are none. Pure: the caller reads the file (and, for `validate`, answers whether
 //! the files it names exist through [`ProjectFiles`]).
 
+mod approval;
 mod commands;
 mod deps;
 mod duplicates;
@@ -43,7 +44,7 @@ use walk::{Diags, Pos, Slot, check_keys, get, shorten};
 /// The keys of the top level, an environment, a job and a long-form variable. The JSON
 /// Schema's property names are tested against these, so the two cannot drift.
 pub const TOP_KEYS: &[&str] = &["project", "variables", "environments", "jobs", "executor"];
-pub const ENVIRONMENT_KEYS: &[&str] = &["variables", "inputs", "executor", "ttl", "drift"];
+pub const ENVIRONMENT_KEYS: &[&str] = &["variables", "inputs", "executor", "approval"];
 pub const JOB_KEYS: &[&str] = &[
     "template",
     "source",
@@ -63,7 +64,6 @@ pub const JOB_KEYS: &[&str] = &[
     "capabilities",
     "sensitive_outputs",
     "executor",
-    "schedule",
 ];
 pub const VARIABLE_KEYS: &[&str] = &["value", "secret"];
 

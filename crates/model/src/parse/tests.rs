@@ -91,7 +91,6 @@ fn full_file_round_trips() {
         iac: Default::default(),
         environments: None,
         executor: None,
-        schedule: None,
     };
     let network = Job {
         name: "network".into(),
@@ -119,8 +118,7 @@ fn full_file_round_trips() {
                 variables,
                 inputs: IndexMap::new(),
                 executor: None,
-                ttl: None,
-                drift: None,
+                approval: Default::default(),
             },
         )
     };
@@ -181,7 +179,7 @@ fn unknown_keys_list_the_allowed_ones_and_suggest() {
     assert!(message.ends_with("; did you mean `commands`?"), "{message}");
     assert_eq!(
         only("project: p\nenvironments:\n  dev: {vars: {}}\n"),
-        "3:9: unknown key `vars` in environment `dev`: expected one of variables, inputs, executor, ttl, drift"
+        "3:9: unknown key `vars` in environment `dev`: expected one of variables, inputs, executor, approval"
     );
 }
 
@@ -295,24 +293,22 @@ fn error_display_is_one_problem_per_line() {
 }
 
 #[test]
-fn ttl_drift_and_schedule_parse_and_bad_ones_say_why() {
-    let project = parse_project(
-        "t.yaml",
-        "project: p\nenvironments:\n  pr:\n    ttl: 72h\n    drift: \"*/30 * * * *\"\njobs:\n  db:\n    events: [start]\n    \
-         commands: {start: x}\n    schedule: \"0 3 * * *\"\n",
-    )
-    .unwrap();
-    let pr = project.environment("pr").unwrap();
-    assert_eq!(
-        pr.ttl.as_ref().map(|t| (t.duration, t.declared.as_str())),
-        Some((Duration::from_secs(72 * 3600), "72h"))
-    );
-    assert_eq!(pr.drift.as_ref().map(|c| c.as_str()), Some("*/30 * * * *"));
-    assert_eq!(project.jobs["db"].schedule.as_ref().map(|c| c.as_str()), Some("0 3 * * *"));
-    let message = only("project: p\nenvironments:\n  pr:\n    ttl: soon\n");
-    assert!(message.starts_with("4:10: `ttl` of environment `pr` `soon` is not a duration"), "{message}");
-    let message = only("project: p\nenvironments:\n  pr:\n    drift: every hour\n");
-    assert!(message.contains("`drift` of environment `pr` `every hour` is not a cron expression"), "{message}");
-    let message = only(&with_job("events: [start]\ncommands: {start: x}\nschedule: \"61 * * * *\""));
-    assert!(message.contains("`schedule` of job `db`"), "{message}");
+fn approval_is_a_word_or_a_mapping() {
+    let env = |text: &str| {
+        let yaml = format!("project: p\nenvironments:\n  prod:\n    approval: {text}\njobs: {{}}\n");
+        parse_project("terrace.yaml", &yaml).map(|p| p.environments["prod"].approval)
+    };
+    let required = crate::ApprovalPolicy { required: true, distinct_approver: false };
+    assert_eq!(env("required").unwrap(), required);
+    assert_eq!(env("none").unwrap(), crate::ApprovalPolicy::default());
+    assert_eq!(env("{required: true}").unwrap(), required);
+    let both = env("{required: true, distinct_approver: true}").unwrap();
+    assert!(both.required && both.distinct_approver);
+    assert!(both.gates(crate::Event::Start) && both.gates(crate::Event::Delete) && !both.gates(crate::Event::Plan));
+    let e = env("maybe").unwrap_err().to_string();
+    assert!(e.contains("4:15: `approval` of environment `prod` must be `required`, `none`"), "{e}");
+    let e = env("{required: yes}").unwrap_err().to_string();
+    assert!(e.contains("`required` of `approval` of environment `prod` must be true or false"), "{e}");
+    let e = env("{required: true, by: x}").unwrap_err().to_string();
+    assert!(e.contains("unknown key `by`"), "{e}");
 }

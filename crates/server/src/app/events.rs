@@ -3,6 +3,7 @@
 //! and cancelling requests.
 
 use serde::Deserialize;
+use terrace_engine::approvals::PipelineSubject;
 use terrace_model::Event;
 use terrace_store::control::{NewRequest, RequestFilter, RequestId, RequestState, Role};
 use utoipa::ToSchema;
@@ -79,27 +80,37 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
             clip(env)
         )));
     }
-    let queued = app
-        .store
-        .enqueue_request(NewRequest {
-            id: RequestId::new(),
-            project: loaded.project.name.clone(),
-            environment: env.to_string(),
-            event,
-            job: body.job,
-            args,
-            requested_by: caller.actor(),
-            max_attempts: app.settings.max_attempts,
-            origin: Default::default(),
-        })
-        .await?;
-    let Some(request) = queued else {
+    let req = NewRequest {
+        id: RequestId::new(),
+        project: loaded.project.name.clone(),
+        environment: env.to_string(),
+        event,
+        job: body.job.clone(),
+        args: args.clone(),
+        requested_by: caller.actor(),
+        max_attempts: app.settings.max_attempts,
+    };
+    let policy = loaded.project.environment(env).map(|e| e.approval).unwrap_or_default();
+    let subject = PipelineSubject { event, job: body.job, args };
+    let (request, approval) = match subject.approval(&loaded.project.name, env, policy, &caller.actor()) {
+        Some(approval) => match app.store.enqueue_awaiting_approval(req, approval).await? {
+            Some((request, approval)) => (Some(request), Some(approval.id)),
+            None => (None, None),
+        },
+        None => (app.store.enqueue_request(req).await?, None),
+    };
+    let Some(request) = request else {
         return Err(AppError::Conflict(format!(
             "environment `{env}` is being deleted; send the event again once the delete has finished"
         )));
     };
     app.wake_scheduler.notify_one();
-    Ok(EventAccepted { request_id: request.id, run_ids: request.run_ids })
+    Ok(EventAccepted {
+        request_id: request.id,
+        state: request.state.to_string(),
+        approval_id: approval,
+        run_ids: request.run_ids,
+    })
 }
 
 /// The request an event of this environment would wait for, described.
@@ -135,7 +146,7 @@ pub async fn get(app: &App, caller: &Caller, id: &str) -> AppResult<RequestView>
 pub struct RequestQuery {
     pub project: Option<String>,
     pub environment: Option<String>,
-    /// queued, running, succeeded, failed, interrupted, cancelled.
+    /// awaiting_approval, queued, running, succeeded, failed, interrupted, cancelled.
     pub state: Option<String>,
     /// At most this many, newest first (1-1000, default 100).
     pub limit: Option<u32>,

@@ -3,6 +3,7 @@
 //! implementations hold SQL.
 
 pub mod access;
+pub mod approvals;
 pub mod environments;
 pub mod error;
 pub mod events;
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use terrace_store::{ControlStore, ScheduleStore, Store};
+use terrace_store::{ControlStore, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -25,10 +26,9 @@ use crate::metrics::Metrics;
 pub use access::Caller;
 pub use error::AppError;
 
-/// The store the server needs: the engine's `Store`, the control plane's tables and the
-/// time half's (destroy times, schedules, drift, notifications).
-pub trait ServerStore: Store + ControlStore + ScheduleStore {}
-impl<T: Store + ControlStore + ScheduleStore> ServerStore for T {}
+/// The store the server needs: the engine's `Store` and the control plane's tables.
+pub trait ServerStore: Store + ControlStore {}
+impl<T: Store + ControlStore> ServerStore for T {}
 
 pub type AppResult<T> = Result<T, AppError>;
 
@@ -43,8 +43,6 @@ pub struct Settings {
     pub log_poll: Duration,
     /// The server's environment variables jobs may read (`${env:NAME}`, `passthrough`).
     pub allow_env: Vec<String>,
-    /// What time it is for TTL destroys, schedules and drift (shifted in tests only).
-    pub clock: terrace_engine::timed::Clock,
 }
 
 /// What every part of the server shares: the store, settings, and a way to wake the

@@ -75,6 +75,15 @@ pub(crate) async fn find(app: &App, id: &str, at: &RunAt) -> AppResult<RunRecord
     if let Ok(id) = id.parse::<RunId>() {
         return app.store.get_run(id).await?.ok_or_else(|| AppError::not_found("run", id));
     }
+    let short =
+        id.rsplit_once('#').is_some_and(|(env, n)| !env.is_empty() && env.len() <= 128 && n.parse::<u64>().is_ok());
+    let prefix = !id.is_empty() && id.len() <= 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    if !(short || prefix) {
+        return Err(AppError::bad(
+            "id",
+            format!("`{}` is not a run: give ENV#N (as listings show it), a run id or a prefix of one", clip(id)),
+        ));
+    }
     match terrace_engine::find_run(app.store.as_ref(), at.project.as_deref(), id).await {
         Ok(run) => Ok(run),
         Err(RunRefError::Store(e)) => Err(e.into()),

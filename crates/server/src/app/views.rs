@@ -56,18 +56,8 @@ pub struct EnvironmentView {
     pub jobs: Vec<RunView>,
     /// Names of the secrets set for it through the API.
     pub secrets: Vec<String>,
-    /// An ephemeral environment's destroy time (`ttl:`); null for others.
-    #[schema(value_type = Option<Object>)]
-    pub ttl: Option<terrace_engine::timed::ttl::TtlStatus>,
-}
-
-/// `POST .../environments/{environment}/extend`.
-#[derive(Clone, Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExtendBody {
-    /// How much later the destroy happens, from its current time (or from now once due).
-    #[schema(example = "24h")]
-    pub by: String,
+    /// What awaits approval in it (events, promotions).
+    pub approvals: Vec<ApprovalView>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -134,12 +124,6 @@ pub struct RunView {
     /// `skip_unchanged`: what changed since the last successful start (`source`, `parameters
     /// file`, `variable NAME`, `output JOB.NAME`, `first start`); empty for a skipped run.
     pub inputs_changed: Option<Vec<String>>,
-    /// The commit its pipeline ran at (`TERRACE_COMMIT`), when known.
-    pub commit: Option<String>,
-    /// What its pipeline was asked to do (seed 002's inputs): repository, commit,
-    /// environment, command, job, args, trigger, user, pull_request, ttl.
-    #[schema(value_type = Option<Object>)]
-    pub inputs: Option<terrace_store::PipelineInputs>,
 }
 
 impl From<RunRecord> for RunView {
@@ -163,8 +147,6 @@ impl From<RunRecord> for RunView {
             finished_at: r.finished_at,
             plan: r.plan,
             inputs_changed: r.inputs_changed,
-            commit: r.commit,
-            inputs: r.inputs,
         }
     }
 }
@@ -181,7 +163,7 @@ pub struct RequestView {
     pub job: Option<String>,
     pub args: Vec<String>,
     pub requested_by: String,
-    /// queued, running, succeeded, failed, interrupted, cancelled.
+    /// awaiting_approval, queued, running, succeeded, failed, interrupted, cancelled.
     pub state: String,
     pub reason: Option<String>,
     pub attempts: u32,
@@ -232,6 +214,14 @@ impl From<RequestRecord> for RequestView {
 pub struct EventAccepted {
     #[schema(value_type = String, format = Uuid)]
     pub request_id: terrace_store::control::RequestId,
+    /// `queued`, or `awaiting_approval` when the environment's `approval` is required:
+    /// then it runs once `POST /api/v1/approvals/{approval_id}/approve` is called.
+    #[serde(default = "queued")]
+    pub state: String,
+    /// The approval it awaits, when it does.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<terrace_store::ApprovalId>,
     /// Empty until the scheduler starts it: follow `GET /api/v1/requests/{id}`.
     #[schema(value_type = Vec<String>)]
     pub run_ids: Vec<RunId>,
@@ -344,5 +334,64 @@ pub struct AuditView {
 impl From<AuditRecord> for AuditView {
     fn from(a: AuditRecord) -> Self {
         AuditView { id: a.id, at: a.at, actor: a.actor, action: a.action, target: a.target, detail: a.detail }
+    }
+}
+
+fn queued() -> String {
+    "queued".to_string()
+}
+
+/// Something that waits (or waited) for an approval: an event request, a promotion.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: terrace_store::ApprovalId,
+    pub project: String,
+    pub environment: String,
+    /// `request` (an event request, `subject_id`), `pipeline` (a local event), `promotion`.
+    #[schema(value_type = String)]
+    pub subject_kind: terrace_store::SubjectKind,
+    pub subject_id: Option<String>,
+    /// What runs once approved.
+    #[schema(value_type = Object)]
+    pub subject: serde_json::Value,
+    pub summary: String,
+    /// awaiting_approval, approved, rejected, cancelled.
+    #[schema(value_type = String)]
+    pub state: terrace_store::ApprovalState,
+    pub requested_by: String,
+    /// The approver must differ from `requested_by`.
+    pub distinct_approver: bool,
+    pub decided_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub decided_at: Option<OffsetDateTime>,
+    pub reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub outcome: Option<serde_json::Value>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<terrace_store::ApprovalRecord> for ApprovalView {
+    fn from(a: terrace_store::ApprovalRecord) -> Self {
+        ApprovalView {
+            id: a.id,
+            project: a.project,
+            environment: a.environment,
+            subject_kind: a.subject_kind,
+            subject_id: a.subject_id,
+            subject: a.subject,
+            summary: a.summary,
+            state: a.state,
+            requested_by: a.requested_by,
+            distinct_approver: a.distinct_approver,
+            decided_by: a.decided_by,
+            decided_at: a.decided_at,
+            reason: a.reason,
+            outcome: a.outcome,
+            created_at: a.created_at,
+        }
     }
 }

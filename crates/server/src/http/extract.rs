@@ -69,6 +69,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             e.column()
         ),
     })?;
+    // Every body is an object: serde would also take an array for one, and then speak of `[0]`.
+    if !value.is_object() {
+        return Err(AppError::BadRequest {
+            field: Some("body".into()),
+            message: format!("the body must be a JSON object, found {}", kind(&value)),
+        });
+    }
     serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
         let field = (path != ".").then_some(path);
@@ -76,7 +83,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         let rule = data_rule(&e.into_inner().to_string(), found);
         let message = match &field {
             Some(f) => format!("field `{f}`: {rule}"),
-            None => format!("the body does not match: {rule}"),
+            None => format!("the body {rule}"),
         };
         AppError::BadRequest { field, message }
     })
@@ -133,6 +140,12 @@ fn data_rule(serde: &str, found: Option<&serde_json::Value>) -> String {
     if serde.starts_with("unknown variant") {
         return format!("unknown value, expected {}", expected.unwrap_or("another value"));
     }
+    if let Some(key) = serde.strip_prefix("missing field ") {
+        return format!("lacks the required key {key}");
+    }
+    if let Some(key) = serde.strip_prefix("duplicate field ") {
+        return format!("has the key {key} twice");
+    }
     if let Some(rest) = serde.strip_prefix("unknown field ") {
         // The key is the client's, not a value: naming it helps.
         let key = rest.split(',').next().unwrap_or(rest);
@@ -152,8 +165,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
             let field = e.path().to_string();
-            let inner = e.into_inner();
-            AppError::BadRequest { message: format!("query parameter `{field}`: {inner}"), field: Some(field) }
+            let inner = e.into_inner().to_string();
+            // Rust's number parsing speaks of digits and strings: say what the parameter takes.
+            let rule =
+                if inner.contains("digit") || inner.contains("number too large") || inner.contains("empty string") {
+                    "expected a whole number (0 or more, plain digits)".to_string()
+                } else if inner.contains("provided string was not `true` or `false`") {
+                    "expected true or false".to_string()
+                } else {
+                    data_rule(&inner, None)
+                };
+            AppError::BadRequest { message: format!("query parameter `{field}`: {rule}"), field: Some(field) }
         })
     }
 }
@@ -200,7 +222,11 @@ mod tests {
         assert_eq!(field.as_deref(), Some("args[1]"));
         assert!(!m.contains("s3cr3t") && m.contains("found an object"), "{m}");
         let (_, m) = message(r#""s3cr3t""#);
-        assert_eq!(m, "the body does not match: expected an object, found a string");
+        assert_eq!(m, "the body must be a JSON object, found a string");
+        let (field, m) = message(r#"[1]"#);
+        assert_eq!((field.as_deref(), m.as_str()), (Some("body"), "the body must be a JSON object, found an array"));
+        let (_, m) = message(r#"{"args": []}"#);
+        assert_eq!(m, "the body lacks the required key `value`");
         let (_, m) = message(r#"{"value": "x", "extra": "s3cr3t"}"#);
         assert!(m.contains("unknown key `extra`") && !m.contains("s3cr3t"), "{m}");
         let (field, m) = message(r#"{"value": "s3cr3t""#);

@@ -5,7 +5,6 @@
 
 mod execute;
 mod reaper;
-pub mod timed;
 mod wakeups;
 
 use std::collections::HashMap;

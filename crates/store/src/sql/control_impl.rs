@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use terrace_model::RunId;
 use time::OffsetDateTime;
 
-use super::{SqlStore, attempts, audit, projects, requests, secrets, tokens};
+use super::{SqlStore, approvals, attempts, audit, projects, requests, secrets, tokens};
+use crate::approvals::{ApprovalFilter, ApprovalId, ApprovalRecord, Decision, NewApproval};
 use crate::control::*;
 use crate::error::StoreError;
 use crate::owner::{Owner, RequestLease};
@@ -105,5 +106,37 @@ impl ControlStore for SqlStore {
     }
     async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>> {
         audit::list(self, limit).await
+    }
+
+    async fn create_approval(&self, approval: NewApproval) -> Result<ApprovalRecord> {
+        approvals::create(self, approval).await
+    }
+    async fn enqueue_awaiting_approval(
+        &self,
+        req: NewRequest,
+        approval: NewApproval,
+    ) -> Result<Option<(RequestRecord, ApprovalRecord)>> {
+        approvals::enqueue_awaiting(self, req, approval).await
+    }
+    async fn get_approval(&self, id: ApprovalId) -> Result<Option<ApprovalRecord>> {
+        approvals::get(self, id).await
+    }
+    async fn find_approvals(&self, prefix: &str) -> Result<Vec<ApprovalRecord>> {
+        approvals::find(self, prefix).await
+    }
+    async fn list_approvals(&self, filter: &ApprovalFilter) -> Result<Vec<ApprovalRecord>> {
+        approvals::list(self, filter).await
+    }
+    async fn decide_approval(
+        &self,
+        id: ApprovalId,
+        decision: Decision,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<Option<ApprovalRecord>> {
+        approvals::decide(self, id, decision, by, reason).await
+    }
+    async fn set_approval_outcome(&self, id: ApprovalId, outcome: &serde_json::Value) -> Result<()> {
+        approvals::set_outcome(self, id, outcome).await
     }
 }

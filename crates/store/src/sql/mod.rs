@@ -3,12 +3,12 @@
 //! once, one module per part; `Store` and `ControlStore` are implemented once, in
 //! `store_impl` and `control_impl`.
 
+mod approvals;
 mod attempts;
 mod audit;
 mod control_impl;
 mod environments;
 mod events;
-mod expiries;
 mod fence;
 mod log_files;
 mod logs;
@@ -18,7 +18,6 @@ mod requests;
 mod runs;
 mod secrets;
 mod store_impl;
-mod timed_impl;
 mod tokens;
 
 use std::path::Path;

@@ -19,11 +19,11 @@ const DEFAULT_LIMIT: u32 = 100;
 macro_rules! columns {
     () => {
         "id, project, environment, event, job, args, requested_by, state, reason, attempts, max_attempts, owner, \
-         lease_expires_at, cancel_requested, run_ids, outcome, created_at, started_at, finished_at, lease_token, origin"
+         lease_expires_at, cancel_requested, run_ids, outcome, created_at, started_at, finished_at, lease_token"
     };
 }
 
-fn from_row(mut r: Row) -> Result<RequestRecord> {
+pub(super) fn from_row(mut r: Row) -> Result<RequestRecord> {
     Ok(RequestRecord {
         id: r.parsed(0)?,
         project: r.text(1)?,
@@ -45,7 +45,6 @@ fn from_row(mut r: Row) -> Result<RequestRecord> {
         started_at: r.ts_opt(17)?,
         finished_at: r.ts_opt(18)?,
         lease_token: r.num(19)?,
-        origin: r.json_opt(20)?,
     })
 }
 
@@ -53,7 +52,7 @@ fn first(mut rows: Vec<Row>) -> Result<Option<RequestRecord>> {
     rows.pop().map(from_row).transpose()
 }
 
-fn push_notify(s: &SqlStore, tx: &mut Tx, why: &'static str) {
+pub(super) fn push_notify(s: &SqlStore, tx: &mut Tx, why: &'static str) {
     if let Some(n) = s.db.notify_step(why) {
         tx.push(n);
     }
@@ -62,23 +61,28 @@ fn push_notify(s: &SqlStore, tx: &mut Tx, why: &'static str) {
 /// Commits the request, queued, unless a delete of the same environment is queued or
 /// running: then nothing is written and `None` says so.
 pub(super) async fn enqueue(s: &SqlStore, req: NewRequest) -> Result<Option<RequestRecord>> {
-    let args = serde_json::to_string(&req.args).map_err(|e| StoreError::Invalid(format!("request args: {e}")))?;
-    let origin = match req.origin == Default::default() {
-        true => None,
-        false => Some(serde_json::to_string(&req.origin).map_err(|e| StoreError::Invalid(format!("origin: {e}")))?),
-    };
     let mut tx = Tx::new();
+    let insert = push_enqueue(s, &mut tx, &req, "queued")?;
+    push_notify(s, &mut tx, "enqueued");
+    let mut outs = s.db.write(tx).await?;
+    first(std::mem::take(&mut outs[insert].rows))
+}
+
+/// The insert of a request in `state` (`queued`, or `awaiting_approval`) into `tx`,
+/// unless a delete of the same environment is queued or running; its index.
+pub(super) fn push_enqueue(s: &SqlStore, tx: &mut Tx, req: &NewRequest, state: &'static str) -> Result<usize> {
+    let args = serde_json::to_string(&req.args).map_err(|e| StoreError::Invalid(format!("request args: {e}")))?;
     // The check for a pending delete and the insert must not interleave with another
     // replica's enqueue for the same environment.
     if let Some(lock) = s.db.lock_step(format!("terrace-enqueue:{}/{}", req.project, req.environment)) {
         tx.push(lock);
     }
-    let insert = tx.push(
+    Ok(tx.push(
         Stmt::new(
             T,
             concat!(
                 "INSERT INTO requests (id, project, environment, event, job, args, requested_by, state, max_attempts, \
-                 created_at, origin) SELECT $1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10 \
+                 created_at) SELECT $1, $2, $3, $4, $5, $6, $7, $10, $8, $9 \
                  WHERE NOT EXISTS (SELECT 1 FROM requests WHERE project = $2 AND environment = $3 \
                      AND event = 'delete' AND job IS NULL AND state IN ('queued', 'running')) \
                  RETURNING ",
@@ -94,12 +98,9 @@ pub(super) async fn enqueue(s: &SqlStore, req: NewRequest) -> Result<Option<Requ
         .bind(&req.requested_by)
         .bind(req.max_attempts.max(1))
         .bind(now_db()?)
-        .bind(origin)
+        .bind(state)
         .doing(format!("enqueue request {}", req.id)),
-    );
-    push_notify(s, &mut tx, "enqueued");
-    let mut outs = s.db.write(tx).await?;
-    first(std::mem::take(&mut outs[insert].rows))
+    ))
 }
 
 pub(super) async fn get(s: &SqlStore, id: RequestId) -> Result<Option<RequestRecord>> {
@@ -258,14 +259,24 @@ pub(super) async fn cancel(s: &SqlStore, id: RequestId) -> Result<Option<Request
         Stmt::new(
             T,
             "UPDATE requests SET cancel_requested = 1, \
-                 reason = CASE WHEN state = 'queued' THEN 'cancelled before it started' ELSE reason END, \
-                 finished_at = CASE WHEN state = 'queued' THEN $1 ELSE finished_at END, \
-                 state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END \
-             WHERE id = $2 AND state IN ('queued', 'running')",
+                 reason = CASE WHEN state = 'running' THEN reason ELSE 'cancelled before it started' END, \
+                 finished_at = CASE WHEN state = 'running' THEN finished_at ELSE $1 END, \
+                 state = CASE WHEN state = 'running' THEN state ELSE 'cancelled' END \
+             WHERE id = $2 AND state IN ('awaiting_approval', 'queued', 'running')",
         )
         .bind(now_db()?)
         .bind(text(id))
         .doing(format!("cancel request {id}")),
+    );
+    // A request that awaited approval no longer does.
+    tx.push(
+        Stmt::new(
+            "approvals",
+            "UPDATE approvals SET state = 'cancelled', reason = 'its request was cancelled' \
+             WHERE subject_kind = 'request' AND subject_id = $1 AND state = 'awaiting_approval'",
+        )
+        .bind(text(id))
+        .doing(format!("cancel the approval of request {id}")),
     );
     s.db.write(tx).await?;
     get(s, id).await

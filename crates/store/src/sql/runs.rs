@@ -19,7 +19,7 @@ macro_rules! columns {
     () => {
         "id, pipeline_id, environment_id, project, environment, job, event, forced, trigger, state, reason, \
          exit_code, inputs_hash, attempts, owner, lease_expires_at, created_at, started_at, finished_at, \
-         plan_summary, artifacts, lease_token, number, input_parts, inputs_changed, inputs"
+         plan_summary, artifacts, lease_token, number, input_parts, inputs_changed"
     };
 }
 
@@ -29,7 +29,6 @@ const DEFAULT_LIMIT: u32 = 100;
 const NEWEST_FIRST: &str = " ORDER BY created_at DESC, id DESC";
 
 pub(super) fn from_row(mut r: Row) -> Result<RunRecord> {
-    let inputs: Option<crate::records::PipelineInputs> = r.json_opt(25)?;
     Ok(RunRecord {
         id: r.parsed(0)?,
         pipeline_id: r.parsed_opt(1)?,
@@ -56,8 +55,6 @@ pub(super) fn from_row(mut r: Row) -> Result<RunRecord> {
         number: r.num(22)?,
         input_parts: r.json_opt(23)?,
         inputs_changed: r.json_opt(24)?,
-        commit: inputs.as_ref().and_then(|i| i.commit.clone()),
-        inputs,
     })
 }
 
@@ -68,15 +65,8 @@ fn all(rows: Vec<Row>) -> Result<Vec<RunRecord>> {
 /// The statements creating `run`, queued and held by `holder` under lease 1 until `until`:
 /// its environment's run counter moves on by one and the run takes that number (the
 /// counter's row lock orders two creations in one environment on PostgreSQL). Returns the
-/// index of the insert, whose answer is the run's row. `inputs` is its pipeline's, as JSON.
-fn insert(
-    tx: &mut Tx,
-    run: &NewRun,
-    holder: &Owner,
-    until: OffsetDateTime,
-    now: i64,
-    inputs: Option<&str>,
-) -> Result<usize> {
+/// index of the insert, whose answer is the run's row.
+fn insert(tx: &mut Tx, run: &NewRun, holder: &Owner, until: OffsetDateTime, now: i64) -> Result<usize> {
     tx.push(
         Stmt::new(
             "run_numbers",
@@ -92,9 +82,9 @@ fn insert(
             T,
             concat!(
                 "INSERT INTO runs (id, pipeline_id, environment_id, project, environment, job, event, forced, trigger, \
-                 state, attempts, owner, lease_expires_at, lease_token, created_at, number, inputs) \
+                 state, attempts, owner, lease_expires_at, lease_token, created_at, number) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $11, 1, $12, \
-                 (SELECT newest FROM run_numbers WHERE project = $4 AND environment = $5), $13) RETURNING ",
+                 (SELECT newest FROM run_numbers WHERE project = $4 AND environment = $5)) RETURNING ",
                 columns!()
             ),
         )
@@ -110,30 +100,21 @@ fn insert(
         .bind(holder.as_str())
         .bind(ts(until)?)
         .bind(now)
-        .bind(inputs)
         .doing(format!("create run {}", run.id)),
     ))
 }
 
-fn insert_pipeline(
-    id: PipelineId,
-    env: EnvironmentId,
-    event: Event,
-    trigger: &str,
-    now: i64,
-    inputs: Option<&str>,
-) -> Stmt {
+fn insert_pipeline(id: PipelineId, env: EnvironmentId, event: Event, trigger: &str, now: i64) -> Stmt {
     Stmt::new(
         "pipelines",
-        "INSERT INTO pipelines (id, environment_id, event, state, trigger, created_at, inputs) \
-         VALUES ($1, $2, $3, 'running', $4, $5, $6)",
+        "INSERT INTO pipelines (id, environment_id, event, state, trigger, created_at) \
+         VALUES ($1, $2, $3, 'running', $4, $5)",
     )
     .bind(text(id))
     .bind(text(env))
     .bind(event.as_str())
     .bind(trigger)
     .bind(now)
-    .bind(inputs)
     .doing(format!("create a pipeline of environment {env}"))
 }
 
@@ -145,7 +126,7 @@ pub(super) async fn create_pipeline(
 ) -> Result<PipelineId> {
     let id = PipelineId::new();
     let mut tx = Tx::new();
-    tx.push(insert_pipeline(id, env, event, trigger, now_db()?, None));
+    tx.push(insert_pipeline(id, env, event, trigger, now_db()?));
     s.db.write(tx).await?;
     Ok(id)
 }
@@ -165,13 +146,12 @@ pub(super) async fn open_pipeline(
         let env = p.environment_id;
         tx.one(environments::state_stmt(env, state, None, None)?, move || StoreError::not_found("environment", env));
     }
-    let inputs = serde_json::to_string(&p.inputs).map_err(|e| StoreError::Invalid(format!("run inputs: {e}")))?;
-    tx.push(insert_pipeline(id, p.environment_id, p.event, &p.trigger, now, Some(&inputs)));
+    tx.push(insert_pipeline(id, p.environment_id, p.event, &p.trigger, now));
     let mut inserts = Vec::with_capacity(p.runs.len());
     for run in &p.runs {
         let mut run = run.clone();
         run.pipeline_id = Some(id);
-        inserts.push(insert(&mut tx, &run, holder, until, now, Some(&inputs))?);
+        inserts.push(insert(&mut tx, &run, holder, until, now)?);
     }
     let mut outs = s.db.write(tx).await?;
     let mut opened = Vec::with_capacity(p.runs.len());
@@ -221,7 +201,7 @@ pub(super) async fn close_pipeline(s: &SqlStore, end: &PipelineEnd<'_>) -> Resul
 
 pub(super) async fn create(s: &SqlStore, run: NewRun, holder: &Owner, until: OffsetDateTime) -> Result<RunRecord> {
     let mut tx = Tx::new();
-    let i = insert(&mut tx, &run, holder, until, now_db()?, None)?;
+    let i = insert(&mut tx, &run, holder, until, now_db()?)?;
     let mut outs = s.db.write(tx).await?;
     let row = outs[i].rows.pop().ok_or_else(|| StoreError::Corrupt(format!("run {} not returned", run.id)))?;
     from_row(row)

@@ -1,5 +1,6 @@
 //! The `/api/v1` resources, one module each; each module registers its own routes.
 
+mod approvals;
 mod environments;
 mod events;
 mod logs;
@@ -23,4 +24,5 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .merge(logs::routes())
         .merge(secrets::routes())
         .merge(tokens::routes())
+        .merge(approvals::routes())
 }

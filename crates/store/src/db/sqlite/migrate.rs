@@ -39,7 +39,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "attempt handles", "0006_attempt_handles.sql"),
     migration!(7, "leases", "0007_leases.sql"),
     migration!(8, "run numbers and inputs", "0008_run_numbers_and_inputs.sql"),
-    migration!(9, "schedules", "0009_schedules.sql"),
+    migration!(9, "approvals", "0009_approvals.sql"),
 ];
 
 /// How many migrations this version knows.

@@ -1,0 +1,121 @@
+//! Approvals through the API: what awaits approval, one approval, and the decision on it.
+//! Approving a request's approval queues the request (the scheduler runs it); a local
+//! event's approval (made by `terrace up` on this data folder) is queued as a request.
+
+use serde::Deserialize;
+use terrace_engine::approvals::{self, ApprovalError, PipelineSubject};
+use terrace_store::control::{NewRequest, RequestId, Role};
+use terrace_store::{ApprovalFilter, ApprovalState, Decision, SubjectKind};
+
+use super::access::clip;
+use super::events::check_limit;
+use super::views::ApprovalView;
+use super::{App, AppError, AppResult, Caller};
+
+impl From<ApprovalError> for AppError {
+    fn from(e: ApprovalError) -> Self {
+        match e {
+            ApprovalError::NotFound { prefix, .. } => AppError::not_found("approval", clip(&prefix)),
+            ApprovalError::Ambiguous(_) => AppError::bad("id", e.to_string()),
+            ApprovalError::Decided { .. } => AppError::Conflict(e.to_string()),
+            ApprovalError::SameApprover { .. } => AppError::Conflict(e.to_string()),
+            ApprovalError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// Filters of `GET /api/v1/approvals`.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ApprovalQuery {
+    pub project: Option<String>,
+    pub environment: Option<String>,
+    /// awaiting_approval, approved, rejected, cancelled (default: all).
+    pub state: Option<String>,
+    /// At most this many, newest first (1-1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// `POST /api/v1/approvals/{id}/approve` and `/reject`.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    /// Why (kept on the approval and in the audit log).
+    pub reason: Option<String>,
+}
+
+const MAX_REASON: usize = 1000;
+
+pub async fn list(app: &App, caller: &Caller, q: ApprovalQuery) -> AppResult<Vec<ApprovalView>> {
+    caller.require(Role::Viewer)?;
+    let state = q
+        .state
+        .as_deref()
+        .map(|s| {
+            s.parse::<ApprovalState>().map_err(|_| {
+                AppError::bad(
+                    "state",
+                    format!("unknown state `{}`: awaiting_approval, approved, rejected or cancelled", clip(s)),
+                )
+            })
+        })
+        .transpose()?;
+    let limit = check_limit(q.limit)?;
+    let filter = ApprovalFilter { project: q.project, environment: q.environment, state, limit };
+    Ok(app.store.list_approvals(&filter).await?.into_iter().map(ApprovalView::from).collect())
+}
+
+async fn find(app: &App, id: &str) -> AppResult<terrace_store::ApprovalRecord> {
+    let mut found = app.store.find_approvals(id).await?;
+    match found.len() {
+        0 => Err(AppError::not_found("approval", clip(id))),
+        1 => Ok(found.remove(0)),
+        _ => Err(AppError::bad("id", format!("`{}` matches several approvals; give more of the id", clip(id)))),
+    }
+}
+
+pub async fn get(app: &App, caller: &Caller, id: &str) -> AppResult<ApprovalView> {
+    caller.require(Role::Viewer)?;
+    Ok(find(app, id).await?.into())
+}
+
+pub async fn decide(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    decision: Decision,
+    body: DecisionBody,
+) -> AppResult<ApprovalView> {
+    caller.require(Role::Operator)?;
+    if let Some(r) = &body.reason
+        && (r.len() > MAX_REASON || r.contains('\0'))
+    {
+        return Err(AppError::bad("reason", format!("at most {MAX_REASON} bytes, no NUL")));
+    }
+    let found = find(app, id).await?;
+    let decided =
+        approvals::decide(app.store.as_ref(), &found, decision, &caller.actor(), body.reason.as_deref()).await?;
+    if decision == Decision::Approve && decided.subject_kind == SubjectKind::Pipeline {
+        let subject: PipelineSubject = serde_json::from_value(decided.subject.clone())
+            .map_err(|e| AppError::internal(format!("approval {}: unreadable subject: {e}", decided.id)))?;
+        let queued = app
+            .store
+            .enqueue_request(NewRequest {
+                id: RequestId::new(),
+                project: decided.project.clone(),
+                environment: decided.environment.clone(),
+                event: subject.event,
+                job: subject.job,
+                args: subject.args,
+                requested_by: decided.requested_by.clone(),
+                max_attempts: app.settings.max_attempts,
+            })
+            .await?;
+        if let Some(r) = queued {
+            app.store.set_approval_outcome(decided.id, &serde_json::json!({ "request_id": r.id })).await?;
+        }
+    }
+    app.wake_scheduler.notify_one();
+    let after = app.store.get_approval(decided.id).await?.unwrap_or(decided);
+    Ok(after.into())
+}
