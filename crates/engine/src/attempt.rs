@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use terrace_exec::Resources;
+use terrace_exec::{ContainerStep, ImageSource, PathRole, Resources};
 use terrace_model::project::Job;
 use terrace_model::vars::Resolved;
 use terrace_store::RunState;
@@ -46,13 +46,17 @@ impl RunContext<'_> {
         };
         let variables: Vec<(String, String)> =
             resolved.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
-        let mut env = engine.inherited_env(job);
+        // A container has its own PATH and HOME: it inherits only what the job passes through.
+        let mut env = engine.inherited_env(job, executor.runs_images());
         env.extend(variables.iter().cloned());
         // Where the job sees each file: a mount of a container executor, the same path locally.
-        let seen = |p: &Path| executor.job_path(p);
-        let (workdir, input_seen, output_seen) =
-            (seen(&folder.src), folder.input.as_deref().map(seen), seen(&folder.output_file));
-        let (state_seen, artifacts_seen) = (seen(&state_dir), seen(&artifacts_dir));
+        let seen = |role: PathRole, p: &Path| executor.job_path(role, p);
+        let (workdir, input_seen, output_seen) = (
+            seen(PathRole::Workdir, &folder.src),
+            folder.input.as_deref().map(|p| seen(PathRole::Input, p)),
+            seen(PathRole::OutputFile, &folder.output_file),
+        );
+        let (state_seen, artifacts_seen) = (seen(PathRole::State, &state_dir), seen(PathRole::Artifacts, &artifacts_dir));
         let template_ctx = JobContext {
             project: &engine.project.name,
             environment: &self.env.name,
@@ -75,7 +79,20 @@ impl RunContext<'_> {
             },
             variables: &variables,
         };
-        let defaults = terrace_templates::catalog::info(job.template).resources;
+        let template = terrace_templates::catalog::info(job.template);
+        let own = &job.container.resources;
+        let resources = Resources {
+            cpu: own.cpu.clone().or_else(|| Some(template.resources.cpu.into())),
+            memory: own.memory.clone().or_else(|| Some(template.resources.memory.into())),
+        };
+        let own_image = job.container.image.is_some() || job.container.dockerfile.is_some();
+        let container = ContainerStep {
+            entrypoint: job.container.entrypoint.clone(),
+            // A job's own image running its own command works where its recipe says.
+            keep_image_workdir: own_image && job.commands.contains_key(&self.event),
+            state_dir: Some(state_dir.clone()),
+            artifacts_dir: Some(artifacts_dir.clone()),
+        };
         let mut steps = EngineSteps {
             ctx: self,
             job,
@@ -86,10 +103,20 @@ impl RunContext<'_> {
             input: folder.input.clone(),
             output_file: folder.output_file.clone(),
             env,
-            resources: Resources { cpu: Some(defaults.cpu.into()), memory: Some(defaults.memory.into()) },
+            resources,
             deadline: job.max_duration.map(|d| std::time::Instant::now() + d),
+            image: None,
+            container,
         };
-        let outcome = terrace_templates::run(&template_ctx, &mut steps).await;
+        let prepared = match executor.runs_images() {
+            true => steps.prepare_image(image_source(job, &folder.src, template.dockerfile)).await,
+            false => Ok(Ok(())),
+        };
+        let outcome = match prepared {
+            Ok(Ok(())) => terrace_templates::run(&template_ctx, &mut steps).await,
+            Ok(Err(reason)) => Err(StepAbort::Spawn(reason)),
+            Err(abort) => Err(abort),
+        };
         let end = match outcome {
             Ok(Outcome::Succeeded { plan }) => {
                 if let Some(summary) = plan {
@@ -117,11 +144,25 @@ impl RunContext<'_> {
                 reason: Some("cancelled; its whole process group was stopped".into()),
             },
             Err(StepAbort::Signaled(sig)) => AttemptEnd::failed(format!("killed by signal {sig}")),
+            Err(abort @ StepAbort::OutOfMemory(_)) => AttemptEnd::failed(abort.to_string()),
             Err(StepAbort::Spawn(msg)) => AttemptEnd::failed(msg),
             Err(StepAbort::Internal(msg)) => return Err(EngineError::Internal(msg)),
         };
         // The work folder goes with `folder`, off the path to the next job, on every way out.
         drop(folder);
         Ok(end)
+    }
+}
+
+/// Where a job's image comes from on a container executor: its `image`, else a build of
+/// its working copy with its `dockerfile`, else with the template's default Dockerfile.
+fn image_source(job: &Job, workdir: &Path, default_dockerfile: &str) -> ImageSource {
+    match &job.container.image {
+        Some(reference) => ImageSource::Pull(reference.clone()),
+        None => ImageSource::Build {
+            context: workdir.to_path_buf(),
+            dockerfile: job.container.dockerfile.clone(),
+            default_dockerfile: default_dockerfile.to_string(),
+        },
     }
 }

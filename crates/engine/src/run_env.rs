@@ -144,11 +144,14 @@ impl Engine {
         all
     }
 
-    /// The invoking environment's allow-listed variables for `job`.
-    pub(crate) fn inherited_env(&self, job: &Job) -> Vec<(String, String)> {
+    /// The invoking environment's allow-listed variables for `job` (in a container, which has
+    /// its own PATH and HOME: only those the job passes through).
+    pub(crate) fn inherited_env(&self, job: &Job, in_container: bool) -> Vec<(String, String)> {
         self.invoking_env
             .iter()
-            .filter(|(k, _)| ALLOWED.contains(&k.as_str()) || job.passthrough.iter().any(|p| p == k))
+            .filter(|(k, _)| {
+                (!in_container && ALLOWED.contains(&k.as_str())) || job.passthrough.iter().any(|p| p == k)
+            })
             .filter(|(k, _)| self.env_access.allows(k))
             .cloned()
             .collect()

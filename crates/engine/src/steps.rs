@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use terrace_exec::{ExecEvent, ExecOutcome, Executor, ExitStatus, Limits, Resources, StepIo, StepSpec};
+use terrace_exec::{ContainerStep, ExecEvent, ImageSource, ExecOutcome, Executor, ExitStatus, Limits, Resources, StepIo, StepSpec};
 use terrace_model::log::{LogBatch, Stream};
 use terrace_model::project::Job;
 use terrace_templates::{Step, StepAbort, StepOutput, StepRunner};
@@ -35,6 +35,9 @@ pub(crate) struct EngineSteps<'a> {
     pub env: Vec<(String, String)>,
     pub resources: Resources,
     pub deadline: Option<Instant>,
+    /// On a container executor: the prepared image and the container's settings.
+    pub image: Option<String>,
+    pub container: ContainerStep,
 }
 
 fn internal(e: EngineError) -> StepAbort {
@@ -69,7 +72,8 @@ impl StepRunner for EngineSteps<'_> {
             run: self.held.lease.id.to_string(),
             attempt: self.attempt,
             argv: step.argv,
-            image: None,
+            image: self.image.clone(),
+            container: self.container.clone(),
             workdir: self.workdir.clone(),
             input: self.input.clone(),
             output_file: Some(self.output_file.clone()),
@@ -104,6 +108,9 @@ impl StepRunner for EngineSteps<'_> {
             ExitStatus::Signaled(sig) => Err(StepAbort::Signaled(sig)),
             ExitStatus::TimedOut => Err(StepAbort::TimedOut),
             ExitStatus::Cancelled => Err(StepAbort::Cancelled),
+            ExitStatus::OutOfMemory => Err(StepAbort::OutOfMemory(
+                self.resources.memory.clone().unwrap_or_else(|| "of the host".into()),
+            )),
             ExitStatus::Lost => Err(StepAbort::Internal("the step's end was not seen".into())),
         }
     }
@@ -125,6 +132,48 @@ impl StepRunner for EngineSteps<'_> {
 }
 
 impl EngineSteps<'_> {
+    /// Makes the job's image ready on a container executor (pulled, or built and cached
+    /// by content), its pull or build in the attempt's log, and the image used (id, and
+    /// the registry digest of a pulled one) noted there. `Ok(Err(reason))`: the attempt
+    /// fails with that reason.
+    pub(crate) async fn prepare_image(&mut self, source: ImageSource) -> Result<Result<(), String>, StepAbort> {
+        let (tx, rx) = mpsc::channel(64);
+        let recorder = record_logs(self.ctx, &self.job.name, self.held, self.attempt, rx);
+        let io = StepIo { secrets: self.ctx.secrets.clone(), events: tx, cancel: self.held.cancel.clone() };
+        let executor = self.executor.clone();
+        let deadline = self.deadline;
+        let cancel = self.held.cancel.clone();
+        let prepare = async move {
+            let until_deadline = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            // `io` goes with this future, which closes the log channel for the recorder.
+            tokio::select! {
+                r = executor.prepare_image(&source, &io) => r.map_err(|e| Err(e.to_string())),
+                _ = cancel.cancelled() => Err(Ok(StepAbort::Cancelled)),
+                _ = until_deadline => Err(Ok(StepAbort::TimedOut)),
+            }
+        };
+        let (prepared, recorded) = tokio::join!(prepare, recorder);
+        match recorded {
+            Ok(_) => {}
+            Err(EngineError::Store(e)) if e.is_lease_lost() => return Err(StepAbort::Cancelled),
+            Err(e) => return Err(internal(e)),
+        }
+        let image = match prepared {
+            Ok(image) => image,
+            Err(Ok(abort)) => return Err(abort),
+            Err(Err(reason)) => return Ok(Err(reason)),
+        };
+        let digest = image.digest.as_deref().map(|d| format!(", digest {d}")).unwrap_or_default();
+        self.note(&format!("image {} ({}{digest})", image.reference, image.id)).await?;
+        self.image = Some(image.id);
+        Ok(Ok(()))
+    }
+
     /// Starts the step, records its handle, then waits for its end. The handle dropped
     /// at the end closes the log channel, so the recorder finishes too.
     async fn execute(&self, spec: StepSpec, io: StepIo) -> Result<ExecOutcome, Stopped> {

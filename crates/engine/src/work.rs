@@ -1,5 +1,6 @@
 //! The work folder of one attempt, `work/<run>-<attempt>/` under the data folder: the fresh
-//! copy of the source (`src/`), the parameters file's copy (`input/`) and the output file.
+//! copy of the source (`src/`), the parameters file's copy (`input/`) and the output file
+//! (`output/output.json`).
 //! Everything in it may hold a secret, so it is private (0700 folders, 0600 files) from
 //! creation; it goes when the attempt ends, and whatever a dead process left is swept by
 //! the next start (`sweep`, from recovery).
@@ -84,7 +85,10 @@ fn prepare_blocking(root: &Path, from: &Sources) -> Result<WorkFolder, String> {
         }
         None => None,
     };
-    let output_file = root.join("output.json");
+    // A folder of its own: a container executor mounts it, and only it.
+    let output_dir = root.join("output");
+    workspace::private_dir(&output_dir).map_err(io("output folder"))?;
+    let output_file = output_dir.join("output.json");
     workspace::private_file(&output_file).map_err(io("output file"))?;
     Ok(WorkFolder { root: root.to_path_buf(), src, input, output_file })
 }

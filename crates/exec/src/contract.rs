@@ -24,8 +24,12 @@ pub struct StepSpec {
     pub attempt: u32,
     /// Program and arguments; a program without '/' is looked up in the PATH of `env`.
     pub argv: Vec<String>,
-    /// A container image to run `argv` in. Only container executors take one.
+    /// A container image to run `argv` in (what `Executor::prepare_image` returned). Only
+    /// container executors take one.
     pub image: Option<String>,
+    /// What only a container executor uses: the entrypoint, where the step starts, and
+    /// the other host folders it must see.
+    pub container: ContainerStep,
     /// The attempt's source snapshot (its fresh working copy): the step's working directory.
     pub workdir: PathBuf,
     /// The attempt's copy of the parameters file.
@@ -50,6 +54,7 @@ impl std::fmt::Debug for StepSpec {
             .field("attempt", &self.attempt)
             .field("argv", &self.argv)
             .field("image", &self.image)
+            .field("container", &self.container)
             .field("workdir", &self.workdir)
             .field("input", &self.input)
             .field("output_file", &self.output_file)
@@ -59,6 +64,53 @@ impl std::fmt::Debug for StepSpec {
             .field("capture_stdout", &self.capture_stdout)
             .finish()
     }
+}
+
+/// The container side of a step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerStep {
+    /// The program that receives `argv` as its arguments; the image's ENTRYPOINT when `None`.
+    pub entrypoint: Option<Vec<String>>,
+    /// Start in the image's own WORKDIR (a job's own image running its own commands: its
+    /// recipe decides where it works), not in the mounted working copy.
+    pub keep_image_workdir: bool,
+    /// Folders kept between runs (Terraform's local state) and with the run (saved plans),
+    /// which the job sees where `Executor::job_path` says.
+    pub state_dir: Option<PathBuf>,
+    pub artifacts_dir: Option<PathBuf>,
+}
+
+/// What a host path is to the job: how a container executor decides where to show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathRole {
+    Workdir,
+    Input,
+    OutputFile,
+    State,
+    Artifacts,
+}
+
+/// Where a job's image comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageSource {
+    /// An image reference, pulled when the daemon does not have it.
+    Pull(String),
+    /// Built from a folder (the build context): with its own Dockerfile (relative to the
+    /// folder), else with `default_dockerfile`'s text.
+    Build { context: PathBuf, dockerfile: Option<PathBuf>, default_dockerfile: String },
+}
+
+/// An image ready to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreparedImage {
+    /// What `StepSpec::image` takes (the image id).
+    pub id: String,
+    /// How it was found: the reference pulled, or the tag of the build.
+    pub reference: String,
+    /// The registry digest of a pulled image (`name@sha256:...`), when it has one.
+    pub digest: Option<String>,
+    /// Whether it was built (or pulled) now rather than found ready.
+    pub fresh: bool,
 }
 
 /// What a step may use; executors that cannot enforce them (local) ignore them.
@@ -101,6 +153,8 @@ pub enum ExitStatus {
     Signaled(i32),
     TimedOut,
     Cancelled,
+    /// Killed by the kernel for going past its memory limit.
+    OutOfMemory,
     /// A re-attached step ended while nobody watched: its status is not known.
     Lost,
 }
@@ -140,10 +194,23 @@ pub trait Executor: Send + Sync {
     /// The name a job gives in `executor:`.
     fn name(&self) -> &'static str;
 
-    /// Where the job sees a path of Terrace's host (a mount inside a container); the
-    /// templates build their arguments with these.
-    fn job_path(&self, host: &Path) -> PathBuf {
+    /// Where the job sees a path of Terrace's host that plays `role` (a mount inside a
+    /// container); the templates build their arguments with these.
+    fn job_path(&self, role: PathRole, host: &Path) -> PathBuf {
+        let _ = role;
         host.to_path_buf()
+    }
+
+    /// Whether steps run in an image (`StepSpec::image`, `prepare_image`).
+    fn runs_images(&self) -> bool {
+        false
+    }
+
+    /// Makes the image ready (pulled when absent, or built and cached by content); what
+    /// it prints goes to `io`'s log, masked.
+    async fn prepare_image(&self, source: &ImageSource, io: &StepIo) -> Result<PreparedImage, ExecError> {
+        let _ = (source, io);
+        Err(ExecError::Unsupported(format!("the `{}` executor runs no images", self.name())))
     }
 
     /// Whether a step with this environment and working directory would find `program`

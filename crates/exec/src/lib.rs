@@ -1,10 +1,11 @@
 //! Executors: where a run's steps live, behind one contract (`contract.rs`) and chosen by
 //! name (`registry.rs`). This crate owns the local executor (a process group per step, its
-//! time limit and cancellation), log capture and masking, the output file's safe reading,
+//! time limit and cancellation), the docker executor (a container per step), log capture and masking, the output file's safe reading,
 //! and the working folder's preparation.
 
 mod capture;
 mod contract;
+pub mod docker;
 pub mod local;
 mod local_handle;
 pub mod mask;
@@ -19,7 +20,11 @@ pub mod workspace;
 use std::path::PathBuf;
 
 pub use capture::{MAX_CAPTURE, MAX_LINE};
-pub use contract::{ExecEvent, ExecOutcome, Executor, ExitStatus, Handle, Limits, Resources, StepIo, StepSpec};
+pub use contract::{
+    ContainerStep, ExecEvent, ExecOutcome, Executor, ExitStatus, Handle, ImageSource, Limits, PathRole, PreparedImage,
+    Resources, StepIo, StepSpec,
+};
+pub use docker::DockerExecutor;
 pub use local::LocalExecutor;
 pub use mask::{MAX_SECRET_BYTES, MIN_SECRET_CHARS, SecretSet, Unmaskable};
 pub use output_file::{ReadError as OutputReadError, read as read_output_file};
@@ -54,6 +59,10 @@ pub enum ExecError {
     /// A step this executor cannot run (an image on the local executor).
     #[error("{0}")]
     Unsupported(String),
+    /// The container engine refused or failed (daemon down, image missing, build failed):
+    /// the message names the image and what to do.
+    #[error("{0}")]
+    Container(String),
 }
 
 /// The OS's description without Rust's " (os error N)" suffix.
@@ -94,6 +103,7 @@ mod tests {
             attempt: 1,
             argv: vec!["true".into()],
             image: None,
+            container: Default::default(),
             workdir: "/".into(),
             input: None,
             output_file: None,

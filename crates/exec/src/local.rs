@@ -153,7 +153,7 @@ impl Executor for LocalExecutor {
     }
 }
 
-fn spawn_reader<R>(
+pub(crate) fn spawn_reader<R>(
     pipe: R,
     stream: Stream,
     secrets: &SecretSet,
@@ -167,7 +167,7 @@ where
     tokio::spawn(async move { pump.await.map(|()| Vec::new()) })
 }
 
-fn spawn_collector<R>(pipe: R, events: &Sender<ExecEvent>) -> Reader
+pub(crate) fn spawn_collector<R>(pipe: R, events: &Sender<ExecEvent>) -> Reader
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
 {

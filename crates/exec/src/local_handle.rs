@@ -151,7 +151,7 @@ async fn stop(child: &mut Child, pgid: u32, grace: Duration) -> std::io::Result<
 
 /// Waits for the readers to reach EOF, within `DRAIN_LIMIT`, and returns what they
 /// captured.
-async fn drain(readers: [Option<Reader>; 2], events: &Sender<ExecEvent>) -> Vec<u8> {
+pub(crate) async fn drain(readers: [Option<Reader>; 2], events: &Sender<ExecEvent>) -> Vec<u8> {
     let aborts: Vec<_> = readers.iter().flatten().map(|h| h.abort_handle()).collect();
     let all = async {
         let mut captured = Vec::new();

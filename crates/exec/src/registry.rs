@@ -1,10 +1,10 @@
-//! Executors by name: what a job's `executor:` key picks. Only `local` exists so far; the
+//! Executors by name: what a job's `executor:` key picks (`local`, `docker`); the
 //! names are the model's `EXECUTORS` (which `validate` checks), and each has one here.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::{Executor, LocalExecutor};
+use crate::{DockerExecutor, Executor, LocalExecutor};
 
 /// The executors a process can use, by name.
 #[derive(Clone)]
@@ -13,9 +13,9 @@ pub struct Executors {
 }
 
 impl Executors {
-    /// Every executor Terrace ships (`local`).
+    /// Every executor Terrace ships (`local`, `docker`). Docker is reached on first use.
     pub fn builtin() -> Executors {
-        Executors::empty().with(Arc::new(LocalExecutor::new()))
+        Executors::empty().with(Arc::new(LocalExecutor::new())).with(Arc::new(DockerExecutor::new()))
     }
 
     /// None at all (tests add scripted ones).
@@ -61,9 +61,12 @@ mod tests {
 
     #[test]
     fn the_builtin_executors_are_the_ones_validate_accepts() {
-        let names = Executors::builtin().names();
-        assert_eq!(names, terrace_model::project::EXECUTORS);
-        let err = Executors::builtin().get("docker").err().unwrap();
-        assert_eq!(err.to_string(), "no executor `docker` here (executors: local)");
+        let mut names = Executors::builtin().names();
+        let mut model = terrace_model::project::EXECUTORS.to_vec();
+        names.sort();
+        model.sort();
+        assert_eq!(names, model);
+        let err = Executors::builtin().get("kubernetes").err().unwrap();
+        assert_eq!(err.to_string(), "no executor `kubernetes` here (executors: docker, local)");
     }
 }

@@ -55,6 +55,7 @@ mod tests {
             attempt: 1,
             argv: vec![argv0.to_string()],
             image: None,
+            container: Default::default(),
             workdir: workdir.to_path_buf(),
             input: None,
             output_file: None,

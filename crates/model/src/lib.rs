@@ -11,6 +11,7 @@ pub mod output;
 pub mod parse;
 pub mod project;
 pub mod refs;
+pub mod resources;
 pub mod schema;
 pub mod vars;
 

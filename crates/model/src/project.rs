@@ -10,7 +10,11 @@ use crate::event::Event;
 
 /// The executors a job may name in `executor:` (the engine's registry has one of each);
 /// `local` is the default. Container executors add their names here.
-pub const EXECUTORS: &[&str] = &["local"];
+pub const EXECUTORS: &[&str] = &["local", "docker"];
+
+/// The executors that run a job in a container image (so `image`, `dockerfile` and
+/// `entrypoint` mean something there).
+pub const CONTAINER_EXECUTORS: &[&str] = &["docker"];
 
 /// One `terrace.yaml`.
 #[derive(Clone, Debug, PartialEq)]
@@ -152,6 +156,39 @@ pub struct Job {
     pub environments: Option<Vec<String>>,
     /// Where the job runs (one of `EXECUTORS`); `None`: its environment's, the project's, `local`.
     pub executor: Option<String>,
+    /// How the job runs on a container executor: its image, entrypoint and resources.
+    pub container: ContainerSettings,
+}
+
+/// A job's container: an image from a registry, or one built from its source folder
+/// (`dockerfile`, else the template's default Dockerfile); the entrypoint that takes the
+/// event's command as its arguments (the image's own when not set); the resources it
+/// may use (the template's defaults when not set).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerSettings {
+    /// `registry/name:tag` or `name@sha256:...`, pulled when absent.
+    pub image: Option<String>,
+    /// Relative to the job's source folder, which is the build context.
+    pub dockerfile: Option<PathBuf>,
+    pub entrypoint: Option<Vec<String>>,
+    pub resources: crate::resources::ResourceSpec,
+}
+
+impl ContainerSettings {
+    /// The keys set that only a container executor uses.
+    pub fn container_only_keys(&self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if self.image.is_some() {
+            keys.push("image");
+        }
+        if self.dockerfile.is_some() {
+            keys.push("dockerfile");
+        }
+        if self.entrypoint.is_some() {
+            keys.push("entrypoint");
+        }
+        keys
+    }
 }
 
 impl Job {
@@ -173,6 +210,7 @@ impl Job {
             iac: IacSettings::default(),
             environments: None,
             executor: None,
+            container: ContainerSettings::default(),
         }
     }
 

@@ -189,7 +189,28 @@ fn job_schema(events: &[&str], templates: &[&str]) -> Value {
                 "description": "cloudformation: names of stack Outputs to treat as secrets.",
                 "type": "array", "uniqueItems": true, "items": { "type": "string" }
             },
-            "executor": { "$ref": "#/$defs/executor", "description": "Where the job runs (default: its environment's, the project's, else `local`)." }
+            "executor": { "$ref": "#/$defs/executor", "description": "Where the job runs (default: its environment's, the project's, else `local`)." },
+            "image": {
+                "description": "Container executors: the image the job runs, e.g. `registry.example.com/team/tool:1.2` or `name@sha256:...`; pulled when absent, its digest recorded in the run. Excludes `dockerfile`.",
+                "type": "string", "minLength": 1, "maxLength": 255
+            },
+            "dockerfile": { "$ref": "#/$defs/relative_path", "description": "Container executors: the Dockerfile that builds the job's image, relative to its source folder (the build context). Without `image` or `dockerfile`, the template's default Dockerfile is used." },
+            "entrypoint": {
+                "description": "Container executors: the program (and first arguments) that receives the event's command as its arguments; the image's own ENTRYPOINT when left out.",
+                "anyOf": [
+                    { "type": "string", "minLength": 1 },
+                    { "type": "array", "minItems": 1, "items": { "type": "string" } }
+                ]
+            },
+            "resources": {
+                "description": "What one attempt may use, in Kubernetes notation; each defaults to the template's (`terrace template show`). Enforced by container executors (CPU quota, memory limit).",
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "cpu": { "description": "Cores (`1`, `0.5`) or millicores (`500m`).", "type": ["string", "number"], "pattern": "^([0-9]+m|[0-9]*\\.?[0-9]+)$" },
+                    "memory": { "description": "Bytes with a unit: `512Mi`, `2Gi`, `1G`; at least 6Mi.", "type": ["string", "number"], "pattern": "^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$" }
+                }
+            }
         }
     })
 }
@@ -209,6 +230,7 @@ mod tests {
         assert_eq!(keys(&s), TOP_KEYS);
         assert_eq!(keys(&s["$defs"]["environment"]), ENVIRONMENT_KEYS);
         assert_eq!(keys(&s["$defs"]["job"]), JOB_KEYS);
+        assert_eq!(keys(&s["$defs"]["job"]["properties"]["resources"]), crate::parse::RESOURCE_KEYS);
         assert_eq!(keys(&s["$defs"]["variable"]["anyOf"][1]), VARIABLE_KEYS);
         assert_eq!(keys(&s["$defs"]["job"]["properties"]["commands"]), ["start", "stop", "delete"]);
         assert_eq!(

@@ -72,6 +72,9 @@ pub enum StepAbort {
     Cancelled,
     #[error("killed by signal {0}")]
     Signaled(i32),
+    /// Killed for going past its memory limit (the limit as written, e.g. `512Mi`).
+    #[error("out of memory (limit {0})")]
+    OutOfMemory(String),
     #[error("{0}")]
     Spawn(String),
     /// The engine could not record the step (store or filesystem failure).

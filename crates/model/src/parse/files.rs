@@ -44,6 +44,19 @@ pub(super) fn check(d: &mut Diags, walked: &Walked, files: &dyn ProjectFiles) {
                 ),
             );
         }
+        if let Some(f) = &job.container.dockerfile
+            && source_ok
+            && !files.is_file(&job.source.join(f))
+        {
+            d.error(
+                parsed.dockerfile_at,
+                format!(
+                    "job `{name}`: dockerfile `{}` does not exist in its source folder `{}` (its build context)",
+                    f.display(),
+                    job.source.display()
+                ),
+            );
+        }
     }
     for (env, parsed) in &walked.envs {
         for (job, _, path_at) in &parsed.inputs {

@@ -44,6 +44,9 @@ pub(super) struct ParsedJob {
     pub source_at: Pos,
     pub input_at: Pos,
     pub template_file_at: Pos,
+    /// Where the first key that needs a container executor is written.
+    pub container_at: Pos,
+    pub dockerfile_at: Pos,
 }
 
 /// Reads one job. Always returns it (with defaults where fields were wrong), so the
@@ -124,7 +127,10 @@ pub(super) fn job(
     });
     job.environments = environments.as_ref().map(|l| l.iter().map(|(e, _)| e.clone()).collect());
     super::iac::settings(d, &mut job, &field, at);
+    job.container = super::container::settings(d, &field);
     let pos_of = |key: &str| field(key).map_or(at, |s| s.pos());
+    let key_at = |key: &str| get(&entries, key).map(|(p, _)| p);
+    let container_at = ["image", "dockerfile", "entrypoint"].into_iter().find_map(key_at).unwrap_or(at);
     ParsedJob {
         job,
         at,
@@ -133,6 +139,8 @@ pub(super) fn job(
         source_at: pos_of("source"),
         input_at: pos_of("input"),
         template_file_at: pos_of("template_file"),
+        container_at,
+        dockerfile_at: pos_of("dockerfile"),
     }
 }
 

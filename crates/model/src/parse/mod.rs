@@ -5,6 +5,7 @@
 
 mod approval;
 mod commands;
+mod container;
 mod deps;
 mod duplicates;
 mod environments;
@@ -23,6 +24,8 @@ mod tests;
 #[cfg(test)]
 mod tests_jobs;
 #[cfg(test)]
+mod tests_container;
+#[cfg(test)]
 mod tests_refs;
 #[cfg(test)]
 mod tests_robust;
@@ -35,6 +38,7 @@ use crate::names::is_valid_resource_name;
 use crate::project::Project;
 use crate::vars::ScopeKind;
 pub use files::ProjectFiles;
+pub use container::reference_problem as image_reference_problem;
 pub use job::{MAX_RESTARTS, TEMPLATES};
 use source::Source;
 pub use source::{MAX_PROJECT_FILE_BYTES, size_limit_text, too_large};
@@ -64,7 +68,13 @@ pub const JOB_KEYS: &[&str] = &[
     "capabilities",
     "sensitive_outputs",
     "executor",
+    "image",
+    "dockerfile",
+    "entrypoint",
+    "resources",
 ];
+/// The keys of a job's `resources`.
+pub const RESOURCE_KEYS: &[&str] = container::RESOURCE_KEYS;
 pub const VARIABLE_KEYS: &[&str] = &["value", "secret"];
 
 /// One problem, at a 1-based line and column.
@@ -162,6 +172,7 @@ fn check_text(text: &str, files: Option<&dyn ProjectFiles>) -> Report {
         deps::check(&mut d, &walked.jobs);
         environments::check(&mut d, &walked.envs, &walked.jobs);
         let project = walked.project();
+        container::check(&mut d, &project, &walked.jobs);
         refs::check(&mut d, &mut notes, &project, &walked.sites, &source);
         if let Some(files) = files {
             files::check(&mut d, &walked, files);

@@ -91,6 +91,7 @@ fn full_file_round_trips() {
         iac: Default::default(),
         environments: None,
         executor: None,
+        container: Default::default(),
     };
     let network = Job {
         name: "network".into(),
