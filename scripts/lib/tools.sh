@@ -122,6 +122,25 @@ ensure_registry() {
   export TERRACE_TEST_REGISTRY_BIN
 }
 
+# A statically linked busybox (Debian's busybox-static), the shell of the images the
+# docker executor's tests build FROM scratch (nothing can be pulled). TERRACE_TEST_BUSYBOX
+# names the binary; when set it is used as is.
+ensure_busybox() {
+  if [ -n "${TERRACE_TEST_BUSYBOX:-}" ]; then return 0; fi
+  if ! dpkg -s busybox-static >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing a static busybox (Debian's busybox-static)"
+      apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static
+    fi
+    if ! dpkg -s busybox-static >/dev/null 2>&1; then
+      echo "busybox-static is not installed: install Debian's busybox-static or set TERRACE_TEST_BUSYBOX" >&2
+      exit 2
+    fi
+  fi
+  TERRACE_TEST_BUSYBOX=/bin/busybox
+  export TERRACE_TEST_BUSYBOX
+}
+
 postgres_bin_dir() {
   if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
     dirname "$(command -v initdb)"

@@ -56,7 +56,8 @@ impl RunContext<'_> {
             folder.input.as_deref().map(|p| seen(PathRole::Input, p)),
             seen(PathRole::OutputFile, &folder.output_file),
         );
-        let (state_seen, artifacts_seen) = (seen(PathRole::State, &state_dir), seen(PathRole::Artifacts, &artifacts_dir));
+        let (state_seen, artifacts_seen) =
+            (seen(PathRole::State, &state_dir), seen(PathRole::Artifacts, &artifacts_dir));
         let template_ctx = JobContext {
             project: &engine.project.name,
             environment: &self.env.name,

@@ -149,9 +149,7 @@ impl Engine {
     pub(crate) fn inherited_env(&self, job: &Job, in_container: bool) -> Vec<(String, String)> {
         self.invoking_env
             .iter()
-            .filter(|(k, _)| {
-                (!in_container && ALLOWED.contains(&k.as_str())) || job.passthrough.iter().any(|p| p == k)
-            })
+            .filter(|(k, _)| (!in_container && ALLOWED.contains(&k.as_str())) || job.passthrough.iter().any(|p| p == k))
             .filter(|(k, _)| self.env_access.allows(k))
             .cloned()
             .collect()

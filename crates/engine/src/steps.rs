@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use terrace_exec::{ContainerStep, ExecEvent, ImageSource, ExecOutcome, Executor, ExitStatus, Limits, Resources, StepIo, StepSpec};
+use terrace_exec::{
+    ContainerStep, ExecEvent, ExecOutcome, Executor, ExitStatus, ImageSource, Limits, Resources, StepIo, StepSpec,
+};
 use terrace_model::log::{LogBatch, Stream};
 use terrace_model::project::Job;
 use terrace_templates::{Step, StepAbort, StepOutput, StepRunner};
@@ -108,9 +110,9 @@ impl StepRunner for EngineSteps<'_> {
             ExitStatus::Signaled(sig) => Err(StepAbort::Signaled(sig)),
             ExitStatus::TimedOut => Err(StepAbort::TimedOut),
             ExitStatus::Cancelled => Err(StepAbort::Cancelled),
-            ExitStatus::OutOfMemory => Err(StepAbort::OutOfMemory(
-                self.resources.memory.clone().unwrap_or_else(|| "of the host".into()),
-            )),
+            ExitStatus::OutOfMemory => {
+                Err(StepAbort::OutOfMemory(self.resources.memory.clone().unwrap_or_else(|| "of the host".into())))
+            }
             ExitStatus::Lost => Err(StepAbort::Internal("the step's end was not seen".into())),
         }
     }

@@ -20,7 +20,7 @@ fn spec(script: &str, dir: &Path) -> StepSpec {
         attempt: 1,
         argv: vec!["sh".into(), "-c".into(), script.into()],
         image: None,
-            container: Default::default(),
+        container: Default::default(),
         workdir: dir.to_path_buf(),
         input: None,
         output_file: None,

@@ -47,8 +47,7 @@ pub fn memory_bytes(text: &str) -> Result<u64, String> {
         ("T", 1_000_000_000_000),
     ];
     let t = text.trim();
-    let (number, unit) =
-        SUFFIXES.iter().find_map(|(s, unit)| t.strip_suffix(s).map(|n| (n, *unit))).unwrap_or((t, 1));
+    let (number, unit) = SUFFIXES.iter().find_map(|(s, unit)| t.strip_suffix(s).map(|n| (n, *unit))).unwrap_or((t, 1));
     let Some(bytes) = whole(number).and_then(|n| n.checked_mul(unit)) else {
         return Err(format!("memory `{t}` is not a quantity: write {MEMORY_HELP}"));
     };

@@ -101,7 +101,7 @@ pub fn json_schema() -> Value {
                 ]
             },
             "executor": {
-                "description": "An executor: where a job's steps run (`local`: processes on the host running Terrace).",
+                "description": "An executor: where a job's steps run (`local`: processes on the host running Terrace; `docker`: a container per step on the Docker Engine).",
                 "enum": crate::project::EXECUTORS
             },
             "relative_path": {

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::query_parameters::{InspectContainerOptions, KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptions};
+use bollard::query_parameters::{
+    InspectContainerOptions, KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptions,
+};
 use futures_util::StreamExt;
 use tokio::sync::mpsc::Sender;
 use tokio::time::Instant;
@@ -73,7 +75,8 @@ impl Handle for DockerHandle {
             End::TimedOut => ExitStatus::TimedOut,
             End::Cancelled => ExitStatus::Cancelled,
             End::Exited => match state {
-                Some(s) if s.oom_killed == Some(true) => ExitStatus::OutOfMemory,
+                // A process the job survived (and exited 0 after) is not the job's end.
+                Some(s) if s.oom_killed == Some(true) && s.exit_code != Some(0) => ExitStatus::OutOfMemory,
                 Some(s) => ExitStatus::Exited(s.exit_code.unwrap_or(-1) as i32),
                 None => ExitStatus::Lost,
             },

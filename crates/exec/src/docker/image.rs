@@ -45,7 +45,10 @@ async fn pull(docker: &Docker, reference: &str, io: &StepIo) -> Result<PreparedI
                     log(io, &status).await;
                 }
             }
-            Err(e) if is_not_found(&e) => return Err(pull_failed(reference, &e.to_string())),
+            // The daemon answers a failed pull (registry unreachable, no such image) with an error status.
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
+                return Err(pull_failed(reference, &message));
+            }
             Err(e) => return Err(daemon_error(&format!("image `{reference}`"), &e)),
         }
     }
@@ -98,7 +101,10 @@ async fn build(
         match item {
             Ok(info) => {
                 if let Some(error) = info.error.or(info.error_detail.and_then(|d| d.message)) {
-                    return Err(ExecError::Container(format!("building the image from {what} failed: {}", error.trim())));
+                    return Err(ExecError::Container(format!(
+                        "building the image from {what} failed: {}",
+                        error.trim()
+                    )));
                 }
                 if let Some(text) = info.stream.as_deref().map(str::trim_end).filter(|t| !t.is_empty()) {
                     log(io, text).await;
@@ -120,7 +126,12 @@ fn prepared(found: bollard::models::ImageInspect, reference: &str, fresh: bool) 
     let (name, _) = split_reference(reference);
     let digests = found.repo_digests.unwrap_or_default();
     let digest = digests.iter().find(|d| d.split('@').next() == Some(name)).or(digests.first()).cloned();
-    PreparedImage { id: found.id.unwrap_or_else(|| reference.to_string()), reference: reference.to_string(), digest, fresh }
+    PreparedImage {
+        id: found.id.unwrap_or_else(|| reference.to_string()),
+        reference: reference.to_string(),
+        digest,
+        fresh,
+    }
 }
 
 /// `name:tag` → (name, tag); `name@digest` → (name, digest); `name` → (name, `latest`):

@@ -24,9 +24,7 @@ use tokio::time::Instant;
 
 use crate::local::{spawn_collector, spawn_reader};
 use crate::output_file::OutputWatch;
-use crate::{
-    ExecError, Executor, Handle, ImageSource, PathRole, PreparedImage, StepIo, StepSpec,
-};
+use crate::{ExecError, Executor, Handle, ImageSource, PathRole, PreparedImage, StepIo, StepSpec};
 use error::daemon_error;
 use handle::{AttachedContainer, DockerHandle, Remover, remove, short};
 use terrace_model::log::Stream;
@@ -85,7 +83,9 @@ impl Executor for DockerExecutor {
 
     async fn start(&self, step: StepSpec, io: StepIo) -> Result<Box<dyn Handle>, ExecError> {
         let Some(image) = step.image.clone() else {
-            return Err(ExecError::Unsupported("the docker executor runs a step in an image, and this one has none".into()));
+            return Err(ExecError::Unsupported(
+                "the docker executor runs a step in an image, and this one has none".into(),
+            ));
         };
         if step.argv.is_empty() && step.container.entrypoint.is_none() {
             return Err(ExecError::EmptyCommand);

@@ -20,7 +20,9 @@ pub(crate) fn container(step: &StepSpec, image: &str) -> Result<ContainerCreateB
     let mut env: Vec<(String, String)> = step
         .env
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "TERRACE_OUTPUT_FILE" | "TERRACE_JOB_INPUT" | "JOB_INPUT" | "TERRACE_RUN_ID"))
+        .filter(|(k, _)| {
+            !matches!(k.as_str(), "TERRACE_OUTPUT_FILE" | "TERRACE_JOB_INPUT" | "JOB_INPUT" | "TERRACE_RUN_ID")
+        })
         .cloned()
         .collect();
     env.extend(paths::file_env(step));

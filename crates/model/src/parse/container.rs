@@ -165,10 +165,11 @@ pub(super) fn check(d: &mut Diags, project: &Project, jobs: &indexmap::IndexMap<
             .collect();
         let Some((_, executor)) = on_other.first() else { continue };
         let at: Pos = parsed.container_at;
-        let place = match on_other.iter().filter(|(e, _)| !e.is_empty()).map(|(e, _)| format!("`{e}`")).collect::<Vec<_>>() {
-            names if names.is_empty() => String::new(),
-            names => format!(" in environment{} {}", if names.len() == 1 { "" } else { "s" }, names.join(", ")),
-        };
+        let place =
+            match on_other.iter().filter(|(e, _)| !e.is_empty()).map(|(e, _)| format!("`{e}`")).collect::<Vec<_>>() {
+                names if names.is_empty() => String::new(),
+                names => format!(" in environment{} {}", if names.len() == 1 { "" } else { "s" }, names.join(", ")),
+            };
         d.error(
             at,
             format!(

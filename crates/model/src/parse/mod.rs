@@ -22,9 +22,9 @@ mod walk;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_jobs;
-#[cfg(test)]
 mod tests_container;
+#[cfg(test)]
+mod tests_jobs;
 #[cfg(test)]
 mod tests_refs;
 #[cfg(test)]
@@ -37,8 +37,8 @@ use indexmap::IndexMap;
 use crate::names::is_valid_resource_name;
 use crate::project::Project;
 use crate::vars::ScopeKind;
-pub use files::ProjectFiles;
 pub use container::reference_problem as image_reference_problem;
+pub use files::ProjectFiles;
 pub use job::{MAX_RESTARTS, TEMPLATES};
 use source::Source;
 pub use source::{MAX_PROJECT_FILE_BYTES, size_limit_text, too_large};

@@ -67,7 +67,12 @@ jobs:
 
 #[test]
 fn container_values_are_checked_with_their_place() {
-    let job = |extra: &str| format!("project: p\nexecutor: docker\njobs:\n  db:\n    events: [start]\n    commands: {{start: [x]}}\n{}", extra.lines().map(|l| format!("    {l}\n")).collect::<String>());
+    let job = |extra: &str| {
+        format!(
+            "project: p\nexecutor: docker\njobs:\n  db:\n    events: [start]\n    commands: {{start: [x]}}\n{}",
+            extra.lines().map(|l| format!("    {l}\n")).collect::<String>()
+        )
+    };
     assert_eq!(
         only(&job("image: Team/Tool")),
         "7:12: `image` of job `db` `Team/Tool` is not an image reference: the name part `Team` must be lowercase letters and digits, separated by `.`, `_` or `-`"
@@ -76,8 +81,14 @@ fn container_values_are_checked_with_their_place() {
         only(&job("image: a\ndockerfile: Dockerfile")),
         "8:17: `dockerfile` of job `db` and `image` exclude each other: a job runs an image from a registry, or one built from its source folder"
     );
-    assert_eq!(only(&job("dockerfile: ../Dockerfile")), "7:17: `dockerfile` of job `db` must stay inside the project folder: `..` is not allowed");
-    assert_eq!(only(&job("entrypoint: []")), "7:5: `entrypoint` of job `db` is empty: leave it out to use the image's own entrypoint");
+    assert_eq!(
+        only(&job("dockerfile: ../Dockerfile")),
+        "7:17: `dockerfile` of job `db` must stay inside the project folder: `..` is not allowed"
+    );
+    assert_eq!(
+        only(&job("entrypoint: []")),
+        "7:5: `entrypoint` of job `db` is empty: leave it out to use the image's own entrypoint"
+    );
     assert_eq!(
         only(&job("resources: {cpu: 0}")),
         "7:22: `cpu` in `resources` of job `db`: CPU `0` is zero: give at least `1m`"

@@ -1,0 +1,13 @@
+//! The docker executor through the real binary on the Docker Engine of this machine.
+//! Nothing can be pulled here: every image is built FROM scratch from a static busybox
+//! (and the statically linked terraform), by the tests themselves.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod errors;
+mod limits;
+mod recovery;
+mod seed;
+mod support;
+mod terraform;
