@@ -109,7 +109,7 @@ pub enum Command {
     Audit(crate::server_args::AuditArgs),
     /// Approve what awaits approval (an event of an environment with `approval: required`) and run it
     #[command(after_help = "Examples:\n  terrace approvals              what awaits approval\n  \
-        terrace approve 0193          approve it (any unique prefix of the approval or request id) and run it\n  \
+        terrace approve prod#5        approve it (ENV#N as listed, or a unique prefix of the approval or request id) and run it\n  \
         terrace reject 0193 --reason \"not during the freeze\"\n\
         Who decided, and when, is recorded on the approval and in `terrace audit`.")]
     Approve(DecideArgs),

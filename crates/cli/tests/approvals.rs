@@ -52,6 +52,7 @@ fn an_event_of_an_approval_environment_waits_then_runs_once_approved() {
         "{}",
         asked.stdout
     );
+    assert!(asked.stdout.contains("terrace approve prod#1"), "named as runs are: {}", asked.stdout);
     assert_eq!(marks(&p), 1, "nothing ran");
     let pending = p.json(&["approvals"]);
     let pending = pending.as_array().unwrap();
@@ -65,14 +66,18 @@ fn an_event_of_an_approval_environment_waits_then_runs_once_approved() {
     assert_eq!(status["state"], "absent");
     assert_eq!(status["approvals"][0]["id"], id.as_str());
     let text = p.run(&["status", "prod"]).ok();
-    assert!(text.stdout.contains(&format!("awaiting approval {id}")), "{}", text.stdout);
+    assert!(text.stdout.contains("awaiting approval prod#1"), "{}", text.stdout);
+    assert!(p.run(&["approvals"]).ok().stdout.contains("prod#1"));
 
     // A plan needs no approval.
     let planned = p.run(&["plan", "prod"]).ok();
     assert!(!planned.stdout.contains("requires approval"), "{}", planned.stdout);
 
-    let approved = p.run_with(&["approve", &id[..8], "--json"], as_user("bob")).ok();
+    // Its short form is taken where its id is (the id and prefixes of it too: below).
+    let approved = p.run_with(&["approve", "prod#1", "--json"], as_user("bob")).ok();
+    assert!(approved.stderr.contains("approved approval prod#1"), "{}", approved.stderr);
     let outcome: Value = approved.json();
+    assert_eq!(outcome["jobs"][0]["number"], 2, "the run it made is prod#2");
     assert_eq!(outcome["environment"], "prod");
     assert_eq!(outcome["environment_state"], "running");
     assert_eq!(marks(&p), 2, "the approved start ran once");
@@ -84,7 +89,7 @@ fn an_event_of_an_approval_environment_waits_then_runs_once_approved() {
     assert!(decided["decided_at"].is_string());
     assert_eq!(decided["outcome"]["succeeded"], true);
 
-    let again = p.run(&["approve", &id]).code(1);
+    let again = p.run(&["approve", &id[..8]]).code(1);
     assert!(again.stderr.contains("is already approved by cli:bob"), "{}", again.stderr);
     assert!(p.json(&["approvals"]).as_array().unwrap().is_empty());
 

@@ -70,6 +70,15 @@ pub struct ApprovalRecord {
     pub outcome: Option<serde_json::Value>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Its number in its environment, from the counter runs take theirs from: `prod#5`.
+    pub number: u64,
+}
+
+impl ApprovalRecord {
+    /// The short form a person types: `<environment>#<number>`.
+    pub fn short(&self) -> String {
+        crate::records::short_ref(&self.environment, self.number)
+    }
 }
 
 /// A decision on an approval.

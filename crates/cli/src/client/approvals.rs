@@ -24,10 +24,10 @@ pub async fn decide(client: &Client, a: DecideArgs, decision: Decision) -> Resul
     let text = |k: &str| decided[k].as_str().unwrap_or("?").to_string();
     let by = text("decided_by");
     if decision == Decision::Reject {
-        outln!("rejected approval {} ({}) as {by}", text("id"), text("summary"));
+        outln!("rejected approval {} ({}) as {by}", crate::commands::approvals::short(&decided), text("summary"));
         return Ok(ExitCode::SUCCESS);
     }
-    errln!("approved approval {} ({}) as {by}", text("id"), text("summary"));
+    errln!("approved approval {} ({}) as {by}", crate::commands::approvals::short(&decided), text("summary"));
     let request = match text("subject_kind").as_str() {
         "request" => decided["subject_id"].as_str(),
         _ => decided["outcome"]["request_id"].as_str(),

@@ -42,9 +42,17 @@ pub(crate) fn print_awaiting_json(a: &Value, json: bool) -> Result<(), CliError>
     } else {
         let text = |k: &str| a[k].as_str().unwrap_or("?").to_string();
         let distinct = a["distinct_approver"] == true;
-        outln!("{}", awaiting_text(&text("environment"), &text("id"), &text("summary"), distinct));
+        outln!("{}", awaiting_text(&text("environment"), &short(a), &text("summary"), distinct));
     }
     Ok(())
+}
+
+/// How a person names an approval: `ENV#N` (its number, shared with runs), else its id.
+pub(crate) fn short(a: &Value) -> String {
+    match (a["environment"].as_str(), a["number"].as_u64()) {
+        (Some(env), Some(n)) if n > 0 => terrace_store::short_ref(env, n),
+        _ => a["id"].as_str().unwrap_or("?").to_string(),
+    }
 }
 
 pub async fn decide(g: &Global, a: DecideArgs, decision: Decision) -> Result<ExitCode, CliError> {
@@ -53,10 +61,10 @@ pub async fn decide(g: &Global, a: DecideArgs, decision: Decision) -> Result<Exi
     let found = approvals::find(s.control.as_ref(), &s.loaded.project.name, &a.id).await?;
     let decided = approvals::decide(s.control.as_ref(), &found, decision, &who, a.reason.as_deref()).await?;
     if decision == Decision::Reject {
-        outln!("rejected approval {} ({}) as {who}", decided.id, decided.summary);
+        outln!("rejected approval {} ({}) as {who}", decided.short(), decided.summary);
         return Ok(ExitCode::SUCCESS);
     }
-    crate::out::errln!("approved approval {} ({}) as {who}", decided.id, decided.summary);
+    crate::out::errln!("approved approval {} ({}) as {who}", decided.short(), decided.summary);
     match decided.subject_kind {
         SubjectKind::Pipeline => {
             let subject: PipelineSubject = serde_json::from_value(decided.subject.clone())
@@ -126,7 +134,7 @@ pub(crate) fn print_list(list: &[Value], json: bool, all: bool) -> Result<ExitCo
                 .map(when)
                 .unwrap_or_else(|| "-".into());
             vec![
-                text(&a["id"]).unwrap_or_default(),
+                short(a),
                 text(&a["environment"]).unwrap_or_default(),
                 text(&a["summary"]).unwrap_or_default(),
                 text(&a["state"]).unwrap_or_default(),
@@ -147,11 +155,11 @@ pub(crate) fn print_pending(list: &[Value]) -> Result<(), CliError> {
         let text = |k: &str| a[k].as_str().unwrap_or("?").to_string();
         outln!(
             "  awaiting approval {}: {} (asked by {} at {}; terrace approve {})",
-            text("id"),
+            short(a),
             text("summary"),
             text("requested_by"),
             text("created_at"),
-            text("id")
+            short(a)
         );
     }
     Ok(())

@@ -106,14 +106,21 @@ fn the_cli_in_client_mode_waits_for_and_gives_approvals() {
     let cwd = f.project();
     let (code, stdout, stderr) = terrace(&server, &alice, &cwd, &["up", "prod"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("environment `prod` requires approval: start of `prod` awaits approval"), "{stdout}");
+    assert!(
+        stdout.contains("environment `prod` requires approval: start of `prod` awaits approval prod#1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("terrace approve prod#1"), "{stdout}");
     let (code, stdout, _) = terrace(&server, &alice, &cwd, &["approvals", "--json"]);
     assert_eq!(code, 0);
     let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let id = list[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(list[0]["number"], 1);
     let (code, _, stderr) = terrace(&server, &alice, &cwd, &["approve", &id]);
     assert_eq!(code, 1, "the one who asked may not approve: {stderr}");
-    let (code, stdout, stderr) = terrace(&server, &bob, &cwd, &["approve", &id]);
+    // Named as listings name it, as runs are.
+    let (code, stdout, stderr) = terrace(&server, &bob, &cwd, &["approve", "prod#1"]);
+    assert!(stderr.contains("approved approval prod#1"), "{stderr}");
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.starts_with("environment `prod` is running (1 succeeded"), "{stdout}");
     assert_eq!(marks(&f), 1);

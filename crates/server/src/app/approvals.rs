@@ -70,7 +70,14 @@ async fn find(app: &App, id: &str) -> AppResult<terrace_store::ApprovalRecord> {
     match found.len() {
         0 => Err(AppError::not_found("approval", clip(id))),
         1 => Ok(found.remove(0)),
-        _ => Err(AppError::bad("id", format!("`{}` matches several approvals; give more of the id", clip(id)))),
+        _ => {
+            let candidates: Vec<String> =
+                found.iter().map(|a| format!("{} ({}, project `{}`)", a.id, a.short(), a.project)).collect();
+            Err(AppError::bad(
+                "id",
+                format!("`{}` matches several approvals: {}; give more of the id", clip(id), candidates.join(", ")),
+            ))
+        }
     }
 }
 

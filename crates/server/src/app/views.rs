@@ -372,6 +372,8 @@ pub struct ApprovalView {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// Its number in its environment (shared with runs): `prod#5` names it.
+    pub number: u64,
 }
 
 impl From<terrace_store::ApprovalRecord> for ApprovalView {
@@ -392,6 +394,7 @@ impl From<terrace_store::ApprovalRecord> for ApprovalView {
             reason: a.reason,
             outcome: a.outcome,
             created_at: a.created_at,
+            number: a.number,
         }
     }
 }

@@ -16,7 +16,7 @@ const DEFAULT_LIMIT: u32 = 100;
 macro_rules! columns {
     () => {
         "id, project, environment, subject_kind, subject_id, subject, summary, state, requested_by, \
-         distinct_approver, decided_by, decided_at, reason, outcome, created_at"
+         distinct_approver, decided_by, decided_at, reason, outcome, created_at, number"
     };
 }
 
@@ -37,22 +37,41 @@ fn from_row(mut r: Row) -> Result<ApprovalRecord> {
         reason: r.text_opt(12)?,
         outcome: r.json_opt(13)?,
         created_at: r.ts(14)?,
+        number: r.num(15)?,
     })
 }
 
-/// The insert of `a`, only when `only_if_request` (when given) was written before it.
-fn insert(a: &NewApproval, only_if_request: Option<String>) -> Result<Stmt> {
+/// The statements recording `a` (only when `only_if_request`, when given, was written before
+/// it): its environment's counter moves on by one (the one runs take their numbers from) and
+/// the approval takes that number. Returns the index of the insert.
+fn insert(tx: &mut Tx, a: &NewApproval, only_if_request: Option<String>) -> Result<usize> {
+    tx.push(
+        Stmt::new(
+            "run_numbers",
+            "INSERT INTO run_numbers (project, environment, newest) VALUES ($1, $2, 1) \
+             ON CONFLICT (project, environment) DO UPDATE SET newest = run_numbers.newest + 1",
+        )
+        .bind(&a.project)
+        .bind(&a.environment)
+        .doing(format!("number approval {}", a.id)),
+    );
+    Ok(tx.push(insert_approval(a, only_if_request)?))
+}
+
+fn insert_approval(a: &NewApproval, only_if_request: Option<String>) -> Result<Stmt> {
     let sql = match only_if_request {
         None => concat!(
             "INSERT INTO approvals (id, project, environment, subject_kind, subject_id, subject, summary, state, \
-             requested_by, distinct_approver, created_at) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, 'awaiting_approval', $8, $9, $10 RETURNING ",
+             requested_by, distinct_approver, created_at, number) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, 'awaiting_approval', $8, $9, $10, \
+             (SELECT newest FROM run_numbers WHERE project = $2 AND environment = $3) RETURNING ",
             columns!()
         ),
         Some(_) => concat!(
             "INSERT INTO approvals (id, project, environment, subject_kind, subject_id, subject, summary, state, \
-             requested_by, distinct_approver, created_at) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, 'awaiting_approval', $8, $9, $10 \
+             requested_by, distinct_approver, created_at, number) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, 'awaiting_approval', $8, $9, $10, \
+             (SELECT newest FROM run_numbers WHERE project = $2 AND environment = $3) \
              WHERE EXISTS (SELECT 1 FROM requests WHERE id = $11) RETURNING ",
             columns!()
         ),
@@ -76,7 +95,7 @@ fn insert(a: &NewApproval, only_if_request: Option<String>) -> Result<Stmt> {
 
 pub(super) async fn create(s: &SqlStore, a: NewApproval) -> Result<ApprovalRecord> {
     let mut tx = Tx::new();
-    let i = tx.push(insert(&a, None)?);
+    let i = insert(&mut tx, &a, None)?;
     let mut outs = s.db.write(tx).await?;
     let row = std::mem::take(&mut outs[i].rows).pop().ok_or_else(|| StoreError::not_found("approval", a.id))?;
     from_row(row)
@@ -92,7 +111,7 @@ pub(super) async fn enqueue_awaiting(
     let mut tx = Tx::new();
     let request_id = req.id.to_string();
     let r = requests::push_enqueue(s, &mut tx, &req, "awaiting_approval")?;
-    let i = tx.push(insert(&a, Some(request_id))?);
+    let i = insert(&mut tx, &a, Some(request_id))?;
     let mut outs = s.db.write(tx).await?;
     let (Some(request), Some(approval)) =
         (std::mem::take(&mut outs[r].rows).pop(), std::mem::take(&mut outs[i].rows).pop())
@@ -110,6 +129,23 @@ pub(super) async fn get(s: &SqlStore, id: ApprovalId) -> Result<Option<ApprovalR
 }
 
 pub(super) async fn find(s: &SqlStore, prefix: &str) -> Result<Vec<ApprovalRecord>> {
+    if let Some((env, number)) = super::runs::parse_short(prefix) {
+        let Ok(number) = i64::try_from(number) else {
+            return Ok(Vec::new());
+        };
+        let stmt = Stmt::new(
+            T,
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM approvals WHERE environment = $1 AND number = $2 ORDER BY project LIMIT 10"
+            ),
+        )
+        .bind(env)
+        .bind(number)
+        .doing(format!("find approval {env}#{number}"));
+        return s.db.query(stmt).await?.into_iter().map(from_row).collect();
+    }
     let Some(canonical) = super::runs::canonical_prefix(prefix) else {
         return Ok(Vec::new());
     };

@@ -96,7 +96,29 @@ async fn a_local_approval_keeps_its_subject_and_outcome(f: Fixture) {
     assert_eq!(s.get_approval(a.id).await.unwrap().unwrap().outcome, Some(json!({"succeeded": true})));
 }
 
+/// Approvals take their numbers from the counter of their environment that runs take theirs
+/// from, so `prod#N` names one run or one approval; found by that short form.
+async fn approvals_are_numbered_with_the_runs_of_their_environment(f: Fixture) {
+    let e = env(&*f.store, "prod").await;
+    let r1 = run(&*f.store, &e, "db").await;
+    let a2 = f.control.create_approval(approval("prod", SubjectKind::Pipeline)).await.unwrap();
+    let (_, a3) = f
+        .control
+        .enqueue_awaiting_approval(req("prod"), approval("prod", SubjectKind::Pipeline))
+        .await
+        .unwrap()
+        .unwrap();
+    let r4 = run(&*f.store, &e, "db").await;
+    assert_eq!((r1.number, a2.number, a3.number, r4.number), (1, 2, 3, 4));
+    assert_eq!(a3.short(), "prod#3");
+    let found = f.control.find_approvals("prod#3").await.unwrap();
+    assert_eq!(found.iter().map(|a| a.id).collect::<Vec<_>>(), [a3.id]);
+    assert!(f.control.find_approvals("prod#4").await.unwrap().is_empty(), "prod#4 is a run");
+    assert!(f.store.find_runs(Some("shop"), "prod#2", 10).await.unwrap().is_empty(), "prod#2 is an approval");
+}
+
 backends!(
+    approvals_are_numbered_with_the_runs_of_their_environment,
     a_request_awaits_its_approval_then_is_queued_once,
     rejecting_or_cancelling_ends_the_request,
     a_local_approval_keeps_its_subject_and_outcome,

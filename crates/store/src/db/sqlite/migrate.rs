@@ -40,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "leases", "0007_leases.sql"),
     migration!(8, "run numbers and inputs", "0008_run_numbers_and_inputs.sql"),
     migration!(9, "approvals", "0009_approvals.sql"),
+    migration!(10, "approval numbers", "0010_approval_numbers.sql"),
 ];
 
 /// How many migrations this version knows.
