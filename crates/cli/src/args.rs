@@ -207,6 +207,9 @@ pub enum EventName {
     Plan,
     /// the tool itself with the arguments after `--` (terraform ARGS, aws cloudformation ARGS)
     Raw,
+    /// an interactive shell in the job's exact environment (same executor, image, working
+    /// copy, parameters and variables, secrets included); removed when it exits; local mode only
+    Debug,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -157,7 +157,7 @@ impl RunContext<'_> {
 
 /// Where a job's image comes from on a container executor: its `image`, else a build of
 /// its working copy with its `dockerfile`, else with the template's default Dockerfile.
-fn image_source(job: &Job, workdir: &Path, default_dockerfile: &str) -> ImageSource {
+pub(crate) fn image_source(job: &Job, workdir: &Path, default_dockerfile: &str) -> ImageSource {
     match &job.container.image {
         Some(reference) => ImageSource::Pull(reference.clone()),
         None => ImageSource::Build {

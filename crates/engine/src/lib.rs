@@ -6,6 +6,7 @@
 pub mod approvals;
 mod attempt;
 mod commit;
+mod debug;
 mod env_lock;
 pub mod error;
 mod fingerprint;
@@ -32,6 +33,7 @@ use terrace_exec::Executors;
 use terrace_model::Project;
 use terrace_store::{Owner, Store};
 
+pub use debug::DebugRequest;
 pub use error::EngineError;
 pub use lease::{LEASE, hostname, local_owner, replica_owner};
 pub use pipeline::{JobResult, PipelineOutcome, Request};

@@ -67,7 +67,7 @@ impl PipelineOutcome {
 }
 
 impl Engine {
-    fn check(&self, req: &Request) -> Result<(), EngineError> {
+    pub(crate) fn check(&self, req: &Request) -> Result<(), EngineError> {
         if self.project.environment(&req.env).is_none() {
             let known: Vec<&str> = self.project.environments.keys().map(String::as_str).collect();
             return Err(EngineError::Invalid(format!(

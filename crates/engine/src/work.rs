@@ -41,7 +41,13 @@ pub(crate) struct Sources {
 /// Makes the work folder of attempt `attempt` of `run`. The error is the reason the
 /// attempt fails, for its log.
 pub(crate) async fn prepare(data_dir: &Path, run: RunId, attempt: u32, from: Sources) -> Result<WorkFolder, String> {
-    let root = work_root(data_dir).join(format!("{run}-{attempt}"));
+    prepare_named(data_dir, format!("{run}-{attempt}"), from).await
+}
+
+/// Makes the work folder `name` (a debug session's, `debug-<id>`: no run of the store
+/// owns it, so the sweep leaves it to the session, which removes it when it ends).
+pub(crate) async fn prepare_named(data_dir: &Path, name: String, from: Sources) -> Result<WorkFolder, String> {
+    let root = work_root(data_dir).join(name);
     let work = root.clone();
     let made = tokio::task::spawn_blocking(move || prepare_blocking(&work, &from)).await;
     match made {

@@ -230,6 +230,15 @@ pub trait Executor: Send + Sync {
     /// (a step started just before its holder died). Recovery calls it for a dead run.
     async fn sweep(&self, run: &str);
 
+    /// Runs `step` as an interactive session of a person at this process's terminal
+    /// (`terrace run JOB --event debug`): its argv (a shell) with this process's stdin,
+    /// stdout and stderr, in the step's exact environment, files and image; everything it
+    /// made is removed when it ends. Returns the session's exit status.
+    async fn debug(&self, step: StepSpec) -> Result<i32, ExecError> {
+        let _ = step;
+        Err(ExecError::Unsupported(format!("the `{}` executor has no interactive sessions", self.name())))
+    }
+
     /// Starts a step and waits for its end.
     async fn run(&self, step: StepSpec, io: StepIo) -> Result<ExecOutcome, ExecError> {
         self.start(step, io).await?.wait().await

@@ -79,17 +79,7 @@ impl Executor for LocalExecutor {
         }
         let program = resolve::program(&spec).await?;
         let started = Instant::now();
-        let mut env = spec.env.clone();
-        // The job finds its files where they are on this host; the run's id marks every
-        // process it starts, so recovery finds them even without a recorded handle.
-        env.retain(|(k, _)| !matches!(k.as_str(), "TERRACE_OUTPUT_FILE" | "TERRACE_JOB_INPUT" | "TERRACE_RUN_ID"));
-        if let Some(p) = &spec.output_file {
-            env.push(("TERRACE_OUTPUT_FILE".into(), p.display().to_string()));
-        }
-        if let Some(p) = &spec.input {
-            env.push(("TERRACE_JOB_INPUT".into(), p.display().to_string()));
-        }
-        env.push(("TERRACE_RUN_ID".into(), spec.run.clone()));
+        let env = step_env(&spec);
         let mut child = Command::new(&program)
             .args(spec.argv.iter().skip(1))
             .env_clear()
@@ -146,6 +136,27 @@ impl Executor for LocalExecutor {
         Ok(Box::new(AttachedGroup { id: id.to_string(), pgid: parsed.pgid, start: parsed.start }))
     }
 
+    async fn debug(&self, spec: StepSpec) -> Result<i32, ExecError> {
+        let program = resolve::program(&spec).await?;
+        let env = step_env(&spec);
+        // In this process's group, in the foreground of its terminal: the shell is the
+        // person's, and Ctrl-C goes to what they run in it.
+        let session = move || {
+            std::process::Command::new(&program)
+                .args(spec.argv.iter().skip(1))
+                .env_clear()
+                .envs(env)
+                .current_dir(&spec.workdir)
+                .status()
+                .map_err(|source| ExecError::Spawn { program: spec.argv.first().cloned().unwrap_or_default(), source })
+        };
+        let status = tokio::task::spawn_blocking(session)
+            .await
+            .map_err(|e| ExecError::Wait { source: std::io::Error::other(e) })??;
+        use std::os::unix::process::ExitStatusExt;
+        Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    }
+
     async fn sweep(&self, run: &str) {
         let run = run.to_string();
         // Reading /proc is blocking work: off the async threads.
@@ -172,6 +183,22 @@ where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
 {
     tokio::spawn(capture::collect(pipe, events.clone()))
+}
+
+/// The step's environment as the job sees it on this host: its files where they are, and
+/// the run's id, which marks every process it starts (recovery finds them even without a
+/// recorded handle).
+fn step_env(spec: &StepSpec) -> Vec<(String, String)> {
+    let mut env = spec.env.clone();
+    env.retain(|(k, _)| !matches!(k.as_str(), "TERRACE_OUTPUT_FILE" | "TERRACE_JOB_INPUT" | "TERRACE_RUN_ID"));
+    if let Some(p) = &spec.output_file {
+        env.push(("TERRACE_OUTPUT_FILE".into(), p.display().to_string()));
+    }
+    if let Some(p) = &spec.input {
+        env.push(("TERRACE_JOB_INPUT".into(), p.display().to_string()));
+    }
+    env.push(("TERRACE_RUN_ID".into(), spec.run.clone()));
+    env
 }
 
 fn workdir_error(spec: &StepSpec, source: std::io::Error) -> ExecError {

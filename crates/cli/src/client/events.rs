@@ -26,6 +26,11 @@ pub async fn force_run(client: &Client, g: &Global, a: RunArgs) -> Result<ExitCo
         EventName::Delete => "delete",
         EventName::Plan => "plan",
         EventName::Raw => "raw",
+        EventName::Debug => {
+            return Err(CliError::usage(
+                "`--event debug` opens a shell on this machine: run it without --server, in the project's folder",
+            ));
+        }
     };
     submit(client, g, &env, json!({"event": event, "job": job, "args": a.args}), &a.exec).await
 }

@@ -38,6 +38,7 @@ pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
         EventName::Delete => Event::Delete,
         EventName::Plan => Event::Plan,
         EventName::Raw => Event::Raw,
+        EventName::Debug => return crate::commands::debug::run(g, job, env, &a.exec).await,
     };
     let req = Request { env, event, job: Some(job), raw_args: a.args, secrets: Default::default() };
     Ok(execute(session(g).await?, &a.exec, req, Gate::Check).await?.0)

@@ -2,6 +2,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod debug;
 pub mod lifecycle;
 pub mod logs;
 pub mod outputs;

@@ -8,6 +8,7 @@
 //! `unix:///var/run/docker.sock`); the API version is agreed on first use.
 
 mod context;
+mod debug;
 mod error;
 mod handle;
 mod image;
@@ -132,6 +133,16 @@ impl Executor for DockerExecutor {
             keep: std::env::var_os("TERRACE_KEEP_WORK").is_some(),
             guard,
         }))
+    }
+
+    async fn debug(&self, step: StepSpec) -> Result<i32, ExecError> {
+        let Some(image) = step.image.clone() else {
+            return Err(ExecError::Unsupported(
+                "the docker executor runs a session in an image, and this one has none".into(),
+            ));
+        };
+        let docker = self.client(&format!("image `{image}`")).await?.clone();
+        debug::session(&docker, step, &image).await
     }
 
     async fn attach(&self, id: &str) -> Result<Box<dyn Handle>, ExecError> {
