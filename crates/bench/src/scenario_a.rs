@@ -55,6 +55,7 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
             job: None,
             raw_args: vec![],
             secrets: Default::default(),
+            commit: None,
         };
         let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;
         let took = t.elapsed();

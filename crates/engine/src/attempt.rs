@@ -23,7 +23,7 @@ impl RunContext<'_> {
         job: &Job,
         held: &Held,
         attempt: u32,
-        source: &Path,
+        (source, pin): (Option<&Path>, Option<&crate::git_source::Pinned>),
         input: Option<&Path>,
         resolved: &Resolved,
     ) -> Result<AttemptEnd, EngineError> {
@@ -38,12 +38,20 @@ impl RunContext<'_> {
         let state_dir = data.join("state").join(&engine.project.name).join(&self.env.name).join(&job.name);
         let artifacts_dir = data.join("artifacts").join(run.to_string());
         // A working copy that cannot be made fails this attempt like any other failure.
-        let from =
-            Sources { source: source.to_path_buf(), input: input.map(Path::to_path_buf), data_dir: data.clone() };
+        let from = Sources {
+            source: source.map(Path::to_path_buf),
+            input: input.map(Path::to_path_buf),
+            data_dir: data.clone(),
+        };
         let folder = match work::prepare(data, run, attempt, from).await {
             Ok(folder) => folder,
             Err(reason) => return Ok(AttemptEnd::failed(reason)),
         };
+        if let Some(pin) = pin
+            && let Err(reason) = pin.checkout(&folder.src, &self.cancel).await
+        {
+            return Ok(AttemptEnd::failed(format!("cannot check out the source of job `{}`: {reason}", job.name)));
+        }
         let variables: Vec<(String, String)> =
             resolved.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
         // A container has its own PATH and HOME: it inherits only what the job passes through.

@@ -31,11 +31,19 @@ pub(crate) fn definition(job: &terrace_model::project::Job) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// What a run's source is, for its hash.
+pub(crate) enum Tree {
+    /// A folder, hashed file by file.
+    Folder(PathBuf),
+    /// A git source pinned to a commit: its identity says it all.
+    Pinned(String),
+}
+
 /// `data_dir` is left out of the source tree, wherever it lies. `outputs` are the upstream
 /// outputs `vars` were resolved with.
 pub(crate) async fn inputs(
     definition: String,
-    source: PathBuf,
+    source: Tree,
     input: Option<PathBuf>,
     data_dir: PathBuf,
     vars: &Resolved,
@@ -43,7 +51,10 @@ pub(crate) async fn inputs(
 ) -> std::io::Result<RunInputs> {
     let (tree, params) = tokio::task::spawn_blocking(move || -> std::io::Result<(String, Option<String>)> {
         let excluded = terrace_exec::workspace::Excluded::folders([data_dir.as_path()]);
-        let tree = terrace_exec::workspace::tree_hash(&source, &excluded)?;
+        let tree = match source {
+            Tree::Folder(folder) => terrace_exec::workspace::tree_hash(&folder, &excluded)?,
+            Tree::Pinned(identity) => hex::encode(Sha256::digest(identity.as_bytes())),
+        };
         let params = input.map(|p| terrace_exec::workspace::file_hash(&p)).transpose()?;
         Ok((tree, params))
     })

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Engine;
 use crate::error::EngineError;
-use crate::fingerprint;
+use crate::fingerprint::{self, Tree};
 use crate::lease::{self, Held};
 use crate::locate::{Located, locate};
 use crate::progress::{Observer, Progress};
@@ -29,7 +29,10 @@ pub(crate) struct RunContext<'a> {
     pub observer: Arc<dyn Observer>,
     pub cancel: CancellationToken,
     pub raw_args: Vec<String>,
+    /// The project's commit, pinned when the pipeline opened.
     pub commit: Option<String>,
+    /// The pinned git sources of the pipeline's jobs.
+    pub pins: crate::git_source::Pins,
 }
 
 /// How a run ended.
@@ -126,13 +129,21 @@ impl RunContext<'_> {
     async fn run_job(&self, job: &Job, held: &Held) -> Result<RunEnd, EngineError> {
         let run = held.lease.id;
         let engine = self.engine;
+        let pin = match self.pins.get(&job.name) {
+            Some(Ok(pin)) => Some(pin),
+            Some(Err(reason)) => {
+                return self.finish(held, RunEnd::new(RunState::Failed, Some(reason.clone())), None, &job.name).await;
+            }
+            None => None,
+        };
+        let commit = pin.map(|p| p.commit.to_string()).or_else(|| self.commit.clone());
         let outputs = self.store().outputs(self.env.id).await?;
         let resolved = match engine.resolve_variables(
             &self.env.name,
             job,
             self.event,
             &run.to_string(),
-            self.commit.as_deref(),
+            commit.as_deref(),
             &outputs,
             self.secret_values,
         ) {
@@ -162,27 +173,18 @@ impl RunContext<'_> {
             let upstream = engine.upstream_of(&job.name);
             let others: Vec<_> = outputs.iter().filter(|o| upstream.contains(o.job.as_str())).cloned().collect();
             let inputs = engine
-                .resolve_variables(
-                    &self.env.name,
-                    job,
-                    self.event,
-                    "",
-                    self.commit.as_deref(),
-                    &others,
-                    self.secret_values,
-                )
+                .resolve_variables(&self.env.name, job, self.event, "", commit.as_deref(), &others, self.secret_values)
                 .unwrap_or_else(|_| resolved.clone());
             let definition = fingerprint::definition(job);
-            let mut now = fingerprint::inputs(
-                definition,
-                source.clone(),
-                input.clone(),
-                engine.data_dir.clone(),
-                &inputs,
-                &others,
-            )
-            .await
-            .map_err(EngineError::io(format!("cannot read the inputs of job `{}`", job.name)))?;
+            let tree = match (pin, &source) {
+                (Some(pin), _) => Tree::Pinned(pin.identity()),
+                (None, Some(folder)) => Tree::Folder(folder.clone()),
+                (None, None) => Tree::Pinned(String::new()),
+            };
+            let mut now =
+                fingerprint::inputs(definition, tree, input.clone(), engine.data_dir.clone(), &inputs, &others)
+                    .await
+                    .map_err(EngineError::io(format!("cannot read the inputs of job `{}`", job.name)))?;
             let last = self.store().last_success(self.env.id, &job.name, Event::Start).await?;
             now.changed = fingerprint::changed(&now, last.as_ref());
             self.store().set_run_inputs(&held.lease, &now).await?;
@@ -231,7 +233,7 @@ impl RunContext<'_> {
             let short = terrace_store::short_ref(&self.env.name, held.number);
             self.observer.observe(Progress::Started { job: job.name.clone(), run, short, attempt });
             self.observer.observe(Progress::Lines { job: job.name.clone(), batches: opening });
-            let last = self.attempt(job, held, attempt, &source, input.as_deref(), &resolved).await?;
+            let last = self.attempt(job, held, attempt, (source.as_deref(), pin), input.as_deref(), &resolved).await?;
             let reason = last.reason.as_deref().map(|r| self.secrets.mask(r).into_owned());
             let summary = match &reason {
                 Some(r) => format!("attempt {n} {}: {r}", last.state),

@@ -10,6 +10,7 @@ mod debug;
 mod env_lock;
 pub mod error;
 mod fingerprint;
+mod git_source;
 mod job_run;
 mod lease;
 mod locate;

@@ -8,17 +8,19 @@ use terrace_model::project::Job;
 
 /// A job's source folder and parameters file, absolute and free of symlinks.
 pub(crate) struct Located {
-    pub source: PathBuf,
+    /// `None` for a git source: its files come from the repository.
+    pub source: Option<PathBuf>,
     pub input: Option<PathBuf>,
 }
 
 /// Resolves `job`'s paths against `project_root`; the error is the reason its run fails.
 pub(crate) async fn locate(project_root: &Path, job: &Job) -> Result<Located, String> {
-    let (root, source, input) = (project_root.to_path_buf(), job.source.clone(), job.input.clone());
+    let (root, input) = (project_root.to_path_buf(), job.input.clone());
+    let source = job.git.is_none().then(|| job.source.clone());
     tokio::task::spawn_blocking(move || {
         let root = std::fs::canonicalize(&root)
             .map_err(|e| format!("cannot read the project folder {}: {e}", root.display()))?;
-        let source = inside(&root, &source, "source folder", |m| m.is_dir())?;
+        let source = source.map(|s| inside(&root, &s, "source folder", |m| m.is_dir())).transpose()?;
         let input = input.map(|p| inside(&root, &p, "parameters file", |m| m.is_file())).transpose()?;
         Ok(Located { source, input })
     })
@@ -78,7 +80,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), root.join("out-link")).unwrap();
 
         let ok = locate(root, &job("app-link", Some("app/params.json"))).await.unwrap();
-        assert_eq!(ok.source, std::fs::canonicalize(root.join("app")).unwrap());
+        assert_eq!(ok.source.unwrap(), std::fs::canonicalize(root.join("app")).unwrap());
         assert!(ok.input.unwrap().ends_with("app/params.json"));
 
         let err = locate(root, &job("app", Some("params-link"))).await.err().unwrap();

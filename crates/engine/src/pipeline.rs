@@ -31,8 +31,12 @@ pub struct Request {
     pub job: Option<String>,
     /// Arguments of a `raw` run, appended to the command.
     pub raw_args: Vec<String>,
-    /// The store's secrets of this environment, for `${secret:NAME}`.
+    /// The store's secrets of this environment, for `${secret:NAME}` and the
+    /// credentials of git sources.
     pub secrets: crate::SecretValues,
+    /// The commit the project file was read at (a project registered from git), which
+    /// the request was made for; `None`: the commit of the project folder's checkout.
+    pub commit: Option<String>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -140,6 +144,18 @@ impl Engine {
         let plan = EventPlan::new(&jobs, req.event, req.job.as_deref());
         let already_deleted =
             if req.event == Event::Delete && !forced { self.deleted_jobs(&env).await? } else { BTreeMap::new() };
+        // The pipeline is pinned: the project's commit and each git source's, resolved
+        // once now, are what every run of it uses and records.
+        let commit = match &req.commit {
+            Some(c) => Some(c.clone()),
+            None => crate::commit::current(&self.project_root).await,
+        };
+        let pins = self.pin_sources(plan.order.iter().map(|j| &jobs[j]), &req.secrets, &cancel).await;
+        let commit_of = |job: &str| match pins.get(job) {
+            Some(Ok(pin)) => Some(pin.commit.to_string()),
+            Some(Err(_)) => None,
+            None => commit.clone(),
+        };
         let new_runs = plan
             .order
             .iter()
@@ -153,6 +169,7 @@ impl Engine {
                 event: req.event,
                 forced,
                 trigger: self.trigger.clone(),
+                commit: commit_of(job),
             })
             .collect();
         // The environment's state, the pipeline and its runs, each held by this process
@@ -177,7 +194,6 @@ impl Engine {
         let runs: BTreeMap<String, RunId> = held.iter().map(|(job, h)| (job.clone(), h.lease.id)).collect();
         observer.observe(Progress::Planned { jobs: plan.order.clone() });
 
-        let commit = crate::commit::current(&self.project_root).await;
         let outputs = self.store.outputs(env.id).await?;
         let secrets = SecretSet::default();
         secrets.extend(self.declared_secrets(&req.env, commit.as_deref(), &outputs, &req.secrets)).await;
@@ -192,6 +208,7 @@ impl Engine {
             cancel: stop.clone(),
             raw_args: req.raw_args.clone(),
             commit,
+            pins,
         };
         let renew = CancellationToken::new();
         let by_run = held.values().map(|h| (h.lease.id, h.clone())).collect();

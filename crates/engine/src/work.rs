@@ -32,7 +32,8 @@ pub(crate) struct WorkFolder {
 
 /// What to copy into a work folder: both already checked to lie inside the project.
 pub(crate) struct Sources {
-    pub source: PathBuf,
+    /// `None`: `src/` is left for a git checkout to write.
+    pub source: Option<PathBuf>,
     pub input: Option<PathBuf>,
     /// The data folder: never copied, wherever it lies.
     pub data_dir: PathBuf,
@@ -76,9 +77,11 @@ fn prepare_blocking(root: &Path, from: &Sources) -> Result<WorkFolder, String> {
     }
     workspace::private_dir(root).map_err(io(&root.display().to_string()))?;
     let src = root.join("src");
-    let excluded = Excluded::folders([from.data_dir.as_path()]);
-    workspace::copy_tree(&from.source, &src, &excluded)
-        .map_err(|e| format!("cannot copy source folder {}: {e}", from.source.display()))?;
+    if let Some(source) = &from.source {
+        let excluded = Excluded::folders([from.data_dir.as_path()]);
+        workspace::copy_tree(source, &src, &excluded)
+            .map_err(|e| format!("cannot copy source folder {}: {e}", source.display()))?;
+    }
     let input = match &from.input {
         Some(p) => {
             let dir = root.join("input");

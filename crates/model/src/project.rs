@@ -132,13 +132,32 @@ impl Command {
     }
 }
 
+/// A job's source in a git repository: `source: {git: URL, ref: REF, path: SUBDIR}`.
+/// Each run checks out the exact commit `reference` names when its pipeline opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitSource {
+    /// The repository (https, ssh, scp-like, `file://` or an absolute path); never holds
+    /// credentials.
+    pub url: String,
+    /// A branch, a tag, a full ref or a commit id.
+    pub reference: String,
+    /// The folder inside the repository (`""` for its root).
+    pub path: String,
+    /// The store secret holding an https token (`token: ${secret:NAME}`).
+    pub token_secret: Option<String>,
+    /// The store secret holding an ssh private key (`ssh_key: ${secret:NAME}`).
+    pub ssh_key_secret: Option<String>,
+}
+
 /// A lifecycle job.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Job {
     pub name: String,
     pub template: TemplateKind,
-    /// Folder relative to the project file.
+    /// Folder relative to the project file (unused when `git` is set).
     pub source: PathBuf,
+    /// The job's source is this repository instead of a folder of the project.
+    pub git: Option<GitSource>,
     pub events: Vec<Event>,
     pub commands: BTreeMap<Event, Command>,
     pub depends_on: Vec<String>,
@@ -198,6 +217,7 @@ impl Job {
             name: name.into(),
             template,
             source: PathBuf::from("."),
+            git: None,
             events: Vec::new(),
             commands: BTreeMap::new(),
             depends_on: Vec::new(),

@@ -130,7 +130,25 @@ fn job_schema(events: &[&str], templates: &[&str]) -> Value {
         "else": { "required": ["events"] },
         "properties": {
             "template": { "description": "The recipe the job uses.", "enum": templates, "default": "shell" },
-            "source": { "$ref": "#/$defs/relative_path", "description": "The job's folder, relative to the project file (no `..`).", "default": "." },
+            "source": {
+                "description": "The job's folder, relative to the project file (no `..`), or a git repository: each run checks out the exact commit `ref` names when its pipeline starts (recorded as the run's `commit` and exported as TERRACE_COMMIT).",
+                "default": ".",
+                "oneOf": [
+                    { "$ref": "#/$defs/relative_path" },
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["git", "ref"],
+                        "properties": {
+                            "git": { "type": "string", "minLength": 1, "description": "The repository URL (https, ssh, `file://` or an absolute path); never with credentials in it." },
+                            "ref": { "type": "string", "minLength": 1, "description": "A branch, a tag, a full ref or a commit id." },
+                            "path": { "$ref": "#/$defs/relative_path", "description": "The folder inside the repository (default its root)." },
+                            "token": { "type": "string", "pattern": "^\\$\\{secret:[A-Za-z_][A-Za-z0-9_]*\\}$", "description": "An https token, as `${secret:NAME}` (a secret of the store)." },
+                            "ssh_key": { "type": "string", "pattern": "^\\$\\{secret:[A-Za-z_][A-Za-z0-9_]*\\}$", "description": "An ssh private key, as `${secret:NAME}` (a secret of the store)." }
+                        }
+                    }
+                ]
+            },
             "events": {
                 "description": "The lifecycle events the job runs on. Required for shell jobs; terraform, opentofu and cloudformation jobs run on start, stop and delete when it is left out.",
                 "type": "array", "minItems": 1, "uniqueItems": true,

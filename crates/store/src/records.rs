@@ -114,6 +114,8 @@ pub struct NewRun {
     pub forced: bool,
     /// Who or what asked: `cli:<user>`, `api:<token name>`, ...
     pub trigger: String,
+    /// The exact commit the run's source is at (its git source's, else the project's).
+    pub commit: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -159,6 +161,9 @@ pub struct RunRecord {
     /// why this run ran (`source`, `parameters file`, `variable NAME`, `output JOB.NAME`,
     /// or `first start`).
     pub inputs_changed: Option<Vec<String>>,
+    /// The exact commit the run's source was checked out at (its git source's, else the
+    /// project's), when known.
+    pub commit: Option<String>,
 }
 
 /// What `skip_unchanged` knows of a run's inputs, for `Store::set_run_inputs`.

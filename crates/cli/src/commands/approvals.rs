@@ -76,6 +76,7 @@ pub async fn decide(g: &Global, a: DecideArgs, decision: Decision) -> Result<Exi
                 job: subject.job,
                 raw_args: subject.args,
                 secrets: Default::default(),
+                commit: None,
             };
             let (code, outcome) = lifecycle::execute(s, &a.exec, req, Gate::Approved).await?;
             if let Some(o) = outcome {

@@ -1,6 +1,7 @@
 //! A real temporary project and the real `terrace` binary, for integration tests.
 #![allow(dead_code)]
 
+pub mod git;
 pub mod tools;
 
 use std::path::{Path, PathBuf};

@@ -28,6 +28,7 @@ fn seed(data: &std::path::Path, records: &[&str], runs_of_dev: usize) {
                         event: Event::Start,
                         forced: false,
                         trigger: "test".into(),
+                        commit: None,
                     };
                     // Made and ended by a holder of its own: nothing for the server to recover.
                     let until = time::OffsetDateTime::now_utc() + time::Duration::minutes(5);

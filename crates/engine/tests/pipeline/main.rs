@@ -61,6 +61,7 @@ impl Fixture {
             job: job.map(str::to_string),
             raw_args: vec![],
             secrets: SecretValues::default(),
+            commit: None,
         };
         let observer: Arc<dyn terrace_engine::Observer> = Arc::new(terrace_engine::progress::Silent);
         self.engine.run_event(req, observer, CancellationToken::new()).await.unwrap()

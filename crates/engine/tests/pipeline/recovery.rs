@@ -35,6 +35,7 @@ async fn left_running(store: &dyn Store, owner: &Owner, until: OffsetDateTime) -
         event: Event::Start,
         forced: false,
         trigger: "test".into(),
+        commit: None,
     };
     let run = store.create_run(new, owner, until).await.unwrap();
     let lease = run.lease().unwrap();
@@ -137,6 +138,7 @@ async fn a_holder_whose_lease_was_taken_back_stops_the_run() {
         job: None,
         raw_args: vec![],
         secrets: SecretValues::default(),
+        commit: None,
     };
     let observer: Arc<dyn terrace_engine::Observer> = Arc::new(terrace_engine::progress::Silent);
     // The job hangs until its step is cancelled: the pipeline ends only if the engine

@@ -40,6 +40,7 @@ async fn a_cancelled_pipeline_stops_its_step_and_starts_nothing_more() {
         job: None,
         raw_args: vec![],
         secrets: SecretValues::default(),
+        commit: None,
     };
     let observer: Arc<dyn terrace_engine::Observer> = Arc::new(Started(cancel.clone()));
     let out = f.engine.run_event(req, observer, cancel).await.unwrap();

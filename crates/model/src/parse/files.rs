@@ -16,7 +16,8 @@ pub trait ProjectFiles {
 pub(super) fn check(d: &mut Diags, walked: &Walked, files: &dyn ProjectFiles) {
     for (name, parsed) in &walked.jobs {
         let job = &parsed.job;
-        let source_ok = files.is_dir(&job.source);
+        // A git source's files are in its repository, checked out when a run starts.
+        let source_ok = job.git.is_some() || files.is_dir(&job.source);
         if !source_ok {
             d.error(
                 parsed.source_at,
@@ -32,6 +33,7 @@ pub(super) fn check(d: &mut Diags, walked: &Walked, files: &dyn ProjectFiles) {
             d.error(parsed.input_at, format!("job `{name}`: parameters file `{}` does not exist", input.display()));
         }
         if let Some(t) = &job.iac.template_file
+            && job.git.is_none()
             && source_ok
             && !files.is_file(&job.source.join(t))
         {

@@ -8,6 +8,7 @@ use marked_yaml::Node;
 
 use super::JOB_KEYS;
 use super::commands::{check_missing, commands, events};
+use super::git_source::JobSource;
 use super::source::Source;
 use super::variables::{Block, VarSites, variables};
 use super::walk::{Diags, Pos, Slot, check_keys, get, shorten, unknown};
@@ -76,8 +77,10 @@ pub(super) fn job(
             }
         }
     }
-    if let Some(path) = field("source").and_then(|s| relative_path(d, &s)) {
-        job.source = path;
+    match field("source").and_then(|s| super::git_source::source(d, &s)) {
+        Some(JobSource::Folder(path)) => job.source = path,
+        Some(JobSource::Git(git)) => job.git = Some(git),
+        None => {}
     }
     let subscribed = events(d, &entries, name, at, job.template);
     job.events = subscribed.iter().map(|(e, _)| *e).collect();

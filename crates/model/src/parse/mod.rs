@@ -11,6 +11,7 @@ mod duplicates;
 mod environments;
 mod executor;
 mod files;
+mod git_source;
 mod iac;
 mod job;
 mod load;
@@ -23,6 +24,8 @@ mod walk;
 mod tests;
 #[cfg(test)]
 mod tests_container;
+#[cfg(test)]
+mod tests_git;
 #[cfg(test)]
 mod tests_jobs;
 #[cfg(test)]
@@ -39,6 +42,7 @@ use crate::project::Project;
 use crate::vars::ScopeKind;
 pub use container::reference_problem as image_reference_problem;
 pub use files::ProjectFiles;
+pub use git_source::GIT_SOURCE_KEYS;
 pub use job::{MAX_RESTARTS, TEMPLATES};
 use source::Source;
 pub use source::{MAX_PROJECT_FILE_BYTES, size_limit_text, too_large};

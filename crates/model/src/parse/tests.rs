@@ -79,6 +79,7 @@ fn full_file_round_trips() {
         name: "base".into(),
         template: TemplateKind::Shell,
         source: ".".into(),
+        git: None,
         events: vec![Event::Start],
         commands: BTreeMap::from([(Event::Start, Command::Shell("echo base".into()))]),
         depends_on: vec![],

@@ -124,6 +124,9 @@ pub struct RunView {
     /// `skip_unchanged`: what changed since the last successful start (`source`, `parameters
     /// file`, `variable NAME`, `output JOB.NAME`, `first start`); empty for a skipped run.
     pub inputs_changed: Option<Vec<String>>,
+    /// The exact commit the run's source was at (its git source's, else the project's).
+    #[serde(default)]
+    pub commit: Option<String>,
 }
 
 impl From<RunRecord> for RunView {
@@ -147,6 +150,7 @@ impl From<RunRecord> for RunView {
             finished_at: r.finished_at,
             plan: r.plan,
             inputs_changed: r.inputs_changed,
+            commit: r.commit,
         }
     }
 }

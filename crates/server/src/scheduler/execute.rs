@@ -182,6 +182,7 @@ async fn run(
         job: request.job.clone(),
         raw_args: request.args.clone(),
         secrets,
+        commit: None,
     };
     // A local `terrace` process may hold the environment's lock: wait for it (the claim
     // keeps the request's place) rather than fail the request.

@@ -19,7 +19,7 @@ macro_rules! columns {
     () => {
         "id, pipeline_id, environment_id, project, environment, job, event, forced, trigger, state, reason, \
          exit_code, inputs_hash, attempts, owner, lease_expires_at, created_at, started_at, finished_at, \
-         plan_summary, artifacts, lease_token, number, input_parts, inputs_changed"
+         plan_summary, artifacts, lease_token, number, input_parts, inputs_changed, commit_sha"
     };
 }
 
@@ -55,6 +55,7 @@ pub(super) fn from_row(mut r: Row) -> Result<RunRecord> {
         number: r.num(22)?,
         input_parts: r.json_opt(23)?,
         inputs_changed: r.json_opt(24)?,
+        commit: r.text_opt(25)?,
     })
 }
 
@@ -82,9 +83,9 @@ fn insert(tx: &mut Tx, run: &NewRun, holder: &Owner, until: OffsetDateTime, now:
             T,
             concat!(
                 "INSERT INTO runs (id, pipeline_id, environment_id, project, environment, job, event, forced, trigger, \
-                 state, attempts, owner, lease_expires_at, lease_token, created_at, number) \
+                 state, attempts, owner, lease_expires_at, lease_token, created_at, number, commit_sha) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $11, 1, $12, \
-                 (SELECT newest FROM run_numbers WHERE project = $4 AND environment = $5)) RETURNING ",
+                 (SELECT newest FROM run_numbers WHERE project = $4 AND environment = $5), $13) RETURNING ",
                 columns!()
             ),
         )
@@ -100,6 +101,7 @@ fn insert(tx: &mut Tx, run: &NewRun, holder: &Owner, until: OffsetDateTime, now:
         .bind(holder.as_str())
         .bind(ts(until)?)
         .bind(now)
+        .bind(run.commit.as_deref())
         .doing(format!("create run {}", run.id)),
     ))
 }

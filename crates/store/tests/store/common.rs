@@ -199,6 +199,7 @@ pub fn new_run(env: &EnvironmentRecord, job: &str, event: Event, pipeline: Optio
         event,
         forced: false,
         trigger: "cli:test".into(),
+        commit: None,
     }
 }
 

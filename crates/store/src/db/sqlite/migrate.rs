@@ -41,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "run numbers and inputs", "0008_run_numbers_and_inputs.sql"),
     migration!(9, "approvals", "0009_approvals.sql"),
     migration!(10, "approval numbers", "0010_approval_numbers.sql"),
+    migration!(11, "run commit", "0011_run_commit.sql"),
 ];
 
 /// How many migrations this version knows.
