@@ -31,6 +31,7 @@ impl Engine {
             job: Some(req.job.clone()),
             raw_args: vec![],
             secrets: req.secrets.clone(),
+            commit: None,
         };
         self.check(&as_run)?;
         let job = self.project.jobs_for(&req.env).swap_remove(&req.job).expect("checked: the job runs here");
