@@ -206,7 +206,9 @@ fn every_api_operation_has_its_verb() {
     assert!(run(&["request", "list"]).contains(&id));
     assert_eq!(json(&["request", "show", &id, "--json"])["state"], "running");
     assert_eq!(json(&["run", "show", &run_id[..13], "--json"])["job"], "app");
-    run(&["run", "cancel", &run_id]);
+    // Named as listings name it: the environment's first run.
+    assert_eq!(json(&["run", "show", "dev#1", "--json"])["id"], run_id.as_str());
+    assert!(run(&["run", "cancel", "dev#1"]).contains("cancel asked"));
     assert_eq!(api.wait_request(&id, std::time::Duration::from_secs(60))["state"], "cancelled");
     let (code, _, stderr) = terrace(&server, &admin, cwd, &["request", "cancel", &id]);
     assert_eq!(code, 1, "an ended request cannot be cancelled: {stderr}");
