@@ -8,7 +8,8 @@ pub const SERVER_HELP: &str = "\
 Settings come from flags, then TERRACE_* environment variables, then the --config file
 (TOML or YAML: listen, database, data, projects, max_runs, parallel, max_attempts, lease,
 poll, shutdown_grace, kill_grace, allow_env, header_timeout, idle_timeout, request_timeout,
-max_connections, rate_limit, rate_burst), then defaults.
+max_connections, rate_limit, rate_burst, github-webhook-secret, gitlab-webhook-token, github-token,
+gitlab-token, github-api-url, gitlab-api-url), then defaults.
 
 Jobs never see the server's own environment: they get PATH, HOME, LANG and TZ, and
 `${env:NAME}` (or `passthrough`) reads only the names --allow-env lists. Give credentials
@@ -92,6 +93,24 @@ pub struct ServerArgs {
     /// Requests a client may send at once above its rate (then 429 with Retry-After) [default: 200]
     #[arg(long, value_name = "N", env = "TERRACE_RATE_BURST")]
     pub rate_burst: Option<u32>,
+    /// The secret GitHub signs webhooks with; POST /hooks/github checks X-Hub-Signature-256 against it
+    #[arg(long, value_name = "SECRET", env = "TERRACE_GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
+    pub github_webhook_secret: Option<String>,
+    /// The token GitLab sends as X-Gitlab-Token to POST /hooks/gitlab
+    #[arg(long, value_name = "TOKEN", env = "TERRACE_GITLAB_WEBHOOK_TOKEN", hide_env_values = true)]
+    pub gitlab_webhook_token: Option<String>,
+    /// The token Terrace calls GitHub's API with (pull-request comments, commit statuses)
+    #[arg(long, value_name = "TOKEN", env = "TERRACE_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+    /// The token Terrace calls GitLab's API with
+    #[arg(long, value_name = "TOKEN", env = "TERRACE_GITLAB_TOKEN", hide_env_values = true)]
+    pub gitlab_token: Option<String>,
+    /// GitHub's API base URL [default: https://api.github.com]
+    #[arg(long, value_name = "URL", env = "TERRACE_GITHUB_API_URL")]
+    pub github_api_url: Option<String>,
+    /// GitLab's API base URL [default: https://gitlab.com/api/v4]
+    #[arg(long, value_name = "URL", env = "TERRACE_GITLAB_API_URL")]
+    pub gitlab_api_url: Option<String>,
     /// Print the OpenAPI document and exit
     #[arg(long)]
     pub openapi: bool,

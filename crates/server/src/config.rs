@@ -54,6 +54,24 @@ pub struct ConfigLayer {
     pub rate_limit: Option<String>,
     /// Requests a client may send at once above its rate.
     pub rate_burst: Option<u32>,
+    /// The secret GitHub signs webhook deliveries with (`X-Hub-Signature-256`).
+    #[serde(alias = "github-webhook-secret")]
+    pub github_webhook_secret: Option<String>,
+    /// The token GitLab sends with webhook deliveries (`X-Gitlab-Token`).
+    #[serde(alias = "gitlab-webhook-token")]
+    pub gitlab_webhook_token: Option<String>,
+    /// The token Terrace calls GitHub's API with (PR comments, commit statuses).
+    #[serde(alias = "github-token")]
+    pub github_token: Option<String>,
+    /// The token Terrace calls GitLab's API with.
+    #[serde(alias = "gitlab-token")]
+    pub gitlab_token: Option<String>,
+    /// GitHub's API [default: https://api.github.com].
+    #[serde(alias = "github-api-url")]
+    pub github_api_url: Option<String>,
+    /// GitLab's API [default: https://gitlab.com/api/v4].
+    #[serde(alias = "gitlab-api-url")]
+    pub gitlab_api_url: Option<String>,
 }
 
 impl ConfigLayer {
@@ -78,6 +96,12 @@ impl ConfigLayer {
             max_connections: self.max_connections.or(lower.max_connections),
             rate_limit: self.rate_limit.or(lower.rate_limit),
             rate_burst: self.rate_burst.or(lower.rate_burst),
+            github_webhook_secret: self.github_webhook_secret.or(lower.github_webhook_secret),
+            gitlab_webhook_token: self.gitlab_webhook_token.or(lower.gitlab_webhook_token),
+            github_token: self.github_token.or(lower.github_token),
+            gitlab_token: self.gitlab_token.or(lower.gitlab_token),
+            github_api_url: self.github_api_url.or(lower.github_api_url),
+            gitlab_api_url: self.gitlab_api_url.or(lower.gitlab_api_url),
         }
     }
 
@@ -109,6 +133,54 @@ pub struct ServerConfig {
     pub kill_grace: Duration,
     pub allow_env: Vec<String>,
     pub http: HttpLimits,
+    pub forges: Forges,
+}
+
+/// GitHub and GitLab: the webhooks' secrets and the API clients' tokens and base URLs.
+/// Its `Debug` never shows a secret.
+#[derive(Clone, Default)]
+pub struct Forges {
+    pub github_webhook_secret: Option<String>,
+    pub gitlab_webhook_token: Option<String>,
+    pub github_token: Option<String>,
+    pub gitlab_token: Option<String>,
+    pub github_api_url: String,
+    pub gitlab_api_url: String,
+}
+
+impl std::fmt::Debug for Forges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "***" } else { "unset" };
+        f.debug_struct("Forges")
+            .field("github_webhook_secret", &set(&self.github_webhook_secret))
+            .field("gitlab_webhook_token", &set(&self.gitlab_webhook_token))
+            .field("github_token", &set(&self.github_token))
+            .field("gitlab_token", &set(&self.gitlab_token))
+            .field("github_api_url", &self.github_api_url)
+            .field("gitlab_api_url", &self.gitlab_api_url)
+            .finish()
+    }
+}
+
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+pub const DEFAULT_GITLAB_API_URL: &str = "https://gitlab.com/api/v4";
+
+/// A base URL: http(s), no credentials in it.
+fn api_url(key: &'static str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let url = value.map(|v| v.trim().trim_end_matches('/').to_string()).unwrap_or_else(|| default.to_string());
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.split('/').next().unwrap_or("").contains('@') => Ok(url),
+        _ => Err(ConfigError::Value {
+            key,
+            message: "give an http(s) base URL without credentials, e.g. https://api.github.com".into(),
+        }),
+    }
+}
+
+/// A secret setting: empty means unset.
+fn secret(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
 }
 
 /// What a client may hold and send: the server's defence against being taken down
@@ -296,6 +368,14 @@ impl ServerConfig {
                 max_connections: positive("max_connections", layer.max_connections, defaults.max_connections)?,
                 rate: rate(layer.rate_limit, layer.rate_burst)?,
             },
+            forges: Forges {
+                github_webhook_secret: secret(layer.github_webhook_secret),
+                gitlab_webhook_token: secret(layer.gitlab_webhook_token),
+                github_token: secret(layer.github_token),
+                gitlab_token: secret(layer.gitlab_token),
+                github_api_url: api_url("github_api_url", layer.github_api_url, DEFAULT_GITHUB_API_URL)?,
+                gitlab_api_url: api_url("gitlab_api_url", layer.gitlab_api_url, DEFAULT_GITLAB_API_URL)?,
+            },
         })
     }
 }
@@ -315,6 +395,28 @@ mod tests {
         assert_eq!(c.max_runs, 2);
         assert_eq!(c.lease, Duration::from_secs(5));
         assert_eq!(c.max_attempts, 2);
+    }
+
+    #[test]
+    fn forge_settings_take_the_contract_names_in_files_and_hide_their_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("server.yaml");
+        std::fs::write(
+            &file,
+            "github-webhook-secret: s3cr3t-hook\ngitlab-webhook-token: gl-tok\ngithub-token: ghp_x\n\
+             gitlab-token: glpat_y\ngithub-api-url: http://127.0.0.1:9/\ngitlab-api-url: http://127.0.0.1:9/api/v4\n",
+        )
+        .unwrap();
+        let forges = ServerConfig::resolve(ConfigLayer::default(), Some(&file)).unwrap().forges;
+        assert_eq!(forges.github_webhook_secret.as_deref(), Some("s3cr3t-hook"));
+        assert_eq!(forges.gitlab_token.as_deref(), Some("glpat_y"));
+        assert_eq!(forges.github_api_url, "http://127.0.0.1:9");
+        assert!(!format!("{forges:?}").contains("s3cr3t-hook"));
+        let defaults = ServerConfig::resolve(ConfigLayer::default(), None).unwrap().forges;
+        assert_eq!(defaults.github_api_url, DEFAULT_GITHUB_API_URL);
+        let bad = ConfigLayer { github_api_url: Some("https://me:pw@api.example.com".into()), ..Default::default() };
+        let e = ServerConfig::resolve(bad, None).unwrap_err().to_string();
+        assert!(e.starts_with("`github_api_url`") && !e.contains("pw"), "{e}");
     }
 
     #[test]

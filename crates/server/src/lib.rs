@@ -59,6 +59,7 @@ pub async fn serve(
         max_attempts: config.max_attempts,
         log_poll: std::time::Duration::from_millis(250),
         allow_env: config.allow_env.clone(),
+        forges: config.forges.clone(),
     };
     let app = App::new(store.server_store(), settings, terrace_engine::replica_owner());
     for path in &config.projects {

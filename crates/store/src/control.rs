@@ -162,6 +162,33 @@ pub struct SecretInfo {
     pub updated_at: OffsetDateTime,
 }
 
+/// A verified webhook delivery, kept for the work it asks (the body is the forge's JSON,
+/// which holds no secret: the signature is not kept).
+#[derive(Clone, Debug)]
+pub struct NewDelivery {
+    /// `github:<X-GitHub-Delivery>`, `gitlab:<id>`, or one Terrace made when none was sent.
+    pub key: String,
+    /// `github` or `gitlab`.
+    pub forge: String,
+    /// The forge's event name (`push`, `pull_request`, `Merge Request Hook`, ...).
+    pub event: String,
+    /// What Terrace read in it, e.g. `push refs/heads/main 1a2b3c4`.
+    pub summary: String,
+    pub body: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryRecord {
+    pub key: String,
+    pub forge: String,
+    pub event: String,
+    pub summary: String,
+    /// `queued` until its work is done.
+    pub state: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct AuditRecord {
     pub id: i64,
@@ -265,6 +292,13 @@ pub trait ControlStore: Send + Sync {
     ) -> StoreResult<Option<ApprovalRecord>>;
     /// Records what became of an approved subject once it ran.
     async fn set_approval_outcome(&self, id: ApprovalId, outcome: &serde_json::Value) -> StoreResult<()>;
+
+    // ---- webhook deliveries ----
+    /// Keeps a verified webhook delivery for the work it asks, unless one with the same
+    /// `key` (the forge's delivery id) was kept before: returns whether it is new.
+    async fn record_delivery(&self, delivery: &NewDelivery) -> StoreResult<bool>;
+    /// The deliveries kept, newest first.
+    async fn list_deliveries(&self, limit: u32) -> StoreResult<Vec<DeliveryRecord>>;
 
     // ---- audit ----
     async fn audit(&self, actor: &str, action: &str, target: &str, detail: Option<&str>) -> StoreResult<()>;

@@ -36,6 +36,12 @@ pub async fn server(g: &Global, a: ServerArgs) -> Result<ExitCode, CliError> {
         max_connections: a.max_connections,
         rate_limit: a.rate_limit,
         rate_burst: a.rate_burst,
+        github_webhook_secret: a.github_webhook_secret,
+        gitlab_webhook_token: a.gitlab_webhook_token,
+        github_token: a.github_token,
+        gitlab_token: a.gitlab_token,
+        github_api_url: a.github_api_url,
+        gitlab_api_url: a.gitlab_api_url,
     };
     let config = ServerConfig::resolve(top, a.config.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
     terrace_server::serve(config, shutdown_signal()).await.map_err(|e| match e {

@@ -6,6 +6,7 @@ mod busy;
 mod client;
 mod environment;
 mod errors;
+mod hooks;
 mod hosts;
 mod limits;
 mod paging;

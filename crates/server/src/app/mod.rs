@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod environments;
 pub mod error;
 pub mod events;
+pub mod hooks;
 pub mod projects;
 pub mod recent;
 pub mod runs;
@@ -43,6 +44,8 @@ pub struct Settings {
     pub log_poll: Duration,
     /// The server's environment variables jobs may read (`${env:NAME}`, `passthrough`).
     pub allow_env: Vec<String>,
+    /// GitHub and GitLab: webhook secrets, API tokens and base URLs.
+    pub forges: crate::config::Forges,
 }
 
 /// What every part of the server shares: the store, settings, and a way to wake the

@@ -5,6 +5,7 @@ mod conn;
 pub mod error;
 pub mod extract;
 mod health;
+mod hooks;
 pub mod limit;
 pub mod listen;
 mod metrics;
@@ -65,6 +66,8 @@ pub fn router(app: Arc<App>, limiter: Option<Arc<limit::Limiter>>, request_timeo
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
+        .route("/hooks/github", axum::routing::post(hooks::github))
+        .route("/hooks/gitlab", axum::routing::post(hooks::gitlab))
         .fallback(|| async { AppError::NotFound { what: "route", id: "this path".into() } })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(request_timeout, limit::request_timeout))

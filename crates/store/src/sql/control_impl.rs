@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use terrace_model::RunId;
 use time::OffsetDateTime;
 
-use super::{SqlStore, approvals, attempts, audit, projects, requests, secrets, tokens};
+use super::{SqlStore, approvals, attempts, audit, deliveries, projects, requests, secrets, tokens};
 use crate::approvals::{ApprovalFilter, ApprovalId, ApprovalRecord, Decision, NewApproval};
 use crate::control::*;
 use crate::error::StoreError;
@@ -101,6 +101,12 @@ impl ControlStore for SqlStore {
         secrets::delete(self, project, env, name).await
     }
 
+    async fn record_delivery(&self, delivery: &crate::control::NewDelivery) -> Result<bool> {
+        deliveries::record(self, delivery).await
+    }
+    async fn list_deliveries(&self, limit: u32) -> Result<Vec<crate::control::DeliveryRecord>> {
+        deliveries::list(self, limit).await
+    }
     async fn audit(&self, actor: &str, action: &str, target: &str, detail: Option<&str>) -> Result<()> {
         audit::record(self, actor, action, target, detail).await
     }

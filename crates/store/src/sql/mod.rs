@@ -7,6 +7,7 @@ mod approvals;
 mod attempts;
 mod audit;
 mod control_impl;
+mod deliveries;
 mod environments;
 mod events;
 mod fence;

@@ -42,6 +42,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "approvals", "0009_approvals.sql"),
     migration!(10, "approval numbers", "0010_approval_numbers.sql"),
     migration!(11, "run commit", "0011_run_commit.sql"),
+    migration!(12, "webhook deliveries", "0012_webhook_deliveries.sql"),
 ];
 
 /// How many migrations this version knows.
