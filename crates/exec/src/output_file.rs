@@ -28,7 +28,7 @@ pub enum ReadError {
 /// Reads the output file at `path`; `None` when there is none.
 pub fn read(path: &Path) -> Result<Option<Vec<u8>>, ReadError> {
     match open_regular(path)? {
-        Some(mut file) => read_open(&mut file).map(|(bytes, _)| Some(bytes)),
+        Some(file) => read_open(&file).map(|(bytes, _)| Some(bytes)),
         None => Ok(None),
     }
 }
@@ -53,47 +53,81 @@ fn open_regular(path: &Path) -> Result<Option<std::fs::File>, ReadError> {
     Ok(Some(file))
 }
 
-/// The file at `path` once no process has it open for writing (within `WRITER_WAIT`): a
-/// file being rewritten is empty or half written for a moment, and the version the job
-/// printed before may be the one going away; the one coming usually holds its values too.
-fn open_settled(path: &Path) -> Result<Option<std::fs::File>, ReadError> {
+/// The content of an open regular file once no process has it open for writing (within
+/// `WRITER_WAIT`), read under a read lease: a file being rewritten is empty or half
+/// written for a moment, and a job that starts rewriting it (`>`: truncated, then
+/// written) between a check and the read would tear the version it printed before.
+/// While the lease is held, the kernel makes any open for writing or truncation of the
+/// file wait until it is released (right after the read), so what is read is one whole
+/// version, the last one written. Where leases are not supported, it is read as it is.
+fn read_settled(file: &std::fs::File) -> Result<(Vec<u8>, Stamp), ReadError> {
     let deadline = std::time::Instant::now() + WRITER_WAIT;
     loop {
-        let file = open_regular(path)?;
-        match &file {
-            Some(f) if is_open_for_writing(f) && std::time::Instant::now() < deadline => {
-                std::thread::sleep(WRITER_POLL);
+        match Lease::take(file) {
+            Lease::Writer if std::time::Instant::now() < deadline => std::thread::sleep(WRITER_POLL),
+            lease => {
+                let read = read_open(file);
+                drop(lease);
+                return read;
             }
-            _ => return Ok(file),
         }
     }
 }
 
-/// Whether some process has `file` open for writing now: the kernel refuses a read lease
-/// then (EAGAIN). The lease taken otherwise is dropped at once; a writer that opens the
-/// file meanwhile waits only for that, and the kernel's notice comes as SIGURG, which is
-/// ignored unless handled. Where leases are not supported, the answer is no.
-fn is_open_for_writing(file: &std::fs::File) -> bool {
-    use nix::libc;
-    use std::os::fd::AsRawFd;
-    // <fcntl.h>'s F_SETSIG, the same on every Linux architecture (absent from libc).
-    const F_SETSIG: libc::c_int = 10;
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl with integer arguments on a descriptor this function borrows.
-    unsafe {
-        if libc::fcntl(fd, F_SETSIG, libc::SIGURG) != 0 {
-            return false;
+/// A read lease on an open file, or why there is none.
+enum Lease<'a> {
+    /// Held until dropped: meanwhile no process can open the file for writing.
+    Held(&'a std::fs::File),
+    /// Some process has the file open for writing now: the kernel refuses the lease (EAGAIN).
+    Writer,
+    /// Leases are not supported here (file system, ownership): nothing is held.
+    Unsupported,
+}
+
+impl<'a> Lease<'a> {
+    /// A writer that opens the file while the lease is held waits only for its release;
+    /// the kernel's notice comes as SIGURG, which is ignored unless handled.
+    fn take(file: &'a std::fs::File) -> Self {
+        use nix::libc;
+        use std::os::fd::AsRawFd;
+        // <fcntl.h>'s F_SETSIG, the same on every Linux architecture (absent from libc).
+        const F_SETSIG: libc::c_int = 10;
+        let fd = file.as_raw_fd();
+        // SAFETY: fcntl with integer arguments on a descriptor this lease borrows.
+        unsafe {
+            if libc::fcntl(fd, F_SETSIG, libc::SIGURG) != 0 {
+                return Lease::Unsupported;
+            }
+            if libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) != 0 {
+                return match std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN) {
+                    true => Lease::Writer,
+                    false => Lease::Unsupported,
+                };
+            }
         }
-        if libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) != 0 {
-            return std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN);
-        }
-        libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK);
+        Lease::Held(file)
     }
-    false
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Lease::Held(file) = self {
+            use std::os::fd::AsRawFd;
+            // SAFETY: fcntl with integer arguments on a descriptor still borrowed.
+            unsafe { nix::libc::fcntl(file.as_raw_fd(), nix::libc::F_SETLEASE, nix::libc::F_UNLCK) };
+        }
+    }
+}
+
+/// Whether some process has `file` open for writing now (where leases are not
+/// supported, the answer is no).
+#[cfg(test)]
+fn is_open_for_writing(file: &std::fs::File) -> bool {
+    matches!(Lease::take(file), Lease::Writer)
 }
 
 /// The whole content of an open regular file, from its start, within the size limit.
-fn read_open(file: &mut std::fs::File) -> Result<(Vec<u8>, Stamp), ReadError> {
+fn read_open(mut file: &std::fs::File) -> Result<(Vec<u8>, Stamp), ReadError> {
     use std::io::Seek;
     let meta = file.metadata().map_err(ReadError::Io)?;
     if meta.len() > MAX_OUTPUT_FILE_BYTES as u64 {
@@ -102,7 +136,7 @@ fn read_open(file: &mut std::fs::File) -> Result<(Vec<u8>, Stamp), ReadError> {
     file.rewind().map_err(ReadError::Io)?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     // One byte more than allowed tells a file that grew past the limit since the stat.
-    Read::take(&mut *file, MAX_OUTPUT_FILE_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    Read::take(&mut file, MAX_OUTPUT_FILE_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
     if bytes.len() > MAX_OUTPUT_FILE_BYTES {
         return Err(ReadError::TooLarge(bytes.len() as u64));
     }
@@ -158,7 +192,8 @@ const WRITER_POLL: Duration = Duration::from_millis(1);
 /// the file Terrace created, even once removed or renamed away) when the capture reads
 /// the bytes the job printed after writing it. A job that rewrites a secret in place
 /// with another right after printing the first races with the capture (README, "The
-/// output contract").
+/// output contract"). Each version is read whole: a job that starts rewriting the file
+/// while the capture reads it waits for the read (see `read_settled`).
 pub(crate) struct OutputWatch {
     path: PathBuf,
     seen: Mutex<Seen>,
@@ -222,8 +257,8 @@ impl OutputWatch {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let mut versions = Vec::new();
         let mut at_path = None;
-        if let Ok(Some(mut file)) = open_settled(&self.path)
-            && let Ok((bytes, stamp)) = read_open(&mut file)
+        if let Ok(Some(file)) = open_regular(&self.path)
+            && let Ok((bytes, stamp)) = read_settled(&file)
         {
             seen.path_stamp = Some(stamp);
             at_path = Some((stamp.dev, stamp.ino));
@@ -232,8 +267,8 @@ impl OutputWatch {
         let held_elsewhere =
             seen.held.as_ref().and_then(|f| f.metadata().ok()).is_some_and(|m| at_path != Some((m.dev(), m.ino())));
         if held_elsewhere
-            && let Some(file) = seen.held.as_mut()
-            && let Ok((bytes, stamp)) = read_open(file)
+            && let Some(file) = seen.held.as_ref()
+            && let Ok((bytes, stamp)) = read_settled(file)
         {
             seen.held_stamp = Some(stamp);
             versions.push(bytes);
@@ -334,6 +369,31 @@ mod tests {
         assert!(is_open_for_writing(&reader));
         drop(writer);
         assert!(!is_open_for_writing(&reader));
+    }
+
+    /// While the capture reads the file, a job cannot truncate it or open it for writing:
+    /// a non-blocking open says it would wait, and succeeds once the read is done.
+    #[test]
+    fn a_writer_waits_while_the_file_is_read() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("output.json");
+        std::fs::write(&path, "{}").unwrap();
+        let reader = open_regular(&path).unwrap().unwrap();
+        let lease = Lease::take(&reader);
+        assert!(matches!(lease, Lease::Held(_)), "leases are supported here");
+        let open_writer = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+                .open(&path)
+        };
+        let err = open_writer().unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(nix::libc::EWOULDBLOCK), "{err}");
+        assert_eq!(read_open(&reader).unwrap().0, b"{}");
+        drop(lease);
+        drop(open_writer().unwrap());
+        assert_eq!(read_open(&reader).unwrap().0, b"");
     }
 
     #[test]
