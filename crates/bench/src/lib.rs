@@ -10,6 +10,7 @@ pub mod scenario_b;
 pub mod scenario_c;
 pub mod scenario_d;
 pub mod scenario_e;
+pub mod scenario_f;
 mod seed;
 pub mod server;
 pub mod stats;
@@ -46,9 +47,9 @@ pub fn silent() -> std::sync::Arc<dyn terrace_engine::Observer> {
 }
 
 /// The scenarios, by letter.
-pub const SCENARIOS: [&str; 5] = ["a", "b", "c", "d", "e"];
+pub const SCENARIOS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
 
-/// Runs one scenario (`a`..`e`).
+/// Runs one scenario (`a`..`f`).
 pub async fn run_scenario(name: &str, size: Size, programs: &Programs) -> anyhow::Result<Checks> {
     match name {
         "a" => scenario_a::run(size).await,
@@ -56,6 +57,7 @@ pub async fn run_scenario(name: &str, size: Size, programs: &Programs) -> anyhow
         "c" => scenario_c::run(size, programs).await,
         "d" => scenario_d::run(size, programs).await,
         "e" => scenario_e::run(size, programs).await,
-        other => anyhow::bail!("no scenario `{other}` (a, b, c, d, e or all)"),
+        "f" => scenario_f::run(size).await,
+        other => anyhow::bail!("no scenario `{other}` (a, b, c, d, e, f or all)"),
     }
 }

@@ -43,3 +43,8 @@ async fn d_logs() {
 async fn e_scale() {
     smoke("e").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f_docker() {
+    smoke("f").await;
+}
