@@ -77,6 +77,7 @@ impl Fixture {
             owner: terrace_engine::local_owner(),
             lease: terrace_engine::LEASE,
             kill_grace: Duration::from_secs(5),
+            state_backend: None,
         })
     }
 }

@@ -41,6 +41,7 @@ pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
             raw_args: vec![],
             secrets: Default::default(),
             commit: None,
+            saved_plan: None,
         };
         let t0 = realtime_ns();
         let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;

@@ -117,6 +117,8 @@ impl Session {
             project: self.loaded.project,
             project_root: self.loaded.root,
             data_dir: self.data,
+            // Terraform's state in the store, served on 127.0.0.1 once a run needs it.
+            state_backend: Some(terrace_server::state_backend::LocalStateBackend::new(self.store.clone())),
             store: self.store,
             executors: terrace_exec::Executors::builtin(),
             parallel,

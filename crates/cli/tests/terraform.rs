@@ -112,7 +112,7 @@ fn environments_have_their_own_state_and_destroy_uses_it() {
 }
 
 #[test]
-fn plan_keeps_a_summary_and_the_saved_plan() {
+fn plan_keeps_a_summary_and_the_saved_plan_in_the_store() {
     let p = project();
     let plan = p.run(&["plan", "dev", "--json"]).ok().json();
     assert_eq!(plan["jobs"].as_array().unwrap().len(), 1, "only terraform jobs plan: {plan:#}");
@@ -122,8 +122,9 @@ fn plan_keeps_a_summary_and_the_saved_plan() {
     let runs = p.runs_of("net");
     assert_eq!(runs[0]["event"], "plan");
     assert_eq!(runs[0]["plan"]["add"], 1);
-    let artifacts = std::path::Path::new(runs[0]["artifacts"].as_str().unwrap());
-    assert!(artifacts.join("tfplan").is_file(), "the saved plan is kept");
+    // The saved plan is kept in the store (encrypted), not in a folder.
+    assert!(runs[0]["artifacts"].is_null(), "{:#}", runs[0]);
+    assert!(!p.data.join("artifacts").exists());
     // A plan applies nothing.
     assert_eq!(p.json(&["outputs", "dev"]).as_array().map(Vec::len), Some(0));
     let text = p.run(&["plan", "dev"]).ok().stdout;

@@ -17,16 +17,27 @@ use crate::lease::Held;
 use crate::steps::EngineSteps;
 use crate::work::{self, Sources};
 
+/// What every attempt of a run starts from.
+#[derive(Clone, Copy)]
+pub(crate) struct AttemptInputs<'a> {
+    /// The job's folder, unless its source is a git commit pinned for the pipeline.
+    pub source: Option<&'a Path>,
+    pub pin: Option<&'a crate::git_source::Pinned>,
+    pub input: Option<&'a Path>,
+    pub resolved: &'a Resolved,
+    /// The inputs' hash, when computed (skip_unchanged, saved plans).
+    pub hash: Option<&'a str>,
+}
+
 impl RunContext<'_> {
     pub(crate) async fn attempt(
         &self,
         job: &Job,
         held: &Held,
         attempt: u32,
-        (source, pin): (Option<&Path>, Option<&crate::git_source::Pinned>),
-        input: Option<&Path>,
-        resolved: &Resolved,
+        inputs: &AttemptInputs<'_>,
     ) -> Result<AttemptEnd, EngineError> {
+        let AttemptInputs { source, pin, input, resolved, hash: inputs_hash } = *inputs;
         let engine = self.engine;
         let run = held.lease.id;
         let name = engine.project.executor_of(&self.env.name, job);
@@ -52,6 +63,10 @@ impl RunContext<'_> {
         {
             return Ok(AttemptEnd::failed(format!("cannot check out the source of job `{}`: {reason}", job.name)));
         }
+        let state = match self.state_http(job, held, attempt, &folder.src).await? {
+            Ok(state) => state,
+            Err(reason) => return Ok(AttemptEnd::failed(reason)),
+        };
         let variables: Vec<(String, String)> =
             resolved.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
         // A container has its own PATH and HOME: it inherits only what the job passes through.
@@ -87,6 +102,8 @@ impl RunContext<'_> {
                 artifacts_dir: &artifacts_seen,
             },
             variables: &variables,
+            state: state.as_ref(),
+            apply_saved_plan: self.saved_plan.is_some() && self.event == terrace_model::Event::Start,
         };
         let template = terrace_templates::catalog::info(job.template);
         let own = &job.container.resources;
@@ -116,6 +133,7 @@ impl RunContext<'_> {
             deadline: job.max_duration.map(|d| std::time::Instant::now() + d),
             image: None,
             container,
+            inputs_hash: inputs_hash.unwrap_or_default().to_string(),
         };
         let prepared = match executor.runs_images() {
             true => steps.prepare_image(image_source(job, &folder.src, template.dockerfile)).await,
@@ -130,7 +148,9 @@ impl RunContext<'_> {
             Ok(Outcome::Succeeded { plan }) => {
                 if let Some(summary) = plan {
                     let summary = serde_json::to_value(&summary).unwrap_or_default();
-                    self.store().set_run_plan(&held.lease, &summary, &artifacts_dir.display().to_string()).await?;
+                    // A plan kept in the store has no folder of its own.
+                    let artifacts = state.is_none().then(|| artifacts_dir.display().to_string());
+                    self.store().set_run_plan(&held.lease, &summary, artifacts.as_deref()).await?;
                 }
                 self.collect_outputs(job, held, attempt, &folder.output_file).await?
             }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use terrace_exec::SecretSet;
 use terrace_model::Event;
 use terrace_model::log::{LogBatch, Stream};
-use terrace_model::project::Job;
+use terrace_model::project::{Job, TemplateKind};
 use terrace_store::{Ending, EnvironmentRecord, RunState};
 use tokio_util::sync::CancellationToken;
 
 use crate::Engine;
+use crate::attempt::AttemptInputs;
 use crate::error::EngineError;
 use crate::fingerprint::{self, Tree};
 use crate::lease::{self, Held};
@@ -33,6 +34,8 @@ pub(crate) struct RunContext<'a> {
     pub commit: Option<String>,
     /// The pinned git sources of the pipeline's jobs.
     pub pins: crate::git_source::Pins,
+    /// The run whose saved plan a `start` applies.
+    pub saved_plan: Option<terrace_model::RunId>,
 }
 
 /// How a run ended.
@@ -164,16 +167,28 @@ impl RunContext<'_> {
                 return self.finish(held, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
             }
         };
-        // Only `skip_unchanged` needs the inputs' hash: reading a whole source tree for
-        // nothing would sit before every start.
-        let hash = if self.event == Event::Start && job.skip_unchanged {
+        // Only `skip_unchanged` and saved plans (bound to it) need the inputs' hash:
+        // reading a whole source tree for nothing would sit before every start.
+        let terraform = matches!(job.template, TemplateKind::Terraform | TemplateKind::Opentofu)
+            && engine.state_backend.is_some()
+            && matches!(self.event, Event::Start | Event::Plan);
+        let hash = if (self.event == Event::Start && job.skip_unchanged) || terraform {
             // A job sees every output of the environment, but only those of the jobs it
             // depends on are its inputs: its own and its dependents' earlier outputs would
             // make every redeploy look changed.
             let upstream = engine.upstream_of(&job.name);
             let others: Vec<_> = outputs.iter().filter(|o| upstream.contains(o.job.as_str())).cloned().collect();
             let inputs = engine
-                .resolve_variables(&self.env.name, job, self.event, "", commit.as_deref(), &others, self.secret_values)
+                .resolve_variables(
+                    &self.env.name,
+                    job,
+                    // A plan's inputs are those of the start that applies it.
+                    Event::Start,
+                    "",
+                    commit.as_deref(),
+                    &others,
+                    self.secret_values,
+                )
                 .unwrap_or_else(|_| resolved.clone());
             let definition = fingerprint::definition(job);
             let tree = match (pin, &source) {
@@ -188,7 +203,11 @@ impl RunContext<'_> {
             let last = self.store().last_success(self.env.id, &job.name, Event::Start).await?;
             now.changed = fingerprint::changed(&now, last.as_ref());
             self.store().set_run_inputs(&held.lease, &now).await?;
-            if let (true, Some(last)) = (now.changed.is_empty(), &last) {
+            if self.event == Event::Start
+                && job.skip_unchanged
+                && self.saved_plan.is_none()
+                && let (true, Some(last)) = (now.changed.is_empty(), &last)
+            {
                 let reason = format!(
                     "unchanged since its last successful start, {} (same definition, source, parameters file, \
                      variables and upstream outputs)",
@@ -233,7 +252,14 @@ impl RunContext<'_> {
             let short = terrace_store::short_ref(&self.env.name, held.number);
             self.observer.observe(Progress::Started { job: job.name.clone(), run, short, attempt });
             self.observer.observe(Progress::Lines { job: job.name.clone(), batches: opening });
-            let last = self.attempt(job, held, attempt, (source.as_deref(), pin), input.as_deref(), &resolved).await?;
+            let inputs = AttemptInputs {
+                source: source.as_deref(),
+                pin,
+                input: input.as_deref(),
+                resolved: &resolved,
+                hash: hash.as_deref(),
+            };
+            let last = self.attempt(job, held, attempt, &inputs).await?;
             let reason = last.reason.as_deref().map(|r| self.secrets.mask(r).into_owned());
             let summary = match &reason {
                 Some(r) => format!("attempt {n} {}: {r}", last.state),

@@ -23,6 +23,7 @@ pub mod recovery;
 mod run_env;
 pub mod run_ref;
 mod secrets;
+pub mod state_backend;
 mod steps;
 pub mod work;
 
@@ -41,6 +42,7 @@ pub use pipeline::{JobResult, PipelineOutcome, Request};
 pub use progress::{Observer, Progress};
 pub use run_env::{EnvAccess, SecretValues};
 pub use run_ref::{RunRefError, find_run};
+pub use state_backend::StateBackend;
 
 /// Everything the engine needs to run one project's events.
 pub struct Engine {
@@ -67,6 +69,9 @@ pub struct Engine {
     pub lease: Duration,
     /// Between SIGTERM and SIGKILL when a job is stopped.
     pub kill_grace: Duration,
+    /// Terraform's `http` backend for the state kept in the store; `None`: Terraform
+    /// keeps a local state file per environment under the data folder.
+    pub state_backend: Option<Arc<dyn StateBackend>>,
 }
 
 impl Engine {

@@ -37,6 +37,9 @@ pub struct Request {
     /// The commit the project file was read at (a project registered from git), which
     /// the request was made for; `None`: the commit of the project folder's checkout.
     pub commit: Option<String>,
+    /// A force run of `start` that applies the plan this run saved instead of planning
+    /// (refused when stale: state moved, other commit or inputs).
+    pub saved_plan: Option<RunId>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -209,6 +212,7 @@ impl Engine {
             raw_args: req.raw_args.clone(),
             commit,
             pins,
+            saved_plan: req.saved_plan,
         };
         let renew = CancellationToken::new();
         let by_run = held.values().map(|h| (h.lease.id, h.clone())).collect();

@@ -40,6 +40,8 @@ pub(crate) struct EngineSteps<'a> {
     /// On a container executor: the prepared image and the container's settings.
     pub image: Option<String>,
     pub container: ContainerStep,
+    /// What a saved plan is bound to, with the commit and the state version.
+    pub inputs_hash: String,
 }
 
 fn internal(e: EngineError) -> StepAbort {
@@ -126,6 +128,14 @@ impl StepRunner for EngineSteps<'_> {
             }
             Err(e) => Err(internal(e)),
         }
+    }
+
+    async fn keep_plan(&mut self, plan: &std::path::Path) -> Result<(), StepAbort> {
+        self.ctx.keep_plan(&self.job.name, self.held, &self.inputs_hash, plan).await.map_err(internal)
+    }
+
+    async fn restore_plan(&mut self, plan: &std::path::Path) -> Result<Result<(), String>, StepAbort> {
+        self.ctx.restore_plan(&self.job.name, self.held, &self.inputs_hash, plan).await.map_err(internal)
     }
 
     fn has_program(&self, program: &str) -> bool {

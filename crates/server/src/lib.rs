@@ -8,6 +8,7 @@ pub mod database;
 pub mod http;
 pub mod metrics;
 pub mod scheduler;
+pub mod state_backend;
 
 use std::future::Future;
 
@@ -86,6 +87,8 @@ pub async fn serve(
         );
     }
     eprintln!("terrace server listening on http://{addr}");
+    // Jobs run on this host: they reach the state backend through the listener.
+    let _ = app.state_url.set(state_backend::local_url(addr));
     let stop = CancellationToken::new();
     let sched_cfg = scheduler::SchedulerConfig {
         max_runs: config.max_runs,

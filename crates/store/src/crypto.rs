@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use rand::rngs::OsRng;
+use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
 
@@ -29,6 +31,8 @@ const KEY_FORMAT: &str = "a 32-byte key: 64 hexadecimal characters, or 44 charac
 #[derive(Clone)]
 pub struct Cipher {
     aead: XChaCha20Poly1305,
+    /// For tokens derived from the master key (`Cipher::token`), apart from the AEAD key.
+    mac_key: [u8; 32],
 }
 
 impl fmt::Debug for Cipher {
@@ -39,7 +43,27 @@ impl fmt::Debug for Cipher {
 
 impl Cipher {
     pub fn new(key: [u8; 32]) -> Self {
-        Cipher { aead: XChaCha20Poly1305::new(Key::from_slice(&key)) }
+        let mac_key: [u8; 32] = Sha256::new_with_prefix(b"terrace-token-key\0").chain_update(key).finalize().into();
+        Cipher { aead: XChaCha20Poly1305::new(Key::from_slice(&key)), mac_key }
+    }
+
+    /// A token for `purpose` and `subject` (a run's Terraform state token), the same on
+    /// every replica sharing the master key, and unguessable without it: 64 hex characters.
+    pub fn token(&self, purpose: &str, subject: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key).expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(subject.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `token` is the one [`Cipher::token`] gives, compared in constant time.
+    pub fn verify_token(&self, purpose: &str, subject: &str, token: &str) -> bool {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key).expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(subject.as_bytes());
+        hex::decode(token).is_ok_and(|t| mac.verify_slice(&t).is_ok())
     }
 
     /// The key from `TERRACE_MASTER_KEY` when set, else from `<data_dir>/master.key`,
@@ -219,6 +243,19 @@ mod tests {
         }
         let short = parse_key(&base64::engine::general_purpose::STANDARD.encode([1u8; 16]), "X").unwrap_err();
         assert!(short.to_string().contains("16 bytes"), "{short}");
+    }
+
+    #[test]
+    fn tokens_are_bound_to_purpose_subject_and_key() {
+        let c = Cipher::new([7; 32]);
+        let t = c.token("tf-state", "run-1");
+        assert_eq!(t.len(), 64);
+        assert_eq!(t, Cipher::new([7; 32]).token("tf-state", "run-1"));
+        assert!(c.verify_token("tf-state", "run-1", &t));
+        assert!(!c.verify_token("tf-state", "run-2", &t));
+        assert!(!c.verify_token("other", "run-1", &t));
+        assert!(!Cipher::new([8; 32]).verify_token("tf-state", "run-1", &t));
+        assert!(!c.verify_token("tf-state", "run-1", "not hex"));
     }
 
     #[test]

@@ -71,6 +71,12 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A Terraform state is locked by another lock than the writer's.
+    #[error("the state of {state} is locked by run {run} (lock {lock_id})")]
+    StateLocked { state: String, run: String, lock_id: String },
+    /// A write lost a race with another writer of the same record; trying again may succeed.
+    #[error("{0}")]
+    Conflict(String),
     /// A stored value that cannot be read back (unknown enum text, bad id, ...).
     #[error("corrupt stored value: {0}")]
     Corrupt(String),

@@ -1,5 +1,5 @@
 //! The store: the single source of truth for environments, runs, attempts, logs,
-//! outputs and events, and the control plane's projects, requests, tokens and secrets.
+//! outputs, events, Terraform state and saved plans, and the control plane's projects, requests, tokens and secrets.
 //! One implementation (`SqlStore`) of both traits, its queries written once against a
 //! small backend layer (`db`) over SQLite (the default) and PostgreSQL (many server
 //! replicas). Runs and requests are held by an `Owner` under leases with fencing tokens.
@@ -15,6 +15,7 @@ mod log_codec;
 pub mod owner;
 pub mod records;
 mod sql;
+pub mod state;
 mod store;
 
 pub use approvals::{ApprovalFilter, ApprovalId, ApprovalRecord, ApprovalState, Decision, NewApproval, SubjectKind};
@@ -24,4 +25,5 @@ pub use error::{DbError, StoreError};
 pub use owner::{Lease, Owner, OwnerKind, RequestLease, RunLease};
 pub use records::*;
 pub use sql::{PgConnectOptions, REQUESTS_CHANNEL, RequestWakeups, SqlStore};
+pub use state::{NewPlan, SavedPlan, StateKey, StateLock, StateStore, StateVersion};
 pub use store::{Result, Store};

@@ -21,7 +21,7 @@ use crate::records::*;
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: crate::state::StateStore + Send + Sync {
     // ---- environments ----
     /// Returns the environment, creating it in state `stopped` when absent.
     async fn ensure_environment(&self, project: &str, name: &str) -> Result<EnvironmentRecord>;
@@ -100,7 +100,7 @@ pub trait Store: Send + Sync {
     /// Ends the run (and any attempt still running) in a final state; releases its lease.
     async fn finish_run(&self, lease: &RunLease, end: &Ending) -> Result<()>;
     /// Records a plan run's summary and the folder holding its saved plan.
-    async fn set_run_plan(&self, lease: &RunLease, summary: &serde_json::Value, artifacts: &str) -> Result<()>;
+    async fn set_run_plan(&self, lease: &RunLease, summary: &serde_json::Value, artifacts: Option<&str>) -> Result<()>;
     async fn attempts(&self, run: RunId) -> Result<Vec<AttemptRecord>>;
     /// Extends the leases still held to `until`; returns the runs among them that their
     /// holder no longer holds (taken back or ended), whose work must stop.

@@ -11,7 +11,9 @@ pub mod shell;
 mod steps;
 pub mod terraform;
 
-pub use steps::{Failure, JobContext, JobPaths, Outcome, PlanSummary, Step, StepAbort, StepOutput, StepRunner};
+pub use steps::{
+    Failure, JobContext, JobPaths, Outcome, PlanSummary, StateHttp, Step, StepAbort, StepOutput, StepRunner,
+};
 
 use terrace_model::project::TemplateKind;
 

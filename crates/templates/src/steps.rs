@@ -128,6 +128,36 @@ pub trait StepRunner: Send {
     async fn note(&mut self, text: &str) -> Result<(), StepAbort>;
     /// Whether `program` can be found on the run's PATH.
     fn has_program(&self, program: &str) -> bool;
+    /// Keeps the saved plan at `plan` (on Terrace's host) in the store, sealed and bound
+    /// to the run's commit, inputs and the state version it was made against.
+    async fn keep_plan(&mut self, plan: &Path) -> Result<(), StepAbort> {
+        let _ = plan;
+        Err(StepAbort::Internal("this runner cannot keep plans".into()))
+    }
+    /// Writes the plan this run applies (its own kept plan, or the one of the run it was
+    /// asked to apply) to `plan`; `Ok(Err(why))` when that plan is stale or missing.
+    async fn restore_plan(&mut self, plan: &Path) -> Result<Result<(), String>, StepAbort> {
+        let _ = plan;
+        Err(StepAbort::Internal("this runner cannot restore plans".into()))
+    }
+}
+
+/// Terraform's `http` backend for the run's state, served by Terrace: the addresses go
+/// in the backend override, the credentials only in the steps' environment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StateHttp {
+    /// The state's URL; LOCK and UNLOCK go to the same one.
+    pub address: String,
+    /// The run id.
+    pub username: String,
+    /// The run's token, valid while the run is active.
+    pub password: String,
+}
+
+impl std::fmt::Debug for StateHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateHttp").field("address", &self.address).field("username", &self.username).finish()
+    }
 }
 
 /// Where a run's files are, as one side sees them.
@@ -160,4 +190,8 @@ pub struct JobContext<'a> {
     /// The run's resolved variables (name, value), for settings a template reads from
     /// them (cloudformation's `CFN_PARAM_<Name>`).
     pub variables: &'a [(String, String)],
+    /// Terraform's state through Terrace's http backend (unless the job has its own backend).
+    pub state: Option<&'a StateHttp>,
+    /// A `start` that applies a plan saved earlier (by a `plan` run) instead of planning.
+    pub apply_saved_plan: bool,
 }

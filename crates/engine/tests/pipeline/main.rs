@@ -46,6 +46,7 @@ impl Fixture {
             owner: terrace_engine::local_owner(),
             lease: terrace_engine::LEASE,
             kill_grace: Duration::from_secs(1),
+            state_backend: None,
         };
         Fixture { engine, executor, store, _dir: dir }
     }
@@ -62,6 +63,7 @@ impl Fixture {
             raw_args: vec![],
             secrets: SecretValues::default(),
             commit: None,
+            saved_plan: None,
         };
         let observer: Arc<dyn terrace_engine::Observer> = Arc::new(terrace_engine::progress::Silent);
         self.engine.run_event(req, observer, CancellationToken::new()).await.unwrap()

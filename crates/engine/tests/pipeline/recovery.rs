@@ -139,6 +139,7 @@ async fn a_holder_whose_lease_was_taken_back_stops_the_run() {
         raw_args: vec![],
         secrets: SecretValues::default(),
         commit: None,
+        saved_plan: None,
     };
     let observer: Arc<dyn terrace_engine::Observer> = Arc::new(terrace_engine::progress::Silent);
     // The job hangs until its step is cancelled: the pipeline ends only if the engine

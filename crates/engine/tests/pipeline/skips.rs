@@ -41,6 +41,7 @@ async fn a_cancelled_pipeline_stops_its_step_and_starts_nothing_more() {
         raw_args: vec![],
         secrets: SecretValues::default(),
         commit: None,
+        saved_plan: None,
     };
     let observer: Arc<dyn terrace_engine::Observer> = Arc::new(Started(cancel.clone()));
     let out = f.engine.run_event(req, observer, cancel).await.unwrap();

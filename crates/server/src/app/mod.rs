@@ -64,6 +64,8 @@ pub struct App {
     /// Tokens (by hash) and project records looked up in the last second.
     pub recent_tokens: recent::Recent<access::Caller>,
     pub recent_projects: recent::Recent<terrace_store::control::ProjectRecord>,
+    /// Where this server's jobs reach Terraform's state backend, once it listens.
+    pub state_url: std::sync::OnceLock<String>,
 }
 
 impl App {
@@ -78,6 +80,7 @@ impl App {
             projects: projects::ProjectCache::default(),
             recent_tokens: recent::Recent::default(),
             recent_projects: recent::Recent::default(),
+            state_url: std::sync::OnceLock::new(),
         })
     }
 }

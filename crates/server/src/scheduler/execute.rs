@@ -175,6 +175,9 @@ async fn run(
         // loses both at once, and the survivors take them back together.
         lease: cfg.lease,
         kill_grace: cfg.kill_grace,
+        state_backend: app.state_url.get().map(|url| {
+            Arc::new(crate::state_backend::FixedStateBackend(url.clone())) as Arc<dyn terrace_engine::StateBackend>
+        }),
     };
     let req = Request {
         env: request.environment.clone(),
@@ -183,6 +186,7 @@ async fn run(
         raw_args: request.args.clone(),
         secrets,
         commit: None,
+        saved_plan: None,
     };
     // A local `terrace` process may hold the environment's lock: wait for it (the claim
     // keeps the request's place) rather than fail the request.

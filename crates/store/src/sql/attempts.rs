@@ -147,6 +147,8 @@ fn end_run(tx: &mut Tx, run: RunId, end: &Ending, now: i64) {
         .bind(text(run))
         .doing(format!("finish the running attempt of run {run}")),
     );
+    // A state lock lives no longer than its run (a killed `terraform` leaves one).
+    tx.push(super::tf_state::release_locks_of(run));
 }
 
 /// Ends an attempt with its summary lines and, with `run_end`, the run: one transaction.
@@ -264,6 +266,7 @@ pub(super) async fn take_back(
         .bind(text(run))
         .doing(format!("end the running attempt of run {run}")),
     );
+    tx.push(super::tf_state::release_locks_of(run));
     match s.db.write(tx).await {
         Ok(_) => Ok(true),
         Err(StoreError::NotFound { what: "run to take back", .. }) => Ok(false),

@@ -18,7 +18,10 @@ mod projects;
 mod requests;
 mod runs;
 mod secrets;
+mod state_impl;
 mod store_impl;
+mod tf_plans;
+mod tf_state;
 mod tokens;
 
 use std::path::Path;

@@ -391,7 +391,7 @@ pub(super) async fn set_plan(
     s: &SqlStore,
     lease: &RunLease,
     summary: &serde_json::Value,
-    artifacts: &str,
+    artifacts: Option<&str>,
 ) -> Result<()> {
     let mut tx = Tx::new();
     fence::run(&mut tx, lease);

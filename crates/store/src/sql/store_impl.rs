@@ -111,7 +111,7 @@ impl Store for SqlStore {
     async fn set_run_inputs(&self, lease: &RunLease, inputs: &RunInputs) -> Result<()> {
         runs::set_inputs(self, lease, inputs).await
     }
-    async fn set_run_plan(&self, lease: &RunLease, summary: &serde_json::Value, artifacts: &str) -> Result<()> {
+    async fn set_run_plan(&self, lease: &RunLease, summary: &serde_json::Value, artifacts: Option<&str>) -> Result<()> {
         runs::set_plan(self, lease, summary, artifacts).await
     }
     async fn attempts(&self, run: RunId) -> Result<Vec<AttemptRecord>> {

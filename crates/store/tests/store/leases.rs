@@ -60,7 +60,7 @@ async fn a_taken_back_run_refuses_every_write_of_its_old_holder(f: Fixture) {
     assert!(lost(f.store.append_logs(&old, 1, note("late line")).await));
     assert!(lost(f.store.end_attempt(&old, 1, &end, note("done"), Some(&end)).await));
     assert!(lost(f.store.finish_run(&old, &end).await));
-    assert!(lost(f.store.set_run_plan(&old, &serde_json::json!({}), "/tmp/x").await));
+    assert!(lost(f.store.set_run_plan(&old, &serde_json::json!({}), Some("/tmp/x")).await));
     assert!(lost(f.store.put_outputs(&old, e.id, "db", &out).await));
     assert!(lost(f.store.delete_outputs(&old, e.id, "db").await));
     // Nothing of it was written.

@@ -15,3 +15,4 @@ mod logs;
 mod outputs;
 mod pg_only;
 mod runs;
+mod tf_state;

@@ -78,6 +78,8 @@ async fn deploy(answers: Vec<(&'static str, StepOutput)>) -> (Outcome, Vec<Strin
         host: paths,
         job_paths: paths,
         variables: &[],
+        state: None,
+        apply_saved_plan: false,
     };
     let mut script = Script::new(answers);
     let outcome = super::run(&ctx, &mut script).await.unwrap();

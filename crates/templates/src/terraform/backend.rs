@@ -1,5 +1,7 @@
 //! Where a Terraform configuration keeps its state: its own backend when it declares one,
-//! else a local state file per environment that Terrace wires in with an override file.
+//! else Terrace's `http` backend (the state in the store), wired in with an override file
+//! that names only addresses: the run's credentials reach Terraform through `TF_HTTP_*`
+//! variables, never a file. Without a backend served, a local state file per environment.
 
 use std::path::Path;
 
@@ -29,6 +31,20 @@ pub fn write_local_override(workdir: &Path, state_dir: &Path, state: &Path) -> s
         workdir.join(OVERRIDE_FILE),
         format!(
             "# Written by Terrace: this environment's own state.\nterraform {{\n  backend \"local\" {{\n    path = {path}\n  }}\n}}\n"
+        ),
+    )
+}
+
+/// Points Terraform's `http` backend at `address` (state GET/POST, LOCK and UNLOCK).
+pub fn write_http_override(workdir: &Path, address: &str) -> std::io::Result<()> {
+    let url = serde_json::to_string(address).map_err(std::io::Error::other)?;
+    std::fs::write(
+        workdir.join(OVERRIDE_FILE),
+        format!(
+            "# Written by Terrace: this environment's state, kept in Terrace's store.\n\
+             # The credentials come from TF_HTTP_USERNAME and TF_HTTP_PASSWORD.\n\
+             terraform {{\n  backend \"http\" {{\n    address        = {url}\n    lock_address   = {url}\n    \
+             unlock_address = {url}\n    lock_method    = \"LOCK\"\n    unlock_method  = \"UNLOCK\"\n  }}\n}}\n"
         ),
     )
 }

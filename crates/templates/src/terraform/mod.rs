@@ -1,13 +1,16 @@
 //! `terraform` and `opentofu`: init, plan to a saved file, apply exactly that plan, and
 //! `output -json` as the job's output file; `destroy` on delete; `plan` and `raw` commands.
 //!
-//! State: with the default local backend each environment gets its own state file under
-//! the data folder (`state/<project>/<env>/<job>/terraform.tfstate`), written through an
-//! override file, so it survives the fresh working copy of every run and two environments
-//! never share it. A configuration that declares its own backend keeps it, and each
-//! environment selects its own workspace named after the environment.
+//! State: unless the configuration declares its own backend, each environment's state is
+//! kept in Terrace's store and reached through Terraform's `http` backend (an override
+//! file names the addresses, `TF_HTTP_USERNAME`/`TF_HTTP_PASSWORD` the run's token), so
+//! it is versioned, encrypted at rest, locked by the run, and the same on every host.
+//! The saved plan of a `start` or `plan` is kept in the store too and applied from it,
+//! refused when the state moved since it was made. Where no backend is served (tests of
+//! the template alone), a local state file per environment under the data folder. A
+//! configuration that declares its own backend keeps it, with a workspace per environment.
 
-mod backend;
+pub mod backend;
 pub mod plan;
 #[cfg(test)]
 mod tests;
@@ -87,6 +90,12 @@ impl Terraform<'_> {
     ) -> Result<Result<crate::StepOutput, Outcome>, StepAbort> {
         // Terraform's own switches for running unattended: shorter messages, never a prompt.
         step.env.extend([("TF_IN_AUTOMATION".into(), "1".into()), ("TF_INPUT".into(), "0".into())]);
+        if let Some(state) = self.ctx.state {
+            step.env.extend([
+                ("TF_HTTP_USERNAME".into(), state.username.clone()),
+                ("TF_HTTP_PASSWORD".into(), state.password.clone()),
+            ]);
+        }
         let phase = step.phase;
         let out = runner.run(step).await?;
         if out.success() {
@@ -106,10 +115,13 @@ impl Terraform<'_> {
         let state = self.ctx.job_paths.state_dir.join("terraform.tfstate");
         let (dir, host_state, file) =
             (self.ctx.host.workdir.to_path_buf(), self.ctx.host.state_dir.to_path_buf(), state.clone());
+        let http = self.ctx.state.map(|s| s.address.clone());
         let wired = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
             let own = backend::declares_backend(&dir);
-            if !own {
-                backend::write_local_override(&dir, &host_state, &file)?;
+            match (own, http) {
+                (true, _) => {}
+                (false, Some(address)) => backend::write_http_override(&dir, &address)?,
+                (false, None) => backend::write_local_override(&dir, &host_state, &file)?,
             }
             Ok(own)
         })
@@ -119,8 +131,12 @@ impl Terraform<'_> {
             Ok(own) => own,
             Err(e) => return Ok(Some(Outcome::failed("init", format!("cannot write the state override: {e}"), None))),
         };
-        if !own_backend {
-            runner.note(&format!("state: local backend at {}", state.display())).await?;
+        match (own_backend, self.ctx.state) {
+            (true, _) => {}
+            (false, Some(http)) => {
+                runner.note(&format!("state: kept by Terrace, http backend at {}", http.address)).await?
+            }
+            (false, None) => runner.note(&format!("state: local backend at {}", state.display())).await?,
         }
         let mut args = self.argv(&["init", "-input=false", "-no-color"]);
         args.extend(self.ctx.job.iac.backend_config.iter().map(|(k, v)| format!("-backend-config={k}={v}")));
@@ -141,18 +157,36 @@ impl Terraform<'_> {
     /// A `plan` run keeps its saved plan with the run's artifacts; a `start` applies its
     /// plan from the working copy, which goes with the attempt (a saved plan holds
     /// sensitive values in clear, so none is kept that need not be). Where the step sees it.
+    /// With the state in Terrace, every saved plan goes to the store and the file stays in
+    /// the working copy. Where the step sees it.
     fn plan_file(&self) -> String {
-        let paths = &self.ctx.job_paths;
+        self.plan_path(&self.ctx.job_paths).display().to_string()
+    }
+
+    fn plan_path(&self, paths: &crate::JobPaths<'_>) -> std::path::PathBuf {
         match self.ctx.event {
-            Event::Plan => paths.artifacts_dir.join("tfplan"),
+            Event::Plan if self.ctx.state.is_none() => paths.artifacts_dir.join("tfplan"),
             _ => paths.workdir.join(".terrace.tfplan"),
         }
-        .display()
-        .to_string()
+    }
+
+    /// Keeps the plan just made in the store, then takes it back from there: what is
+    /// applied is what the store holds, refused if the state moved meanwhile.
+    async fn through_store(&self, runner: &mut dyn StepRunner, keep: bool) -> Result<Option<Outcome>, StepAbort> {
+        let host = self.plan_path(&self.ctx.host);
+        if keep {
+            runner.keep_plan(&host).await?;
+            let _ = tokio::fs::remove_file(&host).await;
+        }
+        match runner.restore_plan(&host).await? {
+            Ok(()) => Ok(None),
+            Err(why) => Ok(Some(Outcome::failed("apply", format!("saved plan refused: {why}"), None))),
+        }
     }
 
     async fn plan(&self, runner: &mut dyn StepRunner) -> Result<Option<Outcome>, StepAbort> {
         if self.ctx.event == Event::Plan
+            && self.ctx.state.is_none()
             && let Err(e) = create_private_dir(self.ctx.host.artifacts_dir).await
         {
             return Ok(Some(Outcome::failed("plan", format!("cannot create the artifacts folder: {e}"), None)));
@@ -164,8 +198,20 @@ impl Terraform<'_> {
     }
 
     async fn start(&self, runner: &mut dyn StepRunner) -> Result<Outcome, StepAbort> {
-        if let Some(failed) = self.plan(runner).await? {
+        if self.ctx.apply_saved_plan {
+            if self.ctx.state.is_none() {
+                let why =
+                    "a saved plan is applied only with the state kept by Terrace (this job declares its own backend)";
+                return Ok(Outcome::failed("apply", why, None));
+            }
+            runner.note("plan: applying the saved plan kept in the store").await?;
+        } else if let Some(failed) = self.plan(runner).await? {
             return Ok(failed);
+        }
+        if self.ctx.state.is_some()
+            && let Some(refused) = self.through_store(runner, !self.ctx.apply_saved_plan).await?
+        {
+            return Ok(refused);
         }
         let apply = self.argv(&["apply", "-input=false", "-no-color", "-lock-timeout=60s", &self.plan_file()]);
         if let Err(failed) = self.step(runner, Step::new("apply", apply)).await? {
@@ -198,6 +244,9 @@ impl Terraform<'_> {
         if let Some(failed) = self.plan(runner).await? {
             return Ok(failed);
         }
+        if self.ctx.state.is_some() {
+            runner.keep_plan(&self.plan_path(&self.ctx.host)).await?;
+        }
         let show = self.argv(&["show", "-json", "-no-color", &self.plan_file()]);
         let shown = match self.step(runner, Step::new("plan", show).captured()).await? {
             Ok(out) => out,
@@ -207,12 +256,16 @@ impl Terraform<'_> {
             Ok(summary) => {
                 runner
                     .note(&format!(
-                        "plan: {} to add, {} to change, {} to destroy{}; saved as {}",
+                        "plan: {} to add, {} to change, {} to destroy{}; saved {}",
                         summary.add,
                         summary.change,
                         summary.destroy,
                         if summary.empty { " (no changes)" } else { "" },
-                        self.plan_file()
+                        if self.ctx.state.is_some() {
+                            "in the store (encrypted)".to_string()
+                        } else {
+                            format!("as {}", self.plan_file())
+                        }
                     ))
                     .await?;
                 Ok(Outcome::Succeeded { plan: Some(summary) })

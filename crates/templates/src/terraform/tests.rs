@@ -84,6 +84,8 @@ async fn the_steps_name_the_files_where_the_job_sees_them() {
         host,
         job_paths: seen,
         variables: &[],
+        state: None,
+        apply_saved_plan: false,
     };
     let mut steps = Recorder::default();
     let outcome = crate::run(&ctx, &mut steps).await.unwrap();

@@ -43,6 +43,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "approval numbers", "0010_approval_numbers.sql"),
     migration!(11, "run commit", "0011_run_commit.sql"),
     migration!(12, "webhook deliveries", "0012_webhook_deliveries.sql"),
+    migration!(13, "terraform state", "0013_terraform_state.sql"),
 ];
 
 /// How many migrations this version knows.
