@@ -226,6 +226,11 @@ pub struct RunArgs {
     /// Which of the job's commands to run
     #[arg(long, value_enum, required = true)]
     pub event: Option<EventName>,
+    /// With `--event start` of a terraform/opentofu job: apply the plan that run (a `plan`
+    /// run: id, unique prefix or ENV#N) saved, instead of planning again. Refused as stale when
+    /// the state moved since, or the commit or inputs differ.
+    #[arg(long, value_name = "RUN")]
+    pub plan: Option<String>,
     #[command(flatten)]
     pub exec: ExecFlags,
     /// Extra arguments for the job's command (after `--`)

@@ -20,6 +20,11 @@ pub async fn event(client: &Client, g: &Global, a: EventArgs, event: Event) -> R
 
 pub async fn force_run(client: &Client, g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
     let (job, env, event) = a.forced()?;
+    if a.plan.is_some() {
+        return Err(CliError::usage(
+            "--plan is not available through a server yet: run `terrace run ... --plan RUN` on the server's host",
+        ));
+    }
     let event = match event {
         EventName::Start => "start",
         EventName::Stop => "stop",

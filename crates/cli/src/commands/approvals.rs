@@ -77,6 +77,7 @@ pub async fn decide(g: &Global, a: DecideArgs, decision: Decision) -> Result<Exi
                 raw_args: subject.args,
                 secrets: Default::default(),
                 commit: None,
+                saved_plan: None,
             };
             let (code, outcome) = lifecycle::execute(s, &a.exec, req, Gate::Approved).await?;
             if let Some(o) = outcome {

@@ -40,8 +40,32 @@ pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
         EventName::Raw => Event::Raw,
         EventName::Debug => return crate::commands::debug::run(g, job, env, &a.exec).await,
     };
-    let req = Request { env, event, job: Some(job), raw_args: a.args, secrets: Default::default(), commit: None, saved_plan: None };
+    let saved_plan = match &a.plan {
+        None => None,
+        Some(_) if event != Event::Start => {
+            return Err(CliError::usage("--plan applies a saved plan: use it with --event start"));
+        }
+        Some(prefix) => Some(plan_run(g, prefix, &job, &env).await?),
+    };
+    let req = Request { env, event, job: Some(job), raw_args: a.args, secrets: Default::default(), commit: None, saved_plan };
     Ok(execute(session(g).await?, &a.exec, req, Gate::Check).await?.0)
+}
+
+/// The `plan` run of `job` in `env` that `reference` names (an id, a prefix, or `ENV#N`).
+async fn plan_run(g: &Global, reference: &str, job: &str, env: &str) -> Result<terrace_model::RunId, CliError> {
+    let loaded = crate::context::load_project(g)?;
+    let store = crate::context::open_store(&crate::context::data_dir(g, &loaded.root)).await?;
+    let run = terrace_engine::find_run(store.as_ref(), Some(&loaded.project.name), reference).await?;
+    if run.event != Event::Plan || run.job != job || run.environment != env {
+        return Err(CliError::usage(format!(
+            "--plan: run {} is a `{}` run of job `{}` in `{}`, not a `plan` run of `{job}` in `{env}`",
+            run.short(),
+            run.event,
+            run.job,
+            run.environment
+        )));
+    }
+    Ok(run.id)
 }
 
 /// How often a waiting `terrace` tries the busy environment again.

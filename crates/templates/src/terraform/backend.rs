@@ -35,18 +35,33 @@ pub fn write_local_override(workdir: &Path, state_dir: &Path, state: &Path) -> s
     )
 }
 
-/// Points Terraform's `http` backend at `address` (state GET/POST, LOCK and UNLOCK).
-pub fn write_http_override(workdir: &Path, address: &str) -> std::io::Result<()> {
-    let url = serde_json::to_string(address).map_err(std::io::Error::other)?;
+/// Selects Terraform's `http` backend with nothing in the file: its addresses and the
+/// run's credentials come from `TF_HTTP_*` variables of each step (`http_env`), so a saved
+/// plan (which records the backend's configuration) names no address and applies through
+/// whichever listener serves the state when it is applied.
+pub fn write_http_override(workdir: &Path) -> std::io::Result<()> {
     std::fs::write(
         workdir.join(OVERRIDE_FILE),
-        format!(
-            "# Written by Terrace: this environment's state, kept in Terrace's store.\n\
-             # The credentials come from TF_HTTP_USERNAME and TF_HTTP_PASSWORD.\n\
-             terraform {{\n  backend \"http\" {{\n    address        = {url}\n    lock_address   = {url}\n    \
-             unlock_address = {url}\n    lock_method    = \"LOCK\"\n    unlock_method  = \"UNLOCK\"\n  }}\n}}\n"
-        ),
+        "# Written by Terrace: this environment's state, kept in Terrace's store.\n\
+         # Addresses and credentials come from the TF_HTTP_* variables of the run.\n\
+         terraform {\n  backend \"http\" {}\n}\n",
     )
+}
+
+/// The variables that point the `http` backend at the state and carry the run's token.
+pub fn http_env(address: &str, username: &str, password: &str) -> Vec<(String, String)> {
+    [
+        ("TF_HTTP_ADDRESS", address),
+        ("TF_HTTP_LOCK_ADDRESS", address),
+        ("TF_HTTP_UNLOCK_ADDRESS", address),
+        ("TF_HTTP_LOCK_METHOD", "LOCK"),
+        ("TF_HTTP_UNLOCK_METHOD", "UNLOCK"),
+        ("TF_HTTP_USERNAME", username),
+        ("TF_HTTP_PASSWORD", password),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 #[cfg(test)]

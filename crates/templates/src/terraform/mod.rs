@@ -3,7 +3,7 @@
 //!
 //! State: unless the configuration declares its own backend, each environment's state is
 //! kept in Terrace's store and reached through Terraform's `http` backend (an override
-//! file names the addresses, `TF_HTTP_USERNAME`/`TF_HTTP_PASSWORD` the run's token), so
+//! file selects it, `TF_HTTP_*` variables give its addresses and the run's token), so
 //! it is versioned, encrypted at rest, locked by the run, and the same on every host.
 //! The saved plan of a `start` or `plan` is kept in the store too and applied from it,
 //! refused when the state moved since it was made. Where no backend is served (tests of
@@ -91,10 +91,7 @@ impl Terraform<'_> {
         // Terraform's own switches for running unattended: shorter messages, never a prompt.
         step.env.extend([("TF_IN_AUTOMATION".into(), "1".into()), ("TF_INPUT".into(), "0".into())]);
         if let Some(state) = self.ctx.state {
-            step.env.extend([
-                ("TF_HTTP_USERNAME".into(), state.username.clone()),
-                ("TF_HTTP_PASSWORD".into(), state.password.clone()),
-            ]);
+            step.env.extend(backend::http_env(&state.address, &state.username, &state.password));
         }
         let phase = step.phase;
         let out = runner.run(step).await?;
@@ -115,13 +112,13 @@ impl Terraform<'_> {
         let state = self.ctx.job_paths.state_dir.join("terraform.tfstate");
         let (dir, host_state, file) =
             (self.ctx.host.workdir.to_path_buf(), self.ctx.host.state_dir.to_path_buf(), state.clone());
-        let http = self.ctx.state.map(|s| s.address.clone());
+        let http = self.ctx.state.is_some();
         let wired = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
             let own = backend::declares_backend(&dir);
             match (own, http) {
                 (true, _) => {}
-                (false, Some(address)) => backend::write_http_override(&dir, &address)?,
-                (false, None) => backend::write_local_override(&dir, &host_state, &file)?,
+                (false, true) => backend::write_http_override(&dir)?,
+                (false, false) => backend::write_local_override(&dir, &host_state, &file)?,
             }
             Ok(own)
         })
