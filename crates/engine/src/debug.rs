@@ -32,6 +32,7 @@ impl Engine {
             raw_args: vec![],
             secrets: req.secrets.clone(),
             commit: None,
+            saved_plan: None,
         };
         self.check(&as_run)?;
         let job = self.project.jobs_for(&req.env).swap_remove(&req.job).expect("checked: the job runs here");
