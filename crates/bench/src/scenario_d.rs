@@ -58,7 +58,8 @@ async fn one(checks: &mut Checks, programs: &Programs, bytes: u64, n: usize, tar
         job: None,
         raw_args: vec![],
         secrets: Default::default(),
-        commit: None, saved_plan: None,
+        commit: None,
+        saved_plan: None,
     };
     let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;
     let terrace = t.elapsed();

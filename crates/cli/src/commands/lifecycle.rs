@@ -17,7 +17,15 @@ use crate::exit::CliError;
 use crate::render::progress;
 
 pub async fn event(g: &Global, a: EventArgs, event: Event) -> Result<ExitCode, CliError> {
-    let req = Request { env: a.env, event, job: None, raw_args: vec![], secrets: Default::default(), commit: None, saved_plan: None };
+    let req = Request {
+        env: a.env,
+        event,
+        job: None,
+        raw_args: vec![],
+        secrets: Default::default(),
+        commit: None,
+        saved_plan: None,
+    };
     Ok(execute(session(g).await?, &a.exec, req, Gate::Check).await?.0)
 }
 
@@ -47,7 +55,8 @@ pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
         }
         Some(prefix) => Some(plan_run(g, prefix, &job, &env).await?),
     };
-    let req = Request { env, event, job: Some(job), raw_args: a.args, secrets: Default::default(), commit: None, saved_plan };
+    let req =
+        Request { env, event, job: Some(job), raw_args: a.args, secrets: Default::default(), commit: None, saved_plan };
     Ok(execute(session(g).await?, &a.exec, req, Gate::Check).await?.0)
 }
 
