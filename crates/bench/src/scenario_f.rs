@@ -53,6 +53,7 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
             raw_args: vec![],
             secrets: Default::default(),
             commit: None,
+            saved_plan: None,
         };
         let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;
         let took = t.elapsed();
