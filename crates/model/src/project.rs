@@ -47,6 +47,37 @@ pub struct EnvironmentDef {
     pub executor: Option<String>,
     /// Whether an event that changes this environment waits for an approval.
     pub approval: ApprovalPolicy,
+    /// The git branch this environment follows: a push to it deploys the environment, a
+    /// pull request into it is planned against it.
+    pub branch: Option<String>,
+    /// What a failed `start` leads to.
+    pub on_failure: OnFailure,
+}
+
+/// `on_failure:` of an environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// The environment stays `failed` (the default).
+    #[default]
+    None,
+    /// Re-apply the last commit that applied successfully in this environment.
+    Rollback,
+    /// Run the delete event (an ephemeral environment's rule).
+    Destroy,
+}
+
+impl OnFailure {
+    pub const NAMES: &'static [&'static str] = &["rollback", "destroy", "none"];
+
+    pub fn parse(word: &str) -> Option<OnFailure> {
+        match word {
+            "rollback" => Some(OnFailure::Rollback),
+            "destroy" => Some(OnFailure::Destroy),
+            "none" => Some(OnFailure::None),
+            _ => None,
+        }
+    }
 }
 
 /// `approval:` of an environment.

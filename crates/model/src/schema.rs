@@ -76,6 +76,8 @@ pub fn json_schema() -> Value {
                         "additionalProperties": { "$ref": "#/$defs/relative_path" }
                     },
                     "executor": { "$ref": "#/$defs/executor", "description": "Where this environment's jobs run unless a job says otherwise." },
+                    "branch": { "type": "string", "minLength": 1, "description": "The git branch this environment follows: a push to it deploys the environment (plan and apply at the pushed commit); a pull request into it is planned against it." },
+                    "on_failure": { "enum": ["rollback", "destroy", "none"], "default": "none", "description": "What a failed `start` leads to: `rollback` re-applies the last commit that applied successfully here, `destroy` runs the delete event, `none` leaves the environment `failed`." },
                     "approval": {
                         "description": "`required`: every event but `plan` (and every promotion to it) waits in `awaiting_approval` until `terrace approve` or `terrace reject`. The mapping form can also require the approver to differ from who asked.",
                         "anyOf": [

@@ -10,7 +10,7 @@ use super::source::Source;
 use super::variables::{Block, VarSites, variables};
 use super::walk::{Diags, Pos, Slot, check_keys, closest, get, shorten};
 use super::{ENVIRONMENT_KEYS, check_name};
-use crate::project::EnvironmentDef;
+use crate::project::{EnvironmentDef, OnFailure};
 use crate::vars::ScopeKind;
 
 /// An environment plus where its inputs are written.
@@ -42,7 +42,20 @@ pub(super) fn environments(
         let approval = get(&entries, "approval")
             .and_then(|(p, n)| super::approval::approval(d, &Slot::new(n, p, format!("`approval` of {label}"))))
             .unwrap_or_default();
-        let mut def = EnvironmentDef { name: name.to_string(), variables, inputs: IndexMap::new(), executor, approval };
+        let branch = get(&entries, "branch")
+            .and_then(|(p, n)| super::git_source::branch(d, &Slot::new(n, p, format!("`branch` of {label}"))));
+        let on_failure = get(&entries, "on_failure")
+            .and_then(|(p, n)| on_failure(d, &Slot::new(n, p, format!("`on_failure` of {label}"))))
+            .unwrap_or_default();
+        let mut def = EnvironmentDef {
+            name: name.to_string(),
+            variables,
+            inputs: IndexMap::new(),
+            executor,
+            approval,
+            branch,
+            on_failure,
+        };
         let mut inputs = Vec::new();
         if let Some((p, n)) = get(&entries, "inputs") {
             let slot = Slot::new(n, p, format!("`inputs` of {label}"));
@@ -124,4 +137,17 @@ pub(super) fn check(d: &mut Diags, envs: &IndexMap<String, ParsedEnv>, jobs: &In
 fn list(kind: &str, names: &[&str]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
     format!("{kind}{} {}", if names.len() == 1 { "" } else { "s" }, quoted.join(", "))
+}
+
+/// `rollback`, `destroy` or `none`.
+fn on_failure(d: &mut Diags, slot: &Slot<'_>) -> Option<OnFailure> {
+    let word = slot.string(d, "rollback, destroy or none")?;
+    let found = OnFailure::parse(&word);
+    if found.is_none() {
+        d.error(
+            slot.pos(),
+            super::walk::unknown(&format!("value `{}` in {}", shorten(&word), slot.label), &word, OnFailure::NAMES),
+        );
+    }
+    found
 }

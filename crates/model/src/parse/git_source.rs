@@ -83,7 +83,7 @@ fn has_password(url: &str) -> bool {
     authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':') || userinfo.len() > 40)
 }
 
-fn check_ref(d: &mut Diags, slot: &Slot<'_>, reference: &str) -> bool {
+pub(super) fn check_ref(d: &mut Diags, slot: &Slot<'_>, reference: &str) -> bool {
     let problem = if reference.is_empty() {
         "is empty"
     } else if reference.starts_with('-') {
@@ -117,4 +117,11 @@ fn secret_name(d: &mut Diags, slot: &Slot<'_>) -> Option<String> {
             None
         }
     }
+}
+
+/// A branch name (`branch:` of an environment).
+pub(super) fn branch(d: &mut Diags, slot: &Slot<'_>) -> Option<String> {
+    let name = slot.string(d, "a branch name")?;
+    let name = name.strip_prefix("refs/heads/").map(str::to_string).unwrap_or(name);
+    check_ref(d, slot, &name).then_some(name)
 }

@@ -52,7 +52,7 @@ use walk::{Diags, Pos, Slot, check_keys, get, shorten};
 /// The keys of the top level, an environment, a job and a long-form variable. The JSON
 /// Schema's property names are tested against these, so the two cannot drift.
 pub const TOP_KEYS: &[&str] = &["project", "variables", "environments", "jobs", "executor"];
-pub const ENVIRONMENT_KEYS: &[&str] = &["variables", "inputs", "executor", "approval"];
+pub const ENVIRONMENT_KEYS: &[&str] = &["variables", "inputs", "executor", "branch", "on_failure", "approval"];
 pub const JOB_KEYS: &[&str] = &[
     "template",
     "source",

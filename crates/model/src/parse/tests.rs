@@ -121,6 +121,8 @@ fn full_file_round_trips() {
                 inputs: IndexMap::new(),
                 executor: None,
                 approval: Default::default(),
+                branch: None,
+                on_failure: Default::default(),
             },
         )
     };
@@ -181,7 +183,7 @@ fn unknown_keys_list_the_allowed_ones_and_suggest() {
     assert!(message.ends_with("; did you mean `commands`?"), "{message}");
     assert_eq!(
         only("project: p\nenvironments:\n  dev: {vars: {}}\n"),
-        "3:9: unknown key `vars` in environment `dev`: expected one of variables, inputs, executor, approval"
+        "3:9: unknown key `vars` in environment `dev`: expected one of variables, inputs, executor, branch, on_failure, approval"
     );
 }
 

@@ -47,3 +47,21 @@ fn each_broken_rule_is_named_where_it_is() {
     assert!(err.contains("must be a secret reference `${secret:NAME}`") && !err.contains("ghp_plaintext"), "{err}");
     assert!(only(&git_job("{git: /srv/repo, ref: main, branch: x}")).contains("unknown key `branch`"));
 }
+
+#[test]
+fn environments_follow_a_branch_and_say_what_a_failure_leads_to() {
+    use crate::project::OnFailure;
+    let text = "project: p\nenvironments:\n  prod: {branch: main, on_failure: rollback}\n  tmp: {on_failure: destroy}\n  dev: {}\njobs: {}\n";
+    let p = parse_project("t", text).unwrap();
+    assert_eq!(p.environments["prod"].branch.as_deref(), Some("main"));
+    assert_eq!(p.environments["prod"].on_failure, OnFailure::Rollback);
+    assert_eq!(p.environments["tmp"].on_failure, OnFailure::Destroy);
+    assert_eq!((p.environments["dev"].branch.clone(), p.environments["dev"].on_failure), (None, OnFailure::None));
+    let err = only("project: p\nenvironments:\n  prod: {on_failure: rolback}\njobs: {}\n");
+    assert!(
+        err.starts_with("3:22: ") && err.contains("rollback, destroy, none") && err.contains("did you mean `rollback`"),
+        "{err}"
+    );
+    let err = only("project: p\nenvironments:\n  prod: {branch: 'a b'}\njobs: {}\n");
+    assert!(err.contains("`branch` of environment `prod`") && err.contains("is not a valid git ref"), "{err}");
+}
