@@ -117,6 +117,54 @@ pub enum Command {
     Reject(DecideArgs),
     /// What awaits approval (with --all, decided ones too), newest first
     Approvals(ApprovalsArgs),
+    /// Promote an artifact version to an environment: move its tag in the registry, record the pin, redeploy its consumers
+    #[command(after_help = "Examples:\n  terrace promote software --version 0.0.3 --to dev\n  \
+        terrace promote software --from dev --to alpha\n  \
+        terrace promote software --to prod --previous      roll back to the previous version\n\
+        The version must exist in the registry; the environment's tag (`tag:` of the artifact, default its name) is \
+        moved through the registry's API; the jobs of that environment that list the artifact in `artifacts:` run \
+        `start` again. An environment with `approval: required` waits for `terrace approve`.")]
+    Promote(PromoteArgs),
+    /// Promotions, newest first: who moved which version where, old and new digests
+    Promotions(PromotionsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(disable_version_flag = true)]
+pub struct PromoteArgs {
+    /// The artifact, as named under `artifacts:`
+    pub artifact: String,
+    /// A tag of the artifact's repository to promote
+    #[arg(long, value_name = "V")]
+    pub version: Option<String>,
+    /// Promote what this environment runs
+    #[arg(long, value_name = "ENV")]
+    pub from: Option<String>,
+    /// Go back to the version the environment ran before (a rollback: a later --from does not replace it)
+    #[arg(long)]
+    pub previous: bool,
+    /// The environment whose tag moves
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+    /// Promote even though the version did not go through the environment before this one in the artifact's `order` (audited)
+    #[arg(long)]
+    pub skip_order: bool,
+    #[command(flatten)]
+    pub exec: ExecFlags,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PromotionsArgs {
+    /// Only promotions to this environment
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only this artifact's
+    #[arg(long)]
+    pub artifact: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -78,6 +78,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Approve(a) => commands::approvals::decide(g, a, terrace_store::Decision::Approve).await,
         Command::Reject(a) => commands::approvals::decide(g, a, terrace_store::Decision::Reject).await,
         Command::Approvals(a) => commands::approvals::list(g, &a).await,
+        Command::Promote(a) => commands::promote::promote(g, a).await,
+        Command::Promotions(a) => commands::promote::list(g, &a).await,
         Command::Audit(a) => commands::audit::audit(g, &a).await,
         Command::Request(_) | Command::Project(_) => Err(CliError::usage(
             "this command talks to a terrace server: pass --server URL or set TERRACE_SERVER (token in TERRACE_TOKEN)",

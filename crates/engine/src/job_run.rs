@@ -155,6 +155,11 @@ impl RunContext<'_> {
                 return self.finish(held, RunEnd::new(RunState::Failed, Some(e.to_string())), None, &job.name).await;
             }
         };
+        let mut resolved = resolved;
+        if !job.artifacts.is_empty() {
+            let pins = self.store().artifact_pins(&engine.project.name, &self.env.name).await?;
+            crate::artifact_vars::add(&engine.project, &self.env.name, job, &pins, &mut resolved);
+        }
         if let Some(reason) = crate::secrets::too_long(&resolved) {
             return self.finish(held, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
         }

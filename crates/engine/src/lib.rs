@@ -4,6 +4,7 @@
 //! crashed process left behind, through the executors that ran them.
 
 pub mod approvals;
+mod artifact_vars;
 mod attempt;
 mod commit;
 mod debug;
@@ -19,6 +20,7 @@ mod outputs;
 mod pipeline;
 pub mod progress;
 pub mod project_file;
+pub mod promote;
 pub mod recovery;
 mod run_env;
 pub mod run_ref;

@@ -17,4 +17,6 @@ pub mod vars;
 
 pub use event::Event;
 pub use ids::{EnvironmentId, PipelineId, RunId};
-pub use project::{ApprovalPolicy, Command, EnvironmentDef, GitSource, Job, Project, VariableDef};
+pub use project::{
+    ApprovalPolicy, ArtifactCredentials, ArtifactDef, Command, EnvironmentDef, GitSource, Job, Project, VariableDef,
+};

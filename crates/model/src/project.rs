@@ -25,6 +25,48 @@ pub struct Project {
     pub jobs: IndexMap<String, Job>,
     /// Where jobs run unless an environment or a job says otherwise (one of `EXECUTORS`).
     pub executor: Option<String>,
+    /// Images promoted between environments by moving each environment's tag.
+    pub artifacts: IndexMap<String, ArtifactDef>,
+}
+
+/// One artifact of `artifacts:`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ArtifactDef {
+    pub name: String,
+    /// `REGISTRY/REPOSITORY`, without tag.
+    pub image: String,
+    /// The environment's tag, `{env}` standing for its name (default `{env}`).
+    pub tag: String,
+    /// Registry credentials; values may be `${secret:NAME}` or `${env:NAME}`. Without them,
+    /// the secrets `REGISTRY_USERNAME` and `REGISTRY_PASSWORD` are used when set.
+    pub credentials: Option<ArtifactCredentials>,
+    /// The environments a version goes through in order (`[dev, alpha, stage, prod]`): a
+    /// version is promoted to one only after it was promoted to the one before.
+    pub order: Vec<String>,
+}
+
+impl ArtifactDef {
+    /// The tag of environment `env`.
+    pub fn tag_for(&self, env: &str) -> String {
+        self.tag.replace("{env}", env)
+    }
+
+    /// The variable prefix of this artifact: `software` → `SOFTWARE`.
+    pub fn variable_prefix(&self) -> String {
+        self.name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct ArtifactCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for ArtifactCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArtifactCredentials").field("username", &self.username).finish_non_exhaustive()
+    }
 }
 
 /// A variable as written: its value may still hold references (`${outputs.JOB.NAME}`,
@@ -208,6 +250,9 @@ pub struct Job {
     pub executor: Option<String>,
     /// How the job runs on a container executor: its image, entrypoint and resources.
     pub container: ContainerSettings,
+    /// The artifacts it consumes: it gets their `<NAME>_VERSION`, `_DIGEST`, `_IMAGE`, and
+    /// a promotion of one of them to its environment runs its `start` again.
+    pub artifacts: Vec<String>,
 }
 
 /// A job's container: an image from a registry, or one built from its source folder
@@ -262,6 +307,7 @@ impl Job {
             environments: None,
             executor: None,
             container: ContainerSettings::default(),
+            artifacts: Vec::new(),
         }
     }
 

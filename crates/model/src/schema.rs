@@ -39,7 +39,13 @@ pub fn json_schema() -> Value {
                 "propertyNames": { "pattern": RESOURCE_NAME, "maxLength": 63 },
                 "additionalProperties": { "$ref": "#/$defs/job" }
             },
-            "executor": { "$ref": "#/$defs/executor", "description": "Where jobs run unless an environment or a job says otherwise (default `local`)." }
+            "executor": { "$ref": "#/$defs/executor", "description": "Where jobs run unless an environment or a job says otherwise (default `local`)." },
+            "artifacts": {
+                "description": "Images promoted between environments (`terrace promote`): each environment has a tag of the image that its IaC references, moved to a version by a promotion.",
+                "type": ["object", "null"],
+                "propertyNames": { "pattern": RESOURCE_NAME, "maxLength": 63 },
+                "additionalProperties": { "$ref": "#/$defs/artifact" }
+            }
         },
         "$defs": {
             "variables": {
@@ -95,6 +101,30 @@ pub fn json_schema() -> Value {
                 }
             },
             "job": job_schema(&events, &templates),
+            "artifact": {
+                "description": "An image repository and the tag each environment uses.",
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["image"],
+                "properties": {
+                    "image": { "type": "string", "description": "REGISTRY/REPOSITORY, without tag (plain http only for 127.0.0.1 and localhost)." },
+                    "tag": { "type": "string", "default": "{env}", "description": "The environment's tag; `{env}` is the environment's name." },
+                    "credentials": {
+                        "description": "Registry credentials (default: the secrets REGISTRY_USERNAME and REGISTRY_PASSWORD when set). Values may be `${secret:NAME}` or `${env:NAME}`.",
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["username", "password"],
+                        "properties": {
+                            "username": { "type": "string", "description": "The user name." },
+                            "password": { "type": "string", "description": "The password or token." }
+                        }
+                    },
+                    "order": {
+                        "description": "The environments a version goes through, in order: a version reaches one only after the one before (`--skip-order` overrides, audited).",
+                        "type": "array", "items": { "type": "string" }, "uniqueItems": true
+                    }
+                }
+            },
             "command": {
                 "description": "A string run by `/bin/sh -c`, or a list: the program and its arguments, run as is.",
                 "anyOf": [
@@ -230,6 +260,12 @@ fn job_schema(events: &[&str], templates: &[&str]) -> Value {
                     "cpu": { "description": "Cores (`1`, `0.5`) or millicores (`500m`).", "type": ["string", "number"], "pattern": "^([0-9]+m|[0-9]*\\.?[0-9]+)$" },
                     "memory": { "description": "Bytes with a unit: `512Mi`, `2Gi`, `1G`; at least 6Mi.", "type": ["string", "number"], "pattern": "^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$" }
                 }
+            },
+            "artifacts": {
+                "description": "Artifacts (of the top-level `artifacts`) this job consumes: it gets `<NAME>_VERSION`, `<NAME>_DIGEST` and `<NAME>_IMAGE`, and a promotion to its environment runs its `start` again.",
+                "type": ["array", "null"],
+                "items": { "type": "string", "pattern": RESOURCE_NAME },
+                "uniqueItems": true
             }
         }
     })
@@ -251,6 +287,7 @@ mod tests {
         assert_eq!(keys(&s["$defs"]["environment"]), ENVIRONMENT_KEYS);
         assert_eq!(keys(&s["$defs"]["job"]), JOB_KEYS);
         assert_eq!(keys(&s["$defs"]["job"]["properties"]["resources"]), crate::parse::RESOURCE_KEYS);
+        assert_eq!(keys(&s["$defs"]["artifact"]), crate::parse::ARTIFACT_KEYS);
         assert_eq!(keys(&s["$defs"]["variable"]["anyOf"][1]), VARIABLE_KEYS);
         assert_eq!(keys(&s["$defs"]["job"]["properties"]["commands"]), ["start", "stop", "delete"]);
         assert_eq!(

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::error::StoreError;
 use crate::owner::{Owner, RunLease};
+use crate::promotions::{NewPromotion, PinRecord, PromotionId, PromotionRecord, PromotionState};
 use crate::records::*;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -131,6 +132,27 @@ pub trait Store: crate::state::StateStore + Send + Sync {
     async fn outputs(&self, env: EnvironmentId) -> Result<Vec<StoredOutput>>;
     /// Removes `job`'s outputs once the delete run of `lease` succeeded.
     async fn delete_outputs(&self, lease: &RunLease, env: EnvironmentId, job: &str) -> Result<()>;
+
+    // ---- promotions and pins ----
+    async fn create_promotion(&self, promotion: NewPromotion) -> Result<PromotionRecord>;
+    async fn get_promotion(&self, id: PromotionId) -> Result<Option<PromotionRecord>>;
+    /// Newest first, narrowed to a target environment and an artifact when given.
+    async fn list_promotions(
+        &self,
+        project: &str,
+        to_env: Option<&str>,
+        artifact: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<PromotionRecord>>;
+    /// Records a promotion's state (awaiting, started again, failed, rejected) and why.
+    async fn set_promotion_state(&self, id: PromotionId, state: PromotionState, reason: Option<&str>) -> Result<()>;
+    /// A started promotion's success, in one transaction: done, the pin of its environment
+    /// `env` (the replaced pin kept as previous), its audit entry and a history entry.
+    async fn finish_promotion(&self, id: PromotionId, env: EnvironmentId, message: &str) -> Result<()>;
+    /// What the environment runs of each artifact.
+    async fn artifact_pins(&self, project: &str, env: &str) -> Result<Vec<PinRecord>>;
+    /// Whether this digest of the artifact was promoted to `env` (the order rule).
+    async fn was_promoted(&self, project: &str, env: &str, artifact: &str, digest: &str) -> Result<bool>;
 
     // ---- history ----
     async fn record_event(&self, env: EnvironmentId, run: Option<RunId>, kind: &str, message: &str) -> Result<()>;

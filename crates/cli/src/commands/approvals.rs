@@ -61,6 +61,9 @@ pub async fn decide(g: &Global, a: DecideArgs, decision: Decision) -> Result<Exi
     let found = approvals::find(s.control.as_ref(), &s.loaded.project.name, &a.id).await?;
     let decided = approvals::decide(s.control.as_ref(), &found, decision, &who, a.reason.as_deref()).await?;
     if decision == Decision::Reject {
+        if let Some(id) = promotion_of(&decided) {
+            crate::commands::promote::reject(&s, id, &format!("rejected by {who}")).await?;
+        }
         outln!("rejected approval {} ({}) as {who}", decided.short(), decided.summary);
         return Ok(ExitCode::SUCCESS);
     }
@@ -97,10 +100,10 @@ pub async fn decide(g: &Global, a: DecideArgs, decision: Decision) -> Result<Exi
             );
             Ok(ExitCode::SUCCESS)
         }
-        SubjectKind::Promotion => Err(CliError::Failed(format!(
-            "approval {} is a promotion, which this version of terrace cannot run",
-            decided.id
-        ))),
+        SubjectKind::Promotion => match promotion_of(&decided) {
+            Some(id) => crate::commands::promote::run_approved(g, s, &a.exec, id).await,
+            None => Err(CliError::Failed(format!("approval {}: unreadable promotion subject", decided.id))),
+        },
     }
 }
 
@@ -181,4 +184,11 @@ pub(crate) async fn pending(
     };
     let list = control.list_approvals(&filter).await?;
     Ok(list.iter().map(serde_json::to_value).collect::<Result<_, _>>()?)
+}
+
+fn promotion_of(a: &ApprovalRecord) -> Option<terrace_store::PromotionId> {
+    if a.subject_kind != SubjectKind::Promotion {
+        return None;
+    }
+    serde_json::from_value::<terrace_engine::promote::PromotionSubject>(a.subject.clone()).ok().map(|s| s.promotion_id)
 }

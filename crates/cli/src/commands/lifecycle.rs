@@ -36,6 +36,9 @@ pub enum Gate {
     Check,
     /// An approval of it was just decided.
     Approved,
+    /// A promotion redeploys a job (its approval, if any, was the promotion's); the
+    /// caller prints the outcome.
+    Redeploy,
 }
 
 pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
@@ -140,7 +143,9 @@ pub(crate) async fn execute(
     };
     observer.finish();
     let outcome = outcome?;
-    print_outcome(&outcome, flags.json)?;
+    if gate != Gate::Redeploy {
+        print_outcome(&outcome, flags.json)?;
+    }
     let code = if outcome.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) };
     Ok((code, Some(outcome)))
 }

@@ -42,12 +42,15 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
         return list(&*s.store, &project.name, a.json).await;
     };
     let approvals = pending(s.control.as_ref(), &project.name, name).await?;
+    let pins = crate::commands::promote::pins(&s, name).await?;
     let Some(env) = s.store.get_environment(&project.name, name).await? else {
         if a.json {
-            outln!("{}", serde_json::json!({"name": name, "state": "absent", "jobs": [], "approvals": approvals}));
+            let absent = serde_json::json!({"name": name, "state": "absent", "jobs": [], "approvals": approvals, "artifacts": pins});
+            outln!("{absent}");
         } else {
             outln!("environment `{name}` has no record (never started, or deleted)");
             print_pending(&approvals)?;
+            crate::commands::promote::print_pins(&pins)?;
         }
         return Ok(ExitCode::SUCCESS);
     };
@@ -56,6 +59,7 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
         let mut v = serde_json::to_value(&env)?;
         v["jobs"] = serde_json::to_value(&runs)?;
         v["approvals"] = serde_json::Value::Array(approvals);
+        v["artifacts"] = serde_json::Value::Array(pins);
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -64,6 +68,7 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
         outln!("  {reason}");
     }
     print_pending(&approvals)?;
+    crate::commands::promote::print_pins(&pins)?;
     let rows = project
         .jobs
         .keys()

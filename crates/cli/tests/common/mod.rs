@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod git;
+pub mod registry;
 pub mod tools;
 
 use std::path::{Path, PathBuf};

@@ -41,6 +41,8 @@ pub(super) struct ParsedJob {
     pub at: Pos,
     pub depends: Vec<(String, Pos)>,
     pub environments: Option<Vec<(String, Pos)>>,
+    /// The artifacts it consumes, with where each is written.
+    pub artifacts: Vec<(String, Pos)>,
     /// Where `source`, `input` and `template_file` are written (the job's key when absent).
     pub source_at: Pos,
     pub input_at: Pos,
@@ -129,6 +131,8 @@ pub(super) fn job(
         Some(list)
     });
     job.environments = environments.as_ref().map(|l| l.iter().map(|(e, _)| e.clone()).collect());
+    let artifacts = field("artifacts").and_then(|s| unique_strings(d, &s)).unwrap_or_default();
+    job.artifacts = artifacts.iter().map(|(a, _)| a.clone()).collect();
     super::iac::settings(d, &mut job, &field, at);
     job.container = super::container::settings(d, &field);
     let pos_of = |key: &str| field(key).map_or(at, |s| s.pos());
@@ -139,6 +143,7 @@ pub(super) fn job(
         at,
         depends,
         environments,
+        artifacts,
         source_at: pos_of("source"),
         input_at: pos_of("input"),
         template_file_at: pos_of("template_file"),

@@ -4,6 +4,7 @@
 //! the files it names exist through [`ProjectFiles`]).
 
 mod approval;
+mod artifacts;
 mod commands;
 mod container;
 mod deps;
@@ -41,6 +42,7 @@ use crate::names::is_valid_resource_name;
 use crate::project::Project;
 use crate::vars::ScopeKind;
 pub use container::reference_problem as image_reference_problem;
+pub use artifacts::ARTIFACT_KEYS;
 pub use files::ProjectFiles;
 pub use git_source::GIT_SOURCE_KEYS;
 pub use job::{MAX_RESTARTS, TEMPLATES};
@@ -51,7 +53,7 @@ use walk::{Diags, Pos, Slot, check_keys, get, shorten};
 
 /// The keys of the top level, an environment, a job and a long-form variable. The JSON
 /// Schema's property names are tested against these, so the two cannot drift.
-pub const TOP_KEYS: &[&str] = &["project", "variables", "environments", "jobs", "executor"];
+pub const TOP_KEYS: &[&str] = &["project", "variables", "environments", "jobs", "executor", "artifacts"];
 pub const ENVIRONMENT_KEYS: &[&str] = &["variables", "inputs", "executor", "branch", "on_failure", "approval"];
 pub const JOB_KEYS: &[&str] = &[
     "template",
@@ -76,6 +78,7 @@ pub const JOB_KEYS: &[&str] = &[
     "dockerfile",
     "entrypoint",
     "resources",
+    "artifacts",
 ];
 /// The keys of a job's `resources`.
 pub const RESOURCE_KEYS: &[&str] = container::RESOURCE_KEYS;
@@ -175,6 +178,7 @@ fn check_text(text: &str, files: Option<&dyn ProjectFiles>) -> Report {
         let walked = project(&mut d, &root, &source);
         deps::check(&mut d, &walked.jobs);
         environments::check(&mut d, &walked.envs, &walked.jobs);
+        artifacts::check(&mut d, &walked.artifacts, &walked.jobs, &walked.envs);
         let project = walked.project();
         container::check(&mut d, &project, &walked.jobs);
         refs::check(&mut d, &mut notes, &project, &walked.sites, &source);
@@ -199,6 +203,7 @@ struct Walked {
     executor: Option<String>,
     envs: IndexMap<String, environments::ParsedEnv>,
     jobs: IndexMap<String, job::ParsedJob>,
+    artifacts: IndexMap<String, artifacts::ParsedArtifact>,
     sites: VarSites,
 }
 
@@ -210,6 +215,7 @@ impl Walked {
             environments: self.envs.iter().map(|(k, e)| (k.clone(), e.def.clone())).collect(),
             jobs: self.jobs.iter().map(|(k, parsed)| (k.clone(), parsed.job.clone())).collect(),
             executor: self.executor.clone(),
+            artifacts: self.artifacts.iter().map(|(k, a)| (k.clone(), a.def.clone())).collect(),
         }
     }
 }
@@ -243,7 +249,8 @@ fn project(d: &mut Diags, root: &marked_yaml::Node, source: &Source<'_>) -> Walk
             jobs.insert(key.as_str().to_string(), job::job(d, key.as_str(), at, node, &mut sites, source));
         }
     }
-    Walked { name, variables, executor, envs, jobs, sites }
+    let artifacts = field("artifacts").map(|s| artifacts::artifacts(d, &s)).unwrap_or_default();
+    Walked { name, variables, executor, envs, jobs, artifacts, sites }
 }
 
 /// Project, environment and job names end up in file names, stack names and URLs.

@@ -93,6 +93,7 @@ fn full_file_round_trips() {
         environments: None,
         executor: None,
         container: Default::default(),
+        artifacts: vec![],
     };
     let network = Job {
         name: "network".into(),
@@ -138,6 +139,7 @@ fn full_file_round_trips() {
         .collect(),
         jobs: [("base".to_string(), base), ("network".to_string(), network)].into_iter().collect(),
         executor: None,
+        artifacts: IndexMap::new(),
     };
     assert_eq!(project, expected);
     // File order is kept.
@@ -173,7 +175,7 @@ fn names_follow_the_resource_rule() {
 fn unknown_keys_list_the_allowed_ones_and_suggest() {
     assert_eq!(
         only("project: p\njob: {}\n"),
-        "2:1: unknown key `job` in the top level: expected one of project, variables, environments, jobs, executor; did you mean `jobs`?"
+        "2:1: unknown key `job` in the top level: expected one of project, variables, environments, jobs, executor, artifacts; did you mean `jobs`?"
     );
     let message = only(&with_job("events: [start]\ncommands: {start: x}\ncomands: {}"));
     assert!(
@@ -315,4 +317,25 @@ fn approval_is_a_word_or_a_mapping() {
     assert!(e.contains("`required` of `approval` of environment `prod` must be true or false"), "{e}");
     let e = env("{required: true, by: x}").unwrap_err().to_string();
     assert!(e.contains("unknown key `by`"), "{e}");
+}
+
+#[test]
+fn artifacts_name_a_repository_a_tag_pattern_and_an_order() {
+    let yaml = "project: p\nartifacts:\n  software:\n    image: 127.0.0.1:5000/library/software\n    order: [dev, prod]\n  \
+                web:\n    image: nexus.acme.com/web\n    tag: \"{env}-live\"\n    credentials: {username: u, password: \"${secret:P}\"}\n\
+                environments:\n  dev: {}\n  prod: {}\njobs:\n  svc:\n    artifacts: [software, web]\n    events: [start]\n    commands: {start: 'true'}\n";
+    let p = parse_project("terrace.yaml", yaml).unwrap();
+    let sw = &p.artifacts["software"];
+    assert_eq!((sw.tag_for("dev").as_str(), sw.variable_prefix().as_str()), ("dev", "SOFTWARE"));
+    assert_eq!(sw.order, ["dev", "prod"]);
+    assert_eq!(p.artifacts["web"].tag_for("prod"), "prod-live");
+    assert_eq!(p.artifacts["web"].credentials.as_ref().unwrap().password, "${secret:P}");
+    assert!(!format!("{:?}", p.artifacts["web"].credentials).contains("secret:P"), "Debug hides the password");
+    assert_eq!(p.jobs["svc"].artifacts, ["software", "web"]);
+    let bad = "project: p\nartifacts:\n  a: {image: \"reg.io/app:1.0\", tag: \"-{env}\", order: [qa]}\n  b: {}\nenvironments:\n  dev: {}\njobs: {}\n";
+    let e = parse_project("terrace.yaml", bad).unwrap_err().to_string();
+    assert!(e.contains("without a tag or digest"), "{e}");
+    assert!(e.contains("must give a valid tag"), "{e}");
+    assert!(e.contains("names unknown environment `qa`"), "{e}");
+    assert!(e.contains("artifact `b` has no `image`"), "{e}");
 }

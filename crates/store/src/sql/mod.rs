@@ -15,6 +15,7 @@ mod log_files;
 mod logs;
 mod outputs;
 mod projects;
+mod promotions;
 mod requests;
 mod runs;
 mod secrets;

@@ -9,8 +9,9 @@ use terrace_model::output::OutputEntry;
 use terrace_model::{EnvironmentId, Event, PipelineId, RunId};
 use time::OffsetDateTime;
 
-use super::{SqlStore, attempts, environments, events, logs, outputs, runs};
+use super::{SqlStore, attempts, environments, events, logs, outputs, promotions, runs};
 use crate::owner::{Owner, RunLease};
+use crate::promotions::{NewPromotion, PinRecord, PromotionId, PromotionRecord, PromotionState};
 use crate::records::*;
 use crate::store::{Result, Store};
 
@@ -158,5 +159,33 @@ impl Store for SqlStore {
     }
     async fn events(&self, env: EnvironmentId, limit: u32) -> Result<Vec<EventRecord>> {
         events::list(self, env, limit).await
+    }
+
+    async fn create_promotion(&self, promotion: NewPromotion) -> Result<PromotionRecord> {
+        promotions::create(self, promotion).await
+    }
+    async fn get_promotion(&self, id: PromotionId) -> Result<Option<PromotionRecord>> {
+        promotions::get(self, id).await
+    }
+    async fn list_promotions(
+        &self,
+        project: &str,
+        to_env: Option<&str>,
+        artifact: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<PromotionRecord>> {
+        promotions::list(self, project, to_env, artifact, limit).await
+    }
+    async fn set_promotion_state(&self, id: PromotionId, state: PromotionState, reason: Option<&str>) -> Result<()> {
+        promotions::set_state(self, id, state, reason).await
+    }
+    async fn finish_promotion(&self, id: PromotionId, env: EnvironmentId, message: &str) -> Result<()> {
+        promotions::finish(self, id, env, message).await
+    }
+    async fn artifact_pins(&self, project: &str, env: &str) -> Result<Vec<PinRecord>> {
+        promotions::pins(self, project, env).await
+    }
+    async fn was_promoted(&self, project: &str, env: &str, artifact: &str, digest: &str) -> Result<bool> {
+        promotions::was_promoted(self, project, env, artifact, digest).await
     }
 }

@@ -44,6 +44,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(11, "run commit", "0011_run_commit.sql"),
     migration!(12, "webhook deliveries", "0012_webhook_deliveries.sql"),
     migration!(13, "terraform state", "0013_terraform_state.sql"),
+    migration!(14, "promotions", "0014_promotions.sql"),
 ];
 
 /// How many migrations this version knows.
