@@ -118,6 +118,7 @@ async fn redeploy(g: &Global, s: Session, flags: &ExecFlags, p: &PromotionRecord
             job: Some(job),
             raw_args: vec![],
             secrets: Default::default(),
+            commit: None,
         };
         let (c, outcome) = lifecycle::execute(session(g).await?, flags, req, Gate::Redeploy).await?;
         if c != ExitCode::SUCCESS {
