@@ -119,6 +119,7 @@ async fn redeploy(g: &Global, s: Session, flags: &ExecFlags, p: &PromotionRecord
             raw_args: vec![],
             secrets: Default::default(),
             commit: None,
+            saved_plan: None,
         };
         let (c, outcome) = lifecycle::execute(session(g).await?, flags, req, Gate::Redeploy).await?;
         if c != ExitCode::SUCCESS {
