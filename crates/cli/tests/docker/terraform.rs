@@ -34,11 +34,11 @@ fn a_terraform_job_runs_its_phases_in_a_container_and_keeps_its_state() {
         "variable \"name\" { type = string }\nresource \"terraform_data\" \"net\" { input = var.name }\noutput \"network\" { value = \"net-${terraform_data.net.output}\" }\noutput \"token\" {\n  value = \"tok-${var.name}-0123456789\"\n  sensitive = true\n}\n",
     );
     p.write("infra/dev.tfvars", "name = \"blue\"\n");
-    // A saved plan lands in the run's artifacts, mounted at /terrace-artifacts.
+    // A saved plan is written in the working copy, then kept (sealed) in the store.
     p.run(&["plan", "dev"]).ok();
     let planned = p.runs_of("net")[0].clone();
     assert_eq!(planned["plan"]["add"], 1, "{planned:#}");
-    assert!(p.log(planned["id"].as_str().unwrap()).contains("-out=/terrace-artifacts/tfplan"));
+    assert!(p.log(planned["id"].as_str().unwrap()).contains("-out=/data/src/.terrace.tfplan"));
     let out = p.run(&["up", "dev", "--json"]).ok().json();
     let run = TestProject::job_in(&out, "net")["run_id"].as_str().unwrap().to_string();
     let log = p.log(&run);
@@ -50,13 +50,12 @@ fn a_terraform_job_runs_its_phases_in_a_container_and_keeps_its_state() {
     let value = |name: &str| outputs.as_array().unwrap().iter().find(|o| o["name"] == name).map(|o| o["value"].clone());
     assert_eq!(value("network"), Some("net-blue".into()), "{outputs:#}");
     assert_eq!(value("token"), Some("tok-blue-0123456789".into()));
-    // The state is kept on Terrace's host, per environment, so a destroy finds it.
-    let state = std::fs::read_to_string(p.data.join("state/tf/dev/net/terraform.tfstate")).unwrap();
-    assert!(state.contains("terraform_data"), "{state}");
+    // The state is kept in Terrace's store (the http backend), never on disk, and a destroy
+    // in a new container finds it: the one resource is destroyed.
+    assert!(!p.data.join("state/tf/dev/net/terraform.tfstate").exists());
     let done = p.run(&["destroy", "dev", "--json"]).ok().json();
     let run = TestProject::job_in(&done, "net")["run_id"].as_str().unwrap().to_string();
-    assert!(p.log(&run).contains("destroy"), "{}", p.log(&run));
-    let state = std::fs::read_to_string(p.data.join("state/tf/dev/net/terraform.tfstate")).unwrap();
-    assert!(!state.contains("\"terraform_data\""), "{state}");
+    let log = p.log(&run);
+    assert!(log.contains("Resources: 1 destroyed"), "{log}");
     assert_eq!(leftovers(&p), Vec::<String>::new());
 }

@@ -31,6 +31,7 @@ pub(crate) fn container(step: &StepSpec, image: &str) -> Result<ContainerCreateB
         (RUN_LABEL.to_string(), step.run.clone()),
         (ATTEMPT_LABEL.to_string(), step.attempt.to_string()),
     ]);
+    let host_network = needs_host_loopback(&env);
     Ok(ContainerCreateBody {
         image: Some(image.to_string()),
         entrypoint: step.container.entrypoint.clone(),
@@ -49,9 +50,19 @@ pub(crate) fn container(step: &StepSpec, image: &str) -> Result<ContainerCreateB
             memory,
             memory_swap: memory,
             log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
+            network_mode: host_network.then(|| "host".to_string()),
             ..Default::default()
         }),
         ..Default::default()
+    })
+}
+
+/// Whether the step talks to a Terrace listener on the host's loopback: in local mode the
+/// Terraform state backend listens on 127.0.0.1 only (never on a reachable address), so the
+/// container shares the host's network to reach it. Server mode gives a routable address.
+fn needs_host_loopback(env: &[(String, String)]) -> bool {
+    env.iter().any(|(k, v)| {
+        k == "TF_HTTP_ADDRESS" && (v.starts_with("http://127.0.0.1:") || v.starts_with("http://localhost:"))
     })
 }
 
@@ -114,5 +125,16 @@ mod tests {
         let targets: Vec<String> = host.mounts.unwrap().into_iter().filter_map(|m| m.target).collect();
         assert_eq!(targets, ["/data/src", "/data/input", "/terrace-output", "/qovery-output"]);
         assert_eq!(c.labels.unwrap()["terrace.run"], "r1");
+    }
+
+    #[test]
+    fn a_step_using_the_local_state_backend_shares_the_hosts_network() {
+        let mut s = step();
+        let net = |s: &StepSpec| container(s, "img").unwrap().host_config.unwrap().network_mode;
+        assert_eq!(net(&s), None);
+        s.env.push(("TF_HTTP_ADDRESS".into(), "http://127.0.0.1:4000/terraform/state/p/e/j".into()));
+        assert_eq!(net(&s).as_deref(), Some("host"));
+        s.env.last_mut().unwrap().1 = "https://terrace.example/terraform/state/p/e/j".into();
+        assert_eq!(net(&s), None);
     }
 }
