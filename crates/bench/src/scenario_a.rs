@@ -57,6 +57,7 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
             secrets: Default::default(),
             commit: None,
             saved_plan: None,
+            origin: Default::default(),
         };
         let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;
         let took = t.elapsed();

@@ -127,6 +127,29 @@ pub enum Command {
     Promote(PromoteArgs),
     /// Promotions, newest first: who moved which version where, old and new digests
     Promotions(PromotionsArgs),
+    /// Ephemeral environments (`ttl:`): postpone the destroy
+    #[command(subcommand)]
+    Env(EnvCommand),
+    /// Local mode: run what is due now (TTL destroys, cron jobs, drift checks); a server does it by itself
+    #[command(after_help = "A `terrace server` runs its schedules, time-to-live destroys and drift checks itself. \
+        Without a server nothing runs in the background: call `terrace tick` from cron or a systemd timer \
+        (every minute, say). A tick runs what is due once, however many ticks were missed.")]
+    Tick(JsonFlag),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EnvCommand {
+    /// Postpone an ephemeral environment's destroy (from its destroy time, or from now once due)
+    #[command(after_help = "Example:\n  terrace env extend preview-42 24h")]
+    Extend {
+        /// The environment (it must have `ttl:` in terrace.yaml)
+        env: String,
+        /// How much later: 24h, 3days, 1h 30m
+        #[arg(value_parser = humantime::parse_duration)]
+        by: std::time::Duration,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

@@ -68,7 +68,7 @@ pub async fn open_store(data: &Path) -> Result<Arc<dyn Store>, CliError> {
 }
 
 /// The store, and the same store's control side (secrets).
-async fn open_stores(data: &Path) -> Result<(Arc<dyn Store>, Arc<dyn ControlStore>), CliError> {
+async fn open_stores(data: &Path) -> Result<(Arc<dyn Store>, Arc<SqlStore>), CliError> {
     terrace_store::data_dir::prepare(data)
         .map_err(|e| CliError::Failed(format!("cannot create the data folder {}: {e}", data.display())))?;
     let cipher = Cipher::load_or_create(data)?;
@@ -91,14 +91,16 @@ pub struct Session {
     pub loaded: Loaded,
     pub store: Arc<dyn Store>,
     pub control: Arc<dyn ControlStore>,
+    /// Destroy times, schedules, drift checks, notifications.
+    pub timed: Arc<dyn terrace_store::ScheduleStore>,
     pub data: PathBuf,
 }
 
 pub async fn session(g: &Global) -> Result<Session, CliError> {
     let loaded = load_project(g)?;
     let data = data_dir(g, &loaded.root);
-    let (store, control) = open_stores(&data).await?;
-    Ok(Session { loaded, store, control, data })
+    let (store, sqlite) = open_stores(&data).await?;
+    Ok(Session { loaded, store, control: sqlite.clone(), timed: sqlite, data })
 }
 
 impl Session {

@@ -75,6 +75,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Server(a) => commands::server::server(g, *a).await,
         Command::Token(t) => commands::token::token(g, t).await,
         Command::Secret(s) => client::secrets::secret(g, s).await,
+        Command::Env(e) => commands::timed::env(g, e).await,
+        Command::Tick(a) => commands::timed::tick(g, &a).await,
         Command::Approve(a) => commands::approvals::decide(g, a, terrace_store::Decision::Approve).await,
         Command::Reject(a) => commands::approvals::decide(g, a, terrace_store::Decision::Reject).await,
         Command::Approvals(a) => commands::approvals::list(g, &a).await,

@@ -33,6 +33,7 @@ impl Engine {
             secrets: req.secrets.clone(),
             commit: None,
             saved_plan: None,
+            origin: Default::default(),
         };
         self.check(&as_run)?;
         let job = self.project.jobs_for(&req.env).swap_remove(&req.job).expect("checked: the job runs here");

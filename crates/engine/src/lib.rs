@@ -27,6 +27,7 @@ pub mod run_ref;
 mod secrets;
 pub mod state_backend;
 mod steps;
+pub mod timed;
 pub mod work;
 
 use std::path::PathBuf;
@@ -45,6 +46,7 @@ pub use progress::{Observer, Progress};
 pub use run_env::{EnvAccess, SecretValues};
 pub use run_ref::{RunRefError, find_run};
 pub use state_backend::StateBackend;
+pub use terrace_store::Origin;
 
 /// Everything the engine needs to run one project's events.
 pub struct Engine {

@@ -12,7 +12,9 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use terrace_exec::SecretSet;
 use terrace_model::graph::EventPlan;
 use terrace_model::{Event, PipelineId, RunId};
-use terrace_store::{EnvChange, EnvState, EnvironmentRecord, NewPipeline, NewRun, PipelineEnd, RunState};
+use terrace_store::{
+    EnvChange, EnvState, EnvironmentRecord, NewPipeline, NewRun, Origin, PipelineEnd, PipelineInputs, RunState,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::Engine;
@@ -40,6 +42,8 @@ pub struct Request {
     /// A force run of `start` that applies the plan this run saved instead of planning
     /// (refused when stale: state moved, other commit or inputs).
     pub saved_plan: Option<RunId>,
+    /// Where the request came from, beyond who asked: recorded in the run inputs.
+    pub origin: Origin,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -65,6 +69,8 @@ pub struct PipelineOutcome {
     pub failed_job: Option<String>,
     pub jobs: Vec<JobResult>,
     pub duration_ms: u64,
+    /// What the pipeline was asked to do, as recorded on its runs.
+    pub inputs: PipelineInputs,
 }
 
 impl PipelineOutcome {
@@ -124,6 +130,7 @@ impl Engine {
             (Event::Delete, false) => match self.store.get_environment(&self.project.name, &req.env).await? {
                 Some(env) => env,
                 None => {
+                    let inputs = self.inputs(&req, None);
                     return Ok(PipelineOutcome {
                         environment: req.env,
                         event: req.event,
@@ -132,6 +139,7 @@ impl Engine {
                         failed_job: None,
                         jobs: vec![],
                         duration_ms: 0,
+                        inputs,
                     });
                 }
             },
@@ -175,6 +183,7 @@ impl Engine {
                 commit: commit_of(job),
             })
             .collect();
+        let inputs = self.inputs(&req, commit.clone());
         // The environment's state, the pipeline and its runs, each held by this process
         // under a lease: one transaction (docs/PERFORMANCE.md, C).
         let opening = NewPipeline {
@@ -183,6 +192,7 @@ impl Engine {
             trigger: self.trigger.clone(),
             env_state: transitional,
             runs: new_runs,
+            inputs: inputs.clone(),
         };
         let (pipeline, leases) = self.store.open_pipeline(&opening, &self.owner, lease::until(self.lease)).await?;
         // The pipeline's own stop: a user's cancel, or an error that ends the pipeline.
@@ -196,6 +206,7 @@ impl Engine {
             .collect();
         let runs: BTreeMap<String, RunId> = held.iter().map(|(job, h)| (job.clone(), h.lease.id)).collect();
         observer.observe(Progress::Planned { jobs: plan.order.clone() });
+        observer.observe(Progress::Opened { pipeline, inputs: inputs.clone() });
 
         let outputs = self.store.outputs(env.id).await?;
         let secrets = SecretSet::default();
@@ -305,7 +316,25 @@ impl Engine {
             failed_job: failed.map(|(j, _)| j),
             jobs,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            inputs,
         })
+    }
+
+    /// The request's inputs as the pipeline records them.
+    fn inputs(&self, req: &Request, commit: Option<String>) -> PipelineInputs {
+        let (trigger, user) = PipelineInputs::split_trigger(&self.trigger);
+        PipelineInputs {
+            repository: req.origin.repository.clone(),
+            commit,
+            environment: req.env.clone(),
+            command: req.origin.command.clone().unwrap_or_else(|| req.event.as_str().to_string()),
+            job: req.job.clone(),
+            args: req.raw_args.clone(),
+            trigger,
+            user,
+            pull_request: req.origin.pull_request,
+            ttl: self.project.environment(&req.env).and_then(|e| e.ttl.as_ref()).map(|t| t.declared.clone()),
+        }
     }
 
     /// Jobs whose newest run is a successful delete: a resumed destroy skips them.

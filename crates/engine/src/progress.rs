@@ -12,6 +12,11 @@ pub enum Progress {
     Planned {
         jobs: Vec<String>,
     },
+    /// The pipeline is recorded, with what it was asked to do.
+    Opened {
+        pipeline: terrace_model::PipelineId,
+        inputs: terrace_store::PipelineInputs,
+    },
     Started {
         job: String,
         run: RunId,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
+use crate::cron::CronSchedule;
 use crate::event::Event;
 
 /// The executors a job may name in `executor:` (the engine's registry has one of each);
@@ -94,6 +95,18 @@ pub struct EnvironmentDef {
     pub branch: Option<String>,
     /// What a failed `start` leads to.
     pub on_failure: OnFailure,
+    /// An ephemeral environment: destroyed (its `delete` event) this long after its
+    /// record was created, unless extended.
+    pub ttl: Option<Ttl>,
+    /// When to check for drift: a scheduled plan that marks the environment drifted.
+    pub drift: Option<CronSchedule>,
+}
+
+/// An environment's time to live, as declared (`72h`) and as a duration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ttl {
+    pub duration: Duration,
+    pub declared: String,
 }
 
 /// `on_failure:` of an environment.
@@ -253,6 +266,9 @@ pub struct Job {
     /// The artifacts it consumes: it gets their `<NAME>_VERSION`, `_DIGEST`, `_IMAGE`, and
     /// a promotion of one of them to its environment runs its `start` again.
     pub artifacts: Vec<String>,
+    /// A cron job (seed 001): its `start` runs on this schedule in every deployed
+    /// environment it runs in (server, or `terrace tick`).
+    pub schedule: Option<CronSchedule>,
 }
 
 /// A job's container: an image from a registry, or one built from its source folder
@@ -308,6 +324,7 @@ impl Job {
             executor: None,
             container: ContainerSettings::default(),
             artifacts: Vec::new(),
+            schedule: None,
         }
     }
 

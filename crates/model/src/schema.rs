@@ -97,7 +97,9 @@ pub fn json_schema() -> Value {
                                 }
                             }
                         ]
-                    }
+                    },
+                    "ttl": { "type": "string", "minLength": 1, "description": "Time to live of an ephemeral environment (`72h`, `1h 30m`): its `delete` event runs this long after it was created (`terrace env extend ENV 24h` postpones it); warnings go out before." },
+                    "drift": { "$ref": "#/$defs/cron", "description": "When to check for drift: a scheduled plan of its terraform/opentofu jobs; resources changed outside Terrace mark the environment drifted (output-only changes do not)." }
                 }
             },
             "job": job_schema(&events, &templates),
@@ -131,6 +133,10 @@ pub fn json_schema() -> Value {
                     { "type": "string", "minLength": 1 },
                     { "type": "array", "minItems": 1, "items": { "type": "string" } }
                 ]
+            },
+            "cron": {
+                "description": "A cron expression in UTC: minute hour day-of-month month day-of-week (an optional seconds field first), e.g. \"0 3 * * *\".",
+                "type": "string", "minLength": 9
             },
             "executor": {
                 "description": "An executor: where a job's steps run (`local`: processes on the host running Terrace; `docker`: a container per step on the Docker Engine).",
@@ -266,7 +272,8 @@ fn job_schema(events: &[&str], templates: &[&str]) -> Value {
                 "type": ["array", "null"],
                 "items": { "type": "string", "pattern": RESOURCE_NAME },
                 "uniqueItems": true
-            }
+            },
+            "schedule": { "$ref": "#/$defs/cron", "description": "A cron job: its `start` runs on this schedule in every deployed (running) environment it runs in; a tick missed while no server ran runs once, not once per missed tick." }
         }
     })
 }

@@ -11,6 +11,7 @@ pub mod scheduler;
 pub mod state_backend;
 
 use std::future::Future;
+use std::time::Duration;
 
 use terrace_store::StoreError;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,9 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// `TERRACE_CLOCK_OFFSET` (tests only) could not be read.
+    #[error("{0}")]
+    Clock(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -61,6 +65,7 @@ pub async fn serve(
         log_poll: std::time::Duration::from_millis(250),
         allow_env: config.allow_env.clone(),
         forges: config.forges.clone(),
+        clock: terrace_engine::timed::Clock::from_env().map_err(ServerError::Clock)?,
     };
     let app = App::new(store.server_store(), settings, terrace_engine::replica_owner());
     for path in &config.projects {
@@ -102,6 +107,7 @@ pub async fn serve(
         .0
         .is_postgres()
         .then(|| tokio::spawn(scheduler::listen_for_wakeups(store.0.clone(), app.clone(), config.poll, stop.clone())));
+    let timed = tokio::spawn(scheduler::timed::run(app.clone(), config.poll.max(Duration::from_secs(1)), stop.clone()));
     let scheduler = tokio::spawn(scheduler::run(app.clone(), sched_cfg, stop.clone()));
     let stop_serving = CancellationToken::new();
     let graceful = {
@@ -124,6 +130,7 @@ pub async fn serve(
     watcher.abort();
     stop.cancel();
     let _ = scheduler.await;
+    let _ = timed.await;
     if let Some(wakeups) = wakeups {
         let _ = wakeups.await;
     }

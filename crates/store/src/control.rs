@@ -81,6 +81,8 @@ pub struct NewRequest {
     pub requested_by: String,
     /// How many times it may be claimed (a killed server's claim counts).
     pub max_attempts: u32,
+    /// What asked beyond `requested_by` (repository, pull request, command, commit).
+    pub origin: crate::records::Origin,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -101,6 +103,8 @@ pub struct RequestRecord {
     pub lease_expires_at: Option<OffsetDateTime>,
     /// The fencing token of the request's lease, bumped by every claim or take-back.
     pub lease_token: u64,
+    /// What asked beyond `requested_by`, when anything did.
+    pub origin: Option<crate::records::Origin>,
     pub cancel_requested: bool,
     /// The job runs this request created so far (all attempts).
     pub run_ids: Vec<RunId>,

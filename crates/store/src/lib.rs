@@ -18,6 +18,7 @@ pub mod records;
 mod sql;
 pub mod state;
 mod store;
+pub mod timed;
 
 pub use approvals::{ApprovalFilter, ApprovalId, ApprovalRecord, ApprovalState, Decision, NewApproval, SubjectKind};
 pub use control::ControlStore;
@@ -29,3 +30,4 @@ pub use records::*;
 pub use sql::{PgConnectOptions, REQUESTS_CHANNEL, RequestWakeups, SqlStore};
 pub use state::{NewPlan, SavedPlan, StateKey, StateLock, StateStore, StateVersion};
 pub use store::{Result, Store};
+pub use timed::{ExpiryRecord, ScheduleStore};

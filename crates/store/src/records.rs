@@ -164,6 +164,58 @@ pub struct RunRecord {
     /// The exact commit the run's source was checked out at (its git source's, else the
     /// project's), when known.
     pub commit: Option<String>,
+    /// What its pipeline was asked to do (runs made before Terrace recorded it: none).
+    pub inputs: Option<PipelineInputs>,
+}
+
+/// What asked for a pipeline beyond its trigger (seed 002's inputs): the repository and
+/// pull request of a git event, the pipeline command. Empty
+/// for a plain CLI or API event. Queued requests keep it (JSON) until they run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Origin {
+    pub repository: Option<String>,
+    pub pull_request: Option<u64>,
+    /// The pipeline command (`plan-apply`, `ephemeral`, `schedule`, `drift`, ...); the
+    /// event's name when absent.
+    pub command: Option<String>,
+}
+
+/// The inputs of a pipeline run, as seed 002 lists them (repository, commit, target
+/// environment, command, user, pull request, time to live), recorded on the pipeline and
+/// each of its runs. A field that does not apply is null.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PipelineInputs {
+    /// The git repository the project or the job's source came from.
+    pub repository: Option<String>,
+    /// The commit the pipeline ran at (`TERRACE_COMMIT`).
+    pub commit: Option<String>,
+    pub environment: String,
+    /// What was asked: the event (`start`, `stop`, `delete`, `plan`, `raw`), or the
+    /// pipeline command that asked it (`plan-apply`, `ephemeral`, `drift`, ...).
+    pub command: String,
+    /// A force run's job.
+    pub job: Option<String>,
+    /// Arguments passed to the tool (`raw`).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// What started it: `cli`, `api`, `schedule`, `ttl`, `drift`, `webhook`, ...
+    pub trigger: String,
+    /// Who, when a person or a token did (`alice`, the API token's name).
+    pub user: Option<String>,
+    /// The pull (merge) request it ran for.
+    pub pull_request: Option<u64>,
+    /// The environment's time to live, as declared (`72h`).
+    pub ttl: Option<String>,
+}
+
+impl PipelineInputs {
+    /// `trigger` and `user` from a run's trigger (`cli:alice` → `cli`, `alice`).
+    pub fn split_trigger(trigger: &str) -> (String, Option<String>) {
+        match trigger.split_once(':') {
+            Some((kind, who)) if !who.is_empty() => (kind.to_string(), Some(who.to_string())),
+            _ => (trigger.trim_end_matches(':').to_string(), None),
+        }
+    }
 }
 
 /// What `skip_unchanged` knows of a run's inputs, for `Store::set_run_inputs`.
@@ -326,6 +378,8 @@ pub struct NewPipeline {
     pub trigger: String,
     /// The environment's state while the pipeline runs (a lifecycle event moves it).
     pub env_state: Option<EnvState>,
+    /// What it was asked to do, recorded on the pipeline and each run.
+    pub inputs: PipelineInputs,
     /// Its runs (their `pipeline_id` is set to the new pipeline's).
     pub runs: Vec<NewRun>,
 }

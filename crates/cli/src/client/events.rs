@@ -156,5 +156,6 @@ fn to_outcome(v: &Value) -> Result<PipelineOutcome, CliError> {
         failed_job: v["failed_job"].as_str().map(str::to_string),
         jobs,
         duration_ms: v["duration_ms"].as_u64().unwrap_or(0),
+        inputs: serde_json::from_value(v["inputs"].clone()).unwrap_or_default(),
     })
 }

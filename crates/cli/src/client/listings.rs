@@ -93,6 +93,9 @@ pub async fn status(client: &Client, g: &Global, a: &StatusArgs) -> Result<ExitC
         outln!("  {reason}");
     }
     crate::commands::approvals::print_pending(&approvals)?;
+    if let Ok(Some(t)) = serde_json::from_value::<Option<terrace_engine::timed::ttl::TtlStatus>>(env["ttl"].clone()) {
+        outln!("{}", crate::commands::timed::ttl_line(&t));
+    }
     let info: Value = client.get(&format!("/projects/{}", seg(&project))).await?;
     let runs = env["jobs"].as_array().cloned().unwrap_or_default();
     let rows = info["jobs"]
@@ -194,4 +197,14 @@ pub async fn outputs(client: &Client, g: &Global, a: &OutputsArgs) -> Result<Exi
         .collect();
     table::print(&["NAME", "VALUE", "JOB", "SECRET", "VARIABLE"], rows)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `terrace env extend ENV BY` against a server.
+pub async fn env(client: &Client, g: &Global, command: crate::args::EnvCommand) -> Result<ExitCode, CliError> {
+    let crate::args::EnvCommand::Extend { env, by, json } = command;
+    let project = project_name(client, g).await?;
+    let body = serde_json::json!({"by": humantime::format_duration(by).to_string()});
+    let path = format!("/projects/{}/environments/{}/extend", seg(&project), seg(&env));
+    let status: terrace_engine::timed::ttl::TtlStatus = client.call(reqwest::Method::POST, &path, Some(&body)).await?;
+    crate::commands::timed::print_extended(&env, &status, json)
 }

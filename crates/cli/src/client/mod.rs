@@ -49,6 +49,8 @@ pub fn handles(command: &Command) -> bool {
             | Command::Approve(_)
             | Command::Reject(_)
             | Command::Approvals(_)
+            | Command::Env(_)
+            | Command::Tick(_)
     )
 }
 
@@ -73,6 +75,10 @@ pub async fn dispatch(g: &Global, command: Command) -> Result<ExitCode, CliError
         Command::Approve(a) => approvals::decide(&client, a, terrace_store::Decision::Approve).await,
         Command::Reject(a) => approvals::decide(&client, a, terrace_store::Decision::Reject).await,
         Command::Approvals(a) => approvals::list(&client, g, &a).await,
+        Command::Env(e) => listings::env(&client, g, e).await,
+        Command::Tick(_) => Err(CliError::usage(
+            "a terrace server runs what is due by itself: `terrace tick` is for local mode (run it without --server)",
+        )),
         _ => Err(CliError::usage("this command has no client mode: run it without --server")),
     }
 }

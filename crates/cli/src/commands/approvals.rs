@@ -81,6 +81,7 @@ pub async fn decide(g: &Global, a: DecideArgs, decision: Decision) -> Result<Exi
                 secrets: Default::default(),
                 commit: None,
                 saved_plan: None,
+                origin: Default::default(),
             };
             let (code, outcome) = lifecycle::execute(s, &a.exec, req, Gate::Approved).await?;
             if let Some(o) = outcome {

@@ -25,6 +25,7 @@ pub async fn event(g: &Global, a: EventArgs, event: Event) -> Result<ExitCode, C
         secrets: Default::default(),
         commit: None,
         saved_plan: None,
+        origin: Default::default(),
     };
     Ok(execute(session(g).await?, &a.exec, req, Gate::Check).await?.0)
 }
@@ -58,8 +59,16 @@ pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
         }
         Some(prefix) => Some(plan_run(g, prefix, &job, &env).await?),
     };
-    let req =
-        Request { env, event, job: Some(job), raw_args: a.args, secrets: Default::default(), commit: None, saved_plan };
+    let req = Request {
+        env,
+        event,
+        job: Some(job),
+        raw_args: a.args,
+        secrets: Default::default(),
+        commit: None,
+        saved_plan,
+        origin: Default::default(),
+    };
     Ok(execute(session(g).await?, &a.exec, req, Gate::Check).await?.0)
 }
 

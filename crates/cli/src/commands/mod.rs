@@ -11,5 +11,6 @@ pub mod runs;
 pub mod server;
 pub mod status;
 pub mod template;
+pub mod timed;
 pub mod token;
 pub mod validate;

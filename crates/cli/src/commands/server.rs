@@ -45,7 +45,7 @@ pub async fn server(g: &Global, a: ServerArgs) -> Result<ExitCode, CliError> {
     };
     let config = ServerConfig::resolve(top, a.config.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
     terrace_server::serve(config, shutdown_signal()).await.map_err(|e| match e {
-        ServerError::Config(_) | ServerError::Project { .. } | ServerError::Bind { .. } => {
+        ServerError::Config(_) | ServerError::Project { .. } | ServerError::Bind { .. } | ServerError::Clock(_) => {
             CliError::usage(e.to_string())
         }
         other => CliError::Failed(other.to_string()),

@@ -55,11 +55,13 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     };
     let runs = s.store.last_runs(env.id).await?;
+    let ttl = terrace_engine::timed::ttl::status(project, &env, s.timed.as_ref()).await?;
     if a.json {
         let mut v = serde_json::to_value(&env)?;
         v["jobs"] = serde_json::to_value(&runs)?;
         v["approvals"] = serde_json::Value::Array(approvals);
         v["artifacts"] = serde_json::Value::Array(pins);
+        v["ttl"] = serde_json::to_value(&ttl)?;
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -69,6 +71,9 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     }
     print_pending(&approvals)?;
     crate::commands::promote::print_pins(&pins)?;
+    if let Some(t) = &ttl {
+        outln!("{}", super::timed::ttl_line(t));
+    }
     let rows = project
         .jobs
         .keys()

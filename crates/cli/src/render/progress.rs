@@ -56,6 +56,7 @@ impl Plain {
     fn print(&self, event: Progress, at: time::OffsetDateTime) {
         let now = super::table::when(at);
         match event {
+            Progress::Opened { .. } => {}
             Progress::Planned { jobs } => errln!(
                 "[{now}] plan: {}",
                 if jobs.is_empty() { "no job runs on this event".into() } else { jobs.join(" → ") }
@@ -113,6 +114,7 @@ impl Live {
 impl Observer for Live {
     fn observe(&self, event: Progress) {
         match event {
+            Progress::Opened { .. } => {}
             Progress::Planned { jobs } => {
                 let Ok(mut bars) = self.bars.lock() else { return };
                 let width = jobs.iter().map(String::len).max().unwrap_or(0);

@@ -64,6 +64,7 @@ impl Fixture {
             secrets: SecretValues::default(),
             commit: None,
             saved_plan: None,
+            origin: Default::default(),
         };
         let observer: Arc<dyn terrace_engine::Observer> = Arc::new(terrace_engine::progress::Silent);
         self.engine.run_event(req, observer, CancellationToken::new()).await.unwrap()

@@ -47,6 +47,13 @@ pub(super) fn environments(
         let on_failure = get(&entries, "on_failure")
             .and_then(|(p, n)| on_failure(d, &Slot::new(n, p, format!("`on_failure` of {label}"))))
             .unwrap_or_default();
+
+        let field = |key: &str| get(&entries, key).map(|(p, n)| Slot::new(n, p, format!("`{key}` of {label}")));
+        let ttl = field("ttl").and_then(|s| {
+            let declared = s.string(d, "a duration such as `72h`")?;
+            super::job::duration(d, &s).map(|duration| crate::project::Ttl { duration, declared })
+        });
+        let drift = field("drift").and_then(|s| super::job::cron(d, &s));
         let mut def = EnvironmentDef {
             name: name.to_string(),
             variables,
@@ -55,6 +62,8 @@ pub(super) fn environments(
             approval,
             branch,
             on_failure,
+            ttl,
+            drift,
         };
         let mut inputs = Vec::new();
         if let Some((p, n)) = get(&entries, "inputs") {

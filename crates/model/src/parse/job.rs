@@ -101,6 +101,7 @@ pub(super) fn job(
         job.variables = variables(d, &slot, &block, sites, source);
     }
     job.max_duration = field("max_duration").and_then(|s| duration(d, &s));
+    job.schedule = field("schedule").and_then(|s| cron(d, &s));
     job.max_restarts = field("max_restarts").and_then(|s| s.number(d, MAX_RESTARTS)).unwrap_or(0);
     if let Some(slot) = field("passthrough") {
         for (var, var_at) in unique_strings(d, &slot).unwrap_or_default() {
@@ -183,8 +184,27 @@ pub(super) fn relative_path(d: &mut Diags, slot: &Slot<'_>) -> Option<PathBuf> {
     None
 }
 
+/// A cron expression (`schedule`, `drift`).
+pub(super) fn cron(d: &mut Diags, slot: &Slot<'_>) -> Option<crate::cron::CronSchedule> {
+    let text = slot.string(d, "a cron expression such as \"*/15 * * * *\" (minute hour day month weekday)")?;
+    match crate::cron::CronSchedule::parse(&text) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            d.error(
+                slot.pos(),
+                format!(
+                    "{} `{}` {e}: write five fields (minute hour day-of-month month day-of-week), for example \"0 3 * * *\"",
+                    slot.label,
+                    shorten(&text)
+                ),
+            );
+            None
+        }
+    }
+}
+
 /// A humantime duration such as `10m` or `1h 30m`, longer than zero.
-fn duration(d: &mut Diags, slot: &Slot<'_>) -> Option<Duration> {
+pub(super) fn duration(d: &mut Diags, slot: &Slot<'_>) -> Option<Duration> {
     let text = slot.string(d, "a duration such as `10m` or `1h 30m`")?;
     match humantime::parse_duration(&text) {
         Ok(value) if value.is_zero() => d.error(slot.pos(), format!("{} must be longer than zero", slot.label)),

@@ -54,7 +54,8 @@ use walk::{Diags, Pos, Slot, check_keys, get, shorten};
 /// The keys of the top level, an environment, a job and a long-form variable. The JSON
 /// Schema's property names are tested against these, so the two cannot drift.
 pub const TOP_KEYS: &[&str] = &["project", "variables", "environments", "jobs", "executor", "artifacts"];
-pub const ENVIRONMENT_KEYS: &[&str] = &["variables", "inputs", "executor", "branch", "on_failure", "approval"];
+pub const ENVIRONMENT_KEYS: &[&str] =
+    &["variables", "inputs", "executor", "branch", "on_failure", "approval", "ttl", "drift"];
 pub const JOB_KEYS: &[&str] = &[
     "template",
     "source",
@@ -79,6 +80,7 @@ pub const JOB_KEYS: &[&str] = &[
     "entrypoint",
     "resources",
     "artifacts",
+    "schedule",
 ];
 /// The keys of a job's `resources`.
 pub const RESOURCE_KEYS: &[&str] = container::RESOURCE_KEYS;

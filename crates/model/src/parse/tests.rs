@@ -94,6 +94,7 @@ fn full_file_round_trips() {
         executor: None,
         container: Default::default(),
         artifacts: vec![],
+        schedule: None,
     };
     let network = Job {
         name: "network".into(),
@@ -124,6 +125,8 @@ fn full_file_round_trips() {
                 approval: Default::default(),
                 branch: None,
                 on_failure: Default::default(),
+                ttl: None,
+                drift: None,
             },
         )
     };
@@ -185,7 +188,7 @@ fn unknown_keys_list_the_allowed_ones_and_suggest() {
     assert!(message.ends_with("; did you mean `commands`?"), "{message}");
     assert_eq!(
         only("project: p\nenvironments:\n  dev: {vars: {}}\n"),
-        "3:9: unknown key `vars` in environment `dev`: expected one of variables, inputs, executor, branch, on_failure, approval"
+        "3:9: unknown key `vars` in environment `dev`: expected one of variables, inputs, executor, branch, on_failure, approval, ttl, drift"
     );
 }
 
@@ -338,4 +341,27 @@ fn artifacts_name_a_repository_a_tag_pattern_and_an_order() {
     assert!(e.contains("must give a valid tag"), "{e}");
     assert!(e.contains("names unknown environment `qa`"), "{e}");
     assert!(e.contains("artifact `b` has no `image`"), "{e}");
+}
+
+#[test]
+fn ttl_drift_and_schedule_parse_and_bad_ones_say_why() {
+    let project = parse_project(
+        "t.yaml",
+        "project: p\nenvironments:\n  pr:\n    ttl: 72h\n    drift: \"*/30 * * * *\"\njobs:\n  db:\n    events: [start]\n    \
+         commands: {start: x}\n    schedule: \"0 3 * * *\"\n",
+    )
+    .unwrap();
+    let pr = project.environment("pr").unwrap();
+    assert_eq!(
+        pr.ttl.as_ref().map(|t| (t.duration, t.declared.as_str())),
+        Some((Duration::from_secs(72 * 3600), "72h"))
+    );
+    assert_eq!(pr.drift.as_ref().map(|c| c.as_str()), Some("*/30 * * * *"));
+    assert_eq!(project.jobs["db"].schedule.as_ref().map(|c| c.as_str()), Some("0 3 * * *"));
+    let message = only("project: p\nenvironments:\n  pr:\n    ttl: soon\n");
+    assert!(message.starts_with("4:10: `ttl` of environment `pr` `soon` is not a duration"), "{message}");
+    let message = only("project: p\nenvironments:\n  pr:\n    drift: every hour\n");
+    assert!(message.contains("`drift` of environment `pr` `every hour` is not a cron expression"), "{message}");
+    let message = only(&with_job("events: [start]\ncommands: {start: x}\nschedule: \"61 * * * *\""));
+    assert!(message.contains("`schedule` of job `db`"), "{message}");
 }

@@ -116,6 +116,7 @@ pub async fn decide(
                 args: subject.args,
                 requested_by: decided.requested_by.clone(),
                 max_attempts: app.settings.max_attempts,
+                origin: Default::default(),
             })
             .await?;
         if let Some(r) = queued {

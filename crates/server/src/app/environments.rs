@@ -149,11 +149,41 @@ pub async fn show(app: &App, caller: &Caller, project: &str, env: &str, reveal: 
         limit: Some(100),
     };
     let approvals = app.store.list_approvals(&waiting).await?.into_iter().map(Into::into).collect();
+    let ttl = match &record {
+        Some(r) => terrace_engine::timed::ttl::status(&loaded.project, r, app.store.as_ref()).await?,
+        None => None,
+    };
     Ok(EnvironmentView {
         summary: summary(&loaded.project.name, env, record.as_ref(), defined),
         outputs,
         jobs: jobs.into_iter().map(RunView::from).collect(),
         secrets,
         approvals,
+        ttl,
     })
+}
+
+/// `terrace env extend ENV BY`: moves an ephemeral environment's destroy `by` later.
+pub async fn extend(
+    app: &App,
+    caller: &Caller,
+    project: &str,
+    env: &str,
+    body: super::views::ExtendBody,
+) -> AppResult<terrace_engine::timed::ttl::TtlStatus> {
+    caller.require(Role::Operator)?;
+    let by = humantime::parse_duration(body.by.trim()).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+        AppError::bad("by", format!("`{}` is not a duration: write for example `24h`", clip(&body.by)))
+    })?;
+    let loaded = projects::load(app, project).await?;
+    let record = require_known(app, &loaded, env).await?.ok_or_else(|| {
+        AppError::Conflict(format!("environment `{}` has no record yet: start it before extending it", clip(env)))
+    })?;
+    let now = app.settings.clock.now();
+    let status = terrace_engine::timed::ttl::extend(&loaded.project, &record, app.store.as_ref(), by, now).await?;
+    let detail = format!("by {} to {}", humantime::format_duration(by), status.destroy_at);
+    app.store
+        .audit(&caller.actor(), "environment.extend", &format!("environment:{project}/{env}"), Some(&detail))
+        .await?;
+    Ok(status)
 }

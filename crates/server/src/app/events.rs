@@ -89,6 +89,7 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
         args: args.clone(),
         requested_by: caller.actor(),
         max_attempts: app.settings.max_attempts,
+        origin: Default::default(),
     };
     let policy = loaded.project.environment(env).map(|e| e.approval).unwrap_or_default();
     let subject = PipelineSubject { event, job: body.job, args };

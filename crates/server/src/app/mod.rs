@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use terrace_store::{ControlStore, Store};
+use terrace_store::{ControlStore, ScheduleStore, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -27,9 +27,10 @@ use crate::metrics::Metrics;
 pub use access::Caller;
 pub use error::AppError;
 
-/// The store the server needs: the engine's `Store` and the control plane's tables.
-pub trait ServerStore: Store + ControlStore {}
-impl<T: Store + ControlStore> ServerStore for T {}
+/// The store the server needs: the engine's `Store`, the control plane's tables and the
+/// time half's (destroy times, schedules, drift, notifications).
+pub trait ServerStore: Store + ControlStore + ScheduleStore {}
+impl<T: Store + ControlStore + ScheduleStore> ServerStore for T {}
 
 pub type AppResult<T> = Result<T, AppError>;
 
@@ -46,6 +47,8 @@ pub struct Settings {
     pub allow_env: Vec<String>,
     /// GitHub and GitLab: webhook secrets, API tokens and base URLs.
     pub forges: crate::config::Forges,
+    /// What time it is for TTL destroys, schedules and drift (shifted in tests only).
+    pub clock: terrace_engine::timed::Clock,
 }
 
 /// What every part of the server shares: the store, settings, and a way to wake the

@@ -58,6 +58,18 @@ pub struct EnvironmentView {
     pub secrets: Vec<String>,
     /// What awaits approval in it (events, promotions).
     pub approvals: Vec<ApprovalView>,
+    /// An ephemeral environment's destroy time (`ttl:`); null for others.
+    #[schema(value_type = Option<Object>)]
+    pub ttl: Option<terrace_engine::timed::ttl::TtlStatus>,
+}
+
+/// `POST .../environments/{environment}/extend`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    /// How much later the destroy happens, from its current time (or from now once due).
+    #[schema(example = "24h")]
+    pub by: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -127,6 +139,10 @@ pub struct RunView {
     /// The exact commit the run's source was at (its git source's, else the project's).
     #[serde(default)]
     pub commit: Option<String>,
+    /// What its pipeline was asked to do (seed 002's inputs): repository, commit,
+    /// environment, command, job, args, trigger, user, pull_request, ttl.
+    #[schema(value_type = Option<Object>)]
+    pub inputs: Option<terrace_store::PipelineInputs>,
 }
 
 impl From<RunRecord> for RunView {
@@ -151,6 +167,7 @@ impl From<RunRecord> for RunView {
             plan: r.plan,
             inputs_changed: r.inputs_changed,
             commit: r.commit,
+            inputs: r.inputs,
         }
     }
 }

@@ -21,15 +21,28 @@ use crate::app::{App, AppError, projects};
 /// How often a request waits for an environment a local `terrace` process holds.
 const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Passes the ids of the runs the engine creates to the request's record.
-struct RunIds(mpsc::UnboundedSender<RunId>);
+/// What the request's record and the audit log learn while the engine runs.
+enum Seen {
+    Run(RunId),
+    Opened(terrace_model::PipelineId, Box<terrace_store::PipelineInputs>),
+}
+
+/// Passes the ids of the runs the engine creates to the request's record, and the
+/// pipeline's inputs to the audit log.
+struct RunIds(mpsc::UnboundedSender<Seen>);
 
 impl Observer for RunIds {
     fn observe(&self, event: Progress) {
-        if let Progress::Started { run, .. } | Progress::Finished { run, .. } = event {
-            let _ = self.0.send(run);
-            // Tests make the request's task panic here, with a job running.
-            fail::fail_point!("request-job-started");
+        match event {
+            Progress::Started { run, .. } | Progress::Finished { run, .. } => {
+                let _ = self.0.send(Seen::Run(run));
+                // Tests make the request's task panic here, with a job running.
+                fail::fail_point!("request-job-started");
+            }
+            Progress::Opened { pipeline, inputs } => {
+                let _ = self.0.send(Seen::Opened(pipeline, Box::new(inputs)));
+            }
+            _ => {}
         }
     }
 }
@@ -56,8 +69,16 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
     let writer = {
         let (app, lease, mut ids, cancel) =
             (app.clone(), lease.clone(), request.run_ids.clone(), handle.cancel.clone());
+        let actor = request.requested_by.clone();
         tokio::spawn(async move {
-            while let Some(run) = rx.recv().await {
+            while let Some(seen) = rx.recv().await {
+                let run = match seen {
+                    Seen::Run(run) => run,
+                    Seen::Opened(pipeline, inputs) => {
+                        audit_inputs(&app, &actor, pipeline, &inputs).await;
+                        continue;
+                    }
+                };
                 if !ids.contains(&run) {
                     ids.push(run);
                     match app.store.set_request_runs(&lease, &ids).await {
@@ -111,6 +132,19 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
         Err(e) => tracing::error!(request = %id, error = %e, "could not record the request's end"),
     }
     app.metrics.observe_request(request.event.as_str(), state.as_str(), started.elapsed().as_secs_f64());
+}
+
+/// The audit log's entry of a pipeline: who asked, and its inputs (seed 002) as detail.
+async fn audit_inputs(
+    app: &App,
+    actor: &str,
+    pipeline: terrace_model::PipelineId,
+    inputs: &terrace_store::PipelineInputs,
+) {
+    let detail = serde_json::to_string(inputs).unwrap_or_default();
+    if let Err(e) = app.store.audit(actor, "pipeline.start", &format!("pipeline:{pipeline}"), Some(&detail)).await {
+        tracing::warn!(%pipeline, error = %e, "could not record the pipeline in the audit log");
+    }
 }
 
 /// After a panic: the request's runs that had not ended are marked failed (their process
@@ -187,6 +221,7 @@ async fn run(
         secrets,
         commit: None,
         saved_plan: None,
+        origin: request.origin.clone().unwrap_or_default(),
     };
     // A local `terrace` process may hold the environment's lock: wait for it (the claim
     // keeps the request's place) rather than fail the request.

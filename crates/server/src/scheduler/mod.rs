@@ -5,6 +5,7 @@
 
 mod execute;
 mod reaper;
+pub mod timed;
 mod wakeups;
 
 use std::collections::HashMap;

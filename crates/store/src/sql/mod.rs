@@ -10,6 +10,7 @@ mod control_impl;
 mod deliveries;
 mod environments;
 mod events;
+mod expiries;
 mod fence;
 mod log_files;
 mod logs;
@@ -23,6 +24,7 @@ mod state_impl;
 mod store_impl;
 mod tf_plans;
 mod tf_state;
+mod timed_impl;
 mod tokens;
 
 use std::path::Path;

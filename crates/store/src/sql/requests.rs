@@ -19,7 +19,7 @@ const DEFAULT_LIMIT: u32 = 100;
 macro_rules! columns {
     () => {
         "id, project, environment, event, job, args, requested_by, state, reason, attempts, max_attempts, owner, \
-         lease_expires_at, cancel_requested, run_ids, outcome, created_at, started_at, finished_at, lease_token"
+         lease_expires_at, cancel_requested, run_ids, outcome, created_at, started_at, finished_at, lease_token, origin"
     };
 }
 
@@ -45,6 +45,7 @@ pub(super) fn from_row(mut r: Row) -> Result<RequestRecord> {
         started_at: r.ts_opt(17)?,
         finished_at: r.ts_opt(18)?,
         lease_token: r.num(19)?,
+        origin: r.json_opt(20)?,
     })
 }
 
@@ -72,6 +73,10 @@ pub(super) async fn enqueue(s: &SqlStore, req: NewRequest) -> Result<Option<Requ
 /// unless a delete of the same environment is queued or running; its index.
 pub(super) fn push_enqueue(s: &SqlStore, tx: &mut Tx, req: &NewRequest, state: &'static str) -> Result<usize> {
     let args = serde_json::to_string(&req.args).map_err(|e| StoreError::Invalid(format!("request args: {e}")))?;
+    let origin = match req.origin == Default::default() {
+        true => None,
+        false => Some(serde_json::to_string(&req.origin).map_err(|e| StoreError::Invalid(format!("origin: {e}")))?),
+    };
     // The check for a pending delete and the insert must not interleave with another
     // replica's enqueue for the same environment.
     if let Some(lock) = s.db.lock_step(format!("terrace-enqueue:{}/{}", req.project, req.environment)) {
@@ -82,7 +87,7 @@ pub(super) fn push_enqueue(s: &SqlStore, tx: &mut Tx, req: &NewRequest, state: &
             T,
             concat!(
                 "INSERT INTO requests (id, project, environment, event, job, args, requested_by, state, max_attempts, \
-                 created_at) SELECT $1, $2, $3, $4, $5, $6, $7, $10, $8, $9 \
+                 created_at, origin) SELECT $1, $2, $3, $4, $5, $6, $7, $10, $8, $9, $11 \
                  WHERE NOT EXISTS (SELECT 1 FROM requests WHERE project = $2 AND environment = $3 \
                      AND event = 'delete' AND job IS NULL AND state IN ('queued', 'running')) \
                  RETURNING ",
@@ -99,6 +104,7 @@ pub(super) fn push_enqueue(s: &SqlStore, tx: &mut Tx, req: &NewRequest, state: &
         .bind(req.max_attempts.max(1))
         .bind(now_db()?)
         .bind(state)
+        .bind(origin)
         .doing(format!("enqueue request {}", req.id)),
     ))
 }

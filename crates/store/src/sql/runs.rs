@@ -19,7 +19,7 @@ macro_rules! columns {
     () => {
         "id, pipeline_id, environment_id, project, environment, job, event, forced, trigger, state, reason, \
          exit_code, inputs_hash, attempts, owner, lease_expires_at, created_at, started_at, finished_at, \
-         plan_summary, artifacts, lease_token, number, input_parts, inputs_changed, commit_sha"
+         plan_summary, artifacts, lease_token, number, input_parts, inputs_changed, commit_sha, inputs"
     };
 }
 
@@ -29,6 +29,7 @@ const DEFAULT_LIMIT: u32 = 100;
 const NEWEST_FIRST: &str = " ORDER BY created_at DESC, id DESC";
 
 pub(super) fn from_row(mut r: Row) -> Result<RunRecord> {
+    let inputs: Option<crate::records::PipelineInputs> = r.json_opt(26)?;
     Ok(RunRecord {
         id: r.parsed(0)?,
         pipeline_id: r.parsed_opt(1)?,
@@ -56,6 +57,7 @@ pub(super) fn from_row(mut r: Row) -> Result<RunRecord> {
         input_parts: r.json_opt(23)?,
         inputs_changed: r.json_opt(24)?,
         commit: r.text_opt(25)?,
+        inputs,
     })
 }
 
@@ -66,8 +68,15 @@ fn all(rows: Vec<Row>) -> Result<Vec<RunRecord>> {
 /// The statements creating `run`, queued and held by `holder` under lease 1 until `until`:
 /// its environment's run counter moves on by one and the run takes that number (the
 /// counter's row lock orders two creations in one environment on PostgreSQL). Returns the
-/// index of the insert, whose answer is the run's row.
-fn insert(tx: &mut Tx, run: &NewRun, holder: &Owner, until: OffsetDateTime, now: i64) -> Result<usize> {
+/// index of the insert, whose answer is the run's row. `inputs` is its pipeline's, as JSON.
+fn insert(
+    tx: &mut Tx,
+    run: &NewRun,
+    holder: &Owner,
+    until: OffsetDateTime,
+    now: i64,
+    inputs: Option<&str>,
+) -> Result<usize> {
     tx.push(
         Stmt::new(
             "run_numbers",
@@ -83,9 +92,9 @@ fn insert(tx: &mut Tx, run: &NewRun, holder: &Owner, until: OffsetDateTime, now:
             T,
             concat!(
                 "INSERT INTO runs (id, pipeline_id, environment_id, project, environment, job, event, forced, trigger, \
-                 state, attempts, owner, lease_expires_at, lease_token, created_at, number, commit_sha) \
+                 state, attempts, owner, lease_expires_at, lease_token, created_at, number, commit_sha, inputs) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $11, 1, $12, \
-                 (SELECT newest FROM run_numbers WHERE project = $4 AND environment = $5), $13) RETURNING ",
+                 (SELECT newest FROM run_numbers WHERE project = $4 AND environment = $5), $13, $14) RETURNING ",
                 columns!()
             ),
         )
@@ -102,21 +111,30 @@ fn insert(tx: &mut Tx, run: &NewRun, holder: &Owner, until: OffsetDateTime, now:
         .bind(ts(until)?)
         .bind(now)
         .bind(run.commit.as_deref())
+        .bind(inputs)
         .doing(format!("create run {}", run.id)),
     ))
 }
 
-fn insert_pipeline(id: PipelineId, env: EnvironmentId, event: Event, trigger: &str, now: i64) -> Stmt {
+fn insert_pipeline(
+    id: PipelineId,
+    env: EnvironmentId,
+    event: Event,
+    trigger: &str,
+    now: i64,
+    inputs: Option<&str>,
+) -> Stmt {
     Stmt::new(
         "pipelines",
-        "INSERT INTO pipelines (id, environment_id, event, state, trigger, created_at) \
-         VALUES ($1, $2, $3, 'running', $4, $5)",
+        "INSERT INTO pipelines (id, environment_id, event, state, trigger, created_at, inputs) \
+         VALUES ($1, $2, $3, 'running', $4, $5, $6)",
     )
     .bind(text(id))
     .bind(text(env))
     .bind(event.as_str())
     .bind(trigger)
     .bind(now)
+    .bind(inputs)
     .doing(format!("create a pipeline of environment {env}"))
 }
 
@@ -128,7 +146,7 @@ pub(super) async fn create_pipeline(
 ) -> Result<PipelineId> {
     let id = PipelineId::new();
     let mut tx = Tx::new();
-    tx.push(insert_pipeline(id, env, event, trigger, now_db()?));
+    tx.push(insert_pipeline(id, env, event, trigger, now_db()?, None));
     s.db.write(tx).await?;
     Ok(id)
 }
@@ -148,12 +166,13 @@ pub(super) async fn open_pipeline(
         let env = p.environment_id;
         tx.one(environments::state_stmt(env, state, None, None)?, move || StoreError::not_found("environment", env));
     }
-    tx.push(insert_pipeline(id, p.environment_id, p.event, &p.trigger, now));
+    let inputs = serde_json::to_string(&p.inputs).map_err(|e| StoreError::Invalid(format!("run inputs: {e}")))?;
+    tx.push(insert_pipeline(id, p.environment_id, p.event, &p.trigger, now, Some(&inputs)));
     let mut inserts = Vec::with_capacity(p.runs.len());
     for run in &p.runs {
         let mut run = run.clone();
         run.pipeline_id = Some(id);
-        inserts.push(insert(&mut tx, &run, holder, until, now)?);
+        inserts.push(insert(&mut tx, &run, holder, until, now, Some(&inputs))?);
     }
     let mut outs = s.db.write(tx).await?;
     let mut opened = Vec::with_capacity(p.runs.len());
@@ -203,7 +222,7 @@ pub(super) async fn close_pipeline(s: &SqlStore, end: &PipelineEnd<'_>) -> Resul
 
 pub(super) async fn create(s: &SqlStore, run: NewRun, holder: &Owner, until: OffsetDateTime) -> Result<RunRecord> {
     let mut tx = Tx::new();
-    let i = insert(&mut tx, &run, holder, until, now_db()?)?;
+    let i = insert(&mut tx, &run, holder, until, now_db()?, None)?;
     let mut outs = s.db.write(tx).await?;
     let row = outs[i].rows.pop().ok_or_else(|| StoreError::Corrupt(format!("run {} not returned", run.id)))?;
     from_row(row)

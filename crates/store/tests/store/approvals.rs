@@ -19,6 +19,7 @@ fn req(env: &str) -> NewRequest {
         args: vec![],
         requested_by: "api:alice".into(),
         max_attempts: 2,
+        origin: Default::default(),
     }
 }
 

@@ -22,6 +22,7 @@ pub const POSTGRES_URL_VAR: &str = "TERRACE_TEST_POSTGRES_URL";
 pub struct Fixture {
     pub store: Arc<dyn Store>,
     pub control: Arc<dyn ControlStore>,
+    pub timed: Arc<dyn terrace_store::ScheduleStore>,
     backend: Backend,
 }
 
@@ -70,7 +71,7 @@ impl Fixture {
     pub async fn sqlite() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqlStore::open_sqlite(&db_path(dir.path()), Cipher::new(KEY)).await.unwrap());
-        Fixture { store: store.clone(), control: store, backend: Backend::Sqlite { dir } }
+        Fixture { store: store.clone(), control: store.clone(), timed: store, backend: Backend::Sqlite { dir } }
     }
 
     /// A store in a schema of its own, so tests run in parallel on one database.
@@ -79,7 +80,8 @@ impl Fixture {
         let store = Arc::new(SqlStore::open_postgres_with(options.clone(), Cipher::new(KEY)).await.unwrap());
         Some(Fixture {
             store: store.clone(),
-            control: store,
+            control: store.clone(),
+            timed: store,
             backend: Backend::Postgres { options: Box::new(options) },
         })
     }

@@ -22,6 +22,7 @@ fn req(env: &str, event: Event, max_attempts: u32) -> NewRequest {
         args: vec![],
         requested_by: "api:test".into(),
         max_attempts,
+        origin: Default::default(),
     }
 }
 

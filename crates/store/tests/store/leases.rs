@@ -109,6 +109,14 @@ async fn a_pipeline_opens_in_one_go_with_its_runs_held(f: Fixture) {
         trigger: "cli:test".into(),
         env_state: Some(EnvState::Deploying),
         runs: runs.clone(),
+        inputs: terrace_store::PipelineInputs {
+            environment: "dev".into(),
+            command: "start".into(),
+            trigger: "cli".into(),
+            user: Some("test".into()),
+            commit: Some("a".repeat(40)),
+            ..Default::default()
+        },
     };
     let until = soon();
     let (pipeline, opened) = f.store.open_pipeline(&p, &me(), until).await.unwrap();
@@ -119,6 +127,7 @@ async fn a_pipeline_opens_in_one_go_with_its_runs_held(f: Fixture) {
         let got = f.store.get_run(new.id).await.unwrap().unwrap();
         assert_eq!((got.pipeline_id, got.state, got.lease_expires_at), (Some(pipeline), RunState::Queued, Some(until)));
         assert_eq!(got.lease(), Some(l.clone()));
+        assert_eq!(got.inputs.as_ref(), Some(&p.inputs), "each run keeps its pipeline's inputs");
     }
     assert_eq!(f.store.get_environment("shop", "dev").await.unwrap().unwrap().state, EnvState::Deploying);
     // An unknown environment leaves nothing behind.

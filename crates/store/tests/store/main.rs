@@ -16,3 +16,4 @@ mod outputs;
 mod pg_only;
 mod runs;
 mod tf_state;
+mod timed;

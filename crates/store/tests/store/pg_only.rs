@@ -51,6 +51,7 @@ async fn an_enqueued_request_wakes_the_listeners() {
         args: vec![],
         requested_by: "api:test".into(),
         max_attempts: 1,
+        origin: Default::default(),
     };
     other.enqueue_request(request).await.unwrap().unwrap();
     tokio::time::timeout(Duration::from_secs(10), wakeups.next()).await.expect("no notification").unwrap();

@@ -10,13 +10,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::environments::EnvListQuery;
-use crate::app::views::{EnvironmentPage, EnvironmentView};
+use crate::app::views::{EnvironmentPage, EnvironmentView, ExtendBody};
 use crate::app::{App, AppError, environments};
 use crate::http::error::ErrorBody;
+use crate::http::extract::ApiJson;
 use crate::http::extract::{ApiPath, ApiQuery, Auth};
 
 pub fn routes() -> OpenApiRouter<Arc<App>> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(show))
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(show)).routes(routes!(extend))
 }
 
 /// The environments the project file defines, and those the store still has a record of,
@@ -52,4 +53,19 @@ async fn show(
     ApiQuery(q): ApiQuery<ShowQuery>,
 ) -> Result<Json<EnvironmentView>, AppError> {
     Ok(Json(environments::show(&app, &caller, &project, &env, q.reveal.unwrap_or(false)).await?))
+}
+
+/// Moves an ephemeral environment's destroy `by` later (from its destroy time, or from now
+/// once due); a destroy that was failing starts over. 409 without a record, 422 without `ttl`.
+#[utoipa::path(post, operation_id = "extendEnvironment", path = "/projects/{project}/environments/{environment}/extend",
+    tag = "environments", security(("bearer" = [])), params(("project" = String, Path), ("environment" = String, Path)),
+    request_body = ExtendBody,
+    responses((status = 200, body = Object), (status = "default", body = ErrorBody)))]
+async fn extend(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    ApiPath((project, env)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<ExtendBody>,
+) -> Result<Json<terrace_engine::timed::ttl::TtlStatus>, AppError> {
+    Ok(Json(environments::extend(&app, &caller, &project, &env, body).await?))
 }

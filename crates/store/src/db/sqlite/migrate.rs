@@ -45,6 +45,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "webhook deliveries", "0012_webhook_deliveries.sql"),
     migration!(13, "terraform state", "0013_terraform_state.sql"),
     migration!(14, "promotions", "0014_promotions.sql"),
+    migration!(15, "schedules", "0015_schedules.sql"),
 ];
 
 /// How many migrations this version knows.
