@@ -130,11 +130,27 @@ pub enum Command {
     /// Ephemeral environments (`ttl:`): postpone the destroy
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Preview environments of pull requests (`previews:` in terrace.yaml)
+    #[command(subcommand)]
+    Preview(PreviewCommand),
     /// Local mode: run what is due now (TTL destroys, cron jobs, drift checks); a server does it by itself
     #[command(after_help = "A `terrace server` runs its schedules, time-to-live destroys and drift checks itself. \
         Without a server nothing runs in the background: call `terrace tick` from cron or a systemd timer \
         (every minute, say). A tick runs what is due once, however many ticks were missed.")]
     Tick(JsonFlag),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PreviewCommand {
+    /// Each preview: its environment (pr-<id>), pull request, state, age, TTL left and URL
+    #[command(after_help = "Examples:\n  terrace --server URL preview list\n  terrace preview list --json\n\
+        A pull request of a repository named under `previews:` in terrace.yaml opens a preview through the \
+        server's webhooks (/hooks/github, /hooks/gitlab): an environment `pr-<id>` copied from the class's `from`, \
+        <id> being the first 8 hex characters of sha256 of `OWNER/REPO#NUMBER`. See docs/previews.md.")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -93,6 +93,8 @@ pub struct Session {
     pub control: Arc<dyn ControlStore>,
     /// Destroy times, schedules, drift checks, notifications.
     pub timed: Arc<dyn terrace_store::ScheduleStore>,
+    /// Preview environments of pull requests.
+    pub previews: Arc<dyn terrace_store::PreviewStore>,
     pub data: PathBuf,
 }
 
@@ -100,7 +102,7 @@ pub async fn session(g: &Global) -> Result<Session, CliError> {
     let loaded = load_project(g)?;
     let data = data_dir(g, &loaded.root);
     let (store, sqlite) = open_stores(&data).await?;
-    Ok(Session { loaded, store, control: sqlite.clone(), timed: sqlite, data })
+    Ok(Session { loaded, store, control: sqlite.clone(), timed: sqlite.clone(), previews: sqlite, data })
 }
 
 impl Session {

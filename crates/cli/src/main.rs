@@ -76,6 +76,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Token(t) => commands::token::token(g, t).await,
         Command::Secret(s) => client::secrets::secret(g, s).await,
         Command::Env(e) => commands::timed::env(g, e).await,
+        Command::Preview(p) => commands::previews::preview(g, p).await,
         Command::Tick(a) => commands::timed::tick(g, &a).await,
         Command::Approve(a) => commands::approvals::decide(g, a, terrace_store::Decision::Approve).await,
         Command::Reject(a) => commands::approvals::decide(g, a, terrace_store::Decision::Reject).await,

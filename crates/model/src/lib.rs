@@ -10,6 +10,7 @@ pub mod log;
 pub mod names;
 pub mod output;
 pub mod parse;
+pub mod preview;
 pub mod project;
 pub mod refs;
 pub mod resources;

@@ -28,6 +28,8 @@ pub struct Project {
     pub executor: Option<String>,
     /// Images promoted between environments by moving each environment's tag.
     pub artifacts: IndexMap<String, ArtifactDef>,
+    /// Preview classes: pull requests of a repository open environments copied from one.
+    pub previews: IndexMap<String, crate::preview::PreviewDef>,
 }
 
 /// One artifact of `artifacts:`.

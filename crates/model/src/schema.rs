@@ -45,6 +45,12 @@ pub fn json_schema() -> Value {
                 "type": ["object", "null"],
                 "propertyNames": { "pattern": RESOURCE_NAME, "maxLength": 63 },
                 "additionalProperties": { "$ref": "#/$defs/artifact" }
+            },
+            "previews": {
+                "description": "Preview classes: each pull request of `repository` (that passes the label and draft filters) gets an environment `pr-<id>` copied from `from`, kept current on every push and destroyed, resources first, when it closes.",
+                "type": ["object", "null"],
+                "propertyNames": { "pattern": RESOURCE_NAME, "maxLength": 63 },
+                "additionalProperties": { "$ref": "#/$defs/preview" }
             }
         },
         "$defs": {
@@ -127,6 +133,7 @@ pub fn json_schema() -> Value {
                     }
                 }
             },
+            "preview": preview_schema(),
             "command": {
                 "description": "A string run by `/bin/sh -c`, or a list: the program and its arguments, run as is.",
                 "anyOf": [
@@ -146,6 +153,45 @@ pub fn json_schema() -> Value {
                 "type": "string", "minLength": 1, "pattern": "^[^/]",
                 "not": { "pattern": "(^|/)\\.\\.(/|$)" }
             }
+        }
+    })
+}
+
+fn preview_schema() -> Value {
+    let fields: Vec<String> = crate::preview::PR_FIELDS.iter().map(|f| format!("`${{pr.{f}}}`")).collect();
+    let variables = format!(
+        "Variables each preview sets over those of `from`. Values may use {} (`${{pr.id}}`: the first 8 hex characters of sha256 of `OWNER/REPO#NUMBER`) besides the usual references; a secret is `${{secret:NAME}}`, never a value in clear. On a push only the variables whose value changed are updated, and only the jobs whose inputs changed run again.",
+        fields.join(", ")
+    );
+    json!({
+        "description": "A preview class: which pull requests open previews, and what each preview sets.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["repository", "from"],
+        "properties": {
+            "repository": { "type": "string", "pattern": "^[A-Za-z0-9.:-]+(/[A-Za-z0-9._-]+){2,}$", "description": "The repository whose pull requests open previews: `github.com/OWNER/REPO` or `gitlab.com/GROUP/PROJECT` (a self-hosted forge's host likewise)." },
+            "from": { "type": "string", "pattern": RESOURCE_NAME, "description": "The declared environment each preview copies: its variables, jobs and inputs." },
+            "variables": {
+                "description": variables,
+                "type": ["object", "null"],
+                "propertyNames": { "pattern": VARIABLE_NAME, "not": { "pattern": "^TERRACE_" } },
+                "additionalProperties": { "type": ["string", "number", "boolean"] }
+            },
+            "labels": {
+                "description": "Label filters: a pull request needs one of `include` (when given) and none of `exclude`. Adding or removing a label creates or destroys the preview accordingly.",
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "include": { "type": "array", "items": { "type": "string" }, "uniqueItems": true, "description": "Labels that open a preview (any one of them)." },
+                    "exclude": { "type": "array", "items": { "type": "string" }, "uniqueItems": true, "description": "Labels that keep a pull request from having a preview (e.g. `wip`)." }
+                }
+            },
+            "drafts": { "type": "boolean", "default": false, "description": "Whether draft pull requests get previews too." },
+            "ttl": { "type": "string", "minLength": 1, "description": "A preview is destroyed this long after it was created even if its pull request stays open (`72h`)." },
+            "max": { "type": "integer", "minimum": 1, "maximum": crate::parse::MAX_PREVIEWS, "description": "At most this many previews of the class at once; the next pull requests wait in a queue (their comment says so) until one is destroyed." },
+            "url": { "type": "string", "pattern": "^https?://[^\\s]*\\{id\\}", "description": "The preview's address, `{id}` standing for its id, e.g. `https://{id}.previews.example.com`: the first line of the pull request's comment." },
+            "infrastructure": { "type": "boolean", "default": false, "description": "This is the infrastructure repository of the seed: `${pr.infra_branch}` is the pull request's branch (otherwise `infra_branch`)." },
+            "infra_branch": { "type": "string", "minLength": 1, "default": "main", "description": "The infrastructure branch previews of a service repository use, as `${pr.infra_branch}`." }
         }
     })
 }
@@ -295,6 +341,8 @@ mod tests {
         assert_eq!(keys(&s["$defs"]["job"]), JOB_KEYS);
         assert_eq!(keys(&s["$defs"]["job"]["properties"]["resources"]), crate::parse::RESOURCE_KEYS);
         assert_eq!(keys(&s["$defs"]["artifact"]), crate::parse::ARTIFACT_KEYS);
+        assert_eq!(keys(&s["$defs"]["preview"]), crate::parse::PREVIEW_KEYS);
+        assert_eq!(keys(&s["$defs"]["preview"]["properties"]["labels"]), crate::parse::LABEL_KEYS);
         assert_eq!(keys(&s["$defs"]["variable"]["anyOf"][1]), VARIABLE_KEYS);
         assert_eq!(keys(&s["$defs"]["job"]["properties"]["commands"]), ["start", "stop", "delete"]);
         assert_eq!(

@@ -6,6 +6,7 @@ pub mod debug;
 pub mod lifecycle;
 pub mod logs;
 pub mod outputs;
+pub mod previews;
 pub mod promote;
 pub mod runs;
 pub mod server;

@@ -10,6 +10,7 @@ mod hooks;
 mod hosts;
 mod limits;
 mod paging;
+mod previews;
 mod recovery;
 mod replicas;
 mod roles;

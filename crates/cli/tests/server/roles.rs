@@ -31,6 +31,7 @@ fn every_endpoint_checks_the_role() {
         ("GET", "/projects/shop/environments/dev?reveal=true".into(), None, "admin"),
         ("POST", "/projects/shop/environments/dev/events".into(), Some(r#"{"event": "plan"}"#.into()), "operator"),
         ("POST", "/projects/shop/environments/dev/extend".into(), Some(r#"{"by": "1h"}"#.into()), "operator"),
+        ("GET", "/projects/shop/previews".into(), None, "viewer"),
         ("GET", "/requests".into(), None, "viewer"),
         ("GET", format!("/requests/{req}"), None, "viewer"),
         ("POST", format!("/requests/{req}/cancel"), None, "operator"),

@@ -16,6 +16,7 @@ mod git_source;
 mod iac;
 mod job;
 mod load;
+mod previews;
 mod refs;
 mod source;
 mod variables;
@@ -29,6 +30,8 @@ mod tests_container;
 mod tests_git;
 #[cfg(test)]
 mod tests_jobs;
+#[cfg(test)]
+mod tests_previews;
 #[cfg(test)]
 mod tests_refs;
 #[cfg(test)]
@@ -46,6 +49,7 @@ pub use container::reference_problem as image_reference_problem;
 pub use files::ProjectFiles;
 pub use git_source::GIT_SOURCE_KEYS;
 pub use job::{MAX_RESTARTS, TEMPLATES};
+pub use previews::{LABEL_KEYS, MAX_PREVIEWS, PREVIEW_KEYS};
 use source::Source;
 pub use source::{MAX_PROJECT_FILE_BYTES, size_limit_text, too_large};
 use variables::{Block, VarSites};
@@ -53,7 +57,7 @@ use walk::{Diags, Pos, Slot, check_keys, get, shorten};
 
 /// The keys of the top level, an environment, a job and a long-form variable. The JSON
 /// Schema's property names are tested against these, so the two cannot drift.
-pub const TOP_KEYS: &[&str] = &["project", "variables", "environments", "jobs", "executor", "artifacts"];
+pub const TOP_KEYS: &[&str] = &["project", "variables", "environments", "jobs", "executor", "artifacts", "previews"];
 pub const ENVIRONMENT_KEYS: &[&str] =
     &["variables", "inputs", "executor", "branch", "on_failure", "approval", "ttl", "drift"];
 pub const JOB_KEYS: &[&str] = &[
@@ -181,6 +185,7 @@ fn check_text(text: &str, files: Option<&dyn ProjectFiles>) -> Report {
         deps::check(&mut d, &walked.jobs);
         environments::check(&mut d, &walked.envs, &walked.jobs);
         artifacts::check(&mut d, &walked.artifacts, &walked.jobs, &walked.envs);
+        previews::check(&mut d, &walked.previews, &walked.envs);
         let project = walked.project();
         container::check(&mut d, &project, &walked.jobs);
         refs::check(&mut d, &mut notes, &project, &walked.sites, &source);
@@ -206,6 +211,7 @@ struct Walked {
     envs: IndexMap<String, environments::ParsedEnv>,
     jobs: IndexMap<String, job::ParsedJob>,
     artifacts: IndexMap<String, artifacts::ParsedArtifact>,
+    previews: IndexMap<String, previews::ParsedPreview>,
     sites: VarSites,
 }
 
@@ -218,6 +224,7 @@ impl Walked {
             jobs: self.jobs.iter().map(|(k, parsed)| (k.clone(), parsed.job.clone())).collect(),
             executor: self.executor.clone(),
             artifacts: self.artifacts.iter().map(|(k, a)| (k.clone(), a.def.clone())).collect(),
+            previews: self.previews.iter().map(|(k, p)| (k.clone(), p.def.clone())).collect(),
         }
     }
 }
@@ -252,7 +259,8 @@ fn project(d: &mut Diags, root: &marked_yaml::Node, source: &Source<'_>) -> Walk
         }
     }
     let artifacts = field("artifacts").map(|s| artifacts::artifacts(d, &s)).unwrap_or_default();
-    Walked { name, variables, executor, envs, jobs, artifacts, sites }
+    let previews = field("previews").map(|s| previews::previews(d, &s)).unwrap_or_default();
+    Walked { name, variables, executor, envs, jobs, artifacts, previews, sites }
 }
 
 /// Project, environment and job names end up in file names, stack names and URLs.

@@ -143,6 +143,7 @@ fn full_file_round_trips() {
         jobs: [("base".to_string(), base), ("network".to_string(), network)].into_iter().collect(),
         executor: None,
         artifacts: IndexMap::new(),
+        previews: IndexMap::new(),
     };
     assert_eq!(project, expected);
     // File order is kept.
@@ -178,7 +179,7 @@ fn names_follow_the_resource_rule() {
 fn unknown_keys_list_the_allowed_ones_and_suggest() {
     assert_eq!(
         only("project: p\njob: {}\n"),
-        "2:1: unknown key `job` in the top level: expected one of project, variables, environments, jobs, executor, artifacts; did you mean `jobs`?"
+        "2:1: unknown key `job` in the top level: expected one of project, variables, environments, jobs, executor, artifacts, previews; did you mean `jobs`?"
     );
     let message = only(&with_job("events: [start]\ncommands: {start: x}\ncomands: {}"));
     assert!(

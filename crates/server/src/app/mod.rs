@@ -8,6 +8,7 @@ pub mod environments;
 pub mod error;
 pub mod events;
 pub mod hooks;
+pub mod previews;
 pub mod projects;
 pub mod recent;
 pub mod runs;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use terrace_store::{ControlStore, ScheduleStore, Store};
+use terrace_store::{ControlStore, PreviewStore, ScheduleStore, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -28,9 +29,9 @@ pub use access::Caller;
 pub use error::AppError;
 
 /// The store the server needs: the engine's `Store`, the control plane's tables and the
-/// time half's (destroy times, schedules, drift, notifications).
-pub trait ServerStore: Store + ControlStore + ScheduleStore {}
-impl<T: Store + ControlStore + ScheduleStore> ServerStore for T {}
+/// time half's (destroy times, schedules, drift, notifications), and preview environments.
+pub trait ServerStore: Store + ControlStore + ScheduleStore + PreviewStore {}
+impl<T: Store + ControlStore + ScheduleStore + PreviewStore> ServerStore for T {}
 
 pub type AppResult<T> = Result<T, AppError>;
 

@@ -15,6 +15,7 @@ mod fence;
 mod log_files;
 mod logs;
 mod outputs;
+mod previews;
 mod projects;
 mod promotions;
 mod requests;

@@ -23,6 +23,7 @@ pub struct Fixture {
     pub store: Arc<dyn Store>,
     pub control: Arc<dyn ControlStore>,
     pub timed: Arc<dyn terrace_store::ScheduleStore>,
+    pub previews: Arc<dyn terrace_store::PreviewStore>,
     backend: Backend,
 }
 
@@ -71,7 +72,13 @@ impl Fixture {
     pub async fn sqlite() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqlStore::open_sqlite(&db_path(dir.path()), Cipher::new(KEY)).await.unwrap());
-        Fixture { store: store.clone(), control: store.clone(), timed: store, backend: Backend::Sqlite { dir } }
+        Fixture {
+            store: store.clone(),
+            control: store.clone(),
+            timed: store.clone(),
+            previews: store,
+            backend: Backend::Sqlite { dir },
+        }
     }
 
     /// A store in a schema of its own, so tests run in parallel on one database.
@@ -81,7 +88,8 @@ impl Fixture {
         Some(Fixture {
             store: store.clone(),
             control: store.clone(),
-            timed: store,
+            timed: store.clone(),
+            previews: store,
             backend: Backend::Postgres { options: Box::new(options) },
         })
     }

@@ -14,6 +14,7 @@ mod legacy;
 mod logs;
 mod outputs;
 mod pg_only;
+mod previews;
 mod runs;
 mod tf_state;
 mod timed;

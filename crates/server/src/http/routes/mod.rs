@@ -4,6 +4,7 @@ mod approvals;
 mod environments;
 mod events;
 mod logs;
+mod previews;
 mod projects;
 mod runs;
 mod secrets;
@@ -25,4 +26,5 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .merge(secrets::routes())
         .merge(tokens::routes())
         .merge(approvals::routes())
+        .merge(previews::routes())
 }

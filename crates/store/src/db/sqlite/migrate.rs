@@ -46,6 +46,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(13, "terraform state", "0013_terraform_state.sql"),
     migration!(14, "promotions", "0014_promotions.sql"),
     migration!(15, "schedules", "0015_schedules.sql"),
+    migration!(16, "previews", "0016_previews.sql"),
 ];
 
 /// How many migrations this version knows.
