@@ -138,6 +138,24 @@ pub enum Command {
         Without a server nothing runs in the background: call `terrace tick` from cron or a systemd timer \
         (every minute, say). A tick runs what is due once, however many ticks were missed.")]
     Tick(JsonFlag),
+    /// An environment's drift (`drift:`): whether it drifted, and its drift checks with the resources changed
+    #[command(after_help = "Examples:\n  terrace drift prod\n  terrace drift prod --json --limit 5\n\
+        A drift check is a scheduled `plan` of the environment's terraform/opentofu jobs (`drift: \"0 */6 * * *\"` on \
+        the environment). Resources the plan would change mark the environment drifted; changes to outputs only do \
+        not. A server runs the checks itself; in local mode `terrace tick` runs those due.")]
+    Drift(DriftArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DriftArgs {
+    /// The environment
+    pub env: String,
+    /// Checks to show, newest first
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print JSON for scripts: {environment, drifted, drift: {cron, next_at, last}, checks: [...]}
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]

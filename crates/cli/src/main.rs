@@ -78,6 +78,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Env(e) => commands::timed::env(g, e).await,
         Command::Preview(p) => commands::previews::preview(g, p).await,
         Command::Tick(a) => commands::timed::tick(g, &a).await,
+        Command::Drift(a) => commands::drift::drift(g, &a).await,
         Command::Approve(a) => commands::approvals::decide(g, a, terrace_store::Decision::Approve).await,
         Command::Reject(a) => commands::approvals::decide(g, a, terrace_store::Decision::Reject).await,
         Command::Approvals(a) => commands::approvals::list(g, &a).await,

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 pub const SERVER_HELP: &str = "\
 Settings come from flags, then TERRACE_* environment variables, then the --config file
-(TOML or YAML: listen, database, data, projects, max_runs, parallel, max_attempts, lease,
+(TOML or YAML: listen, database, data, projects, max_runs, max_drift_checks, parallel, max_attempts, lease,
 poll, shutdown_grace, kill_grace, allow_env, header_timeout, idle_timeout, request_timeout,
 max_connections, rate_limit, rate_burst, github-webhook-secret, gitlab-webhook-token, github-token,
 gitlab-token, github-api-url, gitlab-api-url), then defaults.
@@ -54,6 +54,9 @@ pub struct ServerArgs {
     /// Requests running at once on this server, each in its own environment [default: 4]
     #[arg(long, value_name = "N", env = "TERRACE_MAX_RUNS")]
     pub max_runs: Option<usize>,
+    /// Drift checks (scheduled plans of `drift:`) running at once on this server; the oldest go first [default: 2]
+    #[arg(long, value_name = "N", env = "TERRACE_MAX_DRIFT_CHECKS")]
+    pub max_drift_checks: Option<usize>,
     /// Independent jobs of one environment running at once [default: number of CPUs]
     #[arg(long, value_name = "N", env = "TERRACE_PARALLEL")]
     pub parallel: Option<usize>,

@@ -30,6 +30,9 @@ pub struct ConfigLayer {
     pub projects: Option<Vec<PathBuf>>,
     /// Requests running at once on this server.
     pub max_runs: Option<usize>,
+    /// Drift checks running at once (of all projects); the ones checked longest ago go first.
+    #[serde(alias = "max-drift-checks")]
+    pub max_drift_checks: Option<usize>,
     /// Independent jobs of one environment running at once.
     pub parallel: Option<usize>,
     /// Claims of a request before it is given up (a killed server uses one).
@@ -83,6 +86,7 @@ impl ConfigLayer {
             data: self.data.or(lower.data),
             projects: self.projects.filter(|p| !p.is_empty()).or(lower.projects),
             max_runs: self.max_runs.or(lower.max_runs),
+            max_drift_checks: self.max_drift_checks.or(lower.max_drift_checks),
             parallel: self.parallel.or(lower.parallel),
             max_attempts: self.max_attempts.or(lower.max_attempts),
             lease: self.lease.or(lower.lease),
@@ -125,6 +129,7 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub projects: Vec<PathBuf>,
     pub max_runs: usize,
+    pub max_drift_checks: usize,
     pub parallel: usize,
     pub max_attempts: u32,
     pub lease: Duration,
@@ -354,6 +359,7 @@ impl ServerConfig {
             data_dir,
             projects,
             max_runs: positive("max_runs", layer.max_runs, 4)?,
+            max_drift_checks: positive("max_drift_checks", layer.max_drift_checks, 2)?,
             parallel: positive("parallel", layer.parallel, cpus)?,
             max_attempts: positive("max_attempts", layer.max_attempts, 2)?,
             lease: duration("lease", layer.lease, Duration::from_secs(30))?,

@@ -66,6 +66,7 @@ pub async fn serve(
         allow_env: config.allow_env.clone(),
         forges: config.forges.clone(),
         clock: terrace_engine::timed::Clock::from_env().map_err(ServerError::Clock)?,
+        max_drift_checks: config.max_drift_checks,
     };
     let app = App::new(store.server_store(), settings, terrace_engine::replica_owner());
     for path in &config.projects {

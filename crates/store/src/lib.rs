@@ -32,4 +32,7 @@ pub use records::*;
 pub use sql::{PgConnectOptions, REQUESTS_CHANNEL, RequestWakeups, SqlStore};
 pub use state::{NewPlan, SavedPlan, StateKey, StateLock, StateStore, StateVersion};
 pub use store::{Result, Store};
-pub use timed::{ExpiryRecord, ScheduleStore};
+pub use timed::{
+    DriftCheckId, DriftCheckRecord, DriftState, DriftedResource, ExpiryRecord, ScheduleKind, ScheduleRecord,
+    ScheduleStore,
+};

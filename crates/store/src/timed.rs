@@ -33,6 +33,129 @@ pub struct ExpiryRecord {
     pub last_error: Option<String>,
 }
 
+/// What a cron schedule is for: a job's `schedule` or an environment's `drift`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    Job,
+    Drift,
+}
+
+impl ScheduleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleKind::Job => "job",
+            ScheduleKind::Drift => "drift",
+        }
+    }
+}
+
+impl std::str::FromStr for ScheduleKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "job" => Ok(ScheduleKind::Job),
+            "drift" => Ok(ScheduleKind::Drift),
+            other => Err(format!("unknown schedule kind `{other}`")),
+        }
+    }
+}
+
+/// A cron schedule of one environment (and job), with the next tick it fires at.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ScheduleRecord {
+    /// `KIND:PROJECT/ENVIRONMENT[/JOB]`: one schedule per kind, environment and job.
+    pub key: String,
+    pub kind: ScheduleKind,
+    pub project: String,
+    pub environment: String,
+    pub job: Option<String>,
+    /// The cron expression it was recorded with; another one starts it over.
+    pub cron: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_fired_at: Option<OffsetDateTime>,
+}
+
+impl ScheduleRecord {
+    /// The key of a schedule: one per kind, environment and job.
+    pub fn key_of(kind: ScheduleKind, project: &str, env: &str, job: Option<&str>) -> String {
+        match job {
+            Some(job) => format!("{}:{project}/{env}/{job}", kind.as_str()),
+            None => format!("{}:{project}/{env}", kind.as_str()),
+        }
+    }
+}
+
+terrace_model::typed_id!(DriftCheckId, "a drift check");
+
+/// What a drift check found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftState {
+    /// Nothing changed outside Terrace (output-only changes included).
+    InSync,
+    /// Resources changed outside Terrace: the plan would change them back.
+    Drifted,
+    /// The check itself failed (a plan that did not run to its end).
+    Failed,
+}
+
+impl DriftState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftState::InSync => "in_sync",
+            DriftState::Drifted => "drifted",
+            DriftState::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for DriftState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DriftState {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "in_sync" => Ok(DriftState::InSync),
+            "drifted" => Ok(DriftState::Drifted),
+            "failed" => Ok(DriftState::Failed),
+            other => Err(format!("unknown drift state `{other}`")),
+        }
+    }
+}
+
+/// A resource a drift check found changed, in one job.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DriftedResource {
+    pub job: String,
+    /// The resource's address in the job's configuration.
+    pub address: String,
+    /// What applying the configuration again would do to it.
+    pub actions: Vec<String>,
+}
+
+/// One drift check of an environment.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DriftCheckRecord {
+    pub id: DriftCheckId,
+    pub project: String,
+    pub environment: String,
+    pub state: DriftState,
+    pub resources: Vec<DriftedResource>,
+    /// The plan runs it was made of.
+    pub run_ids: Vec<terrace_model::RunId>,
+    /// Why it failed.
+    pub reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: OffsetDateTime,
+}
+
 #[async_trait]
 pub trait ScheduleStore: Send + Sync {
     // ---- ephemeral environments ----
@@ -61,4 +184,26 @@ pub trait ScheduleStore: Send + Sync {
     async fn note_expiry_error(&self, env: EnvironmentId, error: &str) -> Result<()>;
     /// Forgets the destroy time (the environment is gone).
     async fn delete_expiry(&self, env: EnvironmentId) -> Result<()>;
+
+    // ---- cron schedules (jobs' `schedule`, environments' `drift`) ----
+    /// The schedule `s.key`, recorded as `s` when it has none or its cron differs (a
+    /// changed expression starts over at `s.next_at`); otherwise as it was.
+    async fn ensure_schedule(&self, s: &ScheduleRecord) -> Result<ScheduleRecord>;
+    /// Every schedule of `project`, by key.
+    async fn schedules_of(&self, project: &str) -> Result<Vec<ScheduleRecord>>;
+    /// Fires the tick `seen_next_at` of `key`: the next becomes `next_at`, fired at
+    /// `fired_at`. False when another replica fired it first (or the schedule changed).
+    async fn fire_schedule(
+        &self,
+        key: &str,
+        seen_next_at: OffsetDateTime,
+        next_at: OffsetDateTime,
+        fired_at: OffsetDateTime,
+    ) -> Result<bool>;
+    async fn delete_schedule(&self, key: &str) -> Result<()>;
+
+    // ---- drift checks ----
+    async fn record_drift_check(&self, check: &DriftCheckRecord) -> Result<()>;
+    /// The drift checks of an environment, newest first, at most `limit`.
+    async fn drift_checks(&self, project: &str, env: &str, limit: u32) -> Result<Vec<DriftCheckRecord>>;
 }

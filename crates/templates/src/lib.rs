@@ -12,7 +12,8 @@ mod steps;
 pub mod terraform;
 
 pub use steps::{
-    Failure, JobContext, JobPaths, Outcome, PlanSummary, StateHttp, Step, StepAbort, StepOutput, StepRunner,
+    Failure, JobContext, JobPaths, Outcome, PlanSummary, PlannedChange, StateHttp, Step, StepAbort, StepOutput,
+    StepRunner,
 };
 
 use terrace_model::project::TemplateKind;

@@ -98,6 +98,18 @@ pub struct PlanSummary {
     pub destroy: u32,
     pub outputs_changed: bool,
     pub empty: bool,
+    /// Each resource the plan would create, update or delete, with its actions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<PlannedChange>,
+}
+
+/// One resource a plan would change (`terraform show -json`'s `resource_changes`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlannedChange {
+    /// The resource's address (`local_file.config`, `module.net.aws_vpc.main`).
+    pub address: String,
+    /// What the plan does to it: `create`, `update`, `delete` (a replacement: two).
+    pub actions: Vec<String>,
 }
 
 /// The result of a template run that was not aborted.

@@ -96,6 +96,17 @@ pub async fn status(client: &Client, g: &Global, a: &StatusArgs) -> Result<ExitC
     if let Ok(Some(t)) = serde_json::from_value::<Option<terrace_engine::timed::ttl::TtlStatus>>(env["ttl"].clone()) {
         outln!("{}", crate::commands::timed::ttl_line(&t));
     }
+    type Schedules = Vec<terrace_engine::timed::schedule::ScheduleStatus>;
+    if let Ok(schedules) = serde_json::from_value::<Schedules>(env["schedules"].clone()) {
+        for line in crate::commands::timed::schedule_lines(&schedules) {
+            outln!("{line}");
+        }
+    }
+    if let Ok(Some(d)) =
+        serde_json::from_value::<Option<terrace_engine::timed::drift::DriftStatus>>(env["drift"].clone())
+    {
+        outln!("{}", crate::commands::drift::status_line(&d));
+    }
     let info: Value = client.get(&format!("/projects/{}", seg(&project))).await?;
     let runs = env["jobs"].as_array().cloned().unwrap_or_default();
     let rows = info["jobs"]
@@ -197,6 +208,14 @@ pub async fn outputs(client: &Client, g: &Global, a: &OutputsArgs) -> Result<Exi
         .collect();
     table::print(&["NAME", "VALUE", "JOB", "SECRET", "VARIABLE"], rows)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `terrace drift ENV` against a server.
+pub async fn drift(client: &Client, g: &Global, a: &crate::args::DriftArgs) -> Result<ExitCode, CliError> {
+    let project = project_name(client, g).await?;
+    let path = format!("/projects/{}/environments/{}/drift?limit={}", seg(&project), seg(&a.env), a.limit);
+    let history: terrace_engine::timed::drift::DriftHistory = client.get(&path).await?;
+    crate::commands::drift::print(&history, a.json)
 }
 
 /// `terrace env extend ENV BY` against a server.

@@ -51,6 +51,7 @@ pub fn handles(command: &Command) -> bool {
             | Command::Approvals(_)
             | Command::Env(_)
             | Command::Tick(_)
+            | Command::Drift(_)
     )
 }
 
@@ -76,6 +77,7 @@ pub async fn dispatch(g: &Global, command: Command) -> Result<ExitCode, CliError
         Command::Reject(a) => approvals::decide(&client, a, terrace_store::Decision::Reject).await,
         Command::Approvals(a) => approvals::list(&client, g, &a).await,
         Command::Env(e) => listings::env(&client, g, e).await,
+        Command::Drift(a) => listings::drift(&client, g, &a).await,
         Command::Tick(_) => Err(CliError::usage(
             "a terrace server runs what is due by itself: `terrace tick` is for local mode (run it without --server)",
         )),

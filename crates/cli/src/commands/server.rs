@@ -23,6 +23,7 @@ pub async fn server(g: &Global, a: ServerArgs) -> Result<ExitCode, CliError> {
         data: g.data.clone(),
         projects: Some(projects),
         max_runs: a.max_runs,
+        max_drift_checks: a.max_drift_checks,
         parallel: a.parallel,
         max_attempts: a.max_attempts,
         lease: a.lease,

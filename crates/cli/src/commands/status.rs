@@ -56,12 +56,17 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     };
     let runs = s.store.last_runs(env.id).await?;
     let ttl = terrace_engine::timed::ttl::status(project, &env, s.timed.as_ref()).await?;
+    let now = super::timed::clock()?.now();
+    let schedules = terrace_engine::timed::schedule::status(project, &env, s.timed.as_ref(), now).await?;
+    let drift = terrace_engine::timed::drift::status(project, &env, s.timed.as_ref(), now).await?;
     if a.json {
         let mut v = serde_json::to_value(&env)?;
         v["jobs"] = serde_json::to_value(&runs)?;
         v["approvals"] = serde_json::Value::Array(approvals);
         v["artifacts"] = serde_json::Value::Array(pins);
         v["ttl"] = serde_json::to_value(&ttl)?;
+        v["schedules"] = serde_json::to_value(&schedules)?;
+        v["drift"] = serde_json::to_value(&drift)?;
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -73,6 +78,12 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     crate::commands::promote::print_pins(&pins)?;
     if let Some(t) = &ttl {
         outln!("{}", super::timed::ttl_line(t));
+    }
+    for line in super::timed::schedule_lines(&schedules) {
+        outln!("{line}");
+    }
+    if let Some(d) = &drift {
+        outln!("{}", super::drift::status_line(d));
     }
     let rows = project
         .jobs

@@ -1,12 +1,11 @@
 //! Local mode's time half: `terrace env extend ENV BY` and `terrace tick`, which runs
-//! what is due now (TTL destroys; later cron jobs and drift checks) with the engine in
-//! this process. A server does the same on its own every second.
+//! what is due now (TTL destroys, cron jobs) with the engine in this process. A server does the same on its own every second.
 
 use crate::out::{errln, outln};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use terrace_engine::timed::{Clock, Due, ttl};
+use terrace_engine::timed::{Clock, Due, drift, schedule, ttl};
 use terrace_engine::{EngineError, Origin, Request, SecretValues};
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +31,17 @@ pub fn ttl_line(t: &ttl::TtlStatus) -> String {
         line.push_str(&format!("\n  last destroy failed: {e}"));
     }
     line
+}
+
+/// The lines `status ENV` prints for its cron jobs (local and client mode).
+pub fn schedule_lines(schedules: &[schedule::ScheduleStatus]) -> Vec<String> {
+    schedules
+        .iter()
+        .map(|s| {
+            let last = s.last_fired_at.map(|t| format!(", last at {} UTC", when(t))).unwrap_or_default();
+            format!("  schedule of `{}` ({}): next at {} UTC{last}", s.job, s.cron, when(s.next_at))
+        })
+        .collect()
 }
 
 pub fn print_extended(env: &str, t: &ttl::TtlStatus, json: bool) -> Result<ExitCode, CliError> {
@@ -65,6 +75,9 @@ struct Ran {
     state: String,
     pipeline_id: Option<terrace_model::PipelineId>,
     failed_job: Option<String>,
+    /// A drift check's finding: in_sync, drifted or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drift: Option<String>,
 }
 
 pub async fn tick(g: &Global, a: &JsonFlag) -> Result<ExitCode, CliError> {
@@ -72,10 +85,14 @@ pub async fn tick(g: &Global, a: &JsonFlag) -> Result<ExitCode, CliError> {
     let s = session(g).await?;
     let project = s.loaded.project.clone();
     let ttl = ttl::tick(&project, s.store.as_ref(), s.timed.as_ref(), now).await?;
+    let cron = schedule::tick(&project, s.store.as_ref(), s.timed.as_ref(), now).await?;
+    // One at a time here: every check due runs, oldest first.
+    let checks = drift::tick(&project, s.store.as_ref(), s.timed.as_ref(), now, usize::MAX).await?;
     for w in &ttl.warnings {
         errln!("warning: environment `{}` is destroyed at {} UTC (its ttl ends)", w.environment, when(w.expires_at));
     }
     let control = s.control.clone();
+    let (store, timed) = (s.store.clone(), s.timed.clone());
     let flags = ExecFlags {
         parallel: None,
         quiet: true,
@@ -85,8 +102,16 @@ pub async fn tick(g: &Global, a: &JsonFlag) -> Result<ExitCode, CliError> {
     };
     let mut engine = s.engine(&flags);
     let mut ran = Vec::new();
-    for due in ttl.destroys {
-        ran.push(run(&mut engine, control.as_ref(), due).await?);
+    for due in ttl.destroys.into_iter().chain(cron).chain(checks) {
+        let check = drift::is_check(Some(&due.command));
+        let (mut r, outcome) = run(&mut engine, control.as_ref(), due).await?;
+        if check && let Some(outcome) = outcome {
+            let found = outcome.as_ref().map_err(String::as_str);
+            let c = drift::record(store.as_ref(), timed.as_ref(), &project.name, &r.environment, found, now).await?;
+            r.drift = Some(c.state.to_string());
+            errln!("{}: {}", r.environment, drift::describe(&c));
+        }
+        ran.push(r);
     }
     let failed = ran.iter().any(|r| r.state == "failed");
     if a.json {
@@ -101,17 +126,20 @@ pub async fn tick(g: &Global, a: &JsonFlag) -> Result<ExitCode, CliError> {
     } else {
         for r in &ran {
             let what = r.job.as_ref().map(|j| format!("job `{j}` ")).unwrap_or_default();
-            outln!("{} {what}of `{}` ({}): {}", r.event, r.environment, r.trigger, r.state);
+            let found = r.drift.as_ref().map(|d| format!(" ({d})")).unwrap_or_default();
+            outln!("{} {what}of `{}` ({}): {}{found}", r.event, r.environment, r.trigger, r.state);
         }
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
+/// Runs what is due; with the pipeline's outcome (or the error that stopped it), unless
+/// another event held the environment.
 async fn run(
     engine: &mut terrace_engine::Engine,
     control: &dyn terrace_store::ControlStore,
     due: Due,
-) -> Result<Ran, CliError> {
+) -> Result<(Ran, Option<Result<terrace_engine::PipelineOutcome, String>>), CliError> {
     engine.trigger = due.trigger.clone();
     let secrets = SecretValues(control.secret_values(&engine.project.name, &due.environment).await?);
     let req = Request {
@@ -132,15 +160,16 @@ async fn run(
         state: "busy".into(),
         pipeline_id: None,
         failed_job: None,
+        drift: None,
     };
     match engine.run_event(req, Arc::new(terrace_engine::progress::Silent), CancellationToken::new()).await {
         Ok(o) => {
             ran.state = if o.succeeded() { "succeeded" } else { "failed" }.into();
             ran.pipeline_id = o.pipeline_id;
-            ran.failed_job = o.failed_job;
+            ran.failed_job = o.failed_job.clone();
+            Ok((ran, Some(Ok(o))))
         }
-        Err(EngineError::Busy { .. }) => {}
-        Err(e) => return Err(e.into()),
+        Err(EngineError::Busy { .. }) => Ok((ran, None)),
+        Err(e) => Err(e.into()),
     }
-    Ok(ran)
 }

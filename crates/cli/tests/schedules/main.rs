@@ -7,5 +7,10 @@
 #[allow(dead_code)]
 mod support;
 
+#[path = "../common/tools.rs"]
+mod tools;
+
+mod cron;
+mod drift;
 mod inputs;
 mod ttl;

@@ -25,7 +25,7 @@ fn fixture() -> Fixture {
     f
 }
 
-fn terrace(f: &Fixture, args: &[&str], offset: Option<&str>) -> (i32, String, String) {
+pub(crate) fn terrace(f: &Fixture, args: &[&str], offset: Option<&str>) -> (i32, String, String) {
     let mut c = Command::new(bin());
     c.args(args)
         .current_dir(f.project())

@@ -29,6 +29,7 @@ fn every_endpoint_checks_the_role() {
         ("GET", "/projects/shop/environments".into(), None, "viewer"),
         ("GET", "/projects/shop/environments/dev".into(), None, "viewer"),
         ("GET", "/projects/shop/environments/dev?reveal=true".into(), None, "admin"),
+        ("GET", "/projects/shop/environments/dev/drift".into(), None, "viewer"),
         ("POST", "/projects/shop/environments/dev/events".into(), Some(r#"{"event": "plan"}"#.into()), "operator"),
         ("POST", "/projects/shop/environments/dev/extend".into(), Some(r#"{"by": "1h"}"#.into()), "operator"),
         ("GET", "/projects/shop/previews".into(), None, "viewer"),

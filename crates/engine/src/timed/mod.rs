@@ -4,6 +4,8 @@
 //! run; the caller runs it (a server queues a request, local mode runs the engine).
 
 pub mod clock;
+pub mod drift;
+pub mod schedule;
 pub mod ttl;
 
 pub use clock::Clock;

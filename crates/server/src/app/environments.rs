@@ -153,6 +153,14 @@ pub async fn show(app: &App, caller: &Caller, project: &str, env: &str, reveal: 
         Some(r) => terrace_engine::timed::ttl::status(&loaded.project, r, app.store.as_ref()).await?,
         None => None,
     };
+    let now = app.settings.clock.now();
+    let (schedules, drift) = match &record {
+        Some(r) => (
+            terrace_engine::timed::schedule::status(&loaded.project, r, app.store.as_ref(), now).await?,
+            terrace_engine::timed::drift::status(&loaded.project, r, app.store.as_ref(), now).await?,
+        ),
+        None => (vec![], None),
+    };
     Ok(EnvironmentView {
         summary: summary(&loaded.project.name, env, record.as_ref(), defined),
         outputs,
@@ -160,7 +168,26 @@ pub async fn show(app: &App, caller: &Caller, project: &str, env: &str, reveal: 
         secrets,
         approvals,
         ttl,
+        schedules,
+        drift,
     })
+}
+
+/// `terrace drift ENV`: the environment's drift and its checks, newest first.
+pub async fn drift(
+    app: &App,
+    caller: &Caller,
+    project: &str,
+    env: &str,
+    limit: u32,
+) -> AppResult<terrace_engine::timed::drift::DriftHistory> {
+    caller.require(Role::Viewer)?;
+    let loaded = projects::load(app, project).await?;
+    let record = require_known(app, &loaded, env).await?;
+    let now = app.settings.clock.now();
+    let limit = limit.clamp(1, 500);
+    Ok(terrace_engine::timed::drift::history(&loaded.project, env, record.as_ref(), app.store.as_ref(), now, limit)
+        .await?)
 }
 
 /// `terrace env extend ENV BY`: moves an ephemeral environment's destroy `by` later.

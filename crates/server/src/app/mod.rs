@@ -50,6 +50,8 @@ pub struct Settings {
     pub forges: crate::config::Forges,
     /// What time it is for TTL destroys, schedules and drift (shifted in tests only).
     pub clock: terrace_engine::timed::Clock,
+    /// Drift checks queued or running at once, of all projects.
+    pub max_drift_checks: usize,
 }
 
 /// What every part of the server shares: the store, settings, and a way to wake the

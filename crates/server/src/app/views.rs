@@ -61,6 +61,13 @@ pub struct EnvironmentView {
     /// An ephemeral environment's destroy time (`ttl:`); null for others.
     #[schema(value_type = Option<Object>)]
     pub ttl: Option<terrace_engine::timed::ttl::TtlStatus>,
+    /// Its cron jobs (`schedule:`): each job's next tick and last run on it.
+    #[schema(value_type = Vec<Object>)]
+    pub schedules: Vec<terrace_engine::timed::schedule::ScheduleStatus>,
+    /// Its drift checks (`drift:`): the schedule and the last check (`in_sync`, `drifted`
+    /// with the resources changed outside Terrace, or `failed`); null without `drift:`.
+    #[schema(value_type = Option<Object>)]
+    pub drift: Option<terrace_engine::timed::drift::DriftStatus>,
 }
 
 /// `POST .../environments/{environment}/extend`.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::FutureExt;
+use terrace_engine::timed::drift;
 use terrace_engine::{Engine, EngineError, EnvAccess, Observer, PipelineOutcome, Progress, Request, SecretValues};
 use terrace_model::RunId;
 use terrace_store::control::{RequestRecord, RequestState};
@@ -123,6 +124,9 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
         Err(AppError::Internal { detail }) => (RequestState::Failed, Some(detail.clone()), None),
         Err(e) => (RequestState::Failed, Some(e.to_string()), None),
     };
+    if drift::is_check(request.origin.as_ref().and_then(|o| o.command.as_deref())) && !handle.cancel.is_cancelled() {
+        record_drift(app, &request, &result).await;
+    }
     let outcome = outcome.and_then(|o| serde_json::to_value(o).ok());
     match app.store.finish_request(&lease, state, reason.as_deref(), outcome.as_ref()).await {
         Ok(()) => {}
@@ -132,6 +136,23 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
         Err(e) => tracing::error!(request = %id, error = %e, "could not record the request's end"),
     }
     app.metrics.observe_request(request.event.as_str(), state.as_str(), started.elapsed().as_secs_f64());
+}
+
+/// What a drift check found, in the environment's drift history.
+async fn record_drift(app: &App, request: &RequestRecord, result: &Result<PipelineOutcome, AppError>) {
+    let why = result.as_ref().err().map(|e| e.to_string());
+    let found = match result {
+        Ok(o) => Ok(o),
+        Err(_) => Err(why.as_deref().unwrap_or("failed")),
+    };
+    let now = app.settings.clock.now();
+    let store = app.store.as_ref();
+    match drift::record(store, store, &request.project, &request.environment, found, now).await {
+        Ok(check) => {
+            tracing::info!(project = %request.project, environment = %request.environment, found = %check.state, "drift check")
+        }
+        Err(e) => tracing::warn!(request = %request.id, error = %e, "could not record the drift check"),
+    }
 }
 
 /// The audit log's entry of a pipeline: who asked, and its inputs (seed 002) as detail.

@@ -1,14 +1,15 @@
 //! The time half on a server: every tick, for each registered project, the ephemeral
 //! environments whose time to live ended are destroyed (a `delete` request queued by
-//! `ttl`) and warned shortly before. What fires is claimed in the store first, so of
+//! `ttl`) and warned shortly before, cron jobs due are force-run (`schedule`), and drift
+//! checks due are queued as `plan` requests (`drift`, at most `max_drift_checks` at once). What fires is claimed in the store first, so of
 //! several replicas one queues it; a tick is cheap when nothing is due.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use terrace_engine::timed::{Due, ttl};
+use terrace_engine::timed::{Due, drift, schedule, ttl};
 use terrace_store::Origin;
-use terrace_store::control::{NewRequest, RequestId};
+use terrace_store::control::{NewRequest, RequestFilter, RequestId, RequestState};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, AppError, projects};
@@ -36,6 +37,7 @@ pub async fn run(app: Arc<App>, every: Duration, stop: CancellationToken) {
 pub async fn tick(app: &App) -> Result<TickReport, AppError> {
     let now = app.settings.clock.now();
     let mut report = TickReport::default();
+    let mut drift_room = app.settings.max_drift_checks.saturating_sub(drift_checks_in_flight(app).await?);
     for record in app.store.list_projects().await? {
         // A project whose file no longer parses fires nothing until it does again.
         let loaded = match projects::load(app, &record.name).await {
@@ -50,12 +52,26 @@ pub async fn tick(app: &App) -> Result<TickReport, AppError> {
             tracing::info!(project = %w.project, environment = %w.environment, destroy_at = %w.expires_at, "time to live ends soon");
         }
         report.warned.extend(ttl.warnings);
-        for due in ttl.destroys {
+        let cron = schedule::tick(&loaded.project, app.store.as_ref(), app.store.as_ref(), now).await?;
+        let checks = drift::tick(&loaded.project, app.store.as_ref(), app.store.as_ref(), now, drift_room).await?;
+        drift_room -= checks.len();
+        for due in ttl.destroys.into_iter().chain(cron).chain(checks) {
             queue(app, &due).await?;
             report.queued.push(due);
         }
     }
     Ok(report)
+}
+
+/// Drift checks queued or running, on every replica (they count against the cap).
+async fn drift_checks_in_flight(app: &App) -> Result<usize, AppError> {
+    let mut n = 0;
+    for state in [RequestState::Queued, RequestState::Running] {
+        let filter = RequestFilter { state: Some(state), limit: Some(1000), ..Default::default() };
+        let requests = app.store.list_requests(&filter).await?;
+        n += requests.iter().filter(|r| drift::is_check(r.origin.as_ref().and_then(|o| o.command.as_deref()))).count();
+    }
+    Ok(n)
 }
 
 /// Queues what is due as an event request, as if `due.trigger` had sent it.
@@ -76,7 +92,9 @@ async fn queue(app: &App, due: &Due) -> Result<(), AppError> {
             tracing::info!(request = %r.id, project = %due.project, environment = %due.environment, event = %due.event, trigger = %due.trigger, "queued");
             app.wake_scheduler.notify_one();
         }
-        None => tracing::info!(project = %due.project, environment = %due.environment, "a delete is already queued"),
+        None => {
+            tracing::info!(project = %due.project, environment = %due.environment, event = %due.event, "already queued")
+        }
     }
     Ok(())
 }

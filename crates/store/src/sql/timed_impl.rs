@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use terrace_model::EnvironmentId;
 use time::OffsetDateTime;
 
-use super::{SqlStore, expiries};
+use super::{SqlStore, drift_checks, expiries, schedules};
 use crate::records::EnvironmentRecord;
 use crate::store::Result;
-use crate::timed::{ExpiryRecord, ScheduleStore};
+use crate::timed::{DriftCheckRecord, ExpiryRecord, ScheduleRecord, ScheduleStore};
 
 #[async_trait]
 impl ScheduleStore for SqlStore {
@@ -45,5 +45,29 @@ impl ScheduleStore for SqlStore {
     }
     async fn delete_expiry(&self, env: EnvironmentId) -> Result<()> {
         expiries::delete(self, env).await
+    }
+    async fn ensure_schedule(&self, s: &ScheduleRecord) -> Result<ScheduleRecord> {
+        schedules::ensure(self, s).await
+    }
+    async fn schedules_of(&self, project: &str) -> Result<Vec<ScheduleRecord>> {
+        schedules::of(self, project).await
+    }
+    async fn fire_schedule(
+        &self,
+        key: &str,
+        seen_next_at: OffsetDateTime,
+        next_at: OffsetDateTime,
+        fired_at: OffsetDateTime,
+    ) -> Result<bool> {
+        schedules::fire(self, key, seen_next_at, next_at, fired_at).await
+    }
+    async fn delete_schedule(&self, key: &str) -> Result<()> {
+        schedules::delete(self, key).await
+    }
+    async fn record_drift_check(&self, check: &DriftCheckRecord) -> Result<()> {
+        drift_checks::record(self, check).await
+    }
+    async fn drift_checks(&self, project: &str, env: &str, limit: u32) -> Result<Vec<DriftCheckRecord>> {
+        drift_checks::of(self, project, env, limit).await
     }
 }

@@ -55,4 +55,80 @@ async fn a_destroy_time_is_recorded_once_and_fires_once(f: Fixture) {
     assert_eq!((fresh.environment_id, fresh.expires_at), (again.id, later), "a new environment, a new time");
 }
 
-backends!(a_destroy_time_is_recorded_once_and_fires_once);
+async fn a_schedule_tick_fires_once_and_a_new_cron_starts_over(f: Fixture) {
+    use terrace_store::{ScheduleKind, ScheduleRecord};
+    let now = secs(OffsetDateTime::now_utc());
+    let key = ScheduleRecord::key_of(ScheduleKind::Job, "shop", "dev", Some("report"));
+    assert_eq!(key, "job:shop/dev/report");
+    let wanted = ScheduleRecord {
+        key: key.clone(),
+        kind: ScheduleKind::Job,
+        project: "shop".into(),
+        environment: "dev".into(),
+        job: Some("report".into()),
+        cron: "*/5 * * * *".into(),
+        next_at: now,
+        last_fired_at: None,
+    };
+    assert_eq!(f.timed.ensure_schedule(&wanted).await.unwrap(), wanted);
+    let later = ScheduleRecord { next_at: now + Duration::from_secs(600), ..wanted.clone() };
+    assert_eq!(f.timed.ensure_schedule(&later).await.unwrap().next_at, now, "the same cron keeps its next tick");
+
+    let next = now + Duration::from_secs(300);
+    assert!(f.timed.fire_schedule(&key, now, next, now).await.unwrap());
+    assert!(!f.timed.fire_schedule(&key, now, next, now).await.unwrap(), "fired once");
+    let [got] = f.timed.schedules_of("shop").await.unwrap().try_into().unwrap();
+    assert_eq!((got.next_at, got.last_fired_at), (next, Some(now)));
+
+    let hourly = ScheduleRecord { cron: "0 * * * *".into(), next_at: now + Duration::from_secs(3600), ..wanted };
+    let changed = f.timed.ensure_schedule(&hourly).await.unwrap();
+    assert_eq!((changed.cron.as_str(), changed.next_at), ("0 * * * *", hourly.next_at), "a new cron starts over");
+    let drift = ScheduleRecord {
+        key: ScheduleRecord::key_of(ScheduleKind::Drift, "shop", "dev", None),
+        kind: ScheduleKind::Drift,
+        job: None,
+        ..hourly
+    };
+    f.timed.ensure_schedule(&drift).await.unwrap();
+    assert_eq!(f.timed.schedules_of("shop").await.unwrap().len(), 2);
+    assert!(f.timed.schedules_of("other").await.unwrap().is_empty());
+    f.timed.delete_schedule(&key).await.unwrap();
+    assert_eq!(f.timed.schedules_of("shop").await.unwrap(), vec![drift]);
+}
+
+async fn drift_checks_are_kept_newest_first(f: Fixture) {
+    use terrace_store::{DriftCheckId, DriftCheckRecord, DriftState, DriftedResource};
+    let now = secs(OffsetDateTime::now_utc());
+    let drifted = DriftCheckRecord {
+        id: DriftCheckId::new(),
+        project: "shop".into(),
+        environment: "dev".into(),
+        state: DriftState::Drifted,
+        resources: vec![DriftedResource {
+            job: "net".into(),
+            address: "local_file.config".into(),
+            actions: vec!["create".into()],
+        }],
+        run_ids: vec![terrace_model::RunId::new()],
+        reason: None,
+        checked_at: now,
+    };
+    f.timed.record_drift_check(&drifted).await.unwrap();
+    let clear = DriftCheckRecord {
+        id: DriftCheckId::new(),
+        state: DriftState::InSync,
+        resources: vec![],
+        checked_at: now + Duration::from_secs(60),
+        ..drifted.clone()
+    };
+    f.timed.record_drift_check(&clear).await.unwrap();
+    assert_eq!(f.timed.drift_checks("shop", "dev", 10).await.unwrap(), vec![clear.clone(), drifted]);
+    assert_eq!(f.timed.drift_checks("shop", "dev", 1).await.unwrap(), vec![clear]);
+    assert!(f.timed.drift_checks("shop", "prod", 10).await.unwrap().is_empty());
+}
+
+backends!(
+    a_destroy_time_is_recorded_once_and_fires_once,
+    a_schedule_tick_fires_once_and_a_new_cron_starts_over,
+    drift_checks_are_kept_newest_first,
+);

@@ -86,7 +86,17 @@ impl Terraform<'_> {
     async fn step(
         &self,
         runner: &mut dyn StepRunner,
+        step: Step,
+    ) -> Result<Result<crate::StepOutput, Outcome>, StepAbort> {
+        self.step_allowing(runner, step, &[0]).await
+    }
+
+    /// Runs `step`; an exit code outside `ok` fails it.
+    async fn step_allowing(
+        &self,
+        runner: &mut dyn StepRunner,
         mut step: Step,
+        ok: &[i32],
     ) -> Result<Result<crate::StepOutput, Outcome>, StepAbort> {
         // Terraform's own switches for running unattended: shorter messages, never a prompt.
         step.env.extend([("TF_IN_AUTOMATION".into(), "1".into()), ("TF_INPUT".into(), "0".into())]);
@@ -95,7 +105,7 @@ impl Terraform<'_> {
         }
         let phase = step.phase;
         let out = runner.run(step).await?;
-        if out.success() {
+        if ok.contains(&out.exit_code) {
             Ok(Ok(out))
         } else {
             Ok(Err(Outcome::failed(
@@ -190,8 +200,15 @@ impl Terraform<'_> {
         }
         let out = format!("-out={}", self.plan_file());
         let mut args = self.argv(&["plan", "-input=false", "-no-color", "-lock-timeout=60s", &out]);
+        // A `plan` (a drift check among them) asks whether anything would change: exit
+        // 2 says so (outputs included; the summary then tells resources from outputs).
+        let detailed = self.ctx.event == Event::Plan;
+        if detailed {
+            args.push("-detailed-exitcode".into());
+        }
         args.extend(self.var_file());
-        Ok(self.step(runner, Step::new("plan", args)).await?.err())
+        let ok: &[i32] = if detailed { &[0, 2] } else { &[0] };
+        Ok(self.step_allowing(runner, Step::new("plan", args), ok).await?.err())
     }
 
     async fn start(&self, runner: &mut dyn StepRunner) -> Result<Outcome, StepAbort> {

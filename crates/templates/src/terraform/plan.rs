@@ -1,6 +1,6 @@
 //! The summary of a saved plan, read from `terraform show -json PLAN`.
 
-use crate::steps::PlanSummary;
+use crate::steps::{PlanSummary, PlannedChange};
 
 #[derive(serde::Deserialize)]
 struct ShownPlan {
@@ -12,6 +12,8 @@ struct ShownPlan {
 
 #[derive(serde::Deserialize)]
 struct ResourceChange {
+    #[serde(default)]
+    address: String,
     change: Change,
 }
 
@@ -35,6 +37,9 @@ pub fn summarize(json: &[u8]) -> Result<PlanSummary, serde_json::Error> {
         if a("update") {
             s.change += 1;
         }
+        if a("create") || a("delete") || a("update") {
+            s.resources.push(PlannedChange { address: rc.address.clone(), actions: rc.change.actions.clone() });
+        }
     }
     s.outputs_changed =
         plan.output_changes.values().any(|c| c["actions"].as_array().is_some_and(|a| a.iter().any(|x| x != "no-op")));
@@ -49,13 +54,15 @@ mod tests {
     #[test]
     fn counts_actions() {
         let json = br#"{"resource_changes": [
-            {"change": {"actions": ["create"]}},
+            {"address": "local_file.a", "change": {"actions": ["create"]}},
             {"change": {"actions": ["delete", "create"]}},
             {"change": {"actions": ["update"]}},
             {"change": {"actions": ["no-op"]}}],
           "output_changes": {"a": {"actions": ["no-op"]}}}"#;
         let s = summarize(json).unwrap();
         assert_eq!((s.add, s.change, s.destroy, s.empty, s.outputs_changed), (2, 1, 1, false, false));
+        assert_eq!(s.resources.len(), 3, "no-op is no change");
+        assert_eq!(s.resources[0], PlannedChange { address: "local_file.a".into(), actions: vec!["create".into()] });
         let none = summarize(br#"{"output_changes": {"a": {"actions": ["no-op"]}}}"#).unwrap();
         assert!(none.empty);
         let out = summarize(br#"{"output_changes": {"a": {"actions": ["create"]}}}"#).unwrap();

@@ -17,7 +17,7 @@ use crate::http::extract::ApiJson;
 use crate::http::extract::{ApiPath, ApiQuery, Auth};
 
 pub fn routes() -> OpenApiRouter<Arc<App>> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(show)).routes(routes!(extend))
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(show)).routes(routes!(extend)).routes(routes!(drift))
 }
 
 /// The environments the project file defines, and those the store still has a record of,
@@ -53,6 +53,27 @@ async fn show(
     ApiQuery(q): ApiQuery<ShowQuery>,
 ) -> Result<Json<EnvironmentView>, AppError> {
     Ok(Json(environments::show(&app, &caller, &project, &env, q.reveal.unwrap_or(false)).await?))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DriftQuery {
+    /// Checks to return, newest first [default: 20, at most 500].
+    pub limit: Option<u32>,
+}
+
+/// The environment's drift (`drift:`): its schedule, whether the last check found drift,
+/// and its checks newest first, each with the resources changed outside Terrace.
+#[utoipa::path(get, operation_id = "getEnvironmentDrift", path = "/projects/{project}/environments/{environment}/drift",
+    tag = "environments", security(("bearer" = [])), params(("project" = String, Path), ("environment" = String, Path), DriftQuery),
+    responses((status = 200, body = Object), (status = "default", body = ErrorBody)))]
+async fn drift(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    ApiPath((project, env)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<DriftQuery>,
+) -> Result<Json<terrace_engine::timed::drift::DriftHistory>, AppError> {
+    Ok(Json(environments::drift(&app, &caller, &project, &env, q.limit.unwrap_or(20)).await?))
 }
 
 /// Moves an ephemeral environment's destroy `by` later (from its destroy time, or from now
