@@ -20,6 +20,11 @@ pub enum ApprovalError {
         "approval {id} ({summary}) needs an approver other than {who}, who asked for it (the environment's `approval` sets distinct_approver)"
     )]
     SameApprover { id: ApprovalId, summary: String, who: String },
+    /// An approval on saved plans whose plans may not be applied (nothing ran).
+    #[error(
+        "approval {id} cannot be approved: {why}; nothing was applied (plan again with `terrace up`, or reject it)"
+    )]
+    PlanRefused { id: String, why: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -40,9 +45,19 @@ pub struct PipelineSubject {
     pub job: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+    /// A `start` approved on saved plans (local mode): per job, the plan run.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub plans: std::collections::BTreeMap<String, terrace_model::RunId>,
+    /// The same on a server: the request that makes the plans (its runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_request: Option<String>,
 }
 
 impl PipelineSubject {
+    pub fn new(event: Event, job: Option<String>, args: Vec<String>) -> Self {
+        PipelineSubject { event, job, args, plans: Default::default(), plan_request: None }
+    }
+
     /// "start of `prod`", "force run of job `db` (raw) in `prod`".
     pub fn summary(&self, env: &str) -> String {
         match &self.job {
@@ -76,6 +91,14 @@ pub async fn find(control: &dyn ControlStore, project: &str, prefix: &str) -> Re
         1 => Ok(found.remove(0)),
         _ => Err(ApprovalError::Ambiguous(prefix.to_string())),
     }
+}
+
+/// Whether `by` may still make `decision` on `approval` (awaiting, and not its asker
+/// approving where another approver is required): only then are its plans checked.
+pub fn may_decide(approval: &ApprovalRecord, decision: Decision, by: &str) -> bool {
+    approval.state == ApprovalState::AwaitingApproval
+        && decision == Decision::Approve
+        && !(approval.distinct_approver && approval.requested_by == by)
 }
 
 /// Decides `approval` as `by`, under its rules; the record after the decision.

@@ -103,7 +103,7 @@ impl RunContext<'_> {
             },
             variables: &variables,
             state: state.as_ref(),
-            apply_saved_plan: self.saved_plan.is_some() && self.event == terrace_model::Event::Start,
+            apply_saved_plan: self.saved_plans.contains_key(&job.name) && self.event == terrace_model::Event::Start,
         };
         let template = terrace_templates::catalog::info(job.template);
         let own = &job.container.resources;

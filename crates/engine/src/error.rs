@@ -16,6 +16,9 @@ pub enum EngineError {
     /// Another process is running an event on this environment.
     #[error("environment `{env}` is busy: {detail}")]
     Busy { env: String, detail: String },
+    /// What was asked may not run as asked (an approved plan gone stale): nothing ran.
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A step of a template could not be recorded (its cause was already an EngineError).

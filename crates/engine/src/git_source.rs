@@ -32,10 +32,12 @@ pub(crate) fn mirrors_root(data_dir: &Path) -> std::path::PathBuf {
 }
 
 impl Engine {
-    /// Resolves the git sources of `jobs` (one resolution per repository and ref).
+    /// Resolves the git sources of `jobs` (one resolution per repository and ref); a job
+    /// named in `overrides` is pinned to the commit given there instead of its `ref`.
     pub(crate) async fn pin_sources<'a>(
         &self,
         jobs: impl Iterator<Item = &'a Job>,
+        overrides: &BTreeMap<String, String>,
         secrets: &SecretValues,
         cancel: &CancellationToken,
     ) -> Pins {
@@ -51,9 +53,10 @@ impl Engine {
                     continue;
                 }
             };
-            let key = (git.url.clone(), git.reference.clone());
+            let reference = overrides.get(&job.name).unwrap_or(&git.reference);
+            let key = (git.url.clone(), reference.clone());
             if !resolved.contains_key(&key) {
-                let found = resolve(mirrors, git, secrets, cancel).await;
+                let found = resolve(mirrors, git, reference, secrets, cancel).await;
                 resolved.insert(key.clone(), found);
             }
             let pin = resolved[&key].clone().map(|(mirror, commit)| Pinned { mirror, commit, path: git.path.clone() });
@@ -72,14 +75,15 @@ async fn open_mirrors(data_dir: &Path) -> Result<Mirrors, String> {
 async fn resolve(
     mirrors: &Mirrors,
     git: &GitSource,
+    reference: &str,
     secrets: &SecretValues,
     cancel: &CancellationToken,
 ) -> Result<(Mirror, ObjectId), String> {
     let url = RepoUrl::parse(&git.url).map_err(|e| e.to_string())?;
     let credentials = credentials(git, secrets)?;
     let mirror = mirrors.mirror(&url, credentials).map_err(|e| e.to_string())?;
-    let resolved = mirror.resolve(&git.reference, cancel).await.map_err(|e| e.to_string())?;
-    tracing::debug!(url = %url, reference = git.reference, commit = %resolved.commit, fetch = ?resolved.fetch, "git source pinned");
+    let resolved = mirror.resolve(reference, cancel).await.map_err(|e| e.to_string())?;
+    tracing::debug!(url = %url, reference, commit = %resolved.commit, fetch = ?resolved.fetch, "git source pinned");
     Ok((mirror, resolved.commit))
 }
 

@@ -34,8 +34,8 @@ pub(crate) struct RunContext<'a> {
     pub commit: Option<String>,
     /// The pinned git sources of the pipeline's jobs.
     pub pins: crate::git_source::Pins,
-    /// The run whose saved plan a `start` applies.
-    pub saved_plan: Option<terrace_model::RunId>,
+    /// Per job, the `plan` run whose saved plan a `start` applies.
+    pub saved_plans: std::collections::BTreeMap<String, terrace_model::RunId>,
 }
 
 /// How a run ended.
@@ -210,7 +210,7 @@ impl RunContext<'_> {
             self.store().set_run_inputs(&held.lease, &now).await?;
             if self.event == Event::Start
                 && job.skip_unchanged
-                && self.saved_plan.is_none()
+                && !self.saved_plans.contains_key(&job.name)
                 && let (true, Some(last)) = (now.changed.is_empty(), &last)
             {
                 let reason = format!(

@@ -4,6 +4,7 @@
 //! crashed process left behind, through the executors that ran them.
 
 pub mod approvals;
+pub mod approved_plans;
 mod artifact_vars;
 mod attempt;
 mod commit;
@@ -15,6 +16,7 @@ mod git_source;
 mod job_run;
 mod lease;
 mod locate;
+mod on_failure;
 mod orphans;
 mod outputs;
 mod pipeline;
@@ -24,6 +26,7 @@ pub mod promote;
 pub mod recovery;
 mod run_env;
 pub mod run_ref;
+mod saved_plans;
 mod secrets;
 pub mod state_backend;
 mod steps;
@@ -41,6 +44,7 @@ use terrace_store::{Owner, Store};
 pub use debug::DebugRequest;
 pub use error::EngineError;
 pub use lease::{LEASE, hostname, local_owner, replica_owner};
+pub use on_failure::FollowUp;
 pub use pipeline::{JobResult, PipelineOutcome, Request};
 pub use progress::{Observer, Progress};
 pub use run_env::{EnvAccess, SecretValues};

@@ -46,7 +46,7 @@ pub struct Request {
     pub origin: Origin,
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct JobResult {
     pub job: String,
     pub run_id: RunId,
@@ -59,7 +59,7 @@ pub struct JobResult {
     pub plan: Option<serde_json::Value>,
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PipelineOutcome {
     pub environment: String,
     pub event: Event,
@@ -70,7 +70,11 @@ pub struct PipelineOutcome {
     pub jobs: Vec<JobResult>,
     pub duration_ms: u64,
     /// What the pipeline was asked to do, as recorded on its runs.
+    #[serde(default)]
     pub inputs: PipelineInputs,
+    /// What the environment's `on_failure` did after this pipeline failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<crate::on_failure::FollowUp>,
 }
 
 impl PipelineOutcome {
@@ -113,8 +117,21 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs one environment event (or a force run) to its end.
+    /// Runs one environment event (or a force run) to its end, then what the
+    /// environment's `on_failure` says when a `start` failed (docs/approvals.md).
     pub async fn run_event(
+        &self,
+        req: Request,
+        observer: Arc<dyn Observer>,
+        cancel: CancellationToken,
+    ) -> Result<PipelineOutcome, EngineError> {
+        let mut outcome = self.run_pipeline(req.clone(), observer.clone(), cancel.clone()).await?;
+        outcome.on_failure = self.follow_failure(&req, &outcome, observer, cancel).await?;
+        Ok(outcome)
+    }
+
+    /// Runs one environment event (or a force run) to its end.
+    pub(crate) async fn run_pipeline(
         &self,
         req: Request,
         observer: Arc<dyn Observer>,
@@ -140,6 +157,7 @@ impl Engine {
                         jobs: vec![],
                         duration_ms: 0,
                         inputs,
+                        on_failure: None,
                     });
                 }
             },
@@ -161,12 +179,15 @@ impl Engine {
             Some(c) => Some(c.clone()),
             None => crate::commit::current(&self.project_root).await,
         };
-        let pins = self.pin_sources(plan.order.iter().map(|j| &jobs[j]), &req.secrets, &cancel).await;
+        let pins = self.pin_sources(plan.order.iter().map(|j| &jobs[j]), &req.origin.pins, &req.secrets, &cancel).await;
         let commit_of = |job: &str| match pins.get(job) {
             Some(Ok(pin)) => Some(pin.commit.to_string()),
             Some(Err(_)) => None,
             None => commit.clone(),
         };
+        // An approved start applies exactly the plans it was approved on, or nothing.
+        let saved_plans = self.saved_plans(&req);
+        self.check_saved_plans(&req, &commit_of).await?;
         let new_runs = plan
             .order
             .iter()
@@ -206,7 +227,7 @@ impl Engine {
             .collect();
         let runs: BTreeMap<String, RunId> = held.iter().map(|(job, h)| (job.clone(), h.lease.id)).collect();
         observer.observe(Progress::Planned { jobs: plan.order.clone() });
-        observer.observe(Progress::Opened { pipeline, inputs: inputs.clone() });
+        observer.observe(Progress::Opened { pipeline, inputs: Box::new(inputs.clone()) });
 
         let outputs = self.store.outputs(env.id).await?;
         let secrets = SecretSet::default();
@@ -223,7 +244,7 @@ impl Engine {
             raw_args: req.raw_args.clone(),
             commit,
             pins,
-            saved_plan: req.saved_plan,
+            saved_plans,
         };
         let renew = CancellationToken::new();
         let by_run = held.values().map(|h| (h.lease.id, h.clone())).collect();
@@ -317,6 +338,7 @@ impl Engine {
             jobs,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             inputs,
+            on_failure: None,
         })
     }
 
@@ -334,6 +356,8 @@ impl Engine {
             user,
             pull_request: req.origin.pull_request,
             ttl: self.project.environment(&req.env).and_then(|e| e.ttl.as_ref()).map(|t| t.declared.clone()),
+            saved_plans: self.saved_plans(req),
+            on_failure_of: req.origin.on_failure_of,
         }
     }
 

@@ -15,7 +15,7 @@ pub enum Progress {
     /// The pipeline is recorded, with what it was asked to do.
     Opened {
         pipeline: terrace_model::PipelineId,
-        inputs: terrace_store::PipelineInputs,
+        inputs: Box<terrace_store::PipelineInputs>,
     },
     Started {
         job: String,

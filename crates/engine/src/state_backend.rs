@@ -126,6 +126,14 @@ impl RunContext<'_> {
         Ok(())
     }
 
+    /// The commit `job` runs at: its git source's pin, else the project's.
+    pub(crate) fn commit_of(&self, job: &str) -> Option<String> {
+        match self.pins.get(job) {
+            Some(Ok(pin)) => Some(pin.commit.to_string()),
+            _ => self.commit.clone(),
+        }
+    }
+
     /// Keeps the plan file at `path` in the store for the run of `held`.
     pub(crate) async fn keep_plan(
         &self,
@@ -139,7 +147,7 @@ impl RunContext<'_> {
             .map_err(|e| EngineError::io(format!("cannot read the saved plan {}", path.display()))(e))?;
         let key = self.state_key(job);
         let state_version = self.store().state_versions(&key).await?.first().map_or(0, |v| v.version);
-        let plan = NewPlan { key, commit: self.commit.clone(), inputs_hash: inputs_hash.to_string(), state_version };
+        let plan = NewPlan { key, commit: self.commit_of(job), inputs_hash: inputs_hash.to_string(), state_version };
         self.store().save_plan(&held.lease, &plan, &body).await?;
         Ok(())
     }
@@ -152,7 +160,7 @@ impl RunContext<'_> {
         inputs_hash: &str,
         path: &Path,
     ) -> Result<Result<(), String>, EngineError> {
-        let from = self.saved_plan.unwrap_or(held.lease.id);
+        let from = self.saved_plans.get(job).copied().unwrap_or(held.lease.id);
         let Some((plan, body)) = self.store().saved_plan(from).await? else {
             return Ok(Err(format!("run {from} kept no plan")));
         };
@@ -161,7 +169,7 @@ impl RunContext<'_> {
             return Ok(Err(format!("the plan of run {from} is for {}, not {key}", plan.key)));
         }
         let current = self.store().state_versions(&key).await?.first().map_or(0, |v| v.version);
-        if let Some(why) = plan.staleness(self.commit.as_deref(), inputs_hash, current) {
+        if let Some(why) = plan.staleness(self.commit_of(job).as_deref(), inputs_hash, current) {
             return Ok(Err(why));
         }
         write_private(path.to_path_buf(), body)

@@ -178,6 +178,16 @@ pub struct Origin {
     /// The pipeline command (`plan-apply`, `ephemeral`, `schedule`, `drift`, ...); the
     /// event's name when absent.
     pub command: Option<String>,
+    /// An approved `start`: per job, the `plan` run whose saved plan it applies exactly.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub saved_plans: std::collections::BTreeMap<String, RunId>,
+    /// Per job with a git source, the commit to check out instead of resolving its `ref`
+    /// (the commit a saved plan was made at, the last good commit of a rollback).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub pins: std::collections::BTreeMap<String, String>,
+    /// The failed pipeline this one follows under the environment's `on_failure`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure_of: Option<PipelineId>,
 }
 
 /// The inputs of a pipeline run, as seed 002 lists them (repository, commit, target
@@ -206,6 +216,12 @@ pub struct PipelineInputs {
     pub pull_request: Option<u64>,
     /// The environment's time to live, as declared (`72h`).
     pub ttl: Option<String>,
+    /// An approved `start`: per job, the `plan` run whose saved plan it applied.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub saved_plans: std::collections::BTreeMap<String, RunId>,
+    /// A rollback or destroy under `on_failure`: the failed pipeline it follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure_of: Option<PipelineId>,
 }
 
 impl PipelineInputs {

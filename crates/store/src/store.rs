@@ -70,6 +70,9 @@ pub trait Store: crate::state::StateStore + Send + Sync {
     async fn last_success_inputs(&self, env: EnvironmentId, job: &str, event: Event) -> Result<Option<String>>;
     /// The newest successful (not skipped) run of `job` for `event` that recorded its inputs.
     async fn last_success(&self, env: EnvironmentId, job: &str, event: Event) -> Result<Option<RunRecord>>;
+    /// The runs of the newest whole-environment `start` pipeline of `env` that succeeded
+    /// (what a rollback re-applies); empty when none did.
+    async fn last_good_start(&self, env: EnvironmentId) -> Result<Vec<RunRecord>>;
     /// Records what `skip_unchanged` found of the run's inputs (hash, parts, what changed).
     async fn set_run_inputs(&self, lease: &RunLease, inputs: &RunInputs) -> Result<()>;
     /// Every run in state queued or running, of every owner.

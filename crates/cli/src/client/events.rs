@@ -157,5 +157,6 @@ fn to_outcome(v: &Value) -> Result<PipelineOutcome, CliError> {
         jobs,
         duration_ms: v["duration_ms"].as_u64().unwrap_or(0),
         inputs: serde_json::from_value(v["inputs"].clone()).unwrap_or_default(),
+        on_failure: v.get("on_failure").filter(|f| !f.is_null()).and_then(|f| serde_json::from_value(f.clone()).ok()),
     })
 }

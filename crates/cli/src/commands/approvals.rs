@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use serde_json::Value;
 use terrace_engine::Request;
 use terrace_engine::approvals::{self, ApprovalError, PipelineSubject};
+use terrace_engine::approved_plans;
+use terrace_store::Origin;
 use terrace_store::{ApprovalFilter, ApprovalRecord, ApprovalState, Decision, SubjectKind};
 
 use crate::args::{ApprovalsArgs, DecideArgs, Global};
@@ -59,6 +61,14 @@ pub async fn decide(g: &Global, a: DecideArgs, decision: Decision) -> Result<Exi
     let s = session(g).await?;
     let who = local_actor();
     let found = approvals::find(s.control.as_ref(), &s.loaded.project.name, &a.id).await?;
+    // An approval on saved plans is refused, still awaiting, when one may not be applied.
+    let plans = match approvals::may_decide(&found, decision, &who) {
+        true => {
+            let (store, control) = (s.store.as_ref(), s.control.as_ref());
+            approved_plans::check(store, control, &s.loaded.project, &s.loaded.root, &found).await?
+        }
+        false => None,
+    };
     let decided = approvals::decide(s.control.as_ref(), &found, decision, &who, a.reason.as_deref()).await?;
     if decision == Decision::Reject {
         if let Some(id) = promotion_of(&decided) {
@@ -81,7 +91,9 @@ pub async fn decide(g: &Global, a: DecideArgs, decision: Decision) -> Result<Exi
                 secrets: Default::default(),
                 commit: None,
                 saved_plan: None,
-                origin: Default::default(),
+                origin: plans
+                    .map(|p| Origin { saved_plans: p.saved_plans, pins: p.pins, ..Default::default() })
+                    .unwrap_or_default(),
             };
             let (code, outcome) = lifecycle::execute(s, &a.exec, req, Gate::Approved).await?;
             if let Some(o) = outcome {
@@ -117,8 +129,26 @@ pub async fn list(g: &Global, a: &ApprovalsArgs) -> Result<ExitCode, CliError> {
         limit: Some(a.limit),
     };
     let list = s.control.list_approvals(&filter).await?;
-    let values: Vec<Value> = list.iter().map(serde_json::to_value).collect::<Result<_, _>>()?;
+    let values = with_plans(s.store.as_ref(), s.control.as_ref(), list).await?;
     print_list(&values, a.json, a.all)
+}
+
+/// The approvals as the API shows them: with `plans` when one waits on saved plans.
+async fn with_plans(
+    store: &dyn terrace_store::Store,
+    control: &dyn terrace_store::ControlStore,
+    list: Vec<ApprovalRecord>,
+) -> Result<Vec<Value>, CliError> {
+    let mut values = Vec::with_capacity(list.len());
+    for a in list {
+        let plans = approved_plans::views(&approved_plans::plan_runs(store, control, &a).await?);
+        let mut v = serde_json::to_value(&a)?;
+        if !plans.is_empty() {
+            v["plans"] = serde_json::to_value(plans)?;
+        }
+        values.push(v);
+    }
+    Ok(values)
 }
 
 /// The listing both modes print.
@@ -152,7 +182,22 @@ pub(crate) fn print_list(list: &[Value], json: bool, all: bool) -> Result<ExitCo
         })
         .collect();
     table::print(&["APPROVAL", "ENV", "WHAT", "STATE", "ASKED BY", "ASKED", "DECIDED BY", "REASON"], rows)?;
+    for a in list {
+        for line in plan_lines(a) {
+            outln!("{} plan {line}", short(a));
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `JOB: 1 to add, 0 to change, 0 to destroy (prod#4)` per saved plan an approval waits on.
+pub(crate) fn plan_lines(a: &Value) -> Vec<String> {
+    let plans = a["plans"].as_array().cloned().unwrap_or_default();
+    plans
+        .into_iter()
+        .filter_map(|p| serde_json::from_value::<approved_plans::PlanView>(p).ok())
+        .map(|p| format!("{} ({})", p.line(), p.run))
+        .collect()
 }
 
 /// The lines `terrace status ENV` adds for what awaits approval (both modes).
@@ -167,12 +212,16 @@ pub(crate) fn print_pending(list: &[Value]) -> Result<(), CliError> {
             text("created_at"),
             short(a)
         );
+        for line in plan_lines(a) {
+            outln!("    plan {line}");
+        }
     }
     Ok(())
 }
 
 /// What awaits approval in `env`, as JSON values (for `status`).
 pub(crate) async fn pending(
+    store: &dyn terrace_store::Store,
     control: &dyn terrace_store::ControlStore,
     project: &str,
     env: &str,
@@ -184,7 +233,7 @@ pub(crate) async fn pending(
         limit: Some(100),
     };
     let list = control.list_approvals(&filter).await?;
-    Ok(list.iter().map(serde_json::to_value).collect::<Result<_, _>>()?)
+    with_plans(store, control, list).await
 }
 
 fn promotion_of(a: &ApprovalRecord) -> Option<terrace_store::PromotionId> {

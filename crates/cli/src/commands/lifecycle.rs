@@ -6,6 +6,7 @@ use crate::out::{errln, outln};
 use std::process::ExitCode;
 
 use terrace_engine::approvals::PipelineSubject;
+use terrace_engine::approved_plans::planned_start;
 use terrace_engine::{EngineError, PipelineOutcome, Request};
 use terrace_model::Event;
 use terrace_store::{EnvState, RunState};
@@ -105,20 +106,60 @@ pub(crate) fn waiting(env: &str, who: &str) -> String {
 pub(crate) async fn execute(
     session: Session,
     flags: &ExecFlags,
-    mut req: Request,
+    req: Request,
     gate: Gate,
 ) -> Result<(ExitCode, Option<PipelineOutcome>), CliError> {
     if gate == Gate::Check
         && let Some(policy) = session.loaded.project.environment(&req.env).map(|e| e.approval)
     {
-        let subject = PipelineSubject { event: req.event, job: req.job.clone(), args: req.raw_args.clone() };
+        let subject = PipelineSubject::new(req.event, req.job.clone(), req.raw_args.clone());
         let project = &session.loaded.project.name;
-        if let Some(new) = subject.approval(project, &req.env, policy, &local_actor()) {
-            let approval = session.control.create_approval(new).await?;
+        if let Some(mut new) = subject.approval(project, &req.env, policy, &local_actor()) {
+            let control = session.control.clone();
+            if planned_start(&session.loaded.project, &req.env, req.event, req.job.as_deref()) {
+                // Plan first, at the commit the start is pinned to: the approval is on
+                // these saved plans, and approving it applies exactly them.
+                let plan = Request { event: Event::Plan, ..req.clone() };
+                let outcome = run(session, flags, plan).await?;
+                if !outcome.succeeded() {
+                    print_outcome(&outcome, flags.json)?;
+                    errln!("terrace: the plan failed: nothing awaits approval; fix it and run `terrace up` again");
+                    return Ok((ExitCode::from(1), Some(outcome)));
+                }
+                let mut subject = subject;
+                subject.plans = outcome.jobs.iter().map(|j| (j.job.clone(), j.run_id)).collect();
+                let lines: Vec<String> = outcome
+                    .jobs
+                    .iter()
+                    .map(|j| match &j.plan {
+                        Some(p) if p["empty"] == true => format!("{}: no changes", j.job),
+                        Some(p) => {
+                            format!(
+                                "{}: {} to add, {} to change, {} to destroy",
+                                j.job, p["add"], p["change"], p["destroy"]
+                            )
+                        }
+                        None => format!("{}: {}", j.job, j.state),
+                    })
+                    .collect();
+                new.summary = format!("{} on saved plans ({})", new.summary, lines.join("; "));
+                new.subject = serde_json::to_value(&subject)?;
+            }
+            let approval = control.create_approval(new).await?;
             crate::commands::approvals::print_awaiting(&approval, flags.json)?;
             return Ok((ExitCode::SUCCESS, None));
         }
     }
+    let outcome = run(session, flags, req).await?;
+    if gate != Gate::Redeploy {
+        print_outcome(&outcome, flags.json)?;
+    }
+    let code = if outcome.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) };
+    Ok((code, Some(outcome)))
+}
+
+/// Runs the event here, waiting its turn while the environment is busy.
+async fn run(session: Session, flags: &ExecFlags, mut req: Request) -> Result<PipelineOutcome, CliError> {
     req.secrets = session.secrets(&req.env).await?;
     let engine = session.engine(flags);
     let observer = progress::observer(flags.quiet);
@@ -151,12 +192,7 @@ pub(crate) async fn execute(
         }
     };
     observer.finish();
-    let outcome = outcome?;
-    if gate != Gate::Redeploy {
-        print_outcome(&outcome, flags.json)?;
-    }
-    let code = if outcome.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) };
-    Ok((code, Some(outcome)))
+    Ok(outcome?)
 }
 
 /// First Ctrl-C or SIGTERM: stop the jobs gracefully. Second: leave at once.
@@ -233,6 +269,21 @@ pub(crate) fn print_summary(o: &PipelineOutcome) -> Result<(), CliError> {
     for j in o.jobs.iter().filter(|j| j.state != RunState::Succeeded) {
         let reason = j.reason.as_deref().unwrap_or("");
         outln!("  {} {}: {reason}  (terrace logs {}#{})", j.job, j.state, o.environment, j.number);
+    }
+    if let Some(f) = &o.on_failure {
+        let to = f.commit.as_deref().map(|c| format!(" to commit {c}")).unwrap_or_default();
+        match (&f.note, &f.outcome) {
+            (Some(note), _) => outln!("{note}"),
+            (None, Some(next)) => {
+                outln!(
+                    "on_failure {}{to} (pipeline {}):",
+                    f.action,
+                    next.pipeline_id.map(|p| p.to_string()).unwrap_or_default()
+                );
+                print_summary(next)?;
+            }
+            (None, None) => {}
+        }
     }
     Ok(())
 }

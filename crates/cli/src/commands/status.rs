@@ -41,7 +41,7 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     let Some(name) = &a.env else {
         return list(&*s.store, &project.name, a.json).await;
     };
-    let approvals = pending(s.control.as_ref(), &project.name, name).await?;
+    let approvals = pending(s.store.as_ref(), s.control.as_ref(), &project.name, name).await?;
     let pins = crate::commands::promote::pins(&s, name).await?;
     let Some(env) = s.store.get_environment(&project.name, name).await? else {
         if a.json {

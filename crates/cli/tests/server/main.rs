@@ -2,6 +2,7 @@
 
 mod api;
 mod approvals;
+mod approved_plans;
 mod busy;
 mod client;
 mod environment;

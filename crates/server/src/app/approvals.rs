@@ -4,13 +4,15 @@
 
 use serde::Deserialize;
 use terrace_engine::approvals::{self, ApprovalError, PipelineSubject};
+use terrace_engine::approved_plans;
+use terrace_store::Origin;
 use terrace_store::control::{NewRequest, RequestId, Role};
 use terrace_store::{ApprovalFilter, ApprovalState, Decision, SubjectKind};
 
 use super::access::clip;
 use super::events::check_limit;
 use super::views::ApprovalView;
-use super::{App, AppError, AppResult, Caller};
+use super::{App, AppError, AppResult, Caller, projects};
 
 impl From<ApprovalError> for AppError {
     fn from(e: ApprovalError) -> Self {
@@ -18,7 +20,7 @@ impl From<ApprovalError> for AppError {
             ApprovalError::NotFound { prefix, .. } => AppError::not_found("approval", clip(&prefix)),
             ApprovalError::Ambiguous(_) => AppError::bad("id", e.to_string()),
             ApprovalError::Decided { .. } => AppError::Conflict(e.to_string()),
-            ApprovalError::SameApprover { .. } => AppError::Conflict(e.to_string()),
+            ApprovalError::SameApprover { .. } | ApprovalError::PlanRefused { .. } => AppError::Conflict(e.to_string()),
             ApprovalError::Store(s) => s.into(),
         }
     }
@@ -62,7 +64,19 @@ pub async fn list(app: &App, caller: &Caller, q: ApprovalQuery) -> AppResult<Vec
         .transpose()?;
     let limit = check_limit(q.limit)?;
     let filter = ApprovalFilter { project: q.project, environment: q.environment, state, limit };
-    Ok(app.store.list_approvals(&filter).await?.into_iter().map(ApprovalView::from).collect())
+    let mut views = Vec::new();
+    for a in app.store.list_approvals(&filter).await? {
+        views.push(view(app, a).await?);
+    }
+    Ok(views)
+}
+
+/// The approval as the API shows it, with its saved plans when it waits on some.
+pub(crate) async fn view(app: &App, a: terrace_store::ApprovalRecord) -> AppResult<ApprovalView> {
+    let plans = approved_plans::plan_runs(app.store.as_ref(), app.store.as_ref(), &a).await?;
+    let mut v = ApprovalView::from(a);
+    v.plans = approved_plans::views(&plans);
+    Ok(v)
 }
 
 async fn find(app: &App, id: &str) -> AppResult<terrace_store::ApprovalRecord> {
@@ -83,7 +97,7 @@ async fn find(app: &App, id: &str) -> AppResult<terrace_store::ApprovalRecord> {
 
 pub async fn get(app: &App, caller: &Caller, id: &str) -> AppResult<ApprovalView> {
     caller.require(Role::Viewer)?;
-    Ok(find(app, id).await?.into())
+    view(app, find(app, id).await?).await
 }
 
 pub async fn decide(
@@ -100,6 +114,14 @@ pub async fn decide(
         return Err(AppError::bad("reason", format!("at most {MAX_REASON} bytes, no NUL")));
     }
     let found = find(app, id).await?;
+    // An approval on saved plans is refused, still awaiting, when one may not be applied.
+    let plans = match approvals::may_decide(&found, decision, &caller.actor()) {
+        true => {
+            let loaded = projects::load(app, &found.project).await?;
+            approved_plans::check(app.store.as_ref(), app.store.as_ref(), &loaded.project, &loaded.root, &found).await?
+        }
+        false => None,
+    };
     let decided =
         approvals::decide(app.store.as_ref(), &found, decision, &caller.actor(), body.reason.as_deref()).await?;
     if decision == Decision::Approve && decided.subject_kind == SubjectKind::Pipeline {
@@ -116,7 +138,9 @@ pub async fn decide(
                 args: subject.args,
                 requested_by: decided.requested_by.clone(),
                 max_attempts: app.settings.max_attempts,
-                origin: Default::default(),
+                origin: plans
+                    .map(|p| Origin { saved_plans: p.saved_plans, pins: p.pins, ..Default::default() })
+                    .unwrap_or_default(),
             })
             .await?;
         if let Some(r) = queued {
@@ -125,5 +149,5 @@ pub async fn decide(
     }
     app.wake_scheduler.notify_one();
     let after = app.store.get_approval(decided.id).await?.unwrap_or(decided);
-    Ok(after.into())
+    view(app, after).await
 }

@@ -103,7 +103,7 @@ impl From<EngineError> for AppError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::Invalid(message) => AppError::Unprocessable { field: None, message },
-            EngineError::Busy { .. } => AppError::Conflict(e.to_string()),
+            EngineError::Busy { .. } | EngineError::Refused(_) => AppError::Conflict(e.to_string()),
             EngineError::Store(s) => s.into(),
             other => AppError::internal(other),
         }

@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 use terrace_engine::approvals::PipelineSubject;
+use terrace_engine::approved_plans::planned_start;
 use terrace_model::Event;
 use terrace_store::control::{NewRequest, RequestFilter, RequestId, RequestState, Role};
 use utoipa::ToSchema;
@@ -92,8 +93,24 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
         origin: Default::default(),
     };
     let policy = loaded.project.environment(env).map(|e| e.approval).unwrap_or_default();
-    let subject = PipelineSubject { event, job: body.job, args };
+    let planned = planned_start(&loaded.project, env, event, body.job.as_deref());
+    let mut subject = PipelineSubject::new(event, body.job, args);
     let (request, approval) = match subject.approval(&loaded.project.name, env, policy, &caller.actor()) {
+        Some(mut approval) if planned => {
+            // The start waits on saved plans: a plan request runs now, and the approval
+            // names it; approving applies exactly the plans it kept.
+            let plan = NewRequest { event: Event::Plan, ..req };
+            match app.store.enqueue_request(plan).await? {
+                Some(request) => {
+                    subject.plan_request = Some(request.id.to_string());
+                    approval.subject = serde_json::to_value(&subject).map_err(AppError::internal)?;
+                    approval.summary = format!("{} on the saved plans of request {}", approval.summary, request.id);
+                    let approval = app.store.create_approval(approval).await?;
+                    (Some(request), Some(approval.id))
+                }
+                None => (None, None),
+            }
+        }
         Some(approval) => match app.store.enqueue_awaiting_approval(req, approval).await? {
             Some((request, approval)) => (Some(request), Some(approval.id)),
             None => (None, None),
@@ -108,7 +125,8 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
     app.wake_scheduler.notify_one();
     Ok(EventAccepted {
         request_id: request.id,
-        state: request.state.to_string(),
+        // A planned start waits for approval while its plan request runs.
+        state: if planned && approval.is_some() { "awaiting_approval".into() } else { request.state.to_string() },
         approval_id: approval,
         run_ids: request.run_ids,
     })

@@ -402,6 +402,11 @@ pub struct ApprovalView {
     pub created_at: OffsetDateTime,
     /// Its number in its environment (shared with runs): `prod#5` names it.
     pub number: u64,
+    /// A `start` waiting on saved plans: each job's plan run, its state and summary
+    /// (`add`, `change`, `destroy`, `empty`). Absent for other approvals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub plans: Vec<terrace_engine::approved_plans::PlanView>,
 }
 
 impl From<terrace_store::ApprovalRecord> for ApprovalView {
@@ -423,6 +428,7 @@ impl From<terrace_store::ApprovalRecord> for ApprovalView {
             outcome: a.outcome,
             created_at: a.created_at,
             number: a.number,
+            plans: vec![],
         }
     }
 }

@@ -41,7 +41,7 @@ impl Observer for RunIds {
                 fail::fail_point!("request-job-started");
             }
             Progress::Opened { pipeline, inputs } => {
-                let _ = self.0.send(Seen::Opened(pipeline, Box::new(inputs)));
+                let _ = self.0.send(Seen::Opened(pipeline, inputs));
             }
             _ => {}
         }

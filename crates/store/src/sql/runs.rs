@@ -405,6 +405,24 @@ pub(super) async fn last_success(
     s.db.query_opt(stmt).await?.map(from_row).transpose()
 }
 
+/// The runs of the newest succeeded `start` pipeline of `env` that was no force run.
+pub(super) async fn last_good_start(s: &SqlStore, env: EnvironmentId) -> Result<Vec<RunRecord>> {
+    let stmt = Stmt::new(
+        T,
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM runs WHERE pipeline_id = (SELECT p.id FROM pipelines p WHERE p.environment_id = $1 \
+             AND p.event = 'start' AND p.state = 'succeeded' \
+             AND EXISTS (SELECT 1 FROM runs f WHERE f.pipeline_id = p.id AND f.forced = 0) \
+             ORDER BY p.created_at DESC, p.id DESC LIMIT 1) ORDER BY created_at, id"
+        ),
+    )
+    .bind(text(env))
+    .doing(format!("read the last good start of environment {env}"));
+    all(s.db.query(stmt).await?)
+}
+
 /// Records a plan run's summary and the folder of its saved plan.
 pub(super) async fn set_plan(
     s: &SqlStore,

@@ -109,6 +109,9 @@ impl Store for SqlStore {
     async fn last_success(&self, env: EnvironmentId, job: &str, event: Event) -> Result<Option<RunRecord>> {
         runs::last_success(self, env, job, event).await
     }
+    async fn last_good_start(&self, env: EnvironmentId) -> Result<Vec<RunRecord>> {
+        runs::last_good_start(self, env).await
+    }
     async fn set_run_inputs(&self, lease: &RunLease, inputs: &RunInputs) -> Result<()> {
         runs::set_inputs(self, lease, inputs).await
     }
