@@ -1,8 +1,8 @@
 //! `on_failure` of an environment, through the real binary in local mode with a real git
 //! repository (`file://`) and real Terraform: `rollback` re-applies the last commit that
 //! applied successfully (the job checked out at that commit, the run linked to the failed
-//! pipeline in `runs --json`), a rollback that fails stops there; `destroy` runs the
-//! delete event; `none` leaves the environment failed.
+//! pipeline in `runs --json` and the audit log), a rollback that fails stops there;
+//! `destroy` runs the delete event; `none` leaves the environment failed.
 
 mod common;
 
@@ -128,6 +128,11 @@ fn destroy_runs_the_delete_event_and_none_leaves_the_environment_failed() {
     assert_eq!(failed["on_failure"]["outcome"]["environment_state"], "deleted", "{failed:#}");
     assert_eq!(failed["on_failure"]["outcome"]["inputs"]["on_failure_of"], failed["pipeline_id"]);
     assert_eq!(std::fs::read_to_string(&marks).unwrap(), "deleted preview\n");
+    let audit = p.json(&["audit"]);
+    let entry = audit.as_array().unwrap().iter().find(|a| a["action"] == "pipeline.on_failure").expect("audited");
+    let detail: Value = serde_json::from_str(entry["detail"].as_str().unwrap()).unwrap();
+    assert_eq!((detail["action"].as_str(), detail["succeeded"].as_bool()), (Some("destroy"), Some(true)), "{entry}");
+    assert_eq!(detail["on_failure_of"], failed["pipeline_id"]);
 
     let kept = p.run(&["up", "keep", "--json"]).code(1).json();
     assert!(kept.get("on_failure").is_none(), "{kept:#}");

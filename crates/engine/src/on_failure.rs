@@ -31,6 +31,25 @@ pub struct FollowUp {
     pub outcome: Option<Box<PipelineOutcome>>,
 }
 
+impl FollowUp {
+    /// The audit log's entry of what followed `failed` (`pipeline.on_failure`): its
+    /// target (the follow-up pipeline, else the failed one) and detail, as JSON.
+    pub fn audit_entry(&self, failed: &PipelineOutcome) -> (String, String) {
+        let follow = self.outcome.as_ref().and_then(|o| o.pipeline_id);
+        let target = follow.or(failed.pipeline_id).map(|p| format!("pipeline:{p}")).unwrap_or_default();
+        let detail = serde_json::json!({
+            "action": self.action,
+            "environment": failed.environment,
+            "on_failure_of": failed.pipeline_id,
+            "failed_job": failed.failed_job,
+            "commit": self.commit,
+            "note": self.note,
+            "succeeded": self.outcome.as_ref().map(|o| o.succeeded()),
+        });
+        (target, detail.to_string())
+    }
+}
+
 impl Engine {
     /// Runs the environment's `on_failure` after `failed`, the outcome of `req`.
     pub(crate) async fn follow_failure(

@@ -161,6 +161,7 @@ pub(crate) async fn execute(
 /// Runs the event here, waiting its turn while the environment is busy.
 async fn run(session: Session, flags: &ExecFlags, mut req: Request) -> Result<PipelineOutcome, CliError> {
     req.secrets = session.secrets(&req.env).await?;
+    let control = session.control.clone();
     let engine = session.engine(flags);
     let observer = progress::observer(flags.quiet);
     let cancel = CancellationToken::new();
@@ -192,7 +193,12 @@ async fn run(session: Session, flags: &ExecFlags, mut req: Request) -> Result<Pi
         }
     };
     observer.finish();
-    Ok(outcome?)
+    let outcome = outcome?;
+    if let Some(follow) = &outcome.on_failure {
+        let (target, detail) = follow.audit_entry(&outcome);
+        control.audit(&local_actor(), "pipeline.on_failure", &target, Some(&detail)).await?;
+    }
+    Ok(outcome)
 }
 
 /// First Ctrl-C or SIGTERM: stop the jobs gracefully. Second: leave at once.

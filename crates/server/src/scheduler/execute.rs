@@ -127,6 +127,14 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
     if drift::is_check(request.origin.as_ref().and_then(|o| o.command.as_deref())) && !handle.cancel.is_cancelled() {
         record_drift(app, &request, &result).await;
     }
+    if let Some(o) = outcome
+        && let Some(follow) = &o.on_failure
+    {
+        let (target, detail) = follow.audit_entry(o);
+        if let Err(e) = app.store.audit(&request.requested_by, "pipeline.on_failure", &target, Some(&detail)).await {
+            tracing::warn!(request = %id, error = %e, "could not record what on_failure did in the audit log");
+        }
+    }
     let outcome = outcome.and_then(|o| serde_json::to_value(o).ok());
     match app.store.finish_request(&lease, state, reason.as_deref(), outcome.as_ref()).await {
         Ok(()) => {}

@@ -9,6 +9,7 @@ mod control;
 mod environments;
 mod events;
 mod files;
+mod last_good;
 mod leases;
 mod legacy;
 mod logs;
