@@ -223,8 +223,28 @@ pub enum ProjectCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Register a project by the absolute path of its folder (or terrace.yaml) on the server's host
-    Register { path: String },
+    /// Register a project: by the absolute path of its folder (or terrace.yaml) on the
+    /// server's host, or from a git repository and branch (read at the branch head, and
+    /// again on every push the server's webhooks report)
+    #[command(
+        visible_alias = "add",
+        after_help = "Examples:\n  terrace project add /srv/infra\n  terrace project add --git https://github.com/acme/infra.git --branch main\n  terrace project add --git git@gitlab.com:acme/infra.git --branch prod --path deploy"
+    )]
+    Register {
+        /// Without --git: the folder (or terrace.yaml) on the server's host
+        #[arg(required_unless_present = "git", conflicts_with = "git")]
+        path: Option<String>,
+        /// The repository to read the project from (https://, ssh://, git@host:path, file://)
+        #[arg(long, value_name = "URL")]
+        git: Option<String>,
+        /// The branch the project follows: pushes to it re-read the project and
+        /// plan-and-apply the environments with `branch: NAME`
+        #[arg(long, requires = "git", default_value = "main")]
+        branch: String,
+        /// The folder of terrace.yaml inside the repository [default: its root]
+        #[arg(long = "path", value_name = "DIR", requires = "git")]
+        folder: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod config;
 pub mod database;
+pub mod gitops;
 pub mod http;
 pub mod metrics;
 pub mod scheduler;
@@ -110,6 +111,12 @@ pub async fn serve(
         .then(|| tokio::spawn(scheduler::listen_for_wakeups(store.0.clone(), app.clone(), config.poll, stop.clone())));
     let timed = tokio::spawn(scheduler::timed::run(app.clone(), config.poll.max(Duration::from_secs(1)), stop.clone()));
     let scheduler = tokio::spawn(scheduler::run(app.clone(), sched_cfg, stop.clone()));
+    let deliveries = tokio::spawn(gitops::worker::run(
+        app.clone(),
+        gitops::worker::WorkerConfig::new(config.lease, config.poll),
+        gitops::handlers(),
+        stop.clone(),
+    ));
     let stop_serving = CancellationToken::new();
     let graceful = {
         let (app, stop, stop_serving) = (app.clone(), stop.clone(), stop_serving.clone());
@@ -132,6 +139,7 @@ pub async fn serve(
     stop.cancel();
     let _ = scheduler.await;
     let _ = timed.await;
+    let _ = deliveries.await;
     if let Some(wakeups) = wakeups {
         let _ = wakeups.await;
     }

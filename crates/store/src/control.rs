@@ -64,10 +64,25 @@ impl Role {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ProjectRecord {
     pub name: String,
-    /// The folder holding terrace.yaml, or the file itself.
+    /// The folder holding terrace.yaml, or the file itself (for a project from git: the
+    /// file in the server's checkout of `git.commit`).
     pub path: String,
     #[serde(with = "time::serde::rfc3339")]
     pub registered_at: OffsetDateTime,
+    /// Where a project registered from git comes from; None for one registered by path.
+    pub git: Option<GitProject>,
+}
+
+/// A project read from a git repository: the branch it follows and where it is now.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct GitProject {
+    /// The repository's URL (without credentials).
+    pub url: String,
+    pub branch: String,
+    /// The folder of terrace.yaml inside the repository (`""`: its root).
+    pub path: String,
+    /// The commit of the branch head it was last read at.
+    pub commit: String,
 }
 
 #[derive(Clone, Debug)]
@@ -187,10 +202,39 @@ pub struct DeliveryRecord {
     pub forge: String,
     pub event: String,
     pub summary: String,
-    /// `queued` until its work is done.
+    /// `queued` (waiting, or waiting to be retried), `processing`, `done` or `failed`.
     pub state: String,
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
+    /// How many times it was claimed.
+    pub attempts: u32,
+    /// What its processing did, once done or failed (JSON).
+    pub outcome: Option<serde_json::Value>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+string_enum!(
+    /// How a delivery's processing ended.
+    DeliveryEnd {
+        Done => "done",
+        Failed => "failed",
+    }
+);
+
+/// The lease a replica processes a delivery under (its id is the delivery's key).
+pub type DeliveryLease = crate::owner::Lease<String>;
+
+/// A delivery claimed for processing: its record, its body, the steps an earlier attempt
+/// recorded (`progress`, an object; empty on the first), and the lease to write under.
+#[derive(Clone, Debug)]
+pub struct DeliveryWork {
+    pub record: DeliveryRecord,
+    pub body: Vec<u8>,
+    pub progress: serde_json::Map<String, serde_json::Value>,
+    pub lease: DeliveryLease,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -212,6 +256,9 @@ pub trait ControlStore: Send + Sync {
     // ---- projects ----
     /// Registers (or moves) a project by name.
     async fn put_project(&self, name: &str, path: &str) -> StoreResult<ProjectRecord>;
+    /// Registers (or moves) a project read from git, at `git.commit`, its file at `path`;
+    /// also how a push moves it to the new head of its branch.
+    async fn put_git_project(&self, name: &str, path: &str, git: &GitProject) -> StoreResult<ProjectRecord>;
     async fn get_project(&self, name: &str) -> StoreResult<Option<ProjectRecord>>;
     async fn list_projects(&self) -> StoreResult<Vec<ProjectRecord>>;
 
@@ -303,6 +350,33 @@ pub trait ControlStore: Send + Sync {
     async fn record_delivery(&self, delivery: &NewDelivery) -> StoreResult<bool>;
     /// The deliveries kept, newest first.
     async fn list_deliveries(&self, limit: u32) -> StoreResult<Vec<DeliveryRecord>>;
+    async fn get_delivery(&self, key: &str) -> StoreResult<Option<DeliveryRecord>>;
+    /// Claims the oldest delivery that is queued and due (`next_at` passed), or whose
+    /// processing lease expired (its replica died), under a new fencing token: of several
+    /// replicas claiming at once, one gets it (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+    async fn claim_delivery(&self, owner: &Owner, lease_until: OffsetDateTime) -> StoreResult<Option<DeliveryWork>>;
+    /// Extends the lease; `LeaseLost` when another replica took the delivery back.
+    async fn renew_delivery(&self, lease: &DeliveryLease, until: OffsetDateTime) -> StoreResult<()>;
+    /// Records the steps done so far, so that a retry (or another replica after a crash)
+    /// does none of them twice; fenced by the lease.
+    async fn set_delivery_progress(
+        &self,
+        lease: &DeliveryLease,
+        progress: &serde_json::Map<String, serde_json::Value>,
+    ) -> StoreResult<()>;
+    /// Puts the delivery back in the queue, due at `next_at`, without counting the claim:
+    /// its processing waits for work it started.
+    async fn defer_delivery(&self, lease: &DeliveryLease, next_at: OffsetDateTime) -> StoreResult<()>;
+    /// Puts the delivery back in the queue, due at `next_at` (backoff), with the error.
+    async fn retry_delivery(&self, lease: &DeliveryLease, next_at: OffsetDateTime, error: &str) -> StoreResult<()>;
+    /// Ends the delivery's processing with what it did.
+    async fn finish_delivery(
+        &self,
+        lease: &DeliveryLease,
+        end: DeliveryEnd,
+        outcome: &serde_json::Value,
+        error: Option<&str>,
+    ) -> StoreResult<()>;
 
     // ---- audit ----
     async fn audit(&self, actor: &str, action: &str, target: &str, detail: Option<&str>) -> StoreResult<()>;

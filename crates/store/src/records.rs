@@ -188,6 +188,11 @@ pub struct Origin {
     /// The failed pipeline this one follows under the environment's `on_failure`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure_of: Option<PipelineId>,
+    /// The commit of a project from git the request was made for (a push's, a pull
+    /// request's head): the pipeline reads the project and runs at it, whatever was
+    /// pushed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// The inputs of a pipeline run, as seed 002 lists them (repository, commit, target

@@ -117,8 +117,15 @@ pub async fn project(client: &Client, command: ProjectCommand) -> Result<ExitCod
         ProjectCommand::Show { name, json } => {
             print_record(&client.get(&format!("/projects/{}", seg(&name))).await?, json)?
         }
-        ProjectCommand::Register { path } => {
-            let body = serde_json::json!({ "path": path });
+        ProjectCommand::Register { path, git: Some(url), branch, folder } => {
+            let _ = path;
+            let body = serde_json::json!({ "git": url, "branch": branch, "path": folder.unwrap_or_default() });
+            let p: Value = client.call(Method::POST, "/projects", Some(&body)).await?;
+            let commit: String = text(&p["git"]["commit"]).chars().take(12).collect();
+            outln!("project `{}` registered from {url} branch {branch} at {commit}", text(&p["name"]));
+        }
+        ProjectCommand::Register { path, .. } => {
+            let body = serde_json::json!({ "path": path.unwrap_or_default() });
             let p: Value = client.call(Method::POST, "/projects", Some(&body)).await?;
             outln!("project `{}` registered from {}", text(&p["name"]), text(&p["path"]));
         }

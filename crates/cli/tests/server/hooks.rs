@@ -4,54 +4,7 @@
 //! a bad signature or token (the body never in the log), 400 for a malformed body; the
 //! settings named as the configuration contract names them.
 
-use hmac::{Hmac, Mac};
-use serde_json::Value;
-use sha2::Sha256;
-
-use crate::support::{Fixture, Server, client, one_job_project};
-
-const SECRET: &str = "It's a Secret to Everybody";
-const GITLAB_TOKEN: &str = "gl-hook-token-7f3e";
-
-fn fixture(forge: &str, name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/../forge/tests/fixtures/{forge}/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-fn github(server: &Server, event: &str, delivery: &str, body: &[u8], signature: Option<String>) -> (u16, Value) {
-    let mut req = client()
-        .post(format!("{}/hooks/github", server.url))
-        .header("content-type", "application/json")
-        .header("user-agent", "GitHub-Hookshot/c2d4f15")
-        .header("x-github-event", event)
-        .header("x-github-delivery", delivery)
-        .body(body.to_vec());
-    if let Some(s) = signature {
-        req = req.header("x-hub-signature-256", s);
-    }
-    let resp = req.send().expect("POST /hooks/github");
-    let status = resp.status().as_u16();
-    (status, serde_json::from_str(&resp.text().unwrap_or_default()).unwrap_or(Value::Null))
-}
-
-fn gitlab(server: &Server, event: &str, uuid: &str, body: &[u8], token: &str) -> (u16, Value) {
-    let resp = client()
-        .post(format!("{}/hooks/gitlab", server.url))
-        .header("content-type", "application/json")
-        .header("x-gitlab-event", event)
-        .header("x-gitlab-event-uuid", uuid)
-        .header("x-gitlab-token", token)
-        .body(body.to_vec())
-        .send()
-        .expect("POST /hooks/gitlab");
-    let status = resp.status().as_u16();
-    (status, serde_json::from_str(&resp.text().unwrap_or_default()).unwrap_or(Value::Null))
-}
+use crate::support::{Fixture, GITLAB_TOKEN, SECRET, Server, fixture, github, gitlab, one_job_project, sign};
 
 fn project() -> Fixture {
     one_job_project("echo hi\n")

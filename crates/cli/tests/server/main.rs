@@ -5,6 +5,7 @@ mod approvals;
 mod approved_plans;
 mod busy;
 mod client;
+mod deliveries;
 mod environment;
 mod errors;
 mod hooks;

@@ -51,6 +51,8 @@ fn every_endpoint_checks_the_role() {
         ("GET", format!("/approvals/{missing_token}"), None, "viewer"),
         ("POST", format!("/approvals/{missing_token}/approve"), None, "operator"),
         ("POST", format!("/approvals/{missing_token}/reject"), None, "operator"),
+        ("GET", "/deliveries".into(), None, "viewer"),
+        ("GET", "/deliveries/github:none".into(), None, "viewer"),
     ];
     let anonymous = server.api(None);
     let bogus = server.api(Some("trc_not-a-real-token"));

@@ -6,8 +6,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use hmac::{Hmac, Mac};
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
+use sha2::Sha256;
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_terrace")
@@ -309,4 +311,49 @@ pub fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
             Err(_) => return false,
         }
     }
+}
+
+/// The webhook secret and token the tests configure, and deliveries signed with them as
+/// GitHub and GitLab sign theirs.
+pub const SECRET: &str = "It's a Secret to Everybody";
+pub const GITLAB_TOKEN: &str = "gl-hook-token-7f3e";
+
+pub fn fixture(forge: &str, name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/../forge/tests/fixtures/{forge}/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+pub fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub fn github(server: &Server, event: &str, delivery: &str, body: &[u8], signature: Option<String>) -> (u16, Value) {
+    let mut req = client()
+        .post(format!("{}/hooks/github", server.url))
+        .header("content-type", "application/json")
+        .header("user-agent", "GitHub-Hookshot/c2d4f15")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery)
+        .body(body.to_vec());
+    if let Some(s) = signature {
+        req = req.header("x-hub-signature-256", s);
+    }
+    let resp = req.send().expect("POST /hooks/github");
+    let status = resp.status().as_u16();
+    (status, serde_json::from_str(&resp.text().unwrap_or_default()).unwrap_or(Value::Null))
+}
+
+pub fn gitlab(server: &Server, event: &str, uuid: &str, body: &[u8], token: &str) -> (u16, Value) {
+    let resp = client()
+        .post(format!("{}/hooks/gitlab", server.url))
+        .header("content-type", "application/json")
+        .header("x-gitlab-event", event)
+        .header("x-gitlab-event-uuid", uuid)
+        .header("x-gitlab-token", token)
+        .body(body.to_vec())
+        .send()
+        .expect("POST /hooks/gitlab");
+    let status = resp.status().as_u16();
+    (status, serde_json::from_str(&resp.text().unwrap_or_default()).unwrap_or(Value::Null))
 }

@@ -47,6 +47,15 @@ pub fn gitlab(headers: &HeaderMap, body: &[u8], token: &str) -> Result<Delivery,
     Ok(Delivery { forge: Forge::GitLab, id, event: gitlab::parse(event, body)? })
 }
 
+/// Parses a body verified before (a delivery kept in the store), given the forge and its
+/// event name (`X-GitHub-Event`, `X-Gitlab-Event`).
+pub fn parse_verified(forge: Forge, event: &str, body: &[u8]) -> Result<crate::Event, WebhookError> {
+    match forge {
+        Forge::GitHub => github::parse(event, body),
+        Forge::GitLab => gitlab::parse(event, body),
+    }
+}
+
 /// Checks `X-Hub-Signature-256: sha256=<hex>` against the body, in constant time.
 pub fn verify_github_signature(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<(), WebhookError> {
     let refuse = |reason| WebhookError::Unauthenticated { forge: Forge::GitHub, reason };

@@ -127,6 +127,12 @@ pub async fn decide(
     if decision == Decision::Approve && decided.subject_kind == SubjectKind::Pipeline {
         let subject: PipelineSubject = serde_json::from_value(decided.subject.clone())
             .map_err(|e| AppError::internal(format!("approval {}: unreadable subject: {e}", decided.id)))?;
+        // A start planned for a commit (a push to a project from git) applies at that commit.
+        let plan_request = subject.plan_request.as_deref().and_then(|id| id.parse().ok());
+        let made_for = match plan_request {
+            Some(id) => app.store.get_request(id).await?.and_then(|r| r.origin).unwrap_or_default(),
+            None => Origin::default(),
+        };
         let queued = app
             .store
             .enqueue_request(NewRequest {
@@ -139,8 +145,8 @@ pub async fn decide(
                 requested_by: decided.requested_by.clone(),
                 max_attempts: app.settings.max_attempts,
                 origin: plans
-                    .map(|p| Origin { saved_plans: p.saved_plans, pins: p.pins, ..Default::default() })
-                    .unwrap_or_default(),
+                    .map(|p| Origin { saved_plans: p.saved_plans, pins: p.pins, ..made_for.clone() })
+                    .unwrap_or(made_for),
             })
             .await?;
         if let Some(r) = queued {

@@ -5,8 +5,9 @@
 use serde::Deserialize;
 use terrace_engine::approvals::PipelineSubject;
 use terrace_engine::approved_plans::planned_start;
-use terrace_model::Event;
-use terrace_store::control::{NewRequest, RequestFilter, RequestId, RequestState, Role};
+use terrace_model::{Event, Project};
+use terrace_store::ApprovalId;
+use terrace_store::control::{NewRequest, RequestFilter, RequestId, RequestRecord, RequestState, Role};
 use utoipa::ToSchema;
 
 use super::access::clip;
@@ -92,10 +93,49 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
         max_attempts: app.settings.max_attempts,
         origin: Default::default(),
     };
-    let policy = loaded.project.environment(env).map(|e| e.approval).unwrap_or_default();
-    let planned = planned_start(&loaded.project, env, event, body.job.as_deref());
-    let mut subject = PipelineSubject::new(event, body.job, args);
-    let (request, approval) = match subject.approval(&loaded.project.name, env, policy, &caller.actor()) {
+    let Some(queued) = enqueue(app, &loaded.project, req).await? else {
+        return Err(AppError::Conflict(format!(
+            "environment `{env}` is being deleted; send the event again once the delete has finished"
+        )));
+    };
+    Ok(EventAccepted {
+        request_id: queued.request.id,
+        state: queued.state(),
+        approval_id: queued.approval,
+        run_ids: queued.request.run_ids,
+    })
+}
+
+/// What `enqueue` did with an event.
+pub(crate) struct Queued {
+    /// The request queued: the event's own, or (a planned start) the plan it waits on.
+    pub request: RequestRecord,
+    pub approval: Option<ApprovalId>,
+    /// A start of an approval environment that plans first and applies the saved plans.
+    pub planned: bool,
+}
+
+impl Queued {
+    /// The state the event is in: a planned start waits for approval while its plan runs.
+    pub fn state(&self) -> String {
+        if self.planned && self.approval.is_some() {
+            "awaiting_approval".into()
+        } else {
+            self.request.state.to_string()
+        }
+    }
+}
+
+/// Commits the request to the queue, or holds it for approval when its environment
+/// requires one (`approval: required`; a start with IaC jobs plans first and the approval
+/// names the saved plans), and wakes the scheduler. None when a delete of the
+/// environment is pending.
+pub(crate) async fn enqueue(app: &App, project: &Project, req: NewRequest) -> AppResult<Option<Queued>> {
+    let env = req.environment.clone();
+    let policy = project.environment(&env).map(|e| e.approval).unwrap_or_default();
+    let planned = planned_start(project, &env, req.event, req.job.as_deref());
+    let mut subject = PipelineSubject::new(req.event, req.job.clone(), req.args.clone());
+    let (request, approval) = match subject.approval(&project.name, &env, policy, &req.requested_by) {
         Some(mut approval) if planned => {
             // The start waits on saved plans: a plan request runs now, and the approval
             // names it; approving applies exactly the plans it kept.
@@ -117,19 +157,9 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
         },
         None => (app.store.enqueue_request(req).await?, None),
     };
-    let Some(request) = request else {
-        return Err(AppError::Conflict(format!(
-            "environment `{env}` is being deleted; send the event again once the delete has finished"
-        )));
-    };
+    let Some(request) = request else { return Ok(None) };
     app.wake_scheduler.notify_one();
-    Ok(EventAccepted {
-        request_id: request.id,
-        // A planned start waits for approval while its plan request runs.
-        state: if planned && approval.is_some() { "awaiting_approval".into() } else { request.state.to_string() },
-        approval_id: approval,
-        run_ids: request.run_ids,
-    })
+    Ok(Some(Queued { request, approval, planned }))
 }
 
 /// The request an event of this environment would wait for, described.

@@ -57,6 +57,9 @@ pub async fn receive(app: &App, source: Source, headers: &HeaderMap, body: &[u8]
     let kept =
         NewDelivery { key: key.clone(), forge: name.into(), event, summary: summary.clone(), body: body.to_vec() };
     let new = app.store.record_delivery(&kept).await?;
+    if new {
+        app.wake_deliveries.notify_one();
+    }
     tracing::info!(forge = name, delivery = %key, event = %summary, new, "webhook delivery");
     Ok(HookAnswer { status: if new { "queued" } else { "duplicate" }, delivery: Some(key), event: summary })
 }

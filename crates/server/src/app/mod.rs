@@ -4,9 +4,11 @@
 
 pub mod access;
 pub mod approvals;
+pub mod deliveries;
 pub mod environments;
 pub mod error;
 pub mod events;
+pub mod git_projects;
 pub mod hooks;
 pub mod previews;
 pub mod projects;
@@ -60,6 +62,8 @@ pub struct App {
     pub store: Arc<dyn ServerStore>,
     pub settings: Settings,
     pub wake_scheduler: Notify,
+    /// Wakes the delivery worker when a webhook delivery is kept.
+    pub wake_deliveries: Notify,
     /// This server, the owner of the requests and runs it holds.
     pub instance: terrace_store::Owner,
     pub metrics: Metrics,
@@ -80,6 +84,7 @@ impl App {
             store,
             settings,
             wake_scheduler: Notify::new(),
+            wake_deliveries: Notify::new(),
             instance,
             metrics: Metrics::new(),
             shutdown: CancellationToken::new(),

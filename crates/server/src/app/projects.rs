@@ -25,6 +25,8 @@ pub struct Loaded {
     pub project: Arc<Project>,
     /// The folder holding terrace.yaml; job sources are relative to it.
     pub root: PathBuf,
+    /// The commit it was read at, for a project from git.
+    pub commit: Option<String>,
 }
 
 /// `terrace.yaml` inside a folder, or the file itself.
@@ -133,8 +135,20 @@ pub async fn register(app: &App, caller: Option<&Caller>, path: &str) -> AppResu
     Ok(ProjectView::new(&record, &project))
 }
 
-/// Reads a registered project's file as it is now.
+/// Reads and parses a project file (kept parsed until it changes).
+pub(crate) async fn read_file(app: &App, file: &Path) -> AppResult<Arc<Project>> {
+    read_cached(app, file).await
+}
+
+/// Reads a registered project's file as it is now (a project from git: at the head of
+/// its branch as last read).
 pub async fn load(app: &App, name: &str) -> AppResult<Loaded> {
+    load_at(app, name, None).await
+}
+
+/// Reads a registered project; one from git at `commit` when given (a request pinned to
+/// the commit it was made for), else at the head of its branch as last read.
+pub async fn load_at(app: &App, name: &str, commit: Option<&str>) -> AppResult<Loaded> {
     let record = match app.recent_projects.get(name) {
         Some(record) => record,
         None => {
@@ -144,10 +158,16 @@ pub async fn load(app: &App, name: &str) -> AppResult<Loaded> {
             record
         }
     };
-    let file = PathBuf::from(&record.path);
+    let (file, commit) = match &record.git {
+        Some(git) => {
+            let commit = commit.unwrap_or(git.commit.as_str()).to_string();
+            (super::git_projects::checkout(app, git, &commit).await?.join("terrace.yaml"), Some(commit))
+        }
+        None => (PathBuf::from(&record.path), None),
+    };
     let project = read_cached(app, &file).await?;
     let root = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
-    Ok(Loaded { record, project, root })
+    Ok(Loaded { record, project, root, commit })
 }
 
 pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<ProjectView>> {
@@ -157,7 +177,13 @@ pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<ProjectView>> {
         // A file that no longer parses still lists, without environments or jobs.
         let view = match read_cached(app, Path::new(&record.path)).await {
             Ok(project) => ProjectView::new(&record, &project),
-            Err(_) => ProjectView { name: record.name, path: record.path, environments: vec![], jobs: vec![] },
+            Err(_) => ProjectView {
+                git: super::views::GitView::of(&record),
+                name: record.name,
+                path: record.path,
+                environments: vec![],
+                jobs: vec![],
+            },
         };
         views.push(view);
     }

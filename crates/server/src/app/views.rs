@@ -18,6 +18,21 @@ pub struct ProjectView {
     pub path: String,
     pub environments: Vec<String>,
     pub jobs: Vec<String>,
+    /// Where a project registered from git comes from; absent for one registered by path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitView>,
+}
+
+/// A project from git: its repository, the branch it follows, and where it is read now.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct GitView {
+    /// The repository's URL.
+    pub url: String,
+    pub branch: String,
+    /// The folder of terrace.yaml in the repository (`""`: its root).
+    pub path: String,
+    /// The commit of the branch head the project was last read at.
+    pub commit: String,
 }
 
 impl ProjectView {
@@ -27,7 +42,19 @@ impl ProjectView {
             path: record.path.clone(),
             environments: project.environments.keys().cloned().collect(),
             jobs: project.jobs.keys().cloned().collect(),
+            git: GitView::of(record),
         }
+    }
+}
+
+impl GitView {
+    pub fn of(record: &ProjectRecord) -> Option<GitView> {
+        record.git.as_ref().map(|g| GitView {
+            url: g.url.clone(),
+            branch: g.branch.clone(),
+            path: g.path.clone(),
+            commit: g.commit.clone(),
+        })
     }
 }
 

@@ -213,7 +213,9 @@ async fn run(
     observer: Arc<dyn Observer>,
     handle: &Handle,
 ) -> Result<PipelineOutcome, AppError> {
-    let loaded = projects::load(app, &request.project).await?;
+    // A request made for a commit (a push, a pull request) runs the project as it was there.
+    let pinned = request.origin.as_ref().and_then(|o| o.commit.as_deref());
+    let loaded = projects::load_at(app, &request.project, pinned).await?;
     let project = terrace_model::Project::clone(&loaded.project);
     let secrets = SecretValues(app.store.secret_values(&project.name, &request.environment).await?);
     let store: Arc<dyn terrace_store::Store> = app.store.clone();
@@ -242,15 +244,20 @@ async fn run(
             Arc::new(crate::state_backend::FixedStateBackend(url.clone())) as Arc<dyn terrace_engine::StateBackend>
         }),
     };
+    // A project from git: its runs record the repository they came from.
+    let mut origin = request.origin.clone().unwrap_or_default();
+    if origin.repository.is_none() {
+        origin.repository = loaded.record.git.as_ref().map(|g| g.url.clone());
+    }
     let req = Request {
         env: request.environment.clone(),
         event: request.event,
         job: request.job.clone(),
         raw_args: request.args.clone(),
         secrets,
-        commit: None,
+        commit: loaded.commit.clone(),
         saved_plan: None,
-        origin: request.origin.clone().unwrap_or_default(),
+        origin,
     };
     // A local `terrace` process may hold the environment's lock: wait for it (the claim
     // keeps the request's place) rather than fail the request.

@@ -25,6 +25,9 @@ impl ControlStore for SqlStore {
     async fn put_project(&self, name: &str, path: &str) -> Result<ProjectRecord> {
         projects::put(self, name, path).await
     }
+    async fn put_git_project(&self, name: &str, path: &str, git: &GitProject) -> Result<ProjectRecord> {
+        projects::put_git(self, name, path, git).await
+    }
     async fn get_project(&self, name: &str) -> Result<Option<ProjectRecord>> {
         projects::get(self, name).await
     }
@@ -106,6 +109,37 @@ impl ControlStore for SqlStore {
     }
     async fn list_deliveries(&self, limit: u32) -> Result<Vec<crate::control::DeliveryRecord>> {
         deliveries::list(self, limit).await
+    }
+    async fn get_delivery(&self, key: &str) -> Result<Option<DeliveryRecord>> {
+        deliveries::get(self, key).await
+    }
+    async fn claim_delivery(&self, owner: &Owner, lease_until: OffsetDateTime) -> Result<Option<DeliveryWork>> {
+        deliveries::claim(self, owner, lease_until).await
+    }
+    async fn renew_delivery(&self, lease: &DeliveryLease, until: OffsetDateTime) -> Result<()> {
+        deliveries::renew(self, lease, until).await
+    }
+    async fn set_delivery_progress(
+        &self,
+        lease: &DeliveryLease,
+        progress: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
+        deliveries::set_progress(self, lease, progress).await
+    }
+    async fn defer_delivery(&self, lease: &DeliveryLease, next_at: OffsetDateTime) -> Result<()> {
+        deliveries::defer(self, lease, next_at).await
+    }
+    async fn retry_delivery(&self, lease: &DeliveryLease, next_at: OffsetDateTime, error: &str) -> Result<()> {
+        deliveries::retry(self, lease, next_at, error).await
+    }
+    async fn finish_delivery(
+        &self,
+        lease: &DeliveryLease,
+        end: DeliveryEnd,
+        outcome: &serde_json::Value,
+        error: Option<&str>,
+    ) -> Result<()> {
+        deliveries::finish(self, lease, end, outcome, error).await
     }
     async fn audit(&self, actor: &str, action: &str, target: &str, detail: Option<&str>) -> Result<()> {
         audit::record(self, actor, action, target, detail).await

@@ -21,6 +21,11 @@ pub(super) fn request<Id: Display>(tx: &mut Tx, lease: &Lease<Id>) {
     fence(tx, "request", "requests", sql, lease, &["running"]);
 }
 
+pub(super) fn delivery(tx: &mut Tx, lease: &Lease<String>) {
+    let sql = "SELECT owner, lease_token, state FROM webhook_deliveries WHERE key = $1";
+    fence(tx, "webhook delivery", "webhook_deliveries", sql, lease, &["processing"]);
+}
+
 fn fence<Id: Display>(
     tx: &mut Tx,
     what: &'static str,

@@ -170,7 +170,7 @@ async fn concurrent_claims_from_two_handles_take_each_request_once(f: Fixture) {
     assert_eq!(all.into_iter().collect::<HashSet<_>>(), expected);
 }
 
-async fn control_handle(f: &Fixture) -> Arc<dyn ControlStore> {
+pub(crate) async fn control_handle(f: &Fixture) -> Arc<dyn ControlStore> {
     // `reopen` gives a `Store`; the control side needs its own handle of the same kind.
     if f.is_sqlite() {
         Arc::new(SqlStore::open_sqlite(&f.sqlite_path().unwrap(), Cipher::new(KEY)).await.unwrap())
@@ -218,6 +218,20 @@ async fn projects_and_the_audit_log(f: Fixture) {
     let names: Vec<_> = s.list_projects().await.unwrap().into_iter().map(|p| p.name).collect();
     assert_eq!(names, ["blog", "shop"]);
     assert_eq!(s.get_project("nope").await.unwrap(), None);
+    // From git: where it comes from and the commit it was read at, moved by a push;
+    // registered again by path, it no longer follows git.
+    let git = terrace_store::control::GitProject {
+        url: "file:///srv/infra.git".into(),
+        branch: "main".into(),
+        path: "deploy".into(),
+        commit: "a".repeat(40),
+    };
+    let from_git = s.put_git_project("infra", "/data/checkouts/infra/a/terrace.yaml", &git).await.unwrap();
+    assert_eq!(from_git.git.as_ref(), Some(&git));
+    let moved = terrace_store::control::GitProject { commit: "b".repeat(40), ..git };
+    s.put_git_project("infra", "/data/checkouts/infra/b/terrace.yaml", &moved).await.unwrap();
+    assert_eq!(s.get_project("infra").await.unwrap().unwrap().git.unwrap().commit, "b".repeat(40));
+    assert_eq!(s.put_project("infra", "/srv/infra").await.unwrap().git, None);
     s.audit("api:a", "event", "shop/dev", Some("start")).await.unwrap();
     s.audit("api:b", "token.create", "ci", None).await.unwrap();
     let log = s.audit_log(10).await.unwrap();

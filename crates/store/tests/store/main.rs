@@ -6,6 +6,7 @@ mod approvals;
 mod attempts;
 mod common;
 mod control;
+mod deliveries;
 mod environments;
 mod events;
 mod files;

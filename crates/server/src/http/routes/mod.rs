@@ -1,6 +1,7 @@
 //! The `/api/v1` resources, one module each; each module registers its own routes.
 
 mod approvals;
+mod deliveries;
 mod environments;
 mod events;
 mod logs;
@@ -27,4 +28,5 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .merge(tokens::routes())
         .merge(approvals::routes())
         .merge(previews::routes())
+        .merge(deliveries::routes())
 }

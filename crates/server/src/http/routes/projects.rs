@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::views::ProjectView;
-use crate::app::{App, AppError, projects};
+use crate::app::{App, AppError, git_projects, projects};
 use crate::http::error::ErrorBody;
 use crate::http::extract::{ApiJson, ApiPath, Auth};
 
@@ -29,11 +29,19 @@ async fn list(State(app): State<Arc<App>>, Auth(caller): Auth) -> Result<Json<Ve
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
-    /// Absolute path of a folder holding terrace.yaml, or of the file, on the server.
-    pub path: String,
+    /// Without `git`: the absolute path of a folder holding terrace.yaml, or of the file,
+    /// on the server. With `git`: the folder of terrace.yaml inside the repository
+    /// (default: its root).
+    pub path: Option<String>,
+    /// The URL of a git repository to read the project from (`https://`, `ssh://`,
+    /// `git@host:path`, `file://`), at the head of `branch`, and again on every push to it.
+    pub git: Option<String>,
+    /// The branch the project follows (with `git`) [default: main].
+    pub branch: Option<String>,
 }
 
-/// Registers (or re-points) a project from a path on the server. Admin only.
+/// Registers (or re-points) a project from a path on the server, or from a git
+/// repository and branch (read again on every push the webhooks report). Admin only.
 #[utoipa::path(post, operation_id = "registerProject", path = "/projects", tag = "projects", security(("bearer" = [])), request_body = RegisterBody,
     responses((status = 201, body = ProjectView), (status = "default", body = ErrorBody)))]
 async fn register(
@@ -41,7 +49,26 @@ async fn register(
     Auth(caller): Auth,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<(StatusCode, Json<ProjectView>), AppError> {
-    Ok((StatusCode::CREATED, Json(projects::register(&app, Some(&caller), &body.path).await?)))
+    let view = match body.git {
+        Some(url) => {
+            let spec = git_projects::GitSpec {
+                url,
+                branch: body.branch.unwrap_or_else(|| "main".into()),
+                path: body.path.unwrap_or_default(),
+            };
+            git_projects::register(&app, Some(&caller), spec).await?
+        }
+        None if body.branch.is_some() => {
+            return Err(AppError::bad("branch", "`branch` goes with `git`: give the repository's URL too"));
+        }
+        None => {
+            let path = body.path.ok_or_else(|| {
+                AppError::bad("path", "give `path` (a folder on the server) or `git` (a repository's URL)")
+            })?;
+            projects::register(&app, Some(&caller), &path).await?
+        }
+    };
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// One project, its environments and jobs, as its file says now.

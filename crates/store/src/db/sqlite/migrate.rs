@@ -47,6 +47,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(14, "promotions", "0014_promotions.sql"),
     migration!(15, "schedules", "0015_schedules.sql"),
     migration!(16, "previews", "0016_previews.sql"),
+    migration!(17, "gitops", "0017_gitops.sql"),
 ];
 
 /// How many migrations this version knows.

@@ -1,0 +1,95 @@
+//! Projects from git and plan-apply on push: a project registered from a repository and
+//! branch (API and CLI) is read at the branch head; a push re-reads it and starts every
+//! environment with `branch: main` pinned to the pushed commit (a later push does not
+//! change what it applies); environments that follow no branch are left alone.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::git::Upstream;
+use crate::payloads;
+use crate::support::{Api, SECRET, Server, bin, eventually, github, one_job_project, sign};
+
+const PROJECT: &str = "project: infra
+environments:
+  prod: {branch: main}
+  dev: {}
+jobs:
+  app:
+    source: app
+    events: [start]
+    commands: {start: ./deploy.sh}
+";
+
+const DEPLOY: &str = "#!/bin/sh\necho \"deploying version=$(cat version) commit=$TERRACE_COMMIT\"\n";
+
+pub fn settled(api: &Api, key: &str) -> Value {
+    eventually(Duration::from_secs(120), "the delivery to be processed", || {
+        let d = api.ok("GET", &format!("/deliveries/{key}"), None);
+        matches!(d["state"].as_str(), Some("done" | "failed")).then_some(d)
+    })
+}
+
+#[test]
+fn a_push_rereads_the_project_and_applies_the_followers_at_the_pushed_commit() {
+    let upstream = Upstream::new();
+    let c1 =
+        upstream.commit("main", &[("terrace.yaml", PROJECT), ("app/deploy.sh", DEPLOY), ("app/version", "1")], "v1");
+    let f = one_job_project("#!/bin/sh\ntrue\n");
+    let admin = f.token("admin", "root");
+    let mut server = Server::start_with_env(&f.project(), &f.data(), &[], &[("TERRACE_GITHUB_WEBHOOK_SECRET", SECRET)]);
+    let api = server.api(Some(&admin));
+
+    // Registered from the repository: read at the head of main.
+    let out = Command::new(bin())
+        .args(["--server", &server.url, "project", "add", "--git", &upstream.url(), "--branch", "main"])
+        .env("TERRACE_TOKEN", &admin)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("project `infra` registered from") && said.contains(&c1[..12]), "{said}");
+    let project = api.ok("GET", "/projects/infra", None);
+    assert_eq!((project["git"]["branch"].as_str(), project["git"]["commit"].as_str()), (Some("main"), Some(&*c1)));
+    assert_eq!(project["environments"], serde_json::json!(["prod", "dev"]));
+
+    // Two pushes; the webhook of the first arrives after the second was made.
+    let c2 = upstream.commit("main", &[("app/version", "2")], "v2");
+    let c3 = upstream.commit("main", &[("app/version", "3")], "v3");
+    let push = payloads::push(&upstream.url(), "main", &c1, &c2);
+    let (status, answer) = github(&server, "push", "p-1", &push, Some(sign(&push)));
+    assert_eq!((status, answer["status"].as_str()), (202, Some("queued")), "{answer}");
+    let done = settled(&api, "github:p-1");
+    assert_eq!(done["state"], "done", "{done}");
+    let infra = &done["outcome"]["pipelines"]["done"][0];
+    assert_eq!(infra["project"], "infra", "{done}");
+    assert_eq!(infra["read_at"], c3.as_str(), "the project is read again at the branch head: {done}");
+    let starts = infra["starts"].as_array().unwrap();
+    assert_eq!(starts.len(), 1, "only prod follows main: {done}");
+    assert_eq!(starts[0]["environment"], "prod");
+
+    // The start runs the pushed commit, not the head.
+    let request = api.wait_request(starts[0]["request"].as_str().unwrap(), Duration::from_secs(120));
+    assert_eq!(request["state"], "succeeded", "{request}");
+    let run_id = request["run_ids"][0].as_str().unwrap();
+    let run = api.ok("GET", &format!("/runs/{run_id}"), None);
+    assert_eq!(run["commit"], c2.as_str(), "{run}");
+    assert_eq!(run["inputs"]["command"], "plan-apply", "{run}");
+    assert_eq!(run["inputs"]["repository"], "github.com/acme/infra", "{run}");
+    let log = api.ok("GET", &format!("/runs/{run_id}/logs"), None).to_string();
+    assert!(log.contains(&format!("deploying version=2 commit={c2}")), "{log}");
+    assert_eq!(api.ok("GET", "/projects/infra", None)["git"]["commit"], c3.as_str());
+
+    // A push to another branch starts nothing; nor does a repository no project follows.
+    let other = upstream.commit("feature", &[("app/version", "4")], "wip");
+    let push = payloads::push(&upstream.url(), "feature", &c3, &other);
+    github(&server, "push", "p-2", &push, Some(sign(&push)));
+    let done = settled(&api, "github:p-2");
+    assert_eq!(done["outcome"]["pipelines"]["done"][0]["starts"], serde_json::json!([]), "{done}");
+    let elsewhere = payloads::push("file:///nowhere/else.git", "main", &c3, &other);
+    github(&server, "push", "p-3", &elsewhere, Some(sign(&elsewhere)));
+    assert_eq!(settled(&api, "github:p-3")["outcome"]["pipelines"]["projects"], serde_json::json!([]));
+    assert!(server.stop());
+}
