@@ -144,3 +144,25 @@ fn a_plan_made_at_another_commit_is_refused() {
     assert!(refused.stderr.contains(&format!("was made at commit {planned_at}")), "{}", refused.stderr);
     assert!(start_runs(&p, "net").is_empty(), "nothing applied");
 }
+
+#[test]
+fn a_git_source_is_applied_at_the_commit_its_plan_was_made_at_whatever_was_pushed_since() {
+    require_terraform();
+    let upstream = common::git::Upstream::new();
+    let planned_at = upstream.commit("main", &[("net/main.tf", MAIN_TF)], "one");
+    let yaml = PROJECT
+        .replace("    source: net\n", &format!("    source: {{git: \"{}\", ref: main, path: net}}\n", upstream.url()));
+    let p = TestProject::new(&yaml);
+    up(&p);
+    let approval = awaiting(&p);
+    assert_eq!(approval["plans"][0]["commit"], planned_at.as_str());
+    let pushed =
+        upstream.commit("main", &[("net/main.tf", &MAIN_TF.replace("default = \"s\"", "default = \"xl\""))], "two");
+
+    p.run(&["approve", approval["id"].as_str().unwrap()]).ok();
+    let net = &start_runs(&p, "net")[0];
+    assert_eq!(net["commit"], planned_at.as_str(), "not {pushed}: {net:#}");
+    assert_eq!(net["state"], "succeeded");
+    let app = &start_runs(&p, "app")[0];
+    assert!(p.log(app["id"].as_str().unwrap()).contains("app sees size=s"), "the planned commit's value");
+}
