@@ -1,7 +1,8 @@
-//! A stand-in for GitHub's REST API on 127.0.0.1 (one thread, std only, stopped on
-//! drop): it records every call (method, path, authorization, JSON body) and answers as
-//! GitHub does for what Terrace calls: an issue's comments (listed, created, edited in
-//! place) and commit statuses.
+//! A stand-in for GitHub's and GitLab's REST APIs on 127.0.0.1 (one thread, std only,
+//! stopped on drop): it records every call (method, path, authorization, JSON body) and
+//! answers as they do for what Terrace calls: a pull request's comments (GitHub's issue
+//! comments, GitLab's merge request notes: listed, created, edited in place) and commit
+//! statuses. GitLab's API is under `/api/v4`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -61,12 +62,13 @@ impl FakeGitHub {
         self.state.lock().unwrap().comments.iter().filter(|c| c.0 == number).map(|c| c.2.clone()).collect()
     }
 
-    /// The states posted for the status `context` of commit `sha`, in order.
+    /// The states posted for the status `context` (GitLab: `name`) of commit `sha`, in order.
     pub fn statuses(&self, sha: &str, context: &str) -> Vec<String> {
         let path = format!("/statuses/{sha}");
         self.calls()
             .iter()
-            .filter(|c| c.method == "POST" && c.path.ends_with(&path) && c.body["context"] == context)
+            .filter(|c| c.method == "POST" && c.path.ends_with(&path))
+            .filter(|c| c.body["context"] == context || c.body["name"] == context)
             .map(|c| c.body["state"].as_str().unwrap_or("").to_string())
             .collect()
     }
@@ -153,6 +155,36 @@ fn route(s: &mut State, method: &str, path: &str, body: &Value) -> (u16, Value) 
         }
         ("POST", ["repos", _, _, "statuses", _]) => {
             (201, json!({ "state": body["state"], "context": body["context"] }))
+        }
+        ("GET", ["api", "v4", "projects", _, "merge_requests", n, "notes"]) => {
+            let n: u64 = n.parse().unwrap_or(0);
+            let list: Vec<Value> = s
+                .comments
+                .iter()
+                .filter(|c| c.0 == n)
+                .map(|c| json!({ "id": c.1, "body": c.2, "system": false, "author": { "username": "terrace-bot" } }))
+                .collect();
+            (200, Value::Array(list))
+        }
+        ("POST", ["api", "v4", "projects", _, "merge_requests", n, "notes"]) => {
+            let id = 1000 + s.comments.len() as u64;
+            let text = body["body"].as_str().unwrap_or("").to_string();
+            s.comments.push((n.parse().unwrap_or(0), id, text.clone()));
+            (201, json!({ "id": id, "body": text, "system": false }))
+        }
+        ("PUT", ["api", "v4", "projects", _, "merge_requests", _, "notes", id]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let text = body["body"].as_str().unwrap_or("").to_string();
+            match s.comments.iter_mut().find(|c| c.1 == id) {
+                Some(c) => {
+                    c.2 = text.clone();
+                    (200, json!({ "id": id, "body": text, "system": false }))
+                }
+                None => (404, json!({ "message": "404 Not found" })),
+            }
+        }
+        ("POST", ["api", "v4", "projects", _, "statuses", _]) => {
+            (201, json!({ "status": body["state"], "name": body["name"] }))
         }
         _ => (404, json!({ "message": "Not Found" })),
     }

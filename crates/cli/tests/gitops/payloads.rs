@@ -22,6 +22,19 @@ pub fn push(url: &str, branch: &str, before: &str, after: &str) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
+/// A GitLab merge request `iid` from `head_ref` at `head` into `base_ref`, opened, in
+/// project `acme/platform/infra` cloned from `url`.
+pub fn merge_request(url: &str, iid: u64, head_ref: &str, head: &str, base_ref: &str) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&fixture("gitlab", "merge_request_open")).unwrap();
+    v["project"]["git_http_url"] = json!(url);
+    let mr = &mut v["object_attributes"];
+    mr["iid"] = json!(iid);
+    mr["source_branch"] = json!(head_ref);
+    mr["target_branch"] = json!(base_ref);
+    mr["last_commit"]["id"] = json!(head);
+    serde_json::to_vec(&v).unwrap()
+}
+
 /// A pull request `number` from `head_ref` at `head` into `base_ref`; `action` is
 /// `opened` or `synchronize`.
 pub fn pull_request(url: &str, action: &str, number: u64, head_ref: &str, head: &str, base_ref: &str) -> Vec<u8> {

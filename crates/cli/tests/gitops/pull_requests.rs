@@ -9,7 +9,7 @@ use crate::fake_github::FakeGitHub;
 use crate::git::Upstream;
 use crate::payloads;
 use crate::pushes::settled;
-use crate::support::{SECRET, Server, github, one_job_project, sign};
+use crate::support::{GITLAB_TOKEN, SECRET, Server, github, gitlab, one_job_project, sign};
 use crate::tools::require_terraform;
 
 const PROJECT: &str = "project: infra
@@ -92,5 +92,40 @@ fn a_pull_request_is_planned_never_applied_and_reported_in_one_comment() {
     assert!(comments[0].contains("| `prod` | `db` | **1 to add, 0 to change, 0 to destroy**"), "{}", comments[0]);
     assert!(api_stub.calls().iter().any(|c| c.method == "PATCH"), "the comment was edited, not posted again");
     assert_eq!(api_stub.statuses(&next, "terrace/prod"), ["pending", "success"]);
+    assert!(server.stop());
+}
+
+#[test]
+fn a_gitlab_merge_request_is_planned_and_noted_the_same_way() {
+    require_terraform();
+    let upstream = Upstream::new();
+    upstream.commit("main", &[("terrace.yaml", PROJECT), ("db/main.tf", ONE)], "one resource");
+    let head = upstream.commit("feature", &[("db/main.tf", TWO)], "two resources");
+    let api_stub = FakeGitHub::start();
+    let f = one_job_project("#!/bin/sh\ntrue\n");
+    let admin = f.token("admin", "root");
+    let gitlab_api = format!("{}/api/v4", api_stub.url);
+    let flags = ["--gitlab-webhook-token", GITLAB_TOKEN, "--gitlab-api-url", &gitlab_api];
+    let mut server = Server::start_with_env(&f.project(), &f.data(), &flags, &[("TERRACE_GITLAB_TOKEN", "glpat-test")]);
+    let api = server.api(Some(&admin));
+    api.ok("POST", "/projects", Some(&format!(r#"{{"git": "{}", "branch": "main"}}"#, upstream.url())));
+
+    let opened = payloads::merge_request(&upstream.url(), 7, "feature", &head, "main");
+    let (status, answer) = gitlab(&server, "Merge Request Hook", "mr-1", &opened, GITLAB_TOKEN);
+    assert_eq!((status, answer["status"].as_str()), (202, Some("queued")), "{answer}");
+    let done = settled(&api, "gitlab:mr-1");
+    assert_eq!(done["state"], "done", "{done}");
+    let notes = api_stub.comments(7);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("| `stage` | `db` | **2 to add, 0 to change, 0 to destroy** | `stage#"), "{}", notes[0]);
+    for env in ["prod", "stage"] {
+        assert_eq!(api_stub.statuses(&head, &format!("terrace/{env}")), ["pending", "success"], "{env}");
+    }
+    let calls = api_stub.calls();
+    assert!(
+        calls.iter().any(|c| c.path == "/api/v4/projects/acme%2Fplatform%2Finfra/merge_requests/7/notes"),
+        "{calls:?}"
+    );
+    assert!(calls.iter().all(|c| c.authorization == "Bearer glpat-test"));
     assert!(server.stop());
 }

@@ -93,3 +93,41 @@ fn a_push_rereads_the_project_and_applies_the_followers_at_the_pushed_commit() {
     assert_eq!(settled(&api, "github:p-3")["outcome"]["pipelines"]["projects"], serde_json::json!([]));
     assert!(server.stop());
 }
+
+#[test]
+fn a_push_whose_repository_cannot_be_read_is_retried_with_backoff() {
+    let upstream = Upstream::new();
+    let c1 =
+        upstream.commit("main", &[("terrace.yaml", PROJECT), ("app/deploy.sh", DEPLOY), ("app/version", "1")], "v1");
+    let f = one_job_project("#!/bin/sh\ntrue\n");
+    let admin = f.token("admin", "root");
+    let mut server = Server::start_with_env(&f.project(), &f.data(), &[], &[("TERRACE_GITHUB_WEBHOOK_SECRET", SECRET)]);
+    let api = server.api(Some(&admin));
+    api.ok("POST", "/projects", Some(&format!(r#"{{"git": "{}", "branch": "main"}}"#, upstream.url())));
+    let c2 = upstream.commit("main", &[("app/version", "2")], "v2");
+
+    // The repository is away when the push arrives: the delivery waits and says why.
+    let away = upstream.bare.with_extension("away");
+    std::fs::rename(&upstream.bare, &away).unwrap();
+    let push = payloads::push(&upstream.url(), "main", &c1, &c2);
+    github(&server, "push", "p-9", &push, Some(sign(&push)));
+    let waiting = eventually(Duration::from_secs(60), "a failed attempt", || {
+        let d = api.ok("GET", "/deliveries/github:p-9", None);
+        d["last_error"].is_string().then_some(d)
+    });
+    assert_eq!(waiting["state"], "queued", "back in the queue for a retry: {waiting}");
+    assert!(waiting["last_error"].as_str().unwrap().contains("git"), "{waiting}");
+
+    // Back again: the retry reads it and starts prod at the pushed commit, once.
+    std::fs::rename(&away, &upstream.bare).unwrap();
+    let done = settled(&api, "github:p-9");
+    assert_eq!(done["state"], "done", "{done}");
+    assert!(done["attempts"].as_u64().unwrap() >= 2, "{done}");
+    let starts = done["outcome"]["pipelines"]["done"][0]["starts"].as_array().unwrap().clone();
+    assert_eq!(starts.len(), 1, "{done}");
+    let request = api.wait_request(starts[0]["request"].as_str().unwrap(), Duration::from_secs(120));
+    assert_eq!(request["state"], "succeeded", "{request}");
+    let prod = api.ok("GET", "/requests?project=infra&environment=prod", None);
+    assert_eq!(prod.as_array().map(Vec::len), Some(1), "one start, whatever the attempts: {prod}");
+    assert!(server.stop());
+}
