@@ -138,6 +138,19 @@ pub async fn check(
     project_root: &Path,
     approval: &ApprovalRecord,
 ) -> Result<Option<ApprovedPlans>, ApprovalError> {
+    let now = crate::commit::current(project_root).await;
+    check_at(store, control, project, now, approval).await
+}
+
+/// `check`, for a project read at a known commit (a project from git, read at the commit
+/// its plan request was made for) rather than from a checkout's folder.
+pub async fn check_at(
+    store: &dyn Store,
+    control: &dyn ControlStore,
+    project: &Project,
+    now: Option<String>,
+    approval: &ApprovalRecord,
+) -> Result<Option<ApprovedPlans>, ApprovalError> {
     let Ok(subject) = serde_json::from_value::<PipelineSubject>(approval.subject.clone()) else { return Ok(None) };
     if subject.plans.is_empty() && subject.plan_request.is_none() {
         return Ok(None);
@@ -149,7 +162,6 @@ pub async fn check(
         return Err(refuse(format!("its plans are still being made ({pending}); approve once they have ended")));
     }
     // A job from the project's folder runs at the folder's commit: it must be the plan's.
-    let now = crate::commit::current(project_root).await;
     let mut approved = ApprovedPlans::default();
     let mut problems = Vec::new();
     for job in project.jobs_for(env).values().filter(|j| plans_first(j)) {

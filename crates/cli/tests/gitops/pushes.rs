@@ -131,3 +131,48 @@ fn a_push_whose_repository_cannot_be_read_is_retried_with_backoff() {
     assert_eq!(prod.as_array().map(Vec::len), Some(1), "one start, whatever the attempts: {prod}");
     assert!(server.stop());
 }
+
+const APPROVED: &str = "project: infra
+environments:
+  prod: {branch: main, approval: required}
+jobs:
+  db:
+    template: terraform
+    source: db
+    events: [start, delete]
+";
+
+/// `approval: required`: the push plans at its commit and waits; approving applies that
+/// saved plan at that commit, whatever was pushed since.
+#[test]
+fn a_push_to_an_approval_environment_plans_and_applies_once_approved_at_the_pushed_commit() {
+    crate::tools::require_terraform();
+    let upstream = Upstream::new();
+    let tf = |input: &str| format!("resource \"terraform_data\" \"a\" {{\n  input = \"{input}\"\n}}\n");
+    let c1 = upstream.commit("main", &[("terrace.yaml", APPROVED), ("db/main.tf", &tf("one"))], "one");
+    let f = one_job_project("#!/bin/sh\ntrue\n");
+    let admin = f.token("admin", "root");
+    let mut server = Server::start_with_env(&f.project(), &f.data(), &[], &[("TERRACE_GITHUB_WEBHOOK_SECRET", SECRET)]);
+    let api = server.api(Some(&admin));
+    api.ok("POST", "/projects", Some(&format!(r#"{{"git": "{}", "branch": "main"}}"#, upstream.url())));
+    let c2 = upstream.commit("main", &[("db/main.tf", &tf("two"))], "two");
+
+    let push = payloads::push(&upstream.url(), "main", &c1, &c2);
+    github(&server, "push", "p-a", &push, Some(sign(&push)));
+    let done = settled(&api, "github:p-a");
+    let start = &done["outcome"]["pipelines"]["done"][0]["starts"][0];
+    assert_eq!(start["state"], "awaiting_approval", "{done}");
+    let planned = api.wait_request(start["request"].as_str().unwrap(), Duration::from_secs(120));
+    assert_eq!((planned["event"].as_str(), planned["state"].as_str()), (Some("plan"), Some("succeeded")), "{planned}");
+
+    // Pushed meanwhile: the approved apply still runs the commit it was planned at.
+    upstream.commit("main", &[("db/main.tf", &tf("three"))], "three");
+    let approval = start["approval"].as_str().unwrap();
+    let decided = api.ok("POST", &format!("/approvals/{approval}/approve"), Some(r#"{"reason": "reviewed"}"#));
+    let applied = api.wait_request(decided["outcome"]["request_id"].as_str().unwrap(), Duration::from_secs(120));
+    assert_eq!(applied["state"], "succeeded", "{applied}");
+    let run = api.ok("GET", &format!("/runs/{}", applied["run_ids"][0].as_str().unwrap()), None);
+    assert_eq!((run["event"].as_str(), run["commit"].as_str()), (Some("start"), Some(&*c2)), "{run}");
+    assert_eq!(run["inputs"]["command"], "plan-apply", "{run}");
+    assert!(server.stop());
+}

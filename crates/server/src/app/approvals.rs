@@ -117,8 +117,14 @@ pub async fn decide(
     // An approval on saved plans is refused, still awaiting, when one may not be applied.
     let plans = match approvals::may_decide(&found, decision, &caller.actor()) {
         true => {
-            let loaded = projects::load(app, &found.project).await?;
-            approved_plans::check(app.store.as_ref(), app.store.as_ref(), &loaded.project, &loaded.root, &found).await?
+            // A plan made for a commit of a project from git is checked against that commit.
+            let pinned = planned_for(app, &found).await?.commit;
+            let loaded = projects::load_at(app, &found.project, pinned.as_deref()).await?;
+            let (store, control) = (app.store.as_ref(), app.store.as_ref());
+            match loaded.commit {
+                Some(commit) => approved_plans::check_at(store, control, &loaded.project, Some(commit), &found).await?,
+                None => approved_plans::check(store, control, &loaded.project, &loaded.root, &found).await?,
+            }
         }
         false => None,
     };
@@ -128,11 +134,7 @@ pub async fn decide(
         let subject: PipelineSubject = serde_json::from_value(decided.subject.clone())
             .map_err(|e| AppError::internal(format!("approval {}: unreadable subject: {e}", decided.id)))?;
         // A start planned for a commit (a push to a project from git) applies at that commit.
-        let plan_request = subject.plan_request.as_deref().and_then(|id| id.parse().ok());
-        let made_for = match plan_request {
-            Some(id) => app.store.get_request(id).await?.and_then(|r| r.origin).unwrap_or_default(),
-            None => Origin::default(),
-        };
+        let made_for = planned_for(app, &decided).await?;
         let queued = app
             .store
             .enqueue_request(NewRequest {
@@ -156,4 +158,16 @@ pub async fn decide(
     app.wake_scheduler.notify_one();
     let after = app.store.get_approval(decided.id).await?.unwrap_or(decided);
     view(app, after).await
+}
+
+/// What the plan request of an approval on saved plans was made for (its commit, for a
+/// push to a project from git); empty for other approvals.
+async fn planned_for(app: &App, approval: &terrace_store::ApprovalRecord) -> AppResult<Origin> {
+    let Ok(subject) = serde_json::from_value::<PipelineSubject>(approval.subject.clone()) else {
+        return Ok(Origin::default());
+    };
+    let Some(id) = subject.plan_request.as_deref().and_then(|id| id.parse().ok()) else {
+        return Ok(Origin::default());
+    };
+    Ok(app.store.get_request(id).await?.and_then(|r| r.origin).unwrap_or_default())
 }
