@@ -42,7 +42,8 @@ fn a_delivery_is_processed_once_and_one_held_by_a_dead_server_is_taken_back() {
     let api = next.api(Some(&token));
     let done = settled(&api, "github:w-1");
     assert_eq!(done["state"], "done", "{done}");
-    assert_eq!(done["attempts"], 2, "claimed by the dead server, then by this one: {done}");
+    // Claimed by the dead server (again, if its own lease ran out first), then by this one.
+    assert!(done["attempts"].as_u64().unwrap() >= 2, "{done}");
     assert_eq!(done["outcome"]["pipelines"]["repository"], "github.com/acme/infra", "{done}");
     assert!(done["finished_at"].is_string(), "{done}");
 
