@@ -127,7 +127,7 @@ pub enum Command {
     Promote(PromoteArgs),
     /// Promotions, newest first: who moved which version where, old and new digests
     Promotions(PromotionsArgs),
-    /// Ephemeral environments (`ttl:`): postpone the destroy
+    /// Environments: list them, clone one into a new environment, delete one made at run time, postpone a ttl destroy
     #[command(subcommand)]
     Env(EnvCommand),
     /// Preview environments of pull requests (`previews:` in terrace.yaml)
@@ -173,6 +173,38 @@ pub enum PreviewCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum EnvCommand {
+    /// Every environment, declared in terrace.yaml or created at run time, with its state and origin
+    #[command(after_help = "ORIGIN is `declared` (terrace.yaml), or what made it at run time (`clone`, `preview`); \
+        FROM is the environment it was made from. STATE is `absent` for a declared environment never started \
+        (or destroyed).")]
+    List(JsonFlag),
+    /// Make a new environment from another one: its variables, parameters files and artifact versions
+    #[command(after_help = "Examples:\n  terrace env clone dev --to dev-alice\n  \
+        terrace env clone dev --to pr-42 --var BRANCH=feature-x --var SIZE=small\n  \
+        terrace up dev-alice        start it like any environment\n  \
+        terrace env delete dev-alice   every job's delete, then the environment\n\
+        The clone runs the jobs of the environment it was made from, with the same parameters files and settings \
+        (approval, ttl, executor) and the same artifact versions; it starts with no outputs and no state of its own \
+        (its Terraform state is its own), and the source's output aliases do not come with it. Secrets of the \
+        source's environment scope are not copied: set them with `terrace secret set NAME --env NEW` \
+        (project-scope secrets apply). It lives in the store, not in terrace.yaml.")]
+    Clone {
+        /// The environment to copy (declared, or itself made at run time)
+        source: String,
+        /// The new environment's name: lower-case letters, digits, `-`, `_`
+        #[arg(long, value_name = "NEW")]
+        to: String,
+        /// A variable of the new environment over the source's (repeat it); a secret as ${secret:NAME}
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an environment made at run time: every job's `delete` (reverse order), then its record and definition
+    #[command(after_help = "The environment is deleted only when every job's delete succeeded: a failed delete \
+        leaves it `failed`, listed, and `terrace env delete` may be run again. A declared environment is destroyed \
+        with `terrace destroy ENV` and stays declared in terrace.yaml.")]
+    Delete(EventArgs),
     /// Postpone an ephemeral environment's destroy (from its destroy time, or from now once due)
     #[command(after_help = "Example:\n  terrace env extend preview-42 24h")]
     Extend {
@@ -184,6 +216,14 @@ pub enum EnvCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `NAME=VALUE` of `--var`.
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -297,7 +337,7 @@ pub struct ExecFlags {
 
 #[derive(Args, Debug, Clone)]
 pub struct EventArgs {
-    /// The environment, as named under `environments:` in terrace.yaml
+    /// The environment: named under `environments:` in terrace.yaml, or made at run time (`terrace env list`)
     pub env: String,
     #[command(flatten)]
     pub exec: ExecFlags,

@@ -99,9 +99,11 @@ pub struct Session {
 }
 
 pub async fn session(g: &Global) -> Result<Session, CliError> {
-    let loaded = load_project(g)?;
+    let mut loaded = load_project(g)?;
     let data = data_dir(g, &loaded.root);
     let (store, sqlite) = open_stores(&data).await?;
+    // Environments created at run time (clones, previews) join the declared ones.
+    terrace_engine::runtime_env::load(&mut loaded.project, store.as_ref()).await?;
     Ok(Session { loaded, store, control: sqlite.clone(), timed: sqlite.clone(), previews: sqlite, data })
 }
 

@@ -75,7 +75,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Server(a) => commands::server::server(g, *a).await,
         Command::Token(t) => commands::token::token(g, t).await,
         Command::Secret(s) => client::secrets::secret(g, s).await,
-        Command::Env(e) => commands::timed::env(g, e).await,
+        Command::Env(e) => commands::envs::env(g, e).await,
         Command::Preview(p) => commands::previews::preview(g, p).await,
         Command::Tick(a) => commands::timed::tick(g, &a).await,
         Command::Drift(a) => commands::drift::drift(g, &a).await,

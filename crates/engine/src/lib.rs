@@ -25,6 +25,7 @@ pub mod project_file;
 pub mod promote;
 pub mod recovery;
 mod run_env;
+pub mod runtime_env;
 pub mod run_ref;
 mod saved_plans;
 mod secrets;
@@ -49,6 +50,7 @@ pub use pipeline::{JobResult, PipelineOutcome, Request};
 pub use progress::{Observer, Progress};
 pub use run_env::{EnvAccess, SecretValues};
 pub use run_ref::{RunRefError, find_run};
+pub use runtime_env::{NewEnvironment, create_runtime_environment};
 pub use state_backend::StateBackend;
 pub use terrace_store::Origin;
 

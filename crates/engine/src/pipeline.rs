@@ -161,6 +161,12 @@ impl Engine {
                     });
                 }
             },
+            // A forced `delete` of an environment without a record (destroyed already) runs
+            // without bringing the record back: its runs carry an id no record has.
+            (Event::Delete, true) => match self.store.get_environment(&self.project.name, &req.env).await? {
+                Some(env) => env,
+                None => EnvironmentRecord::absent(&self.project.name, &req.env),
+            },
             _ => self.store.ensure_environment(&self.project.name, &req.env).await?,
         };
         let transitional = changes_state.then_some(match req.event {

@@ -14,6 +14,7 @@ pub mod preview;
 pub mod project;
 pub mod refs;
 pub mod resources;
+pub mod runtime_env;
 pub mod schema;
 pub mod vars;
 

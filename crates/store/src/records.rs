@@ -85,6 +85,54 @@ pub struct EnvironmentRecord {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// How an environment created at run time (a clone, a preview) is defined; `None` for
+    /// the record of an environment declared in terrace.yaml.
+    #[serde(flatten)]
+    pub runtime: Option<RuntimeDef>,
+}
+
+impl EnvironmentRecord {
+    /// An environment that has no record (never started, or deleted), as a value that is
+    /// never stored: what a forced run of its `delete` runs against.
+    pub fn absent(project: &str, name: &str) -> EnvironmentRecord {
+        let now = OffsetDateTime::now_utc();
+        EnvironmentRecord {
+            id: EnvironmentId::new(),
+            project: project.to_string(),
+            name: name.to_string(),
+            state: EnvState::Deleted,
+            failed_job: None,
+            reason: None,
+            created_at: now,
+            updated_at: now,
+            runtime: None,
+        }
+    }
+}
+
+/// The definition of an environment created at run time: it runs the jobs of `base` (an
+/// environment declared in terrace.yaml) with `base`'s settings and parameters files, and
+/// `variables` over `base`'s variables.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RuntimeDef {
+    /// What made it: `clone`, `preview`, ...
+    pub origin: String,
+    /// The environment it was made from (declared or created at run time).
+    pub source: String,
+    /// The declared environment it derives from.
+    pub base: String,
+    /// Variable overrides (plain values; a secret is a `${secret:NAME}` reference).
+    pub variables: std::collections::BTreeMap<String, String>,
+    pub created_by: String,
+}
+
+/// An environment to create at run time, in state `stopped`, with the artifact versions
+/// (pins) of `definition.source` copied to it.
+#[derive(Clone, Debug)]
+pub struct NewRuntimeEnvironment {
+    pub project: String,
+    pub name: String,
+    pub definition: RuntimeDef,
 }
 
 /// A pipeline run: the job runs of one environment event.

@@ -38,6 +38,12 @@ pub trait Store: crate::state::StateStore + Send + Sync {
     ) -> Result<()>;
     /// Removes the environment record and its outputs; its runs, logs and events stay as history.
     async fn delete_environment(&self, id: EnvironmentId) -> Result<()>;
+    /// Creates an environment defined at run time (a clone, a preview), `stopped`, with the
+    /// pins of the environment it was made from; `StoreError::Conflict` when the project
+    /// already has an environment record of that name.
+    async fn create_runtime_environment(&self, env: &NewRuntimeEnvironment) -> Result<EnvironmentRecord>;
+    /// The project's environments created at run time, in name order.
+    async fn runtime_environments(&self, project: &str) -> Result<Vec<EnvironmentRecord>>;
 
     // ---- pipelines and runs ----
     async fn create_pipeline(&self, env: EnvironmentId, event: Event, trigger: &str) -> Result<PipelineId>;

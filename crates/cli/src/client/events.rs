@@ -58,6 +58,17 @@ pub(crate) async fn submit(
         }
         other => other?,
     };
+    follow_accepted(client, &project, env, &accepted, flags).await
+}
+
+/// What an accepted event request leads to: the approval it waits for, or its outcome.
+pub(crate) async fn follow_accepted(
+    client: &Client,
+    project: &str,
+    env: &str,
+    accepted: &Value,
+    flags: &ExecFlags,
+) -> Result<ExitCode, CliError> {
     let id = accepted["request_id"].as_str().unwrap_or_default().to_string();
     if accepted["state"] == "awaiting_approval" {
         let approval = accepted["approval_id"].as_str().unwrap_or_default();
@@ -65,7 +76,7 @@ pub(crate) async fn submit(
         crate::commands::approvals::print_awaiting_json(&a, flags.json)?;
         return Ok(ExitCode::SUCCESS);
     }
-    if let Some(who) = ahead(client, &project, env, &id).await? {
+    if let Some(who) = ahead(client, project, env, &id).await? {
         errln!("{}", crate::commands::lifecycle::waiting(env, &who));
     }
     follow(client, &id, flags).await

@@ -220,7 +220,9 @@ pub async fn drift(client: &Client, g: &Global, a: &crate::args::DriftArgs) -> R
 
 /// `terrace env extend ENV BY` against a server.
 pub async fn env(client: &Client, g: &Global, command: crate::args::EnvCommand) -> Result<ExitCode, CliError> {
-    let crate::args::EnvCommand::Extend { env, by, json } = command;
+    let crate::args::EnvCommand::Extend { env, by, json } = command else {
+        return Err(CliError::usage("terrace env extend ENV BY"));
+    };
     let project = project_name(client, g).await?;
     let body = serde_json::json!({"by": humantime::format_duration(by).to_string()});
     let path = format!("/projects/{}/environments/{}/extend", seg(&project), seg(&env));

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod approvals;
+pub mod envs;
 pub mod events;
 pub mod listings;
 pub mod logs;
@@ -76,7 +77,7 @@ pub async fn dispatch(g: &Global, command: Command) -> Result<ExitCode, CliError
         Command::Approve(a) => approvals::decide(&client, a, terrace_store::Decision::Approve).await,
         Command::Reject(a) => approvals::decide(&client, a, terrace_store::Decision::Reject).await,
         Command::Approvals(a) => approvals::list(&client, g, &a).await,
-        Command::Env(e) => listings::env(&client, g, e).await,
+        Command::Env(e) => envs::env(&client, g, e).await,
         Command::Drift(a) => listings::drift(&client, g, &a).await,
         Command::Tick(_) => Err(CliError::usage(
             "a terrace server runs what is due by itself: `terrace tick` is for local mode (run it without --server)",

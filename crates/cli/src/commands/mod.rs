@@ -4,6 +4,7 @@ pub mod approvals;
 pub mod audit;
 pub mod debug;
 pub mod drift;
+pub mod envs;
 pub mod lifecycle;
 pub mod logs;
 pub mod outputs;

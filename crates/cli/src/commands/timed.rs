@@ -54,7 +54,9 @@ pub fn print_extended(env: &str, t: &ttl::TtlStatus, json: bool) -> Result<ExitC
 }
 
 pub async fn env(g: &Global, command: EnvCommand) -> Result<ExitCode, CliError> {
-    let EnvCommand::Extend { env, by, json } = command;
+    let EnvCommand::Extend { env, by, json } = command else {
+        return Err(CliError::usage("terrace env extend ENV BY"));
+    };
     let s = session(g).await?;
     let project = &s.loaded.project;
     let Some(record) = s.store.get_environment(&project.name, &env).await? else {

@@ -16,5 +16,6 @@ mod previews;
 mod recovery;
 mod replicas;
 mod roles;
+mod runtime_envs;
 mod shutdown;
 mod support;

@@ -3,6 +3,8 @@
 //! is audited) and each job's last run.
 
 use serde::Deserialize;
+use terrace_engine::runtime_env::provenance;
+use terrace_model::Project;
 use terrace_model::names::output_variable;
 use terrace_store::control::Role;
 use terrace_store::{EnvPage, EnvironmentRecord};
@@ -13,14 +15,17 @@ use super::projects::{self, Loaded};
 use super::views::{EnvironmentPage, EnvironmentSummary, EnvironmentView, MASK, OutputView, RunView};
 use super::{App, AppError, AppResult, Caller};
 
-fn summary(project: &str, name: &str, record: Option<&EnvironmentRecord>, defined: bool) -> EnvironmentSummary {
+pub(crate) fn summary(project: &Project, name: &str, record: Option<&EnvironmentRecord>) -> EnvironmentSummary {
+    let (origin, source) = provenance(project, name, record);
     EnvironmentSummary {
-        project: project.to_string(),
+        defined: origin == "declared",
+        origin,
+        source,
+        project: project.name.clone(),
         name: name.to_string(),
         state: record.map(|r| r.state.to_string()).unwrap_or_else(|| "absent".into()),
         failed_job: record.and_then(|r| r.failed_job.clone()),
         reason: record.and_then(|r| r.reason.clone()),
-        defined,
         updated_at: record.map(|r| r.updated_at),
     }
 }
@@ -71,19 +76,19 @@ pub async fn list(app: &App, caller: &Caller, project: &str, q: EnvListQuery) ->
             (Some(name), Some(rec)) if name.as_str() == rec.name => {
                 d.next();
                 r.next();
-                summary(&project.name, name, Some(rec), true)
+                summary(&project, name, Some(rec))
             }
             (Some(name), Some(rec)) if name.as_str() < rec.name.as_str() => {
                 d.next();
-                summary(&project.name, name, None, true)
+                summary(&project, name, None)
             }
             (Some(name), None) => {
                 d.next();
-                summary(&project.name, name, None, true)
+                summary(&project, name, None)
             }
             (_, Some(rec)) => {
                 r.next();
-                summary(&project.name, &rec.name, Some(rec), project.environments.contains_key(&rec.name))
+                summary(&project, &rec.name, Some(rec))
             }
         };
         items.push(item);
@@ -113,7 +118,6 @@ pub async fn show(app: &App, caller: &Caller, project: &str, env: &str, reveal: 
     }
     let loaded = projects::load(app, project).await?;
     let record = require_known(app, &loaded, env).await?;
-    let defined = loaded.project.environment(env).is_some();
     let (outputs, jobs) = match &record {
         Some(r) => (app.store.outputs(r.id).await?, app.store.last_runs(r.id).await?),
         None => (vec![], vec![]),
@@ -162,7 +166,7 @@ pub async fn show(app: &App, caller: &Caller, project: &str, env: &str, reveal: 
         None => (vec![], None),
     };
     Ok(EnvironmentView {
-        summary: summary(&loaded.project.name, env, record.as_ref(), defined),
+        summary: summary(&loaded.project, env, record.as_ref()),
         outputs,
         jobs: jobs.into_iter().map(RunView::from).collect(),
         secrets,
@@ -213,4 +217,55 @@ pub async fn extend(
         .audit(&caller.actor(), "environment.extend", &format!("environment:{project}/{env}"), Some(&detail))
         .await?;
     Ok(status)
+}
+
+/// `terrace env clone SRC --to NEW`: a new environment made at run time from `env` (its
+/// variables, parameters files and artifact versions; not its outputs, state or secrets).
+pub async fn clone(
+    app: &App,
+    caller: &Caller,
+    project: &str,
+    env: &str,
+    body: super::views::CloneBody,
+) -> AppResult<EnvironmentSummary> {
+    caller.require(Role::Operator)?;
+    let loaded = projects::load(app, project).await?;
+    require_known(app, &loaded, env).await?;
+    let new = terrace_engine::NewEnvironment {
+        from: env.to_string(),
+        to: body.to.clone(),
+        variables: body.variables,
+        origin: "clone".into(),
+        by: caller.actor(),
+    };
+    let record = terrace_engine::create_runtime_environment(&loaded.project, app.store.as_ref(), new).await?;
+    let names: Vec<&String> = record.runtime.iter().flat_map(|d| d.variables.keys()).collect();
+    let detail = format!("from {env}; variables: {}", if names.is_empty() { "-".to_string() } else { format!("{names:?}") });
+    app.store
+        .audit(&caller.actor(), "environment.clone", &format!("environment:{}/{}", loaded.project.name, record.name), Some(&detail))
+        .await?;
+    let mut with_new = Project::clone(&loaded.project);
+    terrace_engine::runtime_env::add(&mut with_new, std::slice::from_ref(&record));
+    Ok(summary(&with_new, &record.name, Some(&record)))
+}
+
+/// `terrace env delete ENV`: the `delete` event of an environment made at run time,
+/// queued like any event; its record and definition go when every job's delete succeeded.
+/// A declared environment is refused (422): its delete is an event, and it stays declared.
+pub async fn delete(app: &App, caller: &Caller, project: &str, env: &str) -> AppResult<super::views::EventAccepted> {
+    caller.require(Role::Operator)?;
+    let loaded = projects::load(app, project).await?;
+    let record = require_known(app, &loaded, env).await?;
+    if record.as_ref().is_none_or(|r| r.runtime.is_none()) {
+        return Err(AppError::unprocessable(
+            None,
+            format!(
+                "environment `{}` is not one made at run time: send it a `delete` event (terrace destroy); a \
+                 declared environment stays declared in terrace.yaml",
+                clip(env)
+            ),
+        ));
+    }
+    let body = super::events::EventBody { event: "delete".into(), job: None, args: None, wait: None };
+    super::events::submit(app, caller, project, env, body).await
 }

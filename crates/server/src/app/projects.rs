@@ -165,7 +165,14 @@ pub async fn load_at(app: &App, name: &str, commit: Option<&str>) -> AppResult<L
         }
         None => (PathBuf::from(&record.path), None),
     };
-    let project = read_cached(app, &file).await?;
+    let mut project = read_cached(app, &file).await?;
+    // Environments created at run time (clones, previews) join the declared ones.
+    let runtime = app.store.runtime_environments(&project.name).await?;
+    if !runtime.is_empty() {
+        let mut with_runtime = Project::clone(&project);
+        terrace_engine::runtime_env::add(&mut with_runtime, &runtime);
+        project = Arc::new(with_runtime);
+    }
     let root = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
     Ok(Loaded { record, project, root, commit })
 }

@@ -68,6 +68,11 @@ pub struct EnvironmentSummary {
     pub reason: Option<String>,
     /// Whether `terrace.yaml` still defines it.
     pub defined: bool,
+    /// Where it comes from: `declared` (terrace.yaml), what made it at run time (`clone`,
+    /// `preview`, ...), or `undeclared` (a record whose declaration left the file).
+    pub origin: String,
+    /// The environment it was made from (one made at run time).
+    pub source: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub updated_at: Option<OffsetDateTime>,
@@ -95,6 +100,19 @@ pub struct EnvironmentView {
     /// with the resources changed outside Terrace, or `failed`); null without `drift:`.
     #[schema(value_type = Option<Object>)]
     pub drift: Option<terrace_engine::timed::drift::DriftStatus>,
+}
+
+/// `POST .../environments/{environment}/clone`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloneBody {
+    /// The new environment's name: lower-case letters, digits, `-` and `_`.
+    #[schema(example = "dev-alice")]
+    pub to: String,
+    /// Variables of the new environment over the source's (plain text; a secret is written
+    /// `${secret:NAME}`).
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 /// `POST .../environments/{environment}/extend`.

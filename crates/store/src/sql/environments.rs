@@ -1,5 +1,6 @@
-//! Environment records: created on first use, updated by the engine's state machine,
-//! deleted (with their outputs) when a delete event succeeded.
+//! Environment records: created on first use (or, for an environment defined at run
+//! time, by `create_runtime` with its definition), updated by the engine's state machine,
+//! deleted (with their outputs, and a runtime definition) when a delete event succeeded.
 
 use terrace_model::EnvironmentId;
 
@@ -7,13 +8,32 @@ use super::SqlStore;
 use crate::db::value::{now_db, text};
 use crate::db::{Row, Stmt, Tx};
 use crate::error::StoreError;
-use crate::records::{EnvPage, EnvState, EnvironmentRecord};
+use crate::records::{EnvPage, EnvState, EnvironmentRecord, NewRuntimeEnvironment, RuntimeDef};
 use crate::store::Result;
 
 const T: &str = "environments";
 
+/// The columns `from_row` reads, in its order.
+macro_rules! columns {
+    () => {
+        "id, project, name, state, failed_job, reason, created_at, updated_at, origin, source, base, variables, \
+         created_by"
+    };
+}
+
 pub(super) fn from_row(mut r: Row) -> Result<EnvironmentRecord> {
+    let runtime = match r.text_opt(8)? {
+        None => None,
+        Some(origin) => Some(RuntimeDef {
+            origin,
+            source: r.text_opt(9)?.unwrap_or_default(),
+            base: r.text_opt(10)?.unwrap_or_default(),
+            variables: r.json_opt(11)?.unwrap_or_default(),
+            created_by: r.text_opt(12)?.unwrap_or_default(),
+        }),
+    };
     Ok(EnvironmentRecord {
+        runtime,
         id: r.parsed(0)?,
         project: r.text(1)?,
         name: r.text(2)?,
@@ -26,8 +46,7 @@ pub(super) fn from_row(mut r: Row) -> Result<EnvironmentRecord> {
 }
 
 fn by_name(project: &str, name: &str) -> Stmt {
-    const SQL: &str = "SELECT id, project, name, state, failed_job, reason, created_at, updated_at \
-                       FROM environments WHERE project = $1 AND name = $2";
+    const SQL: &str = concat!("SELECT ", columns!(), " FROM environments WHERE project = $1 AND name = $2");
     Stmt::new(T, SQL).bind(project).bind(name).doing(format!("read environment {project}/{name}"))
 }
 
@@ -68,22 +87,88 @@ pub(super) async fn list(s: &SqlStore, project: &str, page: &EnvPage) -> Result<
     let stmt = match &page.after {
         Some(after) => Stmt::new(
             T,
-            "SELECT id, project, name, state, failed_job, reason, created_at, updated_at FROM environments \
-                 WHERE project = $1 AND name > $2 ORDER BY name LIMIT $3",
+            concat!("SELECT ", columns!(), " FROM environments WHERE project = $1 AND name > $2 ORDER BY name LIMIT $3"),
         )
         .bind(project)
         .bind(after)
         .bind(page.limit),
         None => Stmt::new(
             T,
-            "SELECT id, project, name, state, failed_job, reason, created_at, updated_at FROM environments \
-                 WHERE project = $1 ORDER BY name LIMIT $2",
+            concat!("SELECT ", columns!(), " FROM environments WHERE project = $1 ORDER BY name LIMIT $2"),
         )
         .bind(project)
         .bind(page.limit),
     };
     let rows = s.db.query(stmt.doing("list environments")).await?;
     rows.into_iter().map(from_row).collect()
+}
+
+/// Creates an environment defined at run time, `stopped`, and copies the artifact pins of
+/// the environment it was made from (after removing any a former environment of the same
+/// name left): one transaction, refused as a conflict when the name has a record.
+pub(super) async fn create_runtime(s: &SqlStore, env: &NewRuntimeEnvironment) -> Result<EnvironmentRecord> {
+    let (project, name, def) = (env.project.as_str(), env.name.as_str(), &env.definition);
+    let variables =
+        serde_json::to_string(&def.variables).map_err(|e| StoreError::Invalid(format!("environment variables: {e}")))?;
+    let now = now_db()?;
+    let mut tx = Tx::new();
+    let taken = format!("environment `{name}` already exists in project `{project}`");
+    tx.one(
+        Stmt::new(
+            T,
+            "INSERT INTO environments (id, project, name, state, created_at, updated_at, origin, source, base, \
+             variables, created_by) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (project, name) DO NOTHING",
+        )
+        .bind(text(EnvironmentId::new()))
+        .bind(project)
+        .bind(name)
+        .bind(EnvState::Stopped.as_str())
+        .bind(now)
+        .bind(def.origin.as_str())
+        .bind(def.source.as_str())
+        .bind(def.base.as_str())
+        .bind(variables)
+        .bind(def.created_by.as_str())
+        .doing(format!("create environment {project}/{name}")),
+        move || StoreError::Conflict(taken),
+    );
+    tx.push(
+        Stmt::new("artifact_pins", "DELETE FROM artifact_pins WHERE project = $1 AND environment = $2")
+            .bind(project)
+            .bind(name)
+            .doing(format!("clear the pins of {project}/{name}")),
+    );
+    tx.push(
+        Stmt::new(
+            "artifact_pins",
+            "INSERT INTO artifact_pins (project, environment, artifact, version, digest, previous_version, \
+             previous_digest, held, promotion_id, updated_by, updated_at) \
+             SELECT project, $2, artifact, version, digest, NULL, NULL, 0, promotion_id, $4, $5 \
+             FROM artifact_pins WHERE project = $1 AND environment = $3",
+        )
+        .bind(project)
+        .bind(name)
+        .bind(def.source.as_str())
+        .bind(def.created_by.as_str())
+        .bind(now)
+        .doing(format!("copy the pins of {project}/{} to {name}", def.source)),
+    );
+    let read = tx.push(by_name(project, name));
+    let mut outs = s.db.write(tx).await?;
+    let row = outs[read].rows.pop().ok_or_else(|| StoreError::not_found("environment", format!("{project}/{name}")))?;
+    from_row(row)
+}
+
+/// The project's environments defined at run time, in name order.
+pub(super) async fn runtime(s: &SqlStore, project: &str) -> Result<Vec<EnvironmentRecord>> {
+    let stmt = Stmt::new(
+        T,
+        concat!("SELECT ", columns!(), " FROM environments WHERE project = $1 AND origin IS NOT NULL ORDER BY name"),
+    )
+    .bind(project)
+    .doing(format!("list the runtime environments of {project}"));
+    s.db.query(stmt).await?.into_iter().map(from_row).collect()
 }
 
 pub(super) async fn set_state(

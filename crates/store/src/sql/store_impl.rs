@@ -23,6 +23,12 @@ impl Store for SqlStore {
     async fn get_environment(&self, project: &str, name: &str) -> Result<Option<EnvironmentRecord>> {
         environments::get(self, project, name).await
     }
+    async fn create_runtime_environment(&self, env: &NewRuntimeEnvironment) -> Result<EnvironmentRecord> {
+        environments::create_runtime(self, env).await
+    }
+    async fn runtime_environments(&self, project: &str) -> Result<Vec<EnvironmentRecord>> {
+        environments::runtime(self, project).await
+    }
     async fn list_environments(&self, project: &str, page: &EnvPage) -> Result<Vec<EnvironmentRecord>> {
         environments::list(self, project, page).await
     }

@@ -2,7 +2,10 @@
 
 use terrace_model::log::{LogBatch, Stream};
 use terrace_model::output::OutputEntry;
-use terrace_store::{EnvPage, EnvState, RunFilter, StoreError};
+use terrace_store::{
+    EnvPage, EnvState, NewPromotion, NewRuntimeEnvironment, PromotionId, PromotionKind, PromotionState, RunFilter,
+    RuntimeDef, StoreError,
+};
 
 use crate::common::*;
 
@@ -125,7 +128,74 @@ async fn delete_removes_record_and_outputs_but_keeps_history(f: Fixture) {
     assert!(f.store.last_runs(again.id).await.unwrap().is_empty());
 }
 
+fn runtime(origin: &str, source: &str, base: &str, vars: &[(&str, &str)]) -> RuntimeDef {
+    RuntimeDef {
+        origin: origin.into(),
+        source: source.into(),
+        base: base.into(),
+        variables: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        created_by: "cli:tester".into(),
+    }
+}
+
+async fn pin(f: &Fixture, env: &str, version: &str) {
+    let e = f.store.ensure_environment("shop", env).await.unwrap();
+    let id = PromotionId::new();
+    let p = NewPromotion {
+        id,
+        project: "shop".into(),
+        artifact: "app".into(),
+        from_env: None,
+        to_env: env.into(),
+        version: version.into(),
+        digest: format!("sha256:{version}"),
+        old_version: None,
+        old_digest: None,
+        kind: PromotionKind::Promote,
+        skip_order: false,
+        state: PromotionState::Started,
+        requested_by: "cli:tester".into(),
+    };
+    f.store.create_promotion(p).await.unwrap();
+    f.store.finish_promotion(id, e.id, "promoted").await.unwrap();
+}
+
+async fn runtime_environments_keep_their_definition_and_copy_pins(f: Fixture) {
+    pin(&f, "dev", "1.2").await;
+    let def = runtime("clone", "dev", "dev", &[("SIZE", "large")]);
+    let new = NewRuntimeEnvironment { project: "shop".into(), name: "dev-2".into(), definition: def.clone() };
+    let made = f.store.create_runtime_environment(&new).await.unwrap();
+    assert_eq!((made.name.as_str(), made.state, made.runtime.as_ref()), ("dev-2", EnvState::Stopped, Some(&def)));
+    assert_eq!(f.store.get_environment("shop", "dev-2").await.unwrap(), Some(made.clone()));
+    assert_eq!(f.store.ensure_environment("shop", "dev-2").await.unwrap(), made, "ensure finds it as it is");
+    let pins = f.store.artifact_pins("shop", "dev-2").await.unwrap();
+    assert_eq!(pins.iter().map(|p| p.version.as_str()).collect::<Vec<_>>(), ["1.2"], "the source's versions");
+
+    // A name with a record is refused, whatever made it; nothing changes.
+    let err = f.store.create_runtime_environment(&new).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Conflict(m) if m.contains("`dev-2` already exists")), "{err}");
+    let taken = NewRuntimeEnvironment { name: "dev".into(), ..new.clone() };
+    assert!(matches!(f.store.create_runtime_environment(&taken).await, Err(StoreError::Conflict(_))));
+    assert_eq!(f.store.get_environment("shop", "dev").await.unwrap().unwrap().runtime, None);
+
+    let other = runtime("preview", "dev-2", "dev", &[]);
+    let pr = NewRuntimeEnvironment { project: "shop".into(), name: "pr-7".into(), definition: other };
+    f.store.create_runtime_environment(&pr).await.unwrap();
+    let listed: Vec<String> =
+        f.store.runtime_environments("shop").await.unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(listed, ["dev-2", "pr-7"], "declared records are not runtime ones");
+    assert!(f.store.runtime_environments("blog").await.unwrap().is_empty());
+
+    // Deleting the record deletes the definition: the name is free again.
+    f.store.delete_environment(made.id).await.unwrap();
+    let names: Vec<String> = f.store.runtime_environments("shop").await.unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["pr-7"]);
+    let again = f.store.create_runtime_environment(&new).await.unwrap();
+    assert_ne!(again.id, made.id);
+}
+
 backends!(
+    runtime_environments_keep_their_definition_and_copy_pins,
     ensure_creates_stopped_once,
     concurrent_ensure_from_two_handles_agrees,
     list_filters_by_project_in_name_order,

@@ -5,19 +5,25 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::environments::EnvListQuery;
-use crate::app::views::{EnvironmentPage, EnvironmentView, ExtendBody};
+use crate::app::views::{CloneBody, EnvironmentPage, EnvironmentSummary, EnvironmentView, EventAccepted, ExtendBody};
 use crate::app::{App, AppError, environments};
 use crate::http::error::ErrorBody;
 use crate::http::extract::ApiJson;
 use crate::http::extract::{ApiPath, ApiQuery, Auth};
 
 pub fn routes() -> OpenApiRouter<Arc<App>> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(show)).routes(routes!(extend)).routes(routes!(drift))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show, delete))
+        .routes(routes!(extend))
+        .routes(routes!(drift))
+        .routes(routes!(clone))
 }
 
 /// The environments the project file defines, and those the store still has a record of,
@@ -89,4 +95,36 @@ async fn extend(
     ApiJson(body): ApiJson<ExtendBody>,
 ) -> Result<Json<terrace_engine::timed::ttl::TtlStatus>, AppError> {
     Ok(Json(environments::extend(&app, &caller, &project, &env, body).await?))
+}
+
+/// Makes a new environment from this one (declared or itself made at run time): its
+/// variables (with `variables` over them), parameters files and artifact versions; not its
+/// outputs, state or secrets. It is `stopped` until a `start` event. 422 when the name is
+/// taken or invalid.
+#[utoipa::path(post, operation_id = "cloneEnvironment", path = "/projects/{project}/environments/{environment}/clone",
+    tag = "environments", security(("bearer" = [])), params(("project" = String, Path), ("environment" = String, Path)),
+    request_body = CloneBody,
+    responses((status = 201, body = EnvironmentSummary), (status = "default", body = ErrorBody)))]
+async fn clone(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    ApiPath((project, env)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<CloneBody>,
+) -> Result<(StatusCode, Json<EnvironmentSummary>), AppError> {
+    Ok((StatusCode::CREATED, Json(environments::clone(&app, &caller, &project, &env, body).await?)))
+}
+
+/// Deletes an environment made at run time: queues its `delete` event (every job's delete,
+/// in reverse order); the environment goes only when all succeeded, else it stays `failed`.
+/// Follow the request as any event's. 422 for a declared environment (send it a `delete`
+/// event: it stays declared in terrace.yaml).
+#[utoipa::path(delete, operation_id = "deleteEnvironment", path = "/projects/{project}/environments/{environment}",
+    tag = "environments", security(("bearer" = [])), params(("project" = String, Path), ("environment" = String, Path)),
+    responses((status = 202, body = EventAccepted), (status = "default", body = ErrorBody)))]
+async fn delete(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    ApiPath((project, env)): ApiPath<(String, String)>,
+) -> Result<(StatusCode, Json<EventAccepted>), AppError> {
+    Ok((StatusCode::ACCEPTED, Json(environments::delete(&app, &caller, &project, &env).await?)))
 }

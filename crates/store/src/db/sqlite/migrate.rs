@@ -48,6 +48,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(15, "schedules", "0015_schedules.sql"),
     migration!(16, "previews", "0016_previews.sql"),
     migration!(17, "gitops", "0017_gitops.sql"),
+    migration!(18, "runtime environments", "0018_runtime_environments.sql"),
 ];
 
 /// How many migrations this version knows.
