@@ -70,7 +70,10 @@ fn a_clone_runs_like_a_declared_environment_and_is_deleted_resources_first() {
 
     let list = listed(&p);
     let clone = entry(&list, "dev-2").expect("the clone is listed");
-    assert_eq!((clone["origin"].as_str(), clone["source"].as_str(), clone["state"].as_str()), (Some("clone"), Some("dev"), Some("stopped")));
+    assert_eq!(
+        (clone["origin"].as_str(), clone["source"].as_str(), clone["state"].as_str()),
+        (Some("clone"), Some("dev"), Some("stopped"))
+    );
     let dev = entry(&list, "dev").unwrap();
     assert_eq!((dev["origin"].as_str(), dev["state"].as_str()), (Some("declared"), Some("running")));
     assert_eq!(entry(&list, "prod").unwrap()["state"], "absent");
@@ -83,13 +86,19 @@ fn a_clone_runs_like_a_declared_environment_and_is_deleted_resources_first() {
     let up = run(&p, &["up", "dev-2", "--json"]).ok().json();
     assert_eq!(jobs(&up), ["db", "seed"], "a job limited to dev runs in its clone");
     let log = p.log(TestProject::job_in(&up, "db")["run_id"].as_str().unwrap());
-    assert!(log.contains(r#"db size=large region=eu params={"p": "dev"}"#), "variables over the source's, its parameters file: {log}");
+    assert!(
+        log.contains(r#"db size=large region=eu params={"p": "dev"}"#),
+        "variables over the source's, its parameters file: {log}"
+    );
     let log = p.log(TestProject::job_in(&up, "seed")["run_id"].as_str().unwrap());
     assert!(log.contains("seeding db-dev-2"), "{log}");
     let outputs = run(&p, &["outputs", "dev-2", "--json"]).ok().json();
     assert_eq!(outputs[0]["value"], "db-dev-2");
     let status = run(&p, &["status", "dev-2", "--json"]).ok().json();
-    assert_eq!((status["state"].as_str(), status["origin"].as_str(), status["base"].as_str()), (Some("running"), Some("clone"), Some("dev")));
+    assert_eq!(
+        (status["state"].as_str(), status["origin"].as_str(), status["base"].as_str()),
+        (Some("running"), Some("clone"), Some("dev"))
+    );
     assert_eq!(status["variables"]["SIZE"], "large");
     let runs = run(&p, &["runs", "--env", "dev-2", "--json"]).ok().json();
     assert_eq!(runs.as_array().unwrap().len(), 2);

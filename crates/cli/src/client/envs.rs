@@ -35,7 +35,8 @@ pub async fn env(client: &Client, g: &Global, command: EnvCommand) -> Result<Exi
             print_list(&items, a.json)
         }
         EnvCommand::Clone { source, to, vars, json } => {
-            let variables: serde_json::Map<String, Value> = vars.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let variables: serde_json::Map<String, Value> =
+                vars.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
             let body = json!({"to": to, "variables": variables});
             let path = format!("{base}/{}/clone", seg(&source));
             let made: Value = client.call(Method::POST, &path, Some(&body)).await?;

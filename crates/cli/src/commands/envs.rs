@@ -109,7 +109,8 @@ async fn clone(
     json: bool,
 ) -> Result<ExitCode, CliError> {
     let s = session(g).await?;
-    let new = NewEnvironment { from, to, variables: vars.into_iter().collect(), origin: "clone".into(), by: local_actor() };
+    let new =
+        NewEnvironment { from, to, variables: vars.into_iter().collect(), origin: "clone".into(), by: local_actor() };
     let record = create_runtime_environment(&s.loaded.project, s.store.as_ref(), new).await?;
     print_created(&record.name, record.runtime.as_ref().map(|d| d.source.as_str()).unwrap_or("?"), json, &record)
 }
@@ -126,7 +127,11 @@ pub fn print_created(name: &str, source: &str, json: bool, record: &impl Seriali
 async fn delete(g: &Global, a: EventArgs) -> Result<ExitCode, CliError> {
     let s = session(g).await?;
     let record = s.store.get_environment(&s.loaded.project.name, &a.env).await?;
-    refuse_declared(&a.env, record.as_ref().is_some_and(|r| r.runtime.is_some()), s.loaded.project.environment(&a.env).is_some())?;
+    refuse_declared(
+        &a.env,
+        record.as_ref().is_some_and(|r| r.runtime.is_some()),
+        s.loaded.project.environment(&a.env).is_some(),
+    )?;
     let req = terrace_engine::Request {
         env: a.env,
         event: Event::Delete,

@@ -37,7 +37,10 @@ fn clones_are_made_run_listed_and_deleted_through_the_server() {
 
     let (code, out, err) = terrace(&server, &token, &f, &["env", "clone", "dev", "--to", "dev-2", "--var", "SIZE=xl"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("environment `dev-2` created from `dev` (stopped): start it with `terrace up dev-2`"), "{out}");
+    assert!(
+        out.contains("environment `dev-2` created from `dev` (stopped): start it with `terrace up dev-2`"),
+        "{out}"
+    );
     let (code, _, err) = terrace(&server, &token, &f, &["env", "clone", "dev", "--to", "dev-2"]);
     assert_eq!(code, 2, "a taken name is the caller's to fix: {err}");
     assert!(err.contains("environment `dev-2` already exists"), "{err}");
@@ -47,7 +50,10 @@ fn clones_are_made_run_listed_and_deleted_through_the_server() {
     assert!(out.starts_with("environment `dev-2` is running"), "{out}");
     let api = server.api(Some(&token));
     let env = api.ok("GET", "/projects/shop/environments/dev-2", None);
-    assert_eq!((env["origin"].as_str(), env["source"].as_str(), env["defined"].as_bool()), (Some("clone"), Some("dev"), Some(false)));
+    assert_eq!(
+        (env["origin"].as_str(), env["source"].as_str(), env["defined"].as_bool()),
+        (Some("clone"), Some("dev"), Some(false))
+    );
     let run = env["jobs"][0]["id"].as_str().unwrap().to_string();
     let (_, log, _) = terrace(&server, &token, &f, &["logs", &run]);
     assert!(log.contains("size=xl in dev-2"), "{log}");

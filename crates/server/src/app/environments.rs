@@ -240,9 +240,15 @@ pub async fn clone(
     };
     let record = terrace_engine::create_runtime_environment(&loaded.project, app.store.as_ref(), new).await?;
     let names: Vec<&String> = record.runtime.iter().flat_map(|d| d.variables.keys()).collect();
-    let detail = format!("from {env}; variables: {}", if names.is_empty() { "-".to_string() } else { format!("{names:?}") });
+    let detail =
+        format!("from {env}; variables: {}", if names.is_empty() { "-".to_string() } else { format!("{names:?}") });
     app.store
-        .audit(&caller.actor(), "environment.clone", &format!("environment:{}/{}", loaded.project.name, record.name), Some(&detail))
+        .audit(
+            &caller.actor(),
+            "environment.clone",
+            &format!("environment:{}/{}", loaded.project.name, record.name),
+            Some(&detail),
+        )
         .await?;
     let mut with_new = Project::clone(&loaded.project);
     terrace_engine::runtime_env::add(&mut with_new, std::slice::from_ref(&record));

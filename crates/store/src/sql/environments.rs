@@ -87,17 +87,20 @@ pub(super) async fn list(s: &SqlStore, project: &str, page: &EnvPage) -> Result<
     let stmt = match &page.after {
         Some(after) => Stmt::new(
             T,
-            concat!("SELECT ", columns!(), " FROM environments WHERE project = $1 AND name > $2 ORDER BY name LIMIT $3"),
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM environments WHERE project = $1 AND name > $2 ORDER BY name LIMIT $3"
+            ),
         )
         .bind(project)
         .bind(after)
         .bind(page.limit),
-        None => Stmt::new(
-            T,
-            concat!("SELECT ", columns!(), " FROM environments WHERE project = $1 ORDER BY name LIMIT $2"),
-        )
-        .bind(project)
-        .bind(page.limit),
+        None => {
+            Stmt::new(T, concat!("SELECT ", columns!(), " FROM environments WHERE project = $1 ORDER BY name LIMIT $2"))
+                .bind(project)
+                .bind(page.limit)
+        }
     };
     let rows = s.db.query(stmt.doing("list environments")).await?;
     rows.into_iter().map(from_row).collect()
@@ -108,8 +111,8 @@ pub(super) async fn list(s: &SqlStore, project: &str, page: &EnvPage) -> Result<
 /// name left): one transaction, refused as a conflict when the name has a record.
 pub(super) async fn create_runtime(s: &SqlStore, env: &NewRuntimeEnvironment) -> Result<EnvironmentRecord> {
     let (project, name, def) = (env.project.as_str(), env.name.as_str(), &env.definition);
-    let variables =
-        serde_json::to_string(&def.variables).map_err(|e| StoreError::Invalid(format!("environment variables: {e}")))?;
+    let variables = serde_json::to_string(&def.variables)
+        .map_err(|e| StoreError::Invalid(format!("environment variables: {e}")))?;
     let now = now_db()?;
     let mut tx = Tx::new();
     let taken = format!("environment `{name}` already exists in project `{project}`");

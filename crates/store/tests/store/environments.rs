@@ -181,8 +181,7 @@ async fn runtime_environments_keep_their_definition_and_copy_pins(f: Fixture) {
     let other = runtime("preview", "dev-2", "dev", &[]);
     let pr = NewRuntimeEnvironment { project: "shop".into(), name: "pr-7".into(), definition: other };
     f.store.create_runtime_environment(&pr).await.unwrap();
-    let listed: Vec<String> =
-        f.store.runtime_environments("shop").await.unwrap().into_iter().map(|e| e.name).collect();
+    let listed: Vec<String> = f.store.runtime_environments("shop").await.unwrap().into_iter().map(|e| e.name).collect();
     assert_eq!(listed, ["dev-2", "pr-7"], "declared records are not runtime ones");
     assert!(f.store.runtime_environments("blog").await.unwrap().is_empty());
 
