@@ -32,6 +32,7 @@ fn every_endpoint_checks_the_role() {
         ("GET", "/projects/shop/environments/dev/drift".into(), None, "viewer"),
         ("POST", "/projects/shop/environments/dev/clone".into(), Some(r#"{"to": "dev-copy"}"#.into()), "operator"),
         ("DELETE", "/projects/shop/environments/dev".into(), None, "operator"),
+        ("POST", "/projects/shop/environments/dev/extend".into(), Some(r#"{"by": "1h"}"#.into()), "operator"),
         ("POST", "/projects/shop/environments/dev/events".into(), Some(r#"{"event": "plan"}"#.into()), "operator"),
         ("GET", "/projects/shop/previews".into(), None, "viewer"),
         ("GET", "/requests".into(), None, "viewer"),
