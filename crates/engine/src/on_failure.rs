@@ -16,7 +16,7 @@ use crate::progress::Observer;
 use crate::{Engine, PipelineOutcome, Request};
 
 /// What `on_failure` did after a pipeline failed.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct FollowUp {
     /// `rollback` or `destroy`.
     pub action: String,
@@ -29,6 +29,14 @@ pub struct FollowUp {
     /// The follow-up pipeline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Box<PipelineOutcome>>,
+    /// A rollback of a project read from git, to another commit than the failed start's:
+    /// the project itself must be read at that commit, which this engine cannot do, so
+    /// the caller queues it as a request with this origin (and `commit`).
+    #[serde(skip)]
+    pub requeue: Option<Origin>,
+    /// The request the rollback was queued as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl FollowUp {
@@ -89,7 +97,12 @@ impl Engine {
                     req.env
                 );
                 self.store.record_event(env.id, None, "on_failure", &note).await?;
-                return Ok(Some(FollowUp { action: action.into(), commit: None, note: Some(note), outcome: None }));
+                return Ok(Some(FollowUp {
+                    action: action.into(),
+                    commit: None,
+                    note: Some(note),
+                    ..Default::default()
+                }));
             }
             for run in &good {
                 let from_git = self.project.jobs.get(&run.job).is_some_and(|j| j.git.is_some());
@@ -102,6 +115,25 @@ impl Engine {
                 .iter()
                 .find_map(|r| r.inputs.as_ref().and_then(|i| i.commit.clone()))
                 .or_else(|| origin.pins.values().next().cloned());
+        }
+        // A project read from git at the failed commit is read again at the good one: by
+        // the caller, as a request of its own.
+        if let (Some(now), Some(good)) = (&req.commit, &commit)
+            && policy == OnFailure::Rollback
+            && now != good
+        {
+            let note = format!(
+                "on_failure rollback: pipeline {pipeline} failed at commit {now}; queued to re-apply commit {good}"
+            );
+            self.store.record_event(env.id, None, "on_failure", &note).await?;
+            let requeue = Some(origin);
+            return Ok(Some(FollowUp {
+                action: action.into(),
+                commit,
+                note: Some(note),
+                requeue,
+                ..Default::default()
+            }));
         }
         let what = match &commit {
             Some(c) => format!("on_failure {action}: pipeline {pipeline} failed; re-applying commit {c}"),
@@ -123,11 +155,13 @@ impl Engine {
             origin,
         };
         Ok(Some(match self.run_pipeline(follow, observer, cancel).await {
-            Ok(outcome) => FollowUp { action: action.into(), commit, note: None, outcome: Some(Box::new(outcome)) },
+            Ok(outcome) => {
+                FollowUp { action: action.into(), commit, outcome: Some(Box::new(outcome)), ..Default::default() }
+            }
             Err(e) => {
                 let note = format!("on_failure {action} could not run: {e}");
                 self.store.record_event(env.id, None, "on_failure", &note).await?;
-                FollowUp { action: action.into(), commit, note: Some(note), outcome: None }
+                FollowUp { action: action.into(), commit, note: Some(note), ..Default::default() }
             }
         }))
     }

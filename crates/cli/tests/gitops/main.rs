@@ -19,3 +19,4 @@ mod fake_github;
 mod payloads;
 mod pull_requests;
 mod pushes;
+mod rollback;

@@ -12,7 +12,7 @@ use futures::FutureExt;
 use terrace_engine::timed::drift;
 use terrace_engine::{Engine, EngineError, EnvAccess, Observer, PipelineOutcome, Progress, Request, SecretValues};
 use terrace_model::RunId;
-use terrace_store::control::{RequestRecord, RequestState};
+use terrace_store::control::{NewRequest, RequestId, RequestRecord, RequestState};
 use terrace_store::{EnvState, RunState};
 use tokio::sync::mpsc;
 
@@ -98,7 +98,7 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
     let ran = AssertUnwindSafe(run(app, cfg, &request, Arc::new(RunIds(tx)), &handle)).catch_unwind().await;
     // The engine (and the sender it held) is gone, panic or not: the writer ends.
     let ids = writer.await.unwrap_or_default();
-    let result = match ran {
+    let mut result = match ran {
         Ok(result) => result,
         Err(panic) => {
             let message = panic_message(panic.as_ref());
@@ -109,6 +109,11 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
         }
     };
     fail::fail_point!("request-finish", |_| ());
+    if let Ok(o) = &mut result
+        && !handle.released.is_cancelled()
+    {
+        queue_rollback(app, &request, o).await;
+    }
     let (state, reason, outcome) = match &result {
         _ if handle.released.is_cancelled() => {
             let reason = "the server stopped before it finished; re-queued";
@@ -144,6 +149,37 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
         Err(e) => tracing::error!(request = %id, error = %e, "could not record the request's end"),
     }
     app.metrics.observe_request(request.event.as_str(), state.as_str(), started.elapsed().as_secs_f64());
+}
+
+/// A rollback the engine left to the server (a project from git, read again at the last
+/// good commit): queued as a start request of its own, pinned to that commit; the failed
+/// request's outcome names it.
+async fn queue_rollback(app: &App, request: &RequestRecord, outcome: &mut PipelineOutcome) {
+    let Some(follow) = outcome.on_failure.as_mut() else { return };
+    let Some(mut origin) = follow.requeue.take() else { return };
+    origin.commit = follow.commit.clone();
+    let rollback = NewRequest {
+        id: RequestId::new(),
+        project: request.project.clone(),
+        environment: request.environment.clone(),
+        event: terrace_model::Event::Start,
+        job: None,
+        args: vec![],
+        requested_by: request.requested_by.clone(),
+        max_attempts: app.settings.max_attempts,
+        origin,
+    };
+    match app.store.enqueue_request(rollback).await {
+        Ok(Some(queued)) => {
+            follow.request_id = Some(queued.id.to_string());
+            app.wake_scheduler.notify_one();
+        }
+        Ok(None) => follow.note = Some("on_failure rollback not queued: the environment is being deleted".into()),
+        Err(e) => {
+            tracing::warn!(request = %request.id, error = %e, "could not queue the rollback");
+            follow.note = Some(format!("on_failure rollback could not be queued: {e}"));
+        }
+    }
 }
 
 /// What a drift check found, in the environment's drift history.
