@@ -58,6 +58,7 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
                         commit: None,
                         saved_plan: None,
                         origin: Default::default(),
+                        resume: Default::default(),
                     };
                     let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;
                     succeeded += outcome.jobs.iter().filter(|j| j.state == RunState::Succeeded).count();

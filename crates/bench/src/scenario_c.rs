@@ -43,6 +43,7 @@ pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
             commit: None,
             saved_plan: None,
             origin: Default::default(),
+            resume: Default::default(),
         };
         let t0 = realtime_ns();
         let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;

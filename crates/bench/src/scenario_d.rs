@@ -61,6 +61,7 @@ async fn one(checks: &mut Checks, programs: &Programs, bytes: u64, n: usize, tar
         commit: None,
         saved_plan: None,
         origin: Default::default(),
+        resume: Default::default(),
     };
     let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;
     let terrace = t.elapsed();

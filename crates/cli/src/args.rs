@@ -133,6 +133,12 @@ pub enum Command {
     /// Preview environments of pull requests (`previews:` in terrace.yaml)
     #[command(subcommand)]
     Preview(PreviewCommand),
+    /// Terraform state kept in the store: a job's versions, what one holds, the document itself
+    #[command(subcommand, after_help = STATE_HELP)]
+    State(StateCommand),
+    /// Move this project's local data folder into a server's store: environments, runs and logs, outputs, Terraform state
+    #[command(after_help = IMPORT_HELP)]
+    Import(ImportArgs),
     /// Local mode: run what is due now (TTL destroys, cron jobs, drift checks); a server does it by itself
     #[command(after_help = "A `terrace server` runs its schedules, time-to-live destroys and drift checks itself. \
         Without a server nothing runs in the background: call `terrace tick` from cron or a systemd timer \
@@ -451,6 +457,68 @@ pub struct LogsArgs {
     #[arg(long, short)]
     pub follow: bool,
     /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
+}
+
+const STATE_HELP: &str = "\
+Examples:
+  terrace state list dev db            versions: serial, lineage, the run that wrote each, when; the lock's holder
+  terrace state show dev db            resources by address, outputs (sensitive ones as ***)
+  terrace state show dev db --version 3
+  terrace state pull dev db > db.tfstate   the document itself, secrets in clear (on a server: admins, audited)
+The state lives in the data folder's store (or the server's with --server), sealed with the master key.";
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// The versions of a job's state, newest first (serial, lineage, run, time), and who holds its lock
+    List {
+        /// The environment
+        env: String,
+        /// The terraform/opentofu job
+        job: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What a version of the state holds: each resource by address, the outputs (sensitive ones as ***)
+    #[command(disable_version_flag = true)]
+    Show {
+        env: String,
+        job: String,
+        /// A version from `terrace state list` [default: the newest]
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The state document on stdout, as `terraform state pull` prints it (every secret in clear)
+    #[command(disable_version_flag = true)]
+    Pull {
+        env: String,
+        job: String,
+        /// A version from `terrace state list` [default: the newest]
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
+    },
+}
+
+const IMPORT_HELP: &str = "\
+Examples:
+  terrace import --database sqlite:///var/lib/terrace/terrace.db
+  TERRACE_MASTER_KEY=... terrace import --data ./.terrace --database postgres://terrace@db:5432/terrace
+The data folder is --data (default: .terrace/ beside terrace.yaml), opened with its own master.key
+(else TERRACE_MASTER_KEY); the server's store is sealed with TERRACE_MASTER_KEY (required for
+PostgreSQL; for SQLite, else the master.key beside the database file). Environments, every run with
+its attempts and log, outputs and every version of each Terraform state keep their ids, numbers and
+times; an environment the server already has under its own history is left alone. Run it again:
+it moves only what is new. Stop local runs first: a run still going is not moved.";
+
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    /// The server's store: sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB
+    #[arg(long, value_name = "URL", env = "TERRACE_DATABASE")]
+    pub database: String,
+    /// Print what was moved as JSON
     #[arg(long)]
     pub json: bool,
 }

@@ -79,6 +79,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Preview(p) => commands::previews::preview(g, p).await,
         Command::Tick(a) => commands::timed::tick(g, &a).await,
         Command::Drift(a) => commands::drift::drift(g, &a).await,
+        Command::State(c) => commands::state::state(g, c).await,
+        Command::Import(a) => commands::import::import(g, &a).await,
         Command::Approve(a) => commands::approvals::decide(g, a, terrace_store::Decision::Approve).await,
         Command::Reject(a) => commands::approvals::decide(g, a, terrace_store::Decision::Reject).await,
         Command::Approvals(a) => commands::approvals::list(g, &a).await,

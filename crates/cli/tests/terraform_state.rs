@@ -88,6 +88,7 @@ fn two_environments_keep_their_own_state_in_the_store_and_nothing_in_clear() {
     resize(&p, "m");
     p.run(&["up", "dev"]).ok();
     assert_eq!(password(&p, "dev"), dev, "the same state, the same resource");
+    check_state_commands(&p, &dev);
     // Destroy uses the same state.
     let destroyed = p.run(&["destroy", "prod", "--json"]).ok().json();
     let log = p.log(TestProject::job_in(&destroyed, "db")["run_id"].as_str().unwrap());
@@ -99,6 +100,40 @@ fn two_environments_keep_their_own_state_in_the_store_and_nothing_in_clear() {
             assert!(!contains(&bytes, secret), "{secret} in clear in {}", path.display());
         }
     }
+}
+
+/// `terrace state list|show|pull` on dev, applied twice: its versions in one lineage,
+/// what it holds with the password masked, and the document itself with it in clear.
+fn check_state_commands(p: &TestProject, password: &str) {
+    let listed = p.json(&["state", "list", "dev", "db"]);
+    let versions = listed["versions"].as_array().unwrap();
+    assert!(versions.len() >= 2, "two applies, two versions at least: {listed}");
+    let lineages: std::collections::BTreeSet<&str> = versions.iter().map(|v| v["lineage"].as_str().unwrap()).collect();
+    assert_eq!(lineages.len(), 1, "one lineage: {listed}");
+    let (newest, oldest) = (&versions[0], &versions[versions.len() - 1]);
+    assert!(newest["serial"].as_u64() > oldest["serial"].as_u64(), "{listed}");
+    assert!(newest["run"].as_str().unwrap().starts_with("dev#"), "{listed}");
+    assert!(listed["lock"].is_null(), "no run holds it: {listed}");
+    let table = p.run(&["state", "list", "dev", "db"]).ok().stdout;
+    assert!(table.contains("LINEAGE") && table.contains(lineages.first().unwrap()), "{table}");
+
+    let shown = p.json(&["state", "show", "dev", "db"]);
+    assert_eq!(shown["resources"][0]["address"], "terraform_data.db", "{shown}");
+    let out = &shown["outputs"][0];
+    assert_eq!(
+        (out["name"].as_str(), out["value"].as_str(), out["sensitive"].as_bool()),
+        (Some("password"), Some("***"), Some(true))
+    );
+    let text = p.run(&["state", "show", "dev", "db"]).ok().stdout;
+    assert!(text.contains("terraform_data.db") && text.contains("***") && !text.contains(password), "{text}");
+    let first = p.json(&["state", "show", "dev", "db", "--version", "1"]);
+    assert_eq!(first["version"]["version"], 1, "{first}");
+
+    let pulled: serde_json::Value = serde_json::from_str(&p.run(&["state", "pull", "dev", "db"]).ok().stdout).unwrap();
+    assert_eq!(pulled["lineage"].as_str(), lineages.first().copied());
+    assert_eq!(pulled["outputs"]["password"]["value"], password, "pull gives the document as Terraform wrote it");
+    let missing = p.run(&["state", "show", "dev", "nope"]).code(2);
+    assert!(missing.stderr.contains("not found") && missing.stderr.contains("tf/dev/nope"), "{}", missing.stderr);
 }
 
 #[test]

@@ -34,6 +34,7 @@ impl Engine {
             commit: None,
             saved_plan: None,
             origin: Default::default(),
+            resume: Default::default(),
         };
         self.check(&as_run)?;
         let job = self.project.jobs_for(&req.env).swap_remove(&req.job).expect("checked: the job runs here");

@@ -24,6 +24,7 @@ pub mod progress;
 pub mod project_file;
 pub mod promote;
 pub mod recovery;
+pub mod resume;
 mod run_env;
 pub mod run_ref;
 pub mod runtime_env;

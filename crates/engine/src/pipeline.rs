@@ -44,6 +44,9 @@ pub struct Request {
     pub saved_plan: Option<RunId>,
     /// Where the request came from, beyond who asked: recorded in the run inputs.
     pub origin: Origin,
+    /// Jobs that already succeeded in an earlier attempt of the same request (a request
+    /// taken back from a holder that died), each with that run: skipped, not run again.
+    pub resume: BTreeMap<String, RunId>,
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -177,8 +180,15 @@ impl Engine {
         // The jobs this environment runs, each with the parameters file it has here.
         let jobs = self.project.jobs_for(&req.env);
         let plan = EventPlan::new(&jobs, req.event, req.job.as_deref());
-        let already_deleted =
-            if req.event == Event::Delete && !forced { self.deleted_jobs(&env).await? } else { BTreeMap::new() };
+        let mut settled: BTreeMap<String, String> = if req.event == Event::Delete && !forced {
+            let deleted = self.deleted_jobs(&env).await?.into_iter();
+            deleted.map(|(job, by)| (job, format!("already deleted by run {by}; resuming the destroy"))).collect()
+        } else {
+            BTreeMap::new()
+        };
+        settled.extend(req.resume.iter().map(|(job, by)| {
+            (job.clone(), format!("already succeeded in run {by}, an earlier attempt of this request; not run again"))
+        }));
         // The pipeline is pinned: the project's commit and each git source's, resolved
         // once now, are what every run of it uses and records.
         let commit = match &req.commit {
@@ -255,7 +265,7 @@ impl Engine {
         let renew = CancellationToken::new();
         let by_run = held.values().map(|h| (h.lease.id, h.clone())).collect();
         spawn_renewal(self.store.clone(), by_run, self.lease, renew.clone());
-        let results = self.schedule(&ctx, &jobs, &plan, &held, &already_deleted).await;
+        let results = self.schedule(&ctx, &jobs, &plan, &held, &settled).await;
         renew.cancel();
         let results = match results {
             Ok(r) => r,
@@ -379,7 +389,8 @@ impl Engine {
             .collect())
     }
 
-    /// Runs the plan's jobs in order, up to `parallel` at once. Every store write of a
+    /// Runs the plan's jobs in order, up to `parallel` at once; `settled` jobs (already
+    /// done, with the reason) are skipped and count as satisfied. Every store write of a
     /// job's end, run or not, happens inside the futures polled together here, never in
     /// this loop while a job's future waits: a job mid-write is never left waiting on
     /// another write this task makes. An error ends the pipeline truthfully: running jobs
@@ -390,7 +401,7 @@ impl Engine {
         jobs: &'a indexmap::IndexMap<String, terrace_model::Job>,
         plan: &'a EventPlan,
         held: &'a BTreeMap<String, Arc<Held>>,
-        already_deleted: &BTreeMap<String, RunId>,
+        settled: &BTreeMap<String, String>,
     ) -> Result<BTreeMap<String, RunEnd>, EngineError> {
         type Ended<'a> = Pin<Box<dyn Future<Output = (&'a String, bool, Result<RunEnd, EngineError>)> + Send + 'a>>;
         let mut done: BTreeMap<String, RunEnd> = BTreeMap::new();
@@ -417,9 +428,9 @@ impl Engine {
                     };
                     Some(RunEnd::new(RunState::Cancelled, Some(reason)))
                 } else {
-                    already_deleted.get(job).map(|by| RunEnd {
+                    settled.get(job).map(|why| RunEnd {
                         state: RunState::Skipped,
-                        reason: Some(format!("already deleted by run {by}; resuming the destroy")),
+                        reason: Some(why.clone()),
                         satisfied: true,
                     })
                 };

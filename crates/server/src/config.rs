@@ -299,6 +299,11 @@ pub enum Database {
 }
 
 impl Database {
+    /// `postgres://...`, `postgresql://...`, `sqlite://PATH`, `sqlite:PATH` or a bare path.
+    pub fn parse(url: &str) -> Result<Database, ConfigError> {
+        database_url(url)
+    }
+
     /// The SQLite file, if that is the store.
     pub fn sqlite_path(&self) -> Option<&Path> {
         match self {

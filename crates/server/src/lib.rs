@@ -7,6 +7,7 @@ pub mod config;
 pub mod database;
 pub mod gitops;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod scheduler;
 pub mod state_backend;

@@ -98,6 +98,8 @@ pub struct NewRequest {
     pub max_attempts: u32,
     /// What asked beyond `requested_by` (repository, pull request, command, commit).
     pub origin: crate::records::Origin,
+    /// A force run of `start`: apply the plan this `plan` run saved instead of planning.
+    pub saved_plan: Option<RunId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -120,6 +122,8 @@ pub struct RequestRecord {
     pub lease_token: u64,
     /// What asked beyond `requested_by`, when anything did.
     pub origin: Option<crate::records::Origin>,
+    /// The `plan` run whose saved plan a force run of `start` applies.
+    pub saved_plan: Option<RunId>,
     pub cancel_requested: bool,
     /// The job runs this request created so far (all attempts).
     pub run_ids: Vec<RunId>,
@@ -272,9 +276,15 @@ pub trait ControlStore: Send + Sync {
     /// older queued one, in one statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`), under a
     /// new fencing token (`RequestRecord::lease`).
     async fn claim_request(&self, owner: &Owner, lease_until: OffsetDateTime) -> StoreResult<Option<RequestRecord>>;
-    /// Extends the lease of the requests `owner` holds; returns the ids whose
-    /// cancellation was asked.
-    async fn renew_request_leases(&self, owner: &Owner, until: OffsetDateTime) -> StoreResult<Vec<RequestId>>;
+    /// Extends the lease of the requests of `held` that `owner` still holds (running
+    /// under its name: never one taken back meanwhile, and never one the store lists
+    /// under its name that it no longer runs); returns the ids whose cancellation was asked.
+    async fn renew_request_leases(
+        &self,
+        owner: &Owner,
+        held: &[RequestId],
+        until: OffsetDateTime,
+    ) -> StoreResult<Vec<RequestId>>;
     /// Records the run ids a running request created so far; `LeaseLost` once the
     /// request is no longer held under `lease`.
     async fn set_request_runs(&self, lease: &RequestLease, runs: &[RunId]) -> StoreResult<()>;

@@ -75,6 +75,17 @@ impl Cipher {
         Self::load_or_create_with(data_dir, from_env.as_deref())
     }
 
+    /// The key of `<data_dir>/master.key` alone (not the environment's), when that file
+    /// exists: what a data folder's own records were sealed with, to move them elsewhere.
+    pub fn from_key_file(data_dir: &Path) -> Result<Option<Cipher>, StoreError> {
+        let path = data_dir.join(KEY_FILE_NAME);
+        match fs::read_to_string(&path) {
+            Ok(text) => parse_key(&text, &path.display().to_string()).map(|k| Some(Cipher::new(k))),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::KeyFile { path, source }),
+        }
+    }
+
     /// [`Cipher::load_or_create`] with the environment variable's value passed in, so
     /// tests need not touch the process environment.
     fn load_or_create_with(data_dir: &Path, from_env: Option<&str>) -> Result<Cipher, StoreError> {

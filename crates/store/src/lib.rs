@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod data_dir;
 mod db;
 pub mod error;
+pub mod import;
 mod log_body;
 mod log_codec;
 pub mod owner;
@@ -25,6 +26,7 @@ pub use approvals::{ApprovalFilter, ApprovalId, ApprovalRecord, ApprovalState, D
 pub use control::ControlStore;
 pub use crypto::Cipher;
 pub use error::{DbError, StoreError};
+pub use import::ImportStore;
 pub use owner::{Lease, Owner, OwnerKind, RequestLease, RunLease};
 pub use previews::{PreviewRecord, PreviewState, PreviewStore, PreviewWish};
 pub use promotions::{NewPromotion, PinRecord, PromotionId, PromotionKind, PromotionRecord, PromotionState};

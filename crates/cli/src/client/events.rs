@@ -20,10 +20,8 @@ pub async fn event(client: &Client, g: &Global, a: EventArgs, event: Event) -> R
 
 pub async fn force_run(client: &Client, g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
     let (job, env, event) = a.forced()?;
-    if a.plan.is_some() {
-        return Err(CliError::usage(
-            "--plan is not available through a server yet: run `terrace run ... --plan RUN` on the server's host",
-        ));
+    if a.plan.is_some() && !matches!(event, EventName::Start) {
+        return Err(CliError::usage("--plan applies a saved plan: use it with --event start"));
     }
     let event = match event {
         EventName::Start => "start",
@@ -37,7 +35,11 @@ pub async fn force_run(client: &Client, g: &Global, a: RunArgs) -> Result<ExitCo
             ));
         }
     };
-    submit(client, g, &env, json!({"event": event, "job": job, "args": a.args}), &a.exec).await
+    let mut body = json!({"event": event, "job": job, "args": a.args});
+    if let Some(plan) = &a.plan {
+        body["plan"] = json!(plan);
+    }
+    submit(client, g, &env, body, &a.exec).await
 }
 
 pub(crate) async fn submit(

@@ -10,6 +10,7 @@ pub mod listings;
 pub mod logs;
 pub mod progress;
 pub mod secrets;
+pub mod states;
 
 use std::process::ExitCode;
 
@@ -53,6 +54,7 @@ pub fn handles(command: &Command) -> bool {
             | Command::Env(_)
             | Command::Tick(_)
             | Command::Drift(_)
+            | Command::State(_)
     )
 }
 
@@ -79,6 +81,7 @@ pub async fn dispatch(g: &Global, command: Command) -> Result<ExitCode, CliError
         Command::Approvals(a) => approvals::list(&client, g, &a).await,
         Command::Env(e) => envs::env(&client, g, e).await,
         Command::Drift(a) => listings::drift(&client, g, &a).await,
+        Command::State(c) => states::state(&client, g, c).await,
         Command::Tick(_) => Err(CliError::usage(
             "a terrace server runs what is due by itself: `terrace tick` is for local mode (run it without --server)",
         )),
@@ -112,6 +115,13 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<T, CliError> {
+        let text = self.send(method, path, body).await?;
+        let text = if text.is_empty() { b"null".as_slice() } else { &text };
+        serde_json::from_slice(text).map_err(|e| CliError::Failed(format!("unexpected answer from the server ({e})")))
+    }
+
+    /// Sends a request to `/api/v1{path}`; the answer's body as it came, when successful.
+    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Vec<u8>, CliError> {
         let url = format!("{}/api/v1{path}", self.base);
         let mut req = self.http.request(method, &url);
         if let Some(t) = &self.token {
@@ -123,12 +133,11 @@ impl Client {
         let resp =
             req.send().await.map_err(|e| CliError::Failed(format!("cannot reach the server at {}: {e}", self.base)))?;
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| CliError::Failed(format!("cannot read the server's answer: {e}")))?;
+        let body = resp.bytes().await.map_err(|e| CliError::Failed(format!("cannot read the server's answer: {e}")))?;
         if !status.is_success() {
-            return Err(api_error(status, &text));
+            return Err(api_error(status, &String::from_utf8_lossy(&body)));
         }
-        let text = if text.is_empty() { "null" } else { &text };
-        serde_json::from_str(text).map_err(|e| CliError::Failed(format!("unexpected answer from the server ({e})")))
+        Ok(body.to_vec())
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {

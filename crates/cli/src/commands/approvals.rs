@@ -94,6 +94,7 @@ pub async fn decide(g: &Global, a: DecideArgs, decision: Decision) -> Result<Exi
                 origin: plans
                     .map(|p| Origin { saved_plans: p.saved_plans, pins: p.pins, ..Default::default() })
                     .unwrap_or_default(),
+                resume: Default::default(),
             };
             let (code, outcome) = lifecycle::execute(s, &a.exec, req, Gate::Approved).await?;
             if let Some(o) = outcome {

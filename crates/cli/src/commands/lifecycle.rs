@@ -27,6 +27,7 @@ pub async fn event(g: &Global, a: EventArgs, event: Event) -> Result<ExitCode, C
         commit: None,
         saved_plan: None,
         origin: Default::default(),
+        resume: Default::default(),
     };
     Ok(execute(session(g).await?, &a.exec, req, Gate::Check).await?.0)
 }
@@ -69,6 +70,7 @@ pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
         commit: None,
         saved_plan,
         origin: Default::default(),
+        resume: Default::default(),
     };
     Ok(execute(session(g).await?, &a.exec, req, Gate::Check).await?.0)
 }

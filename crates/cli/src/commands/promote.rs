@@ -121,6 +121,7 @@ async fn redeploy(g: &Global, s: Session, flags: &ExecFlags, p: &PromotionRecord
             commit: None,
             saved_plan: None,
             origin: Default::default(),
+            resume: Default::default(),
         };
         let (c, outcome) = lifecycle::execute(session(g).await?, flags, req, Gate::Redeploy).await?;
         if c != ExitCode::SUCCESS {

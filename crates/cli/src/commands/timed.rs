@@ -153,6 +153,7 @@ async fn run(
         commit: None,
         saved_plan: None,
         origin: Origin { command: Some(due.command.clone()), ..Default::default() },
+        resume: Default::default(),
     };
     let mut ran = Ran {
         environment: due.environment,

@@ -19,3 +19,4 @@ mod roles;
 mod runtime_envs;
 mod shutdown;
 mod support;
+mod terraform;

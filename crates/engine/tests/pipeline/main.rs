@@ -5,6 +5,7 @@
 mod delete;
 mod order;
 mod recovery;
+mod resume;
 mod retries;
 mod scripted;
 mod skips;
@@ -65,6 +66,7 @@ impl Fixture {
             commit: None,
             saved_plan: None,
             origin: Default::default(),
+            resume: Default::default(),
         };
         let observer: Arc<dyn terrace_engine::Observer> = Arc::new(terrace_engine::progress::Silent);
         self.engine.run_event(req, observer, CancellationToken::new()).await.unwrap()

@@ -141,6 +141,7 @@ async fn a_holder_whose_lease_was_taken_back_stops_the_run() {
         commit: None,
         saved_plan: None,
         origin: Default::default(),
+        resume: Default::default(),
     };
     let observer: Arc<dyn terrace_engine::Observer> = Arc::new(terrace_engine::progress::Silent);
     // The job hangs until its step is cancelled: the pipeline ends only if the engine

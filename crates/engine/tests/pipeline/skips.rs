@@ -43,6 +43,7 @@ async fn a_cancelled_pipeline_stops_its_step_and_starts_nothing_more() {
         commit: None,
         saved_plan: None,
         origin: Default::default(),
+        resume: Default::default(),
     };
     let observer: Arc<dyn terrace_engine::Observer> = Arc::new(Started(cancel.clone()));
     let out = f.engine.run_event(req, observer, cancel).await.unwrap();

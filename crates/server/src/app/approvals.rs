@@ -149,6 +149,7 @@ pub async fn decide(
                 origin: plans
                     .map(|p| Origin { saved_plans: p.saved_plans, pins: p.pins, ..made_for.clone() })
                     .unwrap_or(made_for),
+                saved_plan: None,
             })
             .await?;
         if let Some(r) = queued {

@@ -34,6 +34,11 @@ pub struct EventBody {
     /// `false`: refuse (409) when the environment already has a request queued or running,
     /// instead of queueing this one behind it (the default).
     pub wait: Option<bool>,
+    /// With a force run of `start` of a terraform/opentofu job: apply the plan this `plan`
+    /// run of the same job and environment saved (its id, a unique prefix, or `ENV#N`)
+    /// instead of planning again; refused as stale when the run comes if the state moved,
+    /// or the commit or inputs differ.
+    pub plan: Option<String>,
 }
 
 fn parse_event(text: &str) -> AppResult<Event> {
@@ -74,6 +79,10 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
     if event == Event::Raw && body.job.is_none() {
         return Err(AppError::unprocessable(Some("job"), "a raw run names one job: add \"job\""));
     }
+    let saved_plan = match &body.plan {
+        None => None,
+        Some(reference) => Some(plan_run(app, &loaded.project.name, env, event, body.job.as_deref(), reference).await?),
+    };
     if body.wait == Some(false)
         && let Some(ahead) = ahead_of(app, &loaded.project.name, env).await?
     {
@@ -92,6 +101,7 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
         requested_by: caller.actor(),
         max_attempts: app.settings.max_attempts,
         origin: Default::default(),
+        saved_plan,
     };
     let Some(queued) = enqueue(app, &loaded.project, req).await? else {
         return Err(AppError::Conflict(format!(
@@ -160,6 +170,41 @@ pub(crate) async fn enqueue(app: &App, project: &Project, req: NewRequest) -> Ap
     let Some(request) = request else { return Ok(None) };
     app.wake_scheduler.notify_one();
     Ok(Some(Queued { request, approval, planned }))
+}
+
+/// The `plan` run of `job` in `env` that `reference` names, for a force run of `start`.
+async fn plan_run(
+    app: &App,
+    project: &str,
+    env: &str,
+    event: Event,
+    job: Option<&str>,
+    reference: &str,
+) -> AppResult<terrace_model::RunId> {
+    let Some(job) = job.filter(|_| event == Event::Start) else {
+        return Err(AppError::unprocessable(
+            Some("plan"),
+            "a saved plan is applied by a force run of `start`: send \"event\": \"start\" with \"job\"",
+        ));
+    };
+    let run = match terrace_engine::find_run(app.store.as_ref(), Some(project), reference).await {
+        Ok(run) => run,
+        Err(terrace_engine::RunRefError::Store(e)) => return Err(e.into()),
+        Err(e) => return Err(AppError::bad("plan", e.to_string())),
+    };
+    if run.event != Event::Plan || run.job != job || run.environment != env {
+        return Err(AppError::unprocessable(
+            Some("plan"),
+            format!(
+                "run {} is a `{}` run of job `{}` in `{}`, not a `plan` run of `{job}` in `{env}`",
+                run.short(),
+                run.event,
+                run.job,
+                run.environment
+            ),
+        ));
+    }
+    Ok(run.id)
 }
 
 /// The request an event of this environment would wait for, described.

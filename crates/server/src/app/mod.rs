@@ -15,6 +15,8 @@ pub mod projects;
 pub mod recent;
 pub mod runs;
 pub mod secrets;
+pub mod state_summary;
+pub mod states;
 pub mod views;
 
 use std::path::PathBuf;

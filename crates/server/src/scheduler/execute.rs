@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use futures::FutureExt;
 use terrace_engine::timed::drift;
+use terrace_engine::resume::{Earlier, earlier_attempts};
 use terrace_engine::{Engine, EngineError, EnvAccess, Observer, PipelineOutcome, Progress, Request, SecretValues};
 use terrace_model::RunId;
 use terrace_store::control::{NewRequest, RequestId, RequestRecord, RequestState};
@@ -285,6 +286,10 @@ async fn run(
     if origin.repository.is_none() {
         origin.repository = loaded.record.git.as_ref().map(|g| g.url.clone());
     }
+    let resume = match resume(app, request, handle).await? {
+        Some(resume) => resume,
+        None => return Err(AppError::Conflict("cancelled while an earlier attempt's run was still held".into())),
+    };
     let req = Request {
         env: request.environment.clone(),
         event: request.event,
@@ -292,8 +297,9 @@ async fn run(
         raw_args: request.args.clone(),
         secrets,
         commit: loaded.commit.clone(),
-        saved_plan: None,
+        saved_plan: request.saved_plan,
         origin,
+        resume,
     };
     // A local `terrace` process may hold the environment's lock: wait for it (the claim
     // keeps the request's place) rather than fail the request.
@@ -311,6 +317,39 @@ async fn run(
                 }
             }
             other => return Ok(other?),
+        }
+    }
+}
+
+/// What the earlier attempts of a request taken back left (none for a first attempt): the
+/// jobs that already succeeded, not to be run again. While a run of an earlier attempt
+/// is still held (its holder alive after all, or its lease not yet expired and taken back
+/// by recovery), this waits for it to end rather than run the same job beside it.
+/// `None`: cancelled while waiting.
+async fn resume(
+    app: &App,
+    request: &RequestRecord,
+    handle: &Handle,
+) -> Result<Option<std::collections::BTreeMap<String, RunId>>, AppError> {
+    let mut warned = false;
+    loop {
+        match earlier_attempts(app.store.as_ref(), &request.run_ids, request.event).await? {
+            Earlier::Settled(done) => {
+                if !done.is_empty() {
+                    tracing::info!(request = %request.id, jobs = ?done.keys().collect::<Vec<_>>(), "resuming: jobs already succeeded");
+                }
+                return Ok(Some(done));
+            }
+            Earlier::Running { run, holder } => {
+                if !warned {
+                    tracing::warn!(request = %request.id, %run, %holder, "an earlier attempt's run is still held; waiting for it to end");
+                    warned = true;
+                }
+            }
+        }
+        tokio::select! {
+            _ = handle.cancel.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(BUSY_RETRY) => {}
         }
     }
 }

@@ -152,7 +152,10 @@ async fn renew(app: Arc<App>, cfg: Arc<SchedulerConfig>, running: Arc<Running>, 
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        match app.store.renew_request_leases(&app.instance, lease_until(cfg.lease)).await {
+        // Only the requests this server runs: one the store lists under its name without
+        // a task here is ended by `give_up_unheld`, never kept alive.
+        let held: Vec<RequestId> = running.ids().into_iter().collect();
+        match app.store.renew_request_leases(&app.instance, &held, lease_until(cfg.lease)).await {
             Ok(cancelled) => cancelled.into_iter().for_each(|id| running.cancel(id)),
             Err(e) => tracing::warn!(error = %e, "could not renew request leases"),
         }

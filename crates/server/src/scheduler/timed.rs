@@ -86,6 +86,7 @@ async fn queue(app: &App, due: &Due) -> Result<(), AppError> {
         requested_by: due.trigger.clone(),
         max_attempts: app.settings.max_attempts,
         origin: Origin { command: Some(due.command.clone()), ..Default::default() },
+        saved_plan: None,
     };
     match app.store.enqueue_request(request).await? {
         Some(r) => {

@@ -47,8 +47,13 @@ impl ControlStore for SqlStore {
     async fn claim_request(&self, owner: &Owner, lease_until: OffsetDateTime) -> Result<Option<RequestRecord>> {
         requests::claim(self, owner, lease_until).await
     }
-    async fn renew_request_leases(&self, owner: &Owner, until: OffsetDateTime) -> Result<Vec<RequestId>> {
-        requests::renew(self, owner, until).await
+    async fn renew_request_leases(
+        &self,
+        owner: &Owner,
+        held: &[RequestId],
+        until: OffsetDateTime,
+    ) -> Result<Vec<RequestId>> {
+        requests::renew(self, owner, held, until).await
     }
     async fn set_request_runs(&self, lease: &RequestLease, runs: &[RunId]) -> Result<()> {
         requests::set_runs(self, lease, runs).await

@@ -13,6 +13,7 @@ mod environments;
 mod events;
 mod expiries;
 mod fence;
+mod import_impl;
 mod log_files;
 mod logs;
 mod outputs;

@@ -2,8 +2,8 @@
 //! its environment, job and name, so a blob copied onto another output fails to open.
 //! Outputs are written by a run, under its lease.
 
-use terrace_model::EnvironmentId;
 use terrace_model::output::OutputEntry;
+use terrace_model::{EnvironmentId, RunId};
 
 use super::{SqlStore, fence};
 use crate::db::value::{now_db, text};
@@ -41,29 +41,55 @@ pub(super) async fn put(
     tx.push(delete_stmt(env, job));
     for e in entries {
         // Encrypted before the transaction: no crypto while other writers wait.
-        let (plain, sealed) = if e.sensitive {
-            (None, Some(s.cipher.encrypt_bound(e.value.as_bytes(), &binding(env, job, &e.name))?))
-        } else {
-            (Some(e.value.as_str()), None)
-        };
-        tx.push(
-            Stmt::new(
-                T,
-                "INSERT INTO outputs (environment_id, job, name, value, value_enc, sensitive, run_id, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(text(env))
-            .bind(job)
-            .bind(&e.name)
-            .bind(plain)
-            .bind(sealed)
-            .bind(e.sensitive)
-            .bind(text(lease.id))
-            .bind(now)
-            .doing(format!("store output {job}.{}", e.name)),
-        );
+        let row =
+            NewOutput { env, job, name: &e.name, value: &e.value, sensitive: e.sensitive, run: lease.id, at: now };
+        tx.push(insert_row(s, &row, "")?);
     }
     s.db.write(tx).await.map(drop)
+}
+
+/// One output row to write.
+struct NewOutput<'a> {
+    env: EnvironmentId,
+    job: &'a str,
+    name: &'a str,
+    value: &'a str,
+    sensitive: bool,
+    run: RunId,
+    at: i64,
+}
+
+/// The insert of one output, its value sealed when sensitive, with `tail` after it
+/// (`ON CONFLICT ...`).
+fn insert_row(s: &SqlStore, r: &NewOutput<'_>, tail: &str) -> Result<Stmt> {
+    let (plain, sealed) = if r.sensitive {
+        (None, Some(s.cipher.encrypt_bound(r.value.as_bytes(), &binding(r.env, r.job, r.name))?))
+    } else {
+        (Some(r.value), None)
+    };
+    Ok(Stmt::dynamic(
+        T,
+        format!(
+            "INSERT INTO outputs (environment_id, job, name, value, value_enc, sensitive, run_id, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) {tail}"
+        ),
+    )
+    .bind(text(r.env))
+    .bind(r.job)
+    .bind(r.name)
+    .bind(plain)
+    .bind(sealed)
+    .bind(r.sensitive)
+    .bind(text(r.run))
+    .bind(r.at)
+    .doing(format!("store output {}.{}", r.job, r.name)))
+}
+
+/// The insert of an output read from another store, skipped when present.
+pub(super) fn import_stmt(s: &SqlStore, env: EnvironmentId, o: &StoredOutput) -> Result<Stmt> {
+    let at = crate::db::value::ts_to_db(o.updated_at)?;
+    let row = NewOutput { env, job: &o.job, name: &o.name, value: &o.value, sensitive: o.sensitive, run: o.run_id, at };
+    insert_row(s, &row, "ON CONFLICT DO NOTHING")
 }
 
 fn from_row(s: &SqlStore, env: EnvironmentId, mut r: Row) -> Result<StoredOutput> {

@@ -19,7 +19,7 @@ const DEFAULT_LIMIT: u32 = 100;
 macro_rules! columns {
     () => {
         "id, project, environment, event, job, args, requested_by, state, reason, attempts, max_attempts, owner, \
-         lease_expires_at, cancel_requested, run_ids, outcome, created_at, started_at, finished_at, lease_token, origin"
+         lease_expires_at, cancel_requested, run_ids, outcome, created_at, started_at, finished_at, lease_token, origin, saved_plan"
     };
 }
 
@@ -46,6 +46,7 @@ pub(super) fn from_row(mut r: Row) -> Result<RequestRecord> {
         finished_at: r.ts_opt(18)?,
         lease_token: r.num(19)?,
         origin: r.json_opt(20)?,
+        saved_plan: r.parsed_opt(21)?,
     })
 }
 
@@ -87,7 +88,7 @@ pub(super) fn push_enqueue(s: &SqlStore, tx: &mut Tx, req: &NewRequest, state: &
             T,
             concat!(
                 "INSERT INTO requests (id, project, environment, event, job, args, requested_by, state, max_attempts, \
-                 created_at, origin) SELECT $1, $2, $3, $4, $5, $6, $7, $10, $8, $9, $11 \
+                 created_at, origin, saved_plan) SELECT $1, $2, $3, $4, $5, $6, $7, $10, $8, $9, $11, $12 \
                  WHERE NOT EXISTS (SELECT 1 FROM requests WHERE project = $2 AND environment = $3 \
                      AND event = 'delete' AND job IS NULL AND state IN ('queued', 'running')) \
                  RETURNING ",
@@ -105,6 +106,7 @@ pub(super) fn push_enqueue(s: &SqlStore, tx: &mut Tx, req: &NewRequest, state: &
         .bind(now_db()?)
         .bind(state)
         .bind(origin)
+        .bind(req.saved_plan.map(text))
         .doing(format!("enqueue request {}", req.id)),
     ))
 }
@@ -177,19 +179,32 @@ pub(super) async fn claim(s: &SqlStore, owner: &Owner, until: OffsetDateTime) ->
     }
 }
 
-/// Extends the lease of the requests `owner` holds; the ids whose cancellation was asked.
-pub(super) async fn renew(s: &SqlStore, owner: &Owner, until: OffsetDateTime) -> Result<Vec<RequestId>> {
+/// Extends the lease of the requests of `held` that `owner` still holds; the ids whose
+/// cancellation was asked.
+pub(super) async fn renew(
+    s: &SqlStore,
+    owner: &Owner,
+    held: &[RequestId],
+    until: OffsetDateTime,
+) -> Result<Vec<RequestId>> {
+    if held.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = Stmt::dynamic(
+        T,
+        "UPDATE requests SET lease_expires_at = $1 WHERE owner = $2 AND state = 'running' AND id IN (".to_string(),
+    )
+    .bind(ts(until)?)
+    .bind(owner.as_str());
+    for (i, id) in held.iter().enumerate() {
+        if i > 0 {
+            stmt.push(", ");
+        }
+        stmt.push_arg(text(id));
+    }
+    stmt.push(") RETURNING id, cancel_requested");
     let mut tx = Tx::new();
-    tx.push(
-        Stmt::new(
-            T,
-            "UPDATE requests SET lease_expires_at = $1 WHERE owner = $2 AND state = 'running' \
-             RETURNING id, cancel_requested",
-        )
-        .bind(ts(until)?)
-        .bind(owner.as_str())
-        .doing("renew request leases"),
-    );
+    tx.push(stmt.doing("renew request leases"));
     let mut cancelled = Vec::new();
     for mut row in s.db.write(tx).await?.remove(0).rows {
         let id: RequestId = row.parsed(0)?;

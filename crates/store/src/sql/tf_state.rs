@@ -251,6 +251,33 @@ pub(super) async fn import(s: &SqlStore, key: &StateKey, body: &[u8], source: &s
     }))
 }
 
+/// Every version of a state read from another store (oldest first), with its numbers,
+/// runs, sources and times, when this store has none of it.
+pub(super) async fn import_versions(
+    s: &SqlStore,
+    key: &StateKey,
+    versions: &[(StateVersion, Vec<u8>)],
+) -> Result<bool> {
+    if versions.is_empty() {
+        return Ok(false);
+    }
+    let mut tx = Tx::new();
+    if let Some(step) = s.db.lock_step(lock_key(key)) {
+        tx.push(step);
+    }
+    still_at(&mut tx, key, 0);
+    for (v, body) in versions {
+        let sealed = seal(s, key, v.version, body)?;
+        let at = crate::db::value::ts_to_db(v.created_at)?;
+        tx.push(insert(key, &sealed, v.run_id.map(|r| r.to_string()), &v.source, at));
+    }
+    match s.db.write(tx).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 fn lock_from_row(mut r: Row) -> Result<StateLock> {
     Ok(StateLock { id: r.text(0)?, run_id: r.parsed(1)?, info: r.text(2)?, created_at: r.ts(3)? })
 }

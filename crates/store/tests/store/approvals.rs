@@ -20,6 +20,7 @@ fn req(env: &str) -> NewRequest {
         requested_by: "api:alice".into(),
         max_attempts: 2,
         origin: Default::default(),
+        saved_plan: None,
     }
 }
 

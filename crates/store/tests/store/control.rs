@@ -23,6 +23,7 @@ fn req(env: &str, event: Event, max_attempts: u32) -> NewRequest {
         requested_by: "api:test".into(),
         max_attempts,
         origin: Default::default(),
+        saved_plan: None,
     }
 }
 
@@ -83,12 +84,31 @@ async fn renewal_reports_cancellations_and_queued_requests_cancel_at_once(f: Fix
     let held = s.claim_request(&o("s1"), soon()).await.unwrap().unwrap().lease().unwrap();
     assert_eq!(s.cancel_request(queued.id).await.unwrap().unwrap().state, RequestState::Cancelled);
     assert_eq!(s.cancel_request(running.id).await.unwrap().unwrap().state, RequestState::Running);
-    assert_eq!(s.renew_request_leases(&o("s1"), soon()).await.unwrap(), vec![running.id]);
+    assert_eq!(s.renew_request_leases(&o("s1"), &[running.id], soon()).await.unwrap(), vec![running.id]);
     // Released (graceful stop): back in the queue without using an attempt.
     s.release_request(&held, "server stopping").await.unwrap();
     let back = s.get_request(running.id).await.unwrap().unwrap();
     assert_eq!((back.state, back.attempts), (RequestState::Queued, 0));
     assert_eq!(s.cancel_request(RequestId::new()).await.unwrap(), None);
+}
+
+/// A server renews the requests it runs, not every one the store lists under its name
+/// (one whose task is gone must be let go), and never one another server claimed since.
+async fn renewal_extends_only_the_requests_held(f: Fixture) {
+    let s = &f.control;
+    let short = OffsetDateTime::now_utc() + Duration::seconds(30);
+    s.enqueue_request(req("a", Event::Start, 2)).await.unwrap().unwrap();
+    s.enqueue_request(req("b", Event::Start, 2)).await.unwrap().unwrap();
+    s.enqueue_request(req("c", Event::Start, 2)).await.unwrap().unwrap();
+    let run = s.claim_request(&o("s1"), short).await.unwrap().unwrap();
+    let orphan = s.claim_request(&o("s1"), short).await.unwrap().unwrap();
+    let other = s.claim_request(&o("s2"), short).await.unwrap().unwrap();
+    assert!(s.renew_request_leases(&o("s1"), &[run.id, other.id], soon()).await.unwrap().is_empty());
+    let lease = |id| async move { s.get_request(id).await.unwrap().unwrap().lease_expires_at.unwrap() };
+    assert!(lease(run.id).await > short + Duration::minutes(1), "the held request is renewed");
+    assert_eq!(lease(orphan.id).await, orphan.lease_expires_at.unwrap(), "a request without a task here is not");
+    assert_eq!(lease(other.id).await, other.lease_expires_at.unwrap(), "another server's request is not");
+    assert!(s.renew_request_leases(&o("s1"), &[], soon()).await.unwrap().is_empty());
 }
 
 async fn a_pending_delete_refuses_new_events_for_its_environment(f: Fixture) {
@@ -243,6 +263,7 @@ backends!(
     one_request_per_environment_runs_at_a_time_in_order,
     expired_leases_are_requeued_then_interrupted_when_out_of_attempts,
     renewal_reports_cancellations_and_queued_requests_cancel_at_once,
+    renewal_extends_only_the_requests_held,
     a_pending_delete_refuses_new_events_for_its_environment,
     requests_keep_their_runs_and_outcome_and_are_counted,
     concurrent_claims_from_two_handles_take_each_request_once,

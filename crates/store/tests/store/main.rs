@@ -10,6 +10,7 @@ mod deliveries;
 mod environments;
 mod events;
 mod files;
+mod import;
 mod last_good;
 mod leases;
 mod legacy;

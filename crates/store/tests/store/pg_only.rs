@@ -52,6 +52,7 @@ async fn an_enqueued_request_wakes_the_listeners() {
         requested_by: "api:test".into(),
         max_attempts: 1,
         origin: Default::default(),
+        saved_plan: None,
     };
     other.enqueue_request(request).await.unwrap().unwrap();
     tokio::time::timeout(Duration::from_secs(10), wakeups.next()).await.expect("no notification").unwrap();

@@ -9,6 +9,7 @@ mod previews;
 mod projects;
 mod runs;
 mod secrets;
+mod states;
 mod tokens;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .merge(runs::routes())
         .merge(logs::routes())
         .merge(secrets::routes())
+        .merge(states::routes())
         .merge(tokens::routes())
         .merge(approvals::routes())
         .merge(previews::routes())

@@ -1,0 +1,72 @@
+//! Records copied in from another store (a local data folder moved into a server's):
+//! ids, numbers, times, logs, sealed outputs and every state version arrive as they were,
+//! opened with the source's key and sealed with this store's; a second import adds nothing.
+
+use std::sync::Arc;
+
+use terrace_model::log::{LogBatch, Stream};
+use terrace_model::output::OutputEntry;
+use terrace_store::{Cipher, Ending, RunState, SqlStore, StateKey, StateStore, Store};
+
+use crate::common::*;
+
+async fn a_run_its_log_outputs_and_state_versions_arrive_as_they_were(f: Fixture) {
+    // The source: another store, under another master key.
+    let from = SqlStore::open_in_memory(Cipher::new([9; 32])).await.unwrap();
+    let e = env(&from, "dev").await;
+    let r = run(&from, &e, "net").await;
+    let l = lease(&r);
+    let log = Arc::<[LogBatch]>::from(vec![LogBatch::now(Stream::Stdout, "applying\nApply complete")]);
+    let attempt = from.start_attempt(&l, soon(), None, log).await.unwrap();
+    let more = Arc::<[LogBatch]>::from(vec![LogBatch::now(Stream::Stderr, "a warning")]);
+    from.append_logs(&l, attempt, more).await.unwrap();
+    let outputs = [
+        OutputEntry { name: "PW".into(), value: "hunter2".into(), sensitive: true },
+        OutputEntry { name: "HOST".into(), value: "db.internal".into(), sensitive: false },
+    ];
+    from.put_outputs(&l, e.id, "net", &outputs).await.unwrap();
+    let key = StateKey::new("shop", "dev", "net");
+    from.write_state(&l, &key, None, br#"{"serial":1,"lineage":"L"}"#).await.unwrap();
+    from.write_state(&l, &key, None, br#"{"serial":2,"lineage":"L"}"#).await.unwrap();
+    from.finish_run(&l, &Ending::new(RunState::Succeeded, Some(0), None)).await.unwrap();
+    let r = from.get_run(r.id).await.unwrap().unwrap();
+
+    let to = &f.import;
+    assert!(to.import_environment(&e).await.unwrap());
+    assert!(!to.import_environment(&e).await.unwrap(), "once");
+    let attempts = from.attempts(r.id).await.unwrap();
+    let lines = from.read_logs(r.id, 0, 100).await.unwrap();
+    assert!(to.import_run(&r, &attempts, &lines).await.unwrap());
+    assert!(!to.import_run(&r, &attempts, &lines).await.unwrap(), "once");
+    assert_eq!(to.import_outputs(e.id, &from.outputs(e.id).await.unwrap()).await.unwrap(), 2);
+    assert_eq!(to.import_outputs(e.id, &from.outputs(e.id).await.unwrap()).await.unwrap(), 0, "once");
+    let mut versions = Vec::new();
+    for v in from.state_versions(&key).await.unwrap().into_iter().rev() {
+        versions.push(from.read_state(&key, Some(v.version)).await.unwrap().unwrap());
+    }
+    assert!(to.import_state_versions(&key, &versions).await.unwrap());
+    assert!(!to.import_state_versions(&key, &versions).await.unwrap(), "once");
+
+    let s = &*f.store;
+    let moved = s.get_environment("shop", "dev").await.unwrap().unwrap();
+    assert_eq!((moved.id, moved.state), (e.id, e.state));
+    let got = s.get_run(r.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.number, got.state, got.exit_code, got.created_at, got.finished_at, got.owner),
+        (r.number, RunState::Succeeded, Some(0), r.created_at, r.finished_at, None)
+    );
+    assert_eq!(s.attempts(r.id).await.unwrap(), attempts);
+    assert_eq!(s.read_logs(r.id, 0, 100).await.unwrap(), lines);
+    let out = s.outputs(e.id).await.unwrap();
+    assert_eq!(
+        out.iter().map(|o| (o.name.as_str(), o.value.as_str())).collect::<Vec<_>>(),
+        [("HOST", "db.internal"), ("PW", "hunter2")]
+    );
+    assert_eq!(s.state_versions(&key).await.unwrap(), from.state_versions(&key).await.unwrap());
+    assert_eq!(s.read_state(&key, None).await.unwrap().unwrap().1, br#"{"serial":2,"lineage":"L"}"#);
+    // The environment's runs number on from the imported ones.
+    let next = run(s, &moved, "net").await;
+    assert_eq!(next.number, r.number + 1);
+}
+
+backends!(a_run_its_log_outputs_and_state_versions_arrive_as_they_were);
