@@ -153,6 +153,7 @@ impl Engine {
             commit: req.commit.clone(),
             saved_plan: None,
             origin,
+            resume: Default::default(),
         };
         Ok(Some(match self.run_pipeline(follow, observer, cancel).await {
             Ok(outcome) => {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::FutureExt;
-use terrace_engine::timed::drift;
 use terrace_engine::resume::{Earlier, earlier_attempts};
+use terrace_engine::timed::drift;
 use terrace_engine::{Engine, EngineError, EnvAccess, Observer, PipelineOutcome, Progress, Request, SecretValues};
 use terrace_model::RunId;
 use terrace_store::control::{NewRequest, RequestId, RequestRecord, RequestState};
