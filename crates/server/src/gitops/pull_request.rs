@@ -109,6 +109,7 @@ async fn queue_plans(
                         commit: Some(pr.head_sha.clone()),
                         ..Default::default()
                     },
+                    saved_plan: None,
                 };
                 let Some(r) = app.store.enqueue_request(req).await? else {
                     tracing::info!(project = %record.name, environment = %env, "a delete is pending: no plan");

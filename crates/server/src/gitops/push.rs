@@ -71,6 +71,7 @@ async fn start_followers(
                 commit: Some(push.after.clone()),
                 ..Default::default()
             },
+            saved_plan: None,
         };
         let queued = match events::enqueue(app, &loaded.project, req).await? {
             Some(queued) => {
