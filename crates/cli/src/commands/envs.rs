@@ -141,6 +141,7 @@ async fn delete(g: &Global, a: EventArgs) -> Result<ExitCode, CliError> {
         commit: None,
         saved_plan: None,
         origin: terrace_engine::Origin { command: Some("env delete".into()), ..Default::default() },
+        resume: Default::default(),
     };
     let gate = crate::commands::lifecycle::Gate::Check;
     Ok(crate::commands::lifecycle::execute(s, &a.exec, req, gate).await?.0)

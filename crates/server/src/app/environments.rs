@@ -272,6 +272,6 @@ pub async fn delete(app: &App, caller: &Caller, project: &str, env: &str) -> App
             ),
         ));
     }
-    let body = super::events::EventBody { event: "delete".into(), job: None, args: None, wait: None };
+    let body = super::events::EventBody { event: "delete".into(), job: None, args: None, wait: None, plan: None };
     super::events::submit(app, caller, project, env, body).await
 }
