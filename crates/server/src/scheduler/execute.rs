@@ -169,6 +169,7 @@ async fn queue_rollback(app: &App, request: &RequestRecord, outcome: &mut Pipeli
         requested_by: request.requested_by.clone(),
         max_attempts: app.settings.max_attempts,
         origin,
+        saved_plan: None,
     };
     match app.store.enqueue_request(rollback).await {
         Ok(Some(queued)) => {
