@@ -24,6 +24,7 @@ pub struct Fixture {
     pub control: Arc<dyn ControlStore>,
     pub timed: Arc<dyn terrace_store::ScheduleStore>,
     pub previews: Arc<dyn terrace_store::PreviewStore>,
+    pub agents: Arc<dyn terrace_store::AgentStore>,
     backend: Backend,
 }
 
@@ -76,7 +77,8 @@ impl Fixture {
             store: store.clone(),
             control: store.clone(),
             timed: store.clone(),
-            previews: store,
+            previews: store.clone(),
+            agents: store,
             backend: Backend::Sqlite { dir },
         }
     }
@@ -89,7 +91,8 @@ impl Fixture {
             store: store.clone(),
             control: store.clone(),
             timed: store.clone(),
-            previews: store,
+            previews: store.clone(),
+            agents: store,
             backend: Backend::Postgres { options: Box::new(options) },
         })
     }

@@ -49,6 +49,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(16, "previews", "0016_previews.sql"),
     migration!(17, "gitops", "0017_gitops.sql"),
     migration!(18, "runtime environments", "0018_runtime_environments.sql"),
+    migration!(19, "agents", "0019_agents.sql"),
 ];
 
 /// How many migrations this version knows.
