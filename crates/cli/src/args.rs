@@ -93,9 +93,12 @@ pub enum Command {
     /// Run the control plane: the HTTP API, its queue of events and the scheduler
     #[command(after_help = crate::server_args::SERVER_HELP)]
     Server(Box<crate::server_args::ServerArgs>),
-    /// API tokens of a terrace server
+    /// API tokens of a terrace server, and pool tokens of its agents
     #[command(subcommand)]
     Token(crate::server_args::TokenCommand),
+    /// Run the steps of an agent pool: pull them from a terrace server (--server), report their logs and ends
+    #[command(after_help = crate::server_args::AGENT_HELP)]
+    Agent(crate::server_args::AgentArgs),
     /// Secrets of an environment for ${secret:NAME}, kept encrypted in the store (the data folder's, or a server's with --server)
     #[command(subcommand)]
     Secret(crate::server_args::SecretCommand),

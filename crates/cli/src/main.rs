@@ -74,6 +74,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Logs(a) => commands::logs::logs(g, &a).await,
         Command::Server(a) => commands::server::server(g, *a).await,
         Command::Token(t) => commands::token::token(g, t).await,
+        Command::Agent(a) => commands::agent::agent(g, a).await,
         Command::Secret(s) => client::secrets::secret(g, s).await,
         Command::Env(e) => commands::envs::env(g, e).await,
         Command::Preview(p) => commands::previews::preview(g, p).await,

@@ -129,14 +129,43 @@ pub enum RoleArg {
     Admin,
 }
 
+pub const AGENT_HELP: &str = "\
+Examples:
+  terrace token create --pool builds --name builds-1 --data /srv/terrace   (on the server's host: prints the token)
+  TERRACE_AGENT_TOKEN=trc_... terrace agent --server https://terrace.example.com --pool builds
+
+A job (or an environment) with `pool: builds` runs on the agents of that pool: each step is pulled by one
+agent (a long poll: the agent needs no inbound port), run in a fresh folder with the agent's local executor,
+its log sent masked, its lease renewed. An agent that stops renewing (killed, cut off) loses the step once its
+lease (the server's --lease) expires: the attempt fails, `max_restarts` may run it again on another agent, and
+whatever the stale agent still sends for it is refused.";
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// The pool whose steps this agent runs (its token's pool)
+    #[arg(long, value_name = "NAME")]
+    pub pool: String,
+    /// How the server names this agent in runs' logs [default: HOST-PID]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Where steps' folders are made [default: a folder in the system's temporary folder]
+    #[arg(long, value_name = "DIR")]
+    pub work: Option<std::path::PathBuf>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Create an API token and print it (once: only its hash is kept)
     #[command(after_help = "With --server (or TERRACE_SERVER) the token is created through the API with an admin \
         TERRACE_TOKEN; otherwise directly on the store (--database, or DATA/terrace.db), e.g. the first admin token.")]
     Create {
-        #[arg(long, value_enum)]
-        role: RoleArg,
+        /// What the token may do (an API token)
+        #[arg(long, value_enum, required_unless_present = "pool", conflicts_with = "pool")]
+        role: Option<RoleArg>,
+        /// Make a pool token instead: it lets `terrace agent --pool NAME` pull and report the steps of
+        /// that pool, and nothing else (made on the store directly)
+        #[arg(long, value_name = "NAME")]
+        pool: Option<String>,
         /// A name to recognise it by (letters, digits, - _ . @)
         #[arg(long)]
         name: String,

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use terrace_exec::{ContainerStep, ImageSource, PathRole, Resources};
+use terrace_exec::{AGENT_EXECUTOR, AgentPlacement, ContainerStep, ImageSource, PathRole, Resources};
 use terrace_model::project::Job;
 use terrace_model::vars::Resolved;
 use terrace_store::RunState;
@@ -41,9 +41,20 @@ impl RunContext<'_> {
         let engine = self.engine;
         let run = held.lease.id;
         let name = engine.project.executor_of(&self.env.name, job);
-        let executor = match engine.executors.get(&name) {
-            Ok(e) => e,
-            Err(e) => return Ok(AttemptEnd::failed(format!("job `{}`: {e}", job.name))),
+        // A job of an agent pool runs on the `agent` executor, which hands each step to
+        // an agent of the pool; the agent runs it with the job's executor.
+        let agent =
+            engine.project.pool_of(&self.env.name, job).map(|pool| AgentPlacement { pool, executor: name.clone() });
+        let executor = match (&agent, engine.executors.get(agent.as_ref().map_or(name.as_str(), |_| AGENT_EXECUTOR))) {
+            (_, Ok(e)) => e,
+            (Some(a), Err(_)) => {
+                return Ok(AttemptEnd::failed(format!(
+                    "job `{}` runs on the agents of pool `{}`: only `terrace server` hands jobs to agents (send the \
+                     event with `--server URL`, and start `terrace agent --pool {}` with a pool token)",
+                    job.name, a.pool, a.pool
+                )));
+            }
+            (None, Err(e)) => return Ok(AttemptEnd::failed(format!("job `{}`: {e}", job.name))),
         };
         let data = &engine.data_dir;
         let state_dir = data.join("state").join(&engine.project.name).join(&self.env.name).join(&job.name);
@@ -133,6 +144,7 @@ impl RunContext<'_> {
             deadline: job.max_duration.map(|d| std::time::Instant::now() + d),
             image: None,
             container,
+            agent,
             inputs_hash: inputs_hash.unwrap_or_default().to_string(),
         };
         let prepared = match executor.runs_images() {

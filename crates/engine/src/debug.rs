@@ -107,6 +107,7 @@ impl Engine {
             },
             limits: Limits { max_duration: None, kill_grace: self.kill_grace },
             capture_stdout: false,
+            agent: None,
         };
         let code = executor.debug(step).await.map_err(|e| EngineError::Invalid(format!("job `{}`: {e}", job.name)));
         drop(folder);

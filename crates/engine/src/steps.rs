@@ -40,6 +40,8 @@ pub(crate) struct EngineSteps<'a> {
     /// On a container executor: the prepared image and the container's settings.
     pub image: Option<String>,
     pub container: ContainerStep,
+    /// On the `agent` executor: the pool and the executor its agents use.
+    pub agent: Option<terrace_exec::AgentPlacement>,
     /// What a saved plan is bound to, with the commit and the state version.
     pub inputs_hash: String,
 }
@@ -85,6 +87,7 @@ impl StepRunner for EngineSteps<'_> {
             resources: self.resources.clone(),
             limits: Limits { max_duration, kill_grace: self.ctx.engine.kill_grace },
             capture_stdout: step.capture_stdout,
+            agent: self.agent.clone(),
         };
         let (tx, rx) = mpsc::channel(64);
         let recorder = record_logs(self.ctx, &self.job.name, self.held, self.attempt, rx);

@@ -44,6 +44,16 @@ pub struct StepSpec {
     /// Keep stdout out of the log and return it, unmasked, in `ExecOutcome::stdout`
     /// (machine output such as `terraform output -json`). stderr is logged either way.
     pub capture_stdout: bool,
+    /// For the `agent` executor: the pool whose agents run the step, and the executor
+    /// they run it with on their host.
+    pub agent: Option<AgentPlacement>,
+}
+
+/// Where an agent runs a step: an agent of `pool`, with its executor named `executor`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentPlacement {
+    pub pool: String,
+    pub executor: String,
 }
 
 impl std::fmt::Debug for StepSpec {
@@ -62,6 +72,7 @@ impl std::fmt::Debug for StepSpec {
             .field("resources", &self.resources)
             .field("limits", &self.limits)
             .field("capture_stdout", &self.capture_stdout)
+            .field("agent", &self.agent)
             .finish()
     }
 }

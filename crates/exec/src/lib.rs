@@ -3,6 +3,7 @@
 //! time limit and cancellation), the docker executor (a container per step), log capture and masking, the output file's safe reading,
 //! and the working folder's preparation.
 
+pub mod bundle;
 mod capture;
 mod contract;
 pub mod docker;
@@ -21,8 +22,8 @@ use std::path::PathBuf;
 
 pub use capture::{MAX_CAPTURE, MAX_LINE};
 pub use contract::{
-    ContainerStep, ExecEvent, ExecOutcome, Executor, ExitStatus, Handle, ImageSource, Limits, PathRole, PreparedImage,
-    Resources, StepIo, StepSpec,
+    AgentPlacement, ContainerStep, ExecEvent, ExecOutcome, Executor, ExitStatus, Handle, ImageSource, Limits, PathRole,
+    PreparedImage, Resources, StepIo, StepSpec,
 };
 pub use docker::DockerExecutor;
 pub use local::LocalExecutor;
@@ -30,6 +31,9 @@ pub use mask::{MAX_SECRET_BYTES, MIN_SECRET_CHARS, SecretSet, Unmaskable};
 pub use output_file::{ReadError as OutputReadError, read as read_output_file};
 pub use registry::{Executors, UnknownExecutor};
 pub use tokio_util::sync::CancellationToken;
+
+/// The name of the executor that hands steps to agents (`terrace server` registers it).
+pub const AGENT_EXECUTOR: &str = "agent";
 
 /// Why a job could not be run. Messages never contain environment values.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +67,9 @@ pub enum ExecError {
     /// the message names the image and what to do.
     #[error("{0}")]
     Container(String),
+    /// An agent could not run the step, or stopped reporting on it (its lease expired).
+    #[error("{0}")]
+    Agent(String),
 }
 
 /// The OS's description without Rust's " (os error N)" suffix.
@@ -111,6 +118,7 @@ mod tests {
             resources: Resources::default(),
             limits: Limits { max_duration: None, kill_grace: std::time::Duration::from_secs(1) },
             capture_stdout: false,
+            agent: None,
         };
         let text = format!("{spec:?}");
         assert!(text.contains("TOKEN") && !text.contains("hunter2"), "{text}");

@@ -28,6 +28,7 @@ fn spec(script: &str, dir: &Path) -> StepSpec {
         resources: Resources::default(),
         limits: Limits { max_duration: None, kill_grace: Duration::from_secs(1) },
         capture_stdout: false,
+        agent: None,
     }
 }
 

@@ -122,6 +122,11 @@ impl SecretSet {
         }
     }
 
+    /// Every secret of the set, to hand to an agent that must mask the same ones.
+    pub fn values(&self) -> Vec<String> {
+        self.snapshot().secrets.clone()
+    }
+
     /// The length in bytes of the longest secret (0 when there is none).
     pub fn max_len(&self) -> usize {
         self.snapshot().max_len

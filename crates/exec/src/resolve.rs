@@ -63,6 +63,7 @@ mod tests {
             resources: crate::Resources::default(),
             limits: crate::Limits { max_duration: None, kill_grace: Duration::from_secs(1) },
             capture_stdout: false,
+            agent: None,
         }
     }
 

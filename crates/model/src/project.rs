@@ -90,6 +90,8 @@ pub struct EnvironmentDef {
     pub inputs: IndexMap<String, PathBuf>,
     /// Where this environment's jobs run unless a job says otherwise.
     pub executor: Option<String>,
+    /// The agent pool that runs this environment's jobs unless a job names its own.
+    pub pool: Option<String>,
     /// Whether an event that changes this environment waits for an approval.
     pub approval: ApprovalPolicy,
     /// The git branch this environment follows: a push to it deploys the environment, a
@@ -263,6 +265,9 @@ pub struct Job {
     pub environments: Option<Vec<String>>,
     /// Where the job runs (one of `EXECUTORS`); `None`: its environment's, the project's, `local`.
     pub executor: Option<String>,
+    /// The agent pool whose agents run the job (`terrace agent --pool NAME`), with its
+    /// executor on the agent's host; `None`: its environment's pool, else the server itself.
+    pub pool: Option<String>,
     /// How the job runs on a container executor: its image, entrypoint and resources.
     pub container: ContainerSettings,
     /// The artifacts it consumes: it gets their `<NAME>_VERSION`, `_DIGEST`, `_IMAGE`, and
@@ -324,6 +329,7 @@ impl Job {
             iac: IacSettings::default(),
             environments: None,
             executor: None,
+            pool: None,
             container: ContainerSettings::default(),
             artifacts: Vec::new(),
             schedule: None,
@@ -375,6 +381,11 @@ impl Project {
             .or_else(|| self.environment(env).and_then(|e| e.executor.clone()))
             .or_else(|| self.executor.clone())
             .unwrap_or_else(|| EXECUTORS[0].to_string())
+    }
+
+    /// The agent pool that runs `job` in `env`: the job's, else the environment's.
+    pub fn pool_of(&self, env: &str, job: &Job) -> Option<String> {
+        job.pool.clone().or_else(|| self.environment(env).and_then(|e| e.pool.clone()))
     }
 
     /// Every job `job` depends on, directly or not.

@@ -88,6 +88,7 @@ pub fn json_schema() -> Value {
                         "additionalProperties": { "$ref": "#/$defs/relative_path" }
                     },
                     "executor": { "$ref": "#/$defs/executor", "description": "Where this environment's jobs run unless a job says otherwise." },
+                    "pool": { "$ref": "#/$defs/pool", "description": "The agent pool whose agents run this environment's jobs unless a job names its own (`terrace agent --pool NAME`)." },
                     "branch": { "type": "string", "minLength": 1, "description": "The git branch this environment follows: a push to it deploys the environment (plan and apply at the pushed commit); a pull request into it is planned against it." },
                     "on_failure": { "enum": ["rollback", "destroy", "none"], "default": "none", "description": "What a failed `start` leads to: `rollback` re-applies the last commit that applied successfully here, `destroy` runs the delete event, `none` leaves the environment `failed`." },
                     "approval": {
@@ -148,6 +149,10 @@ pub fn json_schema() -> Value {
             "executor": {
                 "description": "An executor: where a job's steps run (`local`: processes on the host running Terrace; `docker`: a container per step on the Docker Engine).",
                 "enum": crate::project::EXECUTORS
+            },
+            "pool": {
+                "description": "An agent pool: the `terrace agent --pool NAME` processes that pull its jobs from the server.",
+                "type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"
             },
             "relative_path": {
                 "type": "string", "minLength": 1, "pattern": "^[^/]",
@@ -292,6 +297,7 @@ fn job_schema(events: &[&str], templates: &[&str]) -> Value {
                 "type": "array", "uniqueItems": true, "items": { "type": "string" }
             },
             "executor": { "$ref": "#/$defs/executor", "description": "Where the job runs (default: its environment's, the project's, else `local`)." },
+            "pool": { "$ref": "#/$defs/pool", "description": "The agent pool whose agents run the job, with its executor on the agent's host (`terrace agent --pool NAME`); default: its environment's pool, else the server itself." },
             "image": {
                 "description": "Container executors: the image the job runs, e.g. `registry.example.com/team/tool:1.2` or `name@sha256:...`; pulled when absent, its digest recorded in the run. Excludes `dockerfile`.",
                 "type": "string", "minLength": 1, "maxLength": 255

@@ -24,6 +24,10 @@ impl OpenedStore {
         self.0.as_ref()
     }
 
+    pub fn agents(&self) -> &dyn terrace_store::AgentStore {
+        self.0.as_ref()
+    }
+
     pub async fn close(&self) {
         self.0.close().await
     }

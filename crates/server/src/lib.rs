@@ -2,6 +2,7 @@
 //! the scheduler that claims queued event requests and runs them through the engine.
 //! `serve` wires them: open the store, recover, listen, and stop gracefully.
 
+pub mod agents;
 pub mod app;
 pub mod config;
 pub mod database;
@@ -69,6 +70,7 @@ pub async fn serve(
         forges: config.forges.clone(),
         clock: terrace_engine::timed::Clock::from_env().map_err(ServerError::Clock)?,
         max_drift_checks: config.max_drift_checks,
+        agent_lease: config.lease,
     };
     let app = App::new(store.server_store(), settings, terrace_engine::replica_owner());
     for path in &config.projects {

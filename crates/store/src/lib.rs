@@ -4,6 +4,7 @@
 //! small backend layer (`db`) over SQLite (the default) and PostgreSQL (many server
 //! replicas). Runs and requests are held by an `Owner` under leases with fencing tokens.
 
+pub mod agents;
 pub mod approvals;
 pub mod control;
 pub mod crypto;
@@ -22,6 +23,9 @@ pub mod state;
 mod store;
 pub mod timed;
 
+pub use agents::{
+    AgentStepId, AgentStepRecord, AgentStepState, AgentStore, ClaimedStep, NewAgentStep, PoolTokenId, PoolTokenRecord,
+};
 pub use approvals::{ApprovalFilter, ApprovalId, ApprovalRecord, ApprovalState, Decision, NewApproval, SubjectKind};
 pub use control::ControlStore;
 pub use crypto::Cipher;

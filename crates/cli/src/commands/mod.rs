@@ -1,5 +1,6 @@
 //! One module per command family.
 
+pub mod agent;
 pub mod approvals;
 pub mod audit;
 pub mod debug;

@@ -39,7 +39,20 @@ async fn store(g: &Global, database: Option<String>) -> Result<terrace_server::O
 
 pub async fn token(g: &Global, command: TokenCommand) -> Result<ExitCode, CliError> {
     match command {
-        TokenCommand::Create { role: r, name, database } => {
+        TokenCommand::Create { pool: Some(pool), name, database, .. } => {
+            let store = store(g, database).await?;
+            let made = terrace_server::app::access::bootstrap_pool_token(store.agents(), &name, &pool).await;
+            store.close().await;
+            let (token, _) = made.map_err(|e| CliError::usage(e.to_string()))?;
+            outln!("{token}");
+            errln!(
+                "pool token `{name}` of pool `{pool}` created; it is shown only this once: \
+                 TERRACE_AGENT_TOKEN=... terrace agent --server URL --pool {pool}"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Create { role: role_arg, name, database, pool: None } => {
+            let r = role_arg.ok_or_else(|| CliError::usage("give --role (an API token) or --pool (a pool token)"))?;
             let (token, record) = if g.server.is_some() && database.is_none() {
                 let client = Client::from_global(g)?;
                 let created: Value = client

@@ -1,5 +1,6 @@
 //! `terrace server` end to end: the real binary on 127.0.0.1, real HTTP.
 
+mod agents;
 mod api;
 mod approvals;
 mod approved_plans;

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use sqlx::Connection;
 
-use crate::hosts::{Forwarder, Host};
+use crate::hosts::{Forwarder, Host, skip};
 use crate::support::*;
 
 const ENVIRONMENTS: usize = 6;

@@ -25,36 +25,8 @@ pub(crate) struct Context {
 /// Packs `dir` (with `dockerfile` relative to it, else `default_text` as the Dockerfile).
 pub(crate) fn pack(dir: &Path, dockerfile: Option<&Path>, default_text: &str) -> io::Result<Context> {
     let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    let mut total = 0u64;
-    for entry in walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name() {
-        let entry = entry.map_err(io::Error::other)?;
-        let rel = entry.path().strip_prefix(dir).map_err(io::Error::other)?;
-        if rel.as_os_str().is_empty() {
-            continue;
-        }
-        let meta = entry.path().symlink_metadata()?;
-        let mut header = tar::Header::new_gnu();
-        header.set_metadata_in_mode(&meta, tar::HeaderMode::Deterministic);
-        header.set_mtime(0);
-        let ft = meta.file_type();
-        if ft.is_file() {
-            total += meta.len();
-            if total > MAX_CONTEXT_BYTES {
-                return Err(io::Error::other(format!(
-                    "the build context {} is over {} MiB",
-                    dir.display(),
-                    MAX_CONTEXT_BYTES >> 20
-                )));
-            }
-            builder.append_data(&mut header, rel, std::fs::File::open(entry.path())?)?;
-        } else if ft.is_dir() {
-            builder.append_data(&mut header, rel, io::empty())?;
-        } else if ft.is_symlink() {
-            let target = std::fs::read_link(entry.path())?;
-            builder.append_link(&mut header, rel, target)?;
-        }
-    }
+    crate::bundle::append_tree(&mut builder, dir, MAX_CONTEXT_BYTES)
+        .map_err(|e| io::Error::other(format!("the build context: {e}")))?;
     let dockerfile = match dockerfile {
         Some(path) => path.display().to_string(),
         None => {

@@ -99,6 +99,7 @@ mod tests {
             resources: Resources { cpu: Some("500m".into()), memory: Some("64Mi".into()) },
             limits: Limits { max_duration: None, kill_grace: std::time::Duration::from_secs(1) },
             capture_stdout: false,
+            agent: None,
         }
     }
 

@@ -39,6 +39,8 @@ pub(super) fn environments(
             .unwrap_or_default();
         let executor = get(&entries, "executor")
             .and_then(|(p, n)| super::executor::name(d, &Slot::new(n, p, format!("`executor` of {label}"))));
+        let pool = get(&entries, "pool")
+            .and_then(|(p, n)| super::executor::pool(d, &Slot::new(n, p, format!("`pool` of {label}"))));
         let approval = get(&entries, "approval")
             .and_then(|(p, n)| super::approval::approval(d, &Slot::new(n, p, format!("`approval` of {label}"))))
             .unwrap_or_default();
@@ -59,6 +61,7 @@ pub(super) fn environments(
             variables,
             inputs: IndexMap::new(),
             executor,
+            pool,
             approval,
             branch,
             on_failure,

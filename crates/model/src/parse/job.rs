@@ -121,6 +121,7 @@ pub(super) fn job(
     }
     job.skip_unchanged = field("skip_unchanged").and_then(|s| s.boolean(d)).unwrap_or(false);
     job.executor = field("executor").and_then(|s| super::executor::name(d, &s));
+    job.pool = field("pool").and_then(|s| super::executor::pool(d, &s));
     let environments = field("environments").and_then(|s| {
         let list = unique_strings(d, &s)?;
         if list.is_empty() {

@@ -59,7 +59,7 @@ use walk::{Diags, Pos, Slot, check_keys, get, shorten};
 /// Schema's property names are tested against these, so the two cannot drift.
 pub const TOP_KEYS: &[&str] = &["project", "variables", "environments", "jobs", "executor", "artifacts", "previews"];
 pub const ENVIRONMENT_KEYS: &[&str] =
-    &["variables", "inputs", "executor", "branch", "on_failure", "approval", "ttl", "drift"];
+    &["variables", "inputs", "executor", "pool", "branch", "on_failure", "approval", "ttl", "drift"];
 pub const JOB_KEYS: &[&str] = &[
     "template",
     "source",
@@ -79,6 +79,7 @@ pub const JOB_KEYS: &[&str] = &[
     "capabilities",
     "sensitive_outputs",
     "executor",
+    "pool",
     "image",
     "dockerfile",
     "entrypoint",

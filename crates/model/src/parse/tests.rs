@@ -92,6 +92,7 @@ fn full_file_round_trips() {
         iac: Default::default(),
         environments: None,
         executor: None,
+        pool: None,
         container: Default::default(),
         artifacts: vec![],
         schedule: None,
@@ -122,6 +123,7 @@ fn full_file_round_trips() {
                 variables,
                 inputs: IndexMap::new(),
                 executor: None,
+                pool: None,
                 approval: Default::default(),
                 branch: None,
                 on_failure: Default::default(),
@@ -189,7 +191,7 @@ fn unknown_keys_list_the_allowed_ones_and_suggest() {
     assert!(message.ends_with("; did you mean `commands`?"), "{message}");
     assert_eq!(
         only("project: p\nenvironments:\n  dev: {vars: {}}\n"),
-        "3:9: unknown key `vars` in environment `dev`: expected one of variables, inputs, executor, branch, on_failure, approval, ttl, drift"
+        "3:9: unknown key `vars` in environment `dev`: expected one of variables, inputs, executor, pool, branch, on_failure, approval, ttl, drift"
     );
 }
 

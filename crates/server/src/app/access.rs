@@ -118,6 +118,25 @@ pub async fn bootstrap_token(
     Ok((token, record))
 }
 
+/// Creates a pool token straight on the store: it lets agents of `pool` pull and report
+/// that pool's steps, nothing else. Its secret is returned and nowhere kept.
+pub async fn bootstrap_pool_token(
+    store: &dyn terrace_store::AgentStore,
+    name: &str,
+    pool: &str,
+) -> AppResult<(String, terrace_store::PoolTokenRecord)> {
+    check_name(name)?;
+    let ok = !pool.is_empty()
+        && pool.len() <= 64
+        && pool.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        return Err(AppError::bad("pool", "a pool name is 1-64 characters of A-Z a-z 0-9 - _ ."));
+    }
+    let token = new_token();
+    let record = store.create_pool_token(name, pool, &hash_token(&token)).await?;
+    Ok((token, record))
+}
+
 /// At most 80 characters of untrusted input, for messages.
 pub fn clip(s: &str) -> String {
     let mut out: String = s.chars().take(80).collect();

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use terrace_store::{ControlStore, PreviewStore, ScheduleStore, Store};
+use terrace_store::{AgentStore, ControlStore, PreviewStore, ScheduleStore, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -33,9 +33,10 @@ pub use access::Caller;
 pub use error::AppError;
 
 /// The store the server needs: the engine's `Store`, the control plane's tables and the
-/// time half's (destroy times, schedules, drift, notifications), and preview environments.
-pub trait ServerStore: Store + ControlStore + ScheduleStore + PreviewStore {}
-impl<T: Store + ControlStore + ScheduleStore + PreviewStore> ServerStore for T {}
+/// time half's (destroy times, schedules, drift, notifications), preview environments and
+/// the agents' queue.
+pub trait ServerStore: Store + ControlStore + ScheduleStore + PreviewStore + AgentStore {}
+impl<T: Store + ControlStore + ScheduleStore + PreviewStore + AgentStore> ServerStore for T {}
 
 pub type AppResult<T> = Result<T, AppError>;
 
@@ -56,6 +57,8 @@ pub struct Settings {
     pub clock: terrace_engine::timed::Clock,
     /// Drift checks queued or running at once, of all projects.
     pub max_drift_checks: usize,
+    /// How long an agent holds a step unless it renews (every third of it).
+    pub agent_lease: Duration,
 }
 
 /// What every part of the server shares: the store, settings, and a way to wake the
@@ -78,6 +81,8 @@ pub struct App {
     pub recent_projects: recent::Recent<terrace_store::control::ProjectRecord>,
     /// Where this server's jobs reach Terraform's state backend, once it listens.
     pub state_url: std::sync::OnceLock<String>,
+    /// Wakes the agents' pulls waiting on this server when a step is queued.
+    pub agent_wake: Arc<Notify>,
 }
 
 impl App {
@@ -94,6 +99,14 @@ impl App {
             recent_tokens: recent::Recent::default(),
             recent_projects: recent::Recent::default(),
             state_url: std::sync::OnceLock::new(),
+            agent_wake: Arc::new(Notify::new()),
         })
+    }
+
+    /// The executors this server's engine uses: the built-in ones and `agent`.
+    pub fn executors(&self) -> terrace_exec::Executors {
+        let store = self.store.clone() as Arc<dyn terrace_store::AgentStore>;
+        let agents = crate::agents::AgentExecutor::new(store, self.agent_wake.clone());
+        terrace_exec::Executors::builtin().with(Arc::new(agents))
     }
 }

@@ -68,6 +68,7 @@ pub fn router(app: Arc<App>, limiter: Option<Arc<limit::Limiter>>, request_timeo
         .route("/metrics", get(metrics::render))
         .route("/hooks/github", axum::routing::post(hooks::github))
         .route("/hooks/gitlab", axum::routing::post(hooks::gitlab))
+        .merge(crate::agents::routes::router())
         .merge(crate::state_backend::router(app.store.clone() as Arc<dyn terrace_store::Store>))
         .fallback(|| async { AppError::NotFound { what: "route", id: "this path".into() } })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

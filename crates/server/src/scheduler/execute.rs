@@ -268,7 +268,7 @@ async fn run(
         project_root: loaded.root,
         data_dir: app.settings.data_dir.clone(),
         store,
-        executors: terrace_exec::Executors::builtin(),
+        executors: app.executors(),
         parallel: cfg.parallel.max(1),
         invoking_env: Arc::new(invoking_env),
         env_access: EnvAccess::AllowList(allowed.clone()),

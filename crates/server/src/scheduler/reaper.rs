@@ -39,7 +39,7 @@ async fn dead_owners(app: &App) -> Result<Vec<String>, StoreError> {
 }
 
 pub async fn reap(app: &App) -> Result<Vec<Reaped>, StoreError> {
-    let executors = terrace_exec::Executors::builtin();
+    let executors = app.executors();
     match terrace_engine::recovery::recover(app.store.as_ref(), &app.settings.data_dir, &app.instance, &executors).await
     {
         Ok(runs) => {

@@ -25,6 +25,7 @@ pub struct Fixture {
     pub timed: Arc<dyn terrace_store::ScheduleStore>,
     pub previews: Arc<dyn terrace_store::PreviewStore>,
     pub import: Arc<dyn terrace_store::ImportStore>,
+    pub agents: Arc<dyn terrace_store::AgentStore>,
     backend: Backend,
 }
 
@@ -78,7 +79,8 @@ impl Fixture {
             control: store.clone(),
             timed: store.clone(),
             previews: store.clone(),
-            import: store,
+            import: store.clone(),
+            agents: store,
             backend: Backend::Sqlite { dir },
         }
     }
@@ -92,7 +94,8 @@ impl Fixture {
             control: store.clone(),
             timed: store.clone(),
             previews: store.clone(),
-            import: store,
+            import: store.clone(),
+            agents: store,
             backend: Backend::Postgres { options: Box::new(options) },
         })
     }

@@ -2,6 +2,7 @@
 //! on SQLite (temporary files) and on PostgreSQL (a fresh schema each, when
 //! TERRACE_TEST_POSTGRES_URL is set); `files` and `pg_only` test what only one has.
 
+mod agents;
 mod approvals;
 mod attempts;
 mod common;

@@ -50,6 +50,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(17, "gitops", "0017_gitops.sql"),
     migration!(18, "runtime environments", "0018_runtime_environments.sql"),
     migration!(19, "request saved plan", "0019_request_saved_plan.sql"),
+    migration!(20, "agents", "0020_agents.sql"),
 ];
 
 /// How many migrations this version knows.
