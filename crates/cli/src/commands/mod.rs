@@ -8,6 +8,7 @@ pub mod envs;
 pub mod lifecycle;
 pub mod logs;
 pub mod outputs;
+pub mod plan_all;
 pub mod previews;
 pub mod promote;
 pub mod runs;
