@@ -11,6 +11,7 @@ pub mod scenario_c;
 pub mod scenario_d;
 pub mod scenario_e;
 pub mod scenario_f;
+pub mod scenario_g;
 mod seed;
 pub mod server;
 pub mod stats;
@@ -47,9 +48,9 @@ pub fn silent() -> std::sync::Arc<dyn terrace_engine::Observer> {
 }
 
 /// The scenarios, by letter.
-pub const SCENARIOS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
+pub const SCENARIOS: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
 
-/// Runs one scenario (`a`..`f`).
+/// Runs one scenario (`a`..`g`).
 pub async fn run_scenario(name: &str, size: Size, programs: &Programs) -> anyhow::Result<Checks> {
     match name {
         "a" => scenario_a::run(size).await,
@@ -58,6 +59,7 @@ pub async fn run_scenario(name: &str, size: Size, programs: &Programs) -> anyhow
         "d" => scenario_d::run(size, programs).await,
         "e" => scenario_e::run(size, programs).await,
         "f" => scenario_f::run(size).await,
-        other => anyhow::bail!("no scenario `{other}` (a, b, c, d, e, f or all)"),
+        "g" => scenario_g::run(size).await,
+        other => anyhow::bail!("no scenario `{other}` (a, b, c, d, e, f, g or all)"),
     }
 }

@@ -1,4 +1,4 @@
-//! `terrace-bench [--scenario a|b|c|d|e|f|all] [--size tiny|full] [--json]`: runs the
+//! `terrace-bench [--scenario a|b|c|d|e|f|g|all] [--size tiny|full] [--json]`: runs the
 //! benchmarks of docs/PERFORMANCE.md and prints each figure beside its floor. Its
 //! `stamp` and `emit` modes are the job programs the scenarios spawn; `peak-rss` measures
 //! the peak memory of a `terrace` process for scenario E.
@@ -13,7 +13,7 @@ use terrace_bench::{Programs, Size, jobprog, report, stats};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "usage: terrace-bench [--scenario a|b|c|d|e|f|all] [--size tiny|full] [--json]";
+const USAGE: &str = "usage: terrace-bench [--scenario a|b|c|d|e|f|g|all] [--size tiny|full] [--json]";
 
 fn main() -> ExitCode {
     // First thing: the `stamp` job's start time must not include argument parsing.

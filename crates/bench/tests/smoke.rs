@@ -48,3 +48,8 @@ async fn e_scale() {
 async fn f_docker() {
     smoke("f").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g_promotion() {
+    smoke("g").await;
+}

@@ -68,8 +68,13 @@ pub enum Command {
     Down(EventArgs),
     /// Delete an environment: every job's `delete` in reverse order; the record goes only if all succeed
     Destroy(EventArgs),
-    /// Plan every terraform/opentofu job of an environment: init + plan, no apply; each run keeps its saved plan
-    Plan(EventArgs),
+    /// Plan every terraform/opentofu job of an environment (or of every environment with --all): init + plan, no apply; each run keeps its saved plan
+    #[command(after_help = "Examples:\n  terrace plan dev          one environment's plan, job by job\n  \
+        terrace plan --all        every environment of terrace.yaml, one after the other, then one table: \
+        environment × job, to add / change / destroy, or the error (seed 003's test stage)\n  \
+        terrace plan --all --json   the same table as JSON, with each plan run's id\n\
+        Exit status: 0 when every plan ran (changes or not), 1 when a plan failed, 2 a usage error.")]
+    Plan(PlanArgs),
     /// Force-run one job for one event, whatever events it lists; or show or cancel a run
     #[command(after_help = "Examples:\n  terrace run db --env dev --event start\n  terrace run show dev#17\n  \
         terrace run cancel dev#17    (with --server: stops the request that runs it)\n\
@@ -352,6 +357,28 @@ pub struct EventArgs {
     pub exec: ExecFlags,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// The environment, as named under `environments:` in terrace.yaml
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub env: Option<String>,
+    /// Plan every environment of terrace.yaml and print one table of them all
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub exec: ExecFlags,
+}
+
+impl PlanArgs {
+    /// The one environment, as the other events take it (clap requires ENV without --all).
+    pub fn single(self) -> Result<EventArgs, crate::exit::CliError> {
+        match self.env {
+            Some(env) => Ok(EventArgs { env, exec: self.exec }),
+            None => Err(crate::exit::CliError::usage("terrace plan ENV, or terrace plan --all")),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum EventName {
     Start,
@@ -361,6 +388,8 @@ pub enum EventName {
     Plan,
     /// the tool itself with the arguments after `--` (terraform ARGS, aws cloudformation ARGS)
     Raw,
+    /// the job's `commands.redeploy` (what a promotion of an artifact it consumes runs)
+    Redeploy,
     /// an interactive shell in the job's exact environment (same executor, image, working
     /// copy, parameters and variables, secrets included); removed when it exits; local mode only
     Debug,

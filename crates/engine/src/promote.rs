@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use terrace_model::{ArtifactDef, Project};
+use terrace_model::{ArtifactDef, Event, Project};
 use terrace_registry::{Client, Credentials, Reference};
 use terrace_store::control::ControlStore;
 use terrace_store::{
@@ -76,7 +76,7 @@ pub struct Promoter<'a> {
     /// `${secret:NAME}` of `credentials`).
     pub secrets: &'a SecretValues,
     /// `${env:NAME}` of `credentials`.
-    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub env: &'a (dyn Fn(&str) -> Option<String> + Send + Sync),
 }
 
 impl Promoter<'_> {
@@ -302,14 +302,23 @@ impl Promoter<'_> {
         .map_err(|e| PromoteError::Invalid(format!("cannot take the promotion lock: {e}")))
     }
 
-    /// The jobs of `env` that consume `artifact` and run on `start`: what a promotion
-    /// redeploys.
-    pub fn consumers(&self, env: &str, artifact: &str) -> Vec<String> {
-        self.project
-            .jobs_for(env)
-            .into_iter()
-            .filter(|(_, j)| j.artifacts.iter().any(|a| a == artifact) && j.runs_on(terrace_model::Event::Start))
-            .map(|(name, _)| name)
-            .collect()
+    /// The jobs of `env` that consume `artifact`, each with what a promotion runs: its
+    /// `commands.redeploy` when written, else its `start` (if it runs on start).
+    pub fn consumers(&self, env: &str, artifact: &str) -> Vec<(String, Event)> {
+        consumers(self.project, env, artifact)
     }
+}
+
+/// The jobs of `env` that consume `artifact` and what a promotion runs of each: `redeploy`
+/// when the job has `commands.redeploy`, else `start` when it runs on start.
+pub fn consumers(project: &Project, env: &str, artifact: &str) -> Vec<(String, Event)> {
+    project
+        .jobs_for(env)
+        .into_iter()
+        .filter(|(_, j)| j.artifacts.iter().any(|a| a == artifact))
+        .filter_map(|(name, j)| match j.commands.contains_key(&Event::Redeploy) {
+            true => Some((name, Event::Redeploy)),
+            false => j.runs_on(Event::Start).then_some((name, Event::Start)),
+        })
+        .collect()
 }

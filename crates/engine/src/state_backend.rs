@@ -42,7 +42,7 @@ fn segment(s: &str) -> String {
 fn runs_terraform(job: &Job, event: Event) -> bool {
     matches!(job.template, TemplateKind::Terraform | TemplateKind::Opentofu)
         && !job.commands.contains_key(&event)
-        && event != Event::Stop
+        && !matches!(event, Event::Stop | Event::Redeploy)
 }
 
 /// The local state folder of an environment's job (before the state moved to the store).

@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What a run was started for. `Start`, `Stop` and `Delete` are the lifecycle events a
-/// job subscribes to; `Plan` and `Raw` are commands of the IaC templates.
+/// job subscribes to; `Plan` and `Raw` are commands of the IaC templates; `Redeploy` is a
+/// job's `commands.redeploy`, which a promotion runs instead of `start` when it is written
+/// (seed 003's force-new-deployment).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Event {
@@ -13,6 +15,7 @@ pub enum Event {
     Delete,
     Plan,
     Raw,
+    Redeploy,
 }
 
 impl Event {
@@ -25,6 +28,7 @@ impl Event {
             Event::Delete => "delete",
             Event::Plan => "plan",
             Event::Raw => "raw",
+            Event::Redeploy => "redeploy",
         }
     }
 
@@ -46,7 +50,7 @@ impl fmt::Display for Event {
 
 /// Error for an unknown event name.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown event `{0}`: expected one of start, stop, delete, plan, raw")]
+#[error("unknown event `{0}`: expected one of start, stop, delete, plan, raw, redeploy")]
 pub struct UnknownEvent(pub String);
 
 impl FromStr for Event {
@@ -58,6 +62,7 @@ impl FromStr for Event {
             "delete" => Event::Delete,
             "plan" => Event::Plan,
             "raw" => Event::Raw,
+            "redeploy" => Event::Redeploy,
             other => return Err(UnknownEvent(other.to_string())),
         })
     }

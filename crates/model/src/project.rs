@@ -271,7 +271,8 @@ pub struct Job {
     /// How the job runs on a container executor: its image, entrypoint and resources.
     pub container: ContainerSettings,
     /// The artifacts it consumes: it gets their `<NAME>_VERSION`, `_DIGEST`, `_IMAGE`, and
-    /// a promotion of one of them to its environment runs its `start` again.
+    /// a promotion of one of them to its environment runs its `commands.redeploy` (else its
+    /// `start`) again.
     pub artifacts: Vec<String>,
     /// A cron job (seed 001): its `start` runs on this schedule in every deployed
     /// environment it runs in (server, or `terrace tick`).

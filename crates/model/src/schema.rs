@@ -202,13 +202,17 @@ fn preview_schema() -> Value {
 }
 
 fn job_schema(events: &[&str], templates: &[&str]) -> Value {
-    let commands: serde_json::Map<String, Value> = events
+    let mut commands: serde_json::Map<String, Value> = events
         .iter()
         .map(|e| {
             let description = format!("The command run on `{e}`.");
             (e.to_string(), json!({ "$ref": "#/$defs/command", "description": description }))
         })
         .collect();
+    commands.insert(
+        "redeploy".into(),
+        json!({ "$ref": "#/$defs/command", "description": "What a promotion of an artifact the job consumes runs instead of `start` (seed 003's force-new-deployment, e.g. `aws ecs update-service --force-new-deployment`)." }),
+    );
     json!({
         "description": "A lifecycle job.",
         "type": "object",
@@ -320,7 +324,7 @@ fn job_schema(events: &[&str], templates: &[&str]) -> Value {
                 }
             },
             "artifacts": {
-                "description": "Artifacts (of the top-level `artifacts`) this job consumes: it gets `<NAME>_VERSION`, `<NAME>_DIGEST` and `<NAME>_IMAGE`, and a promotion to its environment runs its `start` again.",
+                "description": "Artifacts (of the top-level `artifacts`) this job consumes: it gets `<NAME>_VERSION`, `<NAME>_DIGEST` and `<NAME>_IMAGE`, and a promotion to its environment redeploys it (its `commands.redeploy`, else its `start`).",
                 "type": ["array", "null"],
                 "items": { "type": "string", "pattern": RESOURCE_NAME },
                 "uniqueItems": true
@@ -350,7 +354,7 @@ mod tests {
         assert_eq!(keys(&s["$defs"]["preview"]), crate::parse::PREVIEW_KEYS);
         assert_eq!(keys(&s["$defs"]["preview"]["properties"]["labels"]), crate::parse::LABEL_KEYS);
         assert_eq!(keys(&s["$defs"]["variable"]["anyOf"][1]), VARIABLE_KEYS);
-        assert_eq!(keys(&s["$defs"]["job"]["properties"]["commands"]), ["start", "stop", "delete"]);
+        assert_eq!(keys(&s["$defs"]["job"]["properties"]["commands"]), ["start", "stop", "delete", "redeploy"]);
         assert_eq!(
             s["$defs"]["job"]["properties"]["template"]["enum"],
             json!(["shell", "terraform", "opentofu", "cloudformation"])

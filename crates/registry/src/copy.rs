@@ -100,10 +100,12 @@ impl Client {
             }
             Content::Image { config, layers } => {
                 let blobs: Vec<Descriptor> = std::iter::once(config).chain(layers).filter(in_registry).collect();
-                let copies: Vec<BlobCopy> = futures::stream::iter(blobs.iter().map(|b| self.copy_blob(from, to, b)))
-                    .buffer_unordered(BLOB_CONCURRENCY)
-                    .try_collect()
-                    .await?;
+                // The futures collected first: a stream over a closure that borrows its
+                // argument makes the caller's future not `Send` (rust-lang/rust#102211),
+                // which a server handler needs.
+                let pending: Vec<_> = blobs.iter().map(|b| self.copy_blob(from, to, b)).collect();
+                let copies: Vec<BlobCopy> =
+                    futures::stream::iter(pending).buffer_unordered(BLOB_CONCURRENCY).try_collect().await?;
                 for copy in copies {
                     match copy {
                         BlobCopy::Present => report.blobs_present += 1,

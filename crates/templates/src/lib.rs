@@ -23,6 +23,10 @@ pub async fn run(ctx: &JobContext<'_>, runner: &mut dyn StepRunner) -> Result<Ou
     if let Some(command) = ctx.job.commands.get(&ctx.event) {
         return shell::run_command(ctx, command, runner).await;
     }
+    // No template has a default `redeploy`: a promotion runs `start` instead.
+    if ctx.event == terrace_model::Event::Redeploy {
+        return Ok(shell::missing_command(ctx));
+    }
     match ctx.job.template {
         TemplateKind::Shell => Ok(shell::missing_command(ctx)),
         TemplateKind::Terraform | TemplateKind::Opentofu => terraform::run(ctx, runner).await,

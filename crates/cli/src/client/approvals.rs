@@ -28,6 +28,22 @@ pub async fn decide(client: &Client, a: DecideArgs, decision: Decision) -> Resul
         return Ok(ExitCode::SUCCESS);
     }
     errln!("approved approval {} ({}) as {by}", crate::commands::approvals::short(&decided), text("summary"));
+    if text("subject_kind") == "promotion" {
+        let ids: Vec<String> = decided["outcome"]["request_ids"]
+            .as_array()
+            .map(|ids| ids.iter().filter_map(|i| i.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let promotions: Vec<Value> = client
+            .get(&format!(
+                "/promotions?project={}&environment={}&limit=20",
+                seg(&text("project")),
+                seg(&text("environment"))
+            ))
+            .await?;
+        let id = decided["outcome"]["promotion"].as_str();
+        let p = promotions.into_iter().find(|p| p["id"].as_str() == id).unwrap_or_default();
+        return super::promote::follow_redeploys(client, &p, &ids, &a.exec).await;
+    }
     let request = match text("subject_kind").as_str() {
         "request" => decided["subject_id"].as_str(),
         _ => decided["outcome"]["request_id"].as_str(),

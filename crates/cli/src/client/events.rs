@@ -29,6 +29,7 @@ pub async fn force_run(client: &Client, g: &Global, a: RunArgs) -> Result<ExitCo
         EventName::Delete => "delete",
         EventName::Plan => "plan",
         EventName::Raw => "raw",
+        EventName::Redeploy => "redeploy",
         EventName::Debug => {
             return Err(CliError::usage(
                 "`--event debug` opens a shell on this machine: run it without --server, in the project's folder",
@@ -84,21 +85,53 @@ pub(crate) async fn follow_accepted(
     follow(client, &id, flags).await
 }
 
+/// `terrace plan --all` against a server: each environment the server's project file
+/// declares is planned, one request after the other, and the table of local mode printed.
+pub async fn plan_all(client: &Client, g: &Global, flags: &ExecFlags) -> Result<ExitCode, CliError> {
+    let project = project_name(client, g).await?;
+    let view: Value = client.get(&format!("/projects/{}", seg(&project))).await?;
+    let envs: Vec<String> = view["environments"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    if envs.is_empty() {
+        return Err(CliError::usage(format!("project `{project}` on the server declares no environment")));
+    }
+    let mut plans = Vec::new();
+    for env in envs {
+        let path = format!("/projects/{}/environments/{}/events", seg(&project), seg(&env));
+        let planned = async {
+            let accepted: Value = client.call(Method::POST, &path, Some(&json!({"event": "plan"}))).await?;
+            let id = accepted["request_id"].as_str().unwrap_or_default();
+            wait(client, id, flags.quiet).await.map(|(_, outcome)| outcome)
+        }
+        .await
+        .map_err(|e| e.to_string());
+        plans.push((env, planned));
+    }
+    crate::commands::plan_all::print(&plans, flags.json)
+}
+
 /// Follows a request until it ends and prints its outcome, as local mode prints it.
 pub(crate) async fn follow(client: &Client, id: &str, flags: &ExecFlags) -> Result<ExitCode, CliError> {
-    let id = id.to_string();
-    let interrupt = spawn_cancel_on_interrupt(client.clone(), id.clone());
-    let request = super::progress::follow(client, &id, flags.quiet).await;
+    let interrupt = spawn_cancel_on_interrupt(client.clone(), id.to_string());
+    let waited = wait(client, id, flags.quiet).await;
     interrupt.abort();
-    let request = request?;
+    let (ok, outcome) = waited?;
+    print_outcome(&outcome, flags.json)?;
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Shows a request's progress until it ends: whether it succeeded, and its outcome (an
+/// error when it ended without one).
+pub(crate) async fn wait(client: &Client, id: &str, quiet: bool) -> Result<(bool, PipelineOutcome), CliError> {
+    let request = super::progress::follow(client, id, quiet).await?;
     let state = request["state"].as_str().unwrap_or("");
-    let Some(outcome) = request.get("outcome").filter(|o| !o.is_null()).cloned() else {
+    let Some(outcome) = request.get("outcome").filter(|o| !o.is_null()) else {
         let reason = request["reason"].as_str().unwrap_or("no reason given");
         return Err(CliError::Failed(format!("request {id} ended {state}: {reason}")));
     };
-    print_outcome(&to_outcome(&outcome)?, flags.json)?;
-    let ok = state == "succeeded";
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok((state == "succeeded", to_outcome(outcome)?))
 }
 
 /// The request this one waits for, if any, as the waiting message names it.

@@ -9,6 +9,7 @@ pub mod events;
 pub mod listings;
 pub mod logs;
 pub mod progress;
+pub mod promote;
 pub mod secrets;
 pub mod states;
 
@@ -51,6 +52,8 @@ pub fn handles(command: &Command) -> bool {
             | Command::Approve(_)
             | Command::Reject(_)
             | Command::Approvals(_)
+            | Command::Promote(_)
+            | Command::Promotions(_)
             | Command::Env(_)
             | Command::Tick(_)
             | Command::Drift(_)
@@ -64,7 +67,8 @@ pub async fn dispatch(g: &Global, command: Command) -> Result<ExitCode, CliError
         Command::Up(a) => events::event(&client, g, a, terrace_model::Event::Start).await,
         Command::Down(a) => events::event(&client, g, a, terrace_model::Event::Stop).await,
         Command::Destroy(a) => events::event(&client, g, a, terrace_model::Event::Delete).await,
-        Command::Plan(a) => events::event(&client, g, a, terrace_model::Event::Plan).await,
+        Command::Plan(a) if a.all => events::plan_all(&client, g, &a.exec).await,
+        Command::Plan(a) => events::event(&client, g, a.single()?, terrace_model::Event::Plan).await,
         Command::Run(a) => match a.action {
             Some(action) => admin::run(&client, g, action).await,
             None => events::force_run(&client, g, a).await,
@@ -82,6 +86,8 @@ pub async fn dispatch(g: &Global, command: Command) -> Result<ExitCode, CliError
         Command::Env(e) => envs::env(&client, g, e).await,
         Command::Drift(a) => listings::drift(&client, g, &a).await,
         Command::State(c) => states::state(&client, g, c).await,
+        Command::Promote(a) => promote::promote(&client, g, a).await,
+        Command::Promotions(a) => promote::list(&client, g, &a).await,
         Command::Tick(_) => Err(CliError::usage(
             "a terrace server runs what is due by itself: `terrace tick` is for local mode (run it without --server)",
         )),

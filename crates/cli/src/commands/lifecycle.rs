@@ -39,9 +39,9 @@ pub enum Gate {
     Check,
     /// An approval of it was just decided.
     Approved,
-    /// A promotion redeploys a job (its approval, if any, was the promotion's); the
-    /// caller prints the outcome.
-    Redeploy,
+    /// No approval check and no outcome printed: the caller prints (a promotion's
+    /// redeploys, whose approval was the promotion's; `plan --all`'s table).
+    Quiet,
 }
 
 pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
@@ -52,6 +52,7 @@ pub async fn force_run(g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
         EventName::Delete => Event::Delete,
         EventName::Plan => Event::Plan,
         EventName::Raw => Event::Raw,
+        EventName::Redeploy => Event::Redeploy,
         EventName::Debug => return crate::commands::debug::run(g, job, env, &a.exec).await,
     };
     let saved_plan = match &a.plan {
@@ -153,7 +154,7 @@ pub(crate) async fn execute(
         }
     }
     let outcome = run(session, flags, req).await?;
-    if gate != Gate::Redeploy {
+    if gate != Gate::Quiet {
         print_outcome(&outcome, flags.json)?;
     }
     let code = if outcome.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) };

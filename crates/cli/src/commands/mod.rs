@@ -10,6 +10,7 @@ pub mod import;
 pub mod lifecycle;
 pub mod logs;
 pub mod outputs;
+pub mod plan_all;
 pub mod previews;
 pub mod promote;
 pub mod runs;

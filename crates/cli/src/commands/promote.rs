@@ -1,7 +1,7 @@
 //! `terrace promote ARTIFACT --version V | --from ENV | --previous --to ENV` and
 //! `terrace promotions`: move an environment's tag of an artifact to a version through the
-//! registry's API, record the pin, then run `start` of the jobs that consume the artifact
-//! there (seed 003's re-tag and force-new-deployment). An environment whose `approval` is
+//! registry's API, record the pin, then run the jobs that consume the artifact there (their
+//! `commands.redeploy`, else their `start`: seed 003's re-tag and force-new-deployment). An environment whose `approval` is
 //! required gets an approval first; `terrace approve` then promotes.
 
 use crate::out::{errln, outln};
@@ -86,8 +86,8 @@ pub async fn reject(s: &Session, id: PromotionId, reason: &str) -> Result<(), Cl
     Ok(())
 }
 
-/// Prints the promotion, then runs `start` of each job of the environment that consumes
-/// the artifact, one after the other.
+/// Prints the promotion, then runs each job of the environment that consumes the artifact,
+/// one after the other: its `commands.redeploy` when it has one, else its `start`.
 async fn redeploy(g: &Global, s: Session, flags: &ExecFlags, p: &PromotionRecord) -> Result<ExitCode, CliError> {
     let consumers = {
         let secrets = Default::default();
@@ -105,16 +105,23 @@ async fn redeploy(g: &Global, s: Session, flags: &ExecFlags, p: &PromotionRecord
             if consumers.is_empty() {
                 "; no job consumes it there".to_string()
             } else {
-                format!("; redeploying {}", consumers.join(", "))
+                let names: Vec<String> = consumers
+                    .iter()
+                    .map(|(job, event)| match event {
+                        Event::Redeploy => format!("{job} (its redeploy command)"),
+                        _ => job.clone(),
+                    })
+                    .collect();
+                format!("; redeploying {}", names.join(", "))
             }
         );
     }
     let mut code = ExitCode::SUCCESS;
     let mut outcomes: Vec<PipelineOutcome> = Vec::new();
-    for job in consumers {
+    for (job, event) in consumers {
         let req = Request {
             env: p.to_env.clone(),
-            event: Event::Start,
+            event,
             job: Some(job),
             raw_args: vec![],
             secrets: Default::default(),
@@ -123,7 +130,7 @@ async fn redeploy(g: &Global, s: Session, flags: &ExecFlags, p: &PromotionRecord
             origin: Default::default(),
             resume: Default::default(),
         };
-        let (c, outcome) = lifecycle::execute(session(g).await?, flags, req, Gate::Redeploy).await?;
+        let (c, outcome) = lifecycle::execute(session(g).await?, flags, req, Gate::Quiet).await?;
         if c != ExitCode::SUCCESS {
             code = c;
         }
@@ -146,8 +153,14 @@ pub async fn list(g: &Global, a: &PromotionsArgs) -> Result<ExitCode, CliError> 
     let s = session(g).await?;
     let list =
         s.store.list_promotions(&s.loaded.project.name, a.env.as_deref(), a.artifact.as_deref(), a.limit).await?;
-    if a.json {
-        outln!("{}", serde_json::to_string_pretty(&list)?);
+    let values: Vec<Value> = list.iter().map(serde_json::to_value).collect::<Result<_, _>>()?;
+    print_list(&values, a.json)
+}
+
+/// The promotions as a table (or JSON), the same in both modes.
+pub(crate) fn print_list(list: &[Value], json: bool) -> Result<ExitCode, CliError> {
+    if json {
+        outln!("{}", serde_json::to_string_pretty(list)?);
         return Ok(ExitCode::SUCCESS);
     }
     if list.is_empty() {
@@ -157,17 +170,22 @@ pub async fn list(g: &Global, a: &PromotionsArgs) -> Result<ExitCode, CliError> 
     let rows = list
         .iter()
         .map(|p| {
+            let text = |k: &str| p[k].as_str().map(str::to_string);
+            let at = text("created_at")
+                .and_then(|t| time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok())
+                .map(when)
+                .unwrap_or_else(|| "-".into());
             vec![
-                when(p.created_at),
-                p.artifact.clone(),
-                p.version.clone(),
-                format!("{} → {}", p.from_env.as_deref().unwrap_or("-"), p.to_env),
-                p.kind.to_string(),
-                p.state.to_string(),
-                p.requested_by.clone(),
-                short(p.old_digest.as_deref()),
-                short(Some(&p.digest)),
-                dash(p.reason.as_deref()),
+                at,
+                dash(text("artifact").as_deref()),
+                dash(text("version").as_deref()),
+                format!("{} → {}", text("from_env").as_deref().unwrap_or("-"), dash(text("to_env").as_deref())),
+                dash(text("kind").as_deref()),
+                dash(text("state").as_deref()),
+                dash(text("requested_by").as_deref()),
+                short(text("old_digest").as_deref()),
+                short(text("digest").as_deref()),
+                dash(text("reason").as_deref()),
             ]
         })
         .collect();

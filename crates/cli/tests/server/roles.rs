@@ -58,6 +58,13 @@ fn every_endpoint_checks_the_role() {
         ("POST", format!("/approvals/{missing_token}/reject"), None, "operator"),
         ("GET", "/deliveries".into(), None, "viewer"),
         ("GET", "/deliveries/github:none".into(), None, "viewer"),
+        (
+            "POST",
+            "/projects/shop/environments/dev/promotions".into(),
+            Some(r#"{"artifact": "software", "version": "1.0.0"}"#.into()),
+            "operator",
+        ),
+        ("GET", "/promotions?project=shop".into(), None, "viewer"),
     ];
     let anonymous = server.api(None);
     let bogus = server.api(Some("trc_not-a-real-token"));

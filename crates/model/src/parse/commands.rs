@@ -22,7 +22,7 @@ fn lifecycle_event(d: &mut Diags, word: &str, at: Pos, what: &str) -> Option<Eve
             d.error(
                 at,
                 format!(
-                    "`{e}` in {what} is not a lifecycle event: a job runs on start, stop and delete (plan and raw are reserved for the commands of IaC templates)"
+                    "`{e}` in {what} is not a lifecycle event: a job runs on start, stop and delete (plan and raw are reserved for the commands of IaC templates; `commands.redeploy` is what a promotion runs instead of start)"
                 ),
             );
             None
@@ -91,7 +91,15 @@ pub(super) fn commands(
     let mut written = Vec::new();
     for (key, value) in entries {
         let at = Pos::of(key.span());
-        let Some(event) = lifecycle_event(d, key.as_str(), at, &format!("`commands` of job `{job}`")) else { continue };
+        let event = match key.as_str() {
+            // Not an event a job subscribes to: what a promotion of an artifact it
+            // consumes runs instead of `start`.
+            "redeploy" => Event::Redeploy,
+            word => {
+                let Some(event) = lifecycle_event(d, word, at, &format!("`commands` of job `{job}`")) else { continue };
+                event
+            }
+        };
         written.push(event);
         if let Some(command) = command(d, &Slot::new(value, at, format!("`commands.{event}` of job `{job}`"))) {
             out.insert(event, command);

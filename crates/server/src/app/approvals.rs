@@ -1,16 +1,19 @@
 //! Approvals through the API: what awaits approval, one approval, and the decision on it.
 //! Approving a request's approval queues the request (the scheduler runs it); a local
-//! event's approval (made by `terrace up` on this data folder) is queued as a request.
+//! event's approval (made by `terrace up` on this data folder) is queued as a request; a
+//! promotion's moves the tag and queues its redeploys.
 
 use serde::Deserialize;
 use terrace_engine::approvals::{self, ApprovalError, PipelineSubject};
 use terrace_engine::approved_plans;
+use terrace_engine::promote::PromotionSubject;
 use terrace_store::Origin;
 use terrace_store::control::{NewRequest, RequestId, Role};
-use terrace_store::{ApprovalFilter, ApprovalState, Decision, SubjectKind};
+use terrace_store::{ApprovalFilter, ApprovalState, Decision, PromotionState, SubjectKind};
 
 use super::access::clip;
 use super::events::check_limit;
+use super::promotions;
 use super::views::ApprovalView;
 use super::{App, AppError, AppResult, Caller, projects};
 
@@ -154,6 +157,21 @@ pub async fn decide(
             .await?;
         if let Some(r) = queued {
             app.store.set_approval_outcome(decided.id, &serde_json::json!({ "request_id": r.id })).await?;
+        }
+    }
+    if decided.subject_kind == SubjectKind::Promotion {
+        let subject: PromotionSubject = serde_json::from_value(decided.subject.clone())
+            .map_err(|e| AppError::internal(format!("approval {}: unreadable subject: {e}", decided.id)))?;
+        match decision {
+            Decision::Approve => {
+                let done = promotions::run_approved(app, subject.promotion_id, &decided.requested_by).await?;
+                let outcome = serde_json::json!({ "promotion": subject.promotion_id, "request_ids": done.request_ids });
+                app.store.set_approval_outcome(decided.id, &outcome).await?;
+            }
+            Decision::Reject => {
+                let reason = format!("rejected by {}", caller.actor());
+                app.store.set_promotion_state(subject.promotion_id, PromotionState::Rejected, Some(&reason)).await?;
+            }
         }
     }
     app.wake_scheduler.notify_one();

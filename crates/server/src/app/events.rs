@@ -24,7 +24,7 @@ const MAX_ARG_LEN: usize = 4096;
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventBody {
-    /// start, stop, delete, plan or raw.
+    /// start, stop, delete, plan, raw or redeploy (a job's `commands.redeploy`).
     #[schema(example = "start")]
     pub event: String,
     /// Force-run only this job (required for raw).
@@ -43,7 +43,10 @@ pub struct EventBody {
 
 fn parse_event(text: &str) -> AppResult<Event> {
     text.parse::<Event>().map_err(|_| {
-        AppError::bad("event", format!("unknown event `{}`: expected start, stop, delete, plan or raw", clip(text)))
+        AppError::bad(
+            "event",
+            format!("unknown event `{}`: expected start, stop, delete, plan, raw or redeploy", clip(text)),
+        )
     })
 }
 

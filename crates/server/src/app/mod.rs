@@ -12,6 +12,7 @@ pub mod git_projects;
 pub mod hooks;
 pub mod previews;
 pub mod projects;
+pub mod promotions;
 pub mod recent;
 pub mod runs;
 pub mod secrets;

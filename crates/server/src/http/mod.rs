@@ -31,7 +31,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
     info(title = "Terrace API", description = "Environments and their infrastructure-as-code lifecycle jobs. \
         Every endpoint takes `Authorization: Bearer <token>`; errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`."),
     modifiers(&BearerAuth),
-    tags((name = "projects"), (name = "environments"), (name = "events"), (name = "runs"), (name = "secrets"), (name = "states"), (name = "tokens"), (name = "approvals"), (name = "previews"), (name = "deliveries"))
+    tags((name = "projects"), (name = "environments"), (name = "events"), (name = "runs"), (name = "secrets"), (name = "states"), (name = "tokens"), (name = "approvals"), (name = "previews"), (name = "deliveries"), (name = "promotions"))
 )]
 struct ApiDoc;
 

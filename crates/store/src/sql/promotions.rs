@@ -139,15 +139,26 @@ pub(super) async fn set_state(
 /// The promotion's successful end: its state, the environment's pin (the one it replaces
 /// becomes the previous), an audit entry and an entry of the environment's history.
 pub(super) async fn finish(s: &SqlStore, id: PromotionId, env: EnvironmentId, message: &str) -> Result<()> {
-    let p = get(s, id).await?.ok_or_else(|| StoreError::not_found("promotion", id))?;
+    let mut p = get(s, id).await?.ok_or_else(|| StoreError::not_found("promotion", id))?;
+    // What it replaces is the pin as it is now (the caller holds the environment's
+    // promotion lock), not as it was when the promotion was asked for: another promotion
+    // may have finished in between.
+    let current = pins(s, &p.project, &p.to_env).await?.into_iter().find(|pin| pin.artifact == p.artifact);
+    (p.old_version, p.old_digest) = match current {
+        Some(pin) => (Some(pin.version), Some(pin.digest)),
+        None => (None, None),
+    };
     let now = now_db()?;
     let mut tx = Tx::new();
     tx.one(
         Stmt::new(
             T,
-            "UPDATE promotions SET state = 'done', reason = NULL, finished_at = $1 WHERE id = $2 AND state = 'started'",
+            "UPDATE promotions SET state = 'done', reason = NULL, finished_at = $1, old_version = $2, old_digest = $3 \
+             WHERE id = $4 AND state = 'started'",
         )
         .bind(now)
+        .bind(p.old_version.as_deref())
+        .bind(p.old_digest.as_deref())
         .bind(text(id))
         .doing(format!("finish promotion {id}")),
         move || StoreError::Invalid(format!("promotion {id} is not started")),

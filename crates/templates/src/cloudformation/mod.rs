@@ -42,7 +42,8 @@ pub(crate) async fn run(ctx: &JobContext<'_>, runner: &mut dyn StepRunner) -> Re
             "the cloudformation template has no `plan` (change sets are not supported yet)",
             None,
         )),
-        Event::Stop => Ok(Outcome::ok()),
+        // Redeploy without `commands.redeploy` is answered in `crate::run`.
+        Event::Stop | Event::Redeploy => Ok(Outcome::ok()),
     }
 }
 

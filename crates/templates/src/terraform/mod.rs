@@ -55,7 +55,8 @@ pub(crate) async fn run(ctx: &JobContext<'_>, runner: &mut dyn StepRunner) -> Re
         Event::Delete => tf.destroy(runner).await,
         Event::Plan => tf.plan_only(runner).await,
         Event::Raw => tf.raw(runner).await,
-        Event::Stop => Ok(Outcome::ok()),
+        // Redeploy without `commands.redeploy` is answered in `crate::run`.
+        Event::Stop | Event::Redeploy => Ok(Outcome::ok()),
     }
 }
 

@@ -7,6 +7,7 @@ mod events;
 mod logs;
 mod previews;
 mod projects;
+mod promotions;
 mod runs;
 mod secrets;
 mod states;
@@ -31,4 +32,5 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .merge(approvals::routes())
         .merge(previews::routes())
         .merge(deliveries::routes())
+        .merge(promotions::routes())
 }
