@@ -14,6 +14,10 @@ use terrace_store::{EnvironmentRecord, NewRuntimeEnvironment, RuntimeDef, Store,
 
 use crate::error::EngineError;
 
+/// The origin of a pull request's preview environment (`previews:` of terrace.yaml):
+/// every job of it skips a `start` whose inputs did not change.
+pub const PREVIEW_ORIGIN: &str = "preview";
+
 /// Adds the project's runtime environments from the store to `project` (a name the file
 /// declares stays as declared) and returns their records.
 pub async fn load(project: &mut Project, store: &dyn Store) -> Result<Vec<EnvironmentRecord>, EngineError> {
@@ -25,8 +29,13 @@ pub async fn load(project: &mut Project, store: &dyn Store) -> Result<Vec<Enviro
 /// Adds these runtime environments (records read with `Store::runtime_environments`).
 pub fn add(project: &mut Project, records: &[EnvironmentRecord]) {
     for r in records {
-        if let Some(def) = &r.runtime {
-            project.add_runtime_environment(&r.name, &def.base, &def.variables);
+        if let Some(def) = &r.runtime
+            && project.add_runtime_environment(&r.name, &def.base, &def.variables)
+            && def.origin == PREVIEW_ORIGIN
+            && let Some(env) = project.environments.get_mut(&r.name)
+        {
+            // A push to a pull request re-runs only the jobs whose inputs changed.
+            env.skip_unchanged = true;
         }
     }
 }

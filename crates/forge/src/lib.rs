@@ -7,8 +7,8 @@ mod event;
 pub mod webhook;
 
 pub use api::{
-    ApiError, ApiOptions, COMMENT_MARKER, Comment, CommitStatus, ForgeClient, GitHub, GitLab, PrState, StatusState,
-    Token,
+    ApiError, ApiOptions, COMMENT_MARKER, Comment, CommitStatus, ForgeClient, GitHub, GitLab, PREVIEW_COMMENT_MARKER,
+    PrState, StatusState, Token,
 };
 pub use event::{Delivery, Event, Forge, PullRequest, PullRequestAction, PullRequestEvent, Push, Repository};
 pub use webhook::WebhookError;

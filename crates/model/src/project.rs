@@ -104,6 +104,10 @@ pub struct EnvironmentDef {
     pub ttl: Option<Ttl>,
     /// When to check for drift: a scheduled plan that marks the environment drifted.
     pub drift: Option<CronSchedule>,
+    /// Every job's `start` is skipped when its inputs are those of its last successful
+    /// start, as if each had `skip_unchanged: true` (a preview: a push re-runs only the
+    /// jobs whose inputs changed). Not a key of the file: set on runtime environments.
+    pub skip_unchanged: bool,
 }
 
 /// An environment's time to live, as declared (`72h`) and as a duration.
@@ -359,6 +363,7 @@ impl Project {
         let env_def = self.environment(env);
         let inputs = env_def.map(|e| &e.inputs);
         let executor = env_def.and_then(|e| e.executor.clone()).or_else(|| self.executor.clone());
+        let skip_unchanged = env_def.is_some_and(|e| e.skip_unchanged);
         self.jobs
             .iter()
             .filter(|(_, job)| job.runs_in(env))
@@ -370,6 +375,7 @@ impl Project {
                 if job.executor.is_none() {
                     job.executor = executor.clone();
                 }
+                job.skip_unchanged |= skip_unchanged;
                 (name.clone(), job)
             })
             .collect()

@@ -10,6 +10,7 @@ pub mod gitops;
 pub mod http;
 pub mod import;
 pub mod metrics;
+pub mod previews;
 pub mod scheduler;
 pub mod state_backend;
 
@@ -49,6 +50,9 @@ pub enum ServerError {
         source: std::io::Error,
     },
 }
+
+/// How often the forge is asked whether pull requests with a preview are still open.
+const PREVIEW_SWEEP: Duration = Duration::from_secs(300);
 
 /// Runs the server until `shutdown` resolves, then stops claiming, lets running
 /// requests finish within the grace period, and returns.
@@ -120,6 +124,12 @@ pub async fn serve(
         gitops::handlers(),
         stop.clone(),
     ));
+    let previews = tokio::spawn(previews::run(
+        app.clone(),
+        config.poll.max(Duration::from_millis(500)),
+        PREVIEW_SWEEP,
+        stop.clone(),
+    ));
     let stop_serving = CancellationToken::new();
     let graceful = {
         let (app, stop, stop_serving) = (app.clone(), stop.clone(), stop_serving.clone());
@@ -143,6 +153,7 @@ pub async fn serve(
     let _ = scheduler.await;
     let _ = timed.await;
     let _ = deliveries.await;
+    let _ = previews.await;
     if let Some(wakeups) = wakeups {
         let _ = wakeups.await;
     }

@@ -42,6 +42,14 @@ pub trait Store: crate::state::StateStore + Send + Sync {
     /// pins of the environment it was made from; `StoreError::Conflict` when the project
     /// already has an environment record of that name.
     async fn create_runtime_environment(&self, env: &NewRuntimeEnvironment) -> Result<EnvironmentRecord>;
+    /// Replaces the variable overrides of an environment created at run time (a
+    /// preview's new head); `NotFound` when it has no runtime definition.
+    async fn set_runtime_variables(
+        &self,
+        project: &str,
+        name: &str,
+        variables: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()>;
     /// The project's environments created at run time, in name order.
     async fn runtime_environments(&self, project: &str) -> Result<Vec<EnvironmentRecord>>;
 

@@ -74,8 +74,14 @@ fn previews_are_listed_with_their_pull_request_state_age_and_ttl() {
 
     let token = f.token("viewer", "ci");
     let server = f.start(&[]);
-    let api = server.api(Some(&token)).ok("GET", "/projects/shop/previews", None);
-    assert_eq!(api["items"].as_array().unwrap().len(), 2, "{api}");
+    // The server deploys them (their class copies `preview`): once both run, both modes
+    // list the same.
+    eventually(std::time::Duration::from_secs(120), "both previews running", || {
+        let api = server.api(Some(&token)).ok("GET", "/projects/shop/previews", None);
+        let items = api["items"].as_array().cloned().unwrap_or_default();
+        (items.len() == 2 && items.iter().all(|p| p["state"] == "running")).then_some(())
+    });
+    let local: Vec<Value> = serde_json::from_str(&terrace(&f, None, &["preview", "list", "--json"])).unwrap();
     let client: Vec<Value> =
         serde_json::from_str(&terrace(&f, Some((&server, &token)), &["preview", "list", "--json"])).unwrap();
     let strip = |v: &[Value]| -> Vec<Value> {

@@ -32,11 +32,23 @@ impl GitHub {
     /// when one carries the marker. A create whose answer was lost is found on retry,
     /// not made twice.
     pub async fn upsert_comment(&self, repository: &str, number: u64, body: &str) -> Result<Comment, ApiError> {
+        self.upsert_marked(repository, number, COMMENT_MARKER, body).await
+    }
+
+    /// [`GitHub::upsert_comment`] for the comment that carries `marker` (a hidden HTML
+    /// comment): one comment per marker, so plans and previews each keep their own.
+    pub async fn upsert_marked(
+        &self,
+        repository: &str,
+        number: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<Comment, ApiError> {
         let (owner, repo) = self.split(repository)?;
-        let body = json!({ "body": marked(body) });
+        let body = json!({ "body": marked(marker, body) });
         let mut attempt = 0;
         loop {
-            let result = match self.find_comment(owner, repo, number).await? {
+            let result = match self.find_comment(owner, repo, number, marker).await? {
                 Some(id) => {
                     let url = self.http.url(&["repos", owner, repo, "issues", "comments", &id.to_string()]);
                     self.http
@@ -98,13 +110,13 @@ impl GitHub {
         })
     }
 
-    async fn find_comment(&self, owner: &str, repo: &str, number: u64) -> Result<Option<u64>, ApiError> {
+    async fn find_comment(&self, owner: &str, repo: &str, number: u64, marker: &str) -> Result<Option<u64>, ApiError> {
         let mut url = self.http.url(&["repos", owner, repo, "issues", &number.to_string(), "comments"]);
         url.query_pairs_mut().append_pair("per_page", "100");
         for _ in 0..MAX_PAGES {
             let answer = self.http.get(url.clone()).await?;
             let comments = answer.body.as_array().ok_or_else(|| self.decode(&url, "comments are not a list"))?;
-            let ours = comments.iter().find(|c| c["body"].as_str().is_some_and(|b| b.contains(COMMENT_MARKER)));
+            let ours = comments.iter().find(|c| c["body"].as_str().is_some_and(|b| b.contains(marker)));
             if let Some(comment) = ours {
                 return Ok(Some(comment["id"].as_u64().ok_or_else(|| self.decode(&url, "a comment has no id"))?));
             }

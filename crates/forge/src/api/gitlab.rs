@@ -31,12 +31,18 @@ impl GitLab {
     /// Creates Terrace's note on merge request `iid` of `project`, or edits the one that
     /// carries the marker. A create whose answer was lost is found on retry, not made twice.
     pub async fn upsert_comment(&self, project: &str, iid: u64, body: &str) -> Result<Comment, ApiError> {
+        self.upsert_marked(project, iid, COMMENT_MARKER, body).await
+    }
+
+    /// [`GitLab::upsert_comment`] for the note that carries `marker` (a hidden HTML
+    /// comment): one note per marker, so plans and previews each keep their own.
+    pub async fn upsert_marked(&self, project: &str, iid: u64, marker: &str, body: &str) -> Result<Comment, ApiError> {
         check_project(project)?;
-        let body = json!({ "body": marked(body) });
+        let body = json!({ "body": marked(marker, body) });
         let notes = ["projects", project, "merge_requests", &iid.to_string(), "notes"];
         let mut attempt = 0;
         loop {
-            let result = match self.find_note(&notes).await? {
+            let result = match self.find_note(&notes, marker).await? {
                 Some(id) => {
                     let url = self.http.url(&[&notes[..], &[id.to_string().as_str()]].concat());
                     self.http
@@ -111,7 +117,7 @@ impl GitLab {
         })
     }
 
-    async fn find_note(&self, notes: &[&str]) -> Result<Option<u64>, ApiError> {
+    async fn find_note(&self, notes: &[&str], marker: &str) -> Result<Option<u64>, ApiError> {
         let mut page = "1".to_string();
         for _ in 0..MAX_PAGES {
             let mut url = self.http.url(notes);
@@ -123,7 +129,7 @@ impl GitLab {
             let answer = self.http.get(url.clone()).await?;
             let list = answer.body.as_array().ok_or_else(|| decode(&url, "notes are not a list"))?;
             let ours = list.iter().find(|n| {
-                n["system"].as_bool() != Some(true) && n["body"].as_str().is_some_and(|b| b.contains(COMMENT_MARKER))
+                n["system"].as_bool() != Some(true) && n["body"].as_str().is_some_and(|b| b.contains(marker))
             });
             if let Some(note) = ours {
                 return Ok(Some(note["id"].as_u64().ok_or_else(|| decode(&url, "a note has no id"))?));

@@ -16,6 +16,8 @@ use crate::event::Forge;
 
 /// The hidden line that marks Terrace's own comment on a pull request.
 pub const COMMENT_MARKER: &str = "<!-- terrace:pr-comment -->";
+/// The hidden line that marks the comment of a pull request's preview environment.
+pub const PREVIEW_COMMENT_MARKER: &str = "<!-- terrace:preview-comment -->";
 
 /// An API token: `Debug` shows `***`, and there is no `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -171,9 +173,20 @@ impl ForgeClient {
     /// Creates or edits Terrace's one comment on pull request `number` of `repository`
     /// (`OWNER/REPO`, or GitLab's `GROUP/PROJECT` path).
     pub async fn upsert_comment(&self, repository: &str, number: u64, body: &str) -> Result<Comment, ApiError> {
+        self.upsert_marked(repository, number, COMMENT_MARKER, body).await
+    }
+
+    /// The same for the comment that carries `marker` (e.g. [`PREVIEW_COMMENT_MARKER`]).
+    pub async fn upsert_marked(
+        &self,
+        repository: &str,
+        number: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<Comment, ApiError> {
         match self {
-            ForgeClient::GitHub(c) => c.upsert_comment(repository, number, body).await,
-            ForgeClient::GitLab(c) => c.upsert_comment(repository, number, body).await,
+            ForgeClient::GitHub(c) => c.upsert_marked(repository, number, marker, body).await,
+            ForgeClient::GitLab(c) => c.upsert_marked(repository, number, marker, body).await,
         }
     }
 
@@ -192,9 +205,9 @@ impl ForgeClient {
     }
 }
 
-/// `body` with the marker first, once.
-pub(crate) fn marked(body: &str) -> String {
-    if body.contains(COMMENT_MARKER) { body.to_string() } else { format!("{COMMENT_MARKER}\n{body}") }
+/// `body` with `marker` first, once.
+pub(crate) fn marked(marker: &str, body: &str) -> String {
+    if body.contains(marker) { body.to_string() } else { format!("{marker}\n{body}") }
 }
 
 /// `text` cut to `max` characters, with `…` when cut.

@@ -67,6 +67,7 @@ pub(super) fn environments(
             on_failure,
             ttl,
             drift,
+            skip_unchanged: false,
         };
         let mut inputs = Vec::new();
         if let Some((p, n)) = get(&entries, "inputs") {

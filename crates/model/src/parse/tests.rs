@@ -129,6 +129,7 @@ fn full_file_round_trips() {
                 on_failure: Default::default(),
                 ttl: None,
                 drift: None,
+                skip_unchanged: false,
             },
         )
     };

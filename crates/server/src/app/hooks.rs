@@ -52,6 +52,12 @@ pub async fn receive(app: &App, source: Source, headers: &HeaderMap, body: &[u8]
     if !acts_on(&delivery) {
         return Ok(HookAnswer { status: "ignored", delivery: delivery.id, event: summary });
     }
+    // What a pull request asks of its previews is recorded before the delivery: the
+    // record is idempotent, so a redelivery after a crash between the two does it again,
+    // and nothing twice.
+    if let Event::PullRequest(pr) = &delivery.event {
+        crate::previews::on_pull_request(app, delivery.forge, pr).await?;
+    }
     let key = delivery.dedup_key().unwrap_or_else(|| format!("{name}:body-{}", hex::encode(Sha256::digest(body))));
     let event = headers.get(event_header).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let kept =

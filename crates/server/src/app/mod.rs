@@ -70,6 +70,8 @@ pub struct App {
     pub wake_scheduler: Notify,
     /// Wakes the delivery worker when a webhook delivery is kept.
     pub wake_deliveries: Notify,
+    /// Wakes the preview reconciler (a pull request's wish changed).
+    pub wake_previews: Notify,
     /// This server, the owner of the requests and runs it holds.
     pub instance: terrace_store::Owner,
     pub metrics: Metrics,
@@ -93,6 +95,7 @@ impl App {
             settings,
             wake_scheduler: Notify::new(),
             wake_deliveries: Notify::new(),
+            wake_previews: Notify::new(),
             instance,
             metrics: Metrics::new(),
             shutdown: CancellationToken::new(),

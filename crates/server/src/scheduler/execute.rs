@@ -149,6 +149,8 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
         }
         Err(e) => tracing::error!(request = %id, error = %e, "could not record the request's end"),
     }
+    // A preview may be waiting for this request.
+    app.wake_previews.notify_one();
     app.metrics.observe_request(request.event.as_str(), state.as_str(), started.elapsed().as_secs_f64());
 }
 

@@ -163,6 +163,34 @@ pub(super) async fn create_runtime(s: &SqlStore, env: &NewRuntimeEnvironment) ->
     from_row(row)
 }
 
+/// Replaces the variable overrides of an environment defined at run time (a preview's
+/// new head); not found when it has no runtime definition.
+pub(super) async fn set_runtime_variables(
+    s: &SqlStore,
+    project: &str,
+    name: &str,
+    variables: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    let text =
+        serde_json::to_string(variables).map_err(|e| StoreError::Invalid(format!("environment variables: {e}")))?;
+    let mut tx = Tx::new();
+    let missing = format!("{project}/{name}");
+    tx.one(
+        Stmt::new(
+            T,
+            "UPDATE environments SET variables = $1, updated_at = $2 \
+             WHERE project = $3 AND name = $4 AND origin IS NOT NULL",
+        )
+        .bind(text)
+        .bind(now_db()?)
+        .bind(project)
+        .bind(name)
+        .doing(format!("set the variables of {project}/{name}")),
+        move || StoreError::not_found("runtime environment", missing),
+    );
+    s.db.write(tx).await.map(drop)
+}
+
 /// The project's environments defined at run time, in name order.
 pub(super) async fn runtime(s: &SqlStore, project: &str) -> Result<Vec<EnvironmentRecord>> {
     let stmt = Stmt::new(

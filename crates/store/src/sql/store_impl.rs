@@ -26,6 +26,14 @@ impl Store for SqlStore {
     async fn create_runtime_environment(&self, env: &NewRuntimeEnvironment) -> Result<EnvironmentRecord> {
         environments::create_runtime(self, env).await
     }
+    async fn set_runtime_variables(
+        &self,
+        project: &str,
+        name: &str,
+        variables: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()> {
+        environments::set_runtime_variables(self, project, name, variables).await
+    }
     async fn runtime_environments(&self, project: &str) -> Result<Vec<EnvironmentRecord>> {
         environments::runtime(self, project).await
     }

@@ -183,6 +183,14 @@ async fn runtime_environments_keep_their_definition_and_copy_pins(f: Fixture) {
     f.store.create_runtime_environment(&pr).await.unwrap();
     let listed: Vec<String> = f.store.runtime_environments("shop").await.unwrap().into_iter().map(|e| e.name).collect();
     assert_eq!(listed, ["dev-2", "pr-7"], "declared records are not runtime ones");
+
+    // A preview's push replaces its variable overrides; a declared record has none to replace.
+    let vars = std::collections::BTreeMap::from([("CODE_VERSION".to_string(), "b2".to_string())]);
+    f.store.set_runtime_variables("shop", "pr-7", &vars).await.unwrap();
+    let got = f.store.get_environment("shop", "pr-7").await.unwrap().unwrap();
+    assert_eq!(got.runtime.unwrap().variables, vars);
+    let declared = f.store.set_runtime_variables("shop", "dev", &vars).await.unwrap_err();
+    assert!(matches!(declared, StoreError::NotFound { .. }), "{declared}");
     assert!(f.store.runtime_environments("blog").await.unwrap().is_empty());
 
     // Deleting the record deletes the definition: the name is free again.
