@@ -15,6 +15,7 @@ mod expiries;
 mod fence;
 mod log_files;
 mod logs;
+mod notifications;
 mod outputs;
 mod previews;
 mod projects;
