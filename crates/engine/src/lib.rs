@@ -16,6 +16,7 @@ mod git_source;
 mod job_run;
 mod lease;
 mod locate;
+pub mod notify;
 mod on_failure;
 mod orphans;
 mod outputs;

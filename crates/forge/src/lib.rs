@@ -4,6 +4,7 @@
 
 pub mod api;
 mod event;
+pub mod notify;
 pub mod webhook;
 
 pub use api::{

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod ids;
 pub mod log;
 pub mod names;
+pub mod notify;
 pub mod output;
 pub mod parse;
 pub mod preview;

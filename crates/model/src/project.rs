@@ -30,6 +30,8 @@ pub struct Project {
     pub artifacts: IndexMap<String, ArtifactDef>,
     /// Preview classes: pull requests of a repository open environments copied from one.
     pub previews: IndexMap<String, crate::preview::PreviewDef>,
+    /// Where Terrace reports what happened (Slack, webhooks), and which kinds.
+    pub notifications: IndexMap<String, crate::notify::NotificationDef>,
 }
 
 /// One artifact of `artifacts:`.

@@ -51,9 +51,27 @@ pub fn json_schema() -> Value {
                 "type": ["object", "null"],
                 "propertyNames": { "pattern": RESOURCE_NAME, "maxLength": 63 },
                 "additionalProperties": { "$ref": "#/$defs/preview" }
+            },
+            "notifications": {
+                "description": "Where Terrace reports what happened, by name: a Slack incoming webhook (`slack`) or a generic webhook (`webhook`, a JSON body signed with HMAC-SHA256 under `secret`), for the kinds in `on`. Deliveries are retried with backoff; a failing endpoint never fails a run.",
+                "type": ["object", "null"],
+                "propertyNames": { "pattern": RESOURCE_NAME, "maxLength": 63 },
+                "additionalProperties": { "$ref": "#/$defs/notification" }
             }
         },
         "$defs": {
+            "notification": {
+                "description": "One endpoint: exactly one of `slack` and `webhook`.",
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "slack": { "description": "The Slack incoming webhook URL; it holds a token, so write `${secret:NAME}` (set with `terrace secret set NAME --env ENV`).", "type": "string" },
+                    "webhook": { "description": "An http(s) URL (or `${secret:NAME}`) that receives each notification as a JSON POST.", "type": "string" },
+                    "secret": { "description": "`${secret:NAME}`: the key of the body's HMAC-SHA256, sent as `X-Terrace-Signature: sha256=<hex>` (webhook only).", "type": "string", "pattern": "^\\$\\{secret:[A-Za-z0-9_]+\\}$" },
+                    "on": { "description": "The kinds it receives (default: all).", "type": "array", "uniqueItems": true, "items": { "enum": crate::notify::NotifyKind::NAMES } },
+                    "environments": { "description": "Only events of these environments (default: all).", "type": "array", "uniqueItems": true, "items": { "type": "string" } }
+                }
+            },
             "variables": {
                 "description": "Variables by name. A value may reference `${outputs.JOB.NAME}` (an output of a job this job depends on, directly or not), `${NAME}` (another variable the job sees, or a built-in), `${secret:NAME}` (a secret of the store) and `${env:NAME}` (the invoking shell; on a server only the names its `allow_env` lists); `$${` is a literal `${`. A value that uses a secret or a sensitive output is itself secret.",
                 "type": ["object", "null"],
@@ -353,6 +371,7 @@ mod tests {
         assert_eq!(keys(&s["$defs"]["artifact"]), crate::parse::ARTIFACT_KEYS);
         assert_eq!(keys(&s["$defs"]["preview"]), crate::parse::PREVIEW_KEYS);
         assert_eq!(keys(&s["$defs"]["preview"]["properties"]["labels"]), crate::parse::LABEL_KEYS);
+        assert_eq!(keys(&s["$defs"]["notification"]), crate::parse::NOTIFICATION_KEYS);
         assert_eq!(keys(&s["$defs"]["variable"]["anyOf"][1]), VARIABLE_KEYS);
         assert_eq!(keys(&s["$defs"]["job"]["properties"]["commands"]), ["start", "stop", "delete", "redeploy"]);
         assert_eq!(

@@ -117,6 +117,8 @@ pub async fn serve(
         .is_postgres()
         .then(|| tokio::spawn(scheduler::listen_for_wakeups(store.0.clone(), app.clone(), config.poll, stop.clone())));
     let timed = tokio::spawn(scheduler::timed::run(app.clone(), config.poll.max(Duration::from_secs(1)), stop.clone()));
+    let notifier =
+        tokio::spawn(scheduler::notify::run(app.clone(), config.poll.max(Duration::from_secs(1)), stop.clone()));
     let scheduler = tokio::spawn(scheduler::run(app.clone(), sched_cfg, stop.clone()));
     let deliveries = tokio::spawn(gitops::worker::run(
         app.clone(),
@@ -154,6 +156,7 @@ pub async fn serve(
     let _ = timed.await;
     let _ = deliveries.await;
     let _ = previews.await;
+    let _ = notifier.await;
     if let Some(wakeups) = wakeups {
         let _ = wakeups.await;
     }

@@ -39,6 +39,6 @@ pub use sql::{PgConnectOptions, REQUESTS_CHANNEL, RequestWakeups, SqlStore};
 pub use state::{NewPlan, SavedPlan, StateKey, StateLock, StateStore, StateVersion};
 pub use store::{Result, Store};
 pub use timed::{
-    DriftCheckId, DriftCheckRecord, DriftState, DriftedResource, ExpiryRecord, ScheduleKind, ScheduleRecord,
-    ScheduleStore,
+    DriftCheckId, DriftCheckRecord, DriftState, DriftedResource, ExpiryRecord, NewNotification, NotificationId,
+    NotificationRecord, ScheduleKind, ScheduleRecord, ScheduleStore,
 };

@@ -156,6 +156,42 @@ pub struct DriftCheckRecord {
     pub checked_at: OffsetDateTime,
 }
 
+terrace_model::typed_id!(NotificationId, "a notification");
+
+/// A notification to queue for one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewNotification {
+    pub id: NotificationId,
+    pub project: String,
+    /// Its kind (`run_failed`, `drift`, `ttl_warning`, ...).
+    pub kind: String,
+    /// The endpoint's name under `notifications:`; its URL and secret are read at delivery.
+    pub endpoint: String,
+    /// The message, as the JSON a webhook receives (no secret in it).
+    pub body: String,
+}
+
+/// A notification in the outbox.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct NotificationRecord {
+    pub id: NotificationId,
+    pub project: String,
+    pub kind: String,
+    pub endpoint: String,
+    #[serde(skip)]
+    pub body: String,
+    /// `pending`, `delivered` or `failed` (out of attempts).
+    pub state: String,
+    pub attempts: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_at: OffsetDateTime,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub delivered_at: Option<OffsetDateTime>,
+}
+
 #[async_trait]
 pub trait ScheduleStore: Send + Sync {
     // ---- ephemeral environments ----
@@ -206,4 +242,27 @@ pub trait ScheduleStore: Send + Sync {
     async fn record_drift_check(&self, check: &DriftCheckRecord) -> Result<()>;
     /// The drift checks of an environment, newest first, at most `limit`.
     async fn drift_checks(&self, project: &str, env: &str, limit: u32) -> Result<Vec<DriftCheckRecord>>;
+
+    // ---- the notification outbox ----
+    async fn enqueue_notifications(&self, items: &[NewNotification], now: OffsetDateTime) -> Result<()>;
+    /// `project`'s pending notifications due at `now` that no live sender holds, at most `limit`, each
+    /// now held by `owner` until `lease_until`.
+    async fn claim_notifications(
+        &self,
+        project: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>>;
+    /// Ends a delivery `owner` held: `Ok(at)` delivered; `Err((why, Some(at)))` tried
+    /// again at `at`; `Err((why, None))` given up. False when `owner` no longer held it.
+    async fn finish_notification(
+        &self,
+        id: NotificationId,
+        owner: &str,
+        outcome: std::result::Result<OffsetDateTime, (String, Option<OffsetDateTime>)>,
+    ) -> Result<bool>;
+    /// The newest notifications of `project`, at most `limit`.
+    async fn notifications_of(&self, project: &str, limit: u32) -> Result<Vec<NotificationRecord>>;
 }

@@ -119,6 +119,7 @@ pub(crate) async fn execute(
         let project = &session.loaded.project.name;
         if let Some(mut new) = subject.approval(project, &req.env, policy, &local_actor()) {
             let control = session.control.clone();
+            let (notify_project, notify_timed) = (session.loaded.project.clone(), session.timed.clone());
             if planned_start(&session.loaded.project, &req.env, req.event, req.job.as_deref()) {
                 // Plan first, at the commit the start is pinned to: the approval is on
                 // these saved plans, and approving it applies exactly them.
@@ -149,6 +150,13 @@ pub(crate) async fn execute(
                 new.subject = serde_json::to_value(&subject)?;
             }
             let approval = control.create_approval(new).await?;
+            let notice = terrace_engine::notify::approval_notice(
+                &notify_project.name,
+                &req.env,
+                &approval.short(),
+                &approval.summary,
+            );
+            queue_notice(&notify_project, notify_timed.as_ref(), &notice).await;
             crate::commands::approvals::print_awaiting(&approval, flags.json)?;
             return Ok((ExitCode::SUCCESS, None));
         }
@@ -165,6 +173,7 @@ pub(crate) async fn execute(
 async fn run(session: Session, flags: &ExecFlags, mut req: Request) -> Result<PipelineOutcome, CliError> {
     req.secrets = session.secrets(&req.env).await?;
     let control = session.control.clone();
+    let (project, timed) = (session.loaded.project.clone(), session.timed.clone());
     let engine = session.engine(flags);
     let observer = progress::observer(flags.quiet);
     let cancel = CancellationToken::new();
@@ -201,7 +210,22 @@ async fn run(session: Session, flags: &ExecFlags, mut req: Request) -> Result<Pi
         let (target, detail) = follow.audit_entry(&outcome);
         control.audit(&local_actor(), "pipeline.on_failure", &target, Some(&detail)).await?;
     }
+    for notice in terrace_engine::notify::outcome_notices(&project.name, &outcome) {
+        queue_notice(&project, timed.as_ref(), &notice).await;
+    }
     Ok(outcome)
+}
+
+/// Queues a notification (local mode: `terrace tick` delivers it); a failure is only a warning.
+async fn queue_notice(
+    project: &terrace_model::Project,
+    timed: &dyn terrace_store::ScheduleStore,
+    notice: &terrace_engine::notify::Notice,
+) {
+    let now = time::OffsetDateTime::now_utc();
+    if let Err(e) = terrace_engine::notify::emit(project, timed, notice, now).await {
+        errln!("warning: could not queue the `{}` notification: {e}", notice.kind);
+    }
 }
 
 /// First Ctrl-C or SIGTERM: stop the jobs gracefully. Second: leave at once.

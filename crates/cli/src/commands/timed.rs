@@ -5,6 +5,7 @@ use crate::out::{errln, outln};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use terrace_engine::notify;
 use terrace_engine::timed::{Clock, Due, drift, schedule, ttl};
 use terrace_engine::{EngineError, Origin, Request, SecretValues};
 use tokio_util::sync::CancellationToken;
@@ -107,13 +108,26 @@ pub async fn tick(g: &Global, a: &JsonFlag) -> Result<ExitCode, CliError> {
     for due in ttl.destroys.into_iter().chain(cron).chain(checks) {
         let check = drift::is_check(Some(&due.command));
         let (mut r, outcome) = run(&mut engine, control.as_ref(), due).await?;
+        if let Some(Ok(o)) = &outcome {
+            for notice in notify::outcome_notices(&project.name, o) {
+                notify::emit(&project, timed.as_ref(), &notice, now).await?;
+            }
+        }
         if check && let Some(outcome) = outcome {
             let found = outcome.as_ref().map_err(String::as_str);
-            let c = drift::record(store.as_ref(), timed.as_ref(), &project.name, &r.environment, found, now).await?;
+            let c = drift::record(store.as_ref(), timed.as_ref(), &project, &r.environment, found, now).await?;
             r.drift = Some(c.state.to_string());
             errln!("{}: {}", r.environment, drift::describe(&c));
         }
         ran.push(r);
+    }
+    // The outbox last: what this tick queued goes out now; a failing endpoint waits its backoff.
+    let sender = terrace_server::scheduler::notify::HttpSender::default();
+    let owner = format!("local:{}", std::process::id());
+    let lease = std::time::Duration::from_secs(120);
+    let sent = notify::deliver(&project, timed.as_ref(), control.as_ref(), &sender, &owner, now, lease).await?;
+    for d in sent.iter().filter(|d| d.error.is_some()) {
+        errln!("notification `{}` ({}) not delivered: {}", d.endpoint, d.kind, d.error.as_deref().unwrap_or("?"));
     }
     let failed = ran.iter().any(|r| r.state == "failed");
     if a.json {
@@ -122,7 +136,8 @@ pub async fn tick(g: &Global, a: &JsonFlag) -> Result<ExitCode, CliError> {
             .iter()
             .map(|w| serde_json::json!({"environment": w.environment, "destroy_at": w.expires_at.to_string()}))
             .collect();
-        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({"ran": ran, "warned": warned}))?);
+        let out = serde_json::json!({"ran": ran, "warned": warned, "notifications": sent});
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else if ran.is_empty() {
         outln!("nothing due");
     } else {

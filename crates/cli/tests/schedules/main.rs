@@ -13,4 +13,6 @@ mod tools;
 mod cron;
 mod drift;
 mod inputs;
+mod listener;
+mod notify;
 mod ttl;

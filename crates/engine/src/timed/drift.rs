@@ -14,7 +14,9 @@ use time::OffsetDateTime;
 
 use super::Due;
 use super::schedule::{deployed, first};
+use crate::notify::{self, Notice};
 use crate::{EngineError, PipelineOutcome};
+use terrace_model::notify::NotifyKind;
 
 /// The trigger and pipeline command of a drift check's runs.
 pub const TRIGGER: &str = "drift";
@@ -120,11 +122,12 @@ fn drifted_resources(outcome: &PipelineOutcome) -> Vec<DriftedResource> {
 pub async fn record(
     store: &dyn Store,
     timed: &dyn ScheduleStore,
-    project: &str,
+    def: &Project,
     env: &str,
     outcome: Result<&PipelineOutcome, &str>,
     now: OffsetDateTime,
 ) -> Result<DriftCheckRecord, EngineError> {
+    let project = def.name.as_str();
     let (state, resources, run_ids, reason) = match outcome {
         Err(why) => (DriftState::Failed, vec![], vec![], Some(why.to_string())),
         Ok(o) => {
@@ -153,6 +156,15 @@ pub async fn record(
     timed.record_drift_check(&check).await?;
     if let Some(record) = store.get_environment(project, env).await? {
         store.record_event(record.id, None, "drift", &describe(&check)).await?;
+    }
+    if check.state == DriftState::Drifted {
+        let notice = Notice {
+            kind: NotifyKind::Drift,
+            environment: env.to_string(),
+            text: format!("{project}/{env}: {}", describe(&check)),
+            detail: serde_json::json!({"resources": check.resources, "run_ids": check.run_ids, "check_id": check.id}),
+        };
+        notify::emit(def, timed, &notice, now).await?;
     }
     Ok(check)
 }

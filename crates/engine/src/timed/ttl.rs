@@ -12,6 +12,8 @@ use time::OffsetDateTime;
 
 use super::Due;
 use crate::EngineError;
+use crate::notify::{self, Notice};
+use terrace_model::notify::NotifyKind;
 
 /// The longest time a warning goes out before the destroy.
 const MAX_WARNING: Duration = Duration::from_secs(3600);
@@ -87,6 +89,13 @@ pub async fn tick(
                 let left = humantime::format_duration(Duration::try_from(e.expires_at - now).unwrap_or_default());
                 let message = format!("time to live ends in {left}: the environment will be destroyed then");
                 store.record_event(env.id, None, "ttl", &message).await?;
+                let notice = Notice {
+                    kind: NotifyKind::TtlWarning,
+                    environment: e.environment.clone(),
+                    text: format!("{}/{}: {message} ({} UTC)", e.project, e.environment, e.expires_at),
+                    detail: serde_json::json!({"destroy_at": e.expires_at.unix_timestamp(), "ttl": humantime::format_duration(ttl).to_string()}),
+                };
+                notify::emit(project, timed, &notice, now).await?;
                 out.warnings.push(Warning {
                     project: e.project.clone(),
                     environment: e.environment.clone(),
@@ -111,6 +120,13 @@ pub async fn tick(
                 n => format!("time to live ended: destroying the environment again (attempt {})", n + 1),
             };
             store.record_event(env.id, None, "ttl", &message).await?;
+            let notice = Notice {
+                kind: NotifyKind::TtlDestroy,
+                environment: e.environment.clone(),
+                text: format!("{}/{}: {message}", e.project, e.environment),
+                detail: serde_json::json!({"attempt": e.attempts + 1, "last_error": e.last_error}),
+            };
+            notify::emit(project, timed, &notice, now).await?;
             out.destroys.push(Due {
                 project: e.project.clone(),
                 environment: e.environment.clone(),

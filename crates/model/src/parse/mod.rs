@@ -16,6 +16,7 @@ mod git_source;
 mod iac;
 mod job;
 mod load;
+mod notify;
 mod previews;
 mod refs;
 mod source;
@@ -30,6 +31,8 @@ mod tests_container;
 mod tests_git;
 #[cfg(test)]
 mod tests_jobs;
+#[cfg(test)]
+mod tests_notify;
 #[cfg(test)]
 mod tests_previews;
 #[cfg(test)]
@@ -49,6 +52,7 @@ pub use container::reference_problem as image_reference_problem;
 pub use files::ProjectFiles;
 pub use git_source::GIT_SOURCE_KEYS;
 pub use job::{MAX_RESTARTS, TEMPLATES};
+pub use notify::NOTIFICATION_KEYS;
 pub use previews::{LABEL_KEYS, MAX_PREVIEWS, PREVIEW_KEYS};
 use source::Source;
 pub use source::{MAX_PROJECT_FILE_BYTES, size_limit_text, too_large};
@@ -57,7 +61,8 @@ use walk::{Diags, Pos, Slot, check_keys, get, shorten};
 
 /// The keys of the top level, an environment, a job and a long-form variable. The JSON
 /// Schema's property names are tested against these, so the two cannot drift.
-pub const TOP_KEYS: &[&str] = &["project", "variables", "environments", "jobs", "executor", "artifacts", "previews"];
+pub const TOP_KEYS: &[&str] =
+    &["project", "variables", "environments", "jobs", "executor", "artifacts", "previews", "notifications"];
 pub const ENVIRONMENT_KEYS: &[&str] =
     &["variables", "inputs", "executor", "pool", "branch", "on_failure", "approval", "ttl", "drift"];
 pub const JOB_KEYS: &[&str] = &[
@@ -187,6 +192,8 @@ fn check_text(text: &str, files: Option<&dyn ProjectFiles>) -> Report {
         environments::check(&mut d, &walked.envs, &walked.jobs);
         artifacts::check(&mut d, &walked.artifacts, &walked.jobs, &walked.envs);
         previews::check(&mut d, &walked.previews, &walked.envs);
+        let env_names: Vec<&str> = walked.envs.keys().map(String::as_str).collect();
+        notify::check(&mut d, &walked.notifications, &env_names);
         let project = walked.project();
         container::check(&mut d, &project, &walked.jobs);
         refs::check(&mut d, &mut notes, &project, &walked.sites, &source);
@@ -213,6 +220,7 @@ struct Walked {
     jobs: IndexMap<String, job::ParsedJob>,
     artifacts: IndexMap<String, artifacts::ParsedArtifact>,
     previews: IndexMap<String, previews::ParsedPreview>,
+    notifications: notify::Parsed,
     sites: VarSites,
 }
 
@@ -226,6 +234,7 @@ impl Walked {
             executor: self.executor.clone(),
             artifacts: self.artifacts.iter().map(|(k, a)| (k.clone(), a.def.clone())).collect(),
             previews: self.previews.iter().map(|(k, p)| (k.clone(), p.def.clone())).collect(),
+            notifications: self.notifications.iter().map(|(k, (n, _))| (k.clone(), n.clone())).collect(),
         }
     }
 }
@@ -261,7 +270,8 @@ fn project(d: &mut Diags, root: &marked_yaml::Node, source: &Source<'_>) -> Walk
     }
     let artifacts = field("artifacts").map(|s| artifacts::artifacts(d, &s)).unwrap_or_default();
     let previews = field("previews").map(|s| previews::previews(d, &s)).unwrap_or_default();
-    Walked { name, variables, executor, envs, jobs, artifacts, previews, sites }
+    let notifications = field("notifications").map(|s| notify::notifications(d, &s)).unwrap_or_default();
+    Walked { name, variables, executor, envs, jobs, artifacts, previews, notifications, sites }
 }
 
 /// Project, environment and job names end up in file names, stack names and URLs.

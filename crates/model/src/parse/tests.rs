@@ -147,6 +147,7 @@ fn full_file_round_trips() {
         executor: None,
         artifacts: IndexMap::new(),
         previews: IndexMap::new(),
+        notifications: IndexMap::new(),
     };
     assert_eq!(project, expected);
     // File order is kept.
@@ -182,7 +183,7 @@ fn names_follow_the_resource_rule() {
 fn unknown_keys_list_the_allowed_ones_and_suggest() {
     assert_eq!(
         only("project: p\njob: {}\n"),
-        "2:1: unknown key `job` in the top level: expected one of project, variables, environments, jobs, executor, artifacts, previews; did you mean `jobs`?"
+        "2:1: unknown key `job` in the top level: expected one of project, variables, environments, jobs, executor, artifacts, previews, notifications; did you mean `jobs`?"
     );
     let message = only(&with_job("events: [start]\ncommands: {start: x}\ncomands: {}"));
     assert!(

@@ -31,13 +31,13 @@ fn the_top_level_must_be_a_mapping() {
     assert_eq!(
         problems("- a\n- b\n"),
         [
-            "1:1: the top level must be a mapping with the keys project, variables, environments, jobs, executor, artifacts, previews; found a list"
+            "1:1: the top level must be a mapping with the keys project, variables, environments, jobs, executor, artifacts, previews, notifications; found a list"
         ]
     );
     assert_eq!(
         problems("just words"),
         [
-            "1:1: the top level must be a mapping with the keys project, variables, environments, jobs, executor, artifacts, previews; found a single value"
+            "1:1: the top level must be a mapping with the keys project, variables, environments, jobs, executor, artifacts, previews, notifications; found a single value"
         ]
     );
 }

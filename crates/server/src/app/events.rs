@@ -165,7 +165,16 @@ pub(crate) async fn enqueue(app: &App, project: &Project, req: NewRequest) -> Ap
             }
         }
         Some(approval) => match app.store.enqueue_awaiting_approval(req, approval).await? {
-            Some((request, approval)) => (Some(request), Some(approval.id)),
+            Some((request, approval)) => {
+                let notice = terrace_engine::notify::approval_notice(
+                    &approval.project,
+                    &env,
+                    &approval.short(),
+                    &approval.summary,
+                );
+                crate::scheduler::notify::emit(app, &approval.project, notice).await;
+                (Some(request), Some(approval.id))
+            }
             None => (None, None),
         },
         None => (app.store.enqueue_request(req).await?, None),

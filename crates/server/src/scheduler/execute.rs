@@ -141,6 +141,9 @@ pub(super) async fn execute(app: &Arc<App>, cfg: &SchedulerConfig, request: Requ
             tracing::warn!(request = %id, error = %e, "could not record what on_failure did in the audit log");
         }
     }
+    for notice in outcome.map(|o| terrace_engine::notify::outcome_notices(&request.project, o)).unwrap_or_default() {
+        super::notify::emit(app, &request.project, notice).await;
+    }
     let outcome = outcome.and_then(|o| serde_json::to_value(o).ok());
     match app.store.finish_request(&lease, state, reason.as_deref(), outcome.as_ref()).await {
         Ok(()) => {}
@@ -188,6 +191,7 @@ async fn queue_rollback(app: &App, request: &RequestRecord, outcome: &mut Pipeli
 
 /// What a drift check found, in the environment's drift history.
 async fn record_drift(app: &App, request: &RequestRecord, result: &Result<PipelineOutcome, AppError>) {
+    let Ok(loaded) = projects::load(app, &request.project).await else { return };
     let why = result.as_ref().err().map(|e| e.to_string());
     let found = match result {
         Ok(o) => Ok(o),
@@ -195,7 +199,7 @@ async fn record_drift(app: &App, request: &RequestRecord, result: &Result<Pipeli
     };
     let now = app.settings.clock.now();
     let store = app.store.as_ref();
-    match drift::record(store, store, &request.project, &request.environment, found, now).await {
+    match drift::record(store, store, &loaded.project, &request.environment, found, now).await {
         Ok(check) => {
             tracing::info!(project = %request.project, environment = %request.environment, found = %check.state, "drift check")
         }

@@ -4,6 +4,7 @@
 //! (the claim statement guarantees it), at most `max_runs` at once on this server.
 
 mod execute;
+pub mod notify;
 mod reaper;
 pub mod timed;
 mod wakeups;

@@ -17,6 +17,7 @@ mod fence;
 mod import_impl;
 mod log_files;
 mod logs;
+mod notifications;
 mod outputs;
 mod previews;
 mod projects;

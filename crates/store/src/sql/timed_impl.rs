@@ -4,10 +4,12 @@ use async_trait::async_trait;
 use terrace_model::EnvironmentId;
 use time::OffsetDateTime;
 
-use super::{SqlStore, drift_checks, expiries, schedules};
+use super::{SqlStore, drift_checks, expiries, notifications, schedules};
 use crate::records::EnvironmentRecord;
 use crate::store::Result;
-use crate::timed::{DriftCheckRecord, ExpiryRecord, ScheduleRecord, ScheduleStore};
+use crate::timed::{
+    DriftCheckRecord, ExpiryRecord, NewNotification, NotificationId, NotificationRecord, ScheduleRecord, ScheduleStore,
+};
 
 #[async_trait]
 impl ScheduleStore for SqlStore {
@@ -69,5 +71,29 @@ impl ScheduleStore for SqlStore {
     }
     async fn drift_checks(&self, project: &str, env: &str, limit: u32) -> Result<Vec<DriftCheckRecord>> {
         drift_checks::of(self, project, env, limit).await
+    }
+    async fn enqueue_notifications(&self, items: &[NewNotification], now: OffsetDateTime) -> Result<()> {
+        notifications::enqueue(self, items, now).await
+    }
+    async fn claim_notifications(
+        &self,
+        project: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>> {
+        notifications::claim(self, project, owner, now, lease_until, limit).await
+    }
+    async fn finish_notification(
+        &self,
+        id: NotificationId,
+        owner: &str,
+        outcome: std::result::Result<OffsetDateTime, (String, Option<OffsetDateTime>)>,
+    ) -> Result<bool> {
+        notifications::finish(self, id, owner, outcome).await
+    }
+    async fn notifications_of(&self, project: &str, limit: u32) -> Result<Vec<NotificationRecord>> {
+        notifications::of(self, project, limit).await
     }
 }

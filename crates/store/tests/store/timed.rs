@@ -127,8 +127,39 @@ async fn drift_checks_are_kept_newest_first(f: Fixture) {
     assert!(f.timed.drift_checks("shop", "prod", 10).await.unwrap().is_empty());
 }
 
+async fn a_notification_is_claimed_once_retried_and_delivered(f: Fixture) {
+    use terrace_store::{NewNotification, NotificationId};
+    let now = secs(OffsetDateTime::now_utc());
+    let lease = now + Duration::from_secs(60);
+    let n = NewNotification {
+        id: NotificationId::new(),
+        project: "shop".into(),
+        kind: "drift".into(),
+        endpoint: "hook".into(),
+        body: r#"{"text": "drifted"}"#.into(),
+    };
+    f.timed.enqueue_notifications(std::slice::from_ref(&n), now).await.unwrap();
+    assert!(f.timed.claim_notifications("other", "a", now, lease, 10).await.unwrap().is_empty());
+    let [got] = f.timed.claim_notifications("shop", "a", now, lease, 10).await.unwrap().try_into().unwrap();
+    assert_eq!((got.id, got.body.as_str(), got.attempts), (n.id, n.body.as_str(), 0));
+    assert!(f.timed.claim_notifications("shop", "b", now, lease, 10).await.unwrap().is_empty(), "held by a");
+    // Failed: back after its backoff, for anyone.
+    let retry = now + Duration::from_secs(30);
+    assert!(!f.timed.finish_notification(n.id, "b", Err(("500".into(), Some(retry)))).await.unwrap(), "not b's");
+    assert!(f.timed.finish_notification(n.id, "a", Err(("500".into(), Some(retry)))).await.unwrap());
+    assert!(f.timed.claim_notifications("shop", "b", now, lease, 10).await.unwrap().is_empty(), "not yet");
+    let [again] = f.timed.claim_notifications("shop", "b", retry, lease, 10).await.unwrap().try_into().unwrap();
+    assert_eq!((again.attempts, again.last_error.as_deref()), (1, Some("500")));
+    assert!(f.timed.finish_notification(n.id, "b", Ok(retry)).await.unwrap());
+    let later = retry + Duration::from_secs(3600);
+    assert!(f.timed.claim_notifications("shop", "c", later, later, 10).await.unwrap().is_empty(), "delivered once");
+    let [listed] = f.timed.notifications_of("shop", 10).await.unwrap().try_into().unwrap();
+    assert_eq!((listed.state.as_str(), listed.attempts, listed.delivered_at), ("delivered", 2, Some(retry)));
+}
+
 backends!(
     a_destroy_time_is_recorded_once_and_fires_once,
     a_schedule_tick_fires_once_and_a_new_cron_starts_over,
     drift_checks_are_kept_newest_first,
+    a_notification_is_claimed_once_retried_and_delivered,
 );
