@@ -91,6 +91,7 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
                 commit: None,
                 saved_plan: None,
                 origin: Default::default(),
+                resume: Default::default(),
             };
             redeployed &= engine.run_event(req, crate::silent(), CancellationToken::new()).await?.succeeded();
         }

@@ -60,6 +60,7 @@ pub async fn plan_all(g: &Global, flags: &ExecFlags) -> Result<ExitCode, CliErro
             commit: None,
             saved_plan: None,
             origin: Default::default(),
+            resume: Default::default(),
         };
         let planned = match lifecycle::execute(session(g).await?, flags, req, Gate::Quiet).await {
             Ok((_, Some(outcome))) => Ok(outcome),

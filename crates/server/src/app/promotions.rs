@@ -162,6 +162,7 @@ async fn redeploy(app: &App, loaded: &Loaded, p: &PromotionRecord, who: &str) ->
                 requested_by: who.to_string(),
                 max_attempts: app.settings.max_attempts,
                 origin: Default::default(),
+                saved_plan: None,
             })
             .await?;
         match queued {

@@ -314,6 +314,7 @@ async fn submit(app: &App, r: &PreviewRecord, event: Event) -> AppResult<()> {
             command: Some("preview".into()),
             ..Default::default()
         },
+        saved_plan: None,
     };
     match app.store.enqueue_request(request).await? {
         Some(q) => {
