@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cancel;
 mod debug;
 mod errors;
 mod limits;
