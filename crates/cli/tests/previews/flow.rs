@@ -66,13 +66,20 @@ fn a_pull_request_opens_updates_and_closes_its_preview() {
     assert_eq!(lines, [format!("created network {env}"), format!("created app {env} {a} http://{env}.internal")]);
 
     // The comment: one, the URL first, the endpoint output; the head's status.
-    let comments = p.comments(7);
+    // The comment is edited after the state is recorded: wait for it, not for the state.
+    let comments = crate::support::eventually(crate::WITHIN, "the comment says running", || {
+        let c = p.comments(7);
+        c.iter().any(|c| c.contains("**State:** running")).then_some(c)
+    });
     assert_eq!(comments.len(), 1, "{comments:?}");
     let c = &comments[0];
     let url_at = c.find(&format!("https://{id}.previews.example.com")).expect("the URL");
     assert!(url_at < c.find("**State:** running").expect("state"), "{c}");
     assert!(c.contains(&format!("http://{env}.internal")), "{c}");
-    let statuses = p.statuses(&a, &env);
+    let statuses = crate::support::eventually(crate::WITHIN, "the head's status is final", || {
+        let s = p.statuses(&a, &env);
+        (!s.is_empty() && s.last().map(String::as_str) != Some("pending")).then_some(s)
+    });
     assert_eq!(statuses.first().map(String::as_str), Some("pending"));
     assert_eq!(statuses.last().map(String::as_str), Some("success"));
 
@@ -96,7 +103,11 @@ fn a_pull_request_opens_updates_and_closes_its_preview() {
         "{runs:?}"
     );
     assert_eq!(ledger(&resources).len(), 3, "the network was not made again");
-    assert_eq!(p.statuses(&b, &env).last().map(String::as_str), Some("success"));
+    let statuses = crate::support::eventually(crate::WITHIN, "the push's status is final", || {
+        let s = p.statuses(&b, &env);
+        (!s.is_empty() && s.last().map(String::as_str) != Some("pending")).then_some(s)
+    });
+    assert_eq!(statuses.last().map(String::as_str), Some("success"), "{statuses:?}");
 
     // Closed: every job's delete, reverse order, then the record.
     p.github("d-close", &pr.github("closed", true));
