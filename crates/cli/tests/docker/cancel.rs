@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::TestProject;
-use crate::support::{containers_of, docker, shell_image};
+use crate::support::{containers_of, shell_image, up_until_its_container_runs};
 
 #[test]
 fn cancelling_a_run_stops_and_removes_its_container() {
@@ -12,25 +12,7 @@ fn cancelling_a_run_stops_and_removes_its_container() {
         "project: cancel\nexecutor: docker\nenvironments:\n  dev: {{}}\njobs:\n  j:\n    image: {}\n    entrypoint: [/bin/sh, -c]\n    events: [start]\n    commands: {{start: ['echo started; sleep 300 & wait']}}\n",
         shell_image()
     ));
-    let mut child = p
-        .command(&["up", "dev"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let run = loop {
-        assert!(Instant::now() < deadline, "the job's container never ran");
-        let runs = p.json(&["runs"]);
-        let run = runs.as_array().unwrap().first().map(|r| r["id"].as_str().unwrap().to_string());
-        if let Some(run) = run {
-            let running = docker(&["ps", "-q", "--filter", &format!("label=terrace.run={run}")]);
-            if !running.trim().is_empty() {
-                break run;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (mut child, run) = up_until_its_container_runs(&p);
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);

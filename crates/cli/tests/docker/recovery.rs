@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::TestProject;
-use crate::support::{containers_of, docker, shell_image};
+use crate::support::{containers_of, shell_image, up_until_its_container_runs};
 
 #[test]
 fn the_container_of_a_killed_terrace_is_removed_by_the_next_command() {
@@ -12,26 +12,7 @@ fn the_container_of_a_killed_terrace_is_removed_by_the_next_command() {
         "project: rec\nexecutor: docker\nenvironments:\n  dev: {{}}\njobs:\n  j:\n    image: {}\n    entrypoint: [/bin/sh, -c]\n    events: [start]\n    commands: {{start: ['echo started; sleep 300']}}\n",
         shell_image()
     ));
-    let mut child = p
-        .command(&["up", "dev"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait for the job's container to run (its run is in the store before it starts).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let run = loop {
-        assert!(Instant::now() < deadline, "the job's container never ran");
-        let runs = p.json(&["runs"]);
-        let run = runs.as_array().unwrap().first().map(|r| r["id"].as_str().unwrap().to_string());
-        if let Some(run) = run {
-            let running = docker(&["ps", "-q", "--filter", &format!("label=terrace.run={run}")]);
-            if !running.trim().is_empty() {
-                break run;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (mut child, run) = up_until_its_container_runs(&p);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(containers_of(&run).len(), 1, "the container runs on after its terrace died");

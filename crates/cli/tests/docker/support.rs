@@ -60,3 +60,34 @@ pub fn leftovers(p: &crate::common::TestProject) -> Vec<String> {
     let runs = p.json(&["runs"]);
     runs.as_array().unwrap().iter().flat_map(|r| containers_of(r["id"].as_str().unwrap())).collect()
 }
+
+/// Starts `terrace up dev` of `p` in the background and waits until its job's container
+/// runs (the run is in the store before its container starts); returns the process and
+/// the run's id.
+#[expect(clippy::zombie_processes, reason = "the child is handed to the caller, which waits on it")]
+pub fn up_until_its_container_runs(p: &crate::common::TestProject) -> (std::process::Child, String) {
+    use std::time::{Duration, Instant};
+    let mut child = p
+        .command(&["up", "dev"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the job's container never ran");
+        }
+        let runs = p.json(&["runs"]);
+        let run = runs.as_array().unwrap().first().map(|r| r["id"].as_str().unwrap().to_string());
+        if let Some(run) = run {
+            let running = docker(&["ps", "-q", "--filter", &format!("label=terrace.run={run}")]);
+            if !running.trim().is_empty() {
+                return (child, run);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
