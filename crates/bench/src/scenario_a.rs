@@ -49,17 +49,7 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
     // noise on this shared machine hits both alike.
     for rep in 0..=reps {
         let t = Instant::now();
-        let req = Request {
-            env: "chain".into(),
-            event: Event::Start,
-            job: None,
-            raw_args: vec![],
-            secrets: Default::default(),
-            commit: None,
-            saved_plan: None,
-            origin: Default::default(),
-            resume: Default::default(),
-        };
+        let req = Request::new("chain", Event::Start);
         let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;
         let took = t.elapsed();
         checks.check(outcome.succeeded(), || format!("A: chain failed at {:?}", outcome.failed_job));

@@ -49,17 +49,7 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
                     if e >= envs {
                         return anyhow::Ok(succeeded);
                     }
-                    let req = Request {
-                        env: format!("f{e:03}"),
-                        event: Event::Start,
-                        job: None,
-                        raw_args: vec![],
-                        secrets: Default::default(),
-                        commit: None,
-                        saved_plan: None,
-                        origin: Default::default(),
-                        resume: Default::default(),
-                    };
+                    let req = Request::new(format!("f{e:03}"), Event::Start);
                     let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;
                     succeeded += outcome.jobs.iter().filter(|j| j.state == RunState::Succeeded).count();
                 }

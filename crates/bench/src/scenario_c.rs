@@ -34,17 +34,7 @@ pub async fn run(size: Size, programs: &Programs) -> anyhow::Result<Checks> {
     let mut terrace = Vec::with_capacity(events);
     let mut floor = Vec::with_capacity(events);
     for _ in 0..events {
-        let req = Request {
-            env: "lat".into(),
-            event: Event::Start,
-            job: None,
-            raw_args: vec![],
-            secrets: Default::default(),
-            commit: None,
-            saved_plan: None,
-            origin: Default::default(),
-            resume: Default::default(),
-        };
+        let req = Request::new("lat", Event::Start);
         let t0 = realtime_ns();
         let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;
         checks.check(outcome.succeeded(), || format!("C: the stamp job failed: {:?}", outcome.jobs));

@@ -52,17 +52,7 @@ async fn one(checks: &mut Checks, programs: &Programs, bytes: u64, n: usize, tar
     let engine = fx.engine(store.clone(), 1).await?;
 
     let t = Instant::now();
-    let req = Request {
-        env: "logs".into(),
-        event: Event::Start,
-        job: None,
-        raw_args: vec![],
-        secrets: Default::default(),
-        commit: None,
-        saved_plan: None,
-        origin: Default::default(),
-        resume: Default::default(),
-    };
+    let req = Request::new("logs", Event::Start);
     let outcome = engine.run_event(req, crate::silent(), CancellationToken::new()).await?;
     let terrace = t.elapsed();
     checks.check(outcome.succeeded(), || format!("D: the log job failed: {:?}", outcome.jobs));

@@ -82,17 +82,7 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
         };
         let mut redeployed = true;
         for (job, event) in promoter.consumers(&p.to_env, &p.artifact) {
-            let req = Request {
-                env: p.to_env.clone(),
-                event,
-                job: Some(job),
-                raw_args: vec![],
-                secrets: Default::default(),
-                commit: None,
-                saved_plan: None,
-                origin: Default::default(),
-                resume: Default::default(),
-            };
+            let req = Request { job: Some(job), ..Request::new(p.to_env.clone(), event) };
             redeployed &= engine.run_event(req, crate::silent(), CancellationToken::new()).await?.succeeded();
         }
         let took = t.elapsed();

@@ -26,15 +26,9 @@ impl Engine {
     /// the shell starts (the image's pull or build) goes to `say`.
     pub async fn debug(&self, req: DebugRequest, say: &(dyn Fn(&str) + Sync)) -> Result<i32, EngineError> {
         let as_run = Request {
-            env: req.env.clone(),
-            event: Event::Start,
             job: Some(req.job.clone()),
-            raw_args: vec![],
             secrets: req.secrets.clone(),
-            commit: None,
-            saved_plan: None,
-            origin: Default::default(),
-            resume: Default::default(),
+            ..Request::new(req.env.clone(), Event::Start)
         };
         self.check(&as_run)?;
         let job = self.project.jobs_for(&req.env).swap_remove(&req.job).expect("checked: the job runs here");

@@ -145,15 +145,10 @@ impl Engine {
         self.store.record_event(env.id, None, "on_failure", &what).await?;
         tracing::info!(environment = req.env, %pipeline, action, "on_failure follows a failed start");
         let follow = Request {
-            env: req.env.clone(),
-            event,
-            job: None,
-            raw_args: vec![],
             secrets: req.secrets.clone(),
             commit: req.commit.clone(),
-            saved_plan: None,
             origin,
-            resume: Default::default(),
+            ..Request::new(req.env.clone(), event)
         };
         Ok(Some(match self.run_pipeline(follow, observer, cancel).await {
             Ok(outcome) => {

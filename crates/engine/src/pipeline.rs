@@ -49,6 +49,24 @@ pub struct Request {
     pub resume: BTreeMap<String, RunId>,
 }
 
+impl Request {
+    /// A request to run `event` on every job of `env`, with nothing else set: callers
+    /// set the fields they need on it, so a new field does not touch every caller.
+    pub fn new(env: impl Into<String>, event: Event) -> Request {
+        Request {
+            env: env.into(),
+            event,
+            job: None,
+            raw_args: Vec::new(),
+            secrets: Default::default(),
+            commit: None,
+            saved_plan: None,
+            origin: Origin::default(),
+            resume: BTreeMap::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct JobResult {
     pub job: String,

@@ -4,7 +4,6 @@
 //! the API or `terrace approve`; a rejected one is cancelled; who decided is recorded and
 //! audited; `distinct_approver` refuses the token that asked.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::support::*;
@@ -21,21 +20,6 @@ fn fixture() -> Fixture {
 
 fn marks(f: &Fixture) -> usize {
     std::fs::read_to_string(f.dir.path().join("marks")).map(|s| s.lines().count()).unwrap_or(0)
-}
-
-fn terrace(server: &Server, token: &str, cwd: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("TERRACE_SERVER", &server.url)
-        .env("TERRACE_TOKEN", token)
-        .output()
-        .expect("run terrace");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

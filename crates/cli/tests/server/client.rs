@@ -6,21 +6,6 @@ use std::process::{Command, Stdio};
 
 use crate::support::*;
 
-fn terrace(server: &Server, token: &str, cwd: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("TERRACE_SERVER", &server.url)
-        .env("TERRACE_TOKEN", token)
-        .output()
-        .expect("run terrace");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn the_cli_talks_to_the_server_with_the_same_output_and_exit_codes() {
     let f = one_job_project(

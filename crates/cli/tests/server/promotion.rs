@@ -3,8 +3,6 @@
 //! client follows (a `commands.redeploy` instead of `start`), an approval-required
 //! environment waits for `terrace approve`, and `promotions` lists it all.
 
-use std::process::Command;
-
 #[allow(dead_code)]
 #[path = "../common/registry.rs"]
 mod registry;
@@ -15,21 +13,6 @@ use serde_json::Value;
 use crate::support::*;
 
 const REPO: &str = "library/software";
-
-fn terrace(server: &Server, token: &str, cwd: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("TERRACE_SERVER", &server.url)
-        .env("TERRACE_TOKEN", token)
-        .output()
-        .expect("run terrace");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn promote_through_the_server_moves_the_tag_audits_and_redeploys() {

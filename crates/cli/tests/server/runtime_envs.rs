@@ -2,25 +2,7 @@
 //! client mode print what local mode prints, the API answers with where each comes from,
 //! and a delete that fails keeps the environment `failed` until one succeeds.
 
-use std::process::Command;
-
 use crate::support::*;
-
-fn terrace(server: &Server, token: &str, f: &Fixture, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .arg("--project")
-        .arg(f.project())
-        .env("TERRACE_SERVER", &server.url)
-        .env("TERRACE_TOKEN", token)
-        .output()
-        .expect("run terrace");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn clones_are_made_run_listed_and_deleted_through_the_server() {
@@ -35,17 +17,18 @@ fn clones_are_made_run_listed_and_deleted_through_the_server() {
     let admin = f.token("admin", "root");
     let mut server = f.start(&[]);
 
-    let (code, out, err) = terrace(&server, &token, &f, &["env", "clone", "dev", "--to", "dev-2", "--var", "SIZE=xl"]);
+    let (code, out, err) =
+        terrace(&server, &token, &f.project(), &["env", "clone", "dev", "--to", "dev-2", "--var", "SIZE=xl"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("environment `dev-2` created from `dev` (stopped): start it with `terrace up dev-2`"),
         "{out}"
     );
-    let (code, _, err) = terrace(&server, &token, &f, &["env", "clone", "dev", "--to", "dev-2"]);
+    let (code, _, err) = terrace(&server, &token, &f.project(), &["env", "clone", "dev", "--to", "dev-2"]);
     assert_eq!(code, 2, "a taken name is the caller's to fix: {err}");
     assert!(err.contains("environment `dev-2` already exists"), "{err}");
 
-    let (code, out, err) = terrace(&server, &token, &f, &["up", "dev-2"]);
+    let (code, out, err) = terrace(&server, &token, &f.project(), &["up", "dev-2"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("environment `dev-2` is running"), "{out}");
     let api = server.api(Some(&token));
@@ -55,10 +38,10 @@ fn clones_are_made_run_listed_and_deleted_through_the_server() {
         (Some("clone"), Some("dev"), Some(false))
     );
     let run = env["jobs"][0]["id"].as_str().unwrap().to_string();
-    let (_, log, _) = terrace(&server, &token, &f, &["logs", &run]);
+    let (_, log, _) = terrace(&server, &token, &f.project(), &["logs", &run]);
     assert!(log.contains("size=xl in dev-2"), "{log}");
 
-    let (code, out, _) = terrace(&server, &token, &f, &["env", "list", "--json"]);
+    let (code, out, _) = terrace(&server, &token, &f.project(), &["env", "list", "--json"]);
     assert_eq!(code, 0);
     let list: serde_json::Value = serde_json::from_str(&out).unwrap();
     let names: Vec<(&str, &str, &str)> = list
@@ -69,17 +52,17 @@ fn clones_are_made_run_listed_and_deleted_through_the_server() {
         .collect();
     assert_eq!(names, [("dev", "declared", "absent"), ("dev-2", "clone", "running")]);
 
-    let (code, _, err) = terrace(&server, &token, &f, &["env", "delete", "dev"]);
+    let (code, _, err) = terrace(&server, &token, &f.project(), &["env", "delete", "dev"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("environment `dev` is not one made at run time"), "{err}");
 
     std::fs::write(&flag, "").unwrap();
-    let (code, out, _) = terrace(&server, &token, &f, &["env", "delete", "dev-2"]);
+    let (code, out, _) = terrace(&server, &token, &f.project(), &["env", "delete", "dev-2"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("environment `dev-2` failed at job `app`"), "{out}");
     assert_eq!(api.ok("GET", "/projects/shop/environments/dev-2", None)["state"], "failed");
     std::fs::remove_file(&flag).unwrap();
-    let (code, out, err) = terrace(&server, &token, &f, &["env", "delete", "dev-2"]);
+    let (code, out, err) = terrace(&server, &token, &f.project(), &["env", "delete", "dev-2"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("environment `dev-2` deleted"), "{out}");
     let (status, v) = api.json("GET", "/projects/shop/environments/dev-2", None);

@@ -236,6 +236,23 @@ impl Api {
 
 /// Polls `check` until it returns Some (bounded).
 #[track_caller]
+/// Runs the `terrace` CLI in client mode against `server` with `token`, from `cwd`:
+/// (exit code, stdout, stderr).
+pub fn terrace(server: &Server, token: &str, cwd: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("TERRACE_SERVER", &server.url)
+        .env("TERRACE_TOKEN", token)
+        .output()
+        .expect("run terrace");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub fn eventually<T>(within: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + within;
     loop {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scripted::Scripted;
-use terrace_engine::{Engine, EnvAccess, PipelineOutcome, Request, SecretValues};
+use terrace_engine::{Engine, EnvAccess, PipelineOutcome, Request};
 use terrace_exec::Executors;
 use terrace_model::Event;
 use terrace_store::{Cipher, SqlStore, Store};
@@ -57,17 +57,7 @@ impl Fixture {
     }
 
     pub async fn request(&self, env: &str, event: Event, job: Option<&str>) -> PipelineOutcome {
-        let req = Request {
-            env: env.into(),
-            event,
-            job: job.map(str::to_string),
-            raw_args: vec![],
-            secrets: SecretValues::default(),
-            commit: None,
-            saved_plan: None,
-            origin: Default::default(),
-            resume: Default::default(),
-        };
+        let req = Request { job: job.map(str::to_string), ..Request::new(env, event) };
         let observer: Arc<dyn terrace_engine::Observer> = Arc::new(terrace_engine::progress::Silent);
         self.engine.run_event(req, observer, CancellationToken::new()).await.unwrap()
     }

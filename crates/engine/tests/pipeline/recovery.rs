@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use terrace_engine::{Request, SecretValues};
+use terrace_engine::Request;
 use terrace_model::log::LogBatch;
 use terrace_model::{Event, RunId};
 use terrace_store::{EnvState, NewRun, Owner, RunRecord, RunState, Store};
@@ -132,17 +132,7 @@ async fn a_holder_whose_lease_was_taken_back_stops_the_run() {
         assert!(store.take_back_run(run.id, run.lease_token, None, "taken back by the test").await.unwrap());
         run
     };
-    let req = Request {
-        env: "dev".into(),
-        event: Event::Start,
-        job: None,
-        raw_args: vec![],
-        secrets: SecretValues::default(),
-        commit: None,
-        saved_plan: None,
-        origin: Default::default(),
-        resume: Default::default(),
-    };
+    let req = Request::new("dev", Event::Start);
     let observer: Arc<dyn terrace_engine::Observer> = Arc::new(terrace_engine::progress::Silent);
     // The job hangs until its step is cancelled: the pipeline ends only if the engine
     // stopped it (bounded, so a failure is an error, not a hang).

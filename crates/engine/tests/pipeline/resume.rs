@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use terrace_engine::Request;
 use terrace_engine::resume::{Earlier, earlier_attempts};
-use terrace_engine::{Request, SecretValues};
 use terrace_model::log::LogBatch;
 use terrace_model::{Event, RunId};
 use terrace_store::{Ending, EnvState, NewRun, Owner, RunRecord, RunState, Store};
@@ -42,17 +42,7 @@ async fn run_of(store: &dyn Store, pipeline: terrace_model::PipelineId, job: &st
 }
 
 fn request(resume: BTreeMap<String, RunId>) -> Request {
-    Request {
-        env: "dev".into(),
-        event: Event::Start,
-        job: None,
-        raw_args: vec![],
-        secrets: SecretValues::default(),
-        commit: None,
-        saved_plan: None,
-        origin: Default::default(),
-        resume,
-    }
+    Request { resume, ..Request::new("dev", Event::Start) }
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use terrace_engine::{Request, SecretValues};
+use terrace_engine::Request;
 use terrace_model::Event;
 use tokio_util::sync::CancellationToken;
 
@@ -34,17 +34,7 @@ async fn a_cancelled_pipeline_stops_its_step_and_starts_nothing_more() {
     .await;
     f.executor.on("slow", "start", vec![Answer { lines: vec!["waiting".into()], ..Answer::hang() }]);
     let cancel = CancellationToken::new();
-    let req = Request {
-        env: "dev".into(),
-        event: Event::Start,
-        job: None,
-        raw_args: vec![],
-        secrets: SecretValues::default(),
-        commit: None,
-        saved_plan: None,
-        origin: Default::default(),
-        resume: Default::default(),
-    };
+    let req = Request::new("dev", Event::Start);
     let observer: Arc<dyn terrace_engine::Observer> = Arc::new(Started(cancel.clone()));
     let out = f.engine.run_event(req, observer, cancel).await.unwrap();
     assert_eq!(state_of(&out, "slow").0, "cancelled");

@@ -58,8 +58,15 @@ pub(crate) fn known() -> u64 {
     MIGRATIONS.len() as u64
 }
 
+/// A migration step's failure. Another process's lock stays a database error, so the
+/// open can tell it apart and try again.
 fn fail(doing: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |e| StoreError::Migrate(format!("{doing}: {e}"))
+    move |e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::db(format!("migrate the database schema ({doing})"), e)
+        }
+        _ => StoreError::Migrate(format!("{doing}: {e}")),
+    }
 }
 
 /// The newest version applied, or `None` when no migration table exists yet.

@@ -47,21 +47,27 @@ fn open_error(path: &Path) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
 
 impl SqliteDb {
     /// Opens (creating if missing) the file, in WAL mode, and brings its schema up to date.
+    ///
+    /// Another process may be creating or migrating the same file at this moment (a
+    /// `terrace runs` while `terrace up` starts): the switch to WAL and the schema check
+    /// can then meet its lock in a way SQLite answers with `SQLITE_BUSY` at once, without
+    /// waiting through the busy timeout (it refuses a lock upgrade that could deadlock).
+    /// Such an open is tried again until [`BUSY_TIMEOUT`] has passed.
     pub(crate) async fn open(path: &Path) -> Result<SqliteDb> {
-        let conn = Connection::open(path).map_err(open_error(path))?;
-        configure(&conn).map_err(open_error(path))?;
-        // WAL lets readers (`terrace logs -f` in another process) run while a writer
-        // commits. With WAL, synchronous=NORMAL syncs at checkpoints, not at each commit:
-        // a committed transaction survives a crash of the process, but a power loss or
-        // OS crash may lose the last few commits (never corrupts the file).
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(open_error(path))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Invalid(format!("{} cannot use WAL (journal mode {mode})", path.display())));
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match open_file(path) {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    // Waiting for another process's lock to go: nothing to wake on but time.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Ok(conn) => {
+                    let readers = Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) };
+                    return Ok(SqliteDb { writer: conn.into(), readers: Some(Arc::new(readers)) });
+                }
+                Err(e) => return Err(e),
+            }
         }
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON").map_err(open_error(path))?;
-        migrate::run(&conn)?;
-        let readers = Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) };
-        Ok(SqliteDb { writer: conn.into(), readers: Some(Arc::new(readers)) })
     }
 
     /// A private in-memory database (tests): one connection, which reads too.
@@ -122,6 +128,38 @@ impl SqliteDb {
             r.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
         let _ = self.writer.clone().close().await;
+    }
+}
+
+/// One try at opening the writer's connection: WAL, then the schema.
+fn open_file(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(open_error(path))?;
+    configure(&conn).map_err(open_error(path))?;
+    // WAL lets readers (`terrace logs -f` in another process) run while a writer
+    // commits. With WAL, synchronous=NORMAL syncs at checkpoints, not at each commit:
+    // a committed transaction survives a crash of the process, but a power loss or
+    // OS crash may lose the last few commits (never corrupts the file). The mode is
+    // kept in the file: it is set only when the file does not have it yet, since the
+    // switch needs the whole file to itself.
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(open_error(path))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(open_error(path))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Invalid(format!("{} cannot use WAL (journal mode {mode})", path.display())));
+        }
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON").map_err(open_error(path))?;
+    migrate::run(&conn)?;
+    Ok(conn)
+}
+
+/// Whether an open failed only because another process held the file's lock.
+fn is_busy(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database { source: DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _)), .. } => {
+            matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        }
+        _ => false,
     }
 }
 
@@ -189,5 +227,37 @@ mod tests {
             c.query_row("PRAGMA busy_timeout", [], |r| r.get::<_, i64>(0)).map_err(|e| StoreError::db("read", e))
         });
         assert_eq!(reader_busy.unwrap(), BUSY_TIMEOUT.as_millis() as i64);
+    }
+
+    /// Processes that open one new file at the same moment (a `terrace runs` while
+    /// `terrace up` creates the database) all get it; none fails with "database is
+    /// locked". Threads stand for the processes: each has its own connections.
+    #[test]
+    fn many_opening_a_new_file_at_once_all_get_it() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.db");
+            let start = std::sync::Barrier::new(6);
+            std::thread::scope(|s| {
+                let opens: Vec<_> = (0..6)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                            rt.block_on(async {
+                                let db = SqliteDb::open(&path).await?;
+                                db.close().await;
+                                Ok::<_, StoreError>(())
+                            })
+                        })
+                    })
+                    .collect();
+                for open in opens {
+                    if let Err(e) = open.join().unwrap() {
+                        panic!("round {round}: {e}");
+                    }
+                }
+            });
+        }
     }
 }
