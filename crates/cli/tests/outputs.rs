@@ -47,6 +47,55 @@ jobs:
     assert_eq!(p.json(&["outputs", "dev"]).as_array().unwrap().len(), 0);
 }
 
+/// A run that writes nothing to its output file (a `stop` that pauses, a start that
+/// changed nothing) keeps the job's outputs: they go only with its delete. `{}` says "no
+/// outputs any more". The quickstart's `down` then `destroy` failed on this.
+#[test]
+fn a_run_that_writes_no_output_file_keeps_the_jobs_outputs() {
+    let p = TestProject::new(
+        r#"project: p
+environments: {dev: {}}
+jobs:
+  db:
+    events: [start, stop, delete]
+    commands:
+      start: 'printf "{\"DB_HOST\": {\"value\": \"db.internal\", \"sensitive\": false}}" > "$TERRACE_OUTPUT_FILE"'
+      stop: 'echo "pausing $DB_HOST"'
+      delete: 'echo "deleting ${DB_HOST:?the delete needs DB_HOST}"'
+  app:
+    depends_on: [db]
+    events: [start, delete]
+    commands:
+      start: 'echo "app against $DB_HOST"'
+      delete: 'true'
+"#,
+    );
+    p.run(&["up", "dev"]).ok();
+    p.run(&["down", "dev"]).ok();
+    let names = |p: &TestProject| -> Vec<String> {
+        let outputs = p.json(&["outputs", "dev"]);
+        outputs.as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(&p), ["DB_HOST"], "a stop that writes nothing keeps the outputs");
+    let again = p.run(&["run", "app", "--env", "dev", "--event", "start", "--json"]).ok().json();
+    let run = TestProject::job_in(&again, "app")["run_id"].as_str().unwrap().to_string();
+    assert!(p.log(&run).contains("app against db.internal"), "{}", p.log(&run));
+    let destroyed = p.run(&["destroy", "dev", "--json"]).ok().json();
+    let run = TestProject::job_in(&destroyed, "db")["run_id"].as_str().unwrap().to_string();
+    assert!(p.log(&run).contains("deleting db.internal"), "{}", p.log(&run));
+
+    // `{}` is an answer: the job has no outputs any more.
+    p.run(&["up", "dev"]).ok();
+    p.write(
+        "terrace.yaml",
+        &std::fs::read_to_string(p.root().join("terrace.yaml"))
+            .unwrap()
+            .replace(r#"'echo "pausing $DB_HOST"'"#, r#"'echo "{}" > "$TERRACE_OUTPUT_FILE"'"#),
+    );
+    p.run(&["down", "dev"]).ok();
+    assert!(names(&p).is_empty(), "{{}} replaced them with none");
+}
+
 #[test]
 fn an_explicit_variable_wins_over_an_alias_and_the_log_says_so() {
     let p = TestProject::new(

@@ -1,6 +1,11 @@
 //! An attempt's output file when the job ends: read the safe way (a regular file, bounded
 //! in size and time), applied whole or refused whole. A refused file is kept with the
 //! run's artifacts (0600), and the error names where, since the work folder goes.
+//!
+//! A job that writes nothing (the file Terrace created left empty, or removed) keeps the
+//! outputs it has: outputs belong to the environment until the job's `delete` succeeds
+//! (DESIGN.md), and a `stop` that only pauses something writes no file. A job that means
+//! to have no outputs any more writes `{}`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,7 +50,8 @@ impl RunContext<'_> {
             Err(_) => Err(Refusal::Unread(format!("it could not be read within {} s", READ_LIMIT.as_secs()))),
         };
         let file = match parsed {
-            Ok(file) => file,
+            Ok(Some(file)) => file,
+            Ok(None) => return Ok(AttemptEnd { state: RunState::Succeeded, exit_code: Some(0), reason: None }),
             Err(refusal) => {
                 let reason = match refusal {
                     Refusal::Unread(why) => format!("the output file (TERRACE_OUTPUT_FILE) was refused: {why}"),
@@ -91,14 +97,15 @@ impl RunContext<'_> {
     }
 }
 
-fn read_and_parse(path: &Path) -> Result<OutputFile, Refusal> {
+/// The output file, or `None` when the job wrote nothing to it.
+fn read_and_parse(path: &Path) -> Result<Option<OutputFile>, Refusal> {
     let bytes = match terrace_exec::read_output_file(path) {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => return Ok(OutputFile::default()),
+        Ok(Some(bytes)) if !bytes.iter().all(u8::is_ascii_whitespace) => bytes,
+        Ok(_) => return Ok(None),
         Err(e @ OutputReadError::TooLarge(_)) => return Err(Refusal::Content(e.to_string())),
         Err(e) => return Err(Refusal::Unread(e.to_string())),
     };
-    parse_output_file(&bytes).map_err(|e| match e {
+    parse_output_file(&bytes).map(Some).map_err(|e| match e {
         OutputFileError::Malformed { .. } | OutputFileError::TooLarge { .. } => Refusal::Content(e.to_string()),
     })
 }
