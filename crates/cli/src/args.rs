@@ -62,7 +62,7 @@ pub enum LogFormat {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Start an environment: run every job that lists `start`, in dependency order (deploy and redeploy)
+    /// Start an environment: run every job that lists `start`, in dependency order (deploy and redeploy); jobs removed from terrace.yaml run their delete first
     Up(EventArgs),
     /// Stop an environment: run every job that lists `stop`, in reverse dependency order
     Down(EventArgs),
@@ -75,6 +75,9 @@ pub enum Command {
         terrace plan --all --json   the same table as JSON, with each plan run's id\n\
         Exit status: 0 when every plan ran (changes or not), 1 when a plan failed, 2 a usage error.")]
     Plan(PlanArgs),
+    /// One job of an environment: `terrace job delete JOB --env ENV` runs its delete alone
+    #[command(subcommand)]
+    Job(JobCommand),
     /// Force-run one job for one event, whatever events it lists; or show or cancel a run
     #[command(after_help = "Examples:\n  terrace run db --env dev --event start\n  terrace run show dev#17\n  \
         terrace run cancel dev#17    (with --server: stops the request that runs it)\n\
@@ -353,8 +356,29 @@ pub struct ExecFlags {
 pub struct EventArgs {
     /// The environment: named under `environments:` in terrace.yaml, or made at run time (`terrace env list`)
     pub env: String,
+    /// up and destroy: forget the jobs removed from terrace.yaml instead of running their delete (whatever they made is left behind; their outputs are dropped)
+    #[arg(long)]
+    pub keep_removed: bool,
     #[command(flatten)]
     pub exec: ExecFlags,
+}
+
+/// `terrace job delete JOB --env ENV`.
+#[derive(Args, Debug, Clone)]
+pub struct JobDeleteArgs {
+    /// The job: in terrace.yaml, or removed from it but still applied in the environment (`terrace status ENV`)
+    pub job: String,
+    /// The environment
+    #[arg(long)]
+    pub env: String,
+    #[command(flatten)]
+    pub exec: ExecFlags,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobCommand {
+    /// Run one job's delete alone; a job removed from terrace.yaml runs it with the definition it last applied, and its outputs go only when it succeeds
+    Delete(JobDeleteArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -373,7 +397,7 @@ impl PlanArgs {
     /// The one environment, as the other events take it (clap requires ENV without --all).
     pub fn single(self) -> Result<EventArgs, crate::exit::CliError> {
         match self.env {
-            Some(env) => Ok(EventArgs { env, exec: self.exec }),
+            Some(env) => Ok(EventArgs { env, keep_removed: false, exec: self.exec }),
             None => Err(crate::exit::CliError::usage("terrace plan ENV, or terrace plan --all")),
         }
     }

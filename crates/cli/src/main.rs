@@ -64,6 +64,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Destroy(a) => commands::lifecycle::event(g, a, terrace_model::Event::Delete).await,
         Command::Plan(a) if a.all => commands::plan_all::plan_all(g, &a.exec).await,
         Command::Plan(a) => commands::lifecycle::event(g, a.single()?, terrace_model::Event::Plan).await,
+        Command::Job(crate::args::JobCommand::Delete(a)) => commands::lifecycle::job_delete(g, a).await,
         Command::Run(a) => match a.action {
             Some(action) => commands::runs::action(g, action).await,
             None => commands::lifecycle::force_run(g, a).await,

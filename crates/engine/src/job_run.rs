@@ -36,6 +36,8 @@ pub(crate) struct RunContext<'a> {
     pub pins: crate::git_source::Pins,
     /// Per job, the `plan` run whose saved plan a `start` applies.
     pub saved_plans: std::collections::BTreeMap<String, terrace_model::RunId>,
+    /// The deletes of jobs removed from the file, run with their applied definition.
+    pub removed: bool,
 }
 
 /// How a run ended.
@@ -129,6 +131,20 @@ impl RunContext<'_> {
         RunEnd::new(RunState::Interrupted, reason)
     }
 
+    /// Records `job` as applied in this environment by `held`'s run, with the commit its
+    /// git source was checked out at.
+    async fn record_applied(
+        &self,
+        job: &Job,
+        held: &Held,
+        pin: Option<&crate::git_source::Pinned>,
+    ) -> Result<(), EngineError> {
+        let definition = terrace_model::applied::JobDefinition::from(job);
+        let commit = pin.map(|p| p.commit.to_string());
+        self.store().record_applied(&held.lease, self.env.id, &definition, commit.as_deref()).await?;
+        Ok(())
+    }
+
     async fn run_job(&self, job: &Job, held: &Held) -> Result<RunEnd, EngineError> {
         let run = held.lease.id;
         let engine = self.engine;
@@ -220,6 +236,9 @@ impl RunContext<'_> {
                 );
                 let note: Arc<[LogBatch]> = Arc::new([LogBatch::now(Stream::Terrace, &format!("skipped: {reason}"))]);
                 self.store().start_attempt(&held.lease, lease::until(engine.lease), Some(&now.hash), note).await?;
+                // Unchanged, and applied: recorded like a start that ran (an environment
+                // applied before the record existed gets it now).
+                self.record_applied(job, held, pin).await?;
                 let end = RunEnd { state: RunState::Skipped, reason: Some(reason), satisfied: true };
                 return self.finish(held, end, None, &job.name).await;
             }
@@ -246,6 +265,13 @@ impl RunContext<'_> {
                     self.env.name
                 ),
             );
+            if self.removed {
+                opening.push(&format!(
+                    "removed: its delete will run (job `{}` is no longer in terrace.yaml for `{}`; this delete runs \
+                     with the definition it last applied)",
+                    job.name, self.env.name
+                ));
+            }
             for note in why.iter().chain(&resolved.notes).chain(&short_secrets) {
                 opening.push(&self.secrets.mask(note));
             }
@@ -286,7 +312,11 @@ impl RunContext<'_> {
             // A destroyed job's outputs go before its run is recorded as done: a crash in
             // between leaves the run to recovery, and a destroy resumed runs it again.
             if last.state == RunState::Succeeded && self.event == Event::Delete {
-                self.store().delete_outputs(&held.lease, self.env.id, &job.name).await?;
+                // Its record of what it applied goes with them, in one transaction.
+                self.store().forget_deleted(&held.lease, self.env.id, &job.name).await?;
+            }
+            if last.state == RunState::Succeeded && matches!(self.event, Event::Start | Event::Redeploy) {
+                self.record_applied(job, held, pin).await?;
             }
             self.store().end_attempt(&held.lease, attempt, &ending, summary.clone(), Some(&ending)).await?;
             self.observer.observe(Progress::Lines { job: job.name.clone(), batches: summary });

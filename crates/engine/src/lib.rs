@@ -25,6 +25,7 @@ pub mod progress;
 pub mod project_file;
 pub mod promote;
 pub mod recovery;
+pub mod removed;
 pub mod resume;
 mod run_env;
 pub mod run_ref;

@@ -23,6 +23,20 @@ use crate::error::EngineError;
 use crate::job_run::{RunContext, RunEnd};
 use crate::lease::{self, Held, spawn_renewal};
 use crate::progress::{Observer, Progress};
+use crate::removed::{RemovedAction, RemovedJob};
+
+/// The run contexts of one pipeline: its event's, and the deletes' of removed jobs.
+struct Contexts<'a> {
+    event: &'a RunContext<'a>,
+    deletes: &'a RunContext<'a>,
+    removed: &'a BTreeMap<String, Option<String>>,
+}
+
+impl<'a> Contexts<'a> {
+    fn of(&self, job: &str) -> &'a RunContext<'a> {
+        if self.removed.contains_key(job) { self.deletes } else { self.event }
+    }
+}
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -96,6 +110,10 @@ pub struct PipelineOutcome {
     /// What the environment's `on_failure` did after this pipeline failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<crate::on_failure::FollowUp>,
+    /// Jobs the environment applied that the file no longer has, and what became of
+    /// them (deleted in this pipeline, to be deleted, forgotten).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<RemovedJob>,
 }
 
 impl PipelineOutcome {
@@ -158,12 +176,15 @@ impl Engine {
         observer: Arc<dyn Observer>,
         cancel: CancellationToken,
     ) -> Result<PipelineOutcome, EngineError> {
+        if let Some((shadow, req)) = self.removed_force_run(&req).await? {
+            // A delete of one job removed from the file: run by this engine with the
+            // job's applied definition back among its jobs.
+            return Box::pin(shadow.run_pipeline(req, observer, cancel)).await;
+        }
         self.check(&req)?;
         let started = Instant::now();
         let _lock = EnvLock::acquire(&self.data_dir, &self.project.name, &req.env)?;
         let forced = req.job.is_some();
-        // Only a whole-environment lifecycle event moves the environment's state.
-        let changes_state = !forced && req.event.is_lifecycle();
         let env = match (req.event, forced) {
             (Event::Delete, false) => match self.store.get_environment(&self.project.name, &req.env).await? {
                 Some(env) => env,
@@ -179,6 +200,7 @@ impl Engine {
                         duration_ms: 0,
                         inputs,
                         on_failure: None,
+                        removed: vec![],
                     });
                 }
             },
@@ -190,6 +212,53 @@ impl Engine {
             },
             _ => self.store.ensure_environment(&self.project.name, &req.env).await?,
         };
+        // Jobs applied here that the file no longer has: `plan` names them, `up` and
+        // `destroy` run their delete first (or forget them, `--keep-removed`).
+        let mut removed = match (req.event, forced) {
+            (Event::Start | Event::Delete | Event::Plan, false) => {
+                crate::removed::removed_jobs(&self.project, self.store.as_ref(), &env).await?
+            }
+            _ => vec![],
+        };
+        let mut noted = Vec::new();
+        if req.event == Event::Plan {
+            noted = crate::removed::report(&removed, RemovedAction::WillDelete);
+            removed.clear();
+        } else if !removed.is_empty() {
+            // Without a delete event there is nothing to run: forgotten like `--keep-removed`.
+            let (runnable, forget): (Vec<_>, Vec<_>) = std::mem::take(&mut removed)
+                .into_iter()
+                .partition(|a| !req.origin.keep_removed && a.definition.events.contains(&Event::Delete));
+            if !forget.is_empty() {
+                noted = crate::removed::forget(self.store.as_ref(), &env, &forget).await?;
+            }
+            noted.extend(crate::removed::report(&runnable, RemovedAction::Deleted));
+            removed = runnable;
+        }
+        if !removed.is_empty() {
+            let shadow = self.with_removed(&removed);
+            let removed = removed.into_iter().map(|a| (a.job, a.git_commit)).collect();
+            return shadow.run_opened(req, env, removed, noted, started, observer, cancel).await;
+        }
+        self.run_opened(req, env, BTreeMap::new(), noted, started, observer, cancel).await
+    }
+
+    /// Runs the pipeline of `req` on `env` (whose lock is held): its jobs and, first,
+    /// the deletes of the `removed` jobs (each with the commit its git source applied).
+    #[allow(clippy::too_many_arguments)]
+    async fn run_opened(
+        &self,
+        req: Request,
+        env: EnvironmentRecord,
+        removed: BTreeMap<String, Option<String>>,
+        noted: Vec<RemovedJob>,
+        started: Instant,
+        observer: Arc<dyn Observer>,
+        cancel: CancellationToken,
+    ) -> Result<PipelineOutcome, EngineError> {
+        let forced = req.job.is_some();
+        // Only a whole-environment lifecycle event moves the environment's state.
+        let changes_state = !forced && req.event.is_lifecycle();
         let transitional = changes_state.then_some(match req.event {
             Event::Start => EnvState::Deploying,
             Event::Stop => EnvState::Stopping,
@@ -197,7 +266,13 @@ impl Engine {
         });
         // The jobs this environment runs, each with the parameters file it has here.
         let jobs = self.project.jobs_for(&req.env);
-        let plan = EventPlan::new(&jobs, req.event, req.job.as_deref());
+        let plan = match removed.is_empty() {
+            true => EventPlan::new(&jobs, req.event, req.job.as_deref()),
+            false => {
+                let names = removed.keys().cloned().collect();
+                crate::removed::merged_plan(&self.project, &jobs, req.event, &names)
+            }
+        };
         let mut settled: BTreeMap<String, String> = if req.event == Event::Delete && !forced {
             let deleted = self.deleted_jobs(&env).await?.into_iter();
             deleted.map(|(job, by)| (job, format!("already deleted by run {by}; resuming the destroy"))).collect()
@@ -213,7 +288,10 @@ impl Engine {
             Some(c) => Some(c.clone()),
             None => crate::commit::current(&self.project_root).await,
         };
-        let pins = self.pin_sources(plan.order.iter().map(|j| &jobs[j]), &req.origin.pins, &req.secrets, &cancel).await;
+        // A removed job's git source is checked out at the commit it applied.
+        let mut pinned = req.origin.pins.clone();
+        pinned.extend(removed.iter().filter_map(|(job, commit)| Some((job.clone(), commit.clone()?))));
+        let pins = self.pin_sources(plan.order.iter().map(|j| &jobs[j]), &pinned, &req.secrets, &cancel).await;
         let commit_of = |job: &str| match pins.get(job) {
             Some(Ok(pin)) => Some(pin.commit.to_string()),
             Some(Err(_)) => None,
@@ -232,7 +310,7 @@ impl Engine {
                 project: self.project.name.clone(),
                 environment: env.name.clone(),
                 job: job.clone(),
-                event: req.event,
+                event: if removed.contains_key(job) { Event::Delete } else { req.event },
                 forced,
                 trigger: self.trigger.clone(),
                 commit: commit_of(job),
@@ -279,11 +357,28 @@ impl Engine {
             commit,
             pins,
             saved_plans,
+            removed: false,
+        };
+        // The removed jobs' deletes: the same pipeline, their own event.
+        let deletes = RunContext {
+            engine: self,
+            env: &env,
+            event: Event::Delete,
+            secrets: ctx.secrets.clone(),
+            secret_values: &req.secrets,
+            observer: observer.clone(),
+            cancel: stop.clone(),
+            raw_args: vec![],
+            commit: ctx.commit.clone(),
+            pins: ctx.pins.clone(),
+            saved_plans: BTreeMap::new(),
+            removed: true,
         };
         let renew = CancellationToken::new();
         let by_run = held.values().map(|h| (h.lease.id, h.clone())).collect();
         spawn_renewal(self.store.clone(), by_run, self.lease, renew.clone());
-        let results = self.schedule(&ctx, &jobs, &plan, &held, &settled).await;
+        let contexts = Contexts { event: &ctx, deletes: &deletes, removed: &removed };
+        let results = self.schedule(&contexts, &jobs, &plan, &held, &settled).await;
         renew.cancel();
         let results = match results {
             Ok(r) => r,
@@ -373,6 +468,7 @@ impl Engine {
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             inputs,
             on_failure: None,
+            removed: noted,
         })
     }
 
@@ -415,7 +511,7 @@ impl Engine {
     /// are stopped and record their end, jobs not started are cancelled naming the error.
     async fn schedule<'a>(
         &'a self,
-        ctx: &'a RunContext<'a>,
+        contexts: &'a Contexts<'a>,
         jobs: &'a indexmap::IndexMap<String, terrace_model::Job>,
         plan: &'a EventPlan,
         held: &'a BTreeMap<String, Arc<Held>>,
@@ -428,6 +524,7 @@ impl Engine {
         let mut executing = 0;
         let parallel = self.parallel.max(1);
         let mut failure: Option<EngineError> = None;
+        let ctx = contexts.event;
         loop {
             // Jobs that can no longer run: a dependency did not succeed, or the pipeline stops.
             let mut i = 0;
@@ -456,6 +553,7 @@ impl Engine {
                     Some(end) => {
                         pending.remove(i);
                         let h = &held[job];
+                        let ctx = contexts.of(job);
                         running.push(Box::pin(async move { (job, false, ctx.end_unstarted(job, h, end).await) }));
                     }
                     None => i += 1,
@@ -473,6 +571,7 @@ impl Engine {
                 let spec = &jobs[job];
                 let h = &held[job];
                 executing += 1;
+                let ctx = contexts.of(job);
                 running.push(Box::pin(async move { (job, true, ctx.execute(spec, h).await) }));
             }
             match running.next().await {
@@ -496,6 +595,7 @@ impl Engine {
                         let reason = "its dependencies can never be satisfied (a dependency cycle?)";
                         let end = RunEnd::new(RunState::Failed, Some(reason.into()));
                         let h = &held[job];
+                        let ctx = contexts.of(job);
                         running.push(Box::pin(async move { (job, false, ctx.end_unstarted(job, h, end).await) }));
                     }
                 }

@@ -2,6 +2,7 @@
 //! resolution and the output-file contract. Nothing here does IO; every other layer
 //! builds on these types.
 
+pub mod applied;
 pub mod cron;
 pub mod event;
 pub mod graph;

@@ -5,6 +5,7 @@
 //! replicas). Runs and requests are held by an `Owner` under leases with fencing tokens.
 
 pub mod agents;
+pub mod applied;
 pub mod approvals;
 pub mod control;
 pub mod crypto;
@@ -26,6 +27,7 @@ pub mod timed;
 pub use agents::{
     AgentStepId, AgentStepRecord, AgentStepState, AgentStore, ClaimedStep, NewAgentStep, PoolTokenId, PoolTokenRecord,
 };
+pub use applied::{AppliedJob, AppliedStore, ForgottenJob};
 pub use approvals::{ApprovalFilter, ApprovalId, ApprovalRecord, ApprovalState, Decision, NewApproval, SubjectKind};
 pub use control::ControlStore;
 pub use crypto::Cipher;

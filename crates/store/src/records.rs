@@ -241,6 +241,9 @@ pub struct Origin {
     /// pushed since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// `--keep-removed`: jobs removed from the file are forgotten without their delete.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_removed: bool,
 }
 
 /// The inputs of a pipeline run, as seed 002 lists them (repository, commit, target

@@ -10,12 +10,22 @@ use terrace_engine::{JobResult, PipelineOutcome};
 use terrace_model::Event;
 
 use super::{Client, project_name, seg};
-use crate::args::{EventArgs, EventName, ExecFlags, Global, RunArgs};
+use crate::args::{EventArgs, EventName, ExecFlags, Global, JobDeleteArgs, RunArgs};
 use crate::commands::lifecycle::print_outcome;
 use crate::exit::CliError;
 
 pub async fn event(client: &Client, g: &Global, a: EventArgs, event: Event) -> Result<ExitCode, CliError> {
-    submit(client, g, &a.env, json!({"event": event.as_str()}), &a.exec).await
+    crate::commands::lifecycle::check_keep_removed(&a, event)?;
+    let mut body = json!({"event": event.as_str()});
+    if a.keep_removed {
+        body["keep_removed"] = json!(true);
+    }
+    submit(client, g, &a.env, body, &a.exec).await
+}
+
+/// `terrace job delete JOB --env ENV` through the server: a force run of `delete`.
+pub async fn job_delete(client: &Client, g: &Global, a: JobDeleteArgs) -> Result<ExitCode, CliError> {
+    submit(client, g, &a.env, json!({"event": "delete", "job": a.job}), &a.exec).await
 }
 
 pub async fn force_run(client: &Client, g: &Global, a: RunArgs) -> Result<ExitCode, CliError> {
@@ -204,5 +214,6 @@ fn to_outcome(v: &Value) -> Result<PipelineOutcome, CliError> {
         duration_ms: v["duration_ms"].as_u64().unwrap_or(0),
         inputs: serde_json::from_value(v["inputs"].clone()).unwrap_or_default(),
         on_failure: v.get("on_failure").filter(|f| !f.is_null()).and_then(|f| serde_json::from_value(f.clone()).ok()),
+        removed: v.get("removed").and_then(|r| serde_json::from_value(r.clone()).ok()).unwrap_or_default(),
     })
 }

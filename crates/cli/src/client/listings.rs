@@ -109,7 +109,7 @@ pub async fn status(client: &Client, g: &Global, a: &StatusArgs) -> Result<ExitC
     }
     let info: Value = client.get(&format!("/projects/{}", seg(&project))).await?;
     let runs = env["jobs"].as_array().cloned().unwrap_or_default();
-    let rows = info["jobs"]
+    let mut rows: Vec<Vec<String>> = info["jobs"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -126,6 +126,12 @@ pub async fn status(client: &Client, g: &Global, a: &StatusArgs) -> Result<ExitC
             None => vec![text(job), "-".into(), "never run".into(), "-".into(), "-".into(), "-".into()],
         })
         .collect();
+    let removed = env["removed_jobs"].as_array().cloned().unwrap_or_default();
+    rows.extend(removed.iter().map(|r| {
+        let note = terrace_engine::removed::STATUS_NOTE.to_string();
+        let by = format!("applied by run {}", text(&r["applied_by"]));
+        vec![text(&r["job"]), "-".into(), note, at(&r["applied_at"]), "-".into(), by]
+    }));
     table::print(&["JOB", "EVENT", "LAST RUN", "AT", "RUN", "REASON"], rows)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -42,6 +42,7 @@ pub fn handles(command: &Command) -> bool {
             | Command::Destroy(_)
             | Command::Plan(_)
             | Command::Run(_)
+            | Command::Job(_)
             | Command::Status(_)
             | Command::Runs(_)
             | Command::Logs(_)
@@ -69,6 +70,7 @@ pub async fn dispatch(g: &Global, command: Command) -> Result<ExitCode, CliError
         Command::Destroy(a) => events::event(&client, g, a, terrace_model::Event::Delete).await,
         Command::Plan(a) if a.all => events::plan_all(&client, g, &a.exec).await,
         Command::Plan(a) => events::event(&client, g, a.single()?, terrace_model::Event::Plan).await,
+        Command::Job(crate::args::JobCommand::Delete(a)) => events::job_delete(&client, g, a).await,
         Command::Run(a) => match a.action {
             Some(action) => admin::run(&client, g, action).await,
             None => events::force_run(&client, g, a).await,

@@ -12,16 +12,43 @@ use terrace_model::Event;
 use terrace_store::{EnvState, RunState};
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{EventArgs, EventName, ExecFlags, Global, RunArgs};
+use crate::args::{EventArgs, EventName, ExecFlags, Global, JobDeleteArgs, RunArgs};
 use crate::context::{Session, local_actor, session};
 use crate::exit::CliError;
 use crate::render::progress;
 
+/// `--keep-removed` belongs to the events that run removed jobs' deletes.
+pub(crate) fn check_keep_removed(a: &EventArgs, event: Event) -> Result<(), CliError> {
+    match a.keep_removed && !matches!(event, Event::Start | Event::Delete) {
+        true => Err(CliError::usage("--keep-removed goes with `terrace up` and `terrace destroy`")),
+        false => Ok(()),
+    }
+}
+
 pub async fn event(g: &Global, a: EventArgs, event: Event) -> Result<ExitCode, CliError> {
+    check_keep_removed(&a, event)?;
+    let origin = terrace_engine::Origin { keep_removed: a.keep_removed, ..Default::default() };
     let req = Request {
         env: a.env,
         event,
         job: None,
+        raw_args: vec![],
+        secrets: Default::default(),
+        commit: None,
+        saved_plan: None,
+        origin,
+        resume: Default::default(),
+    };
+    Ok(execute(session(g).await?, &a.exec, req, Gate::Check).await?.0)
+}
+
+/// `terrace job delete JOB --env ENV`: a force run of the job's `delete`; a job removed
+/// from the file runs it with the definition it last applied in the environment.
+pub async fn job_delete(g: &Global, a: JobDeleteArgs) -> Result<ExitCode, CliError> {
+    let req = Request {
+        env: a.env,
+        event: Event::Delete,
+        job: Some(a.job),
         raw_args: vec![],
         secrets: Default::default(),
         commit: None,
@@ -302,6 +329,9 @@ pub(crate) fn print_summary(o: &PipelineOutcome) -> Result<(), CliError> {
     for j in o.jobs.iter().filter(|j| j.state != RunState::Succeeded) {
         let reason = j.reason.as_deref().unwrap_or("");
         outln!("  {} {}: {reason}  (terrace logs {}#{})", j.job, j.state, o.environment, j.number);
+    }
+    for r in &o.removed {
+        outln!("  {}", r.describe());
     }
     if let Some(f) = &o.on_failure {
         let to = f.commit.as_deref().map(|c| format!(" to commit {c}")).unwrap_or_default();

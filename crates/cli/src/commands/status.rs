@@ -59,6 +59,7 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     let now = super::timed::clock()?.now();
     let schedules = terrace_engine::timed::schedule::status(project, &env, s.timed.as_ref(), now).await?;
     let drift = terrace_engine::timed::drift::status(project, &env, s.timed.as_ref(), now).await?;
+    let removed = terrace_engine::removed::summaries(project, s.store.as_ref(), &env).await?;
     if a.json {
         let mut v = serde_json::to_value(&env)?;
         v["jobs"] = serde_json::to_value(&runs)?;
@@ -67,6 +68,7 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
         v["ttl"] = serde_json::to_value(&ttl)?;
         v["schedules"] = serde_json::to_value(&schedules)?;
         v["drift"] = serde_json::to_value(&drift)?;
+        v["removed_jobs"] = serde_json::to_value(&removed)?;
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -85,7 +87,7 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     if let Some(d) = &drift {
         outln!("{}", super::drift::status_line(d));
     }
-    let rows = project
+    let mut rows: Vec<Vec<String>> = project
         .jobs
         .keys()
         .map(|job| match runs.iter().find(|r| &r.job == job) {
@@ -100,6 +102,17 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
             None => vec![job.clone(), "-".into(), "never run".into(), "-".into(), "-".into(), "-".into()],
         })
         .collect();
+    rows.extend(removed.iter().map(|r| {
+        let note = terrace_engine::removed::STATUS_NOTE.to_string();
+        vec![
+            r.job.clone(),
+            "-".into(),
+            note,
+            when(r.applied_at),
+            "-".into(),
+            format!("applied by run {}", r.applied_by),
+        ]
+    }));
     table::print(&["JOB", "EVENT", "LAST RUN", "AT", "RUN", "REASON"], rows)?;
     Ok(ExitCode::SUCCESS)
 }

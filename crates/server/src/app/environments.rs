@@ -165,6 +165,10 @@ pub async fn show(app: &App, caller: &Caller, project: &str, env: &str, reveal: 
         ),
         None => (vec![], None),
     };
+    let removed_jobs = match &record {
+        Some(r) => terrace_engine::removed::summaries(&loaded.project, app.store.as_ref(), r).await?,
+        None => vec![],
+    };
     Ok(EnvironmentView {
         summary: summary(&loaded.project, env, record.as_ref()),
         outputs,
@@ -174,6 +178,7 @@ pub async fn show(app: &App, caller: &Caller, project: &str, env: &str, reveal: 
         ttl,
         schedules,
         drift,
+        removed_jobs,
     })
 }
 
@@ -272,6 +277,13 @@ pub async fn delete(app: &App, caller: &Caller, project: &str, env: &str) -> App
             ),
         ));
     }
-    let body = super::events::EventBody { event: "delete".into(), job: None, args: None, wait: None, plan: None };
+    let body = super::events::EventBody {
+        event: "delete".into(),
+        job: None,
+        args: None,
+        wait: None,
+        plan: None,
+        keep_removed: None,
+    };
     super::events::submit(app, caller, project, env, body).await
 }

@@ -39,6 +39,10 @@ pub struct EventBody {
     /// instead of planning again; refused as stale when the run comes if the state moved,
     /// or the commit or inputs differ.
     pub plan: Option<String>,
+    /// With `start` or `delete` of the whole environment: forget the jobs removed from the
+    /// project file instead of running their delete (what they made is left behind, their
+    /// outputs are dropped; the outcome's `removed` lists them).
+    pub keep_removed: Option<bool>,
 }
 
 fn parse_event(text: &str) -> AppResult<Event> {
@@ -70,8 +74,16 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
             ));
         }
     }
+    let keep_removed = body.keep_removed.unwrap_or(false);
+    if keep_removed && (body.job.is_some() || !matches!(event, Event::Start | Event::Delete)) {
+        return Err(AppError::unprocessable(
+            Some("keep_removed"),
+            "\"keep_removed\" goes with a `start` or `delete` of the whole environment (no \"job\")",
+        ));
+    }
     if let Some(job) = &body.job
         && !loaded.project.jobs.contains_key(job)
+        && !(event == Event::Delete && removed_here(app, &loaded.project, env, job).await?)
     {
         let known: Vec<&str> = loaded.project.jobs.keys().map(String::as_str).collect();
         return Err(AppError::unprocessable(
@@ -103,7 +115,7 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
         args: args.clone(),
         requested_by: caller.actor(),
         max_attempts: app.settings.max_attempts,
-        origin: Default::default(),
+        origin: terrace_store::Origin { keep_removed, ..Default::default() },
         saved_plan,
     };
     let Some(queued) = enqueue(app, &loaded.project, req).await? else {
@@ -117,6 +129,13 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
         approval_id: queued.approval,
         run_ids: queued.request.run_ids,
     })
+}
+
+/// Whether `job`, no longer in the project file, is still applied in `env` (its delete
+/// may run alone: `terrace job delete`).
+async fn removed_here(app: &App, project: &Project, env: &str, job: &str) -> AppResult<bool> {
+    let removed = terrace_engine::removed::removed_job_names(project, app.store.as_ref(), env).await?;
+    Ok(removed.iter().any(|r| r == job))
 }
 
 /// What `enqueue` did with an event.

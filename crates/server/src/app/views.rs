@@ -100,6 +100,10 @@ pub struct EnvironmentView {
     /// with the resources changed outside Terrace, or `failed`); null without `drift:`.
     #[schema(value_type = Option<Object>)]
     pub drift: Option<terrace_engine::timed::drift::DriftStatus>,
+    /// Jobs it applied that the project file no longer has (`job`, `applied_by`,
+    /// `applied_at`): the next `start` or `delete` runs their delete.
+    #[schema(value_type = Vec<Object>)]
+    pub removed_jobs: Vec<terrace_engine::removed::RemovedSummary>,
 }
 
 /// `POST .../environments/{environment}/clone`.

@@ -221,13 +221,14 @@ pub(super) async fn delete(s: &SqlStore, id: EnvironmentId) -> Result<()> {
     s.db.write(tx).await.map(drop)
 }
 
-/// The statements deleting an environment, its outputs and its destroy time.
+/// The statements deleting an environment, its outputs, what it applied and its destroy time.
 pub(super) fn delete_steps(tx: &mut Tx, id: EnvironmentId) {
     tx.push(
         Stmt::new("expiries", "DELETE FROM expiries WHERE environment_id = $1")
             .bind(text(id))
             .doing(format!("delete the destroy time of environment {id}")),
     );
+    tx.push(super::applied::delete_all_stmt(id));
     tx.push(
         Stmt::new("outputs", "DELETE FROM outputs WHERE environment_id = $1")
             .bind(text(id))

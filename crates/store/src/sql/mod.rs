@@ -4,6 +4,7 @@
 //! `store_impl` and `control_impl`.
 
 mod agents;
+mod applied;
 mod approvals;
 mod attempts;
 mod audit;

@@ -20,7 +20,7 @@ fn binding(env: EnvironmentId, job: &str, name: &str) -> Vec<u8> {
     format!("terrace-output\0{env}\0{job}\0{name}").into_bytes()
 }
 
-fn delete_stmt(env: EnvironmentId, job: &str) -> Stmt {
+pub(super) fn delete_stmt(env: EnvironmentId, job: &str) -> Stmt {
     Stmt::new(T, "DELETE FROM outputs WHERE environment_id = $1 AND job = $2")
         .bind(text(env))
         .bind(job)
