@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn a_job_survives_its_stored_form() {
-        let text = "name: p\nenvironments: {dev: {}}\njobs:\n  old:\n    template: shell\n    source: .\n    events: \
+        let text = "project: p\nenvironments: {dev: {}}\njobs:\n  old:\n    template: shell\n    source: .\n    events: \
                     [start, delete]\n    depends_on: [base]\n    max_duration: 90s\n    max_restarts: 2\n    \
                     variables: {A: \"1\", S: {value: \"${secret:X}\", secret: true}}\n    commands:\n      start: \
                     echo up\n      delete: [sh, -c, echo down]\n  base:\n    template: shell\n    events: [start]\n    \

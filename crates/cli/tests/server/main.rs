@@ -17,6 +17,7 @@ mod plan_all;
 mod previews;
 mod promotion;
 mod recovery;
+mod removed_jobs;
 mod replicas;
 mod roles;
 mod runtime_envs;

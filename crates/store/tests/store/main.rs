@@ -3,6 +3,7 @@
 //! TERRACE_TEST_POSTGRES_URL is set); `files` and `pg_only` test what only one has.
 
 mod agents;
+mod applied;
 mod approvals;
 mod attempts;
 mod common;
