@@ -27,35 +27,15 @@ pub(crate) fn check_keep_removed(a: &EventArgs, event: Event) -> Result<(), CliE
 
 pub async fn event(g: &Global, a: EventArgs, event: Event) -> Result<ExitCode, CliError> {
     check_keep_removed(&a, event)?;
-    let origin = terrace_engine::Origin { keep_removed: a.keep_removed, ..Default::default() };
-    let req = Request {
-        env: a.env,
-        event,
-        job: None,
-        raw_args: vec![],
-        secrets: Default::default(),
-        commit: None,
-        saved_plan: None,
-        origin,
-        resume: Default::default(),
-    };
+    let mut req = Request::new(a.env, event);
+    req.origin.keep_removed = a.keep_removed;
     Ok(execute(session(g).await?, &a.exec, req, Gate::Check).await?.0)
 }
 
 /// `terrace job delete JOB --env ENV`: a force run of the job's `delete`; a job removed
 /// from the file runs it with the definition it last applied in the environment.
 pub async fn job_delete(g: &Global, a: JobDeleteArgs) -> Result<ExitCode, CliError> {
-    let req = Request {
-        env: a.env,
-        event: Event::Delete,
-        job: Some(a.job),
-        raw_args: vec![],
-        secrets: Default::default(),
-        commit: None,
-        saved_plan: None,
-        origin: Default::default(),
-        resume: Default::default(),
-    };
+    let req = Request { job: Some(a.job), ..Request::new(a.env, Event::Delete) };
     Ok(execute(session(g).await?, &a.exec, req, Gate::Check).await?.0)
 }
 

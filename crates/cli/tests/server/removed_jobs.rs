@@ -1,25 +1,7 @@
 //! Removed jobs through a server: the client's `plan`, `status`, `up`, `job delete` and
 //! `--keep-removed` behave and print as local mode does, and the API lists removed jobs.
 
-use std::process::Command;
-
 use crate::support::*;
-
-fn terrace(server: &Server, token: &str, f: &Fixture, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .arg("--project")
-        .arg(f.project())
-        .env("TERRACE_SERVER", &server.url)
-        .env("TERRACE_TOKEN", token)
-        .output()
-        .expect("run terrace");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// `app` plus the jobs named, each exporting `<JOB>_URL` and appending its delete (with
 /// its own variable) to `marker`.
@@ -53,15 +35,15 @@ fn removed_jobs_are_deleted_listed_and_forgotten_through_the_server_as_locally()
     let token = f.token("operator", "op");
     let mut server = f.start(&[]);
 
-    let (code, out, err) = terrace(&server, &token, &f, &["up", "dev"]);
+    let (code, out, err) = terrace(&server, &token, &f.project(), &["up", "dev"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(outputs(&server, &token), ["ONE_URL", "THREE_URL", "TWO_URL"]);
     f.write("proj/terrace.yaml", &project(&marker, &[]));
 
-    let (code, out, _) = terrace(&server, &token, &f, &["plan", "dev"]);
+    let (code, out, _) = terrace(&server, &token, &f.project(), &["plan", "dev"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("one: removed: its delete will run"), "{out}");
-    let (_, out, _) = terrace(&server, &token, &f, &["status", "dev"]);
+    let (_, out, _) = terrace(&server, &token, &f.project(), &["status", "dev"]);
     assert!(out.lines().any(|l| l.starts_with("two") && l.contains("removed: its delete will run")), "{out}");
     let api = server.api(Some(&token));
     let env = api.ok("GET", "/projects/shop/environments/dev", None);
@@ -70,7 +52,7 @@ fn removed_jobs_are_deleted_listed_and_forgotten_through_the_server_as_locally()
     assert_eq!(removed, ["one", "three", "two"]);
 
     // One alone, with its old definition.
-    let (code, out, err) = terrace(&server, &token, &f, &["job", "delete", "one", "--env", "dev"]);
+    let (code, out, err) = terrace(&server, &token, &f.project(), &["job", "delete", "one", "--env", "dev"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "deleted one-v1\n");
     assert_eq!(outputs(&server, &token), ["THREE_URL", "TWO_URL"]);
@@ -84,7 +66,7 @@ fn removed_jobs_are_deleted_listed_and_forgotten_through_the_server_as_locally()
     assert_eq!(status, 422, "{body}");
 
     // up runs the others' deletes.
-    let (code, out, err) = terrace(&server, &token, &f, &["up", "dev"]);
+    let (code, out, err) = terrace(&server, &token, &f.project(), &["up", "dev"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("three: removed from terrace.yaml: its delete ran"), "{out}");
     let mut lines: Vec<String> = std::fs::read_to_string(&marker).unwrap().lines().map(str::to_string).collect();
@@ -94,10 +76,10 @@ fn removed_jobs_are_deleted_listed_and_forgotten_through_the_server_as_locally()
 
     // --keep-removed forgets, and says so.
     f.write("proj/terrace.yaml", &project(&marker, &["four"]));
-    let (code, out, err) = terrace(&server, &token, &f, &["up", "dev"]);
+    let (code, out, err) = terrace(&server, &token, &f.project(), &["up", "dev"]);
     assert_eq!(code, 0, "{out}{err}");
     f.write("proj/terrace.yaml", &project(&marker, &[]));
-    let (code, out, err) = terrace(&server, &token, &f, &["destroy", "dev", "--keep-removed"]);
+    let (code, out, err) = terrace(&server, &token, &f.project(), &["destroy", "dev", "--keep-removed"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("environment `dev` deleted"), "{out}");
     assert!(out.contains("four: removed and forgotten: its delete did not run"), "{out}");
