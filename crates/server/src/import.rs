@@ -124,6 +124,9 @@ async fn environment<T: Store + ImportStore>(
     }
     let outputs = from.outputs(env.id).await?;
     done.outputs = to.import_outputs(env.id, &outputs).await?;
+    // What it applied: a job removed from the file after the move still runs its delete.
+    let applied = from.applied_jobs(env.id).await?;
+    to.import_applied(env.id, &applied).await?;
     Ok(done)
 }
 

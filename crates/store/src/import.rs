@@ -22,6 +22,9 @@ pub trait ImportStore: Send + Sync {
     /// Outputs of the environment (their runs imported first); those it has already are
     /// kept. Returns how many were written.
     async fn import_outputs(&self, env: EnvironmentId, outputs: &[StoredOutput]) -> Result<u64>;
+    /// What the environment applied (its runs imported first); jobs it has a record of
+    /// already keep theirs. Returns how many were written.
+    async fn import_applied(&self, env: EnvironmentId, applied: &[crate::AppliedJob]) -> Result<u64>;
     /// Every version of a state, oldest first, when the store has none of it; false when
     /// it has.
     async fn import_state_versions(&self, key: &StateKey, versions: &[(StateVersion, Vec<u8>)]) -> Result<bool>;

@@ -1,5 +1,7 @@
 //! `applied_jobs`: the definition each job of an environment last applied, written by
 //! the run whose start succeeded (under its lease) and removed with the job's outputs.
+//! A definition is sealed with the master key, bound to its environment and job: its
+//! commands and variables may hold secrets, and a blob copied onto another job fails.
 
 use terrace_model::EnvironmentId;
 use terrace_model::applied::JobDefinition;
@@ -14,14 +16,23 @@ use crate::store::Result;
 
 const T: &str = "applied_jobs";
 
-fn from_row(mut r: Row) -> Result<AppliedJob> {
-    Ok(AppliedJob {
-        job: r.text(0)?,
-        definition: r.json(1)?,
-        git_commit: r.text_opt(2)?,
-        run_id: r.parsed(3)?,
-        applied_at: r.ts(4)?,
-    })
+fn binding(env: EnvironmentId, job: &str) -> Vec<u8> {
+    // Job names never contain NUL, so the binding is unambiguous.
+    format!("terrace-applied-job\0{env}\0{job}").into_bytes()
+}
+
+fn seal(s: &SqlStore, env: EnvironmentId, definition: &JobDefinition) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(definition)
+        .map_err(|e| StoreError::Corrupt(format!("the definition of job {}: {e}", definition.name)))?;
+    s.cipher.encrypt_bound(&json, &binding(env, &definition.name))
+}
+
+fn from_row(s: &SqlStore, env: EnvironmentId, mut r: Row) -> Result<AppliedJob> {
+    let job = r.text(0)?;
+    let plain = s.cipher.decrypt_bound(&r.blob(1)?, &binding(env, &job))?;
+    let definition = serde_json::from_slice(&plain)
+        .map_err(|e| StoreError::Corrupt(format!("applied_jobs.definition_enc of job {job}: {e}")))?;
+    Ok(AppliedJob { job, definition, git_commit: r.text_opt(2)?, run_id: r.parsed(3)?, applied_at: r.ts(4)? })
 }
 
 fn delete_stmt(env: EnvironmentId, job: &str) -> Stmt {
@@ -38,6 +49,23 @@ pub(super) fn delete_all_stmt(env: EnvironmentId) -> Stmt {
         .doing(format!("forget what environment {env} applied"))
 }
 
+/// The insert of a record read from another store, skipped when the job has one.
+pub(super) fn import_stmt(s: &SqlStore, env: EnvironmentId, a: &AppliedJob) -> Result<Stmt> {
+    let sealed = seal(s, env, &a.definition)?;
+    Ok(Stmt::new(
+        T,
+        "INSERT INTO applied_jobs (environment_id, job, definition_enc, git_commit, run_id, applied_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(text(env))
+    .bind(a.job.as_str())
+    .bind(sealed)
+    .bind(a.git_commit.as_deref())
+    .bind(text(a.run_id))
+    .bind(crate::db::value::ts_to_db(a.applied_at)?)
+    .doing(format!("import what job {} applied", a.job)))
+}
+
 #[async_trait::async_trait]
 impl AppliedStore for SqlStore {
     async fn record_applied(
@@ -47,21 +75,21 @@ impl AppliedStore for SqlStore {
         definition: &JobDefinition,
         git_commit: Option<&str>,
     ) -> Result<()> {
-        let json = serde_json::to_string(definition)
-            .map_err(|e| StoreError::Corrupt(format!("the definition of job {}: {e}", definition.name)))?;
+        // Sealed before the transaction: no crypto while other writers wait.
+        let sealed = seal(self, env, definition)?;
         let mut tx = Tx::new();
         fence::run(&mut tx, lease);
         tx.push(
             Stmt::new(
                 T,
-                "INSERT INTO applied_jobs (environment_id, job, definition, git_commit, run_id, applied_at) \
+                "INSERT INTO applied_jobs (environment_id, job, definition_enc, git_commit, run_id, applied_at) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (environment_id, job) DO UPDATE SET \
-                 definition = excluded.definition, git_commit = excluded.git_commit, run_id = excluded.run_id, \
+                 definition_enc = excluded.definition_enc, git_commit = excluded.git_commit, run_id = excluded.run_id, \
                  applied_at = excluded.applied_at",
             )
             .bind(text(env))
             .bind(definition.name.as_str())
-            .bind(json)
+            .bind(sealed)
             .bind(git_commit)
             .bind(text(lease.id))
             .bind(now_db()?)
@@ -73,12 +101,12 @@ impl AppliedStore for SqlStore {
     async fn applied_jobs(&self, env: EnvironmentId) -> Result<Vec<AppliedJob>> {
         let stmt = Stmt::new(
             T,
-            "SELECT job, definition, git_commit, run_id, applied_at FROM applied_jobs WHERE environment_id = $1 \
-             ORDER BY job",
+            "SELECT job, definition_enc, git_commit, run_id, applied_at FROM applied_jobs WHERE environment_id = \
+             $1 ORDER BY job",
         )
         .bind(text(env))
         .doing(format!("read what environment {env} applied"));
-        self.db.query(stmt).await?.into_iter().map(from_row).collect()
+        self.db.query(stmt).await?.into_iter().map(|r| from_row(self, env, r)).collect()
     }
 
     async fn forget_deleted(&self, lease: &RunLease, env: EnvironmentId, job: &str) -> Result<()> {

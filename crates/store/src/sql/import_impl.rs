@@ -159,6 +159,16 @@ impl ImportStore for SqlStore {
         Ok(steps.iter().map(|i| outs[*i].changed).sum())
     }
 
+    async fn import_applied(&self, env: EnvironmentId, applied: &[crate::AppliedJob]) -> Result<u64> {
+        let mut tx = Tx::new();
+        let mut steps = Vec::new();
+        for a in applied {
+            steps.push(tx.push(super::applied::import_stmt(self, env, a)?));
+        }
+        let outs = self.db.write(tx).await?;
+        Ok(steps.iter().map(|i| outs[*i].changed).sum())
+    }
+
     async fn import_state_versions(&self, key: &StateKey, versions: &[(StateVersion, Vec<u8>)]) -> Result<bool> {
         tf_state::import_versions(self, key, versions).await
     }

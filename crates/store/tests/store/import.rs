@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use terrace_model::log::{LogBatch, Stream};
 use terrace_model::output::OutputEntry;
-use terrace_store::{Cipher, Ending, RunState, SqlStore, StateKey, StateStore, Store};
+use terrace_store::{AppliedStore, Cipher, Ending, RunState, SqlStore, StateKey, StateStore, Store};
 
 use crate::common::*;
 
@@ -25,6 +25,11 @@ async fn a_run_its_log_outputs_and_state_versions_arrive_as_they_were(f: Fixture
         OutputEntry { name: "HOST".into(), value: "db.internal".into(), sensitive: false },
     ];
     from.put_outputs(&l, e.id, "net", &outputs).await.unwrap();
+    let applied = terrace_model::applied::JobDefinition::from(&terrace_model::Job::new(
+        "net",
+        terrace_model::project::TemplateKind::Shell,
+    ));
+    from.record_applied(&l, e.id, &applied, Some("abc123")).await.unwrap();
     let key = StateKey::new("shop", "dev", "net");
     from.write_state(&l, &key, None, br#"{"serial":1,"lineage":"L"}"#).await.unwrap();
     from.write_state(&l, &key, None, br#"{"serial":2,"lineage":"L"}"#).await.unwrap();
@@ -40,6 +45,8 @@ async fn a_run_its_log_outputs_and_state_versions_arrive_as_they_were(f: Fixture
     assert!(!to.import_run(&r, &attempts, &lines).await.unwrap(), "once");
     assert_eq!(to.import_outputs(e.id, &from.outputs(e.id).await.unwrap()).await.unwrap(), 2);
     assert_eq!(to.import_outputs(e.id, &from.outputs(e.id).await.unwrap()).await.unwrap(), 0, "once");
+    assert_eq!(to.import_applied(e.id, &from.applied_jobs(e.id).await.unwrap()).await.unwrap(), 1);
+    assert_eq!(to.import_applied(e.id, &from.applied_jobs(e.id).await.unwrap()).await.unwrap(), 0, "once");
     let mut versions = Vec::new();
     for v in from.state_versions(&key).await.unwrap().into_iter().rev() {
         versions.push(from.read_state(&key, Some(v.version)).await.unwrap().unwrap());
@@ -63,6 +70,7 @@ async fn a_run_its_log_outputs_and_state_versions_arrive_as_they_were(f: Fixture
         [("HOST", "db.internal"), ("PW", "hunter2")]
     );
     assert_eq!(s.state_versions(&key).await.unwrap(), from.state_versions(&key).await.unwrap());
+    assert_eq!(s.applied_jobs(e.id).await.unwrap(), from.applied_jobs(e.id).await.unwrap());
     assert_eq!(s.read_state(&key, None).await.unwrap().unwrap().1, br#"{"serial":2,"lineage":"L"}"#);
     // The environment's runs number on from the imported ones.
     let next = run(s, &moved, "net").await;
