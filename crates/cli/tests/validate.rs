@@ -53,7 +53,12 @@ fn executors_are_chosen_by_name_and_unknown_names_are_refused_where_written() {
     );
     let out = p.run(&["validate"]).code(2);
     let e = &out.stderr;
-    assert!(e.contains("terrace.yaml:5:20: unknown executor `nomad` in `executor` of environment `prod`: expected one of local"), "{e}");
+    assert!(
+        e.contains(
+            "terrace.yaml:5:20: unknown executor `nomad` in `executor` of environment `prod`: expected one of local"
+        ),
+        "{e}"
+    );
     assert!(e.contains("terrace.yaml:8:15: unknown executor `dockerr` in `executor` of job `a`"), "{e}");
     assert!(!e.contains(":2:"), "`local` is known: {e}");
     p.write(
