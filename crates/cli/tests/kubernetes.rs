@@ -9,6 +9,8 @@ mod common;
 #[allow(dead_code)]
 mod fake;
 
+use std::time::{Duration, Instant};
+
 use common::TestProject;
 use fake::{FakeCluster, Script};
 
@@ -98,4 +100,66 @@ fn a_job_that_needs_an_image_built_says_to_push_one() {
     let text = format!("{}{}", out.stdout, out.stderr);
     assert!(text.contains("push it to a registry the cluster can reach"), "{text}");
     assert!(fake.requests().iter().all(|r| r.method != "POST"), "nothing was created");
+}
+
+#[test]
+fn a_job_still_running_when_terrace_is_killed_is_followed_to_its_end_not_run_again() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = rt.block_on(FakeCluster::start());
+    fake.script(Script { log: "working\n".into(), message: Some(OUTPUT.into()), hold: true, ..Script::default() });
+    let p = TestProject::new(&format!(
+        "project: shop
+executor: kubernetes
+environments:
+  dev: {{}}
+jobs:
+  db:
+    image: registry.example/db-migrate:3
+    entrypoint: [/bin/sh, -c]
+    events: [start]
+    commands: {{start: ['echo working; sleep 30; printf %s ''{OUTPUT}'' > \"$TERRACE_OUTPUT_FILE\"']}}
+"
+    ));
+    let config = kubeconfig(&p, &fake.url);
+    let quiet = |c: &mut std::process::Command| {
+        c.env("KUBECONFIG", &config).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    };
+    let mut up = p.command(&["up", "dev"]);
+    quiet(&mut up);
+    let mut up = up.spawn().unwrap();
+    // Killed once its log line is stored: the step's handle was recorded before (the
+    // store's writes are in order, and the handle's is made before the log is asked for).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        assert!(Instant::now() < deadline, "the job never ran");
+        let runs = p.json(&["runs"]);
+        if let Some(id) = runs.as_array().unwrap().first().map(|r| r["id"].as_str().unwrap().to_string())
+            && p.log(&id).contains("working")
+        {
+            break id;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    up.kill().unwrap();
+    up.wait().unwrap();
+
+    // The next command finds the holder dead and follows the Job, which still runs.
+    let mut next = p.command(&["runs", "--json"]);
+    quiet(&mut next);
+    let mut next = next.spawn().unwrap();
+    rt.block_on(fake.wait_until(|all| all.iter().filter(|r| r.query.contains_key("watch")).count() == 2));
+    let (jobs, _) = fake.objects();
+    fake.finish(&jobs[0]);
+    assert!(next.wait().unwrap().success());
+
+    let runs = p.json(&["runs"]);
+    assert_eq!(runs[0]["id"], run);
+    assert_eq!(runs[0]["state"], "succeeded", "{runs:#}");
+    let log = p.log(&run);
+    assert!(log.contains("re-attached after its holder stopped"), "{log}");
+    let outputs = p.json(&["outputs", "dev"]);
+    assert_eq!(outputs[0]["value"], "db.internal:5432", "{outputs:#}");
+    let requests = fake.requests();
+    assert_eq!(requests.iter().filter(|r| r.method == "POST" && r.path.ends_with("/jobs")).count(), 1, "not run again");
+    assert_eq!(fake.objects(), (vec![], vec![]), "removed at its end");
 }

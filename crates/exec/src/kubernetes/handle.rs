@@ -48,6 +48,9 @@ pub(crate) struct KubeHandle {
     pub started: Instant,
     /// Leave the Job and its Secrets for debugging (`TERRACE_KEEP_WORK`).
     pub keep: bool,
+    /// Found again by `attach`: not this process's to remove unless cancelled or followed
+    /// to its end (another holder may be following it).
+    pub attached: bool,
     /// Removes them if the handle is dropped before its end was seen.
     pub guard: Remover,
 }
@@ -66,6 +69,11 @@ impl Handle for KubeHandle {
 
     fn cancel(&self) {
         self.cancel.cancel();
+        // A Job found again may have nobody waiting on it (recovery stopping an orphan).
+        if self.attached {
+            let (cluster, job, secrets) = (self.cluster.clone(), self.job.clone(), self.secrets.clone());
+            tokio::spawn(async move { remove(&cluster, &job, &secrets).await });
+        }
     }
 
     async fn wait(&mut self) -> Result<ExecOutcome, ExecError> {

@@ -89,6 +89,11 @@ impl Executor for KubernetesExecutor {
         true
     }
 
+    /// A Job runs in the cluster whatever becomes of the process that made it.
+    fn follows_after_restart(&self) -> bool {
+        true
+    }
+
     async fn prepare_image(&self, source: &ImageSource, _io: &StepIo) -> Result<PreparedImage, ExecError> {
         match source {
             ImageSource::Pull(reference) => Ok(PreparedImage {
@@ -165,6 +170,7 @@ impl Executor for KubernetesExecutor {
             events: Some(io.events),
             started,
             keep: std::env::var_os("TERRACE_KEEP_WORK").is_some(),
+            attached: false,
             guard,
         }))
     }
@@ -209,7 +215,8 @@ impl Executor for KubernetesExecutor {
             events: None,
             started: Instant::now(),
             keep: std::env::var_os("TERRACE_KEEP_WORK").is_some(),
-            guard: Remover(Some((cluster, name.to_string(), secrets))),
+            attached: true,
+            guard: Remover(None),
         }))
     }
 
