@@ -103,6 +103,8 @@ async fn store_outputs(
     let bytes = tokio::task::spawn_blocking(move || terrace_exec::read_output_file(&read))
         .await
         .map_err(|e| EngineError::Internal(format!("reading the output file failed: {e}")))?;
+    // A job that wrote nothing keeps the outputs it has (as in `outputs.rs`).
+    let bytes = bytes.map(|b| b.filter(|b| !b.iter().all(u8::is_ascii_whitespace)));
     let file = match bytes.map(|b| b.map(|b| parse_output_file(&b))) {
         Ok(None) => None,
         Ok(Some(Ok(file))) => Some(file),
