@@ -49,11 +49,16 @@ fn validate_reports_files_the_project_names_but_that_are_missing() {
 #[test]
 fn executors_are_chosen_by_name_and_unknown_names_are_refused_where_written() {
     let p = TestProject::new(
-        "project: p\nexecutor: local\nenvironments:\n  dev: {executor: local}\n  prod: {executor: kubernetes}\njobs:\n  a:\n    executor: dockerr\n    events: [start]\n    commands: {start: 'echo ran'}\n",
+        "project: p\nexecutor: local\nenvironments:\n  dev: {executor: local}\n  prod: {executor: nomad}\njobs:\n  a:\n    executor: dockerr\n    events: [start]\n    commands: {start: 'echo ran'}\n",
     );
     let out = p.run(&["validate"]).code(2);
     let e = &out.stderr;
-    assert!(e.contains("terrace.yaml:5:20: unknown executor `kubernetes` in `executor` of environment `prod`: expected one of local"), "{e}");
+    assert!(
+        e.contains(
+            "terrace.yaml:5:20: unknown executor `nomad` in `executor` of environment `prod`: expected one of local"
+        ),
+        "{e}"
+    );
     assert!(e.contains("terrace.yaml:8:15: unknown executor `dockerr` in `executor` of job `a`"), "{e}");
     assert!(!e.contains(":2:"), "`local` is known: {e}");
     p.write(

@@ -24,6 +24,7 @@ mod pipeline;
 pub mod progress;
 pub mod project_file;
 pub mod promote;
+mod reattach;
 pub mod recovery;
 pub mod removed;
 pub mod resume;

@@ -8,7 +8,9 @@
 //! run whose holder is on another host with a live lease is never touched. The one fast
 //! path is local: a holder on this host whose process is dead is gone for sure, and its
 //! runs are taken back at once. Applies are not idempotent: a run taken back is never
-//! re-run here (a server re-queues its request, which runs the pipeline anew).
+//! re-run here (a server re-queues its request, which runs the pipeline anew). A run whose
+//! step outlives its holder (a Kubernetes Job) is not taken back but followed to its end
+//! (`reattach`): it ends as its step did.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -99,6 +101,24 @@ pub async fn recover(
         let Some(gone) = judge(&run, me, &host, now) else { continue };
         let why = reason(&run, &gone, me);
         let expired_before = matches!(gone, Gone::LeaseExpired(..)).then_some(now);
+        // A step that outlives its holder (a Kubernetes Job) is followed to its end, not stopped.
+        if let Some(end) = crate::reattach::follow(store, data_dir, &run, expired_before, me, executors).await? {
+            if let Some(p) = run.pipeline_id {
+                match store.finish_pipeline(p, RunState::Interrupted).await {
+                    Ok(()) | Err(terrace_store::StoreError::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let why = format!("{why}; its step was still running and was {end}");
+            recovered.push(Recovered {
+                run: run.id,
+                environment: run.environment.clone(),
+                job: run.job.clone(),
+                reason: why.clone(),
+            });
+            taken.push((run, why));
+            continue;
+        }
         // Processes are stopped only for a dead holder of this host: one on another host
         // is that host's to stop, and a live holder stops its own once it learns.
         let orphans: Vec<AttemptRecord> = match gone {

@@ -231,6 +231,13 @@ pub trait Executor: Send + Sync {
         true
     }
 
+    /// Whether a step outlives the process that started it and can be followed to its
+    /// true end from another one (`attach`, then `Handle::wait` gives its real status and
+    /// outputs): recovery then follows it rather than stopping it (a Kubernetes Job).
+    fn follows_after_restart(&self) -> bool {
+        false
+    }
+
     /// Starts a step; it runs when this returns.
     async fn start(&self, step: StepSpec, io: StepIo) -> Result<Box<dyn Handle>, ExecError>;
 

@@ -1,12 +1,13 @@
 //! Executors: where a run's steps live, behind one contract (`contract.rs`) and chosen by
 //! name (`registry.rs`). This crate owns the local executor (a process group per step, its
-//! time limit and cancellation), the docker executor (a container per step), log capture and masking, the output file's safe reading,
+//! time limit and cancellation), the docker executor (a container per step), the kubernetes executor (a Job per step), log capture and masking, the output file's safe reading,
 //! and the working folder's preparation.
 
 pub mod bundle;
 mod capture;
 mod contract;
 pub mod docker;
+pub mod kubernetes;
 pub mod local;
 mod local_handle;
 pub mod mask;
@@ -26,6 +27,7 @@ pub use contract::{
     PreparedImage, Resources, StepIo, StepSpec,
 };
 pub use docker::DockerExecutor;
+pub use kubernetes::KubernetesExecutor;
 pub use local::LocalExecutor;
 pub use mask::{MAX_SECRET_BYTES, MIN_SECRET_CHARS, SecretSet, Unmaskable};
 pub use output_file::{ReadError as OutputReadError, read as read_output_file};

@@ -1,10 +1,10 @@
-//! Executors by name: what a job's `executor:` key picks (`local`, `docker`); the
+//! Executors by name: what a job's `executor:` key picks (`local`, `docker`, `kubernetes`); the
 //! names are the model's `EXECUTORS` (which `validate` checks), and each has one here.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::{DockerExecutor, Executor, LocalExecutor};
+use crate::{DockerExecutor, Executor, KubernetesExecutor, LocalExecutor};
 
 /// The executors a process can use, by name.
 #[derive(Clone)]
@@ -13,9 +13,13 @@ pub struct Executors {
 }
 
 impl Executors {
-    /// Every executor Terrace ships (`local`, `docker`). Docker is reached on first use.
+    /// Every executor Terrace ships (`local`, `docker`, `kubernetes`). Docker and the
+    /// cluster are reached on first use.
     pub fn builtin() -> Executors {
-        Executors::empty().with(Arc::new(LocalExecutor::new())).with(Arc::new(DockerExecutor::new()))
+        Executors::empty()
+            .with(Arc::new(LocalExecutor::new()))
+            .with(Arc::new(DockerExecutor::new()))
+            .with(Arc::new(KubernetesExecutor::new()))
     }
 
     /// None at all (tests add scripted ones).
@@ -66,7 +70,7 @@ mod tests {
         names.sort();
         model.sort();
         assert_eq!(names, model);
-        let err = Executors::builtin().get("kubernetes").err().unwrap();
-        assert_eq!(err.to_string(), "no executor `kubernetes` here (executors: docker, local)");
+        let err = Executors::builtin().get("nomad").err().unwrap();
+        assert_eq!(err.to_string(), "no executor `nomad` here (executors: docker, kubernetes, local)");
     }
 }

@@ -11,11 +11,11 @@ use crate::event::Event;
 
 /// The executors a job may name in `executor:` (the engine's registry has one of each);
 /// `local` is the default. Container executors add their names here.
-pub const EXECUTORS: &[&str] = &["local", "docker"];
+pub const EXECUTORS: &[&str] = &["local", "docker", "kubernetes"];
 
 /// The executors that run a job in a container image (so `image`, `dockerfile` and
 /// `entrypoint` mean something there).
-pub const CONTAINER_EXECUTORS: &[&str] = &["docker"];
+pub const CONTAINER_EXECUTORS: &[&str] = &["docker", "kubernetes"];
 
 /// One `terrace.yaml`.
 #[derive(Clone, Debug, PartialEq)]

@@ -134,6 +134,17 @@ pub trait Store: crate::state::StateStore + crate::applied::AppliedStore + Send 
         expired_before: Option<OffsetDateTime>,
         reason: &str,
     ) -> Result<bool>;
+    /// Holds a running run whose holder is gone for `holder` until `until` (its step still
+    /// runs and is followed to its end), provided it is as seen: lease `token` and, with
+    /// `expired_before`, a lease that ended before then. Bumps the token. `None`: it moved on.
+    async fn adopt_run(
+        &self,
+        run: RunId,
+        token: u64,
+        expired_before: Option<OffsetDateTime>,
+        holder: &Owner,
+        until: OffsetDateTime,
+    ) -> Result<Option<RunLease>>;
 
     // ---- logs ----
     /// Appends batches of lines (already masked) to the attempt's log, in one transaction.

@@ -13,7 +13,7 @@ mod error;
 mod handle;
 mod image;
 mod logs;
-mod paths;
+pub(crate) mod paths;
 mod spec;
 
 use std::collections::HashMap;

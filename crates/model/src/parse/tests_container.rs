@@ -58,7 +58,7 @@ jobs:
 ";
     assert_eq!(
         only(text),
-        "9:5: job `a` sets `image`, which only a container executor (docker) uses, but it runs on the `local` executor in environment `dev`: add `executor: docker` to the job, its environment or the project"
+        "9:5: job `a` sets `image`, which only a container executor (docker, kubernetes) uses, but it runs on the `local` executor in environment `dev`: add `executor: docker` to the job, its environment or the project"
     );
     // Resources alone are fine anywhere: the local executor does not enforce them.
     let text = with_job(&format!("{SHELL}\nresources: {{memory: 1Gi}}"));

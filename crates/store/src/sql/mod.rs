@@ -3,6 +3,7 @@
 //! once, one module per part; `Store` and `ControlStore` are implemented once, in
 //! `store_impl` and `control_impl`.
 
+mod adopt;
 mod agents;
 mod applied;
 mod approvals;

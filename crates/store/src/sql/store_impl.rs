@@ -147,6 +147,16 @@ impl Store for SqlStore {
     ) -> Result<bool> {
         attempts::take_back(self, run, token, expired_before, reason).await
     }
+    async fn adopt_run(
+        &self,
+        run: RunId,
+        token: u64,
+        expired_before: Option<OffsetDateTime>,
+        holder: &Owner,
+        until: OffsetDateTime,
+    ) -> Result<Option<RunLease>> {
+        super::adopt::adopt(self, run, token, expired_before, holder, until).await
+    }
 
     async fn append_logs(&self, lease: &RunLease, attempt: u32, batches: Arc<[LogBatch]>) -> Result<()> {
         logs::append(self, lease, attempt, batches).await

@@ -1,0 +1,261 @@
+//! The kubernetes executor: each step is one batch/v1 Job of the job's image in the
+//! cluster that the kubeconfig (or the pod's service account) names (`config`), built by
+//! `spec`, followed through its pod's watch and log (`pod`) and removed at its end with
+//! its Secrets (`handle`). Its handle id is `namespace/job`; every object carries its run
+//! and attempt as labels, which is how a sweep finds what a dead process left.
+//!
+//! The output file comes back as the container's termination message: the kubelet reads
+//! `/terrace-output/output.json` when the container ends and keeps it in the pod's status,
+//! where Terrace reads it. That asks nothing of the image (no HTTP client, no shell, its
+//! ENTRYPOINT untouched, so an image written for the seed's platform runs unchanged) and
+//! no route from the cluster back to Terrace; the price is Kubernetes' 4 KiB limit on the
+//! message (a longer file is cut, and the run log says why), and the values sit in the
+//! pod's status until the Job is deleted at the attempt's end. Images are not built here:
+//! the cluster pulls `image:` from its registry.
+
+mod config;
+mod error;
+mod handle;
+mod pod;
+mod spec;
+
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::Api;
+use kube::api::PostParams;
+use tokio::sync::{OnceCell, oneshot};
+use tokio::time::Instant;
+
+use crate::local::{spawn_collector, spawn_reader};
+use crate::{ExecError, Executor, Handle, ImageSource, PathRole, PreparedImage, StepIo, StepSpec};
+pub use config::NAMESPACE_VAR;
+use config::{Cluster, Source};
+use error::api_error;
+use handle::{KubeHandle, Remover};
+use spec::{Names, OUTPUT_ANNOTATION};
+use terrace_model::log::Stream;
+
+/// Runs steps as Kubernetes Jobs.
+#[derive(Default)]
+pub struct KubernetesExecutor {
+    source: Source,
+    namespace: Option<String>,
+    cluster: OnceCell<Cluster>,
+}
+
+impl KubernetesExecutor {
+    /// The cluster of `KUBECONFIG` (or `~/.kube/config`, or the pod's service account),
+    /// in the namespace `TERRACE_KUBERNETES_NAMESPACE` names; reached on first use.
+    pub fn new() -> Self {
+        KubernetesExecutor {
+            namespace: std::env::var(NAMESPACE_VAR).ok().filter(|n| !n.is_empty()),
+            ..Default::default()
+        }
+    }
+
+    /// The cluster of this kubeconfig file's current context.
+    pub fn with_kubeconfig(path: impl Into<PathBuf>) -> Self {
+        KubernetesExecutor { source: Source::File(path.into()), ..KubernetesExecutor::new() }
+    }
+
+    /// Works in `namespace` rather than the configuration's.
+    pub fn in_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    async fn cluster(&self) -> Result<&Cluster, ExecError> {
+        self.cluster.get_or_try_init(|| config::connect(&self.source, self.namespace.as_deref())).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for KubernetesExecutor {
+    fn name(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    /// The same places as in a Docker container; only the output and parameters files
+    /// are there (the image carries the job's code: no host folder reaches a cluster).
+    fn job_path(&self, role: PathRole, host: &Path) -> PathBuf {
+        crate::docker::paths::job_path(role, host)
+    }
+
+    fn runs_images(&self) -> bool {
+        true
+    }
+
+    /// A Job runs in the cluster whatever becomes of the process that made it.
+    fn follows_after_restart(&self) -> bool {
+        true
+    }
+
+    async fn prepare_image(&self, source: &ImageSource, _io: &StepIo) -> Result<PreparedImage, ExecError> {
+        match source {
+            ImageSource::Pull(reference) => Ok(PreparedImage {
+                id: reference.clone(),
+                reference: reference.clone(),
+                digest: reference.contains("@sha256:").then(|| reference.clone()),
+                fresh: false,
+            }),
+            ImageSource::Build { .. } => Err(ExecError::Unsupported(
+                "the kubernetes executor runs an image the cluster pulls: build the job's image, push it to a \
+                 registry the cluster can reach, and name it with `image:`"
+                    .into(),
+            )),
+        }
+    }
+
+    async fn start(&self, step: StepSpec, io: StepIo) -> Result<Box<dyn Handle>, ExecError> {
+        let Some(image) = step.image.clone() else {
+            return Err(ExecError::Unsupported(
+                "the kubernetes executor runs a step in an image, and this one has none".into(),
+            ));
+        };
+        if step.argv.is_empty() && step.container.entrypoint.is_none() {
+            return Err(ExecError::EmptyCommand);
+        }
+        let cluster = self.cluster().await?.clone();
+        let names = Names::new(&step.run, step.attempt, &unique());
+        let input = read_input(&step).await?;
+        let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+        let mut made = Vec::new();
+        // Whatever this makes is removed if a later part fails (or the handle is dropped).
+        let mut guard = Remover(Some((cluster.clone(), names.job.clone(), Vec::new())));
+        let mut objects = vec![spec::env_secret(&step, &names)];
+        if let Some((file_name, content)) = input.clone() {
+            objects.push(spec::input_secret(&step, &names, &file_name, content));
+        }
+        for secret in objects {
+            let name = secret.metadata.name.clone().unwrap_or_default();
+            secrets.create(&PostParams::default(), &secret).await.map_err(|e| {
+                api_error(&format!("creating Secret `{name}` in namespace `{}`", cluster.namespace), &e)
+            })?;
+            made.push(name);
+            guard.0 = Some((cluster.clone(), names.job.clone(), made.clone()));
+        }
+        let job = spec::job(&step, &image, &names, input.is_some())?;
+        let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+        jobs.create(&PostParams::default(), &job).await.map_err(|e| {
+            api_error(
+                &format!("creating Job `{}` of image `{image}` in namespace `{}`", names.job, cluster.namespace),
+                &e,
+            )
+        })?;
+        let started = Instant::now();
+        let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+        let (running, pod_named) = oneshot::channel();
+        let log = pod::follow_log(pods.clone(), pod_named);
+        let reader = match step.capture_stdout {
+            // Kubernetes keeps one log per container: stderr comes with stdout.
+            true => spawn_collector(log, &io.events),
+            false => spawn_reader(log, Stream::Stdout, &io.secrets, &None, &io.events),
+        };
+        let watch = tokio::spawn(pod::watch_to_end(pods, names.job.clone(), image, Some(running)));
+        Ok(Box::new(KubeHandle {
+            id: format!("{}/{}", cluster.namespace, names.job),
+            cluster,
+            job: names.job,
+            secrets: made,
+            pod: Some(watch),
+            reader: Some(reader),
+            output_file: step.output_file.clone(),
+            deadline: step.limits.max_duration.map(|d| started + d),
+            grace: step.limits.kill_grace,
+            cancel: io.cancel.child_token(),
+            events: Some(io.events),
+            started,
+            keep: std::env::var_os("TERRACE_KEEP_WORK").is_some(),
+            attached: false,
+            guard,
+        }))
+    }
+
+    async fn attach(&self, id: &str) -> Result<Box<dyn Handle>, ExecError> {
+        let attach_error = |reason: String| ExecError::Attach { id: id.into(), reason };
+        let Some((namespace, name)) = id.split_once('/') else {
+            return Err(attach_error("not a Job of the kubernetes executor (`namespace/job`)".into()));
+        };
+        let cluster = self.cluster().await?;
+        let cluster = Cluster { client: cluster.client.clone(), namespace: namespace.to_string() };
+        let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), namespace);
+        let job = match jobs.get_opt(name).await {
+            Ok(Some(job)) => job,
+            Ok(None) => return Err(attach_error(format!("no Job `{name}` in namespace `{namespace}` any more"))),
+            Err(e) => return Err(attach_error(api_error(&format!("reading Job `{name}`"), &e).to_string())),
+        };
+        let image = job
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|p| p.containers.first())
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default();
+        let output_file = job.metadata.annotations.as_ref().and_then(|a| a.get(OUTPUT_ANNOTATION)).map(PathBuf::from);
+        let names = Names { job: name.to_string(), secret: name.to_string(), input_secret: format!("{name}-input") };
+        let secrets = vec![names.secret, names.input_secret];
+        let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+        let watch = tokio::spawn(pod::watch_to_end(pods, name.to_string(), image, None));
+        Ok(Box::new(KubeHandle {
+            id: id.to_string(),
+            cluster: cluster.clone(),
+            job: name.to_string(),
+            secrets: secrets.clone(),
+            pod: Some(watch),
+            reader: None,
+            output_file,
+            // The Job's own `activeDeadlineSeconds` still holds in the cluster.
+            deadline: None,
+            grace: std::time::Duration::from_secs(10),
+            cancel: Default::default(),
+            events: None,
+            started: Instant::now(),
+            keep: std::env::var_os("TERRACE_KEEP_WORK").is_some(),
+            attached: true,
+            guard: Remover(None),
+        }))
+    }
+
+    async fn sweep(&self, run: &str) {
+        let Ok(cluster) = self.cluster().await else { return };
+        handle::remove_run(cluster, run).await;
+    }
+}
+
+/// The parameters file's name and content, read off the async threads.
+async fn read_input(step: &StepSpec) -> Result<Option<(String, Vec<u8>)>, ExecError> {
+    let Some(path) = step.input.clone() else { return Ok(None) };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "params.json".into());
+    let read = tokio::task::spawn_blocking(move || std::fs::read(&path).map_err(|e| (path, e)))
+        .await
+        .map_err(|e| ExecError::Container(format!("reading the parameters file failed: {e}")))?;
+    match read {
+        Ok(content) => Ok(Some((name, content))),
+        Err((_, e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err((path, source)) => Err(ExecError::Workdir { path, source }),
+    }
+}
+
+/// Six characters that make a step's names unique (an attempt runs several steps).
+fn unique() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    let n = h.finish();
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..6).map(|i| ALPHABET[((n >> (i * 8)) % ALPHABET.len() as u64) as usize] as char).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unique_names_differ() {
+        let a: std::collections::BTreeSet<String> = (0..100).map(|_| super::unique()).collect();
+        assert_eq!(a.len(), 100);
+    }
+}
