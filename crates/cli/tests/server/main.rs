@@ -14,9 +14,13 @@ mod hosts;
 mod limits;
 mod paging;
 mod plan_all;
+mod pool_tokens;
 mod previews;
 mod promotion;
 mod recovery;
+#[allow(dead_code)]
+#[path = "../common/registry.rs"]
+mod registry;
 mod replicas;
 mod replicas_previews;
 mod replicas_promotion;

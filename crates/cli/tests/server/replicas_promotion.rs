@@ -10,11 +10,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-#[allow(dead_code)]
-#[path = "../common/registry.rs"]
-mod registry;
-
-use registry::Registry;
+use crate::registry::Registry;
 use serde_json::Value;
 use sqlx::Connection;
 

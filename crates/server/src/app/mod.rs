@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod git_projects;
 pub mod hooks;
+pub mod pool_tokens;
 pub mod previews;
 pub mod projects;
 pub mod promotions;
