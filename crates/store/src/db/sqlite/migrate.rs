@@ -51,7 +51,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(18, "runtime environments", "0018_runtime_environments.sql"),
     migration!(19, "request saved plan", "0019_request_saved_plan.sql"),
     migration!(20, "agents", "0020_agents.sql"),
-    migration!(23, "named locks", "0023_named_locks.sql"),
+    migration!(21, "named locks", "0021_named_locks.sql"),
 ];
 
 /// How many migrations this version knows.
