@@ -1,6 +1,7 @@
 //! `terrace server` end to end: the real binary on 127.0.0.1, real HTTP.
 
 mod agents;
+mod agents_docker;
 mod api;
 mod approvals;
 mod approved_plans;

@@ -50,6 +50,28 @@ pub struct StepPayload {
     /// puts its own folders in their place in the arguments and variables.
     #[schema(value_type = Vec<Vec<String>>)]
     pub paths: Vec<(String, String)>,
+    /// With the `docker` executor: the container the agent runs the step in.
+    #[serde(default)]
+    pub container: Option<ContainerPayload>,
+}
+
+/// A step's container, made ready on the agent's own Docker Engine: an image pulled (when
+/// absent), or built from the step's working copy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContainerPayload {
+    /// The image to run (`image:` of the job); None: build one from the working copy.
+    pub pull: Option<String>,
+    /// The Dockerfile of the build, relative to the working copy (`dockerfile:`).
+    pub dockerfile: Option<String>,
+    /// The template's Dockerfile, for a build without one of its own.
+    pub default_dockerfile: String,
+    /// The program that receives the arguments; the image's ENTRYPOINT when None.
+    pub entrypoint: Option<Vec<String>>,
+    /// Start in the image's WORKDIR rather than the mounted working copy.
+    pub keep_image_workdir: bool,
+    /// Kubernetes notation (`500m`, `512Mi`), enforced as Docker's CPU quota and memory limit.
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
 }
 
 impl std::fmt::Debug for StepPayload {
