@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use terrace_exec::{AGENT_EXECUTOR, AgentPlacement, ContainerStep, ImageSource, PathRole, Resources};
+use terrace_exec::{
+    AGENT_CONTAINER_EXECUTOR, AGENT_EXECUTOR, AgentPlacement, ContainerStep, ImageSource, PathRole, Resources,
+};
 use terrace_model::project::Job;
 use terrace_model::vars::Resolved;
 use terrace_store::RunState;
@@ -45,7 +47,12 @@ impl RunContext<'_> {
         // an agent of the pool; the agent runs it with the job's executor.
         let agent =
             engine.project.pool_of(&self.env.name, job).map(|pool| AgentPlacement { pool, executor: name.clone() });
-        let executor = match (&agent, engine.executors.get(agent.as_ref().map_or(name.as_str(), |_| AGENT_EXECUTOR))) {
+        let seam = match &agent {
+            None => name.as_str(),
+            Some(a) if a.executor == "docker" => AGENT_CONTAINER_EXECUTOR,
+            Some(_) => AGENT_EXECUTOR,
+        };
+        let executor = match (&agent, engine.executors.get(seam)) {
             (_, Ok(e)) => e,
             (Some(a), Err(_)) => {
                 return Ok(AttemptEnd::failed(format!(

@@ -35,6 +35,7 @@ mod saved_plans;
 mod secrets;
 pub mod state_backend;
 mod steps;
+pub mod store_lock;
 pub mod timed;
 pub mod work;
 

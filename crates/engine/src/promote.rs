@@ -17,6 +17,11 @@ use terrace_store::{
 };
 
 use crate::SecretValues;
+use crate::lease::hostname;
+use crate::store_lock::{self, LockError};
+
+/// How long a promotion waits for another promotion of the same environment and artifact.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Where the version comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -246,14 +251,29 @@ impl Promoter<'_> {
     }
 
     /// Moves the tag and records the promotion done (it must be `started` or awaiting an
-    /// approval that was given). One promotion of an environment at a time.
+    /// approval that was given). One promotion of an environment and artifact at a time,
+    /// across every process and replica on the store (a lock of the store, under a lease).
     pub async fn run(&self, id: PromotionId) -> Result<PromotionRecord, PromoteError> {
         let p = self
             .store
             .get_promotion(id)
             .await?
             .ok_or_else(|| PromoteError::Invalid(format!("promotion {id} not found")))?;
-        let _lock = self.lock(&p.to_env, &p.artifact).await?;
+        let name = format!("promote:{}/{}/{}", self.project.name, p.to_env, p.artifact);
+        let holder = format!("promotion {id} by {} on {} (pid {})", p.requested_by, hostname(), std::process::id());
+        store_lock::with_lock(self.store, &name, &holder, LOCK_WAIT, self.run_locked(p)).await.map_err(|e| match e {
+            LockError::Store(e) => PromoteError::Store(e),
+            other => PromoteError::Refused(format!("promotion {id}: {other}; promote again to finish it")),
+        })?
+    }
+
+    async fn run_locked(&self, p: PromotionRecord) -> Result<PromotionRecord, PromoteError> {
+        let id = p.id;
+        // Read again under the lock: a retry of this very promotion may have finished it.
+        let p = self.store.get_promotion(id).await?.unwrap_or(p);
+        if p.state == PromotionState::Done {
+            return Ok(p);
+        }
         if p.state != PromotionState::Started {
             self.store.set_promotion_state(id, PromotionState::Started, None).await?;
         }
@@ -286,20 +306,6 @@ impl Promoter<'_> {
         };
         self.store.finish_promotion(id, env.id, &message).await?;
         Ok(self.store.get_promotion(id).await?.unwrap_or(p))
-    }
-
-    /// Waits for the environment's promotion lock (a `flock` the kernel drops with its holder).
-    async fn lock(&self, env: &str, artifact: &str) -> Result<nix::fcntl::Flock<std::fs::File>, PromoteError> {
-        let dir = self.data_dir.join("locks");
-        let path = dir.join(format!("{}.{env}.{artifact}.promote.lock", self.project.name));
-        tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)?;
-            let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
-            nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| std::io::Error::from(e))
-        })
-        .await
-        .map_err(|e| PromoteError::Invalid(format!("the promotion lock task failed: {e}")))?
-        .map_err(|e| PromoteError::Invalid(format!("cannot take the promotion lock: {e}")))
     }
 
     /// The jobs of `env` that consume `artifact`, each with what a promotion runs: its

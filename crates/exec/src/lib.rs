@@ -36,6 +36,9 @@ pub use tokio_util::sync::CancellationToken;
 
 /// The name of the executor that hands steps to agents (`terrace server` registers it).
 pub const AGENT_EXECUTOR: &str = "agent";
+/// The executor that hands steps of `executor: docker` jobs to agents, which run them in
+/// containers of their own Docker Engine (`terrace server` registers it).
+pub const AGENT_CONTAINER_EXECUTOR: &str = "agent-docker";
 
 /// Why a job could not be run. Messages never contain environment values.
 #[derive(Debug, thiserror::Error)]

@@ -19,3 +19,24 @@ fn docs_openapi_json_matches_the_code() {
          TERRACE_UPDATE_OPENAPI=1 cargo test -p terrace-server --test openapi\n(or `terrace server --openapi > docs/openapi.json`)"
     );
 }
+
+#[test]
+fn the_agent_and_pool_token_routes_are_in_the_document() {
+    let doc: serde_json::Value = serde_json::from_str(&terrace_server::openapi_json()).expect("JSON");
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, method) in [
+        ("/api/v1/agent/pull", "post"),
+        ("/api/v1/agent/steps/{id}/renew", "post"),
+        ("/api/v1/agent/steps/{id}/logs", "post"),
+        ("/api/v1/agent/steps/{id}/finish", "post"),
+        ("/api/v1/pool-tokens", "post"),
+        ("/api/v1/pool-tokens", "get"),
+        ("/api/v1/pool-tokens/{id}", "delete"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not in the document");
+    }
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for schema in ["StepPayload", "FinishBody", "StepEnd", "PoolTokenCreated"] {
+        assert!(schemas.contains_key(schema), "schema {schema} is missing");
+    }
+}

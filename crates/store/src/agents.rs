@@ -83,6 +83,11 @@ pub trait AgentStore: Send + Sync {
     async fn create_pool_token(&self, name: &str, pool: &str, token_hash: &str) -> StoreResult<PoolTokenRecord>;
     /// The live (not revoked) pool token with this hash.
     async fn pool_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<PoolTokenRecord>>;
+    /// Every pool token (revoked ones too), by pool then name.
+    async fn list_pool_tokens(&self) -> StoreResult<Vec<PoolTokenRecord>>;
+    /// Revokes the pool token `id` (its agents are refused from their next call); false
+    /// when no live token has that id.
+    async fn revoke_pool_token(&self, id: PoolTokenId) -> StoreResult<bool>;
 
     /// Queues a step for its pool.
     async fn enqueue_agent_step(&self, step: NewAgentStep) -> StoreResult<()>;

@@ -37,6 +37,17 @@ impl PreviewState {
     }
 }
 
+/// What became of a claim of one of a class's `max` slots (`claim_preview_slot`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotClaim {
+    /// The record was written: the preview holds a slot.
+    Claimed,
+    /// The class is full: this many other previews of it hold a slot; nothing written.
+    Full(u32),
+    /// The record moved on since it was read (read it again); nothing written.
+    Moved,
+}
+
 /// What a pull-request event asks of its preview.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreviewWish {
@@ -139,4 +150,10 @@ pub trait PreviewStore: Send + Sync {
     /// head and variables, request, comment, attempts, next_at, created_at, expires_at) when the
     /// record is still at `updated.version`; false when it moved on (read it again).
     async fn update_preview(&self, updated: &PreviewRecord) -> StoreResult<bool>;
+    /// `update_preview` for a preview that takes one of its class's `max` slots
+    /// (`updated.state` holds one): written only while fewer than `max` other previews of
+    /// the same project and class hold one. The count and the write are one transaction,
+    /// serialised per class (SQLite's one writer; a PostgreSQL advisory lock), so
+    /// replicas deploying previews at once never go over `max`.
+    async fn claim_preview_slot(&self, updated: &PreviewRecord, max: u32) -> StoreResult<SlotClaim>;
 }

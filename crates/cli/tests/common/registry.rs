@@ -71,6 +71,11 @@ impl Registry {
         wait.recv_timeout(Duration::from_secs(30)).expect("docker-registry listens within 30 s");
     }
 
+    /// The registry's process id (to pause it with SIGSTOP), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

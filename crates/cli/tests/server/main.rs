@@ -1,6 +1,7 @@
 //! `terrace server` end to end: the real binary on 127.0.0.1, real HTTP.
 
 mod agents;
+mod agents_docker;
 mod api;
 mod approvals;
 mod approved_plans;
@@ -14,11 +15,18 @@ mod hosts;
 mod limits;
 mod paging;
 mod plan_all;
+mod pool_tokens;
 mod previews;
 mod promotion;
 mod recovery;
 mod removed_jobs;
+#[allow(dead_code)]
+#[path = "../common/registry.rs"]
+mod registry;
 mod replicas;
+mod replicas_previews;
+mod replicas_promotion;
+mod replicas_terraform;
 mod roles;
 mod runtime_envs;
 mod shutdown;

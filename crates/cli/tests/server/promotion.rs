@@ -3,11 +3,7 @@
 //! client follows (a `commands.redeploy` instead of `start`), an approval-required
 //! environment waits for `terrace approve`, and `promotions` lists it all.
 
-#[allow(dead_code)]
-#[path = "../common/registry.rs"]
-mod registry;
-
-use registry::Registry;
+use crate::registry::Registry;
 use serde_json::Value;
 
 use crate::support::*;

@@ -56,7 +56,7 @@ pub(crate) fn fresh_database(url: &str) -> (String, SocketAddr) {
 }
 
 /// `url` with its `host:port` and database replaced.
-fn with_host_and_database(url: &str, host_port: &str, database: &str) -> String {
+pub(crate) fn with_host_and_database(url: &str, host_port: &str, database: &str) -> String {
     let (scheme, rest) = url.split_once("://").expect("scheme");
     let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
     let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
@@ -110,7 +110,7 @@ fn lease_end(db: &str, run: &str) -> Option<time::OffsetDateTime> {
     nanos.map(|n| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).unwrap())
 }
 
-fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| !s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
         .unwrap_or(false)

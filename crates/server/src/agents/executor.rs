@@ -4,18 +4,25 @@
 //! the run's log as they arrive, a cancellation is passed to the agent, and a step whose
 //! agent stopped renewing its lease is taken back (its fencing token bumped) and fails,
 //! so `max_restarts` may run it again on another agent. The handle id is the step's id.
+//! A job of `executor: docker` goes through `AgentExecutor::containers`: the job sees the
+//! container paths, and its image is made ready on the agent's own Docker Engine (pulled,
+//! or built from the step's working copy), never on the server's.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use terrace_exec::{ExecError, ExecEvent, Executor, Handle, StepIo, StepSpec};
+use terrace_exec::{
+    DockerExecutor, ExecError, ExecEvent, Executor, Handle, ImageSource, PathRole, PreparedImage, StepIo, StepSpec,
+};
 use terrace_model::log::{LogBatch, Stream};
 use terrace_store::{AgentStepId, AgentStore, NewAgentStep};
 use tokio::sync::Notify;
 
 use super::handle::{AgentHandle, Waiter};
-use super::protocol::{StepEnd, StepPayload, StepResult};
+use super::protocol::{ContainerPayload, StepEnd, StepPayload, StepResult};
 
 /// A working copy over this size is not sent to an agent: a job's sources, not its data.
 pub const MAX_WORKDIR_BYTES: u64 = 64 * 1024 * 1024;
@@ -31,11 +38,63 @@ pub struct AgentExecutor {
     poll: Duration,
     /// Wakes the pulls waiting on this server when a step is queued.
     wake: Arc<Notify>,
+    /// For `executor: docker` jobs: where their containers show each file, and the image
+    /// sources the agent makes ready, by the id `prepare_image` gave them.
+    containers: Option<Containers>,
 }
 
+/// What the container seam of the agent executor keeps.
+#[derive(Default)]
+struct Containers {
+    paths: DockerExecutor,
+    images: Mutex<HashMap<String, ImageSource>>,
+}
+
+/// Image sources kept at most (each attempt of a docker job on agents adds one).
+const KEPT_IMAGES: usize = 4096;
+
 impl AgentExecutor {
+    /// The seam for jobs that agents run with their `local` executor.
     pub fn new(store: Arc<dyn AgentStore>, wake: Arc<Notify>) -> AgentExecutor {
-        AgentExecutor { store, poll: Duration::from_millis(200), wake }
+        AgentExecutor { store, poll: Duration::from_millis(200), wake, containers: None }
+    }
+
+    /// The seam for jobs that agents run with their `docker` executor.
+    pub fn containers(store: Arc<dyn AgentStore>, wake: Arc<Notify>) -> AgentExecutor {
+        AgentExecutor { containers: Some(Containers::default()), ..AgentExecutor::new(store, wake) }
+    }
+
+    /// The container of a step for its agent: its image source (kept by `prepare_image`),
+    /// entrypoint and resources.
+    fn container_of(&self, c: &Containers, spec: &StepSpec) -> Result<ContainerPayload, ExecError> {
+        let image = spec.image.as_deref().unwrap_or_default();
+        let source = c.images.lock().unwrap_or_else(|e| e.into_inner()).get(image).cloned();
+        let (pull, dockerfile, default_dockerfile) = match source {
+            Some(ImageSource::Pull(reference)) => (Some(reference), None, String::new()),
+            Some(ImageSource::Build { context, dockerfile, default_dockerfile }) if context == spec.workdir => {
+                (None, dockerfile.map(|d| d.display().to_string()), default_dockerfile)
+            }
+            Some(ImageSource::Build { context, .. }) => {
+                return Err(ExecError::Unsupported(format!(
+                    "an agent builds a job's image from the step's working copy only, not from {}",
+                    context.display()
+                )));
+            }
+            None => {
+                return Err(ExecError::Agent(format!(
+                    "the image `{image}` of this step was not made ready for an agent"
+                )));
+            }
+        };
+        Ok(ContainerPayload {
+            pull,
+            dockerfile,
+            default_dockerfile,
+            entrypoint: spec.container.entrypoint.clone(),
+            keep_image_workdir: spec.container.keep_image_workdir,
+            cpu: spec.resources.cpu.clone(),
+            memory: spec.resources.memory.clone(),
+        })
     }
 
     fn waiter(&self, id: AgentStepId) -> Waiter {
@@ -47,7 +106,12 @@ impl AgentExecutor {
 type Files = (Vec<u8>, Option<(String, Vec<u8>)>);
 
 /// The step as its agent receives it (the claim adds its id and token).
-async fn payload(spec: &StepSpec, executor: &str, io: &StepIo) -> Result<StepPayload, ExecError> {
+async fn payload(
+    spec: &StepSpec,
+    executor: &str,
+    container: Option<ContainerPayload>,
+    io: &StepIo,
+) -> Result<StepPayload, ExecError> {
     let (workdir, input) = (spec.workdir.clone(), spec.input.clone());
     let files = tokio::task::spawn_blocking(move || -> std::io::Result<Files> {
         let tar = terrace_exec::bundle::pack(&workdir, MAX_WORKDIR_BYTES)?;
@@ -86,13 +150,46 @@ async fn payload(spec: &StepSpec, executor: &str, io: &StepIo) -> Result<StepPay
         .into_iter()
         .filter_map(|(role, p)| Some((p?.display().to_string(), role.to_string())))
         .collect(),
+        container,
     })
 }
 
 #[async_trait::async_trait]
 impl Executor for AgentExecutor {
     fn name(&self) -> &'static str {
-        terrace_exec::AGENT_EXECUTOR
+        match self.containers {
+            Some(_) => terrace_exec::AGENT_CONTAINER_EXECUTOR,
+            None => terrace_exec::AGENT_EXECUTOR,
+        }
+    }
+
+    fn job_path(&self, role: PathRole, host: &Path) -> PathBuf {
+        match &self.containers {
+            Some(c) => c.paths.job_path(role, host),
+            None => host.to_path_buf(),
+        }
+    }
+
+    fn runs_images(&self) -> bool {
+        self.containers.is_some()
+    }
+
+    /// The image is made ready by the agent that runs the step: here it is only noted.
+    async fn prepare_image(&self, source: &ImageSource, _io: &StepIo) -> Result<PreparedImage, ExecError> {
+        let Some(c) = &self.containers else {
+            return Err(ExecError::Unsupported(format!("the `{}` executor runs no images", self.name())));
+        };
+        let id = format!("on-agent:{}", AgentStepId::new());
+        let reference = match source {
+            ImageSource::Pull(reference) => format!("{reference}, pulled by the agent when it has not got it"),
+            ImageSource::Build { .. } => "built by the agent from the working copy".to_string(),
+        };
+        let mut images = c.images.lock().unwrap_or_else(|e| e.into_inner());
+        if images.len() >= KEPT_IMAGES {
+            images.clear();
+        }
+        images.insert(id.clone(), source.clone());
+        Ok(PreparedImage { id, reference, digest: None, fresh: false })
     }
 
     async fn start(&self, spec: StepSpec, io: StepIo) -> Result<Box<dyn Handle>, ExecError> {
@@ -101,15 +198,20 @@ impl Executor for AgentExecutor {
                 "the `agent` executor runs only the steps of a job with a `pool`".into(),
             ));
         };
-        if place.executor != "local" || spec.image.is_some() {
-            return Err(ExecError::Unsupported(format!(
-                "agents run jobs with the `local` executor (a process on the agent's host); this job runs on the \
-                 `{}` executor, which agents do not run yet: drop `pool:` or use `executor: local`",
-                place.executor
-            )));
-        }
+        let container = match (&self.containers, place.executor.as_str()) {
+            (None, "local") if spec.image.is_none() => None,
+            (Some(c), "docker") => Some(self.container_of(c, &spec)?),
+            _ => {
+                return Err(ExecError::Unsupported(format!(
+                    "agents run jobs with the `local` executor (a process on the agent's host) or the `docker` \
+                     executor (a container of the agent's Docker Engine); this job runs on the `{}` executor: drop \
+                     `pool:` or use one of those",
+                    place.executor
+                )));
+            }
+        };
         let run = spec.run.parse().map_err(|_| ExecError::Agent(format!("`{}` is not a run id", spec.run)))?;
-        let payload = payload(&spec, &place.executor, &io).await?;
+        let payload = payload(&spec, &place.executor, container, &io).await?;
         let body =
             serde_json::to_vec(&payload).map_err(|e| ExecError::Agent(format!("cannot encode the step: {e}")))?;
         let id = AgentStepId::new();

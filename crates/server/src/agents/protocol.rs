@@ -6,12 +6,13 @@
 
 use serde::{Deserialize, Serialize};
 use terrace_model::log::{LogBatch, Stream};
+use utoipa::ToSchema;
 
 /// How long a pull waits for a step before answering `204 No Content`.
 pub const PULL_WAIT_SECS: u64 = 20;
 
 /// A pull: who asks (a name for the logs and the step's record).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PullBody {
     pub agent: String,
@@ -20,7 +21,7 @@ pub struct PullBody {
 }
 
 /// A claimed step, everything the agent needs to run it.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct StepPayload {
     pub step: String,
     /// The fencing token of the claim: every report carries it.
@@ -32,6 +33,8 @@ pub struct StepPayload {
     /// The executor the agent runs it with (`local`).
     pub executor: String,
     pub argv: Vec<String>,
+    /// `[name, value]` pairs.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub env: Vec<(String, String)>,
     pub max_duration_ms: Option<u64>,
     pub kill_grace_ms: u64,
@@ -41,10 +44,34 @@ pub struct StepPayload {
     /// The working copy, a tar archive (base64).
     pub workdir: String,
     /// The parameters file: its file name and content (base64).
+    #[schema(value_type = Option<Vec<String>>)]
     pub input: Option<(String, String)>,
     /// Where the server had the step's files (`workdir`, `input`, `output`): the agent
     /// puts its own folders in their place in the arguments and variables.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub paths: Vec<(String, String)>,
+    /// With the `docker` executor: the container the agent runs the step in.
+    #[serde(default)]
+    pub container: Option<ContainerPayload>,
+}
+
+/// A step's container, made ready on the agent's own Docker Engine: an image pulled (when
+/// absent), or built from the step's working copy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContainerPayload {
+    /// The image to run (`image:` of the job); None: build one from the working copy.
+    pub pull: Option<String>,
+    /// The Dockerfile of the build, relative to the working copy (`dockerfile:`).
+    pub dockerfile: Option<String>,
+    /// The template's Dockerfile, for a build without one of its own.
+    pub default_dockerfile: String,
+    /// The program that receives the arguments; the image's ENTRYPOINT when None.
+    pub entrypoint: Option<Vec<String>>,
+    /// Start in the image's WORKDIR rather than the mounted working copy.
+    pub keep_image_workdir: bool,
+    /// Kubernetes notation (`500m`, `512Mi`), enforced as Docker's CPU quota and memory limit.
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
 }
 
 impl std::fmt::Debug for StepPayload {
@@ -59,9 +86,10 @@ impl std::fmt::Debug for StepPayload {
 }
 
 /// Log lines of a step, masked on the agent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WireBatch {
     /// Unix nanoseconds.
+    #[schema(value_type = i64)]
     pub ts: i128,
     pub stream: String,
     pub lines: Vec<String>,
@@ -87,27 +115,27 @@ impl WireBatch {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogsBody {
     pub token: u64,
     pub batches: Vec<WireBatch>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenewBody {
     pub token: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RenewAnswer {
     /// Stop the step: its run was cancelled.
     pub cancel: bool,
 }
 
 /// How a step ended, as its agent saw it, or as the server decided.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StepEnd {
     Exited {
@@ -130,7 +158,7 @@ pub enum StepEnd {
 }
 
 /// A step's end as the store keeps it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct StepResult {
     pub end: StepEnd,
     pub duration_ms: u64,
@@ -139,7 +167,7 @@ pub struct StepResult {
     pub stdout: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinishBody {
     pub token: u64,

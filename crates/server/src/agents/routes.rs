@@ -8,28 +8,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use base64::Engine as _;
 use terrace_store::{AgentStepId, PoolTokenRecord, StoreError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::protocol::{FinishBody, LogsBody, PULL_WAIT_SECS, PullBody, RenewAnswer, RenewBody, StepPayload};
 use crate::app::{App, AppError, access};
+use crate::http::error::ErrorBody;
 use crate::http::extract::{ApiJson, ApiPath, bearer};
 
 /// A step's report may carry its output file and captured stdout.
 const AGENT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/agent/pull", post(pull))
-        .route("/api/v1/agent/steps/{id}/renew", post(renew))
-        .route("/api/v1/agent/steps/{id}/logs", post(logs))
-        .route("/api/v1/agent/steps/{id}/finish", post(finish))
+/// The agent endpoints, under `/api/v1` with the rest of the API (and in its OpenAPI
+/// document), with a body limit of their own.
+pub fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(pull))
+        .routes(routes!(renew))
+        .routes(routes!(logs))
+        .routes(routes!(finish))
         .layer(DefaultBodyLimit::max(AGENT_BODY_LIMIT))
 }
 
@@ -64,6 +67,12 @@ fn check_agent_name(name: &str) -> Result<(), AppError> {
     if ok { Ok(()) } else { Err(AppError::bad("agent", "an agent name is 1-128 printable characters without spaces")) }
 }
 
+/// Pulls a step of the token's pool: waits up to `PULL_WAIT_SECS` for one (a long poll),
+/// then answers 204. For agents, with a pool token.
+#[utoipa::path(post, operation_id = "agentPull", path = "/agent/pull", tag = "agents", security(("bearer" = [])),
+    request_body = PullBody,
+    responses((status = 200, body = StepPayload, description = "a step, claimed under a lease"),
+        (status = 204, description = "no step within the wait"), (status = "default", body = ErrorBody)))]
 async fn pull(
     State(app): State<Arc<App>>,
     Pool(pool): Pool,
@@ -116,6 +125,10 @@ async fn step_of(app: &App, pool: &PoolTokenRecord, id: &str) -> Result<AgentSte
     }
 }
 
+/// Renews the lease of a claimed step; the answer says whether its run was cancelled.
+#[utoipa::path(post, operation_id = "agentRenew", path = "/agent/steps/{id}/renew", tag = "agents", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = RenewBody,
+    responses((status = 200, body = RenewAnswer), (status = "default", body = ErrorBody)))]
 async fn renew(
     State(app): State<Arc<App>>,
     Pool(pool): Pool,
@@ -128,6 +141,10 @@ async fn renew(
     Ok(Json(RenewAnswer { cancel }))
 }
 
+/// Appends log lines (masked on the agent) of a claimed step.
+#[utoipa::path(post, operation_id = "agentLogs", path = "/agent/steps/{id}/logs", tag = "agents", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = LogsBody,
+    responses((status = 204, description = "appended"), (status = "default", body = ErrorBody)))]
 async fn logs(
     State(app): State<Arc<App>>,
     Pool(pool): Pool,
@@ -140,6 +157,10 @@ async fn logs(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Reports the end of a claimed step, with its output file.
+#[utoipa::path(post, operation_id = "agentFinish", path = "/agent/steps/{id}/finish", tag = "agents", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = FinishBody,
+    responses((status = 204, description = "recorded"), (status = "default", body = ErrorBody)))]
 async fn finish(
     State(app): State<Arc<App>>,
     Pool(pool): Pool,

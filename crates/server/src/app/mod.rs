@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod git_projects;
 pub mod hooks;
+pub mod pool_tokens;
 pub mod previews;
 pub mod projects;
 pub mod promotions;
@@ -107,10 +108,11 @@ impl App {
         })
     }
 
-    /// The executors this server's engine uses: the built-in ones and `agent`.
+    /// The executors this server's engine uses: the built-in ones, `agent` and `agent-docker`.
     pub fn executors(&self) -> terrace_exec::Executors {
         let store = self.store.clone() as Arc<dyn terrace_store::AgentStore>;
-        let agents = crate::agents::AgentExecutor::new(store, self.agent_wake.clone());
-        terrace_exec::Executors::builtin().with(Arc::new(agents))
+        let agents = crate::agents::AgentExecutor::new(store.clone(), self.agent_wake.clone());
+        let containers = crate::agents::AgentExecutor::containers(store, self.agent_wake.clone());
+        terrace_exec::Executors::builtin().with(Arc::new(agents)).with(Arc::new(containers))
     }
 }

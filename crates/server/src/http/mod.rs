@@ -31,7 +31,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
     info(title = "Terrace API", description = "Environments and their infrastructure-as-code lifecycle jobs. \
         Every endpoint takes `Authorization: Bearer <token>`; errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`."),
     modifiers(&BearerAuth),
-    tags((name = "projects"), (name = "environments"), (name = "events"), (name = "runs"), (name = "secrets"), (name = "states"), (name = "tokens"), (name = "approvals"), (name = "previews"), (name = "deliveries"), (name = "promotions"))
+    tags((name = "projects"), (name = "environments"), (name = "events"), (name = "runs"), (name = "secrets"), (name = "states"), (name = "tokens"), (name = "approvals"), (name = "previews"), (name = "deliveries"), (name = "promotions"), (name = "agents"))
 )]
 struct ApiDoc;
 
@@ -68,7 +68,6 @@ pub fn router(app: Arc<App>, limiter: Option<Arc<limit::Limiter>>, request_timeo
         .route("/metrics", get(metrics::render))
         .route("/hooks/github", axum::routing::post(hooks::github))
         .route("/hooks/gitlab", axum::routing::post(hooks::gitlab))
-        .merge(crate::agents::routes::router())
         .merge(crate::state_backend::router(app.store.clone() as Arc<dyn terrace_store::Store>))
         .fallback(|| async { AppError::NotFound { what: "route", id: "this path".into() } })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

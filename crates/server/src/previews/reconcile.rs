@@ -10,7 +10,7 @@ use std::time::Duration;
 use terrace_forge::StatusState;
 use terrace_model::{Event, Project};
 use terrace_store::control::{NewRequest, RequestId, RequestState};
-use terrace_store::{Origin, PreviewRecord, PreviewState};
+use terrace_store::{Origin, PreviewRecord, PreviewState, SlotClaim};
 use time::OffsetDateTime;
 
 use super::{environment, forge};
@@ -111,7 +111,9 @@ async fn step(
     }
 }
 
-/// Starts (or redeploys) the preview, unless its class is at `max`.
+/// Starts (or redeploys) the preview, unless its class is at `max`: a preview that does
+/// not hold a slot yet claims one in the store, which counts the class's holders and
+/// writes in one transaction, so replicas starting previews at once never exceed `max`.
 async fn deploy(
     app: &App,
     project: &Project,
@@ -120,28 +122,8 @@ async fn deploy(
 ) -> AppResult<Option<PreviewRecord>> {
     let class = &project.previews[&r.class];
     let mut next = r.clone();
-    if matches!(r.state, PreviewState::Queued | PreviewState::Deleted)
-        && let Some(max) = class.max
-    {
-        let others = app.store.list_previews(Some(&r.project)).await?;
-        let holding = others
-            .iter()
-            .filter(|p| p.class == r.class && p.environment != r.environment && p.state.holds_slot())
-            .count();
-        if holding >= max as usize {
-            let reason = format!(
-                "queued: {holding} of {max} previews of class `{}` exist; it starts when one is destroyed",
-                r.class
-            );
-            if r.state == PreviewState::Queued && r.reason.as_deref() == Some(reason.as_str()) {
-                return Ok(None);
-            }
-            next.state = PreviewState::Queued;
-            next.reason = Some(reason);
-            return commit(app, project, next, None).await;
-        }
-    }
-    if matches!(r.state, PreviewState::Queued | PreviewState::Deleted) {
+    let takes_slot = matches!(r.state, PreviewState::Queued | PreviewState::Deleted);
+    if takes_slot {
         next.created_at = now;
         next.expires_at = class.ttl.as_ref().map(|t| now + t.duration);
         next.attempts = 0;
@@ -151,11 +133,38 @@ async fn deploy(
     next.pending_sha = Some(r.head_sha.clone());
     next.pending_variables = Some(r.variables.clone());
     next.request_id = Some(RequestId::new().to_string());
-    let Some(next) = commit(app, project, next, Some((StatusState::Pending, "deploying the preview"))).await? else {
-        return Ok(None);
+    let cap = class.max.filter(|_| takes_slot);
+    let status = Some((StatusState::Pending, "deploying the preview"));
+    let next = match cap {
+        None => commit(app, project, next, status).await?,
+        Some(max) => match app.store.claim_preview_slot(&next, max).await? {
+            SlotClaim::Claimed => published(app, project, next, status).await?,
+            SlotClaim::Moved => None,
+            SlotClaim::Full(holding) => return queue(app, project, r, holding, max).await,
+        },
     };
+    let Some(next) = next else { return Ok(None) };
     submit(app, &next, Event::Start).await?;
     Ok(Some(next))
+}
+
+/// The class is full: the preview stays (or goes back to) queued, saying why.
+async fn queue(
+    app: &App,
+    project: &Project,
+    r: &PreviewRecord,
+    holding: u32,
+    max: u32,
+) -> AppResult<Option<PreviewRecord>> {
+    let reason =
+        format!("queued: {holding} of {max} previews of class `{}` exist; it starts when one is destroyed", r.class);
+    if r.state == PreviewState::Queued && r.reason.as_deref() == Some(reason.as_str()) {
+        return Ok(None);
+    }
+    let mut next = r.clone();
+    next.state = PreviewState::Queued;
+    next.reason = Some(reason);
+    commit(app, project, next, None).await
 }
 
 /// Destroys the preview: every job's `delete`, the environment record last.
@@ -265,12 +274,23 @@ async fn finish_destroy(
 async fn commit(
     app: &App,
     project: &Project,
-    mut next: PreviewRecord,
+    next: PreviewRecord,
     status: Option<(StatusState, &str)>,
 ) -> AppResult<Option<PreviewRecord>> {
     if !app.store.update_preview(&next).await? {
         return Ok(None);
     }
+    published(app, project, next, status).await
+}
+
+/// After `next` was written: logs it and rewrites the comment (and sets the commit status
+/// of the head, when given).
+async fn published(
+    app: &App,
+    project: &Project,
+    mut next: PreviewRecord,
+    status: Option<(StatusState, &str)>,
+) -> AppResult<Option<PreviewRecord>> {
     next.version += 1;
     tracing::info!(preview = %next.environment, state = %next.state, reason = next.reason.as_deref().unwrap_or(""), "preview");
     let url = project.previews.get(&next.class).and_then(|c| c.url_for(&next.preview_id));

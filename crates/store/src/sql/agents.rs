@@ -103,6 +103,26 @@ impl AgentStore for SqlStore {
         self.db.query_opt(stmt).await?.map(token_from_row).transpose()
     }
 
+    async fn list_pool_tokens(&self) -> Result<Vec<PoolTokenRecord>> {
+        let stmt = Stmt::new(
+            "pool_tokens",
+            "SELECT id, name, pool, created_at, revoked_at FROM pool_tokens ORDER BY pool, name",
+        )
+        .doing("list the pool tokens");
+        self.db.query(stmt).await?.into_iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_pool_token(&self, id: PoolTokenId) -> Result<bool> {
+        let mut tx = Tx::new();
+        let i = tx.push(
+            Stmt::new("pool_tokens", "UPDATE pool_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now_db()?)
+                .bind(text(id))
+                .doing(format!("revoke pool token {id}")),
+        );
+        Ok(self.db.write(tx).await?[i].changed == 1)
+    }
+
     async fn enqueue_agent_step(&self, step: NewAgentStep) -> Result<()> {
         let sealed = self.cipher.encrypt_bound(&step.spec, &seal_context(step.id, "spec"))?;
         let mut tx = Tx::new();

@@ -17,6 +17,7 @@ mod events;
 mod expiries;
 mod fence;
 mod import_impl;
+mod locks;
 mod log_files;
 mod logs;
 mod notifications;

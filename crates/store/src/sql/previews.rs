@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use super::SqlStore;
 use crate::db::value::{now_db, ts};
 use crate::db::{Row, Stmt, Tx};
-use crate::previews::{PreviewRecord, PreviewWish};
+use crate::previews::{PreviewRecord, PreviewWish, SlotClaim};
 use crate::store::Result;
 
 const T: &str = "previews";
@@ -147,38 +147,79 @@ pub(super) async fn due(s: &SqlStore, now: OffsetDateTime, limit: u32) -> Result
     s.db.query(stmt).await?.into_iter().map(from_row).collect()
 }
 
-pub(super) async fn update(s: &SqlStore, p: &PreviewRecord) -> Result<bool> {
+/// The reconciler's write of `p`, when the record is still at `p.version`; `slot_cap`
+/// adds the condition that fewer than that many other previews of its class hold a slot
+/// (the states `PreviewState::holds_slot` names: neither queued nor deleted).
+fn update_stmt(p: &PreviewRecord, slot_cap: Option<u32>) -> Result<Stmt> {
     let deployed = p.deployed_variables.as_ref().map(json).transpose()?;
     let pending = p.pending_variables.as_ref().map(json).transpose()?;
+    let mut stmt = Stmt::new(
+        T,
+        "UPDATE previews SET state = $1, reason = $2, deployed_sha = $3, deployed_variables = $4, \
+         request_id = $5, comment_id = $6, attempts = $7, next_at = $8, created_at = $9, expires_at = $10, \
+         updated_at = $11, pending_sha = $15, pending_variables = $16, version = version + 1 \
+         WHERE project = $12 AND environment = $13 AND version = $14",
+    )
+    .bind(p.state.as_str())
+    .bind(p.reason.as_deref())
+    .bind(p.deployed_sha.as_deref())
+    .bind(deployed)
+    .bind(p.request_id.as_deref())
+    .bind(p.comment_id.map(|c| i64::try_from(c).unwrap_or(i64::MAX)))
+    .bind(p.attempts)
+    .bind(ts(p.next_at)?)
+    .bind(ts(p.created_at)?)
+    .bind(p.expires_at.map(ts).transpose()?)
+    .bind(now_db()?)
+    .bind(&p.project)
+    .bind(&p.environment)
+    .bind(p.version)
+    .bind(p.pending_sha.as_deref())
+    .bind(pending);
+    if let Some(cap) = slot_cap {
+        stmt.push(" AND (SELECT COUNT(*) FROM previews o WHERE o.project = $12 AND o.class = ")
+            .push_arg(&p.class)
+            .push(" AND o.environment <> $13 AND o.state NOT IN ('queued', 'deleted')) < ")
+            .push_arg(i64::from(cap));
+    }
+    Ok(stmt.doing(format!("update preview {}/{}", p.project, p.environment)))
+}
+
+pub(super) async fn update(s: &SqlStore, p: &PreviewRecord) -> Result<bool> {
     let mut tx = Tx::new();
-    let i = tx.push(
-        Stmt::new(
-            T,
-            "UPDATE previews SET state = $1, reason = $2, deployed_sha = $3, deployed_variables = $4, \
-             request_id = $5, comment_id = $6, attempts = $7, next_at = $8, created_at = $9, expires_at = $10, \
-             updated_at = $11, pending_sha = $15, pending_variables = $16, version = version + 1 \
-             WHERE project = $12 AND environment = $13 AND version = $14",
-        )
-        .bind(p.state.as_str())
-        .bind(p.reason.as_deref())
-        .bind(p.deployed_sha.as_deref())
-        .bind(deployed)
-        .bind(p.request_id.as_deref())
-        .bind(p.comment_id.map(|c| i64::try_from(c).unwrap_or(i64::MAX)))
-        .bind(p.attempts)
-        .bind(ts(p.next_at)?)
-        .bind(ts(p.created_at)?)
-        .bind(p.expires_at.map(ts).transpose()?)
-        .bind(now_db()?)
-        .bind(&p.project)
-        .bind(&p.environment)
-        .bind(p.version)
-        .bind(p.pending_sha.as_deref())
-        .bind(pending)
-        .doing(format!("update preview {}/{}", p.project, p.environment)),
-    );
+    let i = tx.push(update_stmt(p, None)?);
     let outs = s.db.write(tx).await?;
     Ok(outs[i].changed == 1)
+}
+
+/// Counts the class's other slot holders and writes `p` only under `max`, in one
+/// transaction that no other claim of the class interleaves with.
+pub(super) async fn claim_slot(s: &SqlStore, p: &PreviewRecord, max: u32) -> Result<SlotClaim> {
+    let mut tx = Tx::new();
+    if let Some(lock) = s.db.lock_step(format!("terrace-preview-slots:{}/{}", p.project, p.class)) {
+        tx.push(lock);
+    }
+    let write = tx.push(update_stmt(p, Some(max))?);
+    let count = tx.push(
+        Stmt::new(
+            T,
+            "SELECT COUNT(*) FROM previews WHERE project = $1 AND class = $2 AND environment <> $3 \
+             AND state NOT IN ('queued', 'deleted')",
+        )
+        .bind(&p.project)
+        .bind(&p.class)
+        .bind(&p.environment)
+        .doing(format!("count the previews of class `{}` holding a slot", p.class)),
+    );
+    let mut outs = s.db.write(tx).await?;
+    if outs[write].changed == 1 {
+        return Ok(SlotClaim::Claimed);
+    }
+    let holding: u32 = match outs[count].rows.first_mut() {
+        Some(row) => row.num(0)?,
+        None => 0,
+    };
+    Ok(if holding >= max { SlotClaim::Full(holding) } else { SlotClaim::Moved })
 }
 
 #[async_trait::async_trait]
@@ -197,5 +238,8 @@ impl crate::previews::PreviewStore for SqlStore {
     }
     async fn update_preview(&self, updated: &PreviewRecord) -> Result<bool> {
         update(self, updated).await
+    }
+    async fn claim_preview_slot(&self, updated: &PreviewRecord, max: u32) -> Result<SlotClaim> {
+        claim_slot(self, updated, max).await
     }
 }

@@ -16,6 +16,7 @@ mod import;
 mod last_good;
 mod leases;
 mod legacy;
+mod locks;
 mod logs;
 mod outputs;
 mod pg_only;

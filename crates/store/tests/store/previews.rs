@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use terrace_store::{PreviewState, PreviewWish};
+use terrace_store::{PreviewState, PreviewWish, SlotClaim};
 use time::OffsetDateTime;
 
 use crate::common::*;
@@ -83,4 +83,45 @@ async fn a_wish_is_recorded_once_and_updates_compare_and_set(f: Fixture) {
     assert_eq!(p.list_previews(None).await.unwrap().len(), 2);
 }
 
-backends!(a_wish_is_recorded_once_and_updates_compare_and_set);
+/// Eight previews of one class claim a slot at once under `max: 3`: three get one, the
+/// others are told the class is full; a claim from a stale read writes nothing.
+async fn claims_at_once_never_exceed_a_classs_max(f: Fixture) {
+    let p = &f.previews;
+    let mut records = Vec::new();
+    for n in 1..=8 {
+        records.push(p.wish_preview(&wish(n, "a", true)).await.unwrap().0.unwrap());
+    }
+    let claims = records.iter().map(|r| {
+        let mut deploying = r.clone();
+        deploying.state = PreviewState::Deploying;
+        async move { p.claim_preview_slot(&deploying, 3).await.unwrap() }
+    });
+    let outcomes = futures_util::future::join_all(claims).await;
+    let claimed = outcomes.iter().filter(|o| **o == SlotClaim::Claimed).count();
+    assert_eq!(claimed, 3, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(o, SlotClaim::Claimed | SlotClaim::Full(3))), "{outcomes:?}");
+    let holding = p.list_previews(Some("shop")).await.unwrap().into_iter().filter(|r| r.state.holds_slot()).count();
+    assert_eq!(holding, 3);
+
+    // A holder that goes frees its slot; a claim from a stale read loses to the record.
+    let holder = p.list_previews(Some("shop")).await.unwrap().into_iter().find(|r| r.state.holds_slot()).unwrap();
+    let mut gone = holder.clone();
+    gone.state = PreviewState::Deleted;
+    assert!(p.update_preview(&gone).await.unwrap());
+    let waiting = p
+        .list_previews(Some("shop"))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| !r.state.holds_slot() && r.environment != holder.environment)
+        .unwrap();
+    let mut deploying = waiting.clone();
+    deploying.state = PreviewState::Deploying;
+    deploying.version -= 1;
+    assert_eq!(p.claim_preview_slot(&deploying, 3).await.unwrap(), SlotClaim::Moved);
+    deploying.version += 1;
+    assert_eq!(p.claim_preview_slot(&deploying, 3).await.unwrap(), SlotClaim::Claimed);
+    assert_eq!(p.claim_preview_slot(&deploying, 3).await.unwrap(), SlotClaim::Moved, "written once");
+}
+
+backends!(a_wish_is_recorded_once_and_updates_compare_and_set, claims_at_once_never_exceed_a_classs_max);

@@ -1,14 +1,18 @@
 //! One step on this agent: its files unpacked into a fresh folder (the server's paths in
-//! its arguments and variables replaced by this folder's), run with the local executor
-//! while its lease is renewed and its log sent, then its end and output file reported.
-//! The folder is removed afterwards, whatever the end.
+//! its arguments and variables replaced by this folder's), run with the local executor,
+//! or for a `docker` job in a container of this host's Docker Engine (its image pulled or
+//! built from the working copy here), while its lease is renewed and its log sent, then
+//! its end and output file reported. The folder is removed afterwards, whatever the end.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
-use terrace_exec::{ExecOutcome, Executor, ExitStatus, Limits, LocalExecutor, SecretSet, StepIo, StepSpec};
-use terrace_server::agents::protocol::{StepEnd, StepPayload, StepResult};
+use terrace_exec::{
+    ContainerStep, DockerExecutor, ExecError, ExecOutcome, Executor, ExitStatus, ImageSource, Limits, LocalExecutor,
+    Resources, SecretSet, StepIo, StepSpec,
+};
+use terrace_server::agents::protocol::{ContainerPayload, StepEnd, StepPayload, StepResult};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -70,7 +74,8 @@ fn relocate(text: &str, moves: &[(String, PathBuf)]) -> String {
     text.to_string()
 }
 
-fn spec_of(step: &StepPayload, folder: &Folder) -> StepSpec {
+/// The step as this host runs it; `image`: the image made ready for a container step.
+fn spec_of(step: &StepPayload, folder: &Folder, image: Option<String>) -> StepSpec {
     let moves: Vec<(String, PathBuf)> = step
         .paths
         .iter()
@@ -90,18 +95,27 @@ fn spec_of(step: &StepPayload, folder: &Folder) -> StepSpec {
         .filter(|(k, _)| !HOST_VARIABLES.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), relocate(v, &moves)))
         .collect();
-    env.extend(HOST_VARIABLES.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))));
+    // A container has its own PATH and HOME; a process on this host gets this host's.
+    if step.container.is_none() {
+        env.extend(HOST_VARIABLES.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))));
+    }
+    let c = step.container.clone().unwrap_or_default();
     StepSpec {
         run: step.run.clone(),
         attempt: step.attempt,
         argv: step.argv.iter().map(|a| relocate(a, &moves)).collect(),
-        image: None,
-        container: Default::default(),
+        image,
+        container: ContainerStep {
+            entrypoint: c.entrypoint,
+            keep_image_workdir: c.keep_image_workdir,
+            state_dir: None,
+            artifacts_dir: None,
+        },
         workdir: folder.src.clone(),
         input: folder.input.clone(),
         output_file: Some(folder.output.clone()),
         env,
-        resources: Default::default(),
+        resources: Resources { cpu: c.cpu, memory: c.memory },
         limits: Limits {
             max_duration: step.max_duration_ms.map(Duration::from_millis),
             kill_grace: Duration::from_millis(step.kill_grace_ms),
@@ -119,6 +133,31 @@ fn end_of(outcome: &ExecOutcome) -> StepEnd {
         ExitStatus::Cancelled => StepEnd::Cancelled,
         ExitStatus::OutOfMemory => StepEnd::OutOfMemory,
         ExitStatus::Lost => StepEnd::Failed { message: "the step's end was not seen".into() },
+    }
+}
+
+/// Where a container step's image comes from, on this host.
+fn image_source(c: &ContainerPayload, folder: &Folder) -> ImageSource {
+    match &c.pull {
+        Some(reference) => ImageSource::Pull(reference.clone()),
+        None => ImageSource::Build {
+            context: folder.src.clone(),
+            dockerfile: c.dockerfile.as_ref().map(PathBuf::from),
+            default_dockerfile: c.default_dockerfile.clone(),
+        },
+    }
+}
+
+/// Runs the step with the executor it names: a container of this host's Docker Engine
+/// (its image made ready first, its pull or build in the step's log), or a process.
+async fn execute(step: &StepPayload, folder: &Folder, io: StepIo) -> Result<ExecOutcome, ExecError> {
+    match &step.container {
+        Some(c) => {
+            let docker = DockerExecutor::new();
+            let image = docker.prepare_image(&image_source(c, folder), &io).await?;
+            docker.run(spec_of(step, folder, Some(image.id)), io).await
+        }
+        None => LocalExecutor::new().run(spec_of(step, folder, None), io).await,
     }
 }
 
@@ -154,7 +193,7 @@ pub(super) async fn run(link: &Link, work: &Path, step: StepPayload) {
         lost.clone(),
         cancel.clone(),
     ));
-    let outcome = LocalExecutor::new().run(spec_of(&step, &folder), io).await;
+    let outcome = execute(&step, &folder, io).await;
     let _ = sender.await;
     renewer.abort();
     if lost.is_lost() {

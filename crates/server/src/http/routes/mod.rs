@@ -5,6 +5,7 @@ mod deliveries;
 mod environments;
 mod events;
 mod logs;
+mod pool_tokens;
 mod previews;
 mod projects;
 mod promotions;
@@ -33,4 +34,6 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .merge(previews::routes())
         .merge(deliveries::routes())
         .merge(promotions::routes())
+        .merge(pool_tokens::routes())
+        .merge(crate::agents::routes::routes())
 }

@@ -52,6 +52,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(19, "request saved plan", "0019_request_saved_plan.sql"),
     migration!(20, "agents", "0020_agents.sql"),
     migration!(21, "applied jobs", "0021_applied_jobs.sql"),
+    migration!(22, "named locks", "0022_named_locks.sql"),
 ];
 
 /// How many migrations this version knows.
