@@ -105,13 +105,23 @@ fn up_runs_a_removed_jobs_delete_with_its_old_definition_and_drops_its_outputs_o
     assert_eq!(plan["removed"][0]["action"], "will_delete");
     assert_eq!(removed_in_status(p), ["old"]);
     let status = p.run(&["status", "dev"]).ok().stdout;
-    assert!(status.lines().any(|l| l.starts_with("old") && l.contains("removed: its delete will run")), "{status}");
+    assert!(
+        status.lines().any(|l| l.starts_with("old")
+            && l.contains("removed: its delete will run")
+            && l.contains("applied by run dev#")),
+        "{status}"
+    );
 
     // A failing delete keeps the outputs (still exported) and the record.
     std::fs::write(&s.flag, "").unwrap();
     let failed = p.run(&["up", "dev"]).code(1);
     assert!(failed.stdout.contains("environment `dev` failed at job `old`"), "{}", failed.stdout);
     assert!(failed.stderr.contains("removed: its delete will run"), "{}", failed.stderr);
+    assert!(
+        failed.stdout.contains("old: removed from terrace.yaml: its delete did not succeed; its outputs stay exported"),
+        "{}",
+        failed.stdout
+    );
     assert!(output_names(p).contains(&"OLD_URL".to_string()));
     assert_eq!(removed_in_status(p), ["old"]);
     let lines = marker_lines(&s.marker);

@@ -43,10 +43,19 @@ impl RemovedJob {
         RemovedJob { job: applied.job.clone(), action, applied_by: applied.run_id, outputs_dropped: vec![] }
     }
 
-    /// One line for a person: what happened to it and what it left.
-    pub fn describe(&self) -> String {
+    /// One line for a person: what happened to it and what it left; `state` is how its
+    /// delete run ended, when it ran.
+    pub fn describe(&self, env: &str, state: Option<terrace_store::RunState>) -> String {
         match self.action {
-            RemovedAction::Deleted => format!("{}: removed from terrace.yaml: its delete ran", self.job),
+            RemovedAction::Deleted if state == Some(terrace_store::RunState::Succeeded) => {
+                format!("{}: removed from terrace.yaml: its delete ran; its outputs and record are gone", self.job)
+            }
+            RemovedAction::Deleted => format!(
+                "{job}: removed from terrace.yaml: its delete did not succeed; its outputs stay exported and it stays \
+                 known (run `terrace up {env}` or `terrace job delete {job} --env {env}` again, or forget it with \
+                 `--keep-removed`)",
+                job = self.job
+            ),
             RemovedAction::WillDelete => format!("{}: removed: its delete will run", self.job),
             RemovedAction::Forgotten => format!(
                 "{}: removed and forgotten: its delete did not run, whatever it made is left behind; outputs \
@@ -185,6 +194,8 @@ pub struct RemovedSummary {
     pub job: String,
     /// The run whose start applied the definition its delete will use.
     pub applied_by: RunId,
+    /// That run's short form (`dev#2`).
+    pub applied_by_ref: String,
     #[serde(with = "time::serde::rfc3339")]
     pub applied_at: time::OffsetDateTime,
 }
@@ -195,11 +206,15 @@ pub async fn summaries(
     store: &dyn Store,
     env: &EnvironmentRecord,
 ) -> Result<Vec<RemovedSummary>, StoreError> {
-    Ok(removed_jobs(project, store, env)
-        .await?
-        .into_iter()
-        .map(|a| RemovedSummary { job: a.job, applied_by: a.run_id, applied_at: a.applied_at })
-        .collect())
+    let mut out = Vec::new();
+    for a in removed_jobs(project, store, env).await? {
+        let applied_by_ref = match store.get_run(a.run_id).await? {
+            Some(run) => run.short(),
+            None => a.run_id.to_string(),
+        };
+        out.push(RemovedSummary { job: a.job, applied_by: a.run_id, applied_by_ref, applied_at: a.applied_at });
+    }
+    Ok(out)
 }
 
 /// What `status` says of a removed job in its LAST RUN column.

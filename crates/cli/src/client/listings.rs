@@ -129,7 +129,7 @@ pub async fn status(client: &Client, g: &Global, a: &StatusArgs) -> Result<ExitC
     let removed = env["removed_jobs"].as_array().cloned().unwrap_or_default();
     rows.extend(removed.iter().map(|r| {
         let note = terrace_engine::removed::STATUS_NOTE.to_string();
-        let by = format!("applied by run {}", text(&r["applied_by"]));
+        let by = format!("applied by run {}", text(&r["applied_by_ref"]));
         vec![text(&r["job"]), "-".into(), note, at(&r["applied_at"]), "-".into(), by]
     }));
     table::print(&["JOB", "EVENT", "LAST RUN", "AT", "RUN", "REASON"], rows)?;

@@ -311,7 +311,8 @@ pub(crate) fn print_summary(o: &PipelineOutcome) -> Result<(), CliError> {
         outln!("  {} {}: {reason}  (terrace logs {}#{})", j.job, j.state, o.environment, j.number);
     }
     for r in &o.removed {
-        outln!("  {}", r.describe());
+        let state = o.jobs.iter().find(|j| j.job == r.job).map(|j| j.state);
+        outln!("  {}", r.describe(&o.environment, state));
     }
     if let Some(f) = &o.on_failure {
         let to = f.commit.as_deref().map(|c| format!(" to commit {c}")).unwrap_or_default();

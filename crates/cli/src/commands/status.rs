@@ -110,7 +110,7 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
             note,
             when(r.applied_at),
             "-".into(),
-            format!("applied by run {}", r.applied_by),
+            format!("applied by run {}", r.applied_by_ref),
         ]
     }));
     table::print(&["JOB", "EVENT", "LAST RUN", "AT", "RUN", "REASON"], rows)?;

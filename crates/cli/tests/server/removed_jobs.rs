@@ -44,7 +44,12 @@ fn removed_jobs_are_deleted_listed_and_forgotten_through_the_server_as_locally()
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("one: removed: its delete will run"), "{out}");
     let (_, out, _) = terrace(&server, &token, &f.project(), &["status", "dev"]);
-    assert!(out.lines().any(|l| l.starts_with("two") && l.contains("removed: its delete will run")), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("two")
+            && l.contains("removed: its delete will run")
+            && l.contains("applied by run dev#3")),
+        "{out}"
+    );
     let api = server.api(Some(&token));
     let env = api.ok("GET", "/projects/shop/environments/dev", None);
     let removed: Vec<&str> =
@@ -68,7 +73,7 @@ fn removed_jobs_are_deleted_listed_and_forgotten_through_the_server_as_locally()
     // up runs the others' deletes.
     let (code, out, err) = terrace(&server, &token, &f.project(), &["up", "dev"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("three: removed from terrace.yaml: its delete ran"), "{out}");
+    assert!(out.contains("three: removed from terrace.yaml: its delete ran; its outputs and record are gone"), "{out}");
     let mut lines: Vec<String> = std::fs::read_to_string(&marker).unwrap().lines().map(str::to_string).collect();
     lines.sort();
     assert_eq!(lines, ["deleted one-v1", "deleted three-v1", "deleted two-v1"]);
