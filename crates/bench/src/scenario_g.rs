@@ -54,14 +54,8 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
     let model = parse_project("terrace.yaml", &text).map_err(|e| anyhow::anyhow!("{e}"))?;
     let secrets = SecretValues::default();
     let no_env = |_: &str| None;
-    let promoter = Promoter {
-        project: &model,
-        store: store.as_ref(),
-        control: store.as_ref(),
-        data_dir: &fx.data,
-        secrets: &secrets,
-        env: &no_env,
-    };
+    let promoter =
+        Promoter { project: &model, store: store.as_ref(), control: store.as_ref(), secrets: &secrets, env: &no_env };
     let http = reqwest::Client::new();
     let true_bin = crate::fixture::which("true");
 

@@ -6,8 +6,6 @@
 //! pin, the audit entry and the history entry in one transaction. A registry that fails
 //! leaves the promotion `failed` and the pin as it was; promoting again finishes it.
 
-use std::path::Path;
-
 use terrace_model::{ArtifactDef, Event, Project};
 use terrace_registry::{Client, Credentials, Reference};
 use terrace_store::control::ControlStore;
@@ -76,7 +74,6 @@ pub struct Promoter<'a> {
     pub project: &'a Project,
     pub store: &'a dyn Store,
     pub control: &'a dyn ControlStore,
-    pub data_dir: &'a Path,
     /// The secrets of the target environment (`REGISTRY_USERNAME`, `REGISTRY_PASSWORD`,
     /// `${secret:NAME}` of `credentials`).
     pub secrets: &'a SecretValues,

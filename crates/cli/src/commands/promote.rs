@@ -30,14 +30,7 @@ impl From<PromoteError> for CliError {
 
 fn promoter<'a>(s: &'a Session, secrets: &'a terrace_engine::SecretValues) -> Promoter<'a> {
     static ENV: fn(&str) -> Option<String> = |n| std::env::var(n).ok();
-    Promoter {
-        project: &s.loaded.project,
-        store: s.store.as_ref(),
-        control: s.control.as_ref(),
-        data_dir: &s.data,
-        secrets,
-        env: &ENV,
-    }
+    Promoter { project: &s.loaded.project, store: s.store.as_ref(), control: s.control.as_ref(), secrets, env: &ENV }
 }
 
 pub async fn promote(g: &Global, a: PromoteArgs) -> Result<ExitCode, CliError> {

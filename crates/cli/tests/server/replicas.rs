@@ -97,7 +97,7 @@ fn starts(ledger: &str) -> Vec<(String, String, i32)> {
 }
 
 /// When the run's lease ends, as the store has it (the API does not show leases).
-fn lease_end(db: &str, run: &str) -> Option<time::OffsetDateTime> {
+pub(crate) fn lease_end(db: &str, run: &str) -> Option<time::OffsetDateTime> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let nanos: Option<i64> = rt.block_on(async {
         let mut conn = sqlx::PgConnection::connect(db).await.expect("connect to PostgreSQL");

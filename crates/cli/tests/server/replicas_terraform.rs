@@ -18,7 +18,7 @@ use serde_json::Value;
 use sqlx::Connection;
 
 use crate::hosts::{Forwarder, Host, skip};
-use crate::replicas::{alive, fresh_database, postgres_url, with_host_and_database};
+use crate::replicas::{alive, fresh_database, lease_end, postgres_url, with_host_and_database};
 use crate::support::*;
 
 /// Both replicas must open the state alike: they share the master key.
@@ -160,6 +160,7 @@ fn a_replica_killed_mid_apply_leaves_one_state_lineage_and_each_resource_created
     });
     let mut b = start(&host_b, &fwd_b);
     let api_b = b.api(Some(&admin));
+    let lease_before = lease_end(&db, &cut_run).expect("A holds the apply under a lease");
     a.kill9();
 
     let cut = eventually(Duration::from_secs(90), "replica B to take back A's apply", || {
@@ -167,6 +168,10 @@ fn a_replica_killed_mid_apply_leaves_one_state_lineage_and_each_resource_created
         (run["state"] != "running" && run["state"] != "queued").then_some(run)
     });
     assert_eq!(cut["state"], "interrupted", "{cut}");
+    // Taken over only once the lease A last renewed had expired.
+    let ended = cut["finished_at"].as_str().unwrap();
+    let ended_at = time::OffsetDateTime::parse(ended, &time::format_description::well_known::Rfc3339).unwrap();
+    assert!(ended_at > lease_before, "taken over at {ended}, before the lease ({lease_before}) expired");
     assert!(alive(cut_pid), "replica B killed a process of host A (pid {cut_pid})");
     // Host A's own cleanup, which this test stands in for: its orphaned apply goes
     // before it could write anything (it holds on HOLD).

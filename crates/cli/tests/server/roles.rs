@@ -1,5 +1,6 @@
 //! The role × endpoint matrix: every endpoint answers 401 without a valid token, 403 to
-//! a role below its own, and lets its role (and those above) through.
+//! a role below its own, and lets its role (and those above) through. The agent endpoints
+//! take pool tokens only: every API token, whatever its role, gets 401 there.
 
 use std::time::Duration;
 
@@ -65,6 +66,13 @@ fn every_endpoint_checks_the_role() {
             "operator",
         ),
         ("GET", "/promotions?project=shop".into(), None, "viewer"),
+        ("GET", "/pool-tokens".into(), None, "admin"),
+        ("POST", "/pool-tokens".into(), Some(r#"{"name": "b1", "pool": "builds"}"#.into()), "admin"),
+        ("DELETE", format!("/pool-tokens/{missing_token}"), None, "admin"),
+        ("POST", "/agent/pull".into(), Some(r#"{"agent": "a1", "pool": "builds"}"#.into()), "pool"),
+        ("POST", format!("/agent/steps/{missing_token}/renew"), Some(r#"{"token": 1}"#.into()), "pool"),
+        ("POST", format!("/agent/steps/{missing_token}/logs"), Some(r#"{"token": 1, "batches": []}"#.into()), "pool"),
+        ("POST", format!("/agent/steps/{missing_token}/finish"), Some(r#"{"token": 1}"#.into()), "pool"),
     ];
     let anonymous = server.api(None);
     let bogus = server.api(Some("trc_not-a-real-token"));
@@ -73,6 +81,17 @@ fn every_endpoint_checks_the_role() {
             let (status, v) = api.json(method, path, body.as_deref());
             assert_eq!(status, 401, "{method} {path} without a valid token: {v}");
             assert_eq!(v["error"]["code"], "unauthenticated");
+        }
+        if *needed == "pool" {
+            for (rank, token) in tokens.iter().enumerate() {
+                let (status, v) = server.api(Some(token)).json(method, path, body.as_deref());
+                assert_eq!(
+                    status, 401,
+                    "{method} {path} as {}: an API token opens no agent endpoint: {v}",
+                    ROLES[rank]
+                );
+            }
+            continue;
         }
         let needed_rank = ROLES.iter().position(|r| r == needed).unwrap();
         for (rank, token) in tokens.iter().enumerate() {

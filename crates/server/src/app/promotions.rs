@@ -104,14 +104,7 @@ fn promoter<'a>(
     secrets: &'a SecretValues,
     env: &'a (dyn Fn(&str) -> Option<String> + Send + Sync),
 ) -> Promoter<'a> {
-    Promoter {
-        project: &loaded.project,
-        store: app.store.as_ref(),
-        control: app.store.as_ref(),
-        data_dir: &app.settings.data_dir,
-        secrets,
-        env,
-    }
+    Promoter { project: &loaded.project, store: app.store.as_ref(), control: app.store.as_ref(), secrets, env }
 }
 
 pub async fn promote(
