@@ -56,7 +56,7 @@ async fn a_taken_back_run_refuses_every_write_of_its_old_holder(f: Fixture) {
     let end = terrace_store::Ending::new(RunState::Succeeded, Some(0), None);
     let out = [OutputEntry { name: "X".into(), value: "1".into(), sensitive: false }];
     assert!(lost(f.store.start_attempt(&old, soon(), None, note("again")).await));
-    assert!(lost(f.store.record_attempt_handle(&old, 1, "local", "h/99/1").await));
+    assert!(lost(f.store.record_attempt_handle(&old, 1, "local", "h/99/1", "run").await));
     assert!(lost(f.store.append_logs(&old, 1, note("late line")).await));
     assert!(lost(f.store.end_attempt(&old, 1, &end, note("done"), Some(&end)).await));
     assert!(lost(f.store.finish_run(&old, &end).await));

@@ -51,6 +51,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(18, "runtime environments", "0018_runtime_environments.sql"),
     migration!(19, "request saved plan", "0019_request_saved_plan.sql"),
     migration!(20, "agents", "0020_agents.sql"),
+    migration!(21, "attempt phase", "0021_attempt_phase.sql"),
 ];
 
 /// How many migrations this version knows.
