@@ -32,7 +32,9 @@ pub(crate) async fn follow(
     let Some(attempt) = attempts.iter().rev().find(|a| a.state == RunState::Running) else { return Ok(None) };
     let (Some(name), Some(id)) = (attempt.executor.as_deref(), attempt.handle.as_deref()) else { return Ok(None) };
     let Ok(executor) = executors.get(name) else { return Ok(None) };
-    if !executor.follows_after_restart() {
+    // Only a job's single command (`run`) ends the run when it ends: a template phase
+    // (terraform's `init`, `plan` ...) has others after it, which only the engine runs.
+    if !executor.follows_after_restart() || attempt.phase.as_deref() != Some("run") {
         return Ok(None);
     }
     // A step that is gone cannot be followed: the run is taken back as interrupted.

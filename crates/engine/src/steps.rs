@@ -93,7 +93,7 @@ impl StepRunner for EngineSteps<'_> {
         let recorder = record_logs(self.ctx, &self.job.name, self.held, self.attempt, rx);
         // The run's own token: a lost lease stops this run's step, not its siblings'.
         let io = StepIo { secrets: self.ctx.secrets.clone(), events: tx, cancel: self.held.cancel.clone() };
-        let executed = self.execute(spec, io);
+        let executed = self.execute(spec, io, step.phase);
         let (outcome, recorded) = tokio::join!(executed, recorder);
         let stderr_tail = match recorded {
             Ok(tail) => tail,
@@ -191,12 +191,11 @@ impl EngineSteps<'_> {
 
     /// Starts the step, records its handle, then waits for its end. The handle dropped
     /// at the end closes the log channel, so the recorder finishes too.
-    async fn execute(&self, spec: StepSpec, io: StepIo) -> Result<ExecOutcome, Stopped> {
+    async fn execute(&self, spec: StepSpec, io: StepIo, phase: &str) -> Result<ExecOutcome, Stopped> {
         let mut handle = self.executor.start(spec, io).await.map_err(Stopped::Exec)?;
         let store = self.ctx.engine.store.as_ref();
-        if let Err(e) =
-            store.record_attempt_handle(&self.held.lease, self.attempt, self.executor.name(), handle.id()).await
-        {
+        let name = self.executor.name();
+        if let Err(e) = store.record_attempt_handle(&self.held.lease, self.attempt, name, handle.id(), phase).await {
             // Unrecorded, the step must not outlive this process unseen.
             handle.cancel();
             let _ = handle.wait().await;

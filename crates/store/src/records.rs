@@ -332,6 +332,8 @@ pub struct AttemptRecord {
     /// which any process finds it again through that executor (opaque here).
     pub executor: Option<String>,
     pub handle: Option<String>,
+    /// The template phase of that step (`run`: a job's single command).
+    pub phase: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]

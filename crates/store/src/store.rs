@@ -102,8 +102,16 @@ pub trait Store: crate::state::StateStore + crate::applied::AppliedStore + crate
         inputs_hash: Option<&str>,
         log: Arc<[LogBatch]>,
     ) -> Result<u32>;
-    /// Records the step an attempt runs now: its executor and the handle id that finds it.
-    async fn record_attempt_handle(&self, lease: &RunLease, attempt: u32, executor: &str, handle: &str) -> Result<()>;
+    /// Records the step an attempt runs now: its executor, the handle id that finds it,
+    /// and its template phase (`run`: the job's single command).
+    async fn record_attempt_handle(
+        &self,
+        lease: &RunLease,
+        attempt: u32,
+        executor: &str,
+        handle: &str,
+        phase: &str,
+    ) -> Result<()>;
     /// Ends an attempt with `log` (Terrace's summary) appended to it and, when `run_end`
     /// is given, the run too (its lease released): one transaction where the lines fit
     /// in rows. The engine's path from a job's end to the next job.

@@ -40,7 +40,7 @@ async fn left_running(store: &dyn Store, owner: &Owner, until: OffsetDateTime) -
     let run = store.create_run(new, owner, until).await.unwrap();
     let lease = run.lease().unwrap();
     let attempt = store.start_attempt(&lease, until, None, Arc::<[LogBatch]>::from(vec![])).await.unwrap();
-    store.record_attempt_handle(&lease, attempt, "local", "scripted-from-a-gone-holder").await.unwrap();
+    store.record_attempt_handle(&lease, attempt, "local", "scripted-from-a-gone-holder", "run").await.unwrap();
     run
 }
 

@@ -332,3 +332,44 @@ async fn a_sweep_removes_what_a_dead_run_left() {
     assert_eq!(listed[0].query["labelSelector"], "terrace/run=0193f7e2-7c1a-7d3b-9a55-3e1f0c2b4d6e");
     assert_eq!(fake.objects(), (vec![], vec![]));
 }
+
+#[tokio::test]
+async fn cancelling_a_job_found_again_deletes_it_even_with_nobody_waiting() {
+    let cluster = Cluster::start().await;
+    let files = Files::new();
+    cluster.script(Script { hold: true, ..Script::default() });
+    let (io, _rx) = step_io();
+    let handle = cluster.executor().start(step(&files, "sleep 3600"), io).await.unwrap();
+    let id = handle.id().to_string();
+    std::mem::forget(handle);
+    // Recovery stopping an orphan: attach, cancel, drop.
+    let attached = cluster.executor().attach(&id).await.unwrap();
+    attached.cancel();
+    drop(attached);
+    let Some(fake) = &cluster.fake else { return };
+    let name = id.split_once('/').unwrap().1.to_string();
+    let deleted = fake.wait_for(|r| r.method == "DELETE" && r.path.ends_with(&format!("/jobs/{name}"))).await;
+    assert_eq!(deleted.body["propagationPolicy"], "Foreground");
+    fake.wait_for(|r| r.method == "DELETE" && r.path.ends_with(&format!("/secrets/{name}"))).await;
+}
+
+#[tokio::test]
+async fn dropping_a_job_found_again_leaves_it_to_whoever_follows_it() {
+    let cluster = Cluster::start().await;
+    let files = Files::new();
+    cluster.script(Script { hold: true, ..Script::default() });
+    let (io, _rx) = step_io();
+    let handle = cluster.executor().start(step(&files, "sleep 3600"), io).await.unwrap();
+    let id = handle.id().to_string();
+    std::mem::forget(handle);
+    drop(cluster.executor().attach(&id).await.unwrap());
+    // Found again once more: it still runs (the first finder did not delete it).
+    let mut again = cluster.executor().attach(&id).await.unwrap();
+    let Some(fake) = &cluster.fake else { return };
+    assert!(fake.requests().iter().all(|r| r.method != "DELETE"), "{:#?}", fake.requests());
+    fake.wait_until(|all| all.iter().filter(|r| r.query.contains_key("watch")).count() == 3).await;
+    fake.finish(id.split_once('/').unwrap().1);
+    assert_eq!(wait(&mut again).await.status, ExitStatus::Exited(0));
+    let deletes = fake.requests().into_iter().filter(|r| r.method == "DELETE" && r.path.contains("/jobs/")).count();
+    assert_eq!(deletes, 1, "deleted once, by the one that followed it to its end");
+}

@@ -30,13 +30,14 @@ fn from_row(mut r: Row) -> Result<AttemptRecord> {
         handle: r.text_opt(6)?,
         started_at: r.ts(7)?,
         finished_at: r.ts_opt(8)?,
+        phase: r.text_opt(9)?,
     })
 }
 
 pub(super) async fn list(s: &SqlStore, run: RunId) -> Result<Vec<AttemptRecord>> {
     let stmt = Stmt::new(
         T,
-        "SELECT run_id, number, state, exit_code, reason, executor, handle, started_at, finished_at \
+        "SELECT run_id, number, state, exit_code, reason, executor, handle, started_at, finished_at, phase \
          FROM attempts WHERE run_id = $1 ORDER BY number",
     )
     .bind(text(run))
@@ -101,14 +102,16 @@ pub(super) async fn record_handle(
     attempt: u32,
     executor: &str,
     handle: &str,
+    phase: &str,
 ) -> Result<()> {
     let run = lease.id;
     let mut tx = Tx::new();
     fence::run(&mut tx, lease);
     tx.one(
-        Stmt::new(T, "UPDATE attempts SET executor = $1, handle = $2 WHERE run_id = $3 AND number = $4")
+        Stmt::new(T, "UPDATE attempts SET executor = $1, handle = $2, phase = $3 WHERE run_id = $4 AND number = $5")
             .bind(executor)
             .bind(handle)
+            .bind(phase)
             .bind(text(run))
             .bind(attempt)
             .doing(format!("record the step handle of run {run}")),

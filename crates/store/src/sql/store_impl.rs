@@ -104,8 +104,15 @@ impl Store for SqlStore {
     ) -> Result<u32> {
         attempts::start(self, lease, lease_until, inputs_hash, log).await
     }
-    async fn record_attempt_handle(&self, lease: &RunLease, attempt: u32, executor: &str, handle: &str) -> Result<()> {
-        attempts::record_handle(self, lease, attempt, executor, handle).await
+    async fn record_attempt_handle(
+        &self,
+        lease: &RunLease,
+        attempt: u32,
+        executor: &str,
+        handle: &str,
+        phase: &str,
+    ) -> Result<()> {
+        attempts::record_handle(self, lease, attempt, executor, handle, phase).await
     }
     async fn end_attempt(
         &self,

@@ -33,7 +33,7 @@ async fn attempts_are_numbered_and_the_run_follows(f: Fixture) {
     assert_eq!((got.lease_expires_at, got.inputs_hash.as_deref()), (Some(lease1), Some("hash1")));
     let started = got.started_at.unwrap();
 
-    f.store.record_attempt_handle(&l, 1, "local", "host-a/4242/18446744073709551615").await.unwrap();
+    f.store.record_attempt_handle(&l, 1, "local", "host-a/4242/18446744073709551615", "apply").await.unwrap();
     f.store.end_attempt(&l, 1, &ending(RunState::Failed, Some(2), Some("exit 2")), none(), None).await.unwrap();
 
     let lease2 = lease1 + Duration::minutes(1);
@@ -48,8 +48,8 @@ async fn attempts_are_numbered_and_the_run_follows(f: Fixture) {
     assert_eq!((a[0].run_id, a[0].number, a[0].state), (r.id, 1, RunState::Failed));
     assert_eq!((a[0].exit_code, a[0].reason.as_deref()), (Some(2), Some("exit 2")));
     assert_eq!(
-        (a[0].executor.as_deref(), a[0].handle.as_deref()),
-        (Some("local"), Some("host-a/4242/18446744073709551615"))
+        (a[0].executor.as_deref(), a[0].handle.as_deref(), a[0].phase.as_deref()),
+        (Some("local"), Some("host-a/4242/18446744073709551615"), Some("apply"))
     );
     assert!(a[0].finished_at.unwrap() >= a[0].started_at);
     assert_eq!((a[1].number, a[1].state, a[1].handle.clone(), a[1].finished_at), (2, RunState::Running, None, None));
@@ -97,7 +97,7 @@ async fn unknown_runs_and_attempts_are_not_found(f: Fixture) {
     assert!(matches!(f.store.start_attempt(&unknown, soon(), None, none()).await, Err(StoreError::NotFound { .. })));
     assert!(nf(f.store.finish_run(&unknown, &ending(RunState::Failed, None, None)).await));
     assert!(nf(f.store.end_attempt(&l, 1, &ending(RunState::Failed, None, None), none(), None).await));
-    assert!(nf(f.store.record_attempt_handle(&l, 1, "local", "h").await));
+    assert!(nf(f.store.record_attempt_handle(&l, 1, "local", "h", "run").await));
     // A failed start leaves nothing behind.
     assert_eq!(f.store.get_run(r.id).await.unwrap().unwrap().attempts, 0);
 }

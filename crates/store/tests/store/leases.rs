@@ -56,7 +56,7 @@ async fn a_taken_back_run_refuses_every_write_of_its_old_holder(f: Fixture) {
     let end = terrace_store::Ending::new(RunState::Succeeded, Some(0), None);
     let out = [OutputEntry { name: "X".into(), value: "1".into(), sensitive: false }];
     assert!(lost(f.store.start_attempt(&old, soon(), None, note("again")).await));
-    assert!(lost(f.store.record_attempt_handle(&old, 1, "local", "h/99/1").await));
+    assert!(lost(f.store.record_attempt_handle(&old, 1, "local", "h/99/1", "run").await));
     assert!(lost(f.store.append_logs(&old, 1, note("late line")).await));
     assert!(lost(f.store.end_attempt(&old, 1, &end, note("done"), Some(&end)).await));
     assert!(lost(f.store.finish_run(&old, &end).await));
@@ -137,7 +137,34 @@ async fn a_pipeline_opens_in_one_go_with_its_runs_held(f: Fixture) {
     assert_eq!(f.store.get_run(x).await.unwrap(), None);
 }
 
+/// A run whose step outlived its holder is adopted (held anew, fenced) rather than taken
+/// back: the new holder writes its end, the old one nothing.
+async fn an_adopted_run_is_held_by_its_new_holder_and_fenced_from_the_old(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let r = run(&*f.store, &e, "db").await;
+    let old = lease(&r);
+    let until = OffsetDateTime::now_utc() + Duration::minutes(5);
+    let other = Owner::local(77, 1, "other-host");
+    assert_eq!(f.store.adopt_run(r.id, old.token, None, &other, until).await.unwrap(), None, "a queued run is not");
+    f.store.start_attempt(&old, soon(), None, note("started")).await.unwrap();
+    assert_eq!(f.store.adopt_run(r.id, old.token + 1, None, &other, until).await.unwrap(), None, "a stale token");
+    let not_yet = OffsetDateTime::now_utc() - Duration::hours(1);
+    assert_eq!(f.store.adopt_run(r.id, old.token, Some(not_yet), &other, until).await.unwrap(), None, "a live lease");
+    let new = f.store.adopt_run(r.id, old.token, None, &other, until).await.unwrap().expect("adopted");
+    assert_eq!((new.token, new.owner.as_str()), (old.token + 1, other.as_str()));
+    let got = f.store.get_run(r.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.state, got.owner.as_deref(), got.lease_expires_at),
+        (RunState::Running, Some(other.as_str()), Some(until))
+    );
+    assert!(lost(f.store.append_logs(&old, 1, note("late line")).await));
+    let end = terrace_store::Ending::new(RunState::Succeeded, Some(0), None);
+    f.store.end_attempt(&new, 1, &end, note("followed"), Some(&end)).await.unwrap();
+    assert_eq!(f.store.get_run(r.id).await.unwrap().unwrap().state, RunState::Succeeded);
+}
+
 backends!(
+    an_adopted_run_is_held_by_its_new_holder_and_fenced_from_the_old,
     renewals_extend_only_the_leases_still_held,
     a_taken_back_run_refuses_every_write_of_its_old_holder,
     another_holders_lease_is_not_ours,

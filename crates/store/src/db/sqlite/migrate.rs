@@ -53,6 +53,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(20, "agents", "0020_agents.sql"),
     migration!(21, "applied jobs", "0021_applied_jobs.sql"),
     migration!(22, "named locks", "0022_named_locks.sql"),
+    migration!(23, "attempt phase", "0023_attempt_phase.sql"),
 ];
 
 /// How many migrations this version knows.
