@@ -9,7 +9,7 @@ Settings come from flags, then TERRACE_* environment variables, then the --confi
 (TOML or YAML: listen, database, data, projects, max_runs, max_drift_checks, parallel, max_attempts, lease,
 poll, shutdown_grace, kill_grace, allow_env, header_timeout, idle_timeout, request_timeout,
 max_connections, rate_limit, rate_burst, github-webhook-secret, gitlab-webhook-token, github-token,
-gitlab-token, github-api-url, gitlab-api-url), then defaults.
+gitlab-token, github-api-url, gitlab-api-url, public-url), then defaults.
 
 Jobs never see the server's own environment: they get PATH, HOME, LANG and TZ, and
 `${env:NAME}` (or `passthrough`) reads only the names --allow-env lists. Give credentials
@@ -114,6 +114,10 @@ pub struct ServerArgs {
     /// GitLab's API base URL [default: https://gitlab.com/api/v4]
     #[arg(long, value_name = "URL", env = "TERRACE_GITLAB_API_URL")]
     pub gitlab_api_url: Option<String>,
+    /// The address people reach this server at; pull-request comments and commit statuses
+    /// link to runs under it (URL/api/v1/runs/ID) [default: no links]
+    #[arg(long, value_name = "URL", env = "TERRACE_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Print the OpenAPI document and exit
     #[arg(long)]
     pub openapi: bool,

@@ -16,6 +16,7 @@ mod git;
 mod tools;
 
 mod fake_github;
+mod parallel_plans;
 mod payloads;
 mod pull_requests;
 mod pushes;
