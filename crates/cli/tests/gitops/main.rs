@@ -15,6 +15,7 @@ mod git;
 #[path = "../common/tools.rs"]
 mod tools;
 
+mod checkouts;
 mod fake_github;
 mod parallel_plans;
 mod payloads;

@@ -2,7 +2,8 @@
 //! the folder of its terrace.yaml. The file is read from the server's mirror of the
 //! repository (`<data>/mirrors`, shared with job sources) at the branch head: each commit
 //! read is written once into `<data>/checkouts/<repository>/<commit>` (the project's
-//! folder only) and never changed, so a request pinned to a commit always finds it. A
+//! folder only) and never changed; the oldest unused ones are removed (`checkouts`), and
+//! one read again is written again, so a request pinned to a commit always finds it. A
 //! push to the branch moves the project to the new head (`refresh`).
 
 use std::path::{Path, PathBuf};
@@ -75,6 +76,9 @@ pub(crate) async fn checkout(app: &App, git: &GitProject, commit: &str) -> AppRe
     // Another task may have written the same commit meanwhile: either copy is the same.
     if tokio::fs::rename(&staging, &top).await.is_err() {
         let _ = tokio::fs::remove_dir_all(&staging).await;
+    } else if let Err(e) = super::checkouts::prune(app, &url, parent).await {
+        // Disk left for the next new checkout to reclaim; nothing depends on it now.
+        tracing::warn!(repository = %url, error = %e, "could not remove old checkouts");
     }
     Ok(dest)
 }

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod approvals;
+pub mod checkouts;
 pub mod deliveries;
 pub mod environments;
 pub mod error;
