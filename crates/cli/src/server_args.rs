@@ -261,7 +261,7 @@ pub enum ProjectCommand {
     /// again on every push the server's webhooks report)
     #[command(
         visible_alias = "add",
-        after_help = "Examples:\n  terrace project add /srv/infra\n  terrace project add --git https://github.com/acme/infra.git --branch main\n  terrace project add --git git@gitlab.com:acme/infra.git --branch prod --path deploy"
+        after_help = "Examples:\n  terrace project add /srv/infra\n  terrace project add --git https://github.com/acme/infra.git --branch main\n  terrace project add --git git@gitlab.com:acme/infra.git --branch prod --path deploy\n  terrace project add --git https://github.com/acme/private.git --token-file ~/.config/terrace/gh-token"
     )]
     Register {
         /// Without --git: the folder (or terrace.yaml) on the server's host
@@ -277,6 +277,13 @@ pub enum ProjectCommand {
         /// The folder of terrace.yaml inside the repository [default: its root]
         #[arg(long = "path", value_name = "DIR", requires = "git")]
         folder: Option<String>,
+        /// A private repository over https: a file holding the token git authenticates with
+        /// (kept sealed on the server, never shown again)
+        #[arg(long, value_name = "FILE", requires = "git", conflicts_with = "ssh_key_file")]
+        token_file: Option<PathBuf>,
+        /// A private repository over ssh: a file holding the private key
+        #[arg(long, value_name = "FILE", requires = "git")]
+        ssh_key_file: Option<PathBuf>,
     },
 }
 

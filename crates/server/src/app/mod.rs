@@ -15,6 +15,7 @@ pub mod previews;
 pub mod projects;
 pub mod promotions;
 pub mod recent;
+pub mod repo_credentials;
 pub mod runs;
 pub mod secrets;
 pub mod state_summary;
