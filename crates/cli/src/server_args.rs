@@ -9,7 +9,7 @@ Settings come from flags, then TERRACE_* environment variables, then the --confi
 (TOML or YAML: listen, database, data, projects, max_runs, max_drift_checks, parallel, max_attempts, lease,
 poll, shutdown_grace, kill_grace, allow_env, header_timeout, idle_timeout, request_timeout,
 max_connections, rate_limit, rate_burst, github-webhook-secret, gitlab-webhook-token, github-token,
-gitlab-token, github-api-url, gitlab-api-url), then defaults.
+gitlab-token, github-api-url, gitlab-api-url, public-url), then defaults.
 
 Jobs never see the server's own environment: they get PATH, HOME, LANG and TZ, and
 `${env:NAME}` (or `passthrough`) reads only the names --allow-env lists. Give credentials
@@ -114,6 +114,10 @@ pub struct ServerArgs {
     /// GitLab's API base URL [default: https://gitlab.com/api/v4]
     #[arg(long, value_name = "URL", env = "TERRACE_GITLAB_API_URL")]
     pub gitlab_api_url: Option<String>,
+    /// The address people reach this server at; pull-request comments and commit statuses
+    /// link to runs under it (URL/api/v1/runs/ID) [default: no links]
+    #[arg(long, value_name = "URL", env = "TERRACE_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Print the OpenAPI document and exit
     #[arg(long)]
     pub openapi: bool,
@@ -257,7 +261,7 @@ pub enum ProjectCommand {
     /// again on every push the server's webhooks report)
     #[command(
         visible_alias = "add",
-        after_help = "Examples:\n  terrace project add /srv/infra\n  terrace project add --git https://github.com/acme/infra.git --branch main\n  terrace project add --git git@gitlab.com:acme/infra.git --branch prod --path deploy"
+        after_help = "Examples:\n  terrace project add /srv/infra\n  terrace project add --git https://github.com/acme/infra.git --branch main\n  terrace project add --git git@gitlab.com:acme/infra.git --branch prod --path deploy\n  terrace project add --git https://github.com/acme/private.git --token-file ~/.config/terrace/gh-token"
     )]
     Register {
         /// Without --git: the folder (or terrace.yaml) on the server's host
@@ -273,6 +277,13 @@ pub enum ProjectCommand {
         /// The folder of terrace.yaml inside the repository [default: its root]
         #[arg(long = "path", value_name = "DIR", requires = "git")]
         folder: Option<String>,
+        /// A private repository over https: a file holding the token git authenticates with
+        /// (kept sealed on the server, never shown again)
+        #[arg(long, value_name = "FILE", requires = "git", conflicts_with = "ssh_key_file")]
+        token_file: Option<PathBuf>,
+        /// A private repository over ssh: a file holding the private key
+        #[arg(long, value_name = "FILE", requires = "git")]
+        ssh_key_file: Option<PathBuf>,
     },
 }
 

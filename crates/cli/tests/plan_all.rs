@@ -1,6 +1,7 @@
 //! `terrace plan --all` on real Terraform (seed 003's test stage): every environment is
 //! planned and one table says, per environment and job, what would be added, changed and
 //! destroyed, or the error; `--json` says the same; a failed plan makes the exit status 1.
+//! Environments created at run time (a clone) are planned with the declared ones.
 
 mod common;
 
@@ -45,6 +46,7 @@ jobs:
 fn plan_all_prints_one_table_of_every_environment() {
     let p = project();
     p.run(&["up", "dev"]).ok();
+    p.run(&["env", "clone", "stage", "--to", "stage-copy"]).ok();
     let out = p.run(&["plan", "--all", "--quiet"]).code(1);
     let line = |env: &str| {
         out.stdout.lines().find(|l| l.starts_with(env)).unwrap_or_else(|| panic!("no {env} row:\n{}", out.stdout))
@@ -56,17 +58,19 @@ fn plan_all_prints_one_table_of_every_environment() {
     let stage: Vec<&str> = line("stage").split_whitespace().collect();
     assert_eq!(stage[..6], ["stage", "net", "2", "0", "0", "changes"], "{}", out.stdout);
     assert!(line("broken").contains("failed") && line("broken").contains("terrace logs broken#"), "{}", out.stdout);
-    assert!(out.stdout.contains("1 job(s) with changes, 1 environment(s) with an error"), "{}", out.stdout);
+    let copy: Vec<&str> = line("stage-copy").split_whitespace().collect();
+    assert_eq!(copy[..6], ["stage-copy", "net", "2", "0", "0", "changes"], "{}", out.stdout);
+    assert!(out.stdout.contains("2 job(s) with changes, 1 environment(s) with an error"), "{}", out.stdout);
 
     let json = p.run(&["plan", "--all", "--json", "--quiet"]).code(1).json();
     let envs = json["environments"].as_array().unwrap();
     let names: Vec<&str> = envs.iter().map(|e| e["environment"].as_str().unwrap()).collect();
-    assert_eq!(names, ["dev", "stage", "broken"]);
+    assert_eq!(names, ["dev", "stage", "broken", "stage-copy"]);
     // Still 2 to add in stage: the first plan applied nothing.
     assert_eq!((envs[1]["jobs"][0]["job"].as_str(), envs[1]["jobs"][0]["add"].as_u64()), (Some("net"), Some(2)));
     assert_eq!(envs[0]["jobs"][0]["empty"], true);
     assert_eq!(envs[2]["jobs"][0]["state"], "failed");
-    assert_eq!((json["failed"].as_u64(), json["with_changes"].as_u64()), (Some(1), Some(1)));
+    assert_eq!((json["failed"].as_u64(), json["with_changes"].as_u64()), (Some(1), Some(2)));
     // Each plan is a run of its environment, kept like any other.
     let run = envs[1]["jobs"][0]["run_id"].as_str().unwrap();
     assert_eq!(p.json(&["run", "show", run])["event"], "plan");

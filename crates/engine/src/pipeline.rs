@@ -183,7 +183,12 @@ impl Engine {
         }
         self.check(&req)?;
         let started = Instant::now();
-        let _lock = EnvLock::acquire(&self.data_dir, &self.project.name, &req.env)?;
+        // A plan reads the state and changes nothing: it takes no environment lock, so
+        // plans (of pull requests, drift checks) run beside each other and beside an apply.
+        let _lock = match req.event {
+            Event::Plan => None,
+            _ => Some(EnvLock::acquire(&self.data_dir, &self.project.name, &req.env)?),
+        };
         let forced = req.job.is_some();
         let env = match (req.event, forced) {
             (Event::Delete, false) => match self.store.get_environment(&self.project.name, &req.env).await? {

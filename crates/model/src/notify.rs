@@ -20,6 +20,9 @@ pub enum NotifyKind {
     TtlWarning,
     /// An ephemeral environment's time to live ended: its destroy was asked.
     TtlDestroy,
+    /// A destroy that must happen failed (a pull request's preview on close): the
+    /// environment stays `failed` and the destroy is tried again.
+    DestroyFailed,
 }
 
 impl NotifyKind {
@@ -31,9 +34,18 @@ impl NotifyKind {
         NotifyKind::Drift,
         NotifyKind::TtlWarning,
         NotifyKind::TtlDestroy,
+        NotifyKind::DestroyFailed,
     ];
-    pub const NAMES: &'static [&'static str] =
-        &["run_failed", "approval_needed", "applied", "rolled_back", "drift", "ttl_warning", "ttl_destroy"];
+    pub const NAMES: &'static [&'static str] = &[
+        "run_failed",
+        "approval_needed",
+        "applied",
+        "rolled_back",
+        "drift",
+        "ttl_warning",
+        "ttl_destroy",
+        "destroy_failed",
+    ];
 
     pub fn as_str(self) -> &'static str {
         NotifyKind::NAMES[NotifyKind::ALL.iter().position(|k| *k == self).unwrap_or(0)]

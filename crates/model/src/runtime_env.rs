@@ -45,8 +45,9 @@ pub fn check_definition(name: &str, variables: &BTreeMap<String, String>) -> Res
 impl Project {
     /// Adds environment `name`, made from the declared environment `base` with `variables`
     /// over `base`'s: it runs the same jobs (a job limited to `base` runs in `name` too)
-    /// with the same parameters files, executor, approval, `on_failure` and `ttl`; not
-    /// `branch` nor `drift` (those belong to the environment the file declares). When
+    /// with the same parameters files, executor, approval, `on_failure`, `ttl`, cron jobs
+    /// and `drift` checks; not `branch` (a push plans-and-applies the environment the file
+    /// declares, never its copies). When
     /// `base` is no longer declared, `name` gets its variables and the jobs that run
     /// everywhere. A name the file declares stays as declared: returns false.
     pub fn add_runtime_environment(&mut self, name: &str, base: &str, variables: &BTreeMap<String, String>) -> bool {
@@ -56,7 +57,6 @@ impl Project {
         let mut def = self.environments.get(base).cloned().unwrap_or_default();
         def.name = name.to_string();
         def.branch = None;
-        def.drift = None;
         for (key, value) in variables {
             def.variables.insert(key.clone(), VariableDef { value: value.clone(), secret: false });
         }
@@ -80,7 +80,7 @@ mod tests {
     fn a_runtime_environment_runs_its_base_jobs_with_its_variables() {
         let mut p = crate::parse::parse_project(
             "t",
-            "project: p\nenvironments:\n  dev: {variables: {A: one, B: two}, branch: main}\n  prod: {}\njobs:\n  \
+            "project: p\nenvironments:\n  dev: {variables: {A: one, B: two}, branch: main, drift: \"0 3 * * *\"}\n  prod: {}\njobs:\n  \
              a: {events: [start], commands: {start: 'true'}}\n  \
              b: {events: [start], commands: {start: 'true'}, environments: [dev]}\n",
         )
@@ -91,6 +91,7 @@ mod tests {
         assert_eq!(def.variables["A"].value, "one");
         assert_eq!(def.variables["B"].value, "three");
         assert_eq!(def.branch, None);
+        assert_eq!(def.drift.as_ref().map(|c| c.as_str()), Some("0 3 * * *"), "drift checks apply to copies too");
         assert_eq!(p.jobs_for("dev-2").keys().collect::<Vec<_>>(), ["a", "b"]);
         assert!(!p.add_runtime_environment("prod", "dev", &vars), "a declared name stays declared");
         assert!(p.add_runtime_environment("orphan", "gone", &BTreeMap::new()));

@@ -75,6 +75,10 @@ pub struct ConfigLayer {
     /// GitLab's API [default: https://gitlab.com/api/v4].
     #[serde(alias = "gitlab-api-url")]
     pub gitlab_api_url: Option<String>,
+    /// The address people reach this server at (`https://terrace.example.com`): pull-request
+    /// comments and commit statuses link to runs under it. Unset: no links.
+    #[serde(alias = "public-url")]
+    pub public_url: Option<String>,
 }
 
 impl ConfigLayer {
@@ -106,6 +110,7 @@ impl ConfigLayer {
             gitlab_token: self.gitlab_token.or(lower.gitlab_token),
             github_api_url: self.github_api_url.or(lower.github_api_url),
             gitlab_api_url: self.gitlab_api_url.or(lower.gitlab_api_url),
+            public_url: self.public_url.or(lower.public_url),
         }
     }
 
@@ -151,6 +156,8 @@ pub struct Forges {
     pub gitlab_token: Option<String>,
     pub github_api_url: String,
     pub gitlab_api_url: String,
+    /// Where links to runs point (no trailing `/`); `None`: comments and statuses carry none.
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Forges {
@@ -163,6 +170,7 @@ impl std::fmt::Debug for Forges {
             .field("gitlab_token", &set(&self.gitlab_token))
             .field("github_api_url", &self.github_api_url)
             .field("gitlab_api_url", &self.gitlab_api_url)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -178,7 +186,7 @@ fn api_url(key: &'static str, value: Option<String>, default: &str) -> Result<St
         Some(rest) if !rest.is_empty() && !rest.split('/').next().unwrap_or("").contains('@') => Ok(url),
         _ => Err(ConfigError::Value {
             key,
-            message: "give an http(s) base URL without credentials, e.g. https://api.github.com".into(),
+            message: "give an http(s) base URL without credentials, e.g. https://api.github.com or https://terrace.example.com".into(),
         }),
     }
 }
@@ -386,6 +394,10 @@ impl ServerConfig {
                 gitlab_token: secret(layer.gitlab_token),
                 github_api_url: api_url("github_api_url", layer.github_api_url, DEFAULT_GITHUB_API_URL)?,
                 gitlab_api_url: api_url("gitlab_api_url", layer.gitlab_api_url, DEFAULT_GITLAB_API_URL)?,
+                public_url: match secret(layer.public_url) {
+                    Some(url) => Some(api_url("public_url", Some(url), "")?),
+                    None => None,
+                },
             },
         })
     }

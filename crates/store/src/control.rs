@@ -273,7 +273,7 @@ pub trait ControlStore: Send + Sync {
     async fn get_request(&self, id: RequestId) -> StoreResult<Option<RequestRecord>>;
     async fn list_requests(&self, filter: &RequestFilter) -> StoreResult<Vec<RequestRecord>>;
     /// Claims the oldest queued request whose environment has no running request and no
-    /// older queued one, in one statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`), under a
+    /// older queued one (plans aside: a plan is claimable at once and holds nobody up), in one statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`), under a
     /// new fencing token (`RequestRecord::lease`).
     async fn claim_request(&self, owner: &Owner, lease_until: OffsetDateTime) -> StoreResult<Option<RequestRecord>>;
     /// Extends the lease of the requests of `held` that `owner` still holds (running

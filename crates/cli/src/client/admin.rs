@@ -117,9 +117,15 @@ pub async fn project(client: &Client, command: ProjectCommand) -> Result<ExitCod
         ProjectCommand::Show { name, json } => {
             print_record(&client.get(&format!("/projects/{}", seg(&name))).await?, json)?
         }
-        ProjectCommand::Register { path, git: Some(url), branch, folder } => {
+        ProjectCommand::Register { path, git: Some(url), branch, folder, token_file, ssh_key_file } => {
             let _ = path;
-            let body = serde_json::json!({ "git": url, "branch": branch, "path": folder.unwrap_or_default() });
+            let mut body = serde_json::json!({ "git": url, "branch": branch, "path": folder.unwrap_or_default() });
+            if let Some(file) = token_file {
+                body["token"] = Value::String(read_secret_file(&file, "--token-file")?.trim().to_string());
+            }
+            if let Some(file) = ssh_key_file {
+                body["ssh_key"] = Value::String(read_secret_file(&file, "--ssh-key-file")?);
+            }
             let p: Value = client.call(Method::POST, "/projects", Some(&body)).await?;
             let commit: String = text(&p["git"]["commit"]).chars().take(12).collect();
             outln!("project `{}` registered from {url} branch {branch} at {commit}", text(&p["name"]));
@@ -131,6 +137,11 @@ pub async fn project(client: &Client, command: ProjectCommand) -> Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A credential's file (read whole; its content never shows in an error).
+fn read_secret_file(file: &std::path::Path, flag: &str) -> Result<String, CliError> {
+    std::fs::read_to_string(file).map_err(|e| CliError::usage(format!("{flag} {}: {e}", file.display())))
 }
 
 pub async fn audit(client: &Client, a: AuditArgs) -> Result<ExitCode, CliError> {

@@ -15,8 +15,15 @@ mod git;
 #[path = "../common/tools.rs"]
 mod tools;
 
+mod checkouts;
+#[path = "../../../git/tests/support/http_backend.rs"]
+#[allow(dead_code)]
+mod http_backend;
+
 mod fake_github;
+mod parallel_plans;
 mod payloads;
+mod private_repo;
 mod pull_requests;
 mod pushes;
 mod rollback;

@@ -140,16 +140,23 @@ jobs:
     template: terraform
     source: db
     events: [start, delete]
+notifications:
+  ops:
+    webhook: HOOK_URL
+    on: [approval_needed]
 ";
 
-/// `approval: required`: the push plans at its commit and waits; approving applies that
-/// saved plan at that commit, whatever was pushed since.
+/// `approval: required`: the push plans at its commit and waits (the `approval_needed`
+/// notification says so); approving applies that saved plan at that commit, whatever was
+/// pushed since.
 #[test]
 fn a_push_to_an_approval_environment_plans_and_applies_once_approved_at_the_pushed_commit() {
     crate::tools::require_terraform();
     let upstream = Upstream::new();
     let tf = |input: &str| format!("resource \"terraform_data\" \"a\" {{\n  input = \"{input}\"\n}}\n");
-    let c1 = upstream.commit("main", &[("terrace.yaml", APPROVED), ("db/main.tf", &tf("one"))], "one");
+    let hook = crate::fake_github::FakeGitHub::start();
+    let file = APPROVED.replace("HOOK_URL", &format!("{}/hook", hook.url));
+    let c1 = upstream.commit("main", &[("terrace.yaml", &file), ("db/main.tf", &tf("one"))], "one");
     let f = one_job_project("#!/bin/sh\ntrue\n");
     let admin = f.token("admin", "root");
     let mut server = Server::start_with_env(&f.project(), &f.data(), &[], &[("TERRACE_GITHUB_WEBHOOK_SECRET", SECRET)]);
@@ -164,6 +171,12 @@ fn a_push_to_an_approval_environment_plans_and_applies_once_approved_at_the_push
     assert_eq!(start["state"], "awaiting_approval", "{done}");
     let planned = api.wait_request(start["request"].as_str().unwrap(), Duration::from_secs(120));
     assert_eq!((planned["event"].as_str(), planned["state"].as_str()), (Some("plan"), Some("succeeded")), "{planned}");
+    let told = eventually(Duration::from_secs(60), "the approval_needed notification", || {
+        hook.calls().into_iter().find(|c| c.path == "/hook" && c.body["kind"] == "approval_needed")
+    });
+    assert_eq!(told.body["environment"], "prod", "{:?}", told.body);
+    let short = told.body["detail"]["approval"].as_str().unwrap_or_default().to_string();
+    assert!(told.body["text"].as_str().unwrap().contains(&format!("terrace approve {short}")), "{:?}", told.body);
 
     // Pushed meanwhile: the approved apply still runs the commit it was planned at.
     upstream.commit("main", &[("db/main.tf", &tf("three"))], "three");

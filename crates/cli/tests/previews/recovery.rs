@@ -57,6 +57,9 @@ fn a_failed_destroy_stays_failed_and_is_retried() {
     std::fs::write(&clock, "").unwrap();
     let mut p = Previews::new(&yaml(&res, ""));
     write_jobs(&p);
+    // The project's notifications go to the stand-in's /hook.
+    let hook = format!("notifications:\n  ops:\n    webhook: {}/hook\n    on: [destroy_failed]\n", p.github.base());
+    p.f.write("proj/terrace.yaml", &format!("{}{hook}", yaml(&res, "")));
     p.clock = Some(clock.clone());
     p.start();
     let env = env_of("acme/hello", 4);
@@ -70,6 +73,14 @@ fn a_failed_destroy_stays_failed_and_is_retried() {
     assert!(p.env_exists(&env), "a failed destroy keeps the environment visible");
     let status = p.server().api(Some(&p.token)).ok("GET", &format!("/projects/shop/environments/{env}"), None);
     assert_eq!(status["state"], "failed", "{status}");
+    let told = eventually(WITHIN, "the destroy_failed notification", || {
+        p.github.recorded().into_iter().find(|r| r.path == "/hook" && r.body["kind"] == "destroy_failed")
+    });
+    assert_eq!(
+        (told.body["environment"].as_str(), told.body["detail"]["pull_request"].as_u64()),
+        (Some(&*env), Some(4))
+    );
+    assert!(told.body["text"].as_str().unwrap_or_default().contains("could not be destroyed"), "{:?}", told.body);
     // Fixed, and the backoff passed: the retry destroys it.
     std::fs::remove_file(res.join("fail-destroy")).unwrap();
     std::fs::write(&clock, "2h").unwrap();

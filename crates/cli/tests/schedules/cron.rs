@@ -101,6 +101,26 @@ fn local_mode_runs_a_cron_job_once_per_tick_and_once_after_missed_ticks() {
     assert_eq!(ran(&f).len(), 3);
 }
 
+/// A clone runs the cron jobs of the environment it copies, on their schedule.
+#[test]
+fn a_clone_runs_its_cron_jobs_on_their_schedule() {
+    let f = fixture();
+    let (code, out, err) = terrace(&f, &["env", "clone", "dev", "--to", "dev-2"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = terrace(&f, &["up", "dev-2"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(ran(&f), ["dev-2"], "up runs it once");
+    let status = json(&terrace(&f, &["status", "dev-2", "--json"], None).1);
+    assert_eq!(status["schedules"][0]["job"], "report", "{status:#}");
+    let offset = past_next_tick(Duration::from_secs(60));
+    let (code, out, err) = terrace(&f, &["tick", "--json"], Some(&offset));
+    assert_eq!(code, 0, "{out}{err}");
+    let ticked = json(&out);
+    let [one] = ticked["ran"].as_array().unwrap().clone().try_into().unwrap_or_else(|_| panic!("{ticked:#}"));
+    assert_eq!((one["environment"].as_str(), one["trigger"].as_str()), (Some("dev-2"), Some("schedule")), "{one}");
+    assert_eq!(ran(&f), ["dev-2", "dev-2"]);
+}
+
 #[test]
 fn a_server_runs_a_cron_job_on_its_schedule() {
     let f = fixture();

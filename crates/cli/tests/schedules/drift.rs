@@ -112,3 +112,29 @@ fn a_scheduled_plan_finds_drift_keeps_its_history_and_clears() {
     let (code, _, err) = terrace(&f, &["drift", "nowhere"], None);
     assert_eq!(code, 2, "{err}");
 }
+
+/// A clone of an environment with `drift:` is checked on the same schedule, on its own.
+#[test]
+fn a_clone_is_checked_for_drift_like_the_environment_it_copies() {
+    let f = fixture();
+    let (code, out, err) = terrace(&f, &["env", "clone", "dev", "--to", "dev-2"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = terrace(&f, &["up", "dev-2"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let status = json(&terrace(&f, &["status", "dev-2", "--json"], None).1);
+    assert_eq!(status["drift"]["cron"], "0 3 1 1 *", "the clone has its drift schedule: {status:#}");
+    let ticked = json(&terrace(&f, &["tick", "--json"], None).1);
+    assert_eq!(ticked["ran"], serde_json::json!([]), "{ticked}");
+
+    // Only the clone is deployed: its check runs, and finds the drift in its own state.
+    f.write("outside/size", "large\n");
+    let offset = past_next_tick(Duration::from_secs(60));
+    let (code, out, err) = terrace(&f, &["tick", "--json"], Some(&offset));
+    let ticked = json(&out);
+    let [one] = ticked["ran"].as_array().unwrap().clone().try_into().unwrap_or_else(|_| panic!("{ticked:#}\n{err}"));
+    assert_eq!((one["environment"].as_str(), one["trigger"].as_str()), (Some("dev-2"), Some("drift")), "{one}");
+    assert_eq!(one["drift"], "drifted", "{one}");
+    assert_eq!(code, 0, "{out}{err}");
+    let history = json(&terrace(&f, &["drift", "dev-2", "--json"], None).1);
+    assert_eq!(history["drifted"], true, "{history:#}");
+}

@@ -178,6 +178,15 @@ pub(crate) async fn enqueue(app: &App, project: &Project, req: NewRequest) -> Ap
                     approval.subject = serde_json::to_value(&subject).map_err(AppError::internal)?;
                     approval.summary = format!("{} on the saved plans of request {}", approval.summary, request.id);
                     let approval = app.store.create_approval(approval).await?;
+                    // Told now, as a start held without a plan is: the plan runs meanwhile,
+                    // and `terrace approve` waits for it.
+                    let notice = terrace_engine::notify::approval_notice(
+                        &approval.project,
+                        &env,
+                        &approval.short(),
+                        &approval.summary,
+                    );
+                    crate::scheduler::notify::emit(app, &approval.project, notice).await;
                     (Some(request), Some(approval.id))
                 }
                 None => (None, None),

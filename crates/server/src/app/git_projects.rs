@@ -2,18 +2,19 @@
 //! the folder of its terrace.yaml. The file is read from the server's mirror of the
 //! repository (`<data>/mirrors`, shared with job sources) at the branch head: each commit
 //! read is written once into `<data>/checkouts/<repository>/<commit>` (the project's
-//! folder only) and never changed, so a request pinned to a commit always finds it. A
+//! folder only) and never changed; the oldest unused ones are removed (`checkouts`), and
+//! one read again is written again, so a request pinned to a commit always finds it. A
 //! push to the branch moves the project to the new head (`refresh`).
 
 use std::path::{Path, PathBuf};
 
-use terrace_git::{GitError, GitOptions, Mirror, Mirrors, ObjectId, RepoUrl};
+use terrace_git::{Credentials, GitError, GitOptions, Mirror, Mirrors, ObjectId, RepoUrl};
 use terrace_store::control::{GitProject, ProjectRecord, Role};
 use tokio_util::sync::CancellationToken;
 
 use super::access::clip;
 use super::views::ProjectView;
-use super::{App, AppError, AppResult, Caller, projects};
+use super::{App, AppError, AppResult, Caller, projects, repo_credentials};
 
 /// What `POST /projects` names for a project from git.
 #[derive(Clone, Debug)]
@@ -22,12 +23,22 @@ pub struct GitSpec {
     pub branch: String,
     /// The folder of terrace.yaml inside the repository (`""`: its root).
     pub path: String,
+    /// Credentials of a private repository; none given keeps what is stored for it.
+    pub credentials: super::repo_credentials::Given,
 }
 
 /// Why git failed, for a user: a transient failure (network, timeout, a file operation)
 /// is internal (the caller may retry), a wrong name is the caller's to fix.
 pub(crate) fn git_error(field: &str, e: GitError) -> AppError {
     match e {
+        // Credentials missing or refused: trying again does not help, the caller's to fix.
+        GitError::Git { ref stderr, .. } if refused_credentials(stderr) => AppError::unprocessable(
+            Some("token"),
+            format!(
+                "{e}: the repository refused the request: register it with a token (`token`, `terrace project add \
+                 --token-file FILE`) for https or an ssh key (`ssh_key`, `--ssh-key-file FILE`) for ssh"
+            ),
+        ),
         GitError::Git { .. } | GitError::TimedOut { .. } | GitError::Io { .. } | GitError::Spawn { .. } => {
             AppError::Unavailable(e.to_string())
         }
@@ -36,11 +47,24 @@ pub(crate) fn git_error(field: &str, e: GitError) -> AppError {
     }
 }
 
+/// The mirror of `url`, with the credentials stored for it.
+/// Whether git's error says the server wants credentials or refused the ones sent.
+fn refused_credentials(stderr: &str) -> bool {
+    ["Authentication failed", "could not read Username", "terminal prompts disabled", "Permission denied (publickey"]
+        .iter()
+        .any(|sign| stderr.contains(sign))
+}
+
 async fn mirror(app: &App, url: &RepoUrl) -> AppResult<Mirror> {
+    let credentials = repo_credentials::stored(app, url).await?;
+    mirror_with(app, url, credentials).await
+}
+
+async fn mirror_with(app: &App, url: &RepoUrl, credentials: Option<Credentials>) -> AppResult<Mirror> {
     let mirrors = Mirrors::open(app.settings.data_dir.join("mirrors"), GitOptions::default())
         .await
         .map_err(|e| git_error("git", e))?;
-    mirrors.mirror(url, None).map_err(|e| git_error("git", e))
+    mirrors.mirror(url, credentials).map_err(|e| git_error("git", e))
 }
 
 fn parse_url(url: &str) -> AppResult<RepoUrl> {
@@ -75,13 +99,19 @@ pub(crate) async fn checkout(app: &App, git: &GitProject, commit: &str) -> AppRe
     // Another task may have written the same commit meanwhile: either copy is the same.
     if tokio::fs::rename(&staging, &top).await.is_err() {
         let _ = tokio::fs::remove_dir_all(&staging).await;
+    } else if let Err(e) = super::checkouts::prune(app, &url, parent).await {
+        // Disk left for the next new checkout to reclaim; nothing depends on it now.
+        tracing::warn!(repository = %url, error = %e, "could not remove old checkouts");
     }
     Ok(dest)
 }
 
-/// The commit `branch` is at now (one fetch).
-async fn head(app: &App, url: &RepoUrl, branch: &str) -> AppResult<String> {
-    let m = mirror(app, url).await?;
+/// The commit `branch` is at now (one fetch), with `credentials` or else those stored.
+async fn head(app: &App, url: &RepoUrl, branch: &str, credentials: Option<Credentials>) -> AppResult<String> {
+    let m = match credentials {
+        Some(c) => mirror_with(app, url, Some(c)).await?,
+        None => mirror(app, url).await?,
+    };
     let resolved = m
         .resolve(&format!("refs/heads/{branch}"), &CancellationToken::new())
         .await
@@ -116,7 +146,11 @@ pub async fn register(app: &App, caller: Option<&Caller>, spec: GitSpec) -> AppR
         return Err(AppError::bad("branch", "give the branch the project follows, e.g. main"));
     }
     let path = spec.path.trim_matches('/').to_string();
-    let commit = head(app, &url, &spec.branch).await?;
+    let given = spec.credentials.credentials()?;
+    let commit = head(app, &url, &spec.branch, given).await?;
+    // Kept before the checkout reads the repository again, and only once they worked.
+    let by = caller.map(Caller::actor).unwrap_or_else(|| "server".into());
+    repo_credentials::keep(app, &url, &spec.credentials, &by).await?;
     let git = GitProject { url: url.to_string(), branch: spec.branch.clone(), path, commit };
     let (record, project) = put_at(app, &git).await?;
     if let Some(c) = caller {
@@ -130,7 +164,7 @@ pub async fn register(app: &App, caller: Option<&Caller>, spec: GitSpec) -> AppR
 /// record when it moved, None when it was there already.
 pub async fn refresh(app: &App, record: &ProjectRecord) -> AppResult<Option<ProjectRecord>> {
     let Some(git) = &record.git else { return Ok(None) };
-    let commit = head(app, &parse_url(&git.url)?, &git.branch).await?;
+    let commit = head(app, &parse_url(&git.url)?, &git.branch, None).await?;
     if commit == git.commit {
         return Ok(None);
     }

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod approvals;
+pub mod checkouts;
 pub mod deliveries;
 pub mod environments;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod previews;
 pub mod projects;
 pub mod promotions;
 pub mod recent;
+pub mod repo_credentials;
 pub mod runs;
 pub mod secrets;
 pub mod state_summary;

@@ -8,6 +8,8 @@ use serde_json::Value;
 use terrace_forge::{PullRequest, StatusState};
 use terrace_store::control::{RequestRecord, RequestState};
 
+use super::links::Links;
+
 /// A plan queued for a pull request.
 #[derive(Clone, Debug)]
 pub(super) struct Planned {
@@ -83,6 +85,7 @@ pub(super) fn render(
     planned: &[Planned],
     finished: &[Option<RequestRecord>],
     pending: bool,
+    links: &Links,
 ) -> String {
     let head: String = pr.head_sha.chars().take(12).collect();
     let several = planned.iter().any(|p| p.project != planned[0].project);
@@ -109,6 +112,10 @@ pub(super) fn render(
         }
         for job in jobs {
             let run = job["number"].as_u64().map(|n| format!("`{}#{n}`", p.environment)).unwrap_or_default();
+            let run = match job["run_id"].as_str().and_then(|id| links.run(id)) {
+                Some(url) if !run.is_empty() => format!("[{run}]({url})"),
+                _ => run,
+            };
             let _ =
                 writeln!(out, "| `{env}` | `{}` | {} | {run} |", job["job"].as_str().unwrap_or("?"), plan_cell(job));
         }

@@ -5,6 +5,8 @@
 //! after a crash does none of them twice.
 
 mod comment;
+pub(crate) mod links;
+mod newest;
 mod pipelines;
 mod pull_request;
 mod push;

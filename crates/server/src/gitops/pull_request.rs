@@ -16,6 +16,8 @@ use terrace_store::Origin;
 use terrace_store::control::{NewRequest, ProjectRecord, RequestId, RequestRecord};
 
 use super::comment::{self, Planned};
+use super::links::Links;
+use super::newest;
 use super::pipelines::trigger;
 use super::{HandleError, Steps};
 use crate::app::{App, projects};
@@ -42,9 +44,11 @@ pub(super) async fn handle(
         planned.extend(queue_plans(app, event, record, steps).await?);
     }
     let client = client(app, event.pull_request.repository.forge);
+    let links = Links::new(app.settings.forges.public_url.as_deref());
     if steps.get("pending").is_none() {
         if let Some(client) = &client {
-            report(client, event, &planned, &[], true).await?;
+            let comment = !newest::superseded(app, pr, &planned).await?;
+            report(client, event, &planned, &[], true, comment, &links).await?;
         }
         steps.record("pending", json!(true)).await?;
     }
@@ -56,8 +60,10 @@ pub(super) async fn handle(
         return Err(HandleError::Wait(RECHECK));
     }
     let finished: Vec<Option<RequestRecord>> = requests;
+    // A newer head's plans may have finished first: the comment stays theirs.
+    let superseded = newest::superseded(app, pr, &planned).await?;
     let comment = match &client {
-        Some(client) => Some(report(client, event, &planned, &finished, false).await?),
+        Some(client) => report(client, event, &planned, &finished, false, !superseded, &links).await?,
         None => None,
     };
     let plans: Vec<Value> = planned
@@ -72,7 +78,7 @@ pub(super) async fn handle(
         .collect();
     Ok(json!({
         "pull_request": pr.number, "head": pr.head_sha, "plans": plans,
-        "comment": comment, "reported": client.is_some(),
+        "comment": comment, "reported": client.is_some(), "superseded": superseded,
     }))
 }
 
@@ -149,14 +155,17 @@ fn client(app: &App, forge: terrace_forge::Forge) -> Option<ForgeClient> {
     }
 }
 
-/// Writes the comment and one commit status per environment; returns the comment's id.
+/// Writes one commit status per environment and, unless a newer plan of the pull request
+/// owns it (`comment` false), the comment; returns the comment's id when written.
 async fn report(
     client: &ForgeClient,
     event: &PullRequestEvent,
     planned: &[Planned],
     finished: &[Option<RequestRecord>],
     pending: bool,
-) -> Result<u64, HandleError> {
+    comment: bool,
+    links: &Links,
+) -> Result<Option<u64>, HandleError> {
     let pr = &event.pull_request;
     let repo = &pr.repository.full_name;
     let api = |e: terrace_forge::ApiError| {
@@ -168,9 +177,14 @@ async fn report(
             (true, _) | (false, None) => (StatusState::Pending, "planning".to_string()),
             (false, Some(r)) => comment::status_of(r),
         };
-        let status = CommitStatus { environment: p.environment.clone(), state, description, target_url: None };
+        let target_url = links.request(&p.request.to_string());
+        let status = CommitStatus { environment: p.environment.clone(), state, description, target_url };
         client.set_status(repo, &pr.head_sha, &status).await.map_err(api)?;
     }
-    let body = comment::render(pr, planned, finished, pending);
-    Ok(client.upsert_comment(repo, pr.number, &body).await.map_err(api)?.id)
+    if !comment {
+        tracing::info!(pull_request = pr.number, head = %pr.head_sha, "a newer plan of the pull request owns its comment");
+        return Ok(None);
+    }
+    let body = comment::render(pr, planned, finished, pending, links);
+    Ok(Some(client.upsert_comment(repo, pr.number, &body).await.map_err(api)?.id))
 }

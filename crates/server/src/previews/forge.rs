@@ -55,7 +55,10 @@ pub(super) async fn publish_status(app: &App, record: &PreviewRecord, sha: &str,
         environment: record.environment.clone(),
         state,
         description: text.to_string(),
-        target_url: None,
+        target_url: record
+            .request_id
+            .as_deref()
+            .and_then(|id| crate::gitops::links::Links::new(app.settings.forges.public_url.as_deref()).request(id)),
     };
     if let Err(e) = client.set_status(&record.full_name, sha, &status).await {
         tracing::warn!(preview = %record.environment, error = %e, "could not set the commit status");

@@ -9,6 +9,7 @@
 pub mod comment;
 mod environment;
 mod forge;
+mod notice;
 pub mod reconcile;
 pub mod sweep;
 pub mod wish;

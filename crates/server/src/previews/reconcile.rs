@@ -13,7 +13,7 @@ use terrace_store::control::{NewRequest, RequestId, RequestState};
 use terrace_store::{Origin, PreviewRecord, PreviewState, SlotClaim};
 use time::OffsetDateTime;
 
-use super::{environment, forge};
+use super::{environment, forge, notice};
 use crate::app::{App, AppResult, projects};
 
 /// The most previews one pass looks at.
@@ -245,7 +245,11 @@ async fn in_flight(
                 humantime::format_duration(wait)
             ));
             tracing::warn!(preview = %r.environment, attempts = next.attempts, "a preview's destroy failed; it stays failed and is retried");
-            commit(app, project, next, None).await
+            let committed = commit(app, project, next, None).await?;
+            if let Some(n) = &committed {
+                crate::scheduler::notify::emit(app, &n.project, notice::destroy_failed(n, wait)).await;
+            }
+            Ok(committed)
         }
     }
 }

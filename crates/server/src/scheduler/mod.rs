@@ -1,7 +1,7 @@
 //! The scheduler: claims queued requests with a lease (owner = this server), runs each
 //! through the engine, renews the leases while they run, and periodically hands requests
-//! of dead servers back to the queue (`reaper`). One request per environment at a time
-//! (the claim statement guarantees it), at most `max_runs` at once on this server.
+//! of dead servers back to the queue (`reaper`). One request per environment at a time, plans
+//! aside (the claim statement guarantees it), at most `max_runs` at once on this server.
 
 mod execute;
 pub mod notify;

@@ -145,11 +145,12 @@ macro_rules! claim_sql {
                       WHERE p.project = requests.project AND p.environment = requests.environment) AS prev)) \
              WHERE state = 'queued' AND id = ( \
                  SELECT q.id FROM requests q WHERE q.state = 'queued' \
+                   AND (q.event = 'plan' OR ( \
+                   NOT EXISTS (SELECT 1 FROM requests o WHERE o.project = q.project \
+                       AND o.environment = q.environment AND o.state = 'running' AND o.event <> 'plan') \
                    AND NOT EXISTS (SELECT 1 FROM requests o WHERE o.project = q.project \
-                       AND o.environment = q.environment AND o.state = 'running') \
-                   AND NOT EXISTS (SELECT 1 FROM requests o WHERE o.project = q.project \
-                       AND o.environment = q.environment AND o.state = 'queued' \
-                       AND (o.created_at < q.created_at OR (o.created_at = q.created_at AND o.id < q.id))) \
+                       AND o.environment = q.environment AND o.state = 'queued' AND o.event <> 'plan' \
+                       AND (o.created_at < q.created_at OR (o.created_at = q.created_at AND o.id < q.id))))) \
                  ORDER BY q.created_at, q.id LIMIT 1",
             $lock,
             ") RETURNING ",

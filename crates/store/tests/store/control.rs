@@ -51,6 +51,26 @@ async fn one_request_per_environment_runs_at_a_time_in_order(f: Fixture) {
     assert_eq!(s.claim_request(&o("s2"), soon()).await.unwrap().unwrap().id, a2.id);
 }
 
+/// Plans read the state and change nothing: two plans of one environment run at once,
+/// beside an apply, and hold no apply up.
+async fn plans_run_beside_each_other_and_beside_an_apply(f: Fixture) {
+    let s = &f.control;
+    let start = s.enqueue_request(req("a", Event::Start, 2)).await.unwrap().unwrap();
+    let p1 = s.enqueue_request(req("a", Event::Plan, 2)).await.unwrap().unwrap();
+    let p2 = s.enqueue_request(req("a", Event::Plan, 2)).await.unwrap().unwrap();
+    let stop = s.enqueue_request(req("a", Event::Stop, 2)).await.unwrap().unwrap();
+    let mut claimed = Vec::new();
+    while let Some(r) = s.claim_request(&o("s1"), soon()).await.unwrap() {
+        claimed.push(r);
+    }
+    let ids: Vec<RequestId> = claimed.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [start.id, p1.id, p2.id], "the stop waits for the start alone");
+    let held = claimed[0].lease().unwrap();
+    s.finish_request(&held, RequestState::Succeeded, None, None).await.unwrap();
+    // The plans still run: the stop does not wait for them.
+    assert_eq!(s.claim_request(&o("s2"), soon()).await.unwrap().unwrap().id, stop.id);
+}
+
 async fn expired_leases_are_requeued_then_interrupted_when_out_of_attempts(f: Fixture) {
     let s = &f.control;
     let r = s.enqueue_request(req("a", Event::Start, 2)).await.unwrap().unwrap();
@@ -261,6 +281,7 @@ async fn projects_and_the_audit_log(f: Fixture) {
 
 backends!(
     one_request_per_environment_runs_at_a_time_in_order,
+    plans_run_beside_each_other_and_beside_an_apply,
     expired_leases_are_requeued_then_interrupted_when_out_of_attempts,
     renewal_reports_cancellations_and_queued_requests_cancel_at_once,
     renewal_extends_only_the_requests_held,

@@ -200,10 +200,13 @@ impl Terraform<'_> {
             return Ok(Some(Outcome::failed("plan", format!("cannot create the artifacts folder: {e}"), None)));
         }
         let out = format!("-out={}", self.plan_file());
-        let mut args = self.argv(&["plan", "-input=false", "-no-color", "-lock-timeout=60s", &out]);
-        // A `plan` (a drift check among them) asks whether anything would change: exit
-        // 2 says so (outputs included; the summary then tells resources from outputs).
+        // A `plan` (a drift check among them) only reads the state: it takes no state lock,
+        // so plans of one environment (pull requests) run beside each other and an apply.
         let detailed = self.ctx.event == Event::Plan;
+        let lock = if detailed { "-lock=false" } else { "-lock-timeout=60s" };
+        let mut args = self.argv(&["plan", "-input=false", "-no-color", lock, &out]);
+        // It asks whether anything would change: exit 2 says so (outputs included; the
+        // summary then tells resources from outputs).
         if detailed {
             args.push("-detailed-exitcode".into());
         }

@@ -26,7 +26,8 @@ async fn list(State(app): State<Arc<App>>, Auth(caller): Auth) -> Result<Json<Ve
     Ok(Json(projects::list(&app, &caller).await?))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a repository's token or key.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     /// Without `git`: the absolute path of a folder holding terrace.yaml, or of the file,
@@ -38,6 +39,11 @@ pub struct RegisterBody {
     pub git: Option<String>,
     /// The branch the project follows (with `git`) [default: main].
     pub branch: Option<String>,
+    /// A private repository over https: the token git authenticates with (kept sealed as a
+    /// secret of the repository, never shown again). Omitted: what is stored stays.
+    pub token: Option<String>,
+    /// A private repository over ssh: the private key (kept sealed, never shown again).
+    pub ssh_key: Option<String>,
 }
 
 /// Registers (or re-points) a project from a path on the server, or from a git
@@ -55,8 +61,12 @@ async fn register(
                 url,
                 branch: body.branch.unwrap_or_else(|| "main".into()),
                 path: body.path.unwrap_or_default(),
+                credentials: crate::app::repo_credentials::Given { token: body.token, ssh_key: body.ssh_key },
             };
             git_projects::register(&app, Some(&caller), spec).await?
+        }
+        None if body.token.is_some() || body.ssh_key.is_some() => {
+            return Err(AppError::bad("token", "credentials go with `git`: give the repository's URL too"));
         }
         None if body.branch.is_some() => {
             return Err(AppError::bad("branch", "`branch` goes with `git`: give the repository's URL too"));
