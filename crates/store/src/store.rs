@@ -22,7 +22,9 @@ use crate::records::*;
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 #[async_trait]
-pub trait Store: crate::state::StateStore + crate::applied::AppliedStore + crate::locks::LockStore + Send + Sync {
+pub trait Store:
+    crate::state::StateStore + crate::applied::AppliedStore + crate::locks::LockStore + Send + Sync
+{
     // ---- environments ----
     /// Returns the environment, creating it in state `stopped` when absent.
     async fn ensure_environment(&self, project: &str, name: &str) -> Result<EnvironmentRecord>;

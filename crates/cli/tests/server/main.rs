@@ -19,10 +19,10 @@ mod pool_tokens;
 mod previews;
 mod promotion;
 mod recovery;
-mod removed_jobs;
 #[allow(dead_code)]
 #[path = "../common/registry.rs"]
 mod registry;
+mod removed_jobs;
 mod replicas;
 mod replicas_previews;
 mod replicas_promotion;
