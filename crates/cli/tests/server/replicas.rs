@@ -21,7 +21,8 @@ use crate::support::*;
 const ENVIRONMENTS: usize = 6;
 const EVENTS: usize = 18;
 /// Both replicas must open secrets alike: they share the master key.
-const MASTER_KEY: &str = "6b6579206f662074686520726570696361207465737420616e64206e6f6e6520";
+/// The one master key of every process on a replica test's database (they must share it).
+pub(crate) const MASTER_KEY: &str = "6b6579206f662074686520726570696361207465737420616e64206e6f6e6520";
 
 pub(crate) fn postgres_url() -> Option<String> {
     match std::env::var("TERRACE_TEST_POSTGRES_URL") {

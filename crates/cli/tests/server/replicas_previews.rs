@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::replicas::{fresh_database, postgres_url};
+use crate::replicas::{MASTER_KEY, fresh_database, postgres_url};
 use crate::support::*;
 
 const MAX: usize = 3;
@@ -82,13 +82,14 @@ fn a_preview_classs_max_holds_across_two_replicas_receiving_webhooks_at_once() {
         .args(["token", "create", "--role", "viewer", "--name", "ci", "--database", &db, "--data"])
         .arg(f.data())
         .env_remove("TERRACE_SERVER")
+        .env("TERRACE_MASTER_KEY", MASTER_KEY)
         .output()
         .expect("run terrace token create");
     assert!(out.status.success(), "token create: {}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let start = |name: &str| {
         let data = f.dir.path().join(format!("data-{name}"));
-        let env = [("TERRACE_GITHUB_WEBHOOK_SECRET", SECRET)];
+        let env = [("TERRACE_GITHUB_WEBHOOK_SECRET", SECRET), ("TERRACE_MASTER_KEY", MASTER_KEY)];
         Server::spawn(Command::new(bin()), "127.0.0.1:0", &f.project(), &data, &["--database", &db], &env)
     };
     let servers = [start("a"), start("b")];

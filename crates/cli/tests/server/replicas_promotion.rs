@@ -17,7 +17,7 @@ use serde_json::Value;
 use sqlx::Connection;
 
 use crate::registry::Registry;
-use crate::replicas::{fresh_database, postgres_url};
+use crate::replicas::{MASTER_KEY, fresh_database, postgres_url};
 use crate::support::*;
 
 const REPO: &str = "library/software";
@@ -36,6 +36,7 @@ fn token(f: &Fixture, db: &str, name: &str) -> String {
         .args(["token", "create", "--role", "operator", "--name", name, "--database", db, "--data"])
         .arg(f.data())
         .env_remove("TERRACE_SERVER")
+        .env("TERRACE_MASTER_KEY", MASTER_KEY)
         .output()
         .expect("run terrace token create");
     assert!(out.status.success(), "token create: {}", String::from_utf8_lossy(&out.stderr));
@@ -70,7 +71,7 @@ fn two_replicas_promoting_into_one_environment_at_once_are_serialised_and_both_r
     let (release, manager) = (token(&f, &db, "release"), token(&f, &db, "manager"));
     let start = |name: &str| {
         let data = f.dir.path().join(format!("data-{name}"));
-        Server::spawn(Command::new(bin()), "127.0.0.1:0", &f.project(), &data, &["--database", &db], &[])
+        Server::spawn(Command::new(bin()), "127.0.0.1:0", &f.project(), &data, &["--database", &db], &[("TERRACE_MASTER_KEY", MASTER_KEY)])
     };
     let mut servers = [start("a"), start("b")];
     let asked: Vec<(String, String)> = (0..2)
