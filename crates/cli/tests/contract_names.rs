@@ -1,0 +1,28 @@
+//! The contract's names as a user's job sees them, through the real binary: the
+//! parameters file reaches a job on the local executor as `TERRACE_JOB_INPUT` AND as
+//! `JOB_INPUT`, the name the seed's lifecycle jobs read, as it does in a container.
+
+mod common;
+
+use common::TestProject;
+
+#[test]
+fn a_local_job_reads_its_parameters_file_as_job_input_too() {
+    let p = TestProject::new(
+        r#"project: p
+environments: {dev: {}}
+jobs:
+  a:
+    source: src
+    input: params/values.json
+    events: [start]
+    commands:
+      start: |
+        echo "seed=$(cat "$JOB_INPUT") same=$([ "$JOB_INPUT" = "$TERRACE_JOB_INPUT" ] && echo yes)"
+"#,
+    );
+    p.write("src/keep", "").write("params/values.json", r#"{"size": 3}"#);
+    let out = p.run(&["up", "dev", "--json"]).ok().json();
+    let log = p.log(TestProject::job_in(&out, "a")["run_id"].as_str().unwrap());
+    assert!(log.contains(r#"seed={"size": 3} same=yes"#), "{log}");
+}
