@@ -1,6 +1,7 @@
 //! The contract's names as a user's job sees them, through the real binary: the
 //! parameters file reaches a job on the local executor as `TERRACE_JOB_INPUT` AND as
-//! `JOB_INPUT`, the name the seed's lifecycle jobs read, as it does in a container.
+//! `JOB_INPUT`, the name the seed's lifecycle jobs read, as it does in a container; `status`
+//! of an environment that does not exist is a usage error (exit 2), as through a server.
 
 mod common;
 
@@ -25,4 +26,21 @@ jobs:
     let out = p.run(&["up", "dev", "--json"]).ok().json();
     let log = p.log(TestProject::job_in(&out, "a")["run_id"].as_str().unwrap());
     assert!(log.contains(r#"seed={"size": 3} same=yes"#), "{log}");
+}
+
+#[test]
+fn status_of_an_environment_that_does_not_exist_is_a_usage_error() {
+    let p = TestProject::new(
+        "project: p\nenvironments: {dev: {}}\njobs:\n  a: {events: [start], commands: {start: 'true'}}\n",
+    );
+    let run = p.run(&["status", "nope"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("environment `nope` is not defined in the project file (defined: dev)"),
+        "{}",
+        run.stderr
+    );
+    // A declared environment that was never started is no error: it has no record yet.
+    let run = p.run(&["status", "dev"]).ok();
+    assert!(run.stdout.contains("environment `dev` has no record"), "{}", run.stdout);
 }

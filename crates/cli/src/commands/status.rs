@@ -44,6 +44,14 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     let approvals = pending(s.store.as_ref(), s.control.as_ref(), &project.name, name).await?;
     let pins = crate::commands::promote::pins(&s, name).await?;
     let Some(env) = s.store.get_environment(&project.name, name).await? else {
+        if project.environment(name).is_none() {
+            // Neither declared nor made at run time: a usage error, as through a server.
+            let known: Vec<&str> = project.environments.keys().map(String::as_str).collect();
+            return Err(CliError::usage(format!(
+                "environment `{name}` is not defined in the project file (defined: {})",
+                known.join(", ")
+            )));
+        }
         if a.json {
             let absent = serde_json::json!({"name": name, "state": "absent", "jobs": [], "approvals": approvals, "artifacts": pins});
             outln!("{absent}");
