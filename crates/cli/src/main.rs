@@ -5,6 +5,7 @@ mod args;
 mod client;
 mod commands;
 mod context;
+mod examples;
 mod exit;
 mod out;
 mod render;
@@ -13,7 +14,7 @@ mod server_args;
 use crate::out::errln;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::args::{Cli, Command};
 use crate::exit::CliError;
@@ -25,7 +26,7 @@ use crate::exit::CliError;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match examples::add(Cli::command()).try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };

@@ -185,9 +185,10 @@ where
     tokio::spawn(capture::collect(pipe, events.clone()))
 }
 
-/// The step's environment as the job sees it on this host: its files where they are, and
-/// the run's id, which marks every process it starts (recovery finds them even without a
-/// recorded handle).
+/// The step's environment as the job sees it on this host: its files where they are (the
+/// parameters file also as `JOB_INPUT`, the name the seed's lifecycle jobs read, as in a
+/// container), and the run's id, which marks every process it starts (recovery finds them
+/// even without a recorded handle).
 fn step_env(spec: &StepSpec) -> Vec<(String, String)> {
     let mut env = spec.env.clone();
     env.retain(|(k, _)| !matches!(k.as_str(), "TERRACE_OUTPUT_FILE" | "TERRACE_JOB_INPUT" | "TERRACE_RUN_ID"));
@@ -195,7 +196,9 @@ fn step_env(spec: &StepSpec) -> Vec<(String, String)> {
         env.push(("TERRACE_OUTPUT_FILE".into(), p.display().to_string()));
     }
     if let Some(p) = &spec.input {
+        env.retain(|(k, _)| k != "JOB_INPUT");
         env.push(("TERRACE_JOB_INPUT".into(), p.display().to_string()));
+        env.push(("JOB_INPUT".into(), p.display().to_string()));
     }
     env.push(("TERRACE_RUN_ID".into(), spec.run.clone()));
     env

@@ -3,6 +3,8 @@
 use crate::out::outln;
 use std::process::ExitCode;
 
+use terrace_engine::runtime_env::provenance;
+use terrace_model::Project;
 use terrace_store::{EnvPage, EnvironmentRecord, Store};
 
 use crate::args::{Global, StatusArgs};
@@ -12,16 +14,35 @@ use crate::exit::CliError;
 use crate::render::stream::{Listing, PAGE, write_failed};
 use crate::render::table::{self, dash, when};
 
+/// One environment of the listing: its record, and where it comes from (`defined`,
+/// `origin`, `source`), as a server's listing has them.
+#[derive(serde::Serialize)]
+struct Item<'a> {
+    #[serde(flatten)]
+    record: &'a EnvironmentRecord,
+    defined: bool,
+    origin: String,
+    source: Option<String>,
+}
+
 /// Every environment with a record, read and written one page at a time.
-async fn list(store: &dyn Store, project: &str, json: bool) -> Result<ExitCode, CliError> {
+async fn list(store: &dyn Store, project: &Project, json: bool) -> Result<ExitCode, CliError> {
     let mut out = Listing::stdout(json, &["ENVIRONMENT", "STATE", "UPDATED", "REASON"]);
     let mut page = EnvPage::first(PAGE);
     loop {
-        let envs = store.list_environments(project, &page).await?;
-        let row = |e: &EnvironmentRecord| {
+        let envs = store.list_environments(&project.name, &page).await?;
+        let items: Vec<Item> = envs
+            .iter()
+            .map(|record| {
+                let (origin, source) = provenance(project, &record.name, Some(record));
+                Item { record, defined: origin == "declared", origin, source }
+            })
+            .collect();
+        let row = |i: &Item| {
+            let e = i.record;
             vec![e.name.clone(), e.state.to_string(), when(e.updated_at), dash(e.reason.as_deref())]
         };
-        if let Err(e) = out.page(&envs, row) {
+        if let Err(e) = out.page(&items, row) {
             return write_failed(e);
         }
         match envs.last() {
@@ -29,7 +50,8 @@ async fn list(store: &dyn Store, project: &str, json: bool) -> Result<ExitCode, 
             _ => break,
         }
     }
-    match out.finish(|| format!("project `{project}` has no environment yet (start one with `terrace up ENV`)")) {
+    let name = &project.name;
+    match out.finish(|| format!("project `{name}` has no environment yet (start one with `terrace up ENV`)")) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => write_failed(e),
     }
@@ -39,11 +61,19 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     let s = session(g).await?;
     let project = &s.loaded.project;
     let Some(name) = &a.env else {
-        return list(&*s.store, &project.name, a.json).await;
+        return list(&*s.store, project, a.json).await;
     };
     let approvals = pending(s.store.as_ref(), s.control.as_ref(), &project.name, name).await?;
     let pins = crate::commands::promote::pins(&s, name).await?;
     let Some(env) = s.store.get_environment(&project.name, name).await? else {
+        if project.environment(name).is_none() {
+            // Neither declared nor made at run time: a usage error, as through a server.
+            let known: Vec<&str> = project.environments.keys().map(String::as_str).collect();
+            return Err(CliError::usage(format!(
+                "environment `{name}` is not defined in the project file (defined: {})",
+                known.join(", ")
+            )));
+        }
         if a.json {
             let absent = serde_json::json!({"name": name, "state": "absent", "jobs": [], "approvals": approvals, "artifacts": pins});
             outln!("{absent}");

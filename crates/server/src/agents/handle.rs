@@ -135,8 +135,14 @@ impl Handle for AgentHandle {
         let deadline = spec.limits.max_duration.map(|d| started + d);
         let (mut after, mut asked, mut claimed) = (0i64, false, false);
         loop {
-            after = self.forward(io, after).await?;
+            // The step first, then its lines: a step an agent claimed and ended between two
+            // polls still says where it ran before its first line.
             let step = self.waiter.get().await?;
+            if !claimed && let Some(agent) = step.agent.as_deref().filter(|_| step.state != AgentStepState::Queued) {
+                claimed = true;
+                Self::note(io, &format!("running on agent `{agent}`")).await;
+            }
+            after = self.forward(io, after).await?;
             let now = time::OffsetDateTime::now_utc();
             match step.state {
                 AgentStepState::Ended => {
@@ -175,10 +181,6 @@ impl Handle for AgentHandle {
                     let lost = StepResult { end: StepEnd::Lost { message }, duration_ms: 0, stdout: String::new() };
                     let text = serde_json::to_string(&lost).unwrap_or_default();
                     self.waiter.store.take_back_agent_step(id, now, &text).await.map_err(|e| store_error(id, e))?;
-                }
-                AgentStepState::Running if !claimed => {
-                    claimed = true;
-                    Self::note(io, &format!("running on agent `{}`", step.agent.as_deref().unwrap_or("?"))).await;
                 }
                 _ => {}
             }
