@@ -124,6 +124,23 @@ pub struct PreparedImage {
     pub fresh: bool,
 }
 
+impl PreparedImage {
+    /// What the run records as the image it ran: the registry digest when there is one
+    /// (a pulled image, or a local one Docker knows the registry digest of), else the
+    /// image id (built from a Dockerfile, or only ever local). None when the image is made
+    /// ready elsewhere (an agent's executor, whose id is a placeholder).
+    pub fn identity(&self) -> Option<&str> {
+        if self.id.starts_with(ON_AGENT_PREFIX) {
+            return None;
+        }
+        Some(self.digest.as_deref().unwrap_or(&self.id))
+    }
+}
+
+/// The start of the placeholder id an agent's executor gives an image the agent will make
+/// ready itself.
+pub const ON_AGENT_PREFIX: &str = "on-agent:";
+
 /// What a step may use; executors that cannot enforce them (local) ignore them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Resources {
