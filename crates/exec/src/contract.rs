@@ -89,6 +89,9 @@ pub struct ContainerStep {
     /// which the job sees where `Executor::job_path` says.
     pub state_dir: Option<PathBuf>,
     pub artifacts_dir: Option<PathBuf>,
+    /// Who makes the container, kept as its `terrace.owner` label (an agent:
+    /// `agent/POOL/NAME`): that owner's next start removes what a killed process left.
+    pub owner: Option<String>,
 }
 
 /// What a host path is to the job: how a container executor decides where to show it.

@@ -13,10 +13,10 @@ use std::time::Duration;
 use crate::hosts::skip;
 use crate::support::*;
 
-const IMAGE: &str = "terrace-test/agent-busybox:1";
+pub(crate) const IMAGE: &str = "terrace-test/agent-busybox:1";
 
 /// Builds the job's image (busybox as /bin) on this machine's Docker Engine.
-fn build_image() -> Result<(), String> {
+pub(crate) fn build_image() -> Result<(), String> {
     let busybox = std::env::var("TERRACE_TEST_BUSYBOX").unwrap_or_else(|_| "/bin/busybox".into());
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     std::fs::copy(&busybox, dir.path().join("busybox")).map_err(|e| format!("no static busybox at {busybox}: {e}"))?;

@@ -74,8 +74,9 @@ fn relocate(text: &str, moves: &[(String, PathBuf)]) -> String {
     text.to_string()
 }
 
-/// The step as this host runs it; `image`: the image made ready for a container step.
-fn spec_of(step: &StepPayload, folder: &Folder, image: Option<String>) -> StepSpec {
+/// The step as this host runs it; `image`: the image made ready for a container step;
+/// `owner`: this agent, as its containers' owner label.
+fn spec_of(step: &StepPayload, folder: &Folder, image: Option<String>, owner: &str) -> StepSpec {
     let moves: Vec<(String, PathBuf)> = step
         .paths
         .iter()
@@ -110,6 +111,7 @@ fn spec_of(step: &StepPayload, folder: &Folder, image: Option<String>) -> StepSp
             keep_image_workdir: c.keep_image_workdir,
             state_dir: None,
             artifacts_dir: None,
+            owner: Some(owner.to_string()),
         },
         workdir: folder.src.clone(),
         input: folder.input.clone(),
@@ -150,19 +152,19 @@ fn image_source(c: &ContainerPayload, folder: &Folder) -> ImageSource {
 
 /// Runs the step with the executor it names: a container of this host's Docker Engine
 /// (its image made ready first, its pull or build in the step's log), or a process.
-async fn execute(step: &StepPayload, folder: &Folder, io: StepIo) -> Result<ExecOutcome, ExecError> {
+async fn execute(step: &StepPayload, folder: &Folder, io: StepIo, owner: &str) -> Result<ExecOutcome, ExecError> {
     match &step.container {
         Some(c) => {
             let docker = DockerExecutor::new();
             let image = docker.prepare_image(&image_source(c, folder), &io).await?;
-            docker.run(spec_of(step, folder, Some(image.id)), io).await
+            docker.run(spec_of(step, folder, Some(image.id), owner), io).await
         }
-        None => LocalExecutor::new().run(spec_of(step, folder, None), io).await,
+        None => LocalExecutor::new().run(spec_of(step, folder, None, owner), io).await,
     }
 }
 
 /// Runs `step` to its end and reports it; never fails: what goes wrong is reported.
-pub(super) async fn run(link: &Link, work: &Path, step: StepPayload) {
+pub(super) async fn run(link: &Link, work: &Path, owner: &str, step: StepPayload) {
     errln!("step {} (run {}, attempt {}): {}", step.step, step.run, step.attempt, step.argv.join(" "));
     let started = std::time::Instant::now();
     let prepared = {
@@ -193,7 +195,7 @@ pub(super) async fn run(link: &Link, work: &Path, step: StepPayload) {
         lost.clone(),
         cancel.clone(),
     ));
-    let outcome = execute(&step, &folder, io).await;
+    let outcome = execute(&step, &folder, io, owner).await;
     let _ = sender.await;
     renewer.abort();
     if lost.is_lost() {
