@@ -211,7 +211,12 @@ impl EngineSteps<'_> {
             let _ = handle.wait().await;
             return Err(Stopped::Store(e.into()));
         }
-        handle.wait().await.map_err(Stopped::Exec)
+        let outcome = handle.wait().await.map_err(Stopped::Exec)?;
+        // The exact image the cluster ran (a pod's imageID) replaces the reference asked for.
+        if let Some(image) = handle.image_ran() {
+            store.set_run_image(&self.held.lease, &image).await.map_err(|e| Stopped::Store(e.into()))?;
+        }
+        Ok(outcome)
     }
 }
 

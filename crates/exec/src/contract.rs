@@ -216,6 +216,11 @@ pub trait Handle: Send {
     async fn wait(&mut self) -> Result<ExecOutcome, ExecError>;
     /// Stops the step and everything it started now (politely first, for the grace).
     fn cancel(&self);
+    /// The exact image the step ran, when the executor learns it only while the step runs
+    /// (a Kubernetes pod's `imageID`); read after `wait`.
+    fn image_ran(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Where steps run. Implementations stop a step's whole tree on timeout or cancellation

@@ -51,6 +51,11 @@ fn a_run_records_the_id_of_a_local_image_and_of_one_built_from_its_dockerfile() 
 
     let plain = &p.runs_of("plain")[0];
     assert!(plain["image"].is_null(), "a local run ran no image: {plain:#}");
+    // `status ENV --json` shows each job's last run with its image too.
+    let status = p.json(&["status", "dev"]);
+    let job = |name: &str| status["jobs"].as_array().unwrap().iter().find(|j| j["job"] == name).cloned().unwrap();
+    assert_eq!(job("local")["image"], local, "{status:#}");
+    assert_eq!(job("built")["image"], built, "{status:#}");
 }
 
 #[test]
