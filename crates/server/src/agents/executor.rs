@@ -238,6 +238,6 @@ impl Executor for AgentExecutor {
 
 /// What a cancelled step's record says when it ends before an agent took it.
 pub(crate) fn cancelled_before_claim() -> String {
-    let result = StepResult { end: StepEnd::Cancelled, duration_ms: 0, stdout: String::new() };
+    let result = StepResult { end: StepEnd::Cancelled, duration_ms: 0, stdout: String::new(), image: None };
     serde_json::to_string(&result).unwrap_or_default()
 }

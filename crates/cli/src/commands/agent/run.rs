@@ -152,14 +152,22 @@ fn image_source(c: &ContainerPayload, folder: &Folder) -> ImageSource {
 
 /// Runs the step with the executor it names: a container of this host's Docker Engine
 /// (its image made ready first, its pull or build in the step's log), or a process.
-async fn execute(step: &StepPayload, folder: &Folder, io: StepIo, owner: &str) -> Result<ExecOutcome, ExecError> {
+/// With the outcome: the image it ran (`PreparedImage::identity`), for a container step.
+async fn execute(
+    step: &StepPayload,
+    folder: &Folder,
+    io: StepIo,
+    owner: &str,
+) -> Result<(ExecOutcome, Option<String>), ExecError> {
     match &step.container {
         Some(c) => {
             let docker = DockerExecutor::new();
             let image = docker.prepare_image(&image_source(c, folder), &io).await?;
-            docker.run(spec_of(step, folder, Some(image.id), owner), io).await
+            let identity = image.identity().map(String::from);
+            let outcome = docker.run(spec_of(step, folder, Some(image.id), owner), io).await?;
+            Ok((outcome, identity))
         }
-        None => LocalExecutor::new().run(spec_of(step, folder, None, owner), io).await,
+        None => LocalExecutor::new().run(spec_of(step, folder, None, owner), io).await.map(|o| (o, None)),
     }
 }
 
@@ -174,7 +182,8 @@ pub(super) async fn run(link: &Link, work: &Path, owner: &str, step: StepPayload
     let folder = match prepared {
         Ok(f) => f,
         Err(message) => {
-            let result = StepResult { end: StepEnd::Failed { message }, duration_ms: 0, stdout: String::new() };
+            let result =
+                StepResult { end: StepEnd::Failed { message }, duration_ms: 0, stdout: String::new(), image: None };
             report::finish(link, &step, result, None).await;
             return;
         }
@@ -202,15 +211,17 @@ pub(super) async fn run(link: &Link, work: &Path, owner: &str, step: StepPayload
         errln!("step {}: taken back by the server; its end is not reported", step.step);
     } else {
         let result = match &outcome {
-            Ok(o) => StepResult {
+            Ok((o, image)) => StepResult {
                 end: end_of(o),
                 duration_ms: o.duration.as_millis() as u64,
                 stdout: base64::engine::general_purpose::STANDARD.encode(&o.stdout),
+                image: image.clone(),
             },
             Err(e) => StepResult {
                 end: StepEnd::Failed { message: e.to_string() },
                 duration_ms: started.elapsed().as_millis() as u64,
                 stdout: String::new(),
+                image: None,
             },
         };
         let output = std::fs::read(&folder.output).ok().filter(|o| !o.is_empty());
