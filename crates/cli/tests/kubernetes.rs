@@ -12,7 +12,7 @@ mod fake;
 use std::time::{Duration, Instant};
 
 use common::TestProject;
-use fake::{FakeCluster, Script};
+use fake::{FAKE_DIGEST, FakeCluster, Script};
 
 const SECRET: &str = "s3cr3t-db-password-77";
 const OUTPUT: &str = r#"{"endpoint":{"value":"db.internal:5432","sensitive":false}}"#;
@@ -66,6 +66,9 @@ jobs:
     let outputs = p.json(&["outputs", "dev"]);
     let endpoint = outputs.as_array().unwrap().iter().find(|o| o["name"] == "endpoint").expect("endpoint");
     assert_eq!(endpoint["value"], "db.internal:5432", "{outputs:#}");
+    // The image the pod ran, as its status said (imageID), not only the reference asked for.
+    let run = &p.runs_of("db")[0];
+    assert_eq!(run["image"], format!("registry.example/db-migrate@{FAKE_DIGEST}"), "{run:#}");
 
     let requests = fake.requests();
     let job =

@@ -136,6 +136,7 @@ impl RunContext<'_> {
             keep_image_workdir: own_image && job.commands.contains_key(&self.event),
             state_dir: Some(state_dir.clone()),
             artifacts_dir: Some(artifacts_dir.clone()),
+            owner: None,
         };
         let mut steps = EngineSteps {
             ctx: self,

@@ -90,6 +90,7 @@ impl Engine {
                 keep_image_workdir: own_image && !job.commands.is_empty(),
                 state_dir: Some(data.join("state").join(&self.project.name).join(&req.env).join(&job.name)),
                 artifacts_dir: None,
+                owner: None,
             },
             workdir: folder.src.clone(),
             input: folder.input.clone(),

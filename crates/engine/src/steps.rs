@@ -185,6 +185,16 @@ impl EngineSteps<'_> {
         };
         let digest = image.digest.as_deref().map(|d| format!(", digest {d}")).unwrap_or_default();
         self.note(&format!("image {} ({}{digest})", image.reference, image.id)).await?;
+        if let Some(identity) = image.identity() {
+            match self.ctx.engine.store.set_run_image(&self.held.lease, identity).await {
+                Ok(()) => {}
+                Err(e) if e.is_lease_lost() => {
+                    self.held.lose(e.to_string());
+                    return Err(StepAbort::Cancelled);
+                }
+                Err(e) => return Err(internal(e.into())),
+            }
+        }
         self.image = Some(image.id);
         Ok(Ok(()))
     }
@@ -201,7 +211,12 @@ impl EngineSteps<'_> {
             let _ = handle.wait().await;
             return Err(Stopped::Store(e.into()));
         }
-        handle.wait().await.map_err(Stopped::Exec)
+        let outcome = handle.wait().await.map_err(Stopped::Exec)?;
+        // The exact image the cluster ran (a pod's imageID) replaces the reference asked for.
+        if let Some(image) = handle.image_ran() {
+            store.set_run_image(&self.held.lease, &image).await.map_err(|e| Stopped::Store(e.into()))?;
+        }
+        Ok(outcome)
     }
 }
 

@@ -89,6 +89,9 @@ pub struct ContainerStep {
     /// which the job sees where `Executor::job_path` says.
     pub state_dir: Option<PathBuf>,
     pub artifacts_dir: Option<PathBuf>,
+    /// Who makes the container, kept as its `terrace.owner` label (an agent:
+    /// `agent/POOL/NAME`): that owner's next start removes what a killed process left.
+    pub owner: Option<String>,
 }
 
 /// What a host path is to the job: how a container executor decides where to show it.
@@ -123,6 +126,23 @@ pub struct PreparedImage {
     /// Whether it was built (or pulled) now rather than found ready.
     pub fresh: bool,
 }
+
+impl PreparedImage {
+    /// What the run records as the image it ran: the registry digest when there is one
+    /// (a pulled image, or a local one Docker knows the registry digest of), else the
+    /// image id (built from a Dockerfile, or only ever local). None when the image is made
+    /// ready elsewhere (an agent's executor, whose id is a placeholder).
+    pub fn identity(&self) -> Option<&str> {
+        if self.id.starts_with(ON_AGENT_PREFIX) {
+            return None;
+        }
+        Some(self.digest.as_deref().unwrap_or(&self.id))
+    }
+}
+
+/// The start of the placeholder id an agent's executor gives an image the agent will make
+/// ready itself.
+pub const ON_AGENT_PREFIX: &str = "on-agent:";
 
 /// What a step may use; executors that cannot enforce them (local) ignore them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -196,6 +216,11 @@ pub trait Handle: Send {
     async fn wait(&mut self) -> Result<ExecOutcome, ExecError>;
     /// Stops the step and everything it started now (politely first, for the grace).
     fn cancel(&self);
+    /// The exact image the step ran, when the executor learns it only while the step runs
+    /// (a Kubernetes pod's `imageID`); read after `wait`.
+    fn image_ran(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Where steps run. Implementations stop a step's whole tree on timeout or cancellation

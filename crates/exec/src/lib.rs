@@ -23,8 +23,8 @@ use std::path::PathBuf;
 
 pub use capture::{MAX_CAPTURE, MAX_LINE};
 pub use contract::{
-    AgentPlacement, ContainerStep, ExecEvent, ExecOutcome, Executor, ExitStatus, Handle, ImageSource, Limits, PathRole,
-    PreparedImage, Resources, StepIo, StepSpec,
+    AgentPlacement, ContainerStep, ExecEvent, ExecOutcome, Executor, ExitStatus, Handle, ImageSource, Limits,
+    ON_AGENT_PREFIX, PathRole, PreparedImage, Resources, StepIo, StepSpec,
 };
 pub use docker::DockerExecutor;
 pub use kubernetes::KubernetesExecutor;

@@ -214,6 +214,10 @@ pub struct RunRecord {
     pub commit: Option<String>,
     /// What its pipeline was asked to do (runs made before Terrace recorded it: none).
     pub inputs: Option<PipelineInputs>,
+    /// The image a container run ran: the registry digest (`repo@sha256:...`) of a pulled
+    /// image, the image id (`sha256:...`) of one built or found only locally, the reference
+    /// a Kubernetes Job asked for. None for local runs.
+    pub image: Option<String>,
 }
 
 /// What asked for a pipeline beyond its trigger (seed 002's inputs): the repository and

@@ -127,6 +127,8 @@ pub trait Store:
     ) -> Result<()>;
     /// Ends the run (and any attempt still running) in a final state; releases its lease.
     async fn finish_run(&self, lease: &RunLease, end: &Ending) -> Result<()>;
+    /// Records the image a container run ran (`RunRecord::image`), fenced by its lease.
+    async fn set_run_image(&self, lease: &RunLease, image: &str) -> Result<()>;
     /// Records a plan run's summary and the folder holding its saved plan.
     async fn set_run_plan(&self, lease: &RunLease, summary: &serde_json::Value, artifacts: Option<&str>) -> Result<()>;
     async fn attempts(&self, run: RunId) -> Result<Vec<AttemptRecord>>;

@@ -14,6 +14,8 @@ use sha2::Digest as _;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// What `docker push` writes; asked without it, the registry answers an older form.
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 pub struct Registry {
     pub host: String,
@@ -174,7 +176,7 @@ impl Registry {
         let r = self
             .http
             .head(self.url(&format!("{repo}/manifests/{tag}")))
-            .header("accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))
+            .header("accept", format!("{OCI_MANIFEST}, {OCI_INDEX}, {DOCKER_MANIFEST}"))
             .send()
             .expect("head manifest");
         if r.status().as_u16() == 404 {

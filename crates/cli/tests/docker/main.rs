@@ -8,6 +8,7 @@ mod common;
 mod cancel;
 mod debug;
 mod errors;
+mod image_identity;
 mod limits;
 mod recovery;
 mod seed;

@@ -13,10 +13,10 @@ use std::time::Duration;
 use crate::hosts::skip;
 use crate::support::*;
 
-const IMAGE: &str = "terrace-test/agent-busybox:1";
+pub(crate) const IMAGE: &str = "terrace-test/agent-busybox:1";
 
 /// Builds the job's image (busybox as /bin) on this machine's Docker Engine.
-fn build_image() -> Result<(), String> {
+pub(crate) fn build_image() -> Result<(), String> {
     let busybox = std::env::var("TERRACE_TEST_BUSYBOX").unwrap_or_else(|_| "/bin/busybox".into());
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     std::fs::copy(&busybox, dir.path().join("busybox")).map_err(|e| format!("no static busybox at {busybox}: {e}"))?;
@@ -87,6 +87,10 @@ fn an_agent_runs_a_docker_job_in_a_container_of_its_own_engine() {
         page["lines"].as_array().unwrap().iter().filter_map(|l| l["text"].as_str()).collect::<Vec<_>>().join("\n");
     assert_eq!(request["state"], "succeeded", "{request}\n{log}\nagent:\n{agent_text}\nserver:\n{}", server.log());
     assert!(log.contains("running on agent `docker-agent`"), "{log}");
+    // The run names the image the agent ran: a local image, by its id.
+    let id = Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", IMAGE]).output().unwrap();
+    let shown = api.ok("GET", &format!("/runs/{run}"), None);
+    assert_eq!(shown["image"], String::from_utf8_lossy(&id.stdout).trim(), "{shown}");
     assert!(log.contains("the password is ***") && !log.contains("s3cret-"), "masked on the agent:\n{log}");
     let env = api.ok("GET", "/projects/shop/environments/dev", None);
     let output = |name: &str| {

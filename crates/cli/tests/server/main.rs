@@ -2,6 +2,7 @@
 
 mod agents;
 mod agents_docker;
+mod agents_docker_kill;
 mod api;
 mod approvals;
 mod approved_plans;

@@ -124,8 +124,10 @@ async fn build(
 
 fn prepared(found: bollard::models::ImageInspect, reference: &str, fresh: bool) -> PreparedImage {
     let (name, _) = split_reference(reference);
+    // Only the digest of the reference's own repository: an image also pushed elsewhere
+    // (or built and never pushed) is named by its image id rather than by another name.
     let digests = found.repo_digests.unwrap_or_default();
-    let digest = digests.iter().find(|d| d.split('@').next() == Some(name)).or(digests.first()).cloned();
+    let digest = digests.into_iter().find(|d| d.split('@').next() == Some(name));
     PreparedImage {
         id: found.id.unwrap_or_else(|| reference.to_string()),
         reference: reference.to_string(),

@@ -33,6 +33,8 @@ use terrace_model::log::Stream;
 /// The label that names a container's run.
 pub(crate) const RUN_LABEL: &str = "terrace.run";
 pub(crate) const ATTEMPT_LABEL: &str = "terrace.attempt";
+/// The label that names who made a container (`ContainerStep::owner`).
+pub(crate) const OWNER_LABEL: &str = "terrace.owner";
 
 /// Runs steps as containers of the local Docker Engine.
 #[derive(Default)]
@@ -43,6 +45,25 @@ pub struct DockerExecutor {
 impl DockerExecutor {
     pub fn new() -> Self {
         DockerExecutor::default()
+    }
+
+    /// Removes (stopping them first) the containers `owner` made (`ContainerStep::owner`):
+    /// what a killed process of that owner left running. Returns how many; none when the
+    /// daemon cannot be reached.
+    pub async fn sweep_owner(&self, owner: &str) -> usize {
+        self.remove_labelled(&format!("{OWNER_LABEL}={owner}")).await
+    }
+
+    async fn remove_labelled(&self, label: &str) -> usize {
+        let Ok(docker) = self.client("a sweep").await else { return 0 };
+        let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let Ok(found) = docker.list_containers(Some(options)).await else { return 0 };
+        let ids: Vec<String> = found.into_iter().filter_map(|c| c.id).collect();
+        for id in &ids {
+            remove(docker, id).await;
+        }
+        ids.len()
     }
 
     /// The client, its API version agreed with the daemon on first use; `what` names the
@@ -157,14 +178,6 @@ impl Executor for DockerExecutor {
     }
 
     async fn sweep(&self, run: &str) {
-        let Ok(docker) = self.client("a sweep").await else { return };
-        let filters = HashMap::from([("label".to_string(), vec![format!("{RUN_LABEL}={run}")])]);
-        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        let Ok(found) = docker.list_containers(Some(options)).await else { return };
-        for c in found {
-            if let Some(id) = c.id {
-                remove(docker, &id).await;
-            }
-        }
+        self.remove_labelled(&format!("{RUN_LABEL}={run}")).await;
     }
 }

@@ -10,7 +10,7 @@ use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use terrace_model::resources::{cpu_millis, memory_bytes};
 
 use super::paths;
-use super::{ATTEMPT_LABEL, RUN_LABEL};
+use super::{ATTEMPT_LABEL, OWNER_LABEL, RUN_LABEL};
 use crate::{ExecError, StepSpec};
 
 /// Docker's CPU period (100 ms); the quota is that much per core.
@@ -27,10 +27,13 @@ pub(crate) fn container(step: &StepSpec, image: &str) -> Result<ContainerCreateB
         .collect();
     env.extend(paths::file_env(step));
     let (cpu_quota, memory) = limits(step)?;
-    let labels = HashMap::from([
+    let mut labels = HashMap::from([
         (RUN_LABEL.to_string(), step.run.clone()),
         (ATTEMPT_LABEL.to_string(), step.attempt.to_string()),
     ]);
+    if let Some(owner) = &step.container.owner {
+        labels.insert(OWNER_LABEL.to_string(), owner.clone());
+    }
     let host_network = needs_host_loopback(&env);
     Ok(ContainerCreateBody {
         image: Some(image.to_string()),

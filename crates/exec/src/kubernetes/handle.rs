@@ -38,6 +38,8 @@ pub(crate) struct KubeHandle {
     pub job: String,
     pub secrets: Vec<String>,
     pub pod: Option<JoinHandle<Result<PodEnd, ExecError>>>,
+    /// The container's `imageID`, once the pod's watch saw it.
+    pub image_seen: super::pod::ImageSeen,
     /// The log's reader; `None` for a re-attached Job.
     pub reader: Option<Reader>,
     pub output_file: Option<PathBuf>,
@@ -65,6 +67,10 @@ enum End {
 impl Handle for KubeHandle {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    fn image_ran(&self) -> Option<String> {
+        self.image_seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn cancel(&self) {

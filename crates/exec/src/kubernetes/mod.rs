@@ -155,13 +155,15 @@ impl Executor for KubernetesExecutor {
             true => spawn_collector(log, &io.events),
             false => spawn_reader(log, Stream::Stdout, &io.secrets, &None, &io.events),
         };
-        let watch = tokio::spawn(pod::watch_to_end(pods, names.job.clone(), image, Some(running)));
+        let image_seen = pod::ImageSeen::default();
+        let watch = tokio::spawn(pod::watch_to_end(pods, names.job.clone(), image, Some(running), image_seen.clone()));
         Ok(Box::new(KubeHandle {
             id: format!("{}/{}", cluster.namespace, names.job),
             cluster,
             job: names.job,
             secrets: made,
             pod: Some(watch),
+            image_seen,
             reader: Some(reader),
             output_file: step.output_file.clone(),
             deadline: step.limits.max_duration.map(|d| started + d),
@@ -199,13 +201,15 @@ impl Executor for KubernetesExecutor {
         let names = Names { job: name.to_string(), secret: name.to_string(), input_secret: format!("{name}-input") };
         let secrets = vec![names.secret, names.input_secret];
         let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
-        let watch = tokio::spawn(pod::watch_to_end(pods, name.to_string(), image, None));
+        let image_seen = pod::ImageSeen::default();
+        let watch = tokio::spawn(pod::watch_to_end(pods, name.to_string(), image, None, image_seen.clone()));
         Ok(Box::new(KubeHandle {
             id: id.to_string(),
             cluster: cluster.clone(),
             job: name.to_string(),
             secrets: secrets.clone(),
             pod: Some(watch),
+            image_seen,
             reader: None,
             output_file,
             // The Job's own `activeDeadlineSeconds` still holds in the cluster.

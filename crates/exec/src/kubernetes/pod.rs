@@ -44,11 +44,13 @@ pub(crate) enum PodEnd {
 
 /// Watches the pod of Job `job` to its end. `running` is told the pod's name once its
 /// container runs (or already ended), so its log can be followed.
+/// `seen` receives the container's `imageID` once the pod's status gives it.
 pub(crate) async fn watch_to_end(
     pods: Api<Pod>,
     job: String,
     image: String,
     mut running: Option<oneshot::Sender<String>>,
+    seen: ImageSeen,
 ) -> Result<PodEnd, ExecError> {
     let params = WatchParams::default().labels(&format!("{JOB_LABEL}={job}")).timeout(290);
     let mut version = "0".to_string();
@@ -100,6 +102,9 @@ pub(crate) async fn watch_to_end(
             if let Some(v) = &pod.metadata.resource_version {
                 version = v.clone();
             }
+            if let Some(id) = image_id(&pod) {
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+            }
             match judge(&pod, &image) {
                 Seen::Waiting => {}
                 Seen::CannotStart(why) => return Err(ExecError::Container(why)),
@@ -120,6 +125,18 @@ pub(crate) async fn watch_to_end(
             }
         }
     }
+}
+
+/// Where the watch leaves the image id the pod's status gave.
+pub(crate) type ImageSeen = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+
+/// The container's `imageID` (`repo@sha256:...`, the runtime's scheme prefix dropped), once
+/// the kubelet filled it in.
+fn image_id(pod: &Pod) -> Option<String> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    let id = &statuses.iter().find(|c| c.name == CONTAINER)?.image_id;
+    let id = id.rsplit_once("://").map_or(id.as_str(), |(_, rest)| rest);
+    (!id.is_empty()).then(|| id.to_string())
 }
 
 enum Seen {

@@ -334,11 +334,22 @@ fn create_job(state: &Arc<State>, ns: &str, mut job: Value) -> Response {
     answer(StatusCode::CREATED, job)
 }
 
+/// The digest the fake kubelet says an image resolved to.
+pub const FAKE_DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
 fn set_state(state: &Arc<State>, sim: &PodSim, phase: &str, container_state: Value) {
     let mut o = lock(&state.objects);
     let Some(mut pod) = sim.object.borrow().clone() else { return };
     pod["status"]["phase"] = json!(phase);
     pod["status"]["containerStatuses"][0]["state"] = container_state;
+    // The kubelet fills imageID in once it started the container: what the image resolved to.
+    if phase != "Pending" && pod["status"]["containerStatuses"][0]["imageID"] == "" {
+        let image = pod["status"]["containerStatuses"][0]["image"].as_str().unwrap_or_default().to_string();
+        let name = image.split('@').next().unwrap_or_default();
+        let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+        let name = name[last_slash..].rfind(':').map_or(name, |i| &name[..last_slash + i]);
+        pod["status"]["containerStatuses"][0]["imageID"] = json!(format!("docker-pullable://{name}@{FAKE_DIGEST}"));
+    }
     o.version += 1;
     pod["metadata"]["resourceVersion"] = json!(o.version.to_string());
     sim.object.send_replace(Some(pod));

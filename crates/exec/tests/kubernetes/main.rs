@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine as _;
-use fake::{FakeCluster, Recorded, Script};
+use fake::{FAKE_DIGEST, FakeCluster, Recorded, Script};
 use serde_json::json;
 use terrace_exec::{
     ExecEvent, ExecOutcome, Executor, ExitStatus, Handle, KubernetesExecutor, Limits, Resources, SecretSet, StepIo,
@@ -145,13 +145,17 @@ async fn a_step_runs_as_one_job_with_its_variables_in_a_secret_and_its_outputs_c
     let (io, rx) = step_io();
     let mut handle = cluster.executor().start(step(&files, &shell), io).await.unwrap();
     let outcome = wait(&mut handle).await;
+    // What the pod's status said the image resolved to (a real cluster: its own digest).
+    let ran = handle.image_ran().expect("the pod's imageID");
     drop(handle);
     assert_eq!(outcome.status, ExitStatus::Exited(0));
+    assert!(ran.contains("busybox@sha256:") && !ran.contains("://"), "{ran}");
     let log = log_of(rx).await;
     assert_eq!(log, "hello from the pod, key ***\n", "the log is followed and masked");
     assert_eq!(std::fs::read_to_string(files.output()).unwrap(), output, "the termination message is the output file");
 
     let Some(fake) = &cluster.fake else { return };
+    assert_eq!(ran, format!("busybox@{FAKE_DIGEST}"));
     let requests = fake.requests();
     // The environment: one Secret, values in base64, the files where the pod sees them.
     let secrets = find(&requests, "POST", &format!("/api/v1/namespaces/{NAMESPACE}/secrets"));

@@ -179,7 +179,7 @@ impl Executor for AgentExecutor {
         let Some(c) = &self.containers else {
             return Err(ExecError::Unsupported(format!("the `{}` executor runs no images", self.name())));
         };
-        let id = format!("on-agent:{}", AgentStepId::new());
+        let id = format!("{}{}", terrace_exec::ON_AGENT_PREFIX, AgentStepId::new());
         let reference = match source {
             ImageSource::Pull(reference) => format!("{reference}, pulled by the agent when it has not got it"),
             ImageSource::Build { .. } => "built by the agent from the working copy".to_string(),
@@ -238,6 +238,6 @@ impl Executor for AgentExecutor {
 
 /// What a cancelled step's record says when it ends before an agent took it.
 pub(crate) fn cancelled_before_claim() -> String {
-    let result = StepResult { end: StepEnd::Cancelled, duration_ms: 0, stdout: String::new() };
+    let result = StepResult { end: StepEnd::Cancelled, duration_ms: 0, stdout: String::new(), image: None };
     serde_json::to_string(&result).unwrap_or_default()
 }

@@ -52,16 +52,18 @@ pub(crate) struct AgentHandle {
     /// `None` for a re-attached step: nobody follows its log.
     watched: Option<(StepSpec, StepIo)>,
     cancel: CancellationToken,
+    /// The image the agent reported running the step in, once it ended.
+    image: Option<String>,
 }
 
 impl AgentHandle {
     pub(crate) fn new(waiter: Waiter, spec: StepSpec, io: StepIo) -> AgentHandle {
         let cancel = io.cancel.child_token();
-        AgentHandle { id: waiter.id.to_string(), waiter, watched: Some((spec, io)), cancel }
+        AgentHandle { id: waiter.id.to_string(), waiter, watched: Some((spec, io)), cancel, image: None }
     }
 
     pub(crate) fn attached(waiter: Waiter) -> AgentHandle {
-        AgentHandle { id: waiter.id.to_string(), waiter, watched: None, cancel: CancellationToken::new() }
+        AgentHandle { id: waiter.id.to_string(), waiter, watched: None, cancel: CancellationToken::new(), image: None }
     }
 
     /// Moves the log lines after `after` into the run's log; the last sequence number.
@@ -91,6 +93,14 @@ impl AgentHandle {
     async fn note(io: &StepIo, text: &str) {
         let _ = io.events.send(ExecEvent::Lines(LogBatch::now(Stream::Terrace, text))).await;
     }
+}
+
+/// The image an ended step's result names, when it is one: an agent writes it, so it is
+/// kept only when it looks like an image reference or id (short, printable, no spaces).
+fn reported_image(result: Option<&str>) -> Option<String> {
+    let image = serde_json::from_str::<StepResult>(result?).ok()?.image?;
+    let plausible = !image.is_empty() && image.len() <= 512 && image.chars().all(|c| c.is_ascii_graphic());
+    plausible.then_some(image)
 }
 
 /// The outcome of an ended step's result.
@@ -153,13 +163,15 @@ impl Handle for AgentHandle {
                             .map_err(|source| ExecError::Workdir { path: path.clone(), source })?;
                     }
                     let outcome = outcome(id, step.result.as_deref(), started.elapsed());
+                    self.image = reported_image(step.result.as_deref());
                     if let Err(e) = self.waiter.store.remove_agent_step(id).await {
                         tracing::warn!(step = %id, error = %e, "could not forget an ended agent step");
                     }
                     return outcome;
                 }
                 AgentStepState::Queued if deadline.is_some_and(|d| Instant::now() >= d) => {
-                    let timed_out = StepResult { end: StepEnd::TimedOut, duration_ms: 0, stdout: String::new() };
+                    let timed_out =
+                        StepResult { end: StepEnd::TimedOut, duration_ms: 0, stdout: String::new(), image: None };
                     let text = serde_json::to_string(&timed_out).unwrap_or_default();
                     self.waiter.store.cancel_agent_step(id, &text).await.map_err(|e| store_error(id, e))?;
                 }
@@ -178,7 +190,12 @@ impl Handle for AgentHandle {
                          whatever it still writes for the step is refused",
                         step.lease_expires_at.map(|t| t.to_string()).unwrap_or_default()
                     );
-                    let lost = StepResult { end: StepEnd::Lost { message }, duration_ms: 0, stdout: String::new() };
+                    let lost = StepResult {
+                        end: StepEnd::Lost { message },
+                        duration_ms: 0,
+                        stdout: String::new(),
+                        image: None,
+                    };
                     let text = serde_json::to_string(&lost).unwrap_or_default();
                     self.waiter.store.take_back_agent_step(id, now, &text).await.map_err(|e| store_error(id, e))?;
                 }
@@ -189,6 +206,10 @@ impl Handle for AgentHandle {
                 _ = self.cancel.cancelled(), if !asked => {}
             }
         }
+    }
+
+    fn image_ran(&self) -> Option<String> {
+        self.image.clone()
     }
 
     fn cancel(&self) {

@@ -165,6 +165,10 @@ pub struct StepResult {
     /// With `capture_stdout`: what the step printed on stdout (base64).
     #[serde(default)]
     pub stdout: String,
+    /// The image a container step ran, as the agent made it ready: its registry digest
+    /// (`repo@sha256:...`), else its image id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -199,6 +199,11 @@ pub struct RunView {
     /// environment, command, job, args, trigger, user, pull_request, ttl.
     #[schema(value_type = Option<Object>)]
     pub inputs: Option<terrace_store::PipelineInputs>,
+    /// The image a container run ran: the registry digest (`repo@sha256:...`) of a pulled
+    /// image, the image id (`sha256:...`) of one built or found only locally, the reference
+    /// a Kubernetes Job asked for; none for local runs.
+    #[serde(default)]
+    pub image: Option<String>,
 }
 
 impl From<RunRecord> for RunView {
@@ -224,6 +229,7 @@ impl From<RunRecord> for RunView {
             inputs_changed: r.inputs_changed,
             commit: r.commit,
             inputs: r.inputs,
+            image: r.image,
         }
     }
 }

@@ -45,9 +45,9 @@ fn run_insert(run: &RunRecord) -> Result<Stmt> {
         "runs",
         "INSERT INTO runs (id, pipeline_id, environment_id, project, environment, job, event, forced, trigger, state, \
          reason, exit_code, inputs_hash, attempts, owner, lease_expires_at, created_at, started_at, finished_at, \
-         plan_summary, artifacts, lease_token, number, input_parts, inputs_changed, commit_sha, inputs) \
+         plan_summary, artifacts, lease_token, number, input_parts, inputs_changed, commit_sha, inputs, image) \
          VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, $14, $15, $16, $17, NULL, \
-         $18, $19, $20, $21, $22, $23)",
+         $18, $19, $20, $21, $22, $23, $24)",
     )
     .bind(text(run.id))
     .bind(text(run.environment_id))
@@ -72,6 +72,7 @@ fn run_insert(run: &RunRecord) -> Result<Stmt> {
     .bind(json(&run.inputs_changed, "inputs changed")?)
     .bind(run.commit.as_deref())
     .bind(json(&run.inputs, "inputs")?)
+    .bind(run.image.as_deref())
     .doing(format!("import run {}", run.id)))
 }
 

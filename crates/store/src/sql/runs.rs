@@ -19,7 +19,7 @@ macro_rules! columns {
     () => {
         "id, pipeline_id, environment_id, project, environment, job, event, forced, trigger, state, reason, \
          exit_code, inputs_hash, attempts, owner, lease_expires_at, created_at, started_at, finished_at, \
-         plan_summary, artifacts, lease_token, number, input_parts, inputs_changed, commit_sha, inputs"
+         plan_summary, artifacts, lease_token, number, input_parts, inputs_changed, commit_sha, inputs, image"
     };
 }
 
@@ -58,6 +58,7 @@ pub(super) fn from_row(mut r: Row) -> Result<RunRecord> {
         inputs_changed: r.json_opt(24)?,
         commit: r.text_opt(25)?,
         inputs,
+        image: r.text_opt(27)?,
     })
 }
 
@@ -421,6 +422,19 @@ pub(super) async fn last_good_start(s: &SqlStore, env: EnvironmentId) -> Result<
     .bind(text(env))
     .doing(format!("read the last good start of environment {env}"));
     all(s.db.query(stmt).await?)
+}
+
+/// Records the image a container run ran (its registry digest, else its image id).
+pub(super) async fn set_image(s: &SqlStore, lease: &RunLease, image: &str) -> Result<()> {
+    let mut tx = Tx::new();
+    fence::run(&mut tx, lease);
+    tx.push(
+        Stmt::new(T, "UPDATE runs SET image = $1 WHERE id = $2")
+            .bind(image)
+            .bind(text(lease.id))
+            .doing(format!("record the image of run {}", lease.id)),
+    );
+    s.db.write(tx).await.map(drop)
 }
 
 /// Records a plan run's summary and the folder of its saved plan.

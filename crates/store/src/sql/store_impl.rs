@@ -136,6 +136,9 @@ impl Store for SqlStore {
     async fn set_run_inputs(&self, lease: &RunLease, inputs: &RunInputs) -> Result<()> {
         runs::set_inputs(self, lease, inputs).await
     }
+    async fn set_run_image(&self, lease: &RunLease, image: &str) -> Result<()> {
+        runs::set_image(self, lease, image).await
+    }
     async fn set_run_plan(&self, lease: &RunLease, summary: &serde_json::Value, artifacts: Option<&str>) -> Result<()> {
         runs::set_plan(self, lease, summary, artifacts).await
     }

@@ -42,6 +42,7 @@ async fn a_taken_back_run_refuses_every_write_of_its_old_holder(f: Fixture) {
     let r = run(&*f.store, &e, "db").await;
     let old = lease(&r);
     assert_eq!(f.store.start_attempt(&old, soon(), None, note("started")).await.unwrap(), 1);
+    f.store.set_run_image(&old, "reg/app@sha256:aa").await.unwrap();
     assert!(f.store.take_back_run(r.id, old.token, None, "its holder stopped").await.unwrap());
     let got = f.store.get_run(r.id).await.unwrap().unwrap();
     assert_eq!(
@@ -61,13 +62,15 @@ async fn a_taken_back_run_refuses_every_write_of_its_old_holder(f: Fixture) {
     assert!(lost(f.store.end_attempt(&old, 1, &end, note("done"), Some(&end)).await));
     assert!(lost(f.store.finish_run(&old, &end).await));
     assert!(lost(f.store.set_run_plan(&old, &serde_json::json!({}), Some("/tmp/x")).await));
+    assert!(lost(f.store.set_run_image(&old, "reg/app@sha256:bb").await));
     assert!(lost(f.store.put_outputs(&old, e.id, "db", &out).await));
     assert!(lost(f.store.delete_outputs(&old, e.id, "db").await));
     // Nothing of it was written.
     let lines: Vec<String> = f.store.read_logs(r.id, 0, 10).await.unwrap().into_iter().map(|l| l.line.text).collect();
     assert_eq!(lines, ["started"]);
     assert!(f.store.outputs(e.id).await.unwrap().is_empty());
-    assert_eq!(f.store.get_run(r.id).await.unwrap().unwrap().state, RunState::Interrupted);
+    let got = f.store.get_run(r.id).await.unwrap().unwrap();
+    assert_eq!((got.state, got.image.as_deref()), (RunState::Interrupted, Some("reg/app@sha256:aa")));
     // The error says who lost what, for the holder's log.
     let err = f.store.append_logs(&old, 1, note("x")).await.unwrap_err().to_string();
     assert!(err.contains(&r.id.to_string()) && err.contains("test-host"), "{err}");

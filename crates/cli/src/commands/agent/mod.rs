@@ -97,6 +97,14 @@ pub async fn agent(g: &Global, args: AgentArgs) -> Result<ExitCode, CliError> {
         None => std::env::temp_dir().join(format!("terrace-agent-{name}")),
     };
     std::fs::create_dir_all(&work).map_err(|e| CliError::Failed(format!("cannot create {}: {e}", work.display())))?;
+    // What a killed run of this agent left on this host's Docker Engine goes first: its
+    // attempts were taken back by the server once their lease expired, so nothing of them
+    // may keep running. The containers are known by their owner label, pool and name.
+    let owner = format!("agent/{}/{name}", args.pool);
+    let swept = terrace_exec::DockerExecutor::new().sweep_owner(&owner).await;
+    if swept > 0 {
+        errln!("removed {swept} container(s) an earlier run of agent `{name}` left");
+    }
     errln!("terrace agent `{name}` of pool `{}` pulling from {server}", args.pool);
     let pull = PullBody { agent: name.clone(), pool: args.pool.clone() };
     let mut failures = 0u32;
@@ -104,7 +112,7 @@ pub async fn agent(g: &Global, args: AgentArgs) -> Result<ExitCode, CliError> {
         match link.pull(&pull).await {
             Ok(Pulled::Step(step)) => {
                 failures = 0;
-                run::run(&link, &work, *step).await;
+                run::run(&link, &work, &owner, *step).await;
             }
             Ok(Pulled::Nothing) => failures = 0,
             Err(e @ CliError::Usage(_)) => return Err(e),

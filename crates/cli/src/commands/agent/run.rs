@@ -74,8 +74,9 @@ fn relocate(text: &str, moves: &[(String, PathBuf)]) -> String {
     text.to_string()
 }
 
-/// The step as this host runs it; `image`: the image made ready for a container step.
-fn spec_of(step: &StepPayload, folder: &Folder, image: Option<String>) -> StepSpec {
+/// The step as this host runs it; `image`: the image made ready for a container step;
+/// `owner`: this agent, as its containers' owner label.
+fn spec_of(step: &StepPayload, folder: &Folder, image: Option<String>, owner: &str) -> StepSpec {
     let moves: Vec<(String, PathBuf)> = step
         .paths
         .iter()
@@ -110,6 +111,7 @@ fn spec_of(step: &StepPayload, folder: &Folder, image: Option<String>) -> StepSp
             keep_image_workdir: c.keep_image_workdir,
             state_dir: None,
             artifacts_dir: None,
+            owner: Some(owner.to_string()),
         },
         workdir: folder.src.clone(),
         input: folder.input.clone(),
@@ -150,19 +152,27 @@ fn image_source(c: &ContainerPayload, folder: &Folder) -> ImageSource {
 
 /// Runs the step with the executor it names: a container of this host's Docker Engine
 /// (its image made ready first, its pull or build in the step's log), or a process.
-async fn execute(step: &StepPayload, folder: &Folder, io: StepIo) -> Result<ExecOutcome, ExecError> {
+/// With the outcome: the image it ran (`PreparedImage::identity`), for a container step.
+async fn execute(
+    step: &StepPayload,
+    folder: &Folder,
+    io: StepIo,
+    owner: &str,
+) -> Result<(ExecOutcome, Option<String>), ExecError> {
     match &step.container {
         Some(c) => {
             let docker = DockerExecutor::new();
             let image = docker.prepare_image(&image_source(c, folder), &io).await?;
-            docker.run(spec_of(step, folder, Some(image.id)), io).await
+            let identity = image.identity().map(String::from);
+            let outcome = docker.run(spec_of(step, folder, Some(image.id), owner), io).await?;
+            Ok((outcome, identity))
         }
-        None => LocalExecutor::new().run(spec_of(step, folder, None), io).await,
+        None => LocalExecutor::new().run(spec_of(step, folder, None, owner), io).await.map(|o| (o, None)),
     }
 }
 
 /// Runs `step` to its end and reports it; never fails: what goes wrong is reported.
-pub(super) async fn run(link: &Link, work: &Path, step: StepPayload) {
+pub(super) async fn run(link: &Link, work: &Path, owner: &str, step: StepPayload) {
     errln!("step {} (run {}, attempt {}): {}", step.step, step.run, step.attempt, step.argv.join(" "));
     let started = std::time::Instant::now();
     let prepared = {
@@ -172,7 +182,8 @@ pub(super) async fn run(link: &Link, work: &Path, step: StepPayload) {
     let folder = match prepared {
         Ok(f) => f,
         Err(message) => {
-            let result = StepResult { end: StepEnd::Failed { message }, duration_ms: 0, stdout: String::new() };
+            let result =
+                StepResult { end: StepEnd::Failed { message }, duration_ms: 0, stdout: String::new(), image: None };
             report::finish(link, &step, result, None).await;
             return;
         }
@@ -193,22 +204,24 @@ pub(super) async fn run(link: &Link, work: &Path, step: StepPayload) {
         lost.clone(),
         cancel.clone(),
     ));
-    let outcome = execute(&step, &folder, io).await;
+    let outcome = execute(&step, &folder, io, owner).await;
     let _ = sender.await;
     renewer.abort();
     if lost.is_lost() {
         errln!("step {}: taken back by the server; its end is not reported", step.step);
     } else {
         let result = match &outcome {
-            Ok(o) => StepResult {
+            Ok((o, image)) => StepResult {
                 end: end_of(o),
                 duration_ms: o.duration.as_millis() as u64,
                 stdout: base64::engine::general_purpose::STANDARD.encode(&o.stdout),
+                image: image.clone(),
             },
             Err(e) => StepResult {
                 end: StepEnd::Failed { message: e.to_string() },
                 duration_ms: started.elapsed().as_millis() as u64,
                 stdout: String::new(),
+                image: None,
             },
         };
         let output = std::fs::read(&folder.output).ok().filter(|o| !o.is_empty());

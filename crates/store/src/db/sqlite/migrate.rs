@@ -54,6 +54,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(21, "applied jobs", "0021_applied_jobs.sql"),
     migration!(22, "named locks", "0022_named_locks.sql"),
     migration!(23, "attempt phase", "0023_attempt_phase.sql"),
+    migration!(24, "run image", "0024_run_image.sql"),
 ];
 
 /// How many migrations this version knows.
