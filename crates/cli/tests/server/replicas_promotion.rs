@@ -71,7 +71,14 @@ fn two_replicas_promoting_into_one_environment_at_once_are_serialised_and_both_r
     let (release, manager) = (token(&f, &db, "release"), token(&f, &db, "manager"));
     let start = |name: &str| {
         let data = f.dir.path().join(format!("data-{name}"));
-        Server::spawn(Command::new(bin()), "127.0.0.1:0", &f.project(), &data, &["--database", &db], &[("TERRACE_MASTER_KEY", MASTER_KEY)])
+        Server::spawn(
+            Command::new(bin()),
+            "127.0.0.1:0",
+            &f.project(),
+            &data,
+            &["--database", &db],
+            &[("TERRACE_MASTER_KEY", MASTER_KEY)],
+        )
     };
     let mut servers = [start("a"), start("b")];
     let asked: Vec<(String, String)> = (0..2)
