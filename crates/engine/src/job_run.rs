@@ -138,10 +138,11 @@ impl RunContext<'_> {
         job: &Job,
         held: &Held,
         pin: Option<&crate::git_source::Pinned>,
+        snapshot: Option<&terrace_store::SourceSnapshot>,
     ) -> Result<(), EngineError> {
         let definition = terrace_model::applied::JobDefinition::from(job);
         let commit = pin.map(|p| p.commit.to_string());
-        self.store().record_applied(&held.lease, self.env.id, &definition, commit.as_deref()).await?;
+        self.store().record_applied_with(&held.lease, self.env.id, &definition, commit.as_deref(), snapshot).await?;
         Ok(())
     }
 
@@ -182,11 +183,50 @@ impl RunContext<'_> {
         self.secrets.extend(resolved.secrets().map(str::to_string)).await;
         let short_secrets = crate::secrets::short_variables_note(&resolved);
 
-        let Located { source, input } = match locate(&engine.project_root, job).await {
+        // A removed job's delete runs from the source its last start applied, when a
+        // snapshot of it was kept (the folder may have changed or be gone).
+        let restored = match self.removed && job.git.is_none() {
+            true => match crate::snapshot::restore(self.store(), self.env.id, job, &engine.data_dir, run).await {
+                Ok(restored) => restored,
+                Err(EngineError::Store(e)) => return Err(EngineError::Store(e)),
+                Err(e) => {
+                    return self
+                        .finish(held, RunEnd::new(RunState::Failed, Some(e.to_string())), None, &job.name)
+                        .await;
+                }
+            },
+            false => None,
+        };
+        let located = match &restored {
+            Some(r) => crate::locate::locate_restored(&engine.project_root, job, &r.src).await,
+            None => locate(&engine.project_root, job).await,
+        };
+        let Located { source, input } = match located {
             Ok(found) => found,
             Err(reason) => {
                 return self.finish(held, RunEnd::new(RunState::Failed, Some(reason)), None, &job.name).await;
             }
+        };
+        let mut snapshot_note = restored
+            .as_ref()
+            .map(|r| format!("source: restored from the snapshot its last successful start kept (sha256 {})", r.hash));
+        if self.removed && restored.is_none() && job.git.is_none() {
+            snapshot_note = Some("source: no snapshot was kept by its last start; the folder as it is now".into());
+        }
+        let snapshot = match (&source, crate::snapshot::wanted(job, self.event)) {
+            (Some(folder), true) => {
+                match crate::snapshot::capture(folder.clone(), engine.data_dir.clone(), run).await {
+                    Ok(snapshot) => Some(snapshot),
+                    Err(why) => {
+                        snapshot_note = Some(format!(
+                            "source snapshot not kept: {why}; should this job leave terrace.yaml, its delete would run \
+                             from the folder as it is then"
+                        ));
+                        None
+                    }
+                }
+            }
+            _ => None,
         };
         // Only `skip_unchanged` and saved plans (bound to it) need the inputs' hash:
         // reading a whole source tree for nothing would sit before every start.
@@ -238,7 +278,7 @@ impl RunContext<'_> {
                 self.store().start_attempt(&held.lease, lease::until(engine.lease), Some(&now.hash), note).await?;
                 // Unchanged, and applied: recorded like a start that ran (an environment
                 // applied before the record existed gets it now).
-                self.record_applied(job, held, pin).await?;
+                self.record_applied(job, held, pin, snapshot.as_ref()).await?;
                 let end = RunEnd { state: RunState::Skipped, reason: Some(reason), satisfied: true };
                 return self.finish(held, end, None, &job.name).await;
             }
@@ -272,7 +312,7 @@ impl RunContext<'_> {
                     job.name, self.env.name
                 ));
             }
-            for note in why.iter().chain(&resolved.notes).chain(&short_secrets) {
+            for note in why.iter().chain(&resolved.notes).chain(&short_secrets).chain(&snapshot_note) {
                 opening.push(&self.secrets.mask(note));
             }
             let opening: Arc<[LogBatch]> = Arc::new([opening]);
@@ -316,7 +356,7 @@ impl RunContext<'_> {
                 self.store().forget_deleted(&held.lease, self.env.id, &job.name).await?;
             }
             if last.state == RunState::Succeeded && matches!(self.event, Event::Start | Event::Redeploy) {
-                self.record_applied(job, held, pin).await?;
+                self.record_applied(job, held, pin, snapshot.as_ref()).await?;
             }
             self.store().end_attempt(&held.lease, attempt, &ending, summary.clone(), Some(&ending)).await?;
             self.observer.observe(Progress::Lines { job: job.name.clone(), batches: summary });

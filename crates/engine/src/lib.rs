@@ -33,6 +33,7 @@ pub mod run_ref;
 pub mod runtime_env;
 mod saved_plans;
 mod secrets;
+mod snapshot;
 pub mod state_backend;
 mod steps;
 pub mod store_lock;

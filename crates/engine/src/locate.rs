@@ -56,6 +56,30 @@ fn inside(root: &Path, rel: &Path, what: &str, kind: fn(&std::fs::Metadata) -> b
     }
 }
 
+/// `job`'s paths when its source was restored into `src` (a removed job's snapshot): the
+/// parameters file is read from the copy when it lay in the source folder, from the
+/// project otherwise.
+pub(crate) async fn locate_restored(project_root: &Path, job: &Job, src: &Path) -> Result<Located, String> {
+    let source = Some(src.to_path_buf());
+    let inside_copy = job.input.as_deref().and_then(|i| crate::snapshot::input_inside(&job.source, i, src));
+    let input = match (inside_copy, job.input.clone()) {
+        (Some(found), _) => Some(found),
+        (None, None) => None,
+        (None, Some(rel)) => {
+            let root = project_root.to_path_buf();
+            tokio::task::spawn_blocking(move || {
+                let root = std::fs::canonicalize(&root)
+                    .map_err(|e| format!("cannot read the project folder {}: {e}", root.display()))?;
+                inside(&root, &rel, "parameters file", |m| m.is_file())
+            })
+            .await
+            .map_err(|e| format!("cannot locate the job's files: {e}"))??
+            .into()
+        }
+    };
+    Ok(Located { source, input })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

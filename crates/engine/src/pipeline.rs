@@ -25,6 +25,16 @@ use crate::lease::{self, Held, spawn_renewal};
 use crate::progress::{Observer, Progress};
 use crate::removed::{RemovedAction, RemovedJob};
 
+/// What a pipeline runs beside its event's jobs.
+struct Opened {
+    /// Removed jobs whose delete runs first, each with the commit its git source applied.
+    removed: BTreeMap<String, Option<String>>,
+    /// The removed jobs as the outcome reports them.
+    noted: Vec<RemovedJob>,
+    /// The request is a forced delete of one removed job (`terrace job delete`).
+    removed_job: bool,
+}
+
 /// The run contexts of one pipeline: its event's, and the deletes' of removed jobs.
 struct Contexts<'a> {
     event: &'a RunContext<'a>,
@@ -179,8 +189,20 @@ impl Engine {
         if let Some((shadow, req)) = self.removed_force_run(&req).await? {
             // A delete of one job removed from the file: run by this engine with the
             // job's applied definition back among its jobs.
-            return Box::pin(shadow.run_pipeline(req, observer, cancel)).await;
+            return Box::pin(shadow.run_checked(req, observer, cancel, true)).await;
         }
+        self.run_checked(req, observer, cancel, false).await
+    }
+
+    /// [`Engine::run_pipeline`] once a removed job's forced delete has its engine:
+    /// `removed_job` says the request is that delete.
+    async fn run_checked(
+        &self,
+        req: Request,
+        observer: Arc<dyn Observer>,
+        cancel: CancellationToken,
+        removed_job: bool,
+    ) -> Result<PipelineOutcome, EngineError> {
         self.check(&req)?;
         let started = Instant::now();
         // A plan reads the state and changes nothing: it takes no environment lock, so
@@ -243,24 +265,25 @@ impl Engine {
         if !removed.is_empty() {
             let shadow = self.with_removed(&removed);
             let removed = removed.into_iter().map(|a| (a.job, a.git_commit)).collect();
-            return shadow.run_opened(req, env, removed, noted, started, observer, cancel).await;
+            let opened = Opened { removed, noted, removed_job: false };
+            return shadow.run_opened(req, env, opened, started, observer, cancel).await;
         }
-        self.run_opened(req, env, BTreeMap::new(), noted, started, observer, cancel).await
+        let opened = Opened { removed: BTreeMap::new(), noted, removed_job };
+        self.run_opened(req, env, opened, started, observer, cancel).await
     }
 
     /// Runs the pipeline of `req` on `env` (whose lock is held): its jobs and, first,
     /// the deletes of the `removed` jobs (each with the commit its git source applied).
-    #[allow(clippy::too_many_arguments)]
     async fn run_opened(
         &self,
         req: Request,
         env: EnvironmentRecord,
-        removed: BTreeMap<String, Option<String>>,
-        noted: Vec<RemovedJob>,
+        opened: Opened,
         started: Instant,
         observer: Arc<dyn Observer>,
         cancel: CancellationToken,
     ) -> Result<PipelineOutcome, EngineError> {
+        let Opened { removed, noted, removed_job } = opened;
         let forced = req.job.is_some();
         // Only a whole-environment lifecycle event moves the environment's state.
         let changes_state = !forced && req.event.is_lifecycle();
@@ -362,7 +385,7 @@ impl Engine {
             commit,
             pins,
             saved_plans,
-            removed: false,
+            removed: removed_job,
         };
         // The removed jobs' deletes: the same pipeline, their own event.
         let deletes = RunContext {

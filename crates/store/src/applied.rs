@@ -22,6 +22,18 @@ pub struct AppliedJob {
     pub run_id: RunId,
     #[serde(with = "time::serde::rfc3339")]
     pub applied_at: OffsetDateTime,
+    /// The hash of the snapshot of its source folder ([`SourceSnapshot`]), when one was
+    /// kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_snapshot: Option<String>,
+}
+
+/// A job's source folder as a start applied it: a gzip-compressed tar, named by the
+/// SHA-256 (hex) of the tar. Stored once per content, sealed with the master key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceSnapshot {
+    pub hash: String,
+    pub tar_gz: Vec<u8>,
 }
 
 /// A job the environment forgot on purpose (`--keep-removed`): its delete never ran.
@@ -42,7 +54,22 @@ pub trait AppliedStore: Send + Sync {
         env: EnvironmentId,
         definition: &JobDefinition,
         git_commit: Option<&str>,
+    ) -> Result<()> {
+        self.record_applied_with(lease, env, definition, git_commit, None).await
+    }
+    /// [`AppliedStore::record_applied`] with the snapshot of the job's source folder,
+    /// stored in the same transaction unless a snapshot of that hash is stored already;
+    /// snapshots no applied job refers to any more go.
+    async fn record_applied_with(
+        &self,
+        lease: &RunLease,
+        env: EnvironmentId,
+        definition: &JobDefinition,
+        git_commit: Option<&str>,
+        snapshot: Option<&SourceSnapshot>,
     ) -> Result<()>;
+    /// The compressed tar of the snapshot named `hash`, opened; `None` when none is kept.
+    async fn source_snapshot(&self, hash: &str) -> Result<Option<Vec<u8>>>;
     /// The jobs environment `env` has applied, by name.
     async fn applied_jobs(&self, env: EnvironmentId) -> Result<Vec<AppliedJob>>;
     /// `job`'s delete succeeded (under `lease`): its outputs and its record go, in one

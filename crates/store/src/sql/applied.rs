@@ -6,8 +6,8 @@
 use terrace_model::EnvironmentId;
 use terrace_model::applied::JobDefinition;
 
-use super::{SqlStore, fence, outputs};
-use crate::applied::{AppliedJob, AppliedStore, ForgottenJob};
+use super::{SqlStore, fence, outputs, snapshots};
+use crate::applied::{AppliedJob, AppliedStore, ForgottenJob, SourceSnapshot};
 use crate::db::value::{now_db, text};
 use crate::db::{Row, Stmt, Tx};
 use crate::error::StoreError;
@@ -32,7 +32,14 @@ fn from_row(s: &SqlStore, env: EnvironmentId, mut r: Row) -> Result<AppliedJob> 
     let plain = s.cipher.decrypt_bound(&r.blob(1)?, &binding(env, &job))?;
     let definition = serde_json::from_slice(&plain)
         .map_err(|e| StoreError::Corrupt(format!("applied_jobs.definition_enc of job {job}: {e}")))?;
-    Ok(AppliedJob { job, definition, git_commit: r.text_opt(2)?, run_id: r.parsed(3)?, applied_at: r.ts(4)? })
+    Ok(AppliedJob {
+        job,
+        definition,
+        git_commit: r.text_opt(2)?,
+        run_id: r.parsed(3)?,
+        applied_at: r.ts(4)?,
+        source_snapshot: r.text_opt(5)?,
+    })
 }
 
 fn delete_stmt(env: EnvironmentId, job: &str) -> Stmt {
@@ -68,24 +75,33 @@ pub(super) fn import_stmt(s: &SqlStore, env: EnvironmentId, a: &AppliedJob) -> R
 
 #[async_trait::async_trait]
 impl AppliedStore for SqlStore {
-    async fn record_applied(
+    async fn record_applied_with(
         &self,
         lease: &RunLease,
         env: EnvironmentId,
         definition: &JobDefinition,
         git_commit: Option<&str>,
+        snapshot: Option<&SourceSnapshot>,
     ) -> Result<()> {
-        // Sealed before the transaction: no crypto while other writers wait.
+        // Sealed before the transaction: no crypto while other writers wait. A snapshot
+        // already stored (a redeploy of the same content) is neither sealed nor sent.
         let sealed = seal(self, env, definition)?;
+        let new_snapshot = match snapshot {
+            Some(snap) if !snapshots::exists(self, &snap.hash).await? => Some(snapshots::insert_stmt(self, snap)?),
+            _ => None,
+        };
         let mut tx = Tx::new();
         fence::run(&mut tx, lease);
+        if let Some(insert) = new_snapshot {
+            tx.push(insert);
+        }
         tx.push(
             Stmt::new(
                 T,
-                "INSERT INTO applied_jobs (environment_id, job, definition_enc, git_commit, run_id, applied_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (environment_id, job) DO UPDATE SET \
+                "INSERT INTO applied_jobs (environment_id, job, definition_enc, git_commit, run_id, applied_at, \
+                 source_snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (environment_id, job) DO UPDATE SET \
                  definition_enc = excluded.definition_enc, git_commit = excluded.git_commit, run_id = excluded.run_id, \
-                 applied_at = excluded.applied_at",
+                 applied_at = excluded.applied_at, source_snapshot = excluded.source_snapshot",
             )
             .bind(text(env))
             .bind(definition.name.as_str())
@@ -93,16 +109,22 @@ impl AppliedStore for SqlStore {
             .bind(git_commit)
             .bind(text(lease.id))
             .bind(now_db()?)
+            .bind(snapshot.map(|s| s.hash.as_str()))
             .doing(format!("record what job {} applied", definition.name)),
         );
+        snapshots::sweep(&mut tx);
         self.db.write(tx).await.map(drop)
+    }
+
+    async fn source_snapshot(&self, hash: &str) -> Result<Option<Vec<u8>>> {
+        snapshots::read(self, hash).await
     }
 
     async fn applied_jobs(&self, env: EnvironmentId) -> Result<Vec<AppliedJob>> {
         let stmt = Stmt::new(
             T,
-            "SELECT job, definition_enc, git_commit, run_id, applied_at FROM applied_jobs WHERE environment_id = \
-             $1 ORDER BY job",
+            "SELECT job, definition_enc, git_commit, run_id, applied_at, source_snapshot FROM applied_jobs WHERE \
+             environment_id = $1 ORDER BY job",
         )
         .bind(text(env))
         .doing(format!("read what environment {env} applied"));
@@ -114,6 +136,7 @@ impl AppliedStore for SqlStore {
         fence::run(&mut tx, lease);
         tx.push(outputs::delete_stmt(env, job));
         tx.push(delete_stmt(env, job));
+        snapshots::sweep(&mut tx);
         self.db.write(tx).await.map(drop)
     }
 
@@ -128,6 +151,7 @@ impl AppliedStore for SqlStore {
             forgotten.push(ForgottenJob { job: job.clone(), outputs: names });
         }
         if !tx.is_empty() {
+            snapshots::sweep(&mut tx);
             self.db.write(tx).await?;
         }
         Ok(forgotten)

@@ -229,6 +229,7 @@ pub(super) fn delete_steps(tx: &mut Tx, id: EnvironmentId) {
             .doing(format!("delete the destroy time of environment {id}")),
     );
     tx.push(super::applied::delete_all_stmt(id));
+    super::snapshots::sweep(tx);
     tx.push(
         Stmt::new("outputs", "DELETE FROM outputs WHERE environment_id = $1")
             .bind(text(id))

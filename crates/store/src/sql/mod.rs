@@ -29,6 +29,7 @@ mod requests;
 mod runs;
 mod schedules;
 mod secrets;
+mod snapshots;
 mod state_impl;
 mod store_impl;
 mod tf_plans;

@@ -22,5 +22,6 @@ mod outputs;
 mod pg_only;
 mod previews;
 mod runs;
+mod snapshots;
 mod tf_state;
 mod timed;

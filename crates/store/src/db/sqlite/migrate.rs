@@ -55,6 +55,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(22, "named locks", "0022_named_locks.sql"),
     migration!(23, "attempt phase", "0023_attempt_phase.sql"),
     migration!(24, "run image", "0024_run_image.sql"),
+    migration!(25, "source snapshots", "0025_source_snapshots.sql"),
 ];
 
 /// How many migrations this version knows.
