@@ -51,11 +51,15 @@ pub struct PipelineSubject {
     /// The same on a server: the request that makes the plans (its runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_request: Option<String>,
+    /// `--keep-removed` (local mode): the approved pipeline forgets the jobs the file
+    /// removed instead of running their delete, as the approval's summary said.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_removed: bool,
 }
 
 impl PipelineSubject {
     pub fn new(event: Event, job: Option<String>, args: Vec<String>) -> Self {
-        PipelineSubject { event, job, args, plans: Default::default(), plan_request: None }
+        PipelineSubject { event, job, args, plans: Default::default(), plan_request: None, keep_removed: false }
     }
 
     /// "start of `prod`", "force run of job `db` (raw) in `prod`".

@@ -219,3 +219,36 @@ pub async fn summaries(
 
 /// What `status` says of a removed job in its LAST RUN column.
 pub const STATUS_NOTE: &str = "removed: its delete will run";
+
+/// What an approval of `event` on `env` (the whole environment, or one `job`) says of the
+/// jobs removed from the file, appended to its summary: the approver sees every delete
+/// the approved pipeline will run, or every job it will forget (`keep_removed`).
+pub async fn approval_note(
+    project: &Project,
+    store: &dyn Store,
+    env: &str,
+    event: Event,
+    job: Option<&str>,
+    keep_removed: bool,
+) -> Result<Option<String>, StoreError> {
+    let runs_removed = match job {
+        None => matches!(event, Event::Start | Event::Delete),
+        Some(_) => event == Event::Delete,
+    };
+    if !runs_removed {
+        return Ok(None);
+    }
+    let names: Vec<String> = removed_job_names(project, store, env)
+        .await?
+        .into_iter()
+        .filter(|name| job.is_none_or(|j| j == name))
+        .collect();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let each = |name: &String| match keep_removed {
+        true => format!("{name}: removed: forgotten without its delete (--keep-removed)"),
+        false => format!("{name}: {STATUS_NOTE}"),
+    };
+    Ok(Some(names.iter().map(each).collect::<Vec<_>>().join("; ")))
+}

@@ -91,9 +91,12 @@ pub async fn decide(g: &Global, a: DecideArgs, decision: Decision) -> Result<Exi
                 secrets: Default::default(),
                 commit: None,
                 saved_plan: None,
-                origin: plans
-                    .map(|p| Origin { saved_plans: p.saved_plans, pins: p.pins, ..Default::default() })
-                    .unwrap_or_default(),
+                origin: Origin {
+                    keep_removed: subject.keep_removed,
+                    ..plans
+                        .map(|p| Origin { saved_plans: p.saved_plans, pins: p.pins, ..Default::default() })
+                        .unwrap_or_default()
+                },
                 resume: Default::default(),
             };
             let (code, outcome) = lifecycle::execute(s, &a.exec, req, Gate::Approved).await?;

@@ -122,10 +122,21 @@ pub(crate) async fn execute(
     if gate == Gate::Check
         && let Some(policy) = session.loaded.project.environment(&req.env).map(|e| e.approval)
     {
-        let subject = PipelineSubject::new(req.event, req.job.clone(), req.raw_args.clone());
+        let mut subject = PipelineSubject::new(req.event, req.job.clone(), req.raw_args.clone());
+        subject.keep_removed = req.origin.keep_removed;
         let project = &session.loaded.project.name;
         if let Some(mut new) = subject.approval(project, &req.env, policy, &local_actor()) {
             let control = session.control.clone();
+            // Read before the plan runs: the approver sees what the file removed.
+            let removed = terrace_engine::removed::approval_note(
+                &session.loaded.project,
+                session.store.as_ref(),
+                &req.env,
+                req.event,
+                req.job.as_deref(),
+                req.origin.keep_removed,
+            )
+            .await?;
             let (notify_project, notify_timed) = (session.loaded.project.clone(), session.timed.clone());
             if planned_start(&session.loaded.project, &req.env, req.event, req.job.as_deref()) {
                 // Plan first, at the commit the start is pinned to: the approval is on
@@ -155,6 +166,9 @@ pub(crate) async fn execute(
                     .collect();
                 new.summary = format!("{} on saved plans ({})", new.summary, lines.join("; "));
                 new.subject = serde_json::to_value(&subject)?;
+            }
+            if let Some(removed) = removed {
+                new.summary = format!("{}; {removed}", new.summary);
             }
             let approval = control.create_approval(new).await?;
             let notice = terrace_engine::notify::approval_notice(

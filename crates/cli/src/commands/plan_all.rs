@@ -1,6 +1,7 @@
 //! `terrace plan --all`: seed 003's test stage. Every environment of the project file is
 //! planned, one after the other, and one table says per environment and job what would be
-//! added, changed and destroyed, or what failed. Local mode here; client mode asks the
+//! added, changed and destroyed, or what failed, and which jobs the file removed (their
+//! delete will run with the next `up` or `destroy`). Local mode here; client mode asks the
 //! server for the same plans (`client::events::plan_all`) and prints the same table.
 
 use crate::out::outln;
@@ -36,12 +37,23 @@ struct JobRow {
     reason: Option<String>,
 }
 
+/// A job the environment applied that the file no longer has.
+#[derive(Debug, Serialize)]
+struct RemovedRow {
+    job: String,
+    action: terrace_engine::removed::RemovedAction,
+    /// "removed: its delete will run".
+    note: String,
+}
+
 #[derive(Debug, Serialize)]
 struct EnvRow {
     environment: String,
     /// Why the environment could not be planned (then `jobs` is empty).
     error: Option<String>,
     jobs: Vec<JobRow>,
+    /// Jobs removed from the file that this environment applied.
+    removed: Vec<RemovedRow>,
 }
 
 pub async fn plan_all(g: &Global, flags: &ExecFlags) -> Result<ExitCode, CliError> {
@@ -80,10 +92,19 @@ fn rows(plans: &[EnvPlan]) -> Vec<EnvRow> {
     plans
         .iter()
         .map(|(env, planned)| match planned {
-            Err(e) => EnvRow { environment: env.clone(), error: Some(e.clone()), jobs: vec![] },
+            Err(e) => EnvRow { environment: env.clone(), error: Some(e.clone()), jobs: vec![], removed: vec![] },
             Ok(o) => EnvRow {
                 environment: env.clone(),
                 error: None,
+                removed: o
+                    .removed
+                    .iter()
+                    .map(|r| RemovedRow {
+                        job: r.job.clone(),
+                        action: r.action,
+                        note: terrace_engine::removed::STATUS_NOTE.to_string(),
+                    })
+                    .collect(),
                 jobs: o
                     .jobs
                     .iter()
@@ -113,8 +134,10 @@ pub fn print(plans: &[EnvPlan], json: bool) -> Result<ExitCode, CliError> {
     let failed =
         rows.iter().filter(|e| e.error.is_some() || e.jobs.iter().any(|j| j.state != RunState::Succeeded)).count();
     let changes = rows.iter().flat_map(|e| &e.jobs).filter(|j| j.empty == Some(false)).count();
+    let removed = rows.iter().map(|e| e.removed.len()).sum::<usize>();
     if json {
-        let doc = serde_json::json!({ "environments": rows, "failed": failed, "with_changes": changes });
+        let doc =
+            serde_json::json!({ "environments": rows, "failed": failed, "with_changes": changes, "removed": removed });
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         let num = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
@@ -122,7 +145,7 @@ pub fn print(plans: &[EnvPlan], json: bool) -> Result<ExitCode, CliError> {
         for e in &rows {
             if let Some(error) = &e.error {
                 lines.push(vec![e.environment.clone(), "-".into(), "-".into(), "-".into(), "-".into(), error.clone()]);
-            } else if e.jobs.is_empty() {
+            } else if e.jobs.is_empty() && e.removed.is_empty() {
                 let none = "no terraform or opentofu job to plan".to_string();
                 lines.push(vec![e.environment.clone(), "-".into(), "-".into(), "-".into(), "-".into(), none]);
             }
@@ -145,10 +168,18 @@ pub fn print(plans: &[EnvPlan], json: bool) -> Result<ExitCode, CliError> {
                     result,
                 ]);
             }
+            for r in &e.removed {
+                let dash = || "-".to_string();
+                lines.push(vec![e.environment.clone(), r.job.clone(), dash(), dash(), dash(), r.note.clone()]);
+            }
         }
         table::print(&["ENVIRONMENT", "JOB", "ADD", "CHANGE", "DESTROY", "RESULT"], lines)?;
+        let removed = match removed {
+            0 => String::new(),
+            n => format!(", {n} removed job(s) whose delete will run"),
+        };
         outln!(
-            "{} environment(s) planned: {changes} job(s) with changes, {failed} environment(s) with an error",
+            "{} environment(s) planned: {changes} job(s) with changes{removed}, {failed} environment(s) with an error",
             rows.len()
         );
     }

@@ -167,7 +167,19 @@ pub(crate) async fn enqueue(app: &App, project: &Project, req: NewRequest) -> Ap
     let policy = project.environment(&env).map(|e| e.approval).unwrap_or_default();
     let planned = planned_start(project, &env, req.event, req.job.as_deref());
     let mut subject = PipelineSubject::new(req.event, req.job.clone(), req.args.clone());
-    let (request, approval) = match subject.approval(&project.name, &env, policy, &req.requested_by) {
+    let mut asked = subject.approval(&project.name, &env, policy, &req.requested_by);
+    // The approver sees the deletes of the jobs the file removed (or what is forgotten).
+    let removed = match asked {
+        Some(_) => {
+            let (event, job, keep) = (req.event, req.job.as_deref(), req.origin.keep_removed);
+            terrace_engine::removed::approval_note(project, app.store.as_ref(), &env, event, job, keep).await?
+        }
+        None => None,
+    };
+    if let (Some(approval), Some(removed), false) = (&mut asked, &removed, planned) {
+        approval.summary = format!("{}; {removed}", approval.summary);
+    }
+    let (request, approval) = match asked {
         Some(mut approval) if planned => {
             // The start waits on saved plans: a plan request runs now, and the approval
             // names it; approving applies exactly the plans it kept.
@@ -177,6 +189,9 @@ pub(crate) async fn enqueue(app: &App, project: &Project, req: NewRequest) -> Ap
                     subject.plan_request = Some(request.id.to_string());
                     approval.subject = serde_json::to_value(&subject).map_err(AppError::internal)?;
                     approval.summary = format!("{} on the saved plans of request {}", approval.summary, request.id);
+                    if let Some(removed) = &removed {
+                        approval.summary = format!("{}; {removed}", approval.summary);
+                    }
                     let approval = app.store.create_approval(approval).await?;
                     // Told now, as a start held without a plan is: the plan runs meanwhile,
                     // and `terrace approve` waits for it.
