@@ -92,3 +92,40 @@ fn removed_jobs_are_deleted_listed_and_forgotten_through_the_server_as_locally()
     assert!(!std::fs::read_to_string(&marker).unwrap().contains("four"));
     assert!(server.stop());
 }
+
+#[test]
+fn plan_all_and_approvals_name_removed_jobs_through_the_server_as_locally() {
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("marker");
+    let with_prod = |yaml: String| yaml.replace("  dev: {}\n", "  dev: {}\n  prod:\n    approval: required\n");
+    let f = Fixture::new(&with_prod(project(&marker, &["one"])));
+    let token = f.token("operator", "op");
+    let server = f.start(&[]);
+    let (code, out, err) = terrace(&server, &token, &f.project(), &["up", "dev"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = terrace(&server, &token, &f.project(), &["up", "prod"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = terrace(&server, &token, &f.project(), &["approve", "prod#1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    f.write("proj/terrace.yaml", &with_prod(project(&marker, &[])));
+
+    let (code, out, err) = terrace(&server, &token, &f.project(), &["plan", "--all"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for env in ["dev", "prod"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(env) && l.contains("one") && l.contains("removed: its delete will run")),
+            "{out}"
+        );
+    }
+    assert!(out.contains("2 removed job(s) whose delete will run"), "{out}");
+
+    let (code, out, err) = terrace(&server, &token, &f.project(), &["up", "prod"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("start of `prod`; one: removed: its delete will run awaits approval"), "{out}");
+    let waiting = server.api(Some(&token)).ok("GET", "/approvals?state=awaiting_approval", None);
+    assert_eq!(waiting[0]["summary"], "start of `prod`; one: removed: its delete will run", "{waiting}");
+    let id = waiting[0]["id"].as_str().unwrap();
+    let (code, out, err) = terrace(&server, &token, &f.project(), &["approve", id]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "deleted one-v1\n");
+}
