@@ -50,6 +50,7 @@ pub(crate) async fn capture(source: PathBuf, data_dir: PathBuf, run: RunId) -> R
 fn capture_blocking(source: &Path, data_dir: &Path, scratch: &Path) -> Result<SourceSnapshot, String> {
     // The working copy's rules (data folder left out, no link out of the source) by
     // copying it as an attempt would, then archiving the copy.
+    check_size(source, data_dir)?;
     let excluded = Excluded::folders([data_dir]);
     workspace::copy_tree(source, scratch, &excluded).map_err(|e| e.to_string())?;
     let tar = archive(scratch)?;
@@ -59,6 +60,36 @@ fn capture_blocking(source: &Path, data_dir: &Path, scratch: &Path) -> Result<So
         .and_then(|()| gz.finish())
         .map(|tar_gz| SourceSnapshot { hash, tar_gz })
         .map_err(|e| e.to_string())
+}
+
+/// Refuses a folder over the limit before anything is copied (sizes only, from the
+/// folders' listings; what a working copy leaves out is not counted).
+fn check_size(source: &Path, data_dir: &Path) -> Result<(), String> {
+    let root = std::fs::canonicalize(source).map_err(|e| format!("{}: {e}", source.display()))?;
+    let data = std::fs::canonicalize(data_dir).ok();
+    let skipped = |e: &walkdir::DirEntry| {
+        e.depth() > 0
+            && e.file_type().is_dir()
+            && (matches!(e.file_name().to_str(), Some(".terrace" | ".git")) || data.as_deref() == Some(e.path()))
+    };
+    let mut total = 0u64;
+    for entry in walkdir::WalkDir::new(&root).follow_links(false).into_iter().filter_entry(|e| !skipped(e)) {
+        let entry = entry.map_err(|e| e.to_string())?;
+        if entry.file_type().is_file() {
+            total += entry.metadata().map_err(|e| e.to_string())?.len();
+            if total > MAX_SNAPSHOT_BYTES {
+                return Err(over_limit());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn over_limit() -> String {
+    format!(
+        "the source folder holds more than {} MiB, the limit of a source snapshot",
+        MAX_SNAPSHOT_BYTES / (1024 * 1024)
+    )
 }
 
 /// The tar of the folder `root`: entries by name, modes kept, times and owners zeroed.
@@ -91,10 +122,7 @@ fn archive(root: &Path) -> Result<Vec<u8>, String> {
         } else if kind.is_file() {
             total += meta.len();
             if total > MAX_SNAPSHOT_BYTES {
-                return Err(format!(
-                    "the source folder holds more than {} MiB, the limit of a source snapshot",
-                    MAX_SNAPSHOT_BYTES / (1024 * 1024)
-                ));
+                return Err(over_limit());
             }
             header.set_entry_type(tar::EntryType::Regular);
             header.set_size(meta.len());
@@ -178,6 +206,22 @@ mod tests {
         assert_eq!(archive(a.path()).unwrap(), archive(b.path()).unwrap());
         std::fs::write(b.path().join("README"), "y").unwrap();
         assert_ne!(archive(a.path()).unwrap(), archive(b.path()).unwrap());
+    }
+
+    #[test]
+    fn a_folder_over_the_limit_keeps_no_snapshot_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("small"), "x").unwrap();
+        // Sparse: the limit is checked on the sizes, before anything is read.
+        std::fs::File::create(dir.path().join("big")).unwrap().set_len(MAX_SNAPSHOT_BYTES).unwrap();
+        let err = archive(dir.path()).unwrap_err();
+        assert_eq!(err, "the source folder holds more than 32 MiB, the limit of a source snapshot");
+        // Refused before anything is copied; a data folder inside is not counted.
+        assert_eq!(check_size(dir.path(), Path::new("/nonexistent")).unwrap_err(), err);
+        let data = dir.path().join(".data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::rename(dir.path().join("big"), data.join("big")).unwrap();
+        assert_eq!(check_size(dir.path(), &data), Ok(()));
     }
 
     #[test]
