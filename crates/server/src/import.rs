@@ -126,6 +126,16 @@ async fn environment<T: Store + ImportStore>(
     done.outputs = to.import_outputs(env.id, &outputs).await?;
     // What it applied: a job removed from the file after the move still runs its delete.
     let applied = from.applied_jobs(env.id).await?;
+    let mut snapshots = Vec::new();
+    for hash in applied.iter().filter_map(|a| a.source_snapshot.as_deref()) {
+        if let Some(tar_gz) = from.source_snapshot(hash).await?
+            && !snapshots.iter().any(|s: &terrace_store::SourceSnapshot| s.hash == hash)
+        {
+            snapshots.push(terrace_store::SourceSnapshot { hash: hash.to_string(), tar_gz });
+        }
+    }
+    // The snapshots first: the records that refer to them are then never without them.
+    to.import_snapshots(&snapshots).await?;
     to.import_applied(env.id, &applied).await?;
     Ok(done)
 }

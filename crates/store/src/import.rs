@@ -25,6 +25,9 @@ pub trait ImportStore: Send + Sync {
     /// What the environment applied (its runs imported first); jobs it has a record of
     /// already keep theirs. Returns how many were written.
     async fn import_applied(&self, env: EnvironmentId, applied: &[crate::AppliedJob]) -> Result<u64>;
+    /// The source snapshots the imported records refer to (imported first), each once by
+    /// hash. Returns how many were written.
+    async fn import_snapshots(&self, snapshots: &[crate::SourceSnapshot]) -> Result<u64>;
     /// Every version of a state, oldest first, when the store has none of it; false when
     /// it has.
     async fn import_state_versions(&self, key: &StateKey, versions: &[(StateVersion, Vec<u8>)]) -> Result<bool>;

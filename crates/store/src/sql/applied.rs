@@ -61,8 +61,8 @@ pub(super) fn import_stmt(s: &SqlStore, env: EnvironmentId, a: &AppliedJob) -> R
     let sealed = seal(s, env, &a.definition)?;
     Ok(Stmt::new(
         T,
-        "INSERT INTO applied_jobs (environment_id, job, definition_enc, git_commit, run_id, applied_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        "INSERT INTO applied_jobs (environment_id, job, definition_enc, git_commit, run_id, applied_at, \
+         source_snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
     )
     .bind(text(env))
     .bind(a.job.as_str())
@@ -70,6 +70,7 @@ pub(super) fn import_stmt(s: &SqlStore, env: EnvironmentId, a: &AppliedJob) -> R
     .bind(a.git_commit.as_deref())
     .bind(text(a.run_id))
     .bind(crate::db::value::ts_to_db(a.applied_at)?)
+    .bind(a.source_snapshot.as_deref())
     .doing(format!("import what job {} applied", a.job)))
 }
 

@@ -170,6 +170,19 @@ impl ImportStore for SqlStore {
         Ok(steps.iter().map(|i| outs[*i].changed).sum())
     }
 
+    async fn import_snapshots(&self, snapshots: &[crate::SourceSnapshot]) -> Result<u64> {
+        let mut tx = Tx::new();
+        let mut steps = Vec::new();
+        for snapshot in snapshots {
+            steps.push(tx.push(super::snapshots::insert_stmt(self, snapshot)?));
+        }
+        if tx.is_empty() {
+            return Ok(0);
+        }
+        let outs = self.db.write(tx).await?;
+        Ok(steps.iter().map(|i| outs[*i].changed).sum())
+    }
+
     async fn import_state_versions(&self, key: &StateKey, versions: &[(StateVersion, Vec<u8>)]) -> Result<bool> {
         tf_state::import_versions(self, key, versions).await
     }

@@ -29,7 +29,8 @@ async fn a_run_its_log_outputs_and_state_versions_arrive_as_they_were(f: Fixture
         "net",
         terrace_model::project::TemplateKind::Shell,
     ));
-    from.record_applied(&l, e.id, &applied, Some("abc123")).await.unwrap();
+    let snapshot = terrace_store::SourceSnapshot { hash: "d".repeat(64), tar_gz: b"tar".to_vec() };
+    from.record_applied_with(&l, e.id, &applied, Some("abc123"), Some(&snapshot)).await.unwrap();
     let key = StateKey::new("shop", "dev", "net");
     from.write_state(&l, &key, None, br#"{"serial":1,"lineage":"L"}"#).await.unwrap();
     from.write_state(&l, &key, None, br#"{"serial":2,"lineage":"L"}"#).await.unwrap();
@@ -45,6 +46,8 @@ async fn a_run_its_log_outputs_and_state_versions_arrive_as_they_were(f: Fixture
     assert!(!to.import_run(&r, &attempts, &lines).await.unwrap(), "once");
     assert_eq!(to.import_outputs(e.id, &from.outputs(e.id).await.unwrap()).await.unwrap(), 2);
     assert_eq!(to.import_outputs(e.id, &from.outputs(e.id).await.unwrap()).await.unwrap(), 0, "once");
+    assert_eq!(to.import_snapshots(std::slice::from_ref(&snapshot)).await.unwrap(), 1);
+    assert_eq!(to.import_snapshots(std::slice::from_ref(&snapshot)).await.unwrap(), 0, "once");
     assert_eq!(to.import_applied(e.id, &from.applied_jobs(e.id).await.unwrap()).await.unwrap(), 1);
     assert_eq!(to.import_applied(e.id, &from.applied_jobs(e.id).await.unwrap()).await.unwrap(), 0, "once");
     let mut versions = Vec::new();
@@ -71,6 +74,7 @@ async fn a_run_its_log_outputs_and_state_versions_arrive_as_they_were(f: Fixture
     );
     assert_eq!(s.state_versions(&key).await.unwrap(), from.state_versions(&key).await.unwrap());
     assert_eq!(s.applied_jobs(e.id).await.unwrap(), from.applied_jobs(e.id).await.unwrap());
+    assert_eq!(s.source_snapshot(&snapshot.hash).await.unwrap(), Some(snapshot.tar_gz.clone()));
     assert_eq!(s.read_state(&key, None).await.unwrap().unwrap().1, br#"{"serial":2,"lineage":"L"}"#);
     // The environment's runs number on from the imported ones.
     let next = run(s, &moved, "net").await;
