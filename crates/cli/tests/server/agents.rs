@@ -54,17 +54,6 @@ impl Drop for Agent {
     }
 }
 
-fn pool_token(f: &Fixture, pool: &str, name: &str) -> String {
-    let out = Command::new(bin())
-        .args(["token", "create", "--pool", pool, "--name", name, "--data"])
-        .arg(f.data())
-        .env_remove("TERRACE_SERVER")
-        .output()
-        .expect("run terrace token create --pool");
-    assert!(out.status.success(), "token create --pool: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// Each run notes its host and its process as it starts, writes its outputs (one a
 /// secret it then prints), waits a second (longer while HOLD exists), notes its end.
 fn project(f: &Fixture, ledger: &Path, hold: &Path) {
@@ -122,7 +111,7 @@ fn a_pools_agents_on_two_hosts_run_its_jobs_and_a_killed_agents_attempt_ends_onc
     project(&f, &ledger, &hold);
     let op = f.token("operator", "op");
     let (builds_a, builds_b, other) =
-        (pool_token(&f, "builds", "a"), pool_token(&f, "builds", "b"), pool_token(&f, "other", "c"));
+        (f.pool_token("builds", "a"), f.pool_token("builds", "b"), f.pool_token("other", "c"));
     let server = f.start(&["--lease", "2s", "--max-runs", "3"]);
     let api = server.api(Some(&op));
     let (fwd_a, fwd_b) =

@@ -53,14 +53,7 @@ fn an_agent_runs_a_docker_job_in_a_container_of_its_own_engine() {
          \"greeting\": {\"value\": \"%s\", \"sensitive\": false}, \"pw\": {\"value\": \"s3cret-agent-pw\", \"sensitive\": true}}' \"$where\" \"$mem\" \"$(cat hello.txt)\" > \"$TERRACE_OUTPUT_FILE\"\n",
     );
     f.write("proj/app/hello.txt", "hello from the working copy");
-    let out = Command::new(bin())
-        .args(["token", "create", "--pool", "builds", "--name", "b1", "--data"])
-        .arg(f.data())
-        .env_remove("TERRACE_SERVER")
-        .output()
-        .expect("run terrace token create --pool");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let pool_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let pool_token = f.pool_token("builds", "b1");
     let op = f.token("operator", "op");
     let mut server = f.start(&["--lease", "5s"]);
     let api = server.api(Some(&op));

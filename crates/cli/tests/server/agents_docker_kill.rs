@@ -54,14 +54,7 @@ fn a_killed_agents_docker_attempt_ends_once_and_its_next_start_removes_the_conta
         "project: shop\nenvironments:\n  dev: {{pool: builds}}\njobs:\n  app:\n    executor: docker\n    image: {IMAGE}\n    \
          entrypoint: [/bin/sh, -c]\n    events: [start]\n    commands:\n      start: ['echo holding; exec sleep 600']\n"
     ));
-    let out = Command::new(bin())
-        .args(["token", "create", "--pool", "builds", "--name", "k1", "--data"])
-        .arg(f.data())
-        .env_remove("TERRACE_SERVER")
-        .output()
-        .expect("run terrace token create --pool");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let pool_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let pool_token = f.pool_token("builds", "k1");
     let op = f.token("operator", "op");
     let mut server = f.start(&["--lease", "2s"]);
     let api = server.api(Some(&op));

@@ -58,6 +58,18 @@ impl Fixture {
         String::from_utf8(out.stdout).expect("utf8").trim().to_string()
     }
 
+    /// A pool token made directly on the store, for `terrace agent --pool POOL`.
+    pub fn pool_token(&self, pool: &str, name: &str) -> String {
+        let out = Command::new(bin())
+            .args(["token", "create", "--pool", pool, "--name", name, "--data"])
+            .arg(self.data())
+            .env_remove("TERRACE_SERVER")
+            .output()
+            .expect("run terrace token create --pool");
+        assert!(out.status.success(), "token create --pool: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf8").trim().to_string()
+    }
+
     pub fn start(&self, extra: &[&str]) -> Server {
         Server::start(&self.project(), &self.data(), extra)
     }
