@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::hosts::{Forwarder, Host, skip};
+use crate::replicas::starts;
 use crate::support::*;
 
 const ENVIRONMENTS: usize = 3;
@@ -76,17 +77,6 @@ fn project(f: &Fixture, ledger: &Path, hold: &Path) {
          i=0\nwhile [ $i -lt 10 ] || [ -e \"$HOLD\" ]; do sleep 0.1; i=$((i+1)); done\n\
          echo \"done $TERRACE_RUN_ID $(hostname)\" >> \"$LEDGER\"\n",
     );
-}
-
-/// (run, host, pid) of every started run in the ledger.
-fn starts(ledger: &str) -> Vec<(String, String, i32)> {
-    ledger
-        .lines()
-        .filter_map(|l| {
-            let mut parts = l.strip_prefix("start ")?.split(' ');
-            Some((parts.next()?.to_string(), parts.next()?.to_string(), parts.next()?.parse().ok()?))
-        })
-        .collect()
 }
 
 fn log_text(api: &Api, run: &str) -> String {

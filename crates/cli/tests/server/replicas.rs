@@ -87,7 +87,7 @@ fn project(f: &Fixture, ledger: &std::path::Path, hold: &std::path::Path) {
 }
 
 /// (run, host, pid) of every started run in the ledger.
-fn starts(ledger: &str) -> Vec<(String, String, i32)> {
+pub(crate) fn starts(ledger: &str) -> Vec<(String, String, i32)> {
     ledger
         .lines()
         .filter_map(|l| {
