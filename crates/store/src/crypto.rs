@@ -1,6 +1,7 @@
 //! Encryption at rest for secrets (DESIGN.md "Secrets"): XChaCha20-Poly1305 under one
 //! 32-byte master key, taken from `TERRACE_MASTER_KEY` or from a 0600 key file in the
-//! data folder, created on first use.
+//! data folder, created on first use. A cipher knows where its key came from and the key's
+//! id (a digest, never the key), so a store can refuse a key it was not sealed with.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -27,12 +28,37 @@ const TAG_LEN: usize = 16;
 const KEY_FORMAT: &str = "a 32-byte key: 64 hexadecimal characters, or 44 characters of base64 \
      (`openssl rand -hex 32` or `openssl rand -base64 32` makes one)";
 
+/// Where a master key came from, for errors that tell the user which key to change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// `TERRACE_MASTER_KEY`; `file` is the key file it overrides (read when it is unset).
+    Env { file: PathBuf },
+    /// A key file, read, or `created` now because there was none.
+    File { path: PathBuf, created: bool },
+    /// Handed over by the caller ([`Cipher::new`]: tests and tools).
+    Given,
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::Env { .. } => write!(f, "{MASTER_KEY_ENV}"),
+            KeySource::File { path, created: false } => write!(f, "the key file {}", path.display()),
+            KeySource::File { path, created: true } => write!(f, "the key file {}, created now", path.display()),
+            KeySource::Given => f.write_str("the caller"),
+        }
+    }
+}
+
 /// Seals and opens secrets. Cheap to clone; `Debug` never shows the key.
 #[derive(Clone)]
 pub struct Cipher {
     aead: XChaCha20Poly1305,
     /// For tokens derived from the master key (`Cipher::token`), apart from the AEAD key.
     mac_key: [u8; 32],
+    /// The key's id: a one-way digest of it, what a store records to refuse other keys.
+    key_id: [u8; 32],
+    source: KeySource,
 }
 
 impl fmt::Debug for Cipher {
@@ -43,8 +69,25 @@ impl fmt::Debug for Cipher {
 
 impl Cipher {
     pub fn new(key: [u8; 32]) -> Self {
+        Cipher::with_source(key, KeySource::Given)
+    }
+
+    fn with_source(key: [u8; 32], source: KeySource) -> Self {
         let mac_key: [u8; 32] = Sha256::new_with_prefix(b"terrace-token-key\0").chain_update(key).finalize().into();
-        Cipher { aead: XChaCha20Poly1305::new(Key::from_slice(&key)), mac_key }
+        // Its own prefix: the id says nothing of the AEAD key nor of the token key.
+        let key_id: [u8; 32] = Sha256::new_with_prefix(b"terrace-key-id\0").chain_update(key).finalize().into();
+        Cipher { aead: XChaCha20Poly1305::new(Key::from_slice(&key)), mac_key, key_id, source }
+    }
+
+    /// The key's id, 64 hex characters: the same for the same key, and no way back to it
+    /// (a SHA-256 of a 32-byte random key under a prefix of its own).
+    pub fn key_id(&self) -> String {
+        hex::encode(self.key_id)
+    }
+
+    /// Where the key came from.
+    pub fn source(&self) -> &KeySource {
+        &self.source
     }
 
     /// A token for `purpose` and `subject` (a run's Terraform state token), the same on
@@ -80,7 +123,8 @@ impl Cipher {
     pub fn from_key_file(data_dir: &Path) -> Result<Option<Cipher>, StoreError> {
         let path = data_dir.join(KEY_FILE_NAME);
         match fs::read_to_string(&path) {
-            Ok(text) => parse_key(&text, &path.display().to_string()).map(|k| Some(Cipher::new(k))),
+            Ok(text) => parse_key(&text, &path.display().to_string())
+                .map(|k| Some(Cipher::with_source(k, KeySource::File { path, created: false }))),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(source) => Err(StoreError::KeyFile { path, source }),
         }
@@ -89,24 +133,28 @@ impl Cipher {
     /// [`Cipher::load_or_create`] with the environment variable's value passed in, so
     /// tests need not touch the process environment.
     fn load_or_create_with(data_dir: &Path, from_env: Option<&str>) -> Result<Cipher, StoreError> {
-        if let Some(text) = from_env {
-            return parse_key(text, MASTER_KEY_ENV).map(Cipher::new);
-        }
         let path = data_dir.join(KEY_FILE_NAME);
+        if let Some(text) = from_env {
+            return parse_key(text, MASTER_KEY_ENV).map(|k| Cipher::with_source(k, KeySource::Env { file: path }));
+        }
+        let read = |path: PathBuf, text: &str| -> Result<Cipher, StoreError> {
+            let key = parse_key(text, &path.display().to_string())?;
+            Ok(Cipher::with_source(key, KeySource::File { path, created: false }))
+        };
         match fs::read_to_string(&path) {
-            Ok(text) => return parse_key(&text, &path.display().to_string()).map(Cipher::new),
+            Ok(text) => return read(path, &text),
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(source) => return Err(StoreError::KeyFile { path, source }),
         }
         let mut key = [0u8; 32];
         OsRng.fill_bytes(&mut key);
         match create_key_file(data_dir, &path, &key) {
-            Ok(()) => Ok(Cipher::new(key)),
+            Ok(()) => Ok(Cipher::with_source(key, KeySource::File { path, created: true })),
             // Another process created it first: its key is the one everyone uses.
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 let text =
                     fs::read_to_string(&path).map_err(|source| StoreError::KeyFile { path: path.clone(), source })?;
-                parse_key(&text, &path.display().to_string()).map(Cipher::new)
+                read(path, &text)
             }
             Err(source) => Err(StoreError::KeyFile { path, source }),
         }

@@ -57,6 +57,10 @@ pub enum StoreError {
     /// The message never contains the key nor the value.
     #[error("crypto: {0}")]
     Crypto(String),
+    /// The store records another master key than the one it was opened with: refused at
+    /// open, before anything is sealed under a key its older values are not under.
+    #[error("{0}")]
+    WrongMasterKey(Box<crate::key_check::WrongKey>),
     /// The key file could not be read or written.
     #[error("key file {}: {source}", path.display())]
     KeyFile {
@@ -92,6 +96,11 @@ impl StoreError {
 
     pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> StoreError {
         StoreError::NotFound { what, id: id.to_string() }
+    }
+
+    /// Whether the store was opened with the wrong master key: a configuration error.
+    pub fn is_wrong_master_key(&self) -> bool {
+        matches!(self, StoreError::WrongMasterKey(_))
     }
 
     /// Whether this is a lost lease (the caller must stop that run's or request's work).

@@ -17,6 +17,7 @@ mod events;
 mod expiries;
 mod fence;
 mod import_impl;
+mod key_check;
 mod locks;
 mod log_files;
 mod logs;
@@ -58,16 +59,18 @@ pub struct SqlStore {
 
 impl SqlStore {
     /// Opens (creating if missing) a SQLite file and brings its schema up to date. Run
-    /// logs go to `logs/` beside it.
+    /// logs go to `logs/` beside it. Refused when the file records another master key
+    /// ([`StoreError::WrongMasterKey`](crate::StoreError::WrongMasterKey)).
     pub async fn open_sqlite(path: &Path, cipher: Cipher) -> Result<SqlStore> {
         let db = Db::Sqlite(SqliteDb::open(path).await?);
         let log_files = Some(log_files::LogFiles::beside(path).await?);
-        Ok(SqlStore { db, cipher, log_files })
+        SqlStore { db, cipher, log_files }.checked(format!("the store {}", path.display())).await
     }
 
     /// A private in-memory SQLite database (tests); logs stay in the rows.
     pub async fn open_in_memory(cipher: Cipher) -> Result<SqlStore> {
-        Ok(SqlStore { db: Db::Sqlite(SqliteDb::open_in_memory().await?), cipher, log_files: None })
+        let store = SqlStore { db: Db::Sqlite(SqliteDb::open_in_memory().await?), cipher, log_files: None };
+        store.checked("the in-memory store".into()).await
     }
 
     /// Connects to PostgreSQL at `url` (`postgres://user:pass@host:port/db`) and brings
@@ -79,7 +82,24 @@ impl SqlStore {
     /// Like [`SqlStore::open_postgres`] with options built by the caller (tests pick a
     /// schema through `search_path`).
     pub async fn open_postgres_with(options: PgConnectOptions, cipher: Cipher) -> Result<SqlStore> {
-        Ok(SqlStore { db: Db::Postgres(PgDb::open(options).await?), cipher, log_files: None })
+        let what = format!(
+            "the PostgreSQL store at {}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("")
+        );
+        SqlStore { db: Db::Postgres(PgDb::open(options).await?), cipher, log_files: None }.checked(what).await
+    }
+
+    /// The store, once its master-key check passed (one code path for every backend).
+    async fn checked(self, what: String) -> Result<SqlStore> {
+        match key_check::check(&self, what).await {
+            Ok(()) => Ok(self),
+            Err(e) => {
+                self.close().await;
+                Err(e)
+            }
+        }
     }
 
     pub fn is_postgres(&self) -> bool {

@@ -10,7 +10,9 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tempfile::TempDir;
 use terrace_model::{EnvironmentId, Event, PipelineId, RunId};
-use terrace_store::{Cipher, ControlStore, EnvironmentRecord, NewRun, Owner, RunLease, RunRecord, SqlStore, Store};
+use terrace_store::{
+    Cipher, ControlStore, EnvironmentRecord, NewRun, Owner, RunLease, RunRecord, SqlStore, Store, StoreError,
+};
 use time::OffsetDateTime;
 
 pub const KEY: [u8; 32] = [42; 32];
@@ -121,18 +123,22 @@ impl Fixture {
 
     /// A second handle on the same database, as another process or replica opens it.
     pub async fn reopen(&self) -> Arc<dyn Store> {
-        self.reopen_with_key(KEY).await
+        Arc::new(self.open_with(Cipher::new(KEY)).await.unwrap())
     }
 
-    pub async fn reopen_with_key(&self, key: [u8; 32]) -> Arc<dyn Store> {
+    /// Opens the same database again with `cipher`: refused when it is not the store's key.
+    pub async fn open_with(&self, cipher: Cipher) -> Result<SqlStore, StoreError> {
         match &self.backend {
-            Backend::Sqlite { dir } => {
-                Arc::new(SqlStore::open_sqlite(&db_path(dir.path()), Cipher::new(key)).await.unwrap())
-            }
-            Backend::Postgres { options } => {
-                Arc::new(SqlStore::open_postgres_with((**options).clone(), Cipher::new(key)).await.unwrap())
-            }
+            Backend::Sqlite { dir } => SqlStore::open_sqlite(&db_path(dir.path()), cipher).await,
+            Backend::Postgres { options } => SqlStore::open_postgres_with((**options).clone(), cipher).await,
         }
+    }
+
+    /// Points the store's master-key check at `cipher`'s key by hand, as an operator
+    /// starting over after losing the key would: the store then opens with that key, and
+    /// what the old key sealed stays unreadable.
+    pub async fn point_key_check_at(&self, cipher: &Cipher) {
+        self.execute(&format!("UPDATE master_key SET key_id = '{}'", cipher.key_id())).await;
     }
 
     /// Runs one statement without parameters straight on the database (to corrupt a
@@ -160,6 +166,21 @@ impl Fixture {
             Backend::Postgres { options } => {
                 let mut conn = PgConnection::connect_with(options).await.unwrap();
                 sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+            }
+        }
+    }
+
+    /// The first column of every row of a query selecting one text.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        match &self.backend {
+            Backend::Sqlite { dir } => {
+                let conn = sqlite_conn(dir.path());
+                let mut s = conn.prepare(sql).unwrap();
+                s.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+            }
+            Backend::Postgres { options } => {
+                let mut conn = PgConnection::connect_with(options).await.unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
             }
         }
     }

@@ -148,9 +148,19 @@ async fn sensitive_values_never_reach_the_files_in_plain_text() {
     assert!(contains(&closed, visible));
     assert!(!contains(&closed, secret));
 
-    // Another key cannot read it; the right key can.
-    let wrong = SqlStore::open_sqlite(&db, Cipher::new([0; 32])).await.unwrap();
+    // Another key is refused at open; with the check pointed at it by hand, the store
+    // opens but that key cannot read the value. The right key can.
+    let other = Cipher::new([0; 32]);
+    assert!(SqlStore::open_sqlite(&db, other.clone()).await.unwrap_err().is_wrong_master_key());
+    let point_at = |c: &Cipher| {
+        let sql = format!("UPDATE master_key SET key_id = '{}'", c.key_id());
+        sqlite_conn(f.dir.path()).execute(&sql, []).unwrap();
+    };
+    point_at(&other);
+    let wrong = SqlStore::open_sqlite(&db, other).await.unwrap();
     assert!(matches!(wrong.outputs(e.id).await, Err(StoreError::Crypto(_))));
+    wrong.close().await;
+    point_at(&Cipher::new(KEY));
     let right = f.reopen().await;
     assert_eq!(right.outputs(e.id).await.unwrap()[1].value, secret);
 }

@@ -111,6 +111,11 @@ async fn a_data_folder_of_the_sqlx_store_opens_migrates_and_reads_back() {
     store.close().await;
     let again = SqlStore::open_sqlite(&db, Cipher::new(fixture_key())).await.unwrap();
     assert_eq!(again.get_run(r.id).await.unwrap().unwrap().state, RunState::Succeeded);
+    again.close().await;
+
+    // It had no master-key check: the first open recorded its key, and another is refused.
+    let refused = SqlStore::open_sqlite(&db, Cipher::new([0xee; 32])).await.unwrap_err();
+    assert!(refused.is_wrong_master_key(), "{refused}");
 }
 
 /// The PostgreSQL schema of the earlier store (migrations 1 to 5, booleans as BOOLEAN),
@@ -152,6 +157,7 @@ async fn a_postgres_schema_of_the_earlier_store_is_migrated_not_dropped() {
     }
     pool.close().await;
 
+    let options_again = options.clone();
     let store = SqlStore::open_postgres_with(options, Cipher::new(KEY)).await.unwrap();
     store.ready().await.unwrap();
     let run = store.get_run(run_id.parse().unwrap()).await.unwrap().unwrap();
@@ -164,4 +170,8 @@ async fn a_postgres_schema_of_the_earlier_store_is_migrated_not_dropped() {
     // The same statements as SQLite's work on the migrated columns.
     let r = store.create_run(new_run(&env, "app", Event::Start, None), &me(), soon()).await.unwrap();
     assert!(!r.forced);
+
+    // It had no master-key check: the first open recorded its key, and another is refused.
+    let refused = SqlStore::open_postgres_with(options_again, Cipher::new([0xee; 32])).await.unwrap_err();
+    assert!(refused.is_wrong_master_key(), "{refused}");
 }

@@ -13,6 +13,7 @@ mod environments;
 mod events;
 mod files;
 mod import;
+mod key_check;
 mod last_good;
 mod leases;
 mod legacy;

@@ -1,7 +1,7 @@
 //! Job outputs: replace semantics, and sensitive values encrypted at rest.
 
 use terrace_model::output::OutputEntry;
-use terrace_store::StoreError;
+use terrace_store::{Cipher, Store, StoreError};
 
 use crate::common::*;
 
@@ -68,9 +68,15 @@ async fn sensitive_values_are_stored_sealed_and_need_the_key(f: Fixture) {
     let sealed = f.blobs("SELECT value_enc FROM outputs").await;
     assert_eq!(sealed.len(), 1);
     assert!(!contains(&sealed[0], secret), "a sensitive value is stored in plain text");
-    // Another key cannot read it; the right key can.
-    let wrong = f.reopen_with_key([0; 32]).await;
+    // Another key is refused at open; with the check pointed at it by hand, the store
+    // opens but that key cannot read the value. The right key can.
+    let other = Cipher::new([0; 32]);
+    assert!(f.open_with(other.clone()).await.unwrap_err().is_wrong_master_key());
+    f.point_key_check_at(&other).await;
+    let wrong = f.open_with(other).await.unwrap();
     assert!(matches!(wrong.outputs(e.id).await, Err(StoreError::Crypto(_))));
+    wrong.close().await;
+    f.point_key_check_at(&Cipher::new(KEY)).await;
     assert_eq!(f.reopen().await.outputs(e.id).await.unwrap()[0].value, secret);
 }
 
