@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use terrace_engine::EngineError;
+use terrace_server::ServerError;
 use terrace_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +50,20 @@ impl From<terrace_engine::RunRefError> for CliError {
 
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
-        CliError::Failed(e.to_string())
+        // The wrong master key for the store is the user's setting to fix, not a failure.
+        if e.is_wrong_master_key() { CliError::usage(e.to_string()) } else { CliError::Failed(e.to_string()) }
+    }
+}
+
+impl From<ServerError> for CliError {
+    fn from(e: ServerError) -> Self {
+        match e {
+            ServerError::Store(e) => e.into(),
+            ServerError::Config(_) | ServerError::Project { .. } | ServerError::Bind { .. } | ServerError::Clock(_) => {
+                CliError::usage(e.to_string())
+            }
+            other => CliError::Failed(other.to_string()),
+        }
     }
 }
 

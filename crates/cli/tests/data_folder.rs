@@ -1,6 +1,7 @@
 //! The data folder: `.terrace/` is kept out of git (a `.gitignore` of `*`: it holds the
 //! master key), and the master key may be given as 64 hex digits or as base64 of 32 bytes,
-//! refused otherwise with what it must be, never with its value.
+//! refused otherwise with what it must be, never with its value. The store keeps to the
+//! key it was sealed with: another one is refused at once (exit 2) with what to do.
 
 mod common;
 
@@ -50,6 +51,51 @@ fn the_master_key_is_hex_or_base64_and_a_bad_one_is_refused_without_its_value() 
         assert!(refused.stderr.contains("64 hexadecimal") && refused.stderr.contains("base64"), "{}", refused.stderr);
         assert!(!refused.stderr.contains(bad), "the error repeats the key: {}", refused.stderr);
     }
+}
+
+#[test]
+fn a_store_opened_with_another_master_key_is_refused_with_exit_2_and_what_to_do() {
+    let p = TestProject::new(PROJECT);
+    p.run(&["up", "dev"]).ok();
+    let key_file = p.data.join("master.key");
+    let own = std::fs::read_to_string(&key_file).expect("the data folder's key");
+    let store = p.data.join("terrace.db");
+    let other = "ab".repeat(32);
+
+    // TERRACE_MASTER_KEY set to another key than the one the store was sealed with.
+    let refused = p
+        .run_with(&["outputs", "dev", "--reveal"], |c| {
+            c.env("TERRACE_MASTER_KEY", &other);
+        })
+        .code(2);
+    let expected = format!("error: the store {} was sealed with another master key (key id ", store.display());
+    assert!(refused.stderr.starts_with(&expected), "{}", refused.stderr);
+    assert!(refused.stderr.contains("than the one from TERRACE_MASTER_KEY (key id "), "{}", refused.stderr);
+    let fix = format!("unset it if that key is the one in {}", key_file.display());
+    assert!(refused.stderr.contains(&fix), "{}", refused.stderr);
+    assert!(!refused.stderr.contains(&other) && !refused.stderr.contains(own.trim()), "a key: {}", refused.stderr);
+    assert!(!refused.stdout.contains("out-s3cret"));
+
+    // A key file that is not the store's: the file is named.
+    std::fs::write(&key_file, format!("{other}\n")).unwrap();
+    let refused = p.run(&["up", "dev"]).code(2);
+    assert!(refused.stderr.contains(&format!("than the one from the key file {} (key id", key_file.display())));
+    assert!(refused.stderr.contains("Put the key the store was created with in"), "{}", refused.stderr);
+
+    // The key file gone (a data folder moved without it): a new one is made, and refused.
+    std::fs::remove_file(&key_file).unwrap();
+    let refused = p.run(&["status"]).code(2);
+    assert!(
+        refused.stderr.contains("was missing: is this the data folder (--data, TERRACE_DATA)"),
+        "{}",
+        refused.stderr
+    );
+
+    // The store's own key back in place: everything as it was, nothing sealed with the others.
+    std::fs::write(&key_file, &own).unwrap();
+    let shown = p.run(&["outputs", "dev", "--reveal", "--json"]).ok().stdout;
+    assert!(shown.contains("out-s3cret"), "{shown}");
+    p.run(&["up", "dev"]).ok();
 }
 
 /// Standard base64 with padding, as `openssl rand -base64 32` prints it.

@@ -5,12 +5,29 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use terrace_server::Database;
+use terrace_store::crypto::MASTER_KEY_ENV;
 use terrace_store::{Cipher, SqlStore};
 
 use crate::args::{Global, ImportArgs};
 use crate::context::{data_dir, load_project};
 use crate::exit::CliError;
 use crate::out::outln;
+
+/// The data folder's store, opened with the key it was sealed with: its own `master.key`
+/// (what local mode uses unless TERRACE_MASTER_KEY is set), else TERRACE_MASTER_KEY. The
+/// store's master-key check tells which one that is; the environment's is tried only
+/// when the folder's own key is refused.
+async fn open_source(file: &Path, dir: &Path) -> Result<SqlStore, CliError> {
+    let Some(own) = Cipher::from_key_file(dir)? else {
+        return Ok(SqlStore::open_sqlite(file, Cipher::load_or_create(dir)?).await?);
+    };
+    match SqlStore::open_sqlite(file, own).await {
+        Err(e) if e.is_wrong_master_key() && std::env::var_os(MASTER_KEY_ENV).is_some() => {
+            Ok(SqlStore::open_sqlite(file, Cipher::load_or_create(dir)?).await?)
+        }
+        opened => Ok(opened?),
+    }
+}
 
 pub async fn import(g: &Global, a: &ImportArgs) -> Result<ExitCode, CliError> {
     let loaded = load_project(g)?;
@@ -22,15 +39,11 @@ pub async fn import(g: &Global, a: &ImportArgs) -> Result<ExitCode, CliError> {
             file.display()
         )));
     }
-    let cipher = match Cipher::from_key_file(&source)? {
-        Some(c) => c,
-        None => Cipher::load_or_create(&source)?,
-    };
-    let from = SqlStore::open_sqlite(&file, cipher).await?;
+    let from = open_source(&file, &source).await?;
     let database = Database::parse(&a.database).map_err(|e| CliError::usage(e.to_string()))?;
     let key_dir: PathBuf = match &database {
         Database::Sqlite(path) => std::path::absolute(path)?.parent().map(Path::to_path_buf).unwrap_or_default(),
-        Database::Postgres(_) if std::env::var_os("TERRACE_MASTER_KEY").is_none() => {
+        Database::Postgres(_) if std::env::var_os(MASTER_KEY_ENV).is_none() => {
             return Err(CliError::usage(
                 "set TERRACE_MASTER_KEY to the servers' master key: what is moved is sealed with it",
             ));
@@ -40,7 +53,7 @@ pub async fn import(g: &Global, a: &ImportArgs) -> Result<ExitCode, CliError> {
     if database.sqlite_path().is_some_and(|p| std::path::absolute(p).ok() == std::path::absolute(&file).ok()) {
         return Err(CliError::usage("the server's store is the data folder's own: nothing to move"));
     }
-    let to = terrace_server::open_store(&database, &key_dir).await.map_err(|e| CliError::Failed(e.to_string()))?;
+    let to = terrace_server::open_store(&database, &key_dir).await?;
     let report = terrace_server::import::import(&from, to.0.as_ref(), &loaded.project.name).await?;
     to.close().await;
     if a.json {

@@ -4,7 +4,7 @@
 use crate::out::out;
 use std::process::ExitCode;
 
-use terrace_server::{ConfigLayer, ServerConfig, ServerError};
+use terrace_server::{ConfigLayer, ServerConfig};
 
 use crate::args::Global;
 use crate::exit::CliError;
@@ -46,12 +46,7 @@ pub async fn server(g: &Global, a: ServerArgs) -> Result<ExitCode, CliError> {
         public_url: a.public_url,
     };
     let config = ServerConfig::resolve(top, a.config.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
-    terrace_server::serve(config, shutdown_signal()).await.map_err(|e| match e {
-        ServerError::Config(_) | ServerError::Project { .. } | ServerError::Bind { .. } | ServerError::Clock(_) => {
-            CliError::usage(e.to_string())
-        }
-        other => CliError::Failed(other.to_string()),
-    })?;
+    terrace_server::serve(config, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -34,7 +34,7 @@ async fn store(g: &Global, database: Option<String>) -> Result<terrace_server::O
         // Without --data the key lives beside the database file.
         None => config.database.sqlite_path().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or(config.data_dir),
     };
-    terrace_server::open_store(&config.database, &data).await.map_err(|e| CliError::Failed(e.to_string()))
+    Ok(terrace_server::open_store(&config.database, &data).await?)
 }
 
 pub async fn token(g: &Global, command: TokenCommand) -> Result<ExitCode, CliError> {

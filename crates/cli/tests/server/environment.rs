@@ -49,7 +49,7 @@ const ENV: [(&str, &str); 3] = [("TERRACE_MASTER_KEY", KEY), ("ALLOWED_X", "x-va
 fn the_servers_master_key_never_reaches_a_job() {
     let f = Fixture::new(LEAKY);
     f.write("proj/app/.keep", "");
-    let token = f.token("operator", "op");
+    let token = f.token_with_env("operator", "op", &ENV);
     let mut server = Server::start_with_env(&f.project(), &f.data(), &[], &ENV);
     let op = server.api(Some(&token));
     // Refused by name, clearly, and the key appears nowhere.
@@ -73,7 +73,7 @@ fn the_servers_master_key_never_reaches_a_job() {
 fn jobs_read_only_allowed_variables_and_the_stores_secrets_in_both_modes() {
     let f = Fixture::new(ALLOWED);
     f.write("proj/app/.keep", "");
-    let token = f.token("operator", "op");
+    let token = f.token_with_env("operator", "op", &ENV);
     let mut server = Server::start_with_env(&f.project(), &f.data(), &["--allow-env", "ALLOWED_X"], &ENV);
     let op = server.api(Some(&token));
     op.ok("PUT", "/projects/shop/environments/dev/secrets/PW", Some(r#"{"value": "pw-from-the-store-9"}"#));

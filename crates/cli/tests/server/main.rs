@@ -14,6 +14,7 @@ mod errors;
 mod hooks;
 mod hosts;
 mod limits;
+mod master_key;
 mod paging;
 mod plan_all;
 mod pool_tokens;

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use terrace_model::{Event, RunId};
-use terrace_store::{Cipher, Ending, EnvState, NewRun, Owner, RunState, SqlStore, Store};
+use terrace_store::{Ending, EnvState, NewRun, Owner, RunState, SqlStore, Store};
 
 use crate::support::*;
 
@@ -13,7 +13,7 @@ fn seed(data: &std::path::Path, records: &[&str], runs_of_dev: usize) {
     std::fs::create_dir_all(data).expect("data dir");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        let store = SqlStore::open_sqlite(&data.join("terrace.db"), Cipher::new([3; 32])).await.expect("open store");
+        let store = SqlStore::open_sqlite(&data.join("terrace.db"), data_key(data)).await.expect("open store");
         for name in records {
             let env = store.ensure_environment("shop", name).await.expect("ensure");
             if *name == "dev" {
@@ -137,8 +137,7 @@ fn status_lists_every_page_the_same_in_local_and_client_mode() {
     std::fs::create_dir_all(f.data()).expect("data dir");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        let store =
-            SqlStore::open_sqlite(&f.data().join("terrace.db"), Cipher::new([3; 32])).await.expect("open store");
+        let store = SqlStore::open_sqlite(&f.data().join("terrace.db"), data_key(&f.data())).await.expect("open store");
         for name in names.iter().rev() {
             store.ensure_environment("shop", name).await.expect("ensure");
         }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use terrace_store::{Cipher, PreviewStore, PreviewWish, SqlStore};
+use terrace_store::{PreviewStore, PreviewWish, SqlStore};
 
 use crate::support::*;
 
@@ -17,7 +17,7 @@ fn seed(data: &std::path::Path) {
     std::fs::create_dir_all(data).expect("data dir");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        let store = SqlStore::open_sqlite(&data.join("terrace.db"), Cipher::new([3; 32])).await.expect("open store");
+        let store = SqlStore::open_sqlite(&data.join("terrace.db"), data_key(data)).await.expect("open store");
         for (number, sha) in [(7u64, "abc123"), (8, "def456")] {
             let id = terrace_model::preview::preview_id("acme/hello", number);
             let wish = PreviewWish {

@@ -15,6 +15,13 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_terrace")
 }
 
+/// The data folder's own master key (`master.key`, created when missing), which the
+/// server and local mode on that folder use: records seeded straight on the store must
+/// be sealed with it, since the store refuses any other key.
+pub fn data_key(data: &Path) -> terrace_store::Cipher {
+    terrace_store::Cipher::load_or_create(data).expect("the data folder's master key")
+}
+
 /// A temporary folder with a project and the server's data folder.
 pub struct Fixture {
     pub dir: tempfile::TempDir,
@@ -48,10 +55,17 @@ impl Fixture {
 
     /// A token made directly on the store, as an operator bootstraps the first admin.
     pub fn token(&self, role: &str, name: &str) -> String {
+        self.token_with_env(role, name, &[])
+    }
+
+    /// [`Fixture::token`] with the server's environment (its TERRACE_MASTER_KEY: the
+    /// store refuses any other key).
+    pub fn token_with_env(&self, role: &str, name: &str, env: &[(&str, &str)]) -> String {
         let out = Command::new(bin())
             .args(["token", "create", "--role", role, "--name", name, "--data"])
             .arg(self.data())
             .env_remove("TERRACE_SERVER")
+            .envs(env.iter().copied())
             .output()
             .expect("run terrace token create");
         assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));

@@ -241,6 +241,9 @@ fn a_local_data_folder_moves_into_a_server_which_goes_on_with_the_same_state() {
     assert_eq!(env["runs"], 1, "{report}");
     assert_eq!(env["outputs"], 1, "{report}");
     assert_eq!(report["states"][0][0], "dev/db", "{report}");
+    // Read with the local folder's key, sealed with the server's: two keys, two stores.
+    let keys = [here.join("master.key"), f.data().join("master.key")].map(|k| std::fs::read_to_string(k).unwrap());
+    assert_ne!(keys[0], keys[1], "the local folder and the server each have their own key");
     // Again: nothing new to move.
     let (code, out, err) = local(&f, &here, &["import", "--database", &database]);
     assert_eq!(code, 0, "{err}");
