@@ -338,6 +338,10 @@ mod tests {
         let second = Cipher::load_or_create_with(&data, None).unwrap();
         let blob = first.encrypt(b"x").unwrap();
         assert_eq!(second.decrypt(&blob).unwrap(), b"x");
+        // Where each key came from, and one id for one key.
+        assert_eq!(first.source(), &KeySource::File { path: path.clone(), created: true });
+        assert_eq!(second.source(), &KeySource::File { path, created: false });
+        assert_eq!(first.key_id(), second.key_id());
     }
 
     #[test]
@@ -361,6 +365,10 @@ mod tests {
         let c = Cipher::load_or_create_with(dir.path(), Some(&hex_key)).unwrap();
         assert_eq!(Cipher::new([0xab; 32]).decrypt(&c.encrypt(b"x").unwrap()).unwrap(), b"x");
         assert!(!dir.path().join(KEY_FILE_NAME).exists(), "an env key must not create a key file");
+        assert_eq!(c.source(), &KeySource::Env { file: dir.path().join(KEY_FILE_NAME) });
+        assert_eq!(c.key_id(), Cipher::new([0xab; 32]).key_id());
+        assert_ne!(c.key_id(), Cipher::new([0xac; 32]).key_id());
+        assert!(!c.key_id().contains(&hex_key), "the id is not the key");
 
         let err = Cipher::load_or_create_with(dir.path(), Some("s3cr3t-not-hex")).unwrap_err();
         let msg = err.to_string();

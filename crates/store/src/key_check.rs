@@ -34,13 +34,16 @@ fn short(id: &str) -> &str {
 
 impl fmt::Display for WrongKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let from = match &self.source {
+            KeySource::Given => "given".to_string(),
+            source => format!("from {source}"),
+        };
         write!(
             f,
-            "{} was sealed with another master key (key id {}) than the one from {} (key id {}): secrets sealed \
+            "{} was sealed with another master key (key id {}) than the one {from} (key id {}): secrets sealed \
              with this key could not be read with the store's, so it is refused. ",
             self.store,
             short(&self.recorded),
-            self.source,
             short(&self.given)
         )?;
         match &self.source {
@@ -82,7 +85,8 @@ mod tests {
             text.starts_with("/srv/terrace.db was sealed with another master key (key id abababababababab)"),
             "{text}"
         );
-        assert!(text.contains(&given.key_id()[..16]) && text.contains("Open it with the key it was created with"));
+        assert!(text.contains(&format!("than the one given (key id {})", &given.key_id()[..16])), "{text}");
+        assert!(text.contains("Open it with the key it was created with"), "{text}");
         assert!(!text.contains(&hex::encode(key)), "{text}");
 
         let env = WrongKey { source: KeySource::Env { file: PathBuf::from("/d/master.key") }, ..wrong.clone() };
