@@ -1,7 +1,9 @@
 //! `terrace import`: a project's local data folder moved into a server's store, so the
 //! server goes on from where local mode stood: environments (their state), every run
-//! with its attempts and log, outputs, and Terraform state with every version (one
-//! lineage: the server's next apply changes the same resources, it creates none again).
+//! with its attempts and log, outputs, Terraform state with every version (one lineage:
+//! the server's next apply changes the same resources, it creates none again), and the
+//! project's secrets of every scope (`terrace secret set`), so `${secret:NAME}` reads the
+//! same value on the server.
 //! Records keep their ids, numbers and times; what the server has already is left as it
 //! is, so an import run twice moves nothing the second time.
 
@@ -33,11 +35,21 @@ pub struct ImportReport {
     pub states: Vec<(String, usize)>,
     /// States the server had already (its own, or an earlier import).
     pub states_kept: Vec<String>,
+    pub secrets: SecretsImport,
+}
+
+/// How many of the project's secrets moved (counts only: no name, no value).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SecretsImport {
+    /// Secrets written to the server, sealed with its master key.
+    pub moved: u64,
+    /// Secrets the server had already (same scope and name): its value is left as it is.
+    pub kept: u64,
 }
 
 /// Moves `project`'s records from `from` into `to`.
-pub async fn import<T: Store + ImportStore>(
-    from: &dyn Store,
+pub async fn import<F: Store + ImportStore, T: Store + ImportStore>(
+    from: &F,
     to: &T,
     project: &str,
 ) -> Result<ImportReport, StoreError> {
@@ -58,6 +70,10 @@ pub async fn import<T: Store + ImportStore>(
             None => report.states_kept.push(name),
         }
     }
+    // Opened with the source's key, sealed with the server's; the server's own win.
+    let secrets = from.secrets_to_move(project).await?;
+    let moved = to.import_secrets(project, &secrets).await?;
+    report.secrets = SecretsImport { moved, kept: secrets.len() as u64 - moved };
     Ok(report)
 }
 

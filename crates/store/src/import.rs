@@ -1,7 +1,8 @@
 //! Records copied in from another store (a local data folder moved into a server's, by
 //! `terrace import`): each written with its ids, numbers and times as they were, and only
-//! when absent, so an import run again adds only what is new. Secrets are opened with the
-//! source's master key by the caller and sealed again with this store's.
+//! when absent, so an import run again adds only what is new. Secrets (sensitive outputs,
+//! the store's own secrets) are opened with the source's master key by the source and
+//! sealed again with this store's.
 
 use async_trait::async_trait;
 use terrace_model::EnvironmentId;
@@ -9,6 +10,29 @@ use terrace_model::EnvironmentId;
 use crate::records::{AttemptRecord, EnvironmentRecord, RunRecord, StoredLogLine, StoredOutput};
 use crate::state::{StateKey, StateVersion};
 use crate::store::Result;
+
+/// A secret of the store (`terrace secret set`) on its way from one store to another:
+/// opened with the source's master key, sealed with the destination's. Its `Debug`
+/// shows the scope and name, never the value.
+#[derive(Clone)]
+pub struct MovedSecret {
+    /// The scope: the environment's name, as the secrets table keeps it.
+    pub environment: String,
+    pub name: String,
+    pub value: String,
+    pub updated_by: String,
+    pub updated_at: time::OffsetDateTime,
+}
+
+impl std::fmt::Debug for MovedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MovedSecret")
+            .field("environment", &self.environment)
+            .field("name", &self.name)
+            .field("value", &"***")
+            .finish_non_exhaustive()
+    }
+}
 
 #[async_trait]
 pub trait ImportStore: Send + Sync {
@@ -28,6 +52,12 @@ pub trait ImportStore: Send + Sync {
     /// The source snapshots the imported records refer to (imported first), each once by
     /// hash. Returns how many were written.
     async fn import_snapshots(&self, snapshots: &[crate::SourceSnapshot]) -> Result<u64>;
+    /// Every secret of `project` (each scope), opened with this store's key: what an
+    /// import from this store moves.
+    async fn secrets_to_move(&self, project: &str) -> Result<Vec<MovedSecret>>;
+    /// Secrets of `project`, sealed with this store's key; a secret it has already (same
+    /// scope and name) keeps its value. Returns how many were written.
+    async fn import_secrets(&self, project: &str, secrets: &[MovedSecret]) -> Result<u64>;
     /// Every version of a state, oldest first, when the store has none of it; false when
     /// it has.
     async fn import_state_versions(&self, key: &StateKey, versions: &[(StateVersion, Vec<u8>)]) -> Result<bool>;

@@ -72,7 +72,15 @@ pub async fn import(g: &Global, a: &ImportArgs) -> Result<ExitCode, CliError> {
     for state in &report.states_kept {
         outln!("state {state}: the server has it already, left as it is");
     }
-    if report.environments.is_empty() && report.states.is_empty() {
+    let secrets = &report.secrets;
+    if secrets.moved + secrets.kept > 0 {
+        outln!(
+            "secrets: {} moved, {} kept (the server has them already, left as they are)",
+            secrets.moved,
+            secrets.kept
+        );
+    }
+    if report.environments.is_empty() && report.states.is_empty() && secrets.moved + secrets.kept == 0 {
         outln!("nothing to move: {} holds no environment of project `{}`", source.display(), report.project);
     }
     Ok(ExitCode::SUCCESS)

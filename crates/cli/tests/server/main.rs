@@ -13,6 +13,7 @@ mod environment;
 mod errors;
 mod hooks;
 mod hosts;
+mod import_secrets;
 mod limits;
 mod master_key;
 mod paging;

@@ -34,6 +34,29 @@ pub(crate) fn postgres_url() -> Option<String> {
     }
 }
 
+/// Every row of every table of the database at `db`, as text (bytea as hex): what a
+/// test searches for a secret in clear.
+pub(crate) fn every_row_as_text(db: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::PgConnection::connect(db).await.expect("connect to PostgreSQL");
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'")
+                .fetch_all(&mut conn)
+                .await
+                .expect("list tables");
+        let mut rows = Vec::new();
+        for t in tables {
+            let text: Vec<String> = sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM \"{t}\" t"))
+                .fetch_all(&mut conn)
+                .await
+                .expect("read a table");
+            rows.extend(text);
+        }
+        rows
+    })
+}
+
 /// A new database on the test server, so the test owns every row in it; its URL and
 /// the server's address.
 pub(crate) fn fresh_database(url: &str) -> (String, SocketAddr) {

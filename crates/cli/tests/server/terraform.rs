@@ -7,9 +7,8 @@
 use std::process::Command;
 
 use serde_json::Value;
-use sqlx::Connection;
 
-use crate::replicas::{fresh_database, postgres_url};
+use crate::replicas::{every_row_as_text, fresh_database, postgres_url};
 use crate::support::*;
 
 const MAIN_TF: &str = r#"
@@ -163,25 +162,7 @@ fn terraform_through_the_server_on_postgres() {
     let (db, _) = fresh_database(&url);
     let f = Fixture::new(&yaml("s"));
     let passwords = through_the_server(&f, Some(&db));
-    // Every row of every table, as text (bytea as hex): no password in clear.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let dump: Vec<String> = rt.block_on(async {
-        let mut conn = sqlx::PgConnection::connect(&db).await.expect("connect to PostgreSQL");
-        let tables: Vec<String> =
-            sqlx::query_scalar("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'")
-                .fetch_all(&mut conn)
-                .await
-                .expect("list tables");
-        let mut rows = Vec::new();
-        for t in tables {
-            let text: Vec<String> = sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM \"{t}\" t"))
-                .fetch_all(&mut conn)
-                .await
-                .expect("read a table");
-            rows.extend(text);
-        }
-        rows
-    });
+    let dump = every_row_as_text(&db);
     assert!(!dump.is_empty(), "the database holds rows");
     for p in &passwords {
         let hex: String = p.bytes().map(|b| format!("{b:02x}")).collect();
@@ -190,7 +171,7 @@ fn terraform_through_the_server_on_postgres() {
 }
 
 /// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else { return out };
     for e in entries.flatten() {

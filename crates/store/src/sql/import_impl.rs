@@ -11,7 +11,7 @@ use super::{SqlStore, outputs, tf_state};
 use crate::db::value::{text, ts, ts_to_db};
 use crate::db::{Stmt, Tx};
 use crate::error::StoreError;
-use crate::import::ImportStore;
+use crate::import::{ImportStore, MovedSecret};
 use crate::records::{AttemptRecord, EnvironmentRecord, RunRecord, StoredLogLine, StoredOutput};
 use crate::state::{StateKey, StateVersion};
 use crate::store::{Result, Store};
@@ -175,6 +175,23 @@ impl ImportStore for SqlStore {
         let mut steps = Vec::new();
         for snapshot in snapshots {
             steps.push(tx.push(super::snapshots::insert_stmt(self, snapshot)?));
+        }
+        if tx.is_empty() {
+            return Ok(0);
+        }
+        let outs = self.db.write(tx).await?;
+        Ok(steps.iter().map(|i| outs[*i].changed).sum())
+    }
+
+    async fn secrets_to_move(&self, project: &str) -> Result<Vec<MovedSecret>> {
+        super::secrets::of_project(self, project).await
+    }
+
+    async fn import_secrets(&self, project: &str, secrets: &[MovedSecret]) -> Result<u64> {
+        let mut tx = Tx::new();
+        let mut steps = Vec::new();
+        for secret in secrets {
+            steps.push(tx.push(super::secrets::import_stmt(self, project, secret)?));
         }
         if tx.is_empty() {
             return Ok(0);

@@ -3,15 +3,22 @@
 
 use super::SqlStore;
 use crate::control::SecretInfo;
-use crate::db::value::now_db;
+use crate::db::value::{now_db, ts_to_db};
 use crate::db::{Stmt, Tx};
 use crate::error::StoreError;
+use crate::import::MovedSecret;
 use crate::store::Result;
 
 const T: &str = "secrets";
 
 fn context(project: &str, env: &str, name: &str) -> Vec<u8> {
     format!("secret\0{project}\0{env}\0{name}").into_bytes()
+}
+
+/// A sealed value opened: only under the (project, environment, name) it was sealed for.
+fn open(s: &SqlStore, project: &str, env: &str, name: &str, sealed: &[u8]) -> Result<String> {
+    let plain = s.cipher.decrypt_bound(sealed, &context(project, env, name))?;
+    String::from_utf8(plain).map_err(|_| StoreError::Corrupt(format!("secret {name}: not UTF-8")))
 }
 
 /// Stores the value encrypted, bound to (project, environment, name).
@@ -64,12 +71,50 @@ pub(super) async fn values(s: &SqlStore, project: &str, env: &str) -> Result<Vec
         .into_iter()
         .map(|mut r| {
             let name = r.text(0)?;
-            let plain = s.cipher.decrypt_bound(&r.blob(1)?, &context(project, env, &name))?;
-            let value =
-                String::from_utf8(plain).map_err(|_| StoreError::Corrupt(format!("secret {name}: not UTF-8")))?;
+            let value = open(s, project, env, &name, &r.blob(1)?)?;
             Ok((name, value))
         })
         .collect()
+}
+
+/// Every secret of `project`, each scope, opened with this store's key: what an import
+/// from this store moves.
+pub(super) async fn of_project(s: &SqlStore, project: &str) -> Result<Vec<MovedSecret>> {
+    let stmt = Stmt::new(
+        T,
+        "SELECT environment, name, value_enc, updated_by, updated_at FROM secrets WHERE project = $1 \
+         ORDER BY environment, name",
+    )
+    .bind(project)
+    .doing(format!("read the secrets of project {project}"));
+    s.db.query(stmt)
+        .await?
+        .into_iter()
+        .map(|mut r| {
+            let (environment, name) = (r.text(0)?, r.text(1)?);
+            let value = open(s, project, &environment, &name, &r.blob(2)?)?;
+            Ok(MovedSecret { value, updated_by: r.text(3)?, updated_at: r.ts(4)?, environment, name })
+        })
+        .collect()
+}
+
+/// A secret copied in from another store, sealed with this store's key; one this store
+/// has already (same scope and name) keeps its value.
+pub(super) fn import_stmt(s: &SqlStore, project: &str, secret: &MovedSecret) -> Result<Stmt> {
+    let (env, name) = (secret.environment.as_str(), secret.name.as_str());
+    let sealed = s.cipher.encrypt_bound(secret.value.as_bytes(), &context(project, env, name))?;
+    Ok(Stmt::new(
+        T,
+        "INSERT INTO secrets (project, environment, name, value_enc, updated_by, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project, environment, name) DO NOTHING",
+    )
+    .bind(project)
+    .bind(env)
+    .bind(name)
+    .bind(sealed)
+    .bind(secret.updated_by.as_str())
+    .bind(ts_to_db(secret.updated_at)?)
+    .doing(format!("import secret {name} of environment `{env}`")))
 }
 
 pub(super) async fn delete(s: &SqlStore, project: &str, env: &str, name: &str) -> Result<bool> {
