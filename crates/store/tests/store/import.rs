@@ -1,12 +1,15 @@
 //! Records copied in from another store (a local data folder moved into a server's):
 //! ids, numbers, times, logs, sealed outputs and every state version arrive as they were,
 //! opened with the source's key and sealed with this store's; a second import adds nothing.
+//! The project's secrets of every scope move the same way; one the store has is kept.
 
 use std::sync::Arc;
 
 use terrace_model::log::{LogBatch, Stream};
 use terrace_model::output::OutputEntry;
-use terrace_store::{AppliedStore, Cipher, Ending, RunState, SqlStore, StateKey, StateStore, Store};
+use terrace_store::{
+    AppliedStore, Cipher, ControlStore, Ending, ImportStore, RunState, SqlStore, StateKey, StateStore, Store,
+};
 
 use crate::common::*;
 
@@ -81,4 +84,31 @@ async fn a_run_its_log_outputs_and_state_versions_arrive_as_they_were(f: Fixture
     assert_eq!(next.number, r.number + 1);
 }
 
-backends!(a_run_its_log_outputs_and_state_versions_arrive_as_they_were);
+async fn secrets_move_sealed_with_this_stores_key_and_its_own_are_kept(f: Fixture) {
+    let from = SqlStore::open_in_memory(Cipher::new([9; 32])).await.unwrap();
+    from.put_secret("shop", "dev", "PW", "dev-pw", "cli:me").await.unwrap();
+    from.put_secret("shop", "prod", "PW", "prod-pw", "cli:me").await.unwrap();
+    from.put_secret("shop", "dev", "KEEP", "theirs", "cli:me").await.unwrap();
+    from.put_secret("other", "dev", "PW", "not-this-project", "cli:me").await.unwrap();
+    f.control.put_secret("shop", "dev", "KEEP", "ours", "api:admin").await.unwrap();
+
+    let moving = from.secrets_to_move("shop").await.unwrap();
+    let scopes: Vec<(&str, &str)> = moving.iter().map(|m| (m.environment.as_str(), m.name.as_str())).collect();
+    assert_eq!(scopes, [("dev", "KEEP"), ("dev", "PW"), ("prod", "PW")]);
+    assert!(!format!("{moving:?}").contains("dev-pw"), "Debug shows no value");
+    assert_eq!(f.import.import_secrets("shop", &moving).await.unwrap(), 2);
+    assert_eq!(f.import.import_secrets("shop", &moving).await.unwrap(), 0, "once");
+
+    let c = &*f.control;
+    let dev = c.secret_values("shop", "dev").await.unwrap();
+    assert_eq!(dev, [("KEEP".to_string(), "ours".to_string()), ("PW".to_string(), "dev-pw".to_string())]);
+    assert_eq!(c.secret_values("shop", "prod").await.unwrap(), [("PW".to_string(), "prod-pw".to_string())]);
+    let listed = c.list_secrets("shop", "prod").await.unwrap();
+    assert_eq!((listed[0].updated_by.as_str(), listed[0].updated_at), ("cli:me", moving[2].updated_at), "as it was");
+    assert!(c.secret_values("other", "dev").await.unwrap().is_empty(), "only the project's");
+}
+
+backends!(
+    a_run_its_log_outputs_and_state_versions_arrive_as_they_were,
+    secrets_move_sealed_with_this_stores_key_and_its_own_are_kept
+);
