@@ -223,23 +223,6 @@ pub(crate) fn print_pending(list: &[Value]) -> Result<(), CliError> {
     Ok(())
 }
 
-/// What awaits approval in `env`, as JSON values (for `status`).
-pub(crate) async fn pending(
-    store: &dyn terrace_store::Store,
-    control: &dyn terrace_store::ControlStore,
-    project: &str,
-    env: &str,
-) -> Result<Vec<Value>, CliError> {
-    let filter = ApprovalFilter {
-        project: Some(project.to_string()),
-        environment: Some(env.to_string()),
-        state: Some(ApprovalState::AwaitingApproval),
-        limit: Some(100),
-    };
-    let list = control.list_approvals(&filter).await?;
-    with_plans(store, control, list).await
-}
-
 fn promotion_of(a: &ApprovalRecord) -> Option<terrace_store::PromotionId> {
     if a.subject_kind != SubjectKind::Promotion {
         return None;

@@ -112,7 +112,11 @@ async fn clone(
     let new =
         NewEnvironment { from, to, variables: vars.into_iter().collect(), origin: "clone".into(), by: local_actor() };
     let record = create_runtime_environment(&s.loaded.project, s.store.as_ref(), new).await?;
-    print_created(&record.name, record.runtime.as_ref().map(|d| d.source.as_str()).unwrap_or("?"), json, &record)
+    // The API's answer to a clone (its summary), as client mode prints it.
+    let mut with_new = s.loaded.project.clone();
+    terrace_engine::runtime_env::add(&mut with_new, std::slice::from_ref(&record));
+    let made = terrace_server::app::environments::summary(&with_new, &record.name, Some(&record));
+    print_created(&record.name, made.source.as_deref().unwrap_or("?"), json, &made)
 }
 
 pub fn print_created(name: &str, source: &str, json: bool, record: &impl Serialize) -> Result<ExitCode, CliError> {

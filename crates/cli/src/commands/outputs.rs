@@ -17,6 +17,9 @@ pub async fn outputs(g: &Global, a: &OutputsArgs) -> Result<ExitCode, CliError> 
     let s = session(g).await?;
     let project = &s.loaded.project;
     let Some(env) = s.store.get_environment(&project.name, &a.env).await? else {
+        if project.environment(&a.env).is_none() {
+            return Err(CliError::usage(project.unknown_environment(&a.env)));
+        }
         return Err(CliError::usage(format!(
             "environment `{}` has no record yet (start it with `terrace up {}`)",
             a.env, a.env

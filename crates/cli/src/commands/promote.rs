@@ -197,11 +197,6 @@ fn short(digest: Option<&str>) -> String {
 }
 
 /// The pins of an environment as `status` shows them (JSON values).
-pub(crate) async fn pins(s: &Session, env: &str) -> Result<Vec<Value>, CliError> {
-    let pins = s.store.artifact_pins(&s.loaded.project.name, env).await?;
-    Ok(pins.iter().map(serde_json::to_value).collect::<Result<_, _>>()?)
-}
-
 pub(crate) fn print_pins(pins: &[Value]) -> Result<(), CliError> {
     for p in pins {
         let text = |k: &str| p[k].as_str().unwrap_or("-").to_string();

@@ -15,6 +15,7 @@ mod hooks;
 mod hosts;
 mod limits;
 mod paging;
+mod parity;
 mod plan_all;
 mod pool_tokens;
 mod previews;

@@ -76,7 +76,12 @@ pub async fn list(app: &App, caller: &Caller, q: ApprovalQuery) -> AppResult<Vec
 
 /// The approval as the API shows it, with its saved plans when it waits on some.
 pub(crate) async fn view(app: &App, a: terrace_store::ApprovalRecord) -> AppResult<ApprovalView> {
-    let plans = approved_plans::plan_runs(app.store.as_ref(), app.store.as_ref(), &a).await?;
+    view_in(app.store.as_ref(), a).await
+}
+
+/// The same, read from any store (a local data folder's too).
+pub async fn view_in(store: &dyn super::ServerStore, a: terrace_store::ApprovalRecord) -> AppResult<ApprovalView> {
+    let plans = approved_plans::plan_runs(store, store, &a).await?;
     let mut v = ApprovalView::from(a);
     v.plans = approved_plans::views(&plans);
     Ok(v)
