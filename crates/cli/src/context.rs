@@ -139,6 +139,17 @@ pub async fn session(g: &Global) -> Result<Session, CliError> {
 }
 
 impl Session {
+    /// The environment's record, when the project knows `env` (declared, or with a record):
+    /// else the usage error both modes give for an unknown environment (the API's 404).
+    pub async fn require_known(&self, env: &str) -> Result<Option<terrace_store::EnvironmentRecord>, CliError> {
+        let project = &self.loaded.project;
+        let record = self.store.get_environment(&project.name, env).await?;
+        if record.is_none() && project.environment(env).is_none() {
+            return Err(CliError::usage(project.unknown_environment(env)));
+        }
+        Ok(record)
+    }
+
     /// The store's secrets of `env`, for `${secret:NAME}` (the same store a server on this
     /// data folder keeps them in).
     pub async fn secrets(&self, env: &str) -> Result<SecretValues, CliError> {

@@ -144,7 +144,14 @@ fn unknown_environments_jobs_and_runs_fail_alike_in_both_modes() {
     let unknown_job = "error: job `nope` is not defined in the project file (defined: app)\n";
     let unknown_run = "error: no run `nope#1` (see `terrace runs`: a run is named by its short form ENV#N, its id or a unique prefix \
          of it)\n";
-    let cases: [(&[&str], &str); 9] = [
+    let declared = "error: environment `dev` is not one made at run time: `terrace destroy dev` deletes its resources \
+                    and its record, and a declared environment stays declared until you remove it from terrace.yaml\n";
+    let cases: [(&[&str], &str); 14] = [
+        (&["env", "clone", "nope", "--to", "x"], unknown_env),
+        (&["env", "delete", "nope"], unknown_env),
+        (&["env", "delete", "dev"], declared),
+        (&["env", "extend", "nope", "1h"], unknown_env),
+        (&["state", "list", "nope", "app"], unknown_env),
         (&["status", "nope"], unknown_env),
         (&["status", "nope", "--json"], unknown_env),
         (&["outputs", "nope"], unknown_env),

@@ -288,14 +288,7 @@ pub async fn delete(app: &App, caller: &Caller, project: &str, env: &str) -> App
     let loaded = projects::load(app, project).await?;
     let record = require_known(app, &loaded, env).await?;
     if record.as_ref().is_none_or(|r| r.runtime.is_none()) {
-        return Err(AppError::unprocessable(
-            None,
-            format!(
-                "environment `{}` is not one made at run time: send it a `delete` event (terrace destroy); a \
-                 declared environment stays declared in terrace.yaml",
-                clip(env)
-            ),
-        ));
+        return Err(AppError::unprocessable(None, terrace_engine::runtime_env::declared_delete(&clip(env))));
     }
     let body = super::events::EventBody {
         event: "delete".into(),
