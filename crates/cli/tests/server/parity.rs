@@ -146,7 +146,11 @@ fn unknown_environments_jobs_and_runs_fail_alike_in_both_modes() {
          of it)\n";
     let declared = "error: environment `dev` is not one made at run time: `terrace destroy dev` deletes its resources \
                     and its record, and a declared environment stays declared until you remove it from terrace.yaml\n";
-    let cases: [(&[&str], &str); 14] = [
+    let unknown_approval =
+        "error: no approval with an id (or a request id) starting with `0123abcd` (see `terrace approvals`)\n";
+    let cases: [(&[&str], &str); 16] = [
+        (&["approve", "0123abcd"], unknown_approval),
+        (&["reject", "0123abcd"], unknown_approval),
         (&["env", "clone", "nope", "--to", "x"], unknown_env),
         (&["env", "delete", "nope"], unknown_env),
         (&["env", "delete", "dev"], declared),
