@@ -61,6 +61,7 @@ impl GitView {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct EnvironmentSummary {
     /// The record's id; null for an environment with no record (`absent`).
+    #[serde(default)]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub id: Option<terrace_model::EnvironmentId>,
     pub project: String,
@@ -87,7 +88,7 @@ pub struct EnvironmentSummary {
     #[serde(default)]
     pub created_by: Option<String>,
     /// When the record was made (its first start, or its clone); null when absent.
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub created_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -108,6 +109,7 @@ pub struct EnvironmentView {
     /// What awaits approval in it (events, promotions).
     pub approvals: Vec<ApprovalView>,
     /// The artifact versions it runs (`terrace promote`): artifact, version, digest, held.
+    #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub artifacts: Vec<terrace_store::PinRecord>,
     /// An ephemeral environment's destroy time (`ttl:`); null for others.
