@@ -74,8 +74,7 @@ pub async fn runs(client: &Client, g: &Global, a: &RunsArgs) -> Result<ExitCode,
     if runs.is_empty() {
         // As local mode: a name the project does not have is an error, not "no runs".
         if let Some(env) = &a.env {
-            let _: serde::de::IgnoredAny =
-                client.get(&format!("/projects/{}/environments/{}", seg(&project), seg(env))).await?;
+            super::require_known(client, &project, env).await?;
         }
         if let Some(job) = &a.job {
             let info = project_view(client, &project).await?;

@@ -137,6 +137,9 @@ pub async fn list(g: &Global, a: &ApprovalsArgs) -> Result<ExitCode, CliError> {
     for approval in s.control.list_approvals(&filter).await? {
         values.push(serde_json::to_value(terrace_server::app::approvals::view_in(s.sql.as_ref(), approval).await?)?);
     }
+    if let Some(env) = a.env.as_deref().filter(|_| values.is_empty()) {
+        s.require_known(env).await?;
+    }
     print_list(&values, a.json, a.all)
 }
 

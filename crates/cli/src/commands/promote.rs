@@ -146,6 +146,9 @@ pub async fn list(g: &Global, a: &PromotionsArgs) -> Result<ExitCode, CliError> 
     let s = session(g).await?;
     let list =
         s.store.list_promotions(&s.loaded.project.name, a.env.as_deref(), a.artifact.as_deref(), a.limit).await?;
+    if let Some(env) = a.env.as_deref().filter(|_| list.is_empty()) {
+        s.require_known(env).await?;
+    }
     let values: Vec<Value> = list.iter().map(serde_json::to_value).collect::<Result<_, _>>()?;
     print_list(&values, a.json)
 }

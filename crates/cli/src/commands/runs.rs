@@ -26,11 +26,8 @@ pub async fn runs(g: &Global, a: &RunsArgs) -> Result<ExitCode, CliError> {
     if runs.is_empty() {
         // No run of a name the project does not have is a typo, not an empty history
         // (an environment or job that had runs and left the file still lists them).
-        if let Some(env) = &a.env
-            && project.environment(env).is_none()
-            && s.store.get_environment(&project.name, env).await?.is_none()
-        {
-            return Err(CliError::usage(project.unknown_environment(env)));
+        if let Some(env) = &a.env {
+            s.require_known(env).await?;
         }
         if let Some(job) = a.job.as_deref().filter(|j| !project.jobs.contains_key(*j)) {
             return Err(CliError::usage(project.unknown_job(job)));

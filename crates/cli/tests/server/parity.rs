@@ -148,7 +148,7 @@ fn unknown_environments_jobs_and_runs_fail_alike_in_both_modes() {
                     and its record, and a declared environment stays declared until you remove it from terrace.yaml\n";
     let unknown_approval =
         "error: no approval with an id (or a request id) starting with `0123abcd` (see `terrace approvals`)\n";
-    let cases: [(&[&str], &str); 16] = [
+    let cases: [(&[&str], &str); 18] = [
         (&["approve", "0123abcd"], unknown_approval),
         (&["reject", "0123abcd"], unknown_approval),
         (&["env", "clone", "nope", "--to", "x"], unknown_env),
@@ -162,6 +162,8 @@ fn unknown_environments_jobs_and_runs_fail_alike_in_both_modes() {
         (&["up", "nope"], unknown_env),
         (&["runs", "--env", "nope"], unknown_env),
         (&["runs", "--job", "nope"], unknown_job),
+        (&["approvals", "--env", "nope"], unknown_env),
+        (&["promotions", "--env", "nope"], unknown_env),
         (&["logs", "nope#1"], unknown_run),
         (&["run", "app", "--env", "nope", "--event", "start"], unknown_env),
         (&["run", "nope", "--env", "dev", "--event", "start"], unknown_job),
