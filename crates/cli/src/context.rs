@@ -81,10 +81,31 @@ async fn open_stores(data: &Path) -> Result<(Arc<dyn Store>, Arc<SqlStore>), Cli
     Ok((store, sqlite))
 }
 
-/// Who runs this command, as runs, approvals and the audit log record it: `cli:<user>`
-/// (`$USER`).
+/// Who runs this command, as runs, approvals and the audit log record it: `cli:<user>`.
 pub fn local_actor() -> String {
-    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+    format!("cli:{}", ACTOR.get_or_init(user_name))
+}
+
+static ACTOR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Reads who runs this process once, before the async runtime starts: the account lookup
+/// may read files (or ask NSS), which no async worker should wait on.
+pub fn init_actor() {
+    ACTOR.get_or_init(user_name);
+}
+
+/// `$USER`, else `$LOGNAME`, else the account of this process's uid (cron, `env -i` and
+/// containers often set neither), else `uid:N`: never one name shared by every user.
+fn user_name() -> String {
+    let from_env = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    if let Some(name) = from_env("USER").or_else(|| from_env("LOGNAME")) {
+        return name;
+    }
+    let uid = nix::unistd::Uid::current();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) if !user.name.is_empty() => user.name,
+        _ => format!("uid:{uid}"),
+    }
 }
 
 pub struct Session {
@@ -95,6 +116,8 @@ pub struct Session {
     pub timed: Arc<dyn terrace_store::ScheduleStore>,
     /// Preview environments of pull requests.
     pub previews: Arc<dyn terrace_store::PreviewStore>,
+    /// All of the store at once, for what reads it as a server does (the API's views).
+    pub sql: Arc<SqlStore>,
     pub data: PathBuf,
 }
 
@@ -104,10 +127,29 @@ pub async fn session(g: &Global) -> Result<Session, CliError> {
     let (store, sqlite) = open_stores(&data).await?;
     // Environments created at run time (clones, previews) join the declared ones.
     terrace_engine::runtime_env::load(&mut loaded.project, store.as_ref()).await?;
-    Ok(Session { loaded, store, control: sqlite.clone(), timed: sqlite.clone(), previews: sqlite, data })
+    Ok(Session {
+        loaded,
+        store,
+        control: sqlite.clone(),
+        timed: sqlite.clone(),
+        previews: sqlite.clone(),
+        sql: sqlite,
+        data,
+    })
 }
 
 impl Session {
+    /// The environment's record, when the project knows `env` (declared, or with a record):
+    /// else the usage error both modes give for an unknown environment (the API's 404).
+    pub async fn require_known(&self, env: &str) -> Result<Option<terrace_store::EnvironmentRecord>, CliError> {
+        let project = &self.loaded.project;
+        let record = self.store.get_environment(&project.name, env).await?;
+        if record.is_none() && project.environment(env).is_none() {
+            return Err(CliError::usage(project.unknown_environment(env)));
+        }
+        Ok(record)
+    }
+
     /// The store's secrets of `env`, for `${secret:NAME}` (the same store a server on this
     /// data folder keeps them in).
     pub async fn secrets(&self, env: &str) -> Result<SecretValues, CliError> {

@@ -48,6 +48,19 @@ impl From<terrace_engine::RunRefError> for CliError {
     }
 }
 
+/// The API's views read in local mode fail as the API would: what the caller named wrong
+/// is a usage error (exit 2), the rest a failure.
+impl From<terrace_server::app::AppError> for CliError {
+    fn from(e: terrace_server::app::AppError) -> Self {
+        let status = terrace_server::http::error::status(&e);
+        if status.is_client_error() && status.as_u16() != 409 {
+            CliError::usage(e.to_string())
+        } else {
+            CliError::Failed(e.to_string())
+        }
+    }
+}
+
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         // The wrong master key for the store is the user's setting to fix, not a failure.

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&cli.global.log_level, cli.global.log_format);
+    context::init_actor();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -135,7 +135,11 @@ fn a_distinct_approver_is_someone_else_than_who_asked() {
 fn unknown_ids_and_bad_policies_are_clear_errors() {
     let p = project();
     let missing = p.run(&["approve", "0123abcd"]).code(2);
-    assert!(missing.stderr.contains("no approval of project `p` with an id"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no approval with an id (or a request id) starting with `0123abcd`"),
+        "{}",
+        missing.stderr
+    );
     p.write("terrace.yaml", "project: p\nenvironments:\n  prod:\n    approval: maybe\njobs: {}\n");
     let bad = p.run(&["validate"]).code(2);
     assert!(

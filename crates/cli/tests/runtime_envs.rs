@@ -134,7 +134,7 @@ fn a_clone_runs_like_a_declared_environment_and_is_deleted_resources_first() {
 fn clone_and_delete_refuse_what_they_cannot_do() {
     let p = project();
     let e = run(&p, &["env", "clone", "nope", "--to", "x"]).code(2).stderr;
-    assert!(e.contains("environment `nope` is neither declared in the project file nor created at run time"), "{e}");
+    assert!(e.contains("environment `nope` is not defined in the project file (defined: dev, prod)"), "{e}");
     let e = run(&p, &["env", "clone", "dev", "--to", "prod"]).code(2).stderr;
     assert!(e.contains("environment `prod` already exists"), "{e}");
     let e = run(&p, &["env", "clone", "dev", "--to", "Bad Name"]).code(2).stderr;
@@ -147,9 +147,9 @@ fn clone_and_delete_refuse_what_they_cannot_do() {
     let e = run(&p, &["env", "clone", "prod", "--to", "x"]).code(2).stderr;
     assert!(e.contains("environment `x` already exists"), "{e}");
     let e = run(&p, &["env", "delete", "dev"]).code(2).stderr;
-    assert!(e.contains("environment `dev` is declared in terrace.yaml: `terrace destroy dev`"), "{e}");
+    assert!(e.contains("environment `dev` is not one made at run time: `terrace destroy dev`"), "{e}");
     let e = run(&p, &["env", "delete", "zzz"]).code(2).stderr;
-    assert!(e.contains("environment `zzz` does not exist"), "{e}");
+    assert!(e.contains("environment `zzz` is not defined in the project file"), "{e}");
     // A clone never started is deleted at once: its jobs' deletes have nothing to undo but run.
     run(&p, &["env", "delete", "x"]).ok();
     assert!(entry(&listed(&p), "x").is_none());

@@ -8,9 +8,8 @@ use terrace_store::{ApprovalId, ApprovalRecord, ApprovalState, Decision, NewAppr
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
-    #[error(
-        "no approval of project `{project}` with an id (or a request id) starting with `{prefix}` (see `terrace approvals`)"
-    )]
+    /// Worded alike by a server, whose approvals are not looked up per project.
+    #[error("no approval with an id (or a request id) starting with `{prefix}` (see `terrace approvals`)")]
     NotFound { project: String, prefix: String },
     #[error("`{0}` matches several approvals; give more of the id")]
     Ambiguous(String),

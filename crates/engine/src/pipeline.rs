@@ -135,20 +135,11 @@ impl PipelineOutcome {
 impl Engine {
     pub(crate) fn check(&self, req: &Request) -> Result<(), EngineError> {
         if self.project.environment(&req.env).is_none() {
-            let known: Vec<&str> = self.project.environments.keys().map(String::as_str).collect();
-            return Err(EngineError::Invalid(format!(
-                "environment `{}` is not defined in the project file (defined: {})",
-                req.env,
-                if known.is_empty() { "none; add it under `environments:`".to_string() } else { known.join(", ") }
-            )));
+            return Err(EngineError::Invalid(self.project.unknown_environment(&req.env)));
         }
         if let Some(job) = &req.job {
             let Some(spec) = self.project.jobs.get(job) else {
-                let known: Vec<&str> = self.project.jobs.keys().map(String::as_str).collect();
-                return Err(EngineError::Invalid(format!(
-                    "job `{job}` is not defined in the project file (defined: {})",
-                    known.join(", ")
-                )));
+                return Err(EngineError::Invalid(self.project.unknown_job(job)));
             };
             if !spec.runs_in(&req.env) {
                 return Err(EngineError::Invalid(format!(

@@ -140,11 +140,7 @@ impl Promoter<'_> {
     pub async fn request(&self, req: &PromoteRequest) -> Result<Promoted, PromoteError> {
         let def = self.artifact(&req.artifact)?;
         let Some(env_def) = self.project.environment(&req.to) else {
-            return Err(PromoteError::Invalid(format!(
-                "environment `{}` is not defined in the project file (defined: {})",
-                req.to,
-                self.project.environments.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
+            return Err(PromoteError::Invalid(self.project.unknown_environment(&req.to)));
         };
         let target_pins = self.store.artifact_pins(&self.project.name, &req.to).await?;
         let current = Self::pin(&target_pins, &req.artifact);

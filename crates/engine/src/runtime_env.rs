@@ -102,6 +102,14 @@ pub async fn create_runtime_environment(
 /// Where an environment comes from, as listings show it: `declared` (terrace.yaml), what
 /// made it at run time (`clone`, `preview`, ... with the environment it was made from),
 /// or `undeclared` (a record whose declaration left terrace.yaml).
+/// Why `env delete` refuses an environment that was not made at run time (both modes).
+pub fn declared_delete(env: &str) -> String {
+    format!(
+        "environment `{env}` is not one made at run time: `terrace destroy {env}` deletes its resources and its \
+         record, and a declared environment stays declared until you remove it from terrace.yaml"
+    )
+}
+
 pub fn provenance(project: &Project, name: &str, record: Option<&EnvironmentRecord>) -> (String, Option<String>) {
     match record.and_then(|r| r.runtime.as_ref()) {
         Some(def) => (def.origin.clone(), Some(def.source.clone())),

@@ -353,9 +353,28 @@ impl Job {
     }
 }
 
+/// `KIND `NAME` is not defined in the project file (defined: ...)`: the one wording of an
+/// unknown environment or job, for a client that has only the names (a server's answer).
+pub fn undefined<'a>(kind: &str, name: &str, known: impl Iterator<Item = &'a str>) -> String {
+    let known: Vec<&str> = known.collect();
+    let known = if known.is_empty() { format!("none; add it under `{kind}s:`") } else { known.join(", ") };
+    format!("{kind} `{name}` is not defined in the project file (defined: {known})")
+}
+
 impl Project {
     pub fn environment(&self, name: &str) -> Option<&EnvironmentDef> {
         self.environments.get(name)
+    }
+
+    /// What every mode says of a name that is not one of its environments (declared, or
+    /// made at run time and added to the project): local and client mode print the same.
+    pub fn unknown_environment(&self, name: &str) -> String {
+        undefined("environment", name, self.environments.keys().map(String::as_str))
+    }
+
+    /// The same for a job.
+    pub fn unknown_job(&self, name: &str) -> String {
+        undefined("job", name, self.jobs.keys().map(String::as_str))
     }
 
     /// The jobs environment `env` runs, as it runs them: each with the parameters file

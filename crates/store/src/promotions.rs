@@ -72,7 +72,7 @@ pub struct PromotionRecord {
 }
 
 /// What an environment runs of an artifact.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PinRecord {
     pub project: String,
     pub environment: String,

@@ -39,7 +39,8 @@ pub async fn run(client: &Client, g: &Global, action: RunAction) -> Result<ExitC
     match action {
         RunAction::Show { run, json } => {
             let scope = super::run_scope(client, g, &run).await;
-            print_record(&client.get(&format!("/runs/{}?{scope}", seg(&run))).await?, json)?
+            let view: terrace_server::app::views::RunView = client.get(&format!("/runs/{}?{scope}", seg(&run))).await?;
+            crate::render::views::print_run(&view, json)?
         }
         RunAction::Cancel { run } => {
             let scope = super::run_scope(client, g, &run).await;

@@ -64,5 +64,8 @@ pub async fn list(client: &Client, g: &Global, a: &ApprovalsArgs) -> Result<Exit
         path.push_str("&state=awaiting_approval");
     }
     let list: Vec<Value> = client.get(&path).await?;
+    if let Some(env) = a.env.as_deref().filter(|_| list.is_empty()) {
+        super::require_known(client, &project, env).await?;
+    }
     crate::commands::approvals::print_list(&list, a.json, a.all)
 }

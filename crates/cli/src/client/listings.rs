@@ -1,60 +1,37 @@
-//! `terrace status | runs | outputs` against a server, printed as local mode prints them.
+//! `terrace status | runs | outputs` against a server, printed as local mode prints them
+//! (the same view types, the same renderers).
 
 use crate::out::outln;
 use std::process::ExitCode;
 
 use serde_json::Value;
 
+use terrace_model::project::undefined;
+use terrace_server::app::views::{EnvironmentPage, EnvironmentView, ProjectView, RunPage};
+
 use super::{Client, project_name, seg};
 use crate::args::{Global, OutputsArgs, RunsArgs, StatusArgs};
 use crate::exit::CliError;
 use crate::render::stream::{Listing, PAGE, write_failed};
-use crate::render::table::{self, dash};
-
-/// One page of the API's run list (`terrace runs` shows the first, `--limit` long).
-#[derive(serde::Deserialize)]
-struct RunPage {
-    items: Vec<Value>,
-}
+use crate::render::table;
+use crate::render::views::{SUMMARY_HEADER, print_environment, print_runs, summary_row};
 
 fn text(v: &Value) -> String {
     v.as_str().map(str::to_string).unwrap_or_else(|| "-".into())
 }
 
-/// A run's short form, `dev#17`, as local mode shows it.
-fn short(r: &Value) -> String {
-    terrace_store::short_ref(r["environment"].as_str().unwrap_or("?"), r["number"].as_u64().unwrap_or(0))
-}
-
-/// An RFC 3339 time from the API as `2026-11-22 14:03:07`, like local mode.
-fn at(v: &Value) -> String {
-    v.as_str()
-        .and_then(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
-        .map(table::when)
-        .unwrap_or_else(|| "-".into())
-}
-
-/// One page of the API's environment list.
-#[derive(serde::Deserialize)]
-struct EnvPage {
-    items: Vec<Value>,
-    next: Option<String>,
-}
-
 /// The environments with a record, one page of the API at a time, as local mode lists them.
 async fn list(client: &Client, project: &str, json: bool) -> Result<ExitCode, CliError> {
-    let mut out = Listing::stdout(json, &["ENVIRONMENT", "STATE", "UPDATED", "REASON"]);
+    let mut out = Listing::stdout(json, &SUMMARY_HEADER);
     let mut after: Option<String> = None;
     loop {
         let mut path = format!("/projects/{}/environments?limit={PAGE}", seg(project));
         if let Some(after) = &after {
             path.push_str(&format!("&after={}", seg(after)));
         }
-        let page: EnvPage = client.get(&path).await?;
-        let envs: Vec<Value> = page.items.into_iter().filter(|e| e["state"] != "absent").collect();
-        let row =
-            |e: &Value| vec![text(&e["name"]), text(&e["state"]), at(&e["updated_at"]), dash(e["reason"].as_str())];
-        if let Err(e) = out.page(&envs, row) {
+        let page: EnvironmentPage = client.get(&path).await?;
+        let envs: Vec<_> = page.items.into_iter().filter(|e| e.state != "absent").collect();
+        if let Err(e) = out.page(&envs, summary_row) {
             return write_failed(e);
         }
         match page.next {
@@ -68,71 +45,19 @@ async fn list(client: &Client, project: &str, json: bool) -> Result<ExitCode, Cl
     }
 }
 
+/// The project as the server has it (its environments and jobs).
+async fn project_view(client: &Client, project: &str) -> Result<ProjectView, CliError> {
+    client.get(&format!("/projects/{}", seg(project))).await
+}
+
 pub async fn status(client: &Client, g: &Global, a: &StatusArgs) -> Result<ExitCode, CliError> {
     let project = project_name(client, g).await?;
     let Some(name) = &a.env else {
         return list(client, &project, a.json).await;
     };
-    let env: Value = client.get(&format!("/projects/{}/environments/{}", seg(&project), seg(name))).await?;
-    let approvals = env["approvals"].as_array().cloned().unwrap_or_default();
-    if env["state"] == "absent" {
-        if a.json {
-            outln!("{}", serde_json::json!({"name": name, "state": "absent", "jobs": [], "approvals": approvals}));
-        } else {
-            outln!("environment `{name}` has no record (never started, or deleted)");
-            crate::commands::approvals::print_pending(&approvals)?;
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    if a.json {
-        outln!("{}", serde_json::to_string_pretty(&env)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    outln!("environment `{name}`: {} (since {})", text(&env["state"]), at(&env["updated_at"]));
-    if let Some(reason) = env["reason"].as_str() {
-        outln!("  {reason}");
-    }
-    crate::commands::approvals::print_pending(&approvals)?;
-    if let Ok(Some(t)) = serde_json::from_value::<Option<terrace_engine::timed::ttl::TtlStatus>>(env["ttl"].clone()) {
-        outln!("{}", crate::commands::timed::ttl_line(&t));
-    }
-    type Schedules = Vec<terrace_engine::timed::schedule::ScheduleStatus>;
-    if let Ok(schedules) = serde_json::from_value::<Schedules>(env["schedules"].clone()) {
-        for line in crate::commands::timed::schedule_lines(&schedules) {
-            outln!("{line}");
-        }
-    }
-    if let Ok(Some(d)) =
-        serde_json::from_value::<Option<terrace_engine::timed::drift::DriftStatus>>(env["drift"].clone())
-    {
-        outln!("{}", crate::commands::drift::status_line(&d));
-    }
-    let info: Value = client.get(&format!("/projects/{}", seg(&project))).await?;
-    let runs = env["jobs"].as_array().cloned().unwrap_or_default();
-    let mut rows: Vec<Vec<String>> = info["jobs"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|job| match runs.iter().find(|r| r["job"] == *job) {
-            Some(r) => vec![
-                text(job),
-                text(&r["event"]),
-                text(&r["state"]),
-                if r["finished_at"].is_null() { at(&r["started_at"]) } else { at(&r["finished_at"]) },
-                short(r),
-                dash(r["reason"].as_str()),
-            ],
-            None => vec![text(job), "-".into(), "never run".into(), "-".into(), "-".into(), "-".into()],
-        })
-        .collect();
-    let removed = env["removed_jobs"].as_array().cloned().unwrap_or_default();
-    rows.extend(removed.iter().map(|r| {
-        let note = terrace_engine::removed::STATUS_NOTE.to_string();
-        let by = format!("applied by run {}", text(&r["applied_by_ref"]));
-        vec![text(&r["job"]), "-".into(), note, at(&r["applied_at"]), "-".into(), by]
-    }));
-    table::print(&["JOB", "EVENT", "LAST RUN", "AT", "RUN", "REASON"], rows)?;
+    let view: EnvironmentView = client.get(&format!("/projects/{}/environments/{}", seg(&project), seg(name))).await?;
+    let jobs = if a.json { vec![] } else { project_view(client, &project).await?.jobs };
+    print_environment(&view, &jobs, a.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -145,39 +70,20 @@ pub async fn runs(client: &Client, g: &Global, a: &RunsArgs) -> Result<ExitCode,
     if let Some(job) = &a.job {
         query.push_str(&format!("&job={}", seg(job)));
     }
-    let runs: Vec<Value> = client.get::<RunPage>(&query).await?.items;
-    if a.json {
-        outln!("{}", serde_json::to_string_pretty(&runs)?);
-        return Ok(ExitCode::SUCCESS);
-    }
+    let runs = client.get::<RunPage>(&query).await?.items;
     if runs.is_empty() {
-        outln!("no runs yet");
-        return Ok(ExitCode::SUCCESS);
+        // As local mode: a name the project does not have is an error, not "no runs".
+        if let Some(env) = &a.env {
+            super::require_known(client, &project, env).await?;
+        }
+        if let Some(job) = &a.job {
+            let info = project_view(client, &project).await?;
+            if !info.jobs.contains(job) {
+                return Err(CliError::usage(undefined("job", job, info.jobs.iter().map(String::as_str))));
+            }
+        }
     }
-    let parse = |v: &Value| {
-        v.as_str().and_then(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
-    };
-    let rows = runs
-        .iter()
-        .map(|r| {
-            let took = match (parse(&r["started_at"]), parse(&r["finished_at"])) {
-                (Some(a), Some(b)) => format!("{:.1}s", (b - a).as_seconds_f64()),
-                _ => "-".into(),
-            };
-            vec![
-                short(r),
-                text(&r["environment"]),
-                text(&r["job"]),
-                format!("{}{}", text(&r["event"]), if r["forced"] == true { " (forced)" } else { "" }),
-                text(&r["state"]),
-                r["attempts"].to_string(),
-                at(&r["created_at"]),
-                took,
-                dash(r["reason"].as_str()),
-            ]
-        })
-        .collect();
-    table::print(&["RUN", "ENV", "JOB", "EVENT", "STATE", "ATTEMPTS", "CREATED", "TOOK", "REASON"], rows)?;
+    print_runs(&runs, a.json)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -199,6 +199,13 @@ pub async fn run_scope(client: &Client, g: &Global, run: &str) -> String {
     }
 }
 
+/// Fails as local mode does (the server's 404, exit 2) when the project has no environment
+/// `env`: what an empty listing filtered on a mistyped name checks.
+pub async fn require_known(client: &Client, project: &str, env: &str) -> Result<(), CliError> {
+    let path = format!("/projects/{}/environments/{}", seg(project), seg(env));
+    client.get::<serde::de::IgnoredAny>(&path).await.map(drop)
+}
+
 /// The project on the server: the one named by the local project file when there is
 /// one, else the server's only project.
 pub async fn project_name(client: &Client, g: &Global) -> Result<String, CliError> {

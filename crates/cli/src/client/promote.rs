@@ -96,5 +96,8 @@ pub async fn list(client: &Client, g: &Global, a: &PromotionsArgs) -> Result<Exi
         path.push_str(&format!("&artifact={}", seg(artifact)));
     }
     let list: Vec<Value> = client.get(&path).await?;
+    if let Some(env) = a.env.as_deref().filter(|_| list.is_empty()) {
+        super::require_known(client, &project, env).await?;
+    }
     crate::commands::promote::print_list(&list, a.json)
 }

@@ -29,7 +29,7 @@ impl Backend {
     async fn open(g: &Global) -> Result<Backend, CliError> {
         if g.server.is_none() {
             let session = Box::new(crate::context::session(g).await?);
-            let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+            let actor = crate::context::local_actor();
             return Ok(Backend::Local { session, actor });
         }
         let client = Client::from_global(g)?;
@@ -48,11 +48,7 @@ impl Backend {
         if project.environment(env).is_some() {
             return Ok(());
         }
-        let known: Vec<&str> = project.environments.keys().map(String::as_str).collect();
-        Err(CliError::usage(format!(
-            "environment `{env}` is not defined in the project file (defined: {})",
-            known.join(", ")
-        )))
+        Err(CliError::usage(project.unknown_environment(env)))
     }
 
     async fn set(&self, env: &str, name: &str, value: &str) -> Result<(), CliError> {

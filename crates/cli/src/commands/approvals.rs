@@ -132,27 +132,15 @@ pub async fn list(g: &Global, a: &ApprovalsArgs) -> Result<ExitCode, CliError> {
         state: (!a.all).then_some(ApprovalState::AwaitingApproval),
         limit: Some(a.limit),
     };
-    let list = s.control.list_approvals(&filter).await?;
-    let values = with_plans(s.store.as_ref(), s.control.as_ref(), list).await?;
-    print_list(&values, a.json, a.all)
-}
-
-/// The approvals as the API shows them: with `plans` when one waits on saved plans.
-async fn with_plans(
-    store: &dyn terrace_store::Store,
-    control: &dyn terrace_store::ControlStore,
-    list: Vec<ApprovalRecord>,
-) -> Result<Vec<Value>, CliError> {
-    let mut values = Vec::with_capacity(list.len());
-    for a in list {
-        let plans = approved_plans::views(&approved_plans::plan_runs(store, control, &a).await?);
-        let mut v = serde_json::to_value(&a)?;
-        if !plans.is_empty() {
-            v["plans"] = serde_json::to_value(plans)?;
-        }
-        values.push(v);
+    // The API's view of each (with `plans` when one waits on saved plans), as client mode.
+    let mut values = Vec::new();
+    for approval in s.control.list_approvals(&filter).await? {
+        values.push(serde_json::to_value(terrace_server::app::approvals::view_in(s.sql.as_ref(), approval).await?)?);
     }
-    Ok(values)
+    if let Some(env) = a.env.as_deref().filter(|_| values.is_empty()) {
+        s.require_known(env).await?;
+    }
+    print_list(&values, a.json, a.all)
 }
 
 /// The listing both modes print.
@@ -221,23 +209,6 @@ pub(crate) fn print_pending(list: &[Value]) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-/// What awaits approval in `env`, as JSON values (for `status`).
-pub(crate) async fn pending(
-    store: &dyn terrace_store::Store,
-    control: &dyn terrace_store::ControlStore,
-    project: &str,
-    env: &str,
-) -> Result<Vec<Value>, CliError> {
-    let filter = ApprovalFilter {
-        project: Some(project.to_string()),
-        environment: Some(env.to_string()),
-        state: Some(ApprovalState::AwaitingApproval),
-        limit: Some(100),
-    };
-    let list = control.list_approvals(&filter).await?;
-    with_plans(store, control, list).await
 }
 
 fn promotion_of(a: &ApprovalRecord) -> Option<terrace_store::PromotionId> {

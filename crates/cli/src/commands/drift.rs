@@ -17,7 +17,7 @@ pub async fn drift(g: &Global, a: &DriftArgs) -> Result<ExitCode, CliError> {
     let project = &s.loaded.project;
     let record = s.store.get_environment(&project.name, &a.env).await?;
     if record.is_none() && project.environment(&a.env).is_none() {
-        return Err(CliError::usage(format!("environment `{}` is not defined in the project file", a.env)));
+        return Err(CliError::usage(project.unknown_environment(&a.env)));
     }
     let now = super::timed::clock()?.now();
     let limit = a.limit.clamp(1, 500);

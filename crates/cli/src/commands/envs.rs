@@ -109,10 +109,15 @@ async fn clone(
     json: bool,
 ) -> Result<ExitCode, CliError> {
     let s = session(g).await?;
+    s.require_known(&from).await?;
     let new =
         NewEnvironment { from, to, variables: vars.into_iter().collect(), origin: "clone".into(), by: local_actor() };
     let record = create_runtime_environment(&s.loaded.project, s.store.as_ref(), new).await?;
-    print_created(&record.name, record.runtime.as_ref().map(|d| d.source.as_str()).unwrap_or("?"), json, &record)
+    // The API's answer to a clone (its summary), as client mode prints it.
+    let mut with_new = s.loaded.project.clone();
+    terrace_engine::runtime_env::add(&mut with_new, std::slice::from_ref(&record));
+    let made = terrace_server::app::environments::summary(&with_new, &record.name, Some(&record));
+    print_created(&record.name, made.source.as_deref().unwrap_or("?"), json, &made)
 }
 
 pub fn print_created(name: &str, source: &str, json: bool, record: &impl Serialize) -> Result<ExitCode, CliError> {
@@ -127,11 +132,7 @@ pub fn print_created(name: &str, source: &str, json: bool, record: &impl Seriali
 async fn delete(g: &Global, a: EventArgs) -> Result<ExitCode, CliError> {
     let s = session(g).await?;
     let record = s.store.get_environment(&s.loaded.project.name, &a.env).await?;
-    refuse_declared(
-        &a.env,
-        record.as_ref().is_some_and(|r| r.runtime.is_some()),
-        s.loaded.project.environment(&a.env).is_some(),
-    )?;
+    refuse_declared(&s.loaded.project, &a.env, record.as_ref())?;
     let req = terrace_engine::Request {
         env: a.env,
         event: Event::Delete,
@@ -149,15 +150,14 @@ async fn delete(g: &Global, a: EventArgs) -> Result<ExitCode, CliError> {
 
 /// `env delete` is for environments made at run time: a declared one is destroyed with
 /// `destroy` and stays declared.
-pub fn refuse_declared(env: &str, runtime: bool, known: bool) -> Result<(), CliError> {
-    match (runtime, known) {
-        (true, _) => Ok(()),
-        (false, true) => Err(CliError::usage(format!(
-            "environment `{env}` is declared in terrace.yaml: `terrace destroy {env}` deletes its resources and its \
-             record, and it stays declared until you remove it from the file"
-        ))),
-        (false, false) => Err(CliError::usage(format!(
-            "environment `{env}` does not exist (terrace env list shows every environment)"
-        ))),
+pub fn refuse_declared(
+    project: &terrace_model::Project,
+    env: &str,
+    record: Option<&EnvironmentRecord>,
+) -> Result<(), CliError> {
+    match record {
+        Some(r) if r.runtime.is_some() => Ok(()),
+        None if project.environment(env).is_none() => Err(CliError::usage(project.unknown_environment(env))),
+        _ => Err(CliError::usage(terrace_engine::runtime_env::declared_delete(env))),
     }
 }

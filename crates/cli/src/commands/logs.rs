@@ -36,7 +36,9 @@ pub async fn logs(g: &Global, a: &LogsArgs) -> Result<ExitCode, CliError> {
         offset = last.offset + 1;
         for l in page.iter().filter(|l| a.attempt.is_none_or(|n| n == l.attempt)) {
             let written = if a.json {
-                serde_json::to_writer(&mut out, l).map_err(std::io::Error::from).and_then(|_| writeln!(out))
+                // The API's line, as client mode prints it.
+                let view = terrace_server::app::views::LogLineView::from(l.clone());
+                serde_json::to_writer(&mut out, &view).map_err(std::io::Error::from).and_then(|_| writeln!(out))
             } else {
                 let ts = l.line.ts.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
                 writeln!(out, "{ts} {:<7} {}", l.line.stream.as_str(), l.line.text)

@@ -5,18 +5,23 @@ use crate::out::outln;
 use std::process::ExitCode;
 
 use terrace_model::names::output_variable;
+use terrace_server::app::views::OutputView;
 
 use crate::args::{Global, OutputsArgs};
 use crate::context::session;
 use crate::exit::CliError;
 use crate::render::table;
 
-pub const MASK: &str = "***";
+/// How a secret shows unless revealed: the API's mask.
+pub use terrace_server::app::views::MASK;
 
 pub async fn outputs(g: &Global, a: &OutputsArgs) -> Result<ExitCode, CliError> {
     let s = session(g).await?;
     let project = &s.loaded.project;
     let Some(env) = s.store.get_environment(&project.name, &a.env).await? else {
+        if project.environment(&a.env).is_none() {
+            return Err(CliError::usage(project.unknown_environment(&a.env)));
+        }
         return Err(CliError::usage(format!(
             "environment `{}` has no record yet (start it with `terrace up {}`)",
             a.env, a.env
@@ -26,17 +31,16 @@ pub async fn outputs(g: &Global, a: &OutputsArgs) -> Result<ExitCode, CliError> 
     let shown =
         |value: &str, sensitive: bool| if sensitive && !a.reveal { MASK.to_string() } else { value.to_string() };
     if a.json {
-        let list: Vec<_> = outputs
+        // The API's type, as client mode prints it.
+        let list: Vec<OutputView> = outputs
             .iter()
-            .map(|o| {
-                serde_json::json!({
-                    "job": o.job,
-                    "name": o.name,
-                    "variable": output_variable(&o.job, &o.name),
-                    "value": shown(&o.value, o.sensitive),
-                    "sensitive": o.sensitive,
-                    "run_id": o.run_id,
-                })
+            .map(|o| OutputView {
+                job: o.job.clone(),
+                name: o.name.clone(),
+                variable: output_variable(&o.job, &o.name),
+                value: shown(&o.value, o.sensitive),
+                sensitive: o.sensitive,
+                run_id: o.run_id,
             })
             .collect();
         outln!("{}", serde_json::to_string_pretty(&list)?);

@@ -146,6 +146,9 @@ pub async fn list(g: &Global, a: &PromotionsArgs) -> Result<ExitCode, CliError> 
     let s = session(g).await?;
     let list =
         s.store.list_promotions(&s.loaded.project.name, a.env.as_deref(), a.artifact.as_deref(), a.limit).await?;
+    if let Some(env) = a.env.as_deref().filter(|_| list.is_empty()) {
+        s.require_known(env).await?;
+    }
     let values: Vec<Value> = list.iter().map(serde_json::to_value).collect::<Result<_, _>>()?;
     print_list(&values, a.json)
 }
@@ -197,11 +200,6 @@ fn short(digest: Option<&str>) -> String {
 }
 
 /// The pins of an environment as `status` shows them (JSON values).
-pub(crate) async fn pins(s: &Session, env: &str) -> Result<Vec<Value>, CliError> {
-    let pins = s.store.artifact_pins(&s.loaded.project.name, env).await?;
-    Ok(pins.iter().map(serde_json::to_value).collect::<Result<_, _>>()?)
-}
-
 pub(crate) fn print_pins(pins: &[Value]) -> Result<(), CliError> {
     for p in pins {
         let text = |k: &str| p[k].as_str().unwrap_or("-").to_string();

@@ -1,55 +1,39 @@
-//! `terrace runs`: recent runs, newest first.
+//! `terrace runs`: recent runs, newest first; `terrace run show RUN`: one run. Both print
+//! the API's run view, as client mode does.
 
-use crate::out::outln;
 use std::process::ExitCode;
 
+use terrace_server::app::views::RunView;
 use terrace_store::RunFilter;
 
 use crate::args::{Global, RunAction, RunsArgs};
 use crate::context::session;
 use crate::exit::CliError;
-use crate::render::table::{self, dash, when};
+use crate::render::views::{print_run, print_runs};
 
 pub async fn runs(g: &Global, a: &RunsArgs) -> Result<ExitCode, CliError> {
     let s = session(g).await?;
+    let project = &s.loaded.project;
     let filter = RunFilter {
-        project: Some(s.loaded.project.name.clone()),
+        project: Some(project.name.clone()),
         environment: a.env.clone(),
         job: a.job.clone(),
         state: None,
         limit: Some(a.limit),
         before: None,
     };
-    let runs = s.store.list_runs(&filter).await?;
-    if a.json {
-        outln!("{}", serde_json::to_string_pretty(&runs)?);
-        return Ok(ExitCode::SUCCESS);
-    }
+    let runs: Vec<RunView> = s.store.list_runs(&filter).await?.into_iter().map(RunView::from).collect();
     if runs.is_empty() {
-        outln!("no runs yet");
-        return Ok(ExitCode::SUCCESS);
+        // No run of a name the project does not have is a typo, not an empty history
+        // (an environment or job that had runs and left the file still lists them).
+        if let Some(env) = &a.env {
+            s.require_known(env).await?;
+        }
+        if let Some(job) = a.job.as_deref().filter(|j| !project.jobs.contains_key(*j)) {
+            return Err(CliError::usage(project.unknown_job(job)));
+        }
     }
-    let rows = runs
-        .iter()
-        .map(|r| {
-            let took = match (r.started_at, r.finished_at) {
-                (Some(a), Some(b)) => format!("{:.1}s", (b - a).as_seconds_f64()),
-                _ => "-".into(),
-            };
-            vec![
-                r.short(),
-                r.environment.clone(),
-                r.job.clone(),
-                format!("{}{}", r.event, if r.forced { " (forced)" } else { "" }),
-                r.state.to_string(),
-                r.attempts.to_string(),
-                when(r.created_at),
-                took,
-                dash(r.reason.as_deref()),
-            ]
-        })
-        .collect();
-    table::print(&["RUN", "ENV", "JOB", "EVENT", "STATE", "ATTEMPTS", "CREATED", "TOOK", "REASON"], rows)?;
+    print_runs(&runs, a.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -60,7 +44,7 @@ pub async fn action(g: &Global, action: RunAction) -> Result<ExitCode, CliError>
         RunAction::Show { run, json } => {
             let s = session(g).await?;
             let record = terrace_engine::find_run(s.store.as_ref(), Some(&s.loaded.project.name), &run).await?;
-            crate::client::admin::print_record(&serde_json::to_value(&record)?, json)?;
+            print_run(&RunView::from(record), json)?;
             Ok(ExitCode::SUCCESS)
         }
         RunAction::Cancel { .. } => Err(CliError::usage(

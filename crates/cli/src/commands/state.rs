@@ -20,6 +20,8 @@ pub async fn state(g: &Global, c: StateCommand) -> Result<ExitCode, CliError> {
     let s = session(g).await?;
     let key = |env: &str, job: &str| StateKey::new(&s.loaded.project.name, env, job);
     let store = s.store.as_ref();
+    let (StateCommand::List { env, .. } | StateCommand::Show { env, .. } | StateCommand::Pull { env, .. }) = &c;
+    s.require_known(env).await?;
     match c {
         StateCommand::List { env, job, json } => {
             print_versions(&states::versions(store, &key(&env, &job)).await.map_err(local)?, json)

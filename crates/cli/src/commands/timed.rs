@@ -60,7 +60,7 @@ pub async fn env(g: &Global, command: EnvCommand) -> Result<ExitCode, CliError> 
     };
     let s = session(g).await?;
     let project = &s.loaded.project;
-    let Some(record) = s.store.get_environment(&project.name, &env).await? else {
+    let Some(record) = s.require_known(&env).await? else {
         return Err(CliError::Failed(format!("environment `{env}` has no record yet: start it before extending it")));
     };
     let status = ttl::extend(project, &record, s.timed.as_ref(), by, clock()?.now()).await?;

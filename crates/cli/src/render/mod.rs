@@ -3,3 +3,4 @@
 pub mod progress;
 pub mod stream;
 pub mod table;
+pub mod views;

@@ -17,6 +17,7 @@ mod import_secrets;
 mod limits;
 mod master_key;
 mod paging;
+mod parity;
 mod plan_all;
 mod pool_tokens;
 mod previews;

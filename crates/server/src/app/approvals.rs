@@ -20,7 +20,9 @@ use super::{App, AppError, AppResult, Caller, projects};
 impl From<ApprovalError> for AppError {
     fn from(e: ApprovalError) -> Self {
         match e {
-            ApprovalError::NotFound { prefix, .. } => AppError::not_found("approval", clip(&prefix)),
+            ApprovalError::NotFound { prefix, project } => {
+                AppError::Unknown(ApprovalError::NotFound { project, prefix: clip(&prefix) }.to_string())
+            }
             ApprovalError::Ambiguous(_) => AppError::bad("id", e.to_string()),
             ApprovalError::Decided { .. } => AppError::Conflict(e.to_string()),
             ApprovalError::SameApprover { .. } | ApprovalError::PlanRefused { .. } => AppError::Conflict(e.to_string()),
@@ -76,7 +78,12 @@ pub async fn list(app: &App, caller: &Caller, q: ApprovalQuery) -> AppResult<Vec
 
 /// The approval as the API shows it, with its saved plans when it waits on some.
 pub(crate) async fn view(app: &App, a: terrace_store::ApprovalRecord) -> AppResult<ApprovalView> {
-    let plans = approved_plans::plan_runs(app.store.as_ref(), app.store.as_ref(), &a).await?;
+    view_in(app.store.as_ref(), a).await
+}
+
+/// The same, read from any store (a local data folder's too).
+pub async fn view_in(store: &dyn super::ServerStore, a: terrace_store::ApprovalRecord) -> AppResult<ApprovalView> {
+    let plans = approved_plans::plan_runs(store, store, &a).await?;
     let mut v = ApprovalView::from(a);
     v.plans = approved_plans::views(&plans);
     Ok(v)
@@ -85,7 +92,7 @@ pub(crate) async fn view(app: &App, a: terrace_store::ApprovalRecord) -> AppResu
 async fn find(app: &App, id: &str) -> AppResult<terrace_store::ApprovalRecord> {
     let mut found = app.store.find_approvals(id).await?;
     match found.len() {
-        0 => Err(AppError::not_found("approval", clip(id))),
+        0 => Err(ApprovalError::NotFound { project: String::new(), prefix: id.to_string() }.into()),
         1 => Ok(found.remove(0)),
         _ => {
             let candidates: Vec<String> =

@@ -13,10 +13,12 @@ use super::access::clip;
 use super::events::check_limit;
 use super::projects::{self, Loaded};
 use super::views::{EnvironmentPage, EnvironmentSummary, EnvironmentView, MASK, OutputView, RunView};
-use super::{App, AppError, AppResult, Caller};
+use super::{App, AppError, AppResult, Caller, ServerStore};
 
-pub(crate) fn summary(project: &Project, name: &str, record: Option<&EnvironmentRecord>) -> EnvironmentSummary {
+/// An environment as listings show it; `record` is none for one with no record.
+pub fn summary(project: &Project, name: &str, record: Option<&EnvironmentRecord>) -> EnvironmentSummary {
     let (origin, source) = provenance(project, name, record);
+    let runtime = record.and_then(|r| r.runtime.as_ref());
     EnvironmentSummary {
         defined: origin == "declared",
         origin,
@@ -26,6 +28,11 @@ pub(crate) fn summary(project: &Project, name: &str, record: Option<&Environment
         state: record.map(|r| r.state.to_string()).unwrap_or_else(|| "absent".into()),
         failed_job: record.and_then(|r| r.failed_job.clone()),
         reason: record.and_then(|r| r.reason.clone()),
+        base: runtime.map(|d| d.base.clone()),
+        variables: runtime.map(|d| d.variables.clone()),
+        created_by: runtime.map(|d| d.created_by.clone()),
+        id: record.map(|r| r.id),
+        created_at: record.map(|r| r.created_at),
         updated_at: record.map(|r| r.updated_at),
     }
 }
@@ -106,7 +113,7 @@ pub async fn list(app: &App, caller: &Caller, project: &str, q: EnvListQuery) ->
 pub(crate) async fn require_known(app: &App, loaded: &Loaded, env: &str) -> AppResult<Option<EnvironmentRecord>> {
     let record = app.store.get_environment(&loaded.project.name, env).await?;
     if record.is_none() && loaded.project.environment(env).is_none() {
-        return Err(AppError::not_found("environment", clip(env)));
+        return Err(AppError::Unknown(loaded.project.unknown_environment(&clip(env))));
     }
     Ok(record)
 }
@@ -118,13 +125,11 @@ pub async fn show(app: &App, caller: &Caller, project: &str, env: &str, reveal: 
     }
     let loaded = projects::load(app, project).await?;
     let record = require_known(app, &loaded, env).await?;
-    let (outputs, jobs) = match &record {
-        Some(r) => (app.store.outputs(r.id).await?, app.store.last_runs(r.id).await?),
-        None => (vec![], vec![]),
-    };
-    if reveal && outputs.iter().any(|o| o.sensitive) {
+    let now = app.settings.clock.now();
+    let view = view(app.store.as_ref(), &loaded.project, env, record.as_ref(), reveal, now).await?;
+    if reveal && view.outputs.iter().any(|o| o.sensitive) {
         let revealed: Vec<String> =
-            outputs.iter().filter(|o| o.sensitive).map(|o| format!("{}.{}", o.job, o.name)).collect();
+            view.outputs.iter().filter(|o| o.sensitive).map(|o| format!("{}.{}", o.job, o.name)).collect();
         app.store
             .audit(
                 &caller.actor(),
@@ -134,6 +139,24 @@ pub async fn show(app: &App, caller: &Caller, project: &str, env: &str, reveal: 
             )
             .await?;
     }
+    Ok(view)
+}
+
+/// One environment as `GET .../environments/{env}` and `terrace status ENV --json` show it,
+/// read from `store` (a server's, or a local data folder's: both modes print this one
+/// shape). `record` is none for an environment with no record (`state: absent`).
+pub async fn view(
+    store: &dyn ServerStore,
+    project: &Project,
+    env: &str,
+    record: Option<&EnvironmentRecord>,
+    reveal: bool,
+    now: time::OffsetDateTime,
+) -> AppResult<EnvironmentView> {
+    let (outputs, jobs) = match record {
+        Some(r) => (store.outputs(r.id).await?, store.last_runs(r.id).await?),
+        None => (vec![], vec![]),
+    };
     let outputs = outputs
         .into_iter()
         .map(|o| OutputView {
@@ -145,36 +168,33 @@ pub async fn show(app: &App, caller: &Caller, project: &str, env: &str, reveal: 
             run_id: o.run_id,
         })
         .collect();
-    let secrets = app.store.list_secrets(&loaded.project.name, env).await?.into_iter().map(|s| s.name).collect();
+    let secrets = store.list_secrets(&project.name, env).await?.into_iter().map(|s| s.name).collect();
     let waiting = terrace_store::ApprovalFilter {
-        project: Some(loaded.project.name.clone()),
+        project: Some(project.name.clone()),
         environment: Some(env.to_string()),
         state: Some(terrace_store::ApprovalState::AwaitingApproval),
         limit: Some(100),
     };
-    let approvals = app.store.list_approvals(&waiting).await?.into_iter().map(Into::into).collect();
-    let ttl = match &record {
-        Some(r) => terrace_engine::timed::ttl::status(&loaded.project, r, app.store.as_ref()).await?,
-        None => None,
-    };
-    let now = app.settings.clock.now();
-    let (schedules, drift) = match &record {
+    let mut approvals = Vec::new();
+    for a in store.list_approvals(&waiting).await? {
+        approvals.push(super::approvals::view_in(store, a).await?);
+    }
+    let (ttl, schedules, drift, removed_jobs) = match record {
         Some(r) => (
-            terrace_engine::timed::schedule::status(&loaded.project, r, app.store.as_ref(), now).await?,
-            terrace_engine::timed::drift::status(&loaded.project, r, app.store.as_ref(), now).await?,
+            terrace_engine::timed::ttl::status(project, r, store).await?,
+            terrace_engine::timed::schedule::status(project, r, store, now).await?,
+            terrace_engine::timed::drift::status(project, r, store, now).await?,
+            terrace_engine::removed::summaries(project, store, r).await?,
         ),
-        None => (vec![], None),
-    };
-    let removed_jobs = match &record {
-        Some(r) => terrace_engine::removed::summaries(&loaded.project, app.store.as_ref(), r).await?,
-        None => vec![],
+        None => (None, vec![], None, vec![]),
     };
     Ok(EnvironmentView {
-        summary: summary(&loaded.project, env, record.as_ref()),
+        summary: summary(project, env, record),
         outputs,
         jobs: jobs.into_iter().map(RunView::from).collect(),
         secrets,
         approvals,
+        artifacts: store.artifact_pins(&project.name, env).await?,
         ttl,
         schedules,
         drift,
@@ -268,14 +288,7 @@ pub async fn delete(app: &App, caller: &Caller, project: &str, env: &str) -> App
     let loaded = projects::load(app, project).await?;
     let record = require_known(app, &loaded, env).await?;
     if record.as_ref().is_none_or(|r| r.runtime.is_none()) {
-        return Err(AppError::unprocessable(
-            None,
-            format!(
-                "environment `{}` is not one made at run time: send it a `delete` event (terrace destroy); a \
-                 declared environment stays declared in terrace.yaml",
-                clip(env)
-            ),
-        ));
+        return Err(AppError::unprocessable(None, terrace_engine::runtime_env::declared_delete(&clip(env))));
     }
     let body = super::events::EventBody {
         event: "delete".into(),

@@ -18,6 +18,10 @@ pub enum AppError {
     Forbidden { needed: Role, have: Role, token: String },
     #[error("{what} `{id}` not found")]
     NotFound { what: &'static str, id: String },
+    /// A name the project does not have (an environment, a run reference), said as local
+    /// mode says it, with what it does have: a 404 too.
+    #[error("{0}")]
+    Unknown(String),
     /// The request conflicts with the state of the resource (an environment being deleted).
     #[error("{0}")]
     Conflict(String),
@@ -65,7 +69,7 @@ impl AppError {
             AppError::BadRequest { .. } => "bad_request",
             AppError::Unauthenticated(_) => "unauthenticated",
             AppError::Forbidden { .. } => "forbidden",
-            AppError::NotFound { .. } => "not_found",
+            AppError::NotFound { .. } | AppError::Unknown(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::Unprocessable { .. } => "unprocessable",
             AppError::MethodNotAllowed => "method_not_allowed",

@@ -85,11 +85,7 @@ pub async fn submit(app: &App, caller: &Caller, project: &str, env: &str, body: 
         && !loaded.project.jobs.contains_key(job)
         && !(event == Event::Delete && removed_here(app, &loaded.project, env, job).await?)
     {
-        let known: Vec<&str> = loaded.project.jobs.keys().map(String::as_str).collect();
-        return Err(AppError::unprocessable(
-            Some("job"),
-            format!("job `{}` is not defined in the project file (defined: {})", clip(job), known.join(", ")),
-        ));
+        return Err(AppError::unprocessable(Some("job"), loaded.project.unknown_job(&clip(job))));
     }
     if event == Event::Raw && body.job.is_none() {
         return Err(AppError::unprocessable(Some("job"), "a raw run names one job: add \"job\""));

@@ -73,7 +73,8 @@ pub struct RunAt {
 /// takes); an ambiguous reference is refused with its candidates.
 pub(crate) async fn find(app: &App, id: &str, at: &RunAt) -> AppResult<RunRecord> {
     if let Ok(id) = id.parse::<RunId>() {
-        return app.store.get_run(id).await?.ok_or_else(|| AppError::not_found("run", id));
+        let missing = || AppError::Unknown(RunRefError::NotFound(id.to_string()).to_string());
+        return app.store.get_run(id).await?.ok_or_else(missing);
     }
     let short =
         id.rsplit_once('#').is_some_and(|(env, n)| !env.is_empty() && env.len() <= 128 && n.parse::<u64>().is_ok());
@@ -87,7 +88,7 @@ pub(crate) async fn find(app: &App, id: &str, at: &RunAt) -> AppResult<RunRecord
     match terrace_engine::find_run(app.store.as_ref(), at.project.as_deref(), id).await {
         Ok(run) => Ok(run),
         Err(RunRefError::Store(e)) => Err(e.into()),
-        Err(RunRefError::NotFound(_)) => Err(AppError::not_found("run", clip(id))),
+        Err(e @ RunRefError::NotFound(_)) => Err(AppError::Unknown(e.to_string())),
         Err(e @ RunRefError::Ambiguous { .. }) => Err(AppError::bad("id", e.to_string())),
     }
 }

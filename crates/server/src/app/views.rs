@@ -60,6 +60,10 @@ impl GitView {
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct EnvironmentSummary {
+    /// The record's id; null for an environment with no record (`absent`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub id: Option<terrace_model::EnvironmentId>,
     pub project: String,
     pub name: String,
     /// deploying, running, stopping, stopped, deleting, failed, or `absent` (no record yet).
@@ -73,6 +77,20 @@ pub struct EnvironmentSummary {
     pub origin: String,
     /// The environment it was made from (one made at run time).
     pub source: Option<String>,
+    /// One made at run time: the declared environment it derives from; null for others.
+    #[serde(default)]
+    pub base: Option<String>,
+    /// One made at run time: its variables over its base's (plain values; a secret is a
+    /// `${secret:NAME}` reference); null for others.
+    #[serde(default)]
+    pub variables: Option<std::collections::BTreeMap<String, String>>,
+    /// One made at run time: who made it; null for others.
+    #[serde(default)]
+    pub created_by: Option<String>,
+    /// When the record was made (its first start, or its clone); null when absent.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub created_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub updated_at: Option<OffsetDateTime>,
@@ -90,6 +108,10 @@ pub struct EnvironmentView {
     pub secrets: Vec<String>,
     /// What awaits approval in it (events, promotions).
     pub approvals: Vec<ApprovalView>,
+    /// The artifact versions it runs (`terrace promote`): artifact, version, digest, held.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub artifacts: Vec<terrace_store::PinRecord>,
     /// An ephemeral environment's destroy time (`ttl:`); null for others.
     #[schema(value_type = Option<Object>)]
     pub ttl: Option<terrace_engine::timed::ttl::TtlStatus>,

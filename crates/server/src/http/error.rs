@@ -33,7 +33,7 @@ pub fn status(e: &AppError) -> StatusCode {
         AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
         AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
-        AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+        AppError::NotFound { .. } | AppError::Unknown(_) => StatusCode::NOT_FOUND,
         AppError::Conflict(_) => StatusCode::CONFLICT,
         AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
