@@ -13,6 +13,10 @@ mod environment;
 mod errors;
 mod hooks;
 mod hosts;
+#[allow(dead_code)]
+#[path = "../../../exec/tests/kubernetes/fake.rs"]
+mod k8s_fake;
+mod kubernetes_outputs;
 mod limits;
 mod paging;
 mod plan_all;

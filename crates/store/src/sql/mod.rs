@@ -21,6 +21,7 @@ mod locks;
 mod log_files;
 mod logs;
 mod notifications;
+mod output_tickets;
 mod outputs;
 mod previews;
 mod projects;

@@ -56,6 +56,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(23, "attempt phase", "0023_attempt_phase.sql"),
     migration!(24, "run image", "0024_run_image.sql"),
     migration!(25, "source snapshots", "0025_source_snapshots.sql"),
+    migration!(26, "output tickets", "0026_output_tickets.sql"),
 ];
 
 /// How many migrations this version knows.
