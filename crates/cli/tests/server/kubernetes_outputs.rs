@@ -38,6 +38,11 @@ fn free_port() -> u16 {
 
 /// A project of one kubernetes job running `shell` with `/bin/sh -c`.
 fn fixture(shell: &str) -> Fixture {
+    fixture_of("image: registry.example/db-migrate:3\n    entrypoint: [/bin/sh, -c]", shell)
+}
+
+/// A project of one kubernetes job of `image` (its YAML lines) running `shell`.
+fn fixture_of(image: &str, shell: &str) -> Fixture {
     let shell = shell.replace('\'', "''");
     Fixture::new(&format!(
         "project: shop
@@ -46,8 +51,7 @@ environments:
   dev: {{}}
 jobs:
   db:
-    image: registry.example/db-migrate:3
-    entrypoint: [/bin/sh, -c]
+    {image}
     events: [start]
     commands: {{start: ['{shell}']}}
     variables:
@@ -65,11 +69,14 @@ struct Setup {
 }
 
 fn start(shell: &str, exit_code: i32) -> Setup {
+    start_with(fixture(shell), exit_code)
+}
+
+fn start_with(f: Fixture, exit_code: i32) -> Setup {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fake = rt.block_on(FakeCluster::start());
     // The pod's end is played once the wrapper has run (`finish`), with its status.
     fake.script(Script { hold: true, exit_code, reason: "Completed".into(), ..Script::default() });
-    let f = fixture(shell);
     let config = kubeconfig(f.dir.path(), &fake.url);
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -256,4 +263,29 @@ fn a_malformed_output_file_fails_the_run_as_anywhere_and_the_programs_status_pas
     let (code, _, stderr) = s.run_pod(&Pod { args: vec![big.into()], ..pod });
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("it holds 2000000 bytes, over the limit of 1 MiB"), "{stderr}");
+}
+
+#[test]
+fn without_an_entrypoint_the_images_own_is_read_from_its_registry_and_wrapped() {
+    let registry = crate::registry::Registry::start();
+    registry.push_image_running("team/cfn", "1", &["/bin/sh", "-c"]);
+    let image = format!("{}/team/cfn:1", registry.host);
+    let shell = "printf '{\"stack\": {\"value\": \"up\", \"sensitive\": false}}' > \"$TERRACE_OUTPUT_FILE\"";
+    let s = start_with(fixture_of(&format!("image: {image}"), shell), 0);
+    let request = s.start_event();
+    let pod = s.pod();
+    assert_eq!(
+        pod.command,
+        ["/terrace-tools/terrace", "attempt-wrap", "--", "/bin/sh", "-c"],
+        "the image's ENTRYPOINT"
+    );
+    assert_eq!(pod.args, [shell], "the event's command in place of its CMD");
+    let (code, stdout, stderr) = s.run_pod(&pod);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    s.end_pod(&pod);
+    let done = s.api.wait_request(&request, Duration::from_secs(120));
+    assert_eq!(done["state"], "succeeded", "{done}\n{}", s.server.log());
+    let env = s.api.ok("GET", "/projects/shop/environments/dev", None);
+    let stack = env["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "stack").cloned();
+    assert_eq!(stack.expect("the uploaded output")["value"], "up", "{env}");
 }

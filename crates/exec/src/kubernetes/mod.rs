@@ -5,7 +5,8 @@
 //! and attempt as labels, which is how a sweep finds what a dead process left.
 //!
 //! The output file comes back by upload (`upload`) when the executor has an inbox (a
-//! server that pods reach) and knows the program to wrap (the job's `entrypoint:`):
+//! server that pods reach) and knows the program to wrap (the job's `entrypoint:`, else
+//! the image's ENTRYPOINT read from its registry):
 //! `terrace attempt-wrap` runs the program and sends the file with a token good for that
 //! step only. Otherwise it comes back as the container's termination message: the kubelet
 //! reads `/terrace-output/output.json` when the container ends and keeps it in the pod's
@@ -80,22 +81,47 @@ impl KubernetesExecutor {
         self
     }
 
-    /// The upload path of a step, or why it returns its outputs as the termination message.
-    async fn ticket(&self, step: &StepSpec, io: &StepIo) -> Result<Option<(Ticket, upload::Ticket)>, ExecError> {
+    /// The upload path of a step (its ticket and the program to wrap), or `None` when its
+    /// outputs come back as the termination message (the log says why).
+    async fn upload(&self, step: &StepSpec, image: &str, io: &StepIo) -> Result<Option<Upload>, ExecError> {
         let Some(uploads) = &self.uploads else { return Ok(None) };
         if step.output_file.is_none() {
             return Ok(None);
         }
-        if step.container.entrypoint.is_none() {
-            let note = "the job sets no `entrypoint:`, so Terrace cannot wrap its program to upload its output file: \
-                        it comes back as the container's termination message (4 KiB at most)";
-            let _ = io.events.send(crate::ExecEvent::Lines(LogBatch::now(Stream::Terrace, note))).await;
-            return Ok(None);
+        let say = |why: String| async move {
+            let note = format!(
+                "{why}: the output file comes back as the container's termination message (4 KiB at most); set \
+                 `entrypoint:` to have it uploaded"
+            );
+            let _ = io.events.send(crate::ExecEvent::Lines(LogBatch::now(Stream::Terrace, &note))).await;
+        };
+        // The program as Kubernetes would run it: `entrypoint:`, else the image's ENTRYPOINT,
+        // with the step's arguments (in place of the image's CMD).
+        let (entrypoint, args) = match (&step.container.entrypoint, &uploads.images) {
+            (Some(entrypoint), _) => (entrypoint.clone(), step.argv.clone()),
+            (None, Some(images)) => match images.command(image).await {
+                Ok(own) => (own.entrypoint, step.argv.clone()),
+                Err(e) => {
+                    say(format!(
+                        "the job sets no `entrypoint:` and the command of image `{image}` cannot be read ({e})"
+                    ))
+                    .await;
+                    return Ok(None);
+                }
+            },
+            (None, None) => {
+                say("the job sets no `entrypoint:`, so Terrace cannot wrap its program".into()).await;
+                return Ok(None);
+            }
+        };
+        if entrypoint.is_empty() && args.is_empty() {
+            return Err(ExecError::EmptyCommand);
         }
         let opened = uploads.inbox.open(&step.run, step.attempt, upload::ticket_life(step.limits.max_duration)).await?;
         // The job could print its environment: the token is masked like any secret.
         io.secrets.extend([opened.token.clone()]).await;
-        Ok(Some((Ticket { inbox: uploads.inbox.clone(), id: opened.id.clone() }, opened)))
+        let ticket = Ticket { inbox: uploads.inbox.clone(), id: opened.id.clone() };
+        Ok(Some(Upload { ticket, opened, entrypoint, args }))
     }
 
     async fn cluster(&self) -> Result<&Cluster, ExecError> {
@@ -154,11 +180,11 @@ impl Executor for KubernetesExecutor {
         let input = read_input(&step).await?;
         let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
         let mut made = Vec::new();
-        let ticket = self.ticket(&step, &io).await?;
+        let upload = self.upload(&step, &image, &io).await?;
         // Whatever this makes is removed if a later part fails (or the handle is dropped).
         let mut guard =
-            Remover(Some((cluster.clone(), names.job.clone(), Vec::new())), ticket.as_ref().map(|(t, _)| t.clone()));
-        let mut objects = vec![spec::env_secret(&step, &names, ticket.as_ref().map(|(_, t)| t))];
+            Remover(Some((cluster.clone(), names.job.clone(), Vec::new())), upload.as_ref().map(|u| u.ticket.clone()));
+        let mut objects = vec![spec::env_secret(&step, &names, upload.as_ref().map(|u| &u.opened))];
         if let Some((file_name, content)) = input.clone() {
             objects.push(spec::input_secret(&step, &names, &file_name, content));
         }
@@ -170,12 +196,12 @@ impl Executor for KubernetesExecutor {
             made.push(name);
             guard.0 = Some((cluster.clone(), names.job.clone(), made.clone()));
         }
-        let wrap = match (&ticket, &self.uploads, &step.container.entrypoint) {
-            (Some((t, _)), Some(uploads), Some(entrypoint)) => Some(Wrap {
+        let wrap = match (&upload, &self.uploads) {
+            (Some(u), Some(uploads)) => Some(Wrap {
                 helper_image: &uploads.helper_image,
-                entrypoint: entrypoint.clone(),
-                args: step.argv.clone(),
-                ticket: &t.id,
+                entrypoint: u.entrypoint.clone(),
+                args: u.args.clone(),
+                ticket: &u.ticket.id,
             }),
             _ => None,
         };
@@ -207,7 +233,7 @@ impl Executor for KubernetesExecutor {
             image_seen,
             reader: Some(reader),
             output_file: step.output_file.clone(),
-            ticket: ticket.map(|(t, _)| t),
+            ticket: upload.map(|u| u.ticket),
             deadline: step.limits.max_duration.map(|d| started + d),
             grace: step.limits.kill_grace,
             cancel: io.cancel.child_token(),
@@ -283,6 +309,14 @@ impl Executor for KubernetesExecutor {
         let Ok(cluster) = self.cluster().await else { return };
         handle::remove_run(cluster, run).await;
     }
+}
+
+/// A step's way back by upload: its ticket, and the program its wrapper runs.
+struct Upload {
+    ticket: Ticket,
+    opened: upload::Ticket,
+    entrypoint: Vec<String>,
+    args: Vec<String>,
 }
 
 /// The parameters file's name and content, read off the async threads.

@@ -52,12 +52,29 @@ pub trait OutputInbox: Send + Sync {
     async fn close_run(&self, run: &str);
 }
 
+/// An image's own command, as its config says (either part may be empty).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageCommand {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+}
+
+/// Where an image's own ENTRYPOINT and CMD are read (its registry): needed to wrap the
+/// program of a job that sets no `entrypoint:` without changing what runs.
+#[async_trait::async_trait]
+pub trait ImageCommands: Send + Sync {
+    async fn command(&self, image: &str) -> Result<ImageCommand, String>;
+}
+
 /// What the executor needs to return outputs by upload.
 #[derive(Clone)]
 pub struct Uploads {
     pub inbox: Arc<dyn OutputInbox>,
     /// The image whose `/terrace` the init container copies into the pod.
     pub helper_image: String,
+    /// Where images' own commands are read; `None`: a job without `entrypoint:` returns
+    /// its outputs as the termination message.
+    pub images: Option<Arc<dyn ImageCommands>>,
 }
 
 /// How long a ticket stays good past the step's own limit (the pod's start, the grace).

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::json;
-use terrace_exec::kubernetes::upload::{OutputInbox, Ticket, Uploads};
+use terrace_exec::kubernetes::upload::{ImageCommand, ImageCommands, OutputInbox, Ticket, Uploads};
 use terrace_exec::{ExecError, Executor, ExitStatus};
 
 use super::fake::Script;
@@ -65,8 +65,34 @@ impl OutputInbox for MemoryInbox {
     }
 }
 
+/// Images' own commands, as a registry would give them (crates/registry's tests read them
+/// from a real one); unknown images are an error.
+struct KnownImages;
+
+#[async_trait::async_trait]
+impl ImageCommands for KnownImages {
+    async fn command(&self, image: &str) -> Result<ImageCommand, String> {
+        match image {
+            "registry.example/cfn:1" => {
+                Ok(ImageCommand { entrypoint: vec!["/entrypoint.sh".into()], cmd: vec!["debug".into()] })
+            }
+            _ => Err(format!("manifest {image} does not exist")),
+        }
+    }
+}
+
 fn executor(cluster: &Cluster, inbox: &Arc<MemoryInbox>) -> terrace_exec::KubernetesExecutor {
-    let uploads = Uploads { inbox: inbox.clone(), helper_image: "registry.example/terrace-helper:1".into() };
+    let uploads =
+        Uploads { inbox: inbox.clone(), helper_image: "registry.example/terrace-helper:1".into(), images: None };
+    cluster.executor().with_uploads(uploads)
+}
+
+fn executor_reading_images(cluster: &Cluster, inbox: &Arc<MemoryInbox>) -> terrace_exec::KubernetesExecutor {
+    let uploads = Uploads {
+        inbox: inbox.clone(),
+        helper_image: "registry.example/terrace-helper:1".into(),
+        images: Some(Arc::new(KnownImages)),
+    };
     cluster.executor().with_uploads(uploads)
 }
 
@@ -177,7 +203,8 @@ async fn without_an_entrypoint_the_outputs_come_back_as_the_termination_message_
     let mut handle = executor(&cluster, &inbox).start(step(&files, "true"), io).await.unwrap();
     assert_eq!(wait(&mut handle).await.status, ExitStatus::Exited(0));
     drop(handle);
-    assert!(log_of(rx).await.contains("the job sets no `entrypoint:`"));
+    let log = log_of(rx).await;
+    assert!(log.contains("the job sets no `entrypoint:`") && log.contains("set `entrypoint:`"), "{log}");
     assert_eq!(std::fs::read_to_string(files.output()).unwrap(), r#"{"a":{"value":"1"}}"#);
     let requests = fake.requests();
     let c = &find(&requests, "POST", "/jobs")[0].body["spec"]["template"]["spec"]["containers"][0];
@@ -207,4 +234,38 @@ async fn a_cancelled_step_and_a_sweep_close_their_tickets() {
     assert_eq!(inbox.open_tickets(), 1);
     executor(&cluster, &inbox).sweep("0193f7e2-7c1a-7d3b-9a55-3e1f0c2b4d6e").await;
     assert_eq!(inbox.open_tickets(), 0);
+}
+
+#[tokio::test]
+async fn without_an_entrypoint_the_images_own_command_is_wrapped_with_the_steps_arguments() {
+    let cluster = Cluster::start().await;
+    let Some(fake) = &cluster.fake else { return };
+    let inbox = Arc::new(MemoryInbox::default());
+    fake.script(Script::default());
+    let files = Files::new();
+    // A seed-shaped image: its ENTRYPOINT takes the event as its first argument.
+    let mut s = step(&files, "unused");
+    s.image = Some("registry.example/cfn:1".into());
+    s.argv = vec!["start".into()];
+    let (io, _rx) = step_io();
+    let mut handle = executor_reading_images(&cluster, &inbox).start(s, io).await.unwrap();
+    assert_eq!(wait(&mut handle).await.status, ExitStatus::Exited(0));
+    drop(handle);
+    let requests = fake.requests();
+    let c = &find(&requests, "POST", "/jobs")[0].body["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["command"], json!(["/terrace-tools/terrace", "attempt-wrap", "--", "/entrypoint.sh"]));
+    assert_eq!(c["args"], json!(["start"]), "the step's arguments in place of the image's CMD");
+
+    // An image whose command cannot be read: the termination message, and the log says why.
+    let mut s = step(&files, "true");
+    s.image = Some("registry.example/missing:1".into());
+    let (io, rx) = step_io();
+    let mut handle = executor_reading_images(&cluster, &inbox).start(s, io).await.unwrap();
+    assert_eq!(wait(&mut handle).await.status, ExitStatus::Exited(0));
+    drop(handle);
+    let log = log_of(rx).await;
+    assert!(log.contains("the command of image `registry.example/missing:1` cannot be read (manifest"), "{log}");
+    let requests = fake.requests();
+    let c = &find(&requests, "POST", "/jobs")[1].body["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["terminationMessagePath"], "/terrace-output/output.json");
 }

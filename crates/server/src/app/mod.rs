@@ -125,9 +125,14 @@ impl App {
                 store: self.store.clone() as Arc<dyn OutputTicketStore>,
                 base_url: base_url.clone(),
             };
+            let images = terrace_registry::Client::new().ok().map(|client| {
+                Arc::new(crate::attempt_outputs::RegistryCommands { client })
+                    as Arc<dyn terrace_exec::kubernetes::upload::ImageCommands>
+            });
             let uploads = terrace_exec::kubernetes::upload::Uploads {
                 inbox: Arc::new(inbox),
                 helper_image: self.settings.kubernetes.helper_image.clone(),
+                images,
             };
             executors = executors.with(Arc::new(terrace_exec::KubernetesExecutor::new().with_uploads(uploads)));
         }

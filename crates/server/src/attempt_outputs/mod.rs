@@ -2,9 +2,13 @@
 //! step (`StoreInbox`, over the store: any replica may take the upload, and a server that
 //! restarts finds it again); the pod's wrapper uploads to
 //! `PUT /api/v1/runs/{run}/attempts/{attempt}/output` (`routes.rs`) with that ticket's
-//! token, and the step's handle takes the file when the pod has ended.
+//! token, and the step's handle takes the file when the pod has ended. A job without
+//! `entrypoint:` has its image's own command read from its registry (`images.rs`).
 
+mod images;
 pub mod routes;
+
+pub use images::RegistryCommands;
 
 use std::sync::Arc;
 use std::time::Duration;
