@@ -468,6 +468,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_kubernetes_section_defaults_to_the_public_url_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("server.toml");
+        std::fs::write(
+            &file,
+            "public_url = \"https://terrace.example.com/\"\n[kubernetes]\nhelper_image = \"reg.example/helper:1\"\n",
+        )
+        .unwrap();
+        let c = ServerConfig::resolve(ConfigLayer::default(), Some(&file)).unwrap();
+        assert_eq!(c.kubernetes.helper_image, "reg.example/helper:1");
+        assert_eq!(c.kubernetes.server_url.as_deref(), Some("https://terrace.example.com"), "the public URL");
+        let top = ConfigLayer {
+            kubernetes: Some(KubernetesLayer {
+                server_url: Some("http://terrace.svc:7700".into()),
+                helper_image: None,
+            }),
+            ..Default::default()
+        };
+        let c = ServerConfig::resolve(top, Some(&file)).unwrap();
+        assert_eq!(c.kubernetes.server_url.as_deref(), Some("http://terrace.svc:7700"));
+        assert_eq!(c.kubernetes.helper_image, "reg.example/helper:1", "the file fills what the flags leave");
+        let none = ServerConfig::resolve(ConfigLayer::default(), None).unwrap();
+        assert_eq!(none.kubernetes.server_url, None, "no address: the termination message");
+        assert!(none.kubernetes.helper_image.starts_with("terrace-helper:"));
+        let bad = ConfigLayer {
+            kubernetes: Some(KubernetesLayer { helper_image: Some("two words".into()), server_url: None }),
+            ..Default::default()
+        };
+        let err = ServerConfig::resolve(bad, None).unwrap_err().to_string();
+        assert!(err.starts_with("`kubernetes.helper_image`: "), "{err}");
+    }
+
+    #[test]
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("server.toml");

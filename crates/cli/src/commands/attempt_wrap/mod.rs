@@ -93,6 +93,9 @@ async fn wrap(command: Vec<OsString>) -> u8 {
 /// signal when it was killed), or the status to exit with when it could not start.
 async fn run(command: &[OsString]) -> Result<u8, u8> {
     use std::os::unix::process::ExitStatusExt;
+    // Handlers first: a signal that comes as soon as the program runs must not end this
+    // process (its default action) and leave the program behind.
+    let signals = catch_signals();
     let mut child = match tokio::process::Command::new(&command[0])
         .args(&command[1..])
         .env_remove(OUTPUT_URL_VAR)
@@ -107,7 +110,7 @@ async fn run(command: &[OsString]) -> Result<u8, u8> {
             return Err(if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 });
         }
     };
-    let forwarders = child.id().map(forward_signals).unwrap_or_default();
+    let forwarders = child.id().map(|pid| forward_signals(signals, pid)).unwrap_or_default();
     let status = child.wait().await;
     for f in forwarders {
         f.abort();
@@ -125,12 +128,12 @@ async fn run(command: &[OsString]) -> Result<u8, u8> {
     }
 }
 
-/// Passes the signals the kubelet (or a person) sends this process on to the program:
-/// as the pod's first process, this one would otherwise ignore them.
-fn forward_signals(pid: u32) -> Vec<tokio::task::JoinHandle<()>> {
-    use nix::sys::signal::{Signal, kill};
+type Caught = Vec<(tokio::signal::unix::Signal, nix::sys::signal::Signal)>;
+
+/// Catches the signals the kubelet (or a person) sends this process, to pass them on.
+fn catch_signals() -> Caught {
+    use nix::sys::signal::Signal;
     use tokio::signal::unix::{SignalKind, signal};
-    let pid = nix::unistd::Pid::from_raw(pid as i32);
     let kinds = [
         (SignalKind::terminate(), Signal::SIGTERM),
         (SignalKind::interrupt(), Signal::SIGINT),
@@ -139,15 +142,21 @@ fn forward_signals(pid: u32) -> Vec<tokio::task::JoinHandle<()>> {
         (SignalKind::user_defined1(), Signal::SIGUSR1),
         (SignalKind::user_defined2(), Signal::SIGUSR2),
     ];
-    kinds
+    kinds.into_iter().filter_map(|(kind, sig)| Some((signal(kind).ok()?, sig))).collect()
+}
+
+/// Passes the caught signals on to the program: as the pod's first process, this one
+/// would otherwise keep them (or ignore them).
+fn forward_signals(caught: Caught, pid: u32) -> Vec<tokio::task::JoinHandle<()>> {
+    let pid = nix::unistd::Pid::from_raw(pid as i32);
+    caught
         .into_iter()
-        .filter_map(|(kind, sig)| {
-            let mut stream = signal(kind).ok()?;
-            Some(tokio::spawn(async move {
+        .map(|(mut stream, sig)| {
+            tokio::spawn(async move {
                 while stream.recv().await.is_some() {
-                    let _ = kill(pid, sig);
+                    let _ = nix::sys::signal::kill(pid, sig);
                 }
-            }))
+            })
         })
         .collect()
 }
