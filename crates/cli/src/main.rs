@@ -26,6 +26,11 @@ use crate::exit::CliError;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // The pod wrapper runs in a job's environment: parsed apart (see `attempt_wrap`).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "attempt-wrap") {
+        return commands::attempt_wrap::main(&args[2..]);
+    }
     let cli = match examples::add(Cli::command()).try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(e) => {

@@ -118,6 +118,14 @@ pub struct ServerArgs {
     /// link to runs under it (URL/api/v1/runs/ID) [default: no links]
     #[arg(long, value_name = "URL", env = "TERRACE_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// The image whose /terrace (a static build) is copied into each Kubernetes pod to
+    /// upload its output file [default: terrace-helper:VERSION]
+    #[arg(long, value_name = "IMAGE", env = "TERRACE_KUBERNETES_HELPER_IMAGE")]
+    pub kubernetes_helper_image: Option<String>,
+    /// The address Kubernetes pods reach this server at, to upload output files
+    /// [default: --public-url; neither: outputs come back as the termination message]
+    #[arg(long, value_name = "URL", env = "TERRACE_KUBERNETES_SERVER_URL")]
+    pub kubernetes_server_url: Option<String>,
     /// Print the OpenAPI document and exit
     #[arg(long)]
     pub openapi: bool,

@@ -30,7 +30,7 @@ pub use docker::DockerExecutor;
 pub use kubernetes::KubernetesExecutor;
 pub use local::LocalExecutor;
 pub use mask::{MAX_SECRET_BYTES, MIN_SECRET_CHARS, SecretSet, Unmaskable};
-pub use output_file::{ReadError as OutputReadError, read as read_output_file};
+pub use output_file::{ReadError as OutputReadError, UploadRefusal, check_upload, read as read_output_file};
 pub use registry::{Executors, UnknownExecutor};
 pub use tokio_util::sync::CancellationToken;
 

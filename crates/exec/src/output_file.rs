@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use terrace_model::output::{MAX_OUTPUT_FILE_BYTES, parse_output_file};
+use terrace_model::output::{MAX_OUTPUT_FILE_BYTES, OutputFileError, parse_output_file};
 
 use crate::SecretSet;
 
@@ -23,6 +23,28 @@ pub enum ReadError {
     TooLarge(u64),
     #[error("cannot read it: {0}")]
     Io(#[source] std::io::Error),
+}
+
+/// Why an output file that arrived as bytes (a pod's upload) is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadRefusal {
+    /// Over the limit: nothing of it is kept.
+    #[error(transparent)]
+    TooLarge(ReadError),
+    /// Within the limit, but it breaks the output-file contract.
+    #[error(transparent)]
+    Content(OutputFileError),
+}
+
+/// Checks an output file that arrived as bytes against the same limit and contract as
+/// one read here, in the same words (`size`: what the sender said it holds, when more
+/// than arrived).
+pub fn check_upload(bytes: &[u8], size: Option<u64>) -> Result<(), UploadRefusal> {
+    let size = size.unwrap_or(0).max(bytes.len() as u64);
+    if size > MAX_OUTPUT_FILE_BYTES as u64 {
+        return Err(UploadRefusal::TooLarge(ReadError::TooLarge(size)));
+    }
+    parse_output_file(bytes).map(|_| ()).map_err(UploadRefusal::Content)
 }
 
 /// Reads the output file at `path`; `None` when there is none.
@@ -394,6 +416,17 @@ mod tests {
         drop(lease);
         drop(open_writer().unwrap());
         assert_eq!(read_open(&reader).unwrap().0, b"");
+    }
+
+    #[test]
+    fn an_upload_is_held_to_the_same_limit_and_contract() {
+        check_upload(br#"{"a": {"value": 1}}"#, None).unwrap();
+        check_upload(b"", None).unwrap();
+        let err = check_upload(b"{\"a\": tru}", None).unwrap_err().to_string();
+        assert!(err.starts_with("not valid JSON") && err.ends_with("at line 1 column 10"), "{err}");
+        let err = check_upload(b"{}", Some(MAX_OUTPUT_FILE_BYTES as u64 + 5)).unwrap_err();
+        assert!(matches!(err, UploadRefusal::TooLarge(_)));
+        assert_eq!(err.to_string(), ReadError::TooLarge(MAX_OUTPUT_FILE_BYTES as u64 + 5).to_string());
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! | [`Client::retag`] | move a tag of the same repository to a version |
 //! | [`Client::copy`] | the same across repositories or registries: child manifests and blobs first (blobs mounted, or streamed when mounting is refused), the tag last |
 //! | [`Client::tags`], [`Client::blob_exists`] | list tags (following `Link` pages); HEAD a blob |
+//! | [`Client::run_config`] | an image's ENTRYPOINT and CMD, from its config blob (an index: linux on this host's architecture) |
 //! | [`Client::round_trips`], [`bench::retag_round_trips`] | HTTP requests sent, for the benchmark |
 //!
 //! # Behaviour
@@ -73,6 +74,7 @@ mod error;
 mod manifest;
 mod manifests;
 mod reference;
+mod run_config;
 mod tags;
 mod transport;
 
@@ -83,3 +85,4 @@ pub use digest::{Algorithm, Digest, DigestError};
 pub use error::Error;
 pub use manifest::{Content, Descriptor, MAX_MANIFEST_BYTES, Manifest, ManifestError, media_type};
 pub use reference::{Reference, ReferenceError, Repository};
+pub use run_config::RunConfig;

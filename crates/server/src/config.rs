@@ -79,6 +79,31 @@ pub struct ConfigLayer {
     /// comments and commit statuses link to runs under it. Unset: no links.
     #[serde(alias = "public-url")]
     pub public_url: Option<String>,
+    /// The kubernetes executor: how its pods send their output files back.
+    pub kubernetes: Option<KubernetesLayer>,
+}
+
+/// The config file's `kubernetes:` section (flags `--kubernetes-*`, `TERRACE_KUBERNETES_*`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesLayer {
+    /// The image whose `/terrace` (a static build) an init container copies into each pod
+    /// to wrap the job's program [default: terrace-helper:VERSION].
+    #[serde(alias = "helper-image")]
+    pub helper_image: Option<String>,
+    /// The address pods reach this server at [default: `public_url`]. Unset (and no
+    /// `public_url`): outputs come back as the termination message (4 KiB).
+    #[serde(alias = "server-url")]
+    pub server_url: Option<String>,
+}
+
+impl KubernetesLayer {
+    fn over(self, lower: KubernetesLayer) -> KubernetesLayer {
+        KubernetesLayer {
+            helper_image: self.helper_image.or(lower.helper_image),
+            server_url: self.server_url.or(lower.server_url),
+        }
+    }
 }
 
 impl ConfigLayer {
@@ -111,6 +136,10 @@ impl ConfigLayer {
             github_api_url: self.github_api_url.or(lower.github_api_url),
             gitlab_api_url: self.gitlab_api_url.or(lower.gitlab_api_url),
             public_url: self.public_url.or(lower.public_url),
+            kubernetes: match (self.kubernetes, lower.kubernetes) {
+                (Some(top), Some(lower)) => Some(top.over(lower)),
+                (top, lower) => top.or(lower),
+            },
         }
     }
 
@@ -144,6 +173,7 @@ pub struct ServerConfig {
     pub allow_env: Vec<String>,
     pub http: HttpLimits,
     pub forges: Forges,
+    pub kubernetes: Kubernetes,
 }
 
 /// GitHub and GitLab: the webhooks' secrets and the API clients' tokens and base URLs.
@@ -173,6 +203,15 @@ impl std::fmt::Debug for Forges {
             .field("public_url", &self.public_url)
             .finish()
     }
+}
+
+/// The kubernetes executor's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kubernetes {
+    pub helper_image: String,
+    /// Where pods upload output files (`…/api/v1/runs/RUN/attempts/N/output` under it);
+    /// `None`: they come back as the termination message.
+    pub server_url: Option<String>,
 }
 
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
@@ -364,6 +403,29 @@ impl ServerConfig {
             Some(url) => database_url(&url)?,
             None => Database::Sqlite(data_dir.join("terrace.db")),
         };
+        let kubernetes = layer.kubernetes.unwrap_or_default();
+        let public_url = match secret(layer.public_url) {
+            Some(url) => Some(api_url("public_url", Some(url), "")?),
+            None => None,
+        };
+        let kubernetes = Kubernetes {
+            helper_image: match kubernetes.helper_image.map(|i| i.trim().to_string()) {
+                Some(image) if image.is_empty() || image.chars().any(char::is_whitespace) => {
+                    return Err(ConfigError::Value {
+                        key: "kubernetes.helper_image",
+                        message: format!(
+                            "`{image}` is not an image reference like registry.example.com/terrace-helper:1"
+                        ),
+                    });
+                }
+                Some(image) => image,
+                None => terrace_exec::kubernetes::upload::default_helper_image(),
+            },
+            server_url: match secret(kubernetes.server_url) {
+                Some(url) => Some(api_url("kubernetes.server_url", Some(url), "")?),
+                None => public_url.clone(),
+            },
+        };
         let defaults = HttpLimits::default();
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(ServerConfig {
@@ -394,11 +456,9 @@ impl ServerConfig {
                 gitlab_token: secret(layer.gitlab_token),
                 github_api_url: api_url("github_api_url", layer.github_api_url, DEFAULT_GITHUB_API_URL)?,
                 gitlab_api_url: api_url("gitlab_api_url", layer.gitlab_api_url, DEFAULT_GITLAB_API_URL)?,
-                public_url: match secret(layer.public_url) {
-                    Some(url) => Some(api_url("public_url", Some(url), "")?),
-                    None => None,
-                },
+                public_url,
             },
+            kubernetes,
         })
     }
 }
@@ -406,6 +466,39 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kubernetes_section_defaults_to_the_public_url_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("server.toml");
+        std::fs::write(
+            &file,
+            "public_url = \"https://terrace.example.com/\"\n[kubernetes]\nhelper_image = \"reg.example/helper:1\"\n",
+        )
+        .unwrap();
+        let c = ServerConfig::resolve(ConfigLayer::default(), Some(&file)).unwrap();
+        assert_eq!(c.kubernetes.helper_image, "reg.example/helper:1");
+        assert_eq!(c.kubernetes.server_url.as_deref(), Some("https://terrace.example.com"), "the public URL");
+        let top = ConfigLayer {
+            kubernetes: Some(KubernetesLayer {
+                server_url: Some("http://terrace.svc:7700".into()),
+                helper_image: None,
+            }),
+            ..Default::default()
+        };
+        let c = ServerConfig::resolve(top, Some(&file)).unwrap();
+        assert_eq!(c.kubernetes.server_url.as_deref(), Some("http://terrace.svc:7700"));
+        assert_eq!(c.kubernetes.helper_image, "reg.example/helper:1", "the file fills what the flags leave");
+        let none = ServerConfig::resolve(ConfigLayer::default(), None).unwrap();
+        assert_eq!(none.kubernetes.server_url, None, "no address: the termination message");
+        assert!(none.kubernetes.helper_image.starts_with("terrace-helper:"));
+        let bad = ConfigLayer {
+            kubernetes: Some(KubernetesLayer { helper_image: Some("two words".into()), server_url: None }),
+            ..Default::default()
+        };
+        let err = ServerConfig::resolve(bad, None).unwrap_err().to_string();
+        assert!(err.starts_with("`kubernetes.helper_image`: "), "{err}");
+    }
 
     #[test]
     fn flags_win_over_the_file_and_the_file_over_defaults() {

@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod app;
+pub mod attempt_outputs;
 pub mod config;
 pub mod database;
 pub mod gitops;
@@ -75,6 +76,7 @@ pub async fn serve(
         clock: terrace_engine::timed::Clock::from_env().map_err(ServerError::Clock)?,
         max_drift_checks: config.max_drift_checks,
         agent_lease: config.lease,
+        kubernetes: config.kubernetes.clone(),
     };
     let app = App::new(store.server_store(), settings, terrace_engine::replica_owner());
     for path in &config.projects {

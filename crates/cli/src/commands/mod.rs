@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod approvals;
+pub mod attempt_wrap;
 pub mod audit;
 pub mod debug;
 pub mod drift;

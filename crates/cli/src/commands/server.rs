@@ -44,6 +44,10 @@ pub async fn server(g: &Global, a: ServerArgs) -> Result<ExitCode, CliError> {
         github_api_url: a.github_api_url,
         gitlab_api_url: a.gitlab_api_url,
         public_url: a.public_url,
+        kubernetes: Some(terrace_server::config::KubernetesLayer {
+            helper_image: a.kubernetes_helper_image,
+            server_url: a.kubernetes_server_url,
+        }),
     };
     let config = ServerConfig::resolve(top, a.config.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
     terrace_server::serve(config, shutdown_signal()).await?;

@@ -128,9 +128,25 @@ impl Registry {
     /// An image FROM scratch whose one layer holds `software VERSION ARCH`; pushed under
     /// `tag` when given (else by digest only). Its digest.
     pub fn push_image(&self, repo: &str, tag: Option<&str>, version: &str, arch: &str) -> String {
+        self.push_image_with(repo, tag, version, arch, json!({"Labels": {"version": version}}))
+    }
+
+    /// `push_image` of an image whose ENTRYPOINT is `entrypoint`.
+    pub fn push_image_running(&self, repo: &str, tag: &str, entrypoint: &[&str]) -> String {
+        self.push_image_with(repo, Some(tag), "1", "amd64", json!({"Entrypoint": entrypoint, "Cmd": ["help"]}))
+    }
+
+    fn push_image_with(
+        &self,
+        repo: &str,
+        tag: Option<&str>,
+        version: &str,
+        arch: &str,
+        run: serde_json::Value,
+    ) -> String {
         let layer = format!("software {version} {arch}\n").into_bytes();
         let config = serde_json::to_vec(&json!({
-            "architecture": arch, "os": "linux", "config": {"Labels": {"version": version}},
+            "architecture": arch, "os": "linux", "config": run,
             "rootfs": {"type": "layers", "diff_ids": [sha256(&layer)]},
         }))
         .unwrap();

@@ -14,6 +14,10 @@ mod errors;
 mod hooks;
 mod hosts;
 mod import_secrets;
+#[allow(dead_code)]
+#[path = "../../../exec/tests/kubernetes/fake.rs"]
+mod k8s_fake;
+mod kubernetes_outputs;
 mod limits;
 mod master_key;
 mod paging;

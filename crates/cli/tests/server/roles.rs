@@ -73,6 +73,7 @@ fn every_endpoint_checks_the_role() {
         ("POST", format!("/agent/steps/{missing_token}/renew"), Some(r#"{"token": 1}"#.into()), "pool"),
         ("POST", format!("/agent/steps/{missing_token}/logs"), Some(r#"{"token": 1, "batches": []}"#.into()), "pool"),
         ("POST", format!("/agent/steps/{missing_token}/finish"), Some(r#"{"token": 1}"#.into()), "pool"),
+        ("PUT", format!("/runs/{missing_token}/attempts/1/output"), Some("{}".into()), "pod"),
     ];
     let anonymous = server.api(None);
     let bogus = server.api(Some("trc_not-a-real-token"));
@@ -82,12 +83,13 @@ fn every_endpoint_checks_the_role() {
             assert_eq!(status, 401, "{method} {path} without a valid token: {v}");
             assert_eq!(v["error"]["code"], "unauthenticated");
         }
-        if *needed == "pool" {
+        // Agents' endpoints take pool tokens; a pod's output upload, its attempt's token.
+        if *needed == "pool" || *needed == "pod" {
             for (rank, token) in tokens.iter().enumerate() {
                 let (status, v) = server.api(Some(token)).json(method, path, body.as_deref());
                 assert_eq!(
                     status, 401,
-                    "{method} {path} as {}: an API token opens no agent endpoint: {v}",
+                    "{method} {path} as {}: an API token opens no agent or pod endpoint: {v}",
                     ROLES[rank]
                 );
             }

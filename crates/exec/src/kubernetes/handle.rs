@@ -1,10 +1,12 @@
 //! The kubernetes executor's handle: a step's Job, followed to its end through its pod
-//! (limits, cancellation, out-of-memory told apart, the log drained), its termination
-//! message written to the output file on Terrace's host, and its Job and Secrets removed.
+//! (limits, cancellation, out-of-memory told apart, the log drained), its uploaded output
+//! file (or else its termination message) written to the output file on Terrace's host,
+//! and its Job, Secrets and output ticket removed.
 //! The same handle serves a Job found again after a restart (`attach`): it is followed to
 //! its true end, outputs included; only its log is not (it has no log sink).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
@@ -21,6 +23,7 @@ use super::config::Cluster;
 use super::error::{api_error, is_not_found};
 use super::pod::PodEnd;
 use super::spec::RUN_LABEL;
+use super::upload::OutputInbox;
 use crate::local_handle::{Reader, drain};
 use crate::{ExecError, ExecEvent, ExecOutcome, ExitStatus, Handle};
 
@@ -43,6 +46,9 @@ pub(crate) struct KubeHandle {
     /// The log's reader; `None` for a re-attached Job.
     pub reader: Option<Reader>,
     pub output_file: Option<PathBuf>,
+    /// Where the pod uploads its output file, and the ticket's id; `None`: it comes back
+    /// as the termination message.
+    pub ticket: Option<Ticket>,
     pub deadline: Option<Instant>,
     pub grace: Duration,
     pub cancel: CancellationToken,
@@ -55,6 +61,19 @@ pub(crate) struct KubeHandle {
     pub attached: bool,
     /// Removes them if the handle is dropped before its end was seen.
     pub guard: Remover,
+}
+
+/// A step's output ticket, taken (and so closed) once.
+#[derive(Clone)]
+pub(crate) struct Ticket {
+    pub inbox: Arc<dyn OutputInbox>,
+    pub id: String,
+}
+
+impl Ticket {
+    async fn take(&self) -> Result<Option<Vec<u8>>, ExecError> {
+        self.inbox.take(&self.id).await
+    }
 }
 
 enum End {
@@ -78,7 +97,11 @@ impl Handle for KubeHandle {
         // A Job found again may have nobody waiting on it (recovery stopping an orphan).
         if self.attached {
             let (cluster, job, secrets) = (self.cluster.clone(), self.job.clone(), self.secrets.clone());
-            tokio::spawn(async move { remove(&cluster, &job, &secrets).await });
+            let ticket = self.ticket.clone();
+            tokio::spawn(async move {
+                remove(&cluster, &job, &secrets).await;
+                close(ticket.as_ref()).await;
+            });
         }
     }
 
@@ -113,7 +136,10 @@ impl Handle for KubeHandle {
             End::Pod(Err(e)) => Err(e),
             End::Pod(Ok(PodEnd::Gone)) => Ok(ExitStatus::Lost),
             End::Pod(Ok(PodEnd::Terminated { exit_code, reason, message })) => {
-                self.keep_outputs(exit_code, message.as_deref()).await;
+                match &self.ticket {
+                    Some(ticket) => self.keep_upload(exit_code, ticket.take().await).await,
+                    None => self.keep_outputs(exit_code, message.as_deref()).await,
+                }
                 Ok(match reason.as_deref() {
                     Some("OOMKilled") if exit_code != 0 => ExitStatus::OutOfMemory,
                     _ if exit_code != 0 && past_deadline(&self.cluster, &self.job).await => ExitStatus::TimedOut,
@@ -124,12 +150,32 @@ impl Handle for KubeHandle {
         if !self.keep {
             remove(&self.cluster, &self.job, &self.secrets).await;
         }
-        self.guard.0 = None;
+        // Whatever the end, the token is refused from now on (taken above: already gone).
+        close(self.ticket.as_ref()).await;
+        (self.guard.0, self.guard.1) = (None, None);
         Ok(ExecOutcome { status: status?, duration: self.started.elapsed(), stdout })
     }
 }
 
 impl KubeHandle {
+    /// Writes the file the pod uploaded where Terrace reads it (nothing uploaded: nothing
+    /// written, as when a job writes no output file).
+    async fn keep_upload(&self, exit_code: i32, upload: Result<Option<Vec<u8>>, ExecError>) {
+        let bytes = match upload {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return,
+            Err(e) => {
+                self.say(&format!("cannot take the job's uploaded output file: {e}")).await;
+                return;
+            }
+        };
+        let Some(path) = self.output_file.clone() else { return };
+        let written = tokio::task::spawn_blocking(move || std::fs::write(&path, bytes)).await;
+        if !matches!(written, Ok(Ok(()))) && exit_code == 0 {
+            self.say("cannot write the job's outputs to its output file on Terrace's host").await;
+        }
+    }
+
     /// Writes the termination message (the job's output file) where Terrace reads it.
     async fn keep_outputs(&self, exit_code: i32, message: Option<&str>) {
         let (Some(path), Some(message)) = (&self.output_file, message.filter(|m| !m.is_empty())) else { return };
@@ -213,15 +259,32 @@ pub(crate) async fn remove_run(cluster: &Cluster, run: &str) {
     }
 }
 
-/// Removes a step's objects when dropped armed: a handle given up on leaves nothing.
-pub(crate) struct Remover(pub Option<(Cluster, String, Vec<String>)>);
+/// Closes a step's output ticket (its token refused from now on), whatever was uploaded.
+pub(crate) async fn close(ticket: Option<&Ticket>) {
+    if let Some(ticket) = ticket
+        && let Err(e) = ticket.take().await
+    {
+        tracing::warn!(ticket = %ticket.id, "cannot close an output ticket: {e}");
+    }
+}
+
+/// Removes a step's objects (and closes its ticket) when dropped armed: a handle given
+/// up on leaves nothing.
+pub(crate) struct Remover(pub Option<(Cluster, String, Vec<String>)>, pub Option<Ticket>);
 
 impl Drop for Remover {
     fn drop(&mut self) {
-        if let Some((cluster, job, secrets)) = self.0.take()
+        let objects = self.0.take();
+        let ticket = self.1.take();
+        if (objects.is_some() || ticket.is_some())
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
-            rt.spawn(async move { remove(&cluster, &job, &secrets).await });
+            rt.spawn(async move {
+                if let Some((cluster, job, secrets)) = objects {
+                    remove(&cluster, &job, &secrets).await;
+                }
+                close(ticket.as_ref()).await;
+            });
         }
     }
 }

@@ -4,20 +4,23 @@
 //! its Secrets (`handle`). Its handle id is `namespace/job`; every object carries its run
 //! and attempt as labels, which is how a sweep finds what a dead process left.
 //!
-//! The output file comes back as the container's termination message: the kubelet reads
-//! `/terrace-output/output.json` when the container ends and keeps it in the pod's status,
-//! where Terrace reads it. That asks nothing of the image (no HTTP client, no shell, its
-//! ENTRYPOINT untouched, so an image written for the seed's platform runs unchanged) and
-//! no route from the cluster back to Terrace; the price is Kubernetes' 4 KiB limit on the
-//! message (a longer file is cut, and the run log says why), and the values sit in the
-//! pod's status until the Job is deleted at the attempt's end. Images are not built here:
-//! the cluster pulls `image:` from its registry.
+//! The output file comes back by upload (`upload`) when the executor has an inbox (a
+//! server that pods reach) and knows the program to wrap (the job's `entrypoint:`, else
+//! the image's ENTRYPOINT read from its registry):
+//! `terrace attempt-wrap` runs the program and sends the file with a token good for that
+//! step only. Otherwise it comes back as the container's termination message: the kubelet
+//! reads `/terrace-output/output.json` when the container ends and keeps it in the pod's
+//! status, where Terrace reads it; the price is Kubernetes' 4 KiB limit on the message (a
+//! longer file is cut, and the run log says why), and the values sit in the pod's status
+//! until the Job is deleted at the attempt's end. Images are not built here: the cluster
+//! pulls `image:` from its registry.
 
 mod config;
 mod error;
 mod handle;
 mod pod;
 mod spec;
+pub mod upload;
 
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
@@ -35,9 +38,10 @@ use crate::{ExecError, Executor, Handle, ImageSource, PathRole, PreparedImage, S
 pub use config::NAMESPACE_VAR;
 use config::{Cluster, Source};
 use error::api_error;
-use handle::{KubeHandle, Remover};
-use spec::{Names, OUTPUT_ANNOTATION};
-use terrace_model::log::Stream;
+use handle::{KubeHandle, Remover, Ticket};
+use spec::{Names, OUTPUT_ANNOTATION, TICKET_ANNOTATION, Wrap};
+use terrace_model::log::{LogBatch, Stream};
+use upload::Uploads;
 
 /// Runs steps as Kubernetes Jobs.
 #[derive(Default)]
@@ -45,6 +49,8 @@ pub struct KubernetesExecutor {
     source: Source,
     namespace: Option<String>,
     cluster: OnceCell<Cluster>,
+    /// Outputs come back by upload; `None`: as the termination message.
+    uploads: Option<Uploads>,
 }
 
 impl KubernetesExecutor {
@@ -66,6 +72,56 @@ impl KubernetesExecutor {
     pub fn in_namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
         self
+    }
+
+    /// Returns outputs by upload to `uploads.inbox`, wrapping each job's program with the
+    /// `terrace` of `uploads.helper_image`.
+    pub fn with_uploads(mut self, uploads: Uploads) -> Self {
+        self.uploads = Some(uploads);
+        self
+    }
+
+    /// The upload path of a step (its ticket and the program to wrap), or `None` when its
+    /// outputs come back as the termination message (the log says why).
+    async fn upload(&self, step: &StepSpec, image: &str, io: &StepIo) -> Result<Option<Upload>, ExecError> {
+        let Some(uploads) = &self.uploads else { return Ok(None) };
+        if step.output_file.is_none() {
+            return Ok(None);
+        }
+        let say = |why: String| async move {
+            let note = format!(
+                "{why}: the output file comes back as the container's termination message (4 KiB at most); set \
+                 `entrypoint:` to have it uploaded"
+            );
+            let _ = io.events.send(crate::ExecEvent::Lines(LogBatch::now(Stream::Terrace, &note))).await;
+        };
+        // The program as Kubernetes would run it: `entrypoint:`, else the image's ENTRYPOINT,
+        // with the step's arguments (in place of the image's CMD).
+        let (entrypoint, args) = match (&step.container.entrypoint, &uploads.images) {
+            (Some(entrypoint), _) => (entrypoint.clone(), step.argv.clone()),
+            (None, Some(images)) => match images.command(image).await {
+                Ok(own) => (own.entrypoint, step.argv.clone()),
+                Err(e) => {
+                    say(format!(
+                        "the job sets no `entrypoint:` and the command of image `{image}` cannot be read ({e})"
+                    ))
+                    .await;
+                    return Ok(None);
+                }
+            },
+            (None, None) => {
+                say("the job sets no `entrypoint:`, so Terrace cannot wrap its program".into()).await;
+                return Ok(None);
+            }
+        };
+        if entrypoint.is_empty() && args.is_empty() {
+            return Err(ExecError::EmptyCommand);
+        }
+        let opened = uploads.inbox.open(&step.run, step.attempt, upload::ticket_life(step.limits.max_duration)).await?;
+        // The job could print its environment: the token is masked like any secret.
+        io.secrets.extend([opened.token.clone()]).await;
+        let ticket = Ticket { inbox: uploads.inbox.clone(), id: opened.id.clone() };
+        Ok(Some(Upload { ticket, opened, entrypoint, args }))
     }
 
     async fn cluster(&self) -> Result<&Cluster, ExecError> {
@@ -124,9 +180,11 @@ impl Executor for KubernetesExecutor {
         let input = read_input(&step).await?;
         let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
         let mut made = Vec::new();
+        let upload = self.upload(&step, &image, &io).await?;
         // Whatever this makes is removed if a later part fails (or the handle is dropped).
-        let mut guard = Remover(Some((cluster.clone(), names.job.clone(), Vec::new())));
-        let mut objects = vec![spec::env_secret(&step, &names)];
+        let mut guard =
+            Remover(Some((cluster.clone(), names.job.clone(), Vec::new())), upload.as_ref().map(|u| u.ticket.clone()));
+        let mut objects = vec![spec::env_secret(&step, &names, upload.as_ref().map(|u| &u.opened))];
         if let Some((file_name, content)) = input.clone() {
             objects.push(spec::input_secret(&step, &names, &file_name, content));
         }
@@ -138,7 +196,16 @@ impl Executor for KubernetesExecutor {
             made.push(name);
             guard.0 = Some((cluster.clone(), names.job.clone(), made.clone()));
         }
-        let job = spec::job(&step, &image, &names, input.is_some())?;
+        let wrap = match (&upload, &self.uploads) {
+            (Some(u), Some(uploads)) => Some(Wrap {
+                helper_image: &uploads.helper_image,
+                entrypoint: u.entrypoint.clone(),
+                args: u.args.clone(),
+                ticket: &u.ticket.id,
+            }),
+            _ => None,
+        };
+        let job = spec::job(&step, &image, &names, input.is_some(), wrap.as_ref())?;
         let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
         jobs.create(&PostParams::default(), &job).await.map_err(|e| {
             api_error(
@@ -166,6 +233,7 @@ impl Executor for KubernetesExecutor {
             image_seen,
             reader: Some(reader),
             output_file: step.output_file.clone(),
+            ticket: upload.map(|u| u.ticket),
             deadline: step.limits.max_duration.map(|d| started + d),
             grace: step.limits.kill_grace,
             cancel: io.cancel.child_token(),
@@ -197,7 +265,16 @@ impl Executor for KubernetesExecutor {
             .and_then(|p| p.containers.first())
             .and_then(|c| c.image.clone())
             .unwrap_or_default();
-        let output_file = job.metadata.annotations.as_ref().and_then(|a| a.get(OUTPUT_ANNOTATION)).map(PathBuf::from);
+        let annotation = |key: &str| job.metadata.annotations.as_ref().and_then(|a| a.get(key)).cloned();
+        let output_file = annotation(OUTPUT_ANNOTATION).map(PathBuf::from);
+        let ticket = match (annotation(TICKET_ANNOTATION), &self.uploads) {
+            (Some(id), Some(uploads)) => Some(Ticket { inbox: uploads.inbox.clone(), id }),
+            (Some(_), None) => {
+                tracing::warn!(job = %name, "the Job uploads its outputs, and this process has no inbox to take them");
+                None
+            }
+            (None, _) => None,
+        };
         let names = Names { job: name.to_string(), secret: name.to_string(), input_secret: format!("{name}-input") };
         let secrets = vec![names.secret, names.input_secret];
         let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
@@ -212,6 +289,7 @@ impl Executor for KubernetesExecutor {
             image_seen,
             reader: None,
             output_file,
+            ticket,
             // The Job's own `activeDeadlineSeconds` still holds in the cluster.
             deadline: None,
             grace: std::time::Duration::from_secs(10),
@@ -220,14 +298,25 @@ impl Executor for KubernetesExecutor {
             started: Instant::now(),
             keep: std::env::var_os("TERRACE_KEEP_WORK").is_some(),
             attached: true,
-            guard: Remover(None),
+            guard: Remover(None, None),
         }))
     }
 
     async fn sweep(&self, run: &str) {
+        if let Some(uploads) = &self.uploads {
+            uploads.inbox.close_run(run).await;
+        }
         let Ok(cluster) = self.cluster().await else { return };
         handle::remove_run(cluster, run).await;
     }
+}
+
+/// A step's way back by upload: its ticket, and the program its wrapper runs.
+struct Upload {
+    ticket: Ticket,
+    opened: upload::Ticket,
+    entrypoint: Vec<String>,
+    args: Vec<String>,
 }
 
 /// The parameters file's name and content, read off the async threads.

@@ -4,7 +4,9 @@
 //! and a v1 Secret holding the step's whole environment, which the container reads
 //! through `envFrom` (values never in the Job's spec). The parameters file travels in a
 //! second Secret mounted at `/data/input` (a key of the first would also become a
-//! variable). The output file is the container's termination message (see `mod.rs`).
+//! variable). The output file comes back by upload (`Wrap`: an init container of the
+//! helper image copies `terrace` into the pod, and the program runs under
+//! `terrace attempt-wrap`), or else as the container's termination message (see `mod.rs`).
 
 use std::collections::BTreeMap;
 
@@ -19,7 +21,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use terrace_model::resources::{cpu_millis, memory_bytes};
 
 use super::pod::JOB_LABEL;
-use crate::docker::paths::{INPUT_DIR, OUTPUT_DIR, file_env};
+use super::upload::{HELPER_BINARY, OUTPUT_TOKEN_VAR, OUTPUT_URL_VAR, TOOLS_DIR, Ticket, WRAPPER, wrapped};
+use crate::docker::paths::{COMPAT_OUTPUT_DIR, INPUT_DIR, OUTPUT_DIR, file_env};
 use crate::{ExecError, StepSpec};
 
 /// The labels on every Job, pod and Secret of a step: how a sweep finds a run's objects.
@@ -28,6 +31,10 @@ pub(crate) const ATTEMPT_LABEL: &str = "terrace/attempt";
 /// The host path of the step's output file, kept on the Job so a process that re-attaches
 /// to it after a restart knows where to put the outputs.
 pub(crate) const OUTPUT_ANNOTATION: &str = "terrace/output-file";
+/// The output ticket the pod uploads under (its id, not its token), for the same reason.
+pub(crate) const TICKET_ANNOTATION: &str = "terrace/output-ticket";
+/// The init container that copies the wrapper into the pod.
+pub(crate) const TOOLS_CONTAINER: &str = "terrace-tools";
 /// The container's name in the pod.
 pub(crate) const CONTAINER: &str = "job";
 /// The file the kubelet reads as the termination message: the job's output file.
@@ -68,10 +75,15 @@ pub(crate) fn label_value(text: &str) -> String {
     clean.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
 }
 
-/// The Secret with the step's environment: its variables, and where its files are.
-pub(crate) fn env_secret(step: &StepSpec, names: &Names) -> Secret {
+/// The Secret with the step's environment: its variables, where its files are, and
+/// where and with what token the wrapper uploads the output file.
+pub(crate) fn env_secret(step: &StepSpec, names: &Names, ticket: Option<&Ticket>) -> Secret {
     let mut data = BTreeMap::new();
-    let files = file_env(step);
+    let mut files = file_env(step);
+    if let Some(t) = ticket {
+        files.push((OUTPUT_URL_VAR.into(), t.url.clone()));
+        files.push((OUTPUT_TOKEN_VAR.into(), t.token.clone()));
+    }
     for (k, v) in step.env.iter().filter(|(k, _)| !files.iter().any(|(f, _)| f == k)).chain(files.iter()) {
         data.insert(k.clone(), ByteString(v.clone().into_bytes()));
     }
@@ -93,12 +105,63 @@ fn secret(step: &StepSpec, name: &str, data: BTreeMap<String, ByteString>) -> Se
     }
 }
 
+/// How the main container runs under the wrapper, which uploads the output file.
+pub(crate) struct Wrap<'a> {
+    pub helper_image: &'a str,
+    /// The program the wrapper runs: the job's `entrypoint`, else the image's.
+    pub entrypoint: Vec<String>,
+    /// Its arguments: the step's, else the image's CMD when the step has none.
+    pub args: Vec<String>,
+    pub ticket: &'a str,
+}
+
 /// The Job of a step. `with_input`: whether the input Secret exists to be mounted.
-pub(crate) fn job(step: &StepSpec, image: &str, names: &Names, with_input: bool) -> Result<Job, ExecError> {
+pub(crate) fn job(
+    step: &StepSpec,
+    image: &str,
+    names: &Names,
+    with_input: bool,
+    wrap: Option<&Wrap>,
+) -> Result<Job, ExecError> {
     let resources = resources(step)?;
     let mut mounts = vec![VolumeMount { name: "output".into(), mount_path: OUTPUT_DIR.into(), ..Default::default() }];
     let mut volumes =
         vec![Volume { name: "output".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() }];
+    let mut init_containers = None;
+    if let Some(wrap) = wrap {
+        // The same folder at the seed platform's place, as on the docker executor.
+        mounts.push(VolumeMount { name: "output".into(), mount_path: COMPAT_OUTPUT_DIR.into(), ..Default::default() });
+        mounts.push(VolumeMount {
+            name: "terrace-tools".into(),
+            mount_path: TOOLS_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        volumes.push(Volume {
+            name: "terrace-tools".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        });
+        init_containers = Some(vec![Container {
+            name: TOOLS_CONTAINER.into(),
+            image: Some(wrap.helper_image.into()),
+            command: Some(vec![HELPER_BINARY.into(), "attempt-wrap".into(), "--copy-to".into(), WRAPPER.into()]),
+            volume_mounts: Some(vec![VolumeMount {
+                name: "terrace-tools".into(),
+                mount_path: TOOLS_DIR.into(),
+                ..Default::default()
+            }]),
+            // Copying one file: the step's resources are for the job, this needs little.
+            resources: Some(ResourceRequirements {
+                limits: Some(BTreeMap::from([
+                    ("cpu".to_string(), Quantity("100m".into())),
+                    ("memory".to_string(), Quantity("64Mi".into())),
+                ])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+    }
     if with_input {
         mounts.push(VolumeMount {
             name: "input".into(),
@@ -112,25 +175,36 @@ pub(crate) fn job(step: &StepSpec, image: &str, names: &Names, with_input: bool)
             ..Default::default()
         });
     }
+    let (command, args) = match wrap {
+        Some(w) => (Some(wrapped(&w.entrypoint)), w.args.clone()),
+        None => (step.container.entrypoint.clone(), step.argv.clone()),
+    };
     let container = Container {
         name: CONTAINER.into(),
         image: Some(image.into()),
-        command: step.container.entrypoint.clone(),
-        args: Some(step.argv.clone()),
+        command,
+        args: Some(args),
         env_from: Some(vec![EnvFromSource {
             secret_ref: Some(SecretEnvSource { name: names.secret.clone(), optional: Some(false) }),
             ..Default::default()
         }]),
         resources,
         volume_mounts: Some(mounts),
-        termination_message_path: Some(TERMINATION_MESSAGE.into()),
-        termination_message_policy: Some("File".into()),
+        // Uploaded, the outputs stay out of the pod's status.
+        termination_message_path: wrap.is_none().then(|| TERMINATION_MESSAGE.into()),
+        termination_message_policy: wrap.is_none().then(|| "File".into()),
         ..Default::default()
     };
     let mut pod_labels = labels(step);
     pod_labels.insert(JOB_LABEL.into(), names.job.clone());
-    let annotations =
-        step.output_file.as_ref().map(|p| BTreeMap::from([(OUTPUT_ANNOTATION.to_string(), p.display().to_string())]));
+    let mut annotations = BTreeMap::new();
+    if let Some(p) = &step.output_file {
+        annotations.insert(OUTPUT_ANNOTATION.to_string(), p.display().to_string());
+    }
+    if let Some(w) = wrap {
+        annotations.insert(TICKET_ANNOTATION.to_string(), w.ticket.to_string());
+    }
+    let annotations = (!annotations.is_empty()).then_some(annotations);
     Ok(Job {
         metadata: ObjectMeta {
             name: Some(names.job.clone()),
@@ -146,6 +220,7 @@ pub(crate) fn job(step: &StepSpec, image: &str, names: &Names, with_input: bool)
                 metadata: Some(ObjectMeta { labels: Some(pod_labels), ..Default::default() }),
                 spec: Some(PodSpec {
                     restart_policy: Some("Never".into()),
+                    init_containers,
                     containers: vec![container],
                     volumes: Some(volumes),
                     // Exactly the step's environment: no service variables, no API token.
@@ -226,7 +301,7 @@ mod tests {
     #[test]
     fn a_step_becomes_a_job() {
         let names = Names::new("0193A-B", 2, "u");
-        let job = job(&step(), "registry.example/job:1", &names, true).unwrap();
+        let job = job(&step(), "registry.example/job:1", &names, true, None).unwrap();
         let spec = job.spec.unwrap();
         assert_eq!((spec.backoff_limit, spec.active_deadline_seconds), (Some(0), Some(2)));
         let pod = spec.template.spec.unwrap();
@@ -245,13 +320,13 @@ mod tests {
     #[test]
     fn the_environment_goes_into_the_secret_with_the_files_as_the_pod_sees_them() {
         let names = Names::new("r", 1, "u");
-        let secret = env_secret(&step(), &names);
+        let secret = env_secret(&step(), &names, None);
         let data = secret.data.unwrap();
         let text = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
         assert_eq!(text("A"), "1");
         assert_eq!(text("TERRACE_OUTPUT_FILE"), "/terrace-output/output.json");
         assert_eq!(text("JOB_INPUT"), "/data/input/params.json");
-        let wire = serde_json::to_value(env_secret(&step(), &names)).unwrap();
+        let wire = serde_json::to_value(env_secret(&step(), &names, None)).unwrap();
         assert_eq!(wire["data"]["A"], b64("1"));
     }
 
@@ -259,7 +334,38 @@ mod tests {
     fn bad_resources_name_the_key() {
         let mut s = step();
         s.resources.cpu = Some("lots".into());
-        let err = job(&s, "i", &Names::new("r", 1, "u"), false).unwrap_err().to_string();
+        let err = job(&s, "i", &Names::new("r", 1, "u"), false, None).unwrap_err().to_string();
         assert!(err.starts_with("resources.cpu: "), "{err}");
+    }
+
+    #[test]
+    fn a_wrapped_step_copies_the_wrapper_in_and_uploads_instead_of_a_termination_message() {
+        let names = Names::new("r", 1, "u");
+        let wrap = Wrap {
+            helper_image: "terrace-helper:1",
+            entrypoint: vec!["/entrypoint.sh".into()],
+            args: vec!["start".into()],
+            ticket: "T1",
+        };
+        let job = job(&step(), "registry.example/job:1", &names, false, Some(&wrap)).unwrap();
+        assert_eq!(job.metadata.annotations.unwrap()[TICKET_ANNOTATION], "T1");
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let init = &pod.init_containers.unwrap()[0];
+        assert_eq!(init.image.as_deref(), Some("terrace-helper:1"));
+        assert_eq!(
+            init.command.as_deref().unwrap(),
+            ["/terrace", "attempt-wrap", "--copy-to", "/terrace-tools/terrace"]
+        );
+        let c = &pod.containers[0];
+        assert_eq!(c.command.as_deref().unwrap(), ["/terrace-tools/terrace", "attempt-wrap", "--", "/entrypoint.sh"]);
+        assert_eq!(c.args.as_deref().unwrap(), ["start"]);
+        assert_eq!(c.termination_message_path, None);
+        let mounts: Vec<&str> = c.volume_mounts.iter().flatten().map(|m| m.mount_path.as_str()).collect();
+        assert_eq!(mounts, ["/terrace-output", "/qovery-output", "/terrace-tools"]);
+
+        let ticket = Ticket { id: "T1".into(), url: "http://t/x".into(), token: "tok-123".into() };
+        let data = env_secret(&step(), &names, Some(&ticket)).data.unwrap();
+        assert_eq!(data[OUTPUT_TOKEN_VAR].0, b"tok-123");
+        assert_eq!(data[OUTPUT_URL_VAR].0, b"http://t/x");
     }
 }

@@ -8,6 +8,7 @@
 //! `busybox`, and only the assertions on the fake's recordings are skipped.
 
 mod fake;
+mod upload;
 
 use std::path::PathBuf;
 use std::time::Duration;

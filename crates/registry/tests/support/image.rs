@@ -54,10 +54,15 @@ fn layer(text: &str) -> (Blob, String) {
 }
 
 fn build(version: &str, arch: &str, docker: bool) -> Image {
+    build_with(version, arch, docker, serde_json::json!({"Labels": {"version": version}}))
+}
+
+/// `build`, with `config` as the image config's `config` (its Entrypoint, Cmd, Labels).
+fn build_with(version: &str, arch: &str, docker: bool, config: serde_json::Value) -> Image {
     let (layer, diff_id) = layer(&format!("software {version} {arch}\n"));
     let config = serde_json::json!({
         "architecture": arch, "os": "linux",
-        "config": {"Labels": {"version": version}},
+        "config": config,
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
     });
     let config = Blob::new(serde_json::to_vec(&config).unwrap());
@@ -95,9 +100,22 @@ pub fn docker_image(version: &str) -> Image {
     build(version, "amd64", true)
 }
 
+/// An OCI image of `version` whose ENTRYPOINT and CMD are these.
+pub fn image_running(version: &str, arch: &str, entrypoint: &[&str], cmd: &[&str]) -> Image {
+    build_with(version, arch, false, serde_json::json!({"Entrypoint": entrypoint, "Cmd": cmd}))
+}
+
 /// A multi-platform OCI index of `version`.
 pub fn index(version: &str, archs: &[&str]) -> Index {
-    let images: Vec<Image> = archs.iter().map(|a| image(version, a)).collect();
+    index_of(archs.iter().map(|a| image(version, a)).collect(), archs)
+}
+
+/// A multi-platform OCI index whose image for each architecture has the CMD `[ARCH]`.
+pub fn index_running(version: &str, archs: &[&str]) -> Index {
+    index_of(archs.iter().map(|a| image_running(version, a, &[], &[a])).collect(), archs)
+}
+
+fn index_of(images: Vec<Image>, archs: &[&str]) -> Index {
     let manifests: Vec<_> = images
         .iter()
         .zip(archs)

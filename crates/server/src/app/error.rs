@@ -16,6 +16,9 @@ pub enum AppError {
     Unauthenticated(String),
     #[error("this needs the `{needed}` role; the token `{token}` has `{have}`")]
     Forbidden { needed: Role, have: Role, token: String },
+    /// A credential that is known but does not open this (another attempt's output token).
+    #[error("{0}")]
+    Refused(String),
     #[error("{what} `{id}` not found")]
     NotFound { what: &'static str, id: String },
     /// A name the project does not have (an environment, a run reference), said as local
@@ -32,6 +35,9 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("the request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    /// A body over a limit of its own kind, in that kind's words (an output file).
+    #[error("{0}")]
+    ContentTooLarge(String),
     /// The client sent more than its share (see `rate_limit`); retry after the delay.
     #[error("{message}")]
     TooManyRequests { retry_after: std::time::Duration, message: String },
@@ -68,12 +74,12 @@ impl AppError {
         match self {
             AppError::BadRequest { .. } => "bad_request",
             AppError::Unauthenticated(_) => "unauthenticated",
-            AppError::Forbidden { .. } => "forbidden",
+            AppError::Forbidden { .. } | AppError::Refused(_) => "forbidden",
             AppError::NotFound { .. } | AppError::Unknown(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::Unprocessable { .. } => "unprocessable",
             AppError::MethodNotAllowed => "method_not_allowed",
-            AppError::TooLarge { .. } => "payload_too_large",
+            AppError::TooLarge { .. } | AppError::ContentTooLarge(_) => "payload_too_large",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::TimedOut { .. } => "request_timeout",
             AppError::Unavailable(_) => "unavailable",

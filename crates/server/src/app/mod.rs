@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use terrace_store::{AgentStore, ControlStore, PreviewStore, ScheduleStore, Store};
+use terrace_store::{AgentStore, ControlStore, OutputTicketStore, PreviewStore, ScheduleStore, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -38,9 +38,9 @@ pub use error::AppError;
 
 /// The store the server needs: the engine's `Store`, the control plane's tables and the
 /// time half's (destroy times, schedules, drift, notifications), preview environments and
-/// the agents' queue.
-pub trait ServerStore: Store + ControlStore + ScheduleStore + PreviewStore + AgentStore {}
-impl<T: Store + ControlStore + ScheduleStore + PreviewStore + AgentStore> ServerStore for T {}
+/// the agents' queue, and the tickets Kubernetes pods send their output files with.
+pub trait ServerStore: Store + ControlStore + ScheduleStore + PreviewStore + AgentStore + OutputTicketStore {}
+impl<T: Store + ControlStore + ScheduleStore + PreviewStore + AgentStore + OutputTicketStore> ServerStore for T {}
 
 pub type AppResult<T> = Result<T, AppError>;
 
@@ -63,6 +63,8 @@ pub struct Settings {
     pub max_drift_checks: usize,
     /// How long an agent holds a step unless it renews (every third of it).
     pub agent_lease: Duration,
+    /// How the kubernetes executor's pods send their output files back.
+    pub kubernetes: crate::config::Kubernetes,
 }
 
 /// What every part of the server shares: the store, settings, and a way to wake the
@@ -110,11 +112,30 @@ impl App {
         })
     }
 
-    /// The executors this server's engine uses: the built-in ones, `agent` and `agent-docker`.
+    /// The executors this server's engine uses: the built-in ones, `agent` and
+    /// `agent-docker`; `kubernetes` returns outputs by upload when pods can reach this
+    /// server (`kubernetes.server_url`).
     pub fn executors(&self) -> terrace_exec::Executors {
         let store = self.store.clone() as Arc<dyn terrace_store::AgentStore>;
         let agents = crate::agents::AgentExecutor::new(store.clone(), self.agent_wake.clone());
         let containers = crate::agents::AgentExecutor::containers(store, self.agent_wake.clone());
-        terrace_exec::Executors::builtin().with(Arc::new(agents)).with(Arc::new(containers))
+        let mut executors = terrace_exec::Executors::builtin().with(Arc::new(agents)).with(Arc::new(containers));
+        if let Some(base_url) = &self.settings.kubernetes.server_url {
+            let inbox = crate::attempt_outputs::StoreInbox {
+                store: self.store.clone() as Arc<dyn OutputTicketStore>,
+                base_url: base_url.clone(),
+            };
+            let images = terrace_registry::Client::new().ok().map(|client| {
+                Arc::new(crate::attempt_outputs::RegistryCommands { client })
+                    as Arc<dyn terrace_exec::kubernetes::upload::ImageCommands>
+            });
+            let uploads = terrace_exec::kubernetes::upload::Uploads {
+                inbox: Arc::new(inbox),
+                helper_image: self.settings.kubernetes.helper_image.clone(),
+                images,
+            };
+            executors = executors.with(Arc::new(terrace_exec::KubernetesExecutor::new().with_uploads(uploads)));
+        }
+        executors
     }
 }

@@ -22,6 +22,7 @@ mod locks;
 mod log_files;
 mod logs;
 mod notifications;
+mod output_tickets;
 mod outputs;
 mod previews;
 mod projects;

@@ -28,6 +28,7 @@ pub struct Fixture {
     pub previews: Arc<dyn terrace_store::PreviewStore>,
     pub import: Arc<dyn terrace_store::ImportStore>,
     pub agents: Arc<dyn terrace_store::AgentStore>,
+    pub tickets: Arc<dyn terrace_store::OutputTicketStore>,
     backend: Backend,
 }
 
@@ -82,7 +83,8 @@ impl Fixture {
             timed: store.clone(),
             previews: store.clone(),
             import: store.clone(),
-            agents: store,
+            agents: store.clone(),
+            tickets: store,
             backend: Backend::Sqlite { dir },
         }
     }
@@ -97,7 +99,8 @@ impl Fixture {
             timed: store.clone(),
             previews: store.clone(),
             import: store.clone(),
-            agents: store,
+            agents: store.clone(),
+            tickets: store,
             backend: Backend::Postgres { options: Box::new(options) },
         })
     }

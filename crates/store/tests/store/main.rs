@@ -19,6 +19,7 @@ mod leases;
 mod legacy;
 mod locks;
 mod logs;
+mod output_tickets;
 mod outputs;
 mod pg_only;
 mod previews;

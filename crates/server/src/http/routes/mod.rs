@@ -36,4 +36,5 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .merge(promotions::routes())
         .merge(pool_tokens::routes())
         .merge(crate::agents::routes::routes())
+        .merge(crate::attempt_outputs::routes::routes())
 }

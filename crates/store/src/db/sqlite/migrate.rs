@@ -57,6 +57,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(24, "run image", "0024_run_image.sql"),
     migration!(25, "source snapshots", "0025_source_snapshots.sql"),
     migration!(26, "master key", "0026_master_key.sql"),
+    migration!(27, "output tickets", "0027_output_tickets.sql"),
 ];
 
 /// How many migrations this version knows.
