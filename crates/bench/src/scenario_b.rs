@@ -13,7 +13,7 @@ use terrace_store::RunState;
 use tokio_util::sync::CancellationToken;
 
 use crate::fixture::{Fixture, job, path_var, which};
-use crate::stats::ms;
+use crate::stats::{cpu_time, ms};
 use crate::{Checks, Row, Size};
 
 const PER_ENV: usize = 10;
@@ -38,6 +38,7 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
     let engine = Arc::new(fx.engine(store, 1).await?);
 
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu0 = cpu_time();
     let t = Instant::now();
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
@@ -61,9 +62,11 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
         succeeded += w.await??;
     }
     let terrace = t.elapsed();
+    let cpu1 = cpu_time();
     checks.check(succeeded == total, || format!("B: {succeeded} of {total} jobs succeeded"));
 
     let floor = tokio::task::spawn_blocking(move || spawn_floor(total)).await??;
+    let cpu2 = cpu_time();
     let rate = total as f64 / terrace.as_secs_f64();
     let floor_rate = total as f64 / floor.as_secs_f64();
     let ratio = terrace.as_secs_f64() / floor.as_secs_f64();
@@ -73,6 +76,13 @@ pub async fn run(size: Size) -> anyhow::Result<Checks> {
             .floor(format!("{floor_rate:.0} spawns/s"))
             .delta(format!("{:.2} ms/job", (ms(terrace) - ms(floor)) * CONCURRENCY as f64 / total as f64))
             .target(">= 1000 jobs/s", rate >= 1000.0),
+    );
+    let per_job = |d: Duration| ms(d) / total as f64;
+    let (own, jobs) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
+    checks.rows.push(
+        Row::new("B", "CPU per job: Terrace's process (the jobs' own)")
+            .terrace(format!("{:.3} ms ({:.3} ms)", per_job(own), per_job(jobs)))
+            .floor(format!("{:.3} ms ({:.3} ms)", per_job(cpu2.0 - cpu1.0), per_job(cpu2.1 - cpu1.1))),
     );
     checks.rows.push(
         Row::new("B", "wall time vs the floor's")

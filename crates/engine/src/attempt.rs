@@ -29,6 +29,9 @@ pub(crate) struct AttemptInputs<'a> {
     pub resolved: &'a Resolved,
     /// The inputs' hash, when computed (skip_unchanged, saved plans).
     pub hash: Option<&'a str>,
+    /// Where to leave the snapshot of the working copy, when the run keeps one and no
+    /// earlier attempt made it.
+    pub snapshot: Option<&'a crate::snapshot::Slot>,
 }
 
 impl RunContext<'_> {
@@ -39,7 +42,7 @@ impl RunContext<'_> {
         attempt: u32,
         inputs: &AttemptInputs<'_>,
     ) -> Result<AttemptEnd, EngineError> {
-        let AttemptInputs { source, pin, input, resolved, hash: inputs_hash } = *inputs;
+        let AttemptInputs { source, pin, input, resolved, hash: inputs_hash, snapshot } = *inputs;
         let engine = self.engine;
         let run = held.lease.id;
         let name = engine.project.executor_of(&self.env.name, job);
@@ -71,11 +74,16 @@ impl RunContext<'_> {
             source: source.map(Path::to_path_buf),
             input: input.map(Path::to_path_buf),
             data_dir: data.clone(),
+            output_folder: executor.runs_images(),
+            snapshot: snapshot.is_some(),
         };
-        let folder = match work::prepare(data, run, attempt, from).await {
+        let mut folder = match work::prepare(data, run, attempt, from).await {
             Ok(folder) => folder,
             Err(reason) => return Ok(AttemptEnd::failed(reason)),
         };
+        if let (Some(slot), Some(made)) = (snapshot, folder.snapshot.take()) {
+            slot.fill(made);
+        }
         if let Some(pin) = pin
             && let Err(reason) = pin.checkout(&folder.src, &self.cancel).await
         {

@@ -54,7 +54,13 @@ impl Engine {
             )
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
         let Located { source, input } = locate(&self.project_root, &job).await.map_err(EngineError::Invalid)?;
-        let from = Sources { source, input, data_dir: self.data_dir.clone() };
+        let from = Sources {
+            source,
+            input,
+            data_dir: self.data_dir.clone(),
+            output_folder: executor.runs_images(),
+            snapshot: false,
+        };
         let folder = work::prepare_named(&self.data_dir, format!("debug-{session}"), from)
             .await
             .map_err(EngineError::Invalid)?;

@@ -8,7 +8,7 @@ use terrace_exec::SecretSet;
 use terrace_model::Event;
 use terrace_model::log::{LogBatch, Stream};
 use terrace_model::project::{Job, TemplateKind};
-use terrace_store::{Ending, EnvironmentRecord, RunState};
+use terrace_store::{Applied, Ending, EnvironmentRecord, RunState};
 use tokio_util::sync::CancellationToken;
 
 use crate::Engine;
@@ -213,21 +213,10 @@ impl RunContext<'_> {
         if self.removed && restored.is_none() && job.git.is_none() {
             snapshot_note = Some("source: no snapshot was kept by its last start; the folder as it is now".into());
         }
-        let snapshot = match (&source, crate::snapshot::wanted(job, self.event)) {
-            (Some(folder), true) => {
-                match crate::snapshot::capture(folder.clone(), engine.data_dir.clone(), run).await {
-                    Ok(snapshot) => Some(snapshot),
-                    Err(why) => {
-                        snapshot_note = Some(format!(
-                            "source snapshot not kept: {why}; should this job leave terrace.yaml, its delete would run \
-                             from the folder as it is then"
-                        ));
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
+        // The snapshot is archived from the first working copy an attempt makes (no copy of
+        // its own); a skip, which makes none, captures it from the folder.
+        let wants_snapshot = source.is_some() && crate::snapshot::wanted(job, self.event);
+        let captured = crate::snapshot::Slot::default();
         // Only `skip_unchanged` and saved plans (bound to it) need the inputs' hash:
         // reading a whole source tree for nothing would sit before every start.
         let terraform = matches!(job.template, TemplateKind::Terraform | TemplateKind::Opentofu)
@@ -278,6 +267,12 @@ impl RunContext<'_> {
                 self.store().start_attempt(&held.lease, lease::until(engine.lease), Some(&now.hash), note).await?;
                 // Unchanged, and applied: recorded like a start that ran (an environment
                 // applied before the record existed gets it now).
+                let snapshot = match (&source, wants_snapshot) {
+                    (Some(folder), true) => {
+                        crate::snapshot::capture(folder.clone(), engine.data_dir.clone(), run).await.ok()
+                    }
+                    _ => None,
+                };
                 self.record_applied(job, held, pin, snapshot.as_ref()).await?;
                 let end = RunEnd { state: RunState::Skipped, reason: Some(reason), satisfied: true };
                 return self.finish(held, end, None, &job.name).await;
@@ -329,6 +324,7 @@ impl RunContext<'_> {
                 input: input.as_deref(),
                 resolved: &resolved,
                 hash: hash.as_deref(),
+                snapshot: (wants_snapshot && !captured.is_filled()).then_some(&captured),
             };
             let last = self.attempt(job, held, attempt, &inputs).await?;
             let reason = last.reason.as_deref().map(|r| self.secrets.mask(r).into_owned());
@@ -336,7 +332,22 @@ impl RunContext<'_> {
                 Some(r) => format!("attempt {n} {}: {r}", last.state),
                 None => format!("attempt {n} {}", last.state),
             };
-            let summary: Arc<[LogBatch]> = Arc::new([LogBatch::now(Stream::Terrace, &summary)]);
+            let mut summary = LogBatch::now(Stream::Terrace, &summary);
+            let snapshot = match last.state == RunState::Succeeded && wants_snapshot {
+                true => match captured.take() {
+                    Some(Ok(snapshot)) => Some(snapshot),
+                    Some(Err(why)) => {
+                        summary.push(&self.secrets.mask(&format!(
+                            "source snapshot not kept: {why}; should this job leave terrace.yaml, its delete would \
+                             run from the folder as it is then"
+                        )));
+                        None
+                    }
+                    None => None,
+                },
+                false => None,
+            };
+            let summary: Arc<[LogBatch]> = Arc::new([summary]);
             let ending = Ending { state: last.state, exit_code: last.exit_code, reason };
             let retryable = matches!(last.state, RunState::Failed | RunState::TimedOut);
             if retryable && n < max_attempts {
@@ -356,9 +367,19 @@ impl RunContext<'_> {
                 self.store().forget_deleted(&held.lease, self.env.id, &job.name).await?;
             }
             if last.state == RunState::Succeeded && matches!(self.event, Event::Start | Event::Redeploy) {
-                self.record_applied(job, held, pin, snapshot.as_ref()).await?;
+                // What it applied is recorded with its success, in one transaction.
+                let definition = terrace_model::applied::JobDefinition::from(job);
+                let commit = pin.map(|p| p.commit.to_string());
+                let applied = Applied {
+                    env: self.env.id,
+                    definition: &definition,
+                    git_commit: commit.as_deref(),
+                    snapshot: snapshot.as_ref(),
+                };
+                self.store().end_applied(&held.lease, attempt, &ending, summary.clone(), &applied).await?;
+            } else {
+                self.store().end_attempt(&held.lease, attempt, &ending, summary.clone(), Some(&ending)).await?;
             }
-            self.store().end_attempt(&held.lease, attempt, &ending, summary.clone(), Some(&ending)).await?;
             self.observer.observe(Progress::Lines { job: job.name.clone(), batches: summary });
             self.observer.observe(Progress::Finished {
                 job: job.name.clone(),

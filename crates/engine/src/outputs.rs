@@ -42,6 +42,11 @@ impl RunContext<'_> {
         path: &Path,
     ) -> Result<AttemptEnd, EngineError> {
         let run = held.lease.id;
+        // The file Terrace created, still empty: nothing to read, no hop to the blocking
+        // pool (a plain lstat, as the executor's own; docs/PERFORMANCE.md, B).
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file() && m.len() == 0) {
+            return Ok(AttemptEnd { state: RunState::Succeeded, exit_code: Some(0), reason: None });
+        }
         let owned = path.to_path_buf();
         let read = tokio::time::timeout(READ_LIMIT, tokio::task::spawn_blocking(move || read_and_parse(&owned))).await;
         let parsed = match read {

@@ -53,13 +53,43 @@ fn capture_blocking(source: &Path, data_dir: &Path, scratch: &Path) -> Result<So
     check_size(source, data_dir)?;
     let excluded = Excluded::folders([data_dir]);
     workspace::copy_tree(source, scratch, &excluded).map_err(|e| e.to_string())?;
-    let tar = archive(scratch)?;
+    archive_copy(scratch)
+}
+
+/// The snapshot of `copy`, a working copy of the source just made (nothing has run in
+/// it): the same bytes, and so the same hash, as a copy made for the snapshot alone.
+/// Blocking.
+pub(crate) fn archive_copy(copy: &Path) -> Result<SourceSnapshot, String> {
+    let tar = archive(copy)?;
     let hash = hex::encode(Sha256::digest(&tar));
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&tar)
         .and_then(|()| gz.finish())
         .map(|tar_gz| SourceSnapshot { hash, tar_gz })
         .map_err(|e| e.to_string())
+}
+
+/// Where an attempt leaves the snapshot it archived from its working copy, for the run's
+/// end (`Err`: why none could be made).
+#[derive(Default)]
+pub(crate) struct Slot(std::sync::Mutex<Option<Result<SourceSnapshot, String>>>);
+
+impl Slot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Result<SourceSnapshot, String>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn fill(&self, made: Result<SourceSnapshot, String>) {
+        *self.lock() = Some(made);
+    }
+
+    pub(crate) fn is_filled(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    pub(crate) fn take(&self) -> Option<Result<SourceSnapshot, String>> {
+        self.lock().take()
+    }
 }
 
 /// Refuses a folder over the limit before anything is copied (sizes only, from the

@@ -1,6 +1,7 @@
 //! The work folder of one attempt, `work/<run>-<attempt>/` under the data folder: the fresh
 //! copy of the source (`src/`), the parameters file's copy (`input/`) and the output file
-//! (`output/output.json`).
+//! (`output.json` beside `src/`; `output/output.json` for an executor that mounts its
+//! folder in a container).
 //! Everything in it may hold a secret, so it is private (0700 folders, 0600 files) from
 //! creation; it goes when the attempt ends, and whatever a dead process left is swept by
 //! the next start (`sweep`, from recovery).
@@ -26,6 +27,8 @@ pub(crate) struct WorkFolder {
     pub src: PathBuf,
     /// The copy of the parameters file.
     pub input: Option<PathBuf>,
+    /// The snapshot of the copy of the source (`Sources::snapshot`), or why none was made.
+    pub snapshot: Option<Result<terrace_store::SourceSnapshot, String>>,
     /// `TERRACE_OUTPUT_FILE`, created empty (0600) so that `> "$TERRACE_OUTPUT_FILE"` keeps it private.
     pub output_file: PathBuf,
 }
@@ -37,6 +40,14 @@ pub(crate) struct Sources {
     pub input: Option<PathBuf>,
     /// The data folder: never copied, wherever it lies.
     pub data_dir: PathBuf,
+    /// The output file in a folder of its own (`output/`), which a container executor
+    /// mounts, and only it. Otherwise it lies beside `src/`: one folder fewer to make
+    /// and remove per attempt, which costs more than the job itself on a file system
+    /// that looks for an inode not recently freed (docs/PERFORMANCE.md, B).
+    pub output_folder: bool,
+    /// Archive the copy of the source as the run's source snapshot (`crate::snapshot`),
+    /// before the job can change it.
+    pub snapshot: bool,
 }
 
 /// Makes the work folder of attempt `attempt` of `run`. The error is the reason the
@@ -77,10 +88,14 @@ fn prepare_blocking(root: &Path, from: &Sources) -> Result<WorkFolder, String> {
     }
     workspace::private_dir(root).map_err(io(&root.display().to_string()))?;
     let src = root.join("src");
+    let mut snapshot = None;
     if let Some(source) = &from.source {
         let excluded = Excluded::folders([from.data_dir.as_path()]);
         workspace::copy_tree(source, &src, &excluded)
             .map_err(|e| format!("cannot copy source folder {}: {e}", source.display()))?;
+        if from.snapshot {
+            snapshot = Some(crate::snapshot::archive_copy(&src));
+        }
     }
     let input = match &from.input {
         Some(p) => {
@@ -94,12 +109,16 @@ fn prepare_blocking(root: &Path, from: &Sources) -> Result<WorkFolder, String> {
         }
         None => None,
     };
-    // A folder of its own: a container executor mounts it, and only it.
-    let output_dir = root.join("output");
-    workspace::private_dir(&output_dir).map_err(io("output folder"))?;
-    let output_file = output_dir.join("output.json");
+    let output_file = match from.output_folder {
+        true => {
+            let output_dir = root.join("output");
+            workspace::private_dir(&output_dir).map_err(io("output folder"))?;
+            output_dir.join("output.json")
+        }
+        false => root.join("output.json"),
+    };
     workspace::private_file(&output_file).map_err(io("output file"))?;
-    Ok(WorkFolder { root: root.to_path_buf(), src, input, output_file })
+    Ok(WorkFolder { root: root.to_path_buf(), src, input, snapshot, output_file })
 }
 
 /// Removes a work folder off the path to the next job, unless `TERRACE_KEEP_WORK` asks to

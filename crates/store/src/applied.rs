@@ -3,12 +3,16 @@
 //! `terrace.yaml` is known by it, and its `delete` runs with it; the record goes with
 //! the job's outputs when that delete succeeds, or when `--keep-removed` forgets it.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use terrace_model::applied::JobDefinition;
+use terrace_model::log::LogBatch;
 use terrace_model::{EnvironmentId, RunId};
 use time::OffsetDateTime;
 
 use crate::owner::RunLease;
+use crate::records::Ending;
 use crate::store::Result;
 
 /// One job an environment has applied.
@@ -34,6 +38,17 @@ pub struct AppliedJob {
 pub struct SourceSnapshot {
     pub hash: String,
     pub tar_gz: Vec<u8>,
+}
+
+/// What a successful start applied, recorded with the run's end
+/// ([`AppliedStore::end_applied`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Applied<'a> {
+    pub env: EnvironmentId,
+    pub definition: &'a JobDefinition,
+    /// The commit its git source was checked out at, when it has one.
+    pub git_commit: Option<&'a str>,
+    pub snapshot: Option<&'a SourceSnapshot>,
 }
 
 /// A job the environment forgot on purpose (`--keep-removed`): its delete never ran.
@@ -67,6 +82,18 @@ pub trait AppliedStore: Send + Sync {
         definition: &JobDefinition,
         git_commit: Option<&str>,
         snapshot: Option<&SourceSnapshot>,
+    ) -> Result<()>;
+    /// Ends attempt `attempt` with `log` (its summary) and its run in `end` (a start that
+    /// succeeded), and records what it applied, replacing an earlier record of that job:
+    /// one transaction, so the record exists exactly when the run's success does (and
+    /// the path between jobs makes one write, not two).
+    async fn end_applied(
+        &self,
+        lease: &RunLease,
+        attempt: u32,
+        end: &Ending,
+        log: Arc<[LogBatch]>,
+        applied: &Applied<'_>,
     ) -> Result<()>;
     /// The compressed tar of the snapshot named `hash`, opened; `None` when none is kept.
     async fn source_snapshot(&self, hash: &str) -> Result<Option<Vec<u8>>>;

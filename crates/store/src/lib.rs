@@ -30,7 +30,7 @@ pub mod timed;
 pub use agents::{
     AgentStepId, AgentStepRecord, AgentStepState, AgentStore, ClaimedStep, NewAgentStep, PoolTokenId, PoolTokenRecord,
 };
-pub use applied::{AppliedJob, AppliedStore, ForgottenJob, SourceSnapshot};
+pub use applied::{Applied, AppliedJob, AppliedStore, ForgottenJob, SourceSnapshot};
 pub use approvals::{ApprovalFilter, ApprovalId, ApprovalRecord, ApprovalState, Decision, NewApproval, SubjectKind};
 pub use control::ControlStore;
 pub use crypto::{Cipher, KeySource};

@@ -3,15 +3,19 @@
 //! A definition is sealed with the master key, bound to its environment and job: its
 //! commands and variables may hold secrets, and a blob copied onto another job fails.
 
+use std::sync::Arc;
+
 use terrace_model::EnvironmentId;
 use terrace_model::applied::JobDefinition;
+use terrace_model::log::LogBatch;
 
-use super::{SqlStore, fence, outputs, snapshots};
-use crate::applied::{AppliedJob, AppliedStore, ForgottenJob, SourceSnapshot};
+use super::{SqlStore, attempts, fence, outputs, snapshots};
+use crate::applied::{Applied, AppliedJob, AppliedStore, ForgottenJob, SourceSnapshot};
 use crate::db::value::{now_db, text};
 use crate::db::{Row, Stmt, Tx};
 use crate::error::StoreError;
 use crate::owner::RunLease;
+use crate::records::Ending;
 use crate::store::Result;
 
 const T: &str = "applied_jobs";
@@ -74,6 +78,40 @@ pub(super) fn import_stmt(s: &SqlStore, env: EnvironmentId, a: &AppliedJob) -> R
     .doing(format!("import what job {} applied", a.job)))
 }
 
+/// The statements recording what `applied` says, after the transaction's lease check:
+/// the snapshot when it is new, the record, and the sweep of snapshots no record uses.
+/// Sealed before the transaction: no crypto while other writers wait. A snapshot already
+/// stored (a redeploy of the same content) is neither sealed nor sent.
+async fn record_stmts(s: &SqlStore, lease: &RunLease, applied: &Applied<'_>) -> Result<Vec<Stmt>> {
+    let Applied { env, definition, git_commit, snapshot } = *applied;
+    let sealed = seal(s, env, definition)?;
+    let mut statements = Vec::with_capacity(3);
+    if let Some(snap) = snapshot
+        && !snapshots::exists(s, &snap.hash).await?
+    {
+        statements.push(snapshots::insert_stmt(s, snap)?);
+    }
+    statements.push(
+        Stmt::new(
+            T,
+            "INSERT INTO applied_jobs (environment_id, job, definition_enc, git_commit, run_id, applied_at, \
+             source_snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (environment_id, job) DO UPDATE SET \
+             definition_enc = excluded.definition_enc, git_commit = excluded.git_commit, run_id = excluded.run_id, \
+             applied_at = excluded.applied_at, source_snapshot = excluded.source_snapshot",
+        )
+        .bind(text(env))
+        .bind(definition.name.as_str())
+        .bind(sealed)
+        .bind(git_commit)
+        .bind(text(lease.id))
+        .bind(now_db()?)
+        .bind(snapshot.map(|s| s.hash.as_str()))
+        .doing(format!("record what job {} applied", definition.name)),
+    );
+    statements.push(snapshots::sweep_stmt());
+    Ok(statements)
+}
+
 #[async_trait::async_trait]
 impl AppliedStore for SqlStore {
     async fn record_applied_with(
@@ -84,36 +122,29 @@ impl AppliedStore for SqlStore {
         git_commit: Option<&str>,
         snapshot: Option<&SourceSnapshot>,
     ) -> Result<()> {
-        // Sealed before the transaction: no crypto while other writers wait. A snapshot
-        // already stored (a redeploy of the same content) is neither sealed nor sent.
-        let sealed = seal(self, env, definition)?;
-        let new_snapshot = match snapshot {
-            Some(snap) if !snapshots::exists(self, &snap.hash).await? => Some(snapshots::insert_stmt(self, snap)?),
-            _ => None,
-        };
+        let applied = Applied { env, definition, git_commit, snapshot };
+        let statements = record_stmts(self, lease, &applied).await?;
         let mut tx = Tx::new();
         fence::run(&mut tx, lease);
-        if let Some(insert) = new_snapshot {
-            tx.push(insert);
+        for stmt in statements {
+            tx.push(stmt);
         }
-        tx.push(
-            Stmt::new(
-                T,
-                "INSERT INTO applied_jobs (environment_id, job, definition_enc, git_commit, run_id, applied_at, \
-                 source_snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (environment_id, job) DO UPDATE SET \
-                 definition_enc = excluded.definition_enc, git_commit = excluded.git_commit, run_id = excluded.run_id, \
-                 applied_at = excluded.applied_at, source_snapshot = excluded.source_snapshot",
-            )
-            .bind(text(env))
-            .bind(definition.name.as_str())
-            .bind(sealed)
-            .bind(git_commit)
-            .bind(text(lease.id))
-            .bind(now_db()?)
-            .bind(snapshot.map(|s| s.hash.as_str()))
-            .doing(format!("record what job {} applied", definition.name)),
-        );
-        snapshots::sweep(&mut tx);
+        self.db.write(tx).await.map(drop)
+    }
+
+    async fn end_applied(
+        &self,
+        lease: &RunLease,
+        attempt: u32,
+        end: &Ending,
+        log: Arc<[LogBatch]>,
+        applied: &Applied<'_>,
+    ) -> Result<()> {
+        let statements = record_stmts(self, lease, applied).await?;
+        let mut tx = attempts::end_tx(self, lease, attempt, end, log, Some(end)).await?;
+        for stmt in statements {
+            tx.push(stmt);
+        }
         self.db.write(tx).await.map(drop)
     }
 

@@ -163,6 +163,20 @@ pub(super) async fn end(
     log: Arc<[LogBatch]>,
     run_end: Option<&Ending>,
 ) -> Result<()> {
+    let tx = end_tx(s, lease, attempt, end, log, run_end).await?;
+    s.db.write(tx).await.map(drop)
+}
+
+/// The transaction of [`end`], for a caller that adds its own statements to it (they run
+/// after the lease check, in the same commit).
+pub(super) async fn end_tx(
+    s: &SqlStore,
+    lease: &RunLease,
+    attempt: u32,
+    end: &Ending,
+    log: Arc<[LogBatch]>,
+    run_end: Option<&Ending>,
+) -> Result<Tx> {
     let run = lease.id;
     // A long log goes to its file first (under the same lease); a short one into the
     // same transaction.
@@ -194,7 +208,7 @@ pub(super) async fn end(
     if let Some(e) = run_end {
         end_run(&mut tx, run, e, now);
     }
-    s.db.write(tx).await.map(drop)
+    Ok(tx)
 }
 
 /// Ends the run (and any attempt still running) in a final state; releases its lease.

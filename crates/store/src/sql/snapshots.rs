@@ -43,14 +43,17 @@ pub(super) fn insert_stmt(s: &SqlStore, snapshot: &SourceSnapshot) -> Result<Stm
 
 /// Removes the snapshots no applied job refers to (after a record changed or went).
 pub(super) fn sweep(tx: &mut Tx) {
-    tx.push(
-        Stmt::new(
-            T,
-            "DELETE FROM source_snapshots WHERE hash NOT IN (SELECT source_snapshot FROM applied_jobs WHERE \
-             source_snapshot IS NOT NULL)",
-        )
-        .doing("remove source snapshots no applied job refers to"),
-    );
+    tx.push(sweep_stmt());
+}
+
+/// The statement of [`sweep`].
+pub(super) fn sweep_stmt() -> Stmt {
+    Stmt::new(
+        T,
+        "DELETE FROM source_snapshots WHERE hash NOT IN (SELECT source_snapshot FROM applied_jobs WHERE \
+         source_snapshot IS NOT NULL)",
+    )
+    .doing("remove source snapshots no applied job refers to")
 }
 
 /// The compressed tar of snapshot `hash`, opened.

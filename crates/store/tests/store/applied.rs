@@ -1,10 +1,13 @@
 //! What environments applied: recorded by a run's lease, replaced by a later start,
 //! forgotten with the job's outputs by its delete or on purpose, gone with the record.
 
+use std::sync::Arc;
+
 use terrace_model::applied::JobDefinition;
+use terrace_model::log::{LogBatch, Stream};
 use terrace_model::output::OutputEntry;
 use terrace_model::project::TemplateKind;
-use terrace_store::{EnvChange, ForgottenJob};
+use terrace_store::{Applied, Ending, EnvChange, ForgottenJob, RunState};
 
 use crate::common::*;
 
@@ -70,7 +73,39 @@ async fn a_stale_lease_records_nothing_and_the_record_goes_with_the_environment(
     assert!(f.store.applied_jobs(e.id).await.unwrap().is_empty(), "deleting the environment forgets what it applied");
 }
 
+async fn the_record_comes_with_the_runs_success_or_not_at_all(f: Fixture) {
+    let e = env(&*f.store, "dev").await;
+    let r = run(&*f.store, &e, "db").await;
+    let l = lease(&r);
+    let attempt = f.store.start_attempt(&l, soon(), None, Arc::new([])).await.unwrap();
+    let ok = Ending::new(RunState::Succeeded, Some(0), None);
+    let summary: Arc<[LogBatch]> = Arc::new([LogBatch::now(Stream::Terrace, "attempt 1 succeeded")]);
+    let v1 = definition("db", "v1");
+    let applied = Applied { env: e.id, definition: &v1, git_commit: Some("abc"), snapshot: None };
+
+    // A holder that lost its lease ends nothing and records nothing.
+    let mut stale = l.clone();
+    stale.token += 1;
+    let err = f.store.end_applied(&stale, attempt, &ok, summary.clone(), &applied).await.unwrap_err();
+    assert!(err.is_lease_lost(), "{err}");
+    assert!(f.store.applied_jobs(e.id).await.unwrap().is_empty());
+    assert_eq!(f.store.get_run(r.id).await.unwrap().unwrap().state, RunState::Running);
+
+    f.store.end_applied(&l, attempt, &ok, summary, &applied).await.unwrap();
+    let done = f.store.get_run(r.id).await.unwrap().unwrap();
+    assert_eq!((done.state, done.owner.as_deref()), (RunState::Succeeded, None), "the run ended, its lease released");
+    let attempts = f.store.attempts(r.id).await.unwrap();
+    assert_eq!(attempts[0].state, RunState::Succeeded);
+    let applied = f.store.applied_jobs(e.id).await.unwrap();
+    let summary: Vec<_> = applied.iter().map(|a| (a.job.as_str(), a.run_id, a.git_commit.as_deref())).collect();
+    assert_eq!(summary, [("db", r.id, Some("abc"))]);
+    assert_eq!(applied[0].definition, v1);
+    let log = f.store.read_logs(r.id, 0, 10).await.unwrap();
+    assert_eq!(log.last().map(|l| l.line.text.as_str()), Some("attempt 1 succeeded"));
+}
+
 backends!(
+    the_record_comes_with_the_runs_success_or_not_at_all,
     applied_jobs_are_recorded_replaced_and_forgotten,
     a_stale_lease_records_nothing_and_the_record_goes_with_the_environment
 );
