@@ -177,9 +177,19 @@ pub struct TokenRecord {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+/// Which runs read a secret: every environment of its project, or one environment (which
+/// then wins over a project secret of the same name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretScope {
+    Project,
+    Environment,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SecretInfo {
     pub name: String,
+    pub scope: SecretScope,
     pub updated_by: String,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
@@ -321,10 +331,19 @@ pub trait ControlStore: Send + Sync {
     // ---- secrets ----
     /// Stores the value encrypted, bound to (project, environment, name).
     async fn put_secret(&self, project: &str, env: &str, name: &str, value: &str, by: &str) -> StoreResult<()>;
+    /// The environment's secrets and the project's it inherits (those it does not override),
+    /// each with its scope, by name.
     async fn list_secrets(&self, project: &str, env: &str) -> StoreResult<Vec<SecretInfo>>;
-    /// Names and decrypted values, for injecting into runs.
+    /// Names and decrypted values for the environment's runs: its own secrets, then the
+    /// project's it does not override.
     async fn secret_values(&self, project: &str, env: &str) -> StoreResult<Vec<(String, String)>>;
     async fn delete_secret(&self, project: &str, env: &str, name: &str) -> StoreResult<bool>;
+    /// Stores a project-scope secret (every environment of the project reads it), encrypted,
+    /// bound to (project, name).
+    async fn put_project_secret(&self, project: &str, name: &str, value: &str, by: &str) -> StoreResult<()>;
+    /// The project-scope secrets, by name.
+    async fn list_project_secrets(&self, project: &str) -> StoreResult<Vec<SecretInfo>>;
+    async fn delete_project_secret(&self, project: &str, name: &str) -> StoreResult<bool>;
 
     // ---- approvals ----
     /// Records an approval awaiting a decision.

@@ -16,8 +16,8 @@ use crate::store::Result;
 /// shows the scope and name, never the value.
 #[derive(Clone)]
 pub struct MovedSecret {
-    /// The scope: the environment's name, as the secrets table keeps it.
-    pub environment: String,
+    /// The scope: the environment's name, or `None` for a project-scope secret.
+    pub environment: Option<String>,
     pub name: String,
     pub value: String,
     pub updated_by: String,

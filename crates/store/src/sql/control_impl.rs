@@ -97,6 +97,12 @@ impl ControlStore for SqlStore {
     }
 
     async fn put_secret(&self, project: &str, env: &str, name: &str, value: &str, by: &str) -> Result<()> {
+        if env == secrets::PROJECT_SCOPE {
+            // An empty name would make it a project secret without saying so.
+            return Err(StoreError::Invalid(format!(
+                "secret {name}: an environment-scope secret needs an environment name"
+            )));
+        }
         secrets::put(self, project, env, name, value, by).await
     }
     async fn list_secrets(&self, project: &str, env: &str) -> Result<Vec<SecretInfo>> {
@@ -107,6 +113,15 @@ impl ControlStore for SqlStore {
     }
     async fn delete_secret(&self, project: &str, env: &str, name: &str) -> Result<bool> {
         secrets::delete(self, project, env, name).await
+    }
+    async fn put_project_secret(&self, project: &str, name: &str, value: &str, by: &str) -> Result<()> {
+        secrets::put(self, project, secrets::PROJECT_SCOPE, name, value, by).await
+    }
+    async fn list_project_secrets(&self, project: &str) -> Result<Vec<SecretInfo>> {
+        secrets::list_project(self, project).await
+    }
+    async fn delete_project_secret(&self, project: &str, name: &str) -> Result<bool> {
+        secrets::delete(self, project, secrets::PROJECT_SCOPE, name).await
     }
 
     async fn record_delivery(&self, delivery: &crate::control::NewDelivery) -> Result<bool> {

@@ -1,8 +1,10 @@
-//! Secrets set through the API: sealed with the master key, bound to their project,
-//! environment and name so a blob copied to another row does not open.
+//! Secrets set through the API or `terrace secret set`: sealed with the master key, bound
+//! to their project, scope and name so a blob copied to another row does not open. A
+//! project-scope secret is kept with an empty `environment` (no environment has an empty
+//! name), so the table's key and its `ON CONFLICT` cover both scopes without a migration.
 
 use super::SqlStore;
-use crate::control::SecretInfo;
+use crate::control::{SecretInfo, SecretScope};
 use crate::db::value::{now_db, ts_to_db};
 use crate::db::{Stmt, Tx};
 use crate::error::StoreError;
@@ -10,6 +12,18 @@ use crate::import::MovedSecret;
 use crate::store::Result;
 
 const T: &str = "secrets";
+
+/// The `environment` column of a project-scope secret.
+pub(super) const PROJECT_SCOPE: &str = "";
+
+fn scope_of(environment: &str) -> SecretScope {
+    if environment == PROJECT_SCOPE { SecretScope::Project } else { SecretScope::Environment }
+}
+
+/// Where a secret is shown in a message: `project` or ``environment `dev` ``.
+fn shown(environment: &str) -> String {
+    if environment == PROJECT_SCOPE { "project scope".to_string() } else { format!("environment `{environment}`") }
+}
 
 fn context(project: &str, env: &str, name: &str) -> Vec<u8> {
     format!("secret\0{project}\0{env}\0{name}").into_bytes()
@@ -44,34 +58,86 @@ pub(super) async fn put(s: &SqlStore, project: &str, env: &str, name: &str, valu
     s.db.write(tx).await.map(drop)
 }
 
+/// The environment's secrets and the project's it does not override, by name.
 pub(super) async fn list(s: &SqlStore, project: &str, env: &str) -> Result<Vec<SecretInfo>> {
+    let stmt = Stmt::new(
+        T,
+        "SELECT name, environment, updated_by, updated_at FROM secrets \
+         WHERE project = $1 AND (environment = $2 OR environment = $3) ORDER BY name",
+    )
+    .bind(project)
+    .bind(env)
+    .bind(PROJECT_SCOPE)
+    .doing("list secrets");
+    let rows = s.db.query(stmt).await?;
+    let mut list: Vec<SecretInfo> = Vec::with_capacity(rows.len());
+    for mut r in rows {
+        let info =
+            SecretInfo { name: r.text(0)?, scope: scope_of(&r.text(1)?), updated_by: r.text(2)?, updated_at: r.ts(3)? };
+        match list.last_mut() {
+            // Same name in both scopes: the environment's wins.
+            Some(last) if last.name == info.name => {
+                if info.scope == SecretScope::Environment {
+                    *last = info;
+                }
+            }
+            _ => list.push(info),
+        }
+    }
+    Ok(list)
+}
+
+/// The project-scope secrets, by name.
+pub(super) async fn list_project(s: &SqlStore, project: &str) -> Result<Vec<SecretInfo>> {
     let stmt = Stmt::new(
         T,
         "SELECT name, updated_by, updated_at FROM secrets WHERE project = $1 AND environment = $2 ORDER BY name",
     )
     .bind(project)
-    .bind(env)
-    .doing("list secrets");
-    s.db.query(stmt)
-        .await?
-        .into_iter()
-        .map(|mut r| Ok(SecretInfo { name: r.text(0)?, updated_by: r.text(1)?, updated_at: r.ts(2)? }))
-        .collect()
-}
-
-/// Names and decrypted values, for injecting into runs.
-pub(super) async fn values(s: &SqlStore, project: &str, env: &str) -> Result<Vec<(String, String)>> {
-    let stmt =
-        Stmt::new(T, "SELECT name, value_enc FROM secrets WHERE project = $1 AND environment = $2 ORDER BY name")
-            .bind(project)
-            .bind(env)
-            .doing("read secrets");
+    .bind(PROJECT_SCOPE)
+    .doing("list the project's secrets");
     s.db.query(stmt)
         .await?
         .into_iter()
         .map(|mut r| {
-            let name = r.text(0)?;
-            let value = open(s, project, env, &name, &r.blob(1)?)?;
+            Ok(SecretInfo {
+                name: r.text(0)?,
+                scope: SecretScope::Project,
+                updated_by: r.text(1)?,
+                updated_at: r.ts(2)?,
+            })
+        })
+        .collect()
+}
+
+/// Names and decrypted values for the environment's runs: its own secrets, and the
+/// project's it does not override.
+pub(super) async fn values(s: &SqlStore, project: &str, env: &str) -> Result<Vec<(String, String)>> {
+    let stmt = Stmt::new(
+        T,
+        "SELECT name, environment, value_enc FROM secrets \
+         WHERE project = $1 AND (environment = $2 OR environment = $3) ORDER BY name",
+    )
+    .bind(project)
+    .bind(env)
+    .bind(PROJECT_SCOPE)
+    .doing("read secrets");
+    let mut rows: Vec<(String, String, Vec<u8>)> = Vec::new();
+    for mut r in s.db.query(stmt).await? {
+        let row = (r.text(0)?, r.text(1)?, r.blob(2)?);
+        match rows.last_mut() {
+            Some(last) if last.0 == row.0 => {
+                if row.1 != PROJECT_SCOPE {
+                    *last = row;
+                }
+            }
+            _ => rows.push(row),
+        }
+    }
+    // Only the values the runs get are opened.
+    rows.into_iter()
+        .map(|(name, scope, sealed)| {
+            let value = open(s, project, &scope, &name, &sealed)?;
             Ok((name, value))
         })
         .collect()
@@ -93,6 +159,7 @@ pub(super) async fn of_project(s: &SqlStore, project: &str) -> Result<Vec<MovedS
         .map(|mut r| {
             let (environment, name) = (r.text(0)?, r.text(1)?);
             let value = open(s, project, &environment, &name, &r.blob(2)?)?;
+            let environment = (environment != PROJECT_SCOPE).then_some(environment);
             Ok(MovedSecret { value, updated_by: r.text(3)?, updated_at: r.ts(4)?, environment, name })
         })
         .collect()
@@ -101,7 +168,7 @@ pub(super) async fn of_project(s: &SqlStore, project: &str) -> Result<Vec<MovedS
 /// A secret copied in from another store, sealed with this store's key; one this store
 /// has already (same scope and name) keeps its value.
 pub(super) fn import_stmt(s: &SqlStore, project: &str, secret: &MovedSecret) -> Result<Stmt> {
-    let (env, name) = (secret.environment.as_str(), secret.name.as_str());
+    let (env, name) = (secret.environment.as_deref().unwrap_or(PROJECT_SCOPE), secret.name.as_str());
     let sealed = s.cipher.encrypt_bound(secret.value.as_bytes(), &context(project, env, name))?;
     Ok(Stmt::new(
         T,
@@ -114,7 +181,7 @@ pub(super) fn import_stmt(s: &SqlStore, project: &str, secret: &MovedSecret) -> 
     .bind(sealed)
     .bind(secret.updated_by.as_str())
     .bind(ts_to_db(secret.updated_at)?)
-    .doing(format!("import secret {name} of environment `{env}`")))
+    .doing(format!("import secret {name} of {}", shown(env))))
 }
 
 pub(super) async fn delete(s: &SqlStore, project: &str, env: &str, name: &str) -> Result<bool> {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use terrace_model::Event;
-use terrace_store::control::{NewRequest, RequestId, RequestState, Role};
+use terrace_store::control::{NewRequest, RequestId, RequestState, Role, SecretInfo, SecretScope};
 use terrace_store::{Cipher, ControlStore, Owner, SqlStore, StoreError};
 use time::{Duration, OffsetDateTime};
 
@@ -249,6 +249,48 @@ async fn tokens_are_found_by_hash_until_revoked_and_secrets_are_sealed(f: Fixtur
     s.ready().await.unwrap();
 }
 
+async fn project_secrets_reach_every_environment_unless_it_has_its_own(f: Fixture) {
+    let s = &f.control;
+    s.put_project_secret("shop", "REGISTRY", "proj-reg-77", "cli:me").await.unwrap();
+    s.put_project_secret("shop", "DB_PW", "proj-pw-77", "cli:me").await.unwrap();
+    s.put_secret("shop", "prod", "DB_PW", "prod-pw-77", "api:op").await.unwrap();
+    s.put_project_secret("blog", "REGISTRY", "other-project", "cli:me").await.unwrap();
+    for blob in f.blobs("SELECT value_enc FROM secrets").await {
+        assert!(!blob.windows(8).any(|w| w == b"proj-reg"), "sealed at rest");
+    }
+    let values = |env: &'static str| async move {
+        s.secret_values("shop", env).await.unwrap().into_iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>()
+    };
+    assert_eq!(values("dev").await, ["DB_PW=proj-pw-77", "REGISTRY=proj-reg-77"], "both inherited");
+    assert_eq!(values("prod").await, ["DB_PW=prod-pw-77", "REGISTRY=proj-reg-77"], "prod's own wins");
+    assert_eq!(values("clone-of-dev").await, ["DB_PW=proj-pw-77", "REGISTRY=proj-reg-77"], "a new one too");
+
+    let scoped = |list: Vec<SecretInfo>| list.into_iter().map(|i| (i.name, i.scope)).collect::<Vec<_>>();
+    assert_eq!(
+        scoped(s.list_secrets("shop", "prod").await.unwrap()),
+        [("DB_PW".into(), SecretScope::Environment), ("REGISTRY".into(), SecretScope::Project)]
+    );
+    let project = s.list_project_secrets("shop").await.unwrap();
+    assert_eq!(
+        scoped(project.clone()),
+        [("DB_PW".into(), SecretScope::Project), ("REGISTRY".into(), SecretScope::Project)]
+    );
+    assert_eq!(project[0].updated_by, "cli:me");
+    let json = serde_json::to_value(&project[0]).unwrap();
+    assert_eq!(json["scope"], "project", "{json}");
+
+    // An empty environment name never turns into the project scope.
+    let empty = s.put_secret("shop", "", "X", "v", "api:op").await.unwrap_err();
+    assert!(empty.to_string().contains("needs an environment name"), "{empty}");
+    // Deleting the environment's uncovers the project's; deleting the project's leaves the environment's.
+    assert!(s.delete_secret("shop", "prod", "DB_PW").await.unwrap());
+    assert_eq!(values("prod").await, ["DB_PW=proj-pw-77", "REGISTRY=proj-reg-77"]);
+    assert!(s.delete_project_secret("shop", "REGISTRY").await.unwrap());
+    assert!(!s.delete_project_secret("shop", "REGISTRY").await.unwrap(), "already gone");
+    assert_eq!(values("dev").await, ["DB_PW=proj-pw-77"]);
+    assert_eq!(s.secret_values("blog", "dev").await.unwrap(), [("REGISTRY".into(), "other-project".into())]);
+}
+
 async fn projects_and_the_audit_log(f: Fixture) {
     let s = &f.control;
     s.put_project("shop", "/srv/shop").await.unwrap();
@@ -289,5 +331,6 @@ backends!(
     requests_keep_their_runs_and_outcome_and_are_counted,
     concurrent_claims_from_two_handles_take_each_request_once,
     tokens_are_found_by_hash_until_revoked_and_secrets_are_sealed,
+    project_secrets_reach_every_environment_unless_it_has_its_own,
     projects_and_the_audit_log,
 );

@@ -90,21 +90,35 @@ async fn secrets_move_sealed_with_this_stores_key_and_its_own_are_kept(f: Fixtur
     from.put_secret("shop", "prod", "PW", "prod-pw", "cli:me").await.unwrap();
     from.put_secret("shop", "dev", "KEEP", "theirs", "cli:me").await.unwrap();
     from.put_secret("other", "dev", "PW", "not-this-project", "cli:me").await.unwrap();
+    from.put_project_secret("shop", "REGISTRY", "project-reg", "cli:me").await.unwrap();
+    from.put_project_secret("shop", "SHARED", "theirs-shared", "cli:me").await.unwrap();
+    from.put_project_secret("other", "REGISTRY", "not-this-project", "cli:me").await.unwrap();
     f.control.put_secret("shop", "dev", "KEEP", "ours", "api:admin").await.unwrap();
+    f.control.put_project_secret("shop", "SHARED", "ours-shared", "api:admin").await.unwrap();
 
     let moving = from.secrets_to_move("shop").await.unwrap();
-    let scopes: Vec<(&str, &str)> = moving.iter().map(|m| (m.environment.as_str(), m.name.as_str())).collect();
-    assert_eq!(scopes, [("dev", "KEEP"), ("dev", "PW"), ("prod", "PW")]);
+    let scopes: Vec<(Option<&str>, &str)> =
+        moving.iter().map(|m| (m.environment.as_deref(), m.name.as_str())).collect();
+    assert_eq!(
+        scopes,
+        [(None, "REGISTRY"), (None, "SHARED"), (Some("dev"), "KEEP"), (Some("dev"), "PW"), (Some("prod"), "PW")]
+    );
     assert!(!format!("{moving:?}").contains("dev-pw"), "Debug shows no value");
-    assert_eq!(f.import.import_secrets("shop", &moving).await.unwrap(), 2);
+    assert!(!format!("{moving:?}").contains("project-reg"), "Debug shows no value");
+    assert_eq!(f.import.import_secrets("shop", &moving).await.unwrap(), 3);
     assert_eq!(f.import.import_secrets("shop", &moving).await.unwrap(), 0, "once");
 
     let c = &*f.control;
-    let dev = c.secret_values("shop", "dev").await.unwrap();
-    assert_eq!(dev, [("KEEP".to_string(), "ours".to_string()), ("PW".to_string(), "dev-pw".to_string())]);
-    assert_eq!(c.secret_values("shop", "prod").await.unwrap(), [("PW".to_string(), "prod-pw".to_string())]);
+    let pairs = |v: Vec<(String, String)>| v.into_iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>();
+    let dev = pairs(c.secret_values("shop", "dev").await.unwrap());
+    assert_eq!(dev, ["KEEP=ours", "PW=dev-pw", "REGISTRY=project-reg", "SHARED=ours-shared"]);
+    let prod = pairs(c.secret_values("shop", "prod").await.unwrap());
+    assert_eq!(prod, ["PW=prod-pw", "REGISTRY=project-reg", "SHARED=ours-shared"], "the project's reach every one");
     let listed = c.list_secrets("shop", "prod").await.unwrap();
-    assert_eq!((listed[0].updated_by.as_str(), listed[0].updated_at), ("cli:me", moving[2].updated_at), "as it was");
+    assert_eq!((listed[0].updated_by.as_str(), listed[0].updated_at), ("cli:me", moving[4].updated_at), "as it was");
+    let project = c.list_project_secrets("shop").await.unwrap();
+    assert_eq!((project[0].name.as_str(), project[0].updated_at), ("REGISTRY", moving[0].updated_at));
+    assert_eq!(project[1].updated_by, "api:admin", "the server's own project secret is kept");
     assert!(c.secret_values("other", "dev").await.unwrap().is_empty(), "only the project's");
 }
 
