@@ -107,7 +107,7 @@ pub enum Command {
     /// Run the steps of an agent pool: pull them from a terrace server (--server), report their logs and ends
     #[command(after_help = crate::server_args::AGENT_HELP)]
     Agent(crate::server_args::AgentArgs),
-    /// Secrets of an environment for ${secret:NAME}, kept encrypted in the store (the data folder's, or a server's with --server)
+    /// Secrets of the project or of an environment for ${secret:NAME}, kept encrypted in the store (the data folder's, or a server's with --server)
     #[command(subcommand)]
     Secret(crate::server_args::SecretCommand),
     /// Event requests queued or run by a terrace server

@@ -66,9 +66,12 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "secret",
-        "printf %s \"$DB_PASSWORD\" | terrace secret set DB_PASSWORD --env prod   the value from stdin\n\
-         terrace secret list --env prod    names, who set them, when; never values\n\
-         terrace secret delete DB_PASSWORD --env prod",
+        "printf %s \"$REGISTRY_TOKEN\" | terrace secret set REGISTRY_TOKEN   the project's: every environment\n\
+         printf %s \"$DB_PASSWORD\" | terrace secret set DB_PASSWORD --env prod   prod's, over the project's\n\
+         terrace secret list               the project's: names, scope, who set them, when; never values\n\
+         terrace secret list --env prod    what prod's runs read: its own and the project's\n\
+         terrace secret delete DB_PASSWORD --env prod\n\
+         terrace secret delete REGISTRY_TOKEN",
     ),
     (
         "request",

@@ -202,27 +202,34 @@ pub enum TokenCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum SecretCommand {
-    /// Set a secret of an environment; the value is read from stdin
-    #[command(after_help = "Example: printf %s \"$DB_PASSWORD\" | terrace secret set DB_PASSWORD --env prod\n\
-        The runs of that environment get it as a secret variable, masked in every log.")]
+    /// Set a secret of the project (every environment reads it) or, with --env, of one
+    /// environment (over the project's of that name); the value is read from stdin
+    #[command(
+        after_help = "Examples:\n  printf %s \"$REGISTRY_TOKEN\" | terrace secret set REGISTRY_TOKEN   every environment\n  \
+        printf %s \"$DB_PASSWORD\" | terrace secret set DB_PASSWORD --env prod   prod only, over the project's\n\
+        The runs get it where a variable references ${secret:NAME}, masked in every log."
+    )]
     Set {
         /// The variable name the jobs see
         name: String,
+        /// The environment whose secret it is; without it, the project's
         #[arg(long)]
-        env: String,
+        env: Option<String>,
     },
-    /// The names of an environment's secrets (never their values)
+    /// The names of the project's secrets or, with --env, of those an environment's runs
+    /// read (its own and the project's), each with its scope (never their values)
     List {
         #[arg(long)]
-        env: String,
+        env: Option<String>,
         #[arg(long)]
         json: bool,
     },
-    /// Delete a secret of an environment; its next runs no longer get it
+    /// Delete a secret of the project or, with --env, of an environment; the next runs no
+    /// longer get it
     Delete {
         name: String,
         #[arg(long)]
-        env: String,
+        env: Option<String>,
     },
 }
 

@@ -1,7 +1,8 @@
-//! `terrace secret set NAME --env ENV` (value from stdin), `list` and `delete`, through a
+//! `terrace secret set NAME [--env ENV]` (value from stdin), `list` and `delete`, through a
 //! backend: the server's API with `--server`, else the store of local mode (the data
 //! folder's, encrypted under its master key), which `${secret:NAME}` reads in both modes.
-//! The same checks and the same output either way.
+//! Without `--env` a secret is the project's (every environment reads it); with it, the
+//! environment's (over the project's of that name). The same checks and output either way.
 
 use crate::out::{errln, outln};
 use std::io::Read;
@@ -37,8 +38,12 @@ impl Backend {
         Ok(Backend::Server { client, project })
     }
 
-    fn path(project: &str, env: &str, name: Option<&str>) -> String {
-        let base = format!("/projects/{}/environments/{}/secrets", seg(project), seg(env));
+    /// The API's path of the project's secrets, or the environment's with `env`.
+    fn path(project: &str, env: Option<&str>, name: Option<&str>) -> String {
+        let base = match env {
+            Some(env) => format!("/projects/{}/environments/{}/secrets", seg(project), seg(env)),
+            None => format!("/projects/{}/secrets", seg(project)),
+        };
         name.map_or(base.clone(), |n| format!("{base}/{}", seg(n)))
     }
 
@@ -51,48 +56,76 @@ impl Backend {
         Err(CliError::usage(project.unknown_environment(env)))
     }
 
-    async fn set(&self, env: &str, name: &str, value: &str) -> Result<(), CliError> {
+    async fn set(&self, env: Option<&str>, name: &str, value: &str) -> Result<(), CliError> {
         match self {
             Backend::Server { client, project } => {
                 let body = json!({"value": value});
                 client.call::<Value>(Method::PUT, &Self::path(project, env, Some(name)), Some(&body)).await?;
             }
             Backend::Local { session, actor } => {
-                Self::known(session, env)?;
                 let project = &session.loaded.project.name;
-                session.control.put_secret(project, env, name, value, actor).await?;
-                session.control.audit(actor, "secret.set", &format!("secret:{project}/{env}/{name}"), None).await?;
+                match env {
+                    Some(env) => {
+                        Self::known(session, env)?;
+                        session.control.put_secret(project, env, name, value, actor).await?;
+                    }
+                    None => session.control.put_project_secret(project, name, value, actor).await?,
+                }
+                session.control.audit(actor, "secret.set", &audit_target(project, env, name), None).await?;
             }
         }
         Ok(())
     }
 
-    async fn list(&self, env: &str) -> Result<Vec<Value>, CliError> {
+    async fn list(&self, env: Option<&str>) -> Result<Vec<Value>, CliError> {
         match self {
             Backend::Server { client, project } => client.get(&Self::path(project, env, None)).await,
             Backend::Local { session, .. } => {
-                Self::known(session, env)?;
-                let list = session.control.list_secrets(&session.loaded.project.name, env).await?;
+                let project = &session.loaded.project.name;
+                let list = match env {
+                    Some(env) => {
+                        Self::known(session, env)?;
+                        session.control.list_secrets(project, env).await?
+                    }
+                    None => session.control.list_project_secrets(project).await?,
+                };
                 Ok(list.iter().map(serde_json::to_value).collect::<Result<_, _>>()?)
             }
         }
     }
 
-    async fn delete(&self, env: &str, name: &str) -> Result<(), CliError> {
+    async fn delete(&self, env: Option<&str>, name: &str) -> Result<(), CliError> {
         match self {
             Backend::Server { client, project } => {
                 client.call::<Value>(Method::DELETE, &Self::path(project, env, Some(name)), None).await?;
             }
             Backend::Local { session, actor } => {
                 let project = &session.loaded.project.name;
-                if !session.control.delete_secret(project, env, name).await? {
-                    return Err(CliError::usage(format!("no secret {name} in environment `{env}`")));
+                let deleted = match env {
+                    Some(env) => session.control.delete_secret(project, env, name).await?,
+                    None => session.control.delete_project_secret(project, name).await?,
+                };
+                if !deleted {
+                    return Err(CliError::usage(format!("no secret {name} in {}", scope(env))));
                 }
-                session.control.audit(actor, "secret.delete", &format!("secret:{project}/{env}/{name}"), None).await?;
+                session.control.audit(actor, "secret.delete", &audit_target(project, env, name), None).await?;
             }
         }
         Ok(())
     }
+}
+
+/// The audit log's target, as the API writes it.
+fn audit_target(project: &str, env: Option<&str>, name: &str) -> String {
+    match env {
+        Some(env) => format!("secret:{project}/{env}/{name}"),
+        None => format!("secret:{project}/{name}"),
+    }
+}
+
+/// The scope as the messages name it.
+fn scope(env: Option<&str>) -> String {
+    env.map_or_else(|| "the project".to_string(), |env| format!("environment `{env}`"))
 }
 
 /// A secret's name must be a variable name; checked before anything is read or sent.
@@ -124,12 +157,18 @@ pub async fn secret(g: &Global, command: SecretCommand) -> Result<ExitCode, CliE
             if value.len() > MAX_VALUE {
                 return Err(CliError::usage(format!("a secret value is at most {MAX_VALUE} bytes")));
             }
-            backend.set(&env, &name, value).await?;
-            errln!("secret {name} set for environment `{env}`; its next runs get it");
+            let env = env.as_deref();
+            backend.set(env, &name, value).await?;
+            match env {
+                Some(env) => errln!("secret {name} set for environment `{env}`; its next runs get it"),
+                None => errln!(
+                    "secret {name} set for the project; the next runs of every environment get it (unless it has its own)"
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         SecretCommand::List { env, json } => {
-            let list = backend.list(&env).await?;
+            let list = backend.list(env.as_deref()).await?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&list)?);
             } else {
@@ -138,19 +177,22 @@ pub async fn secret(g: &Global, command: SecretCommand) -> Result<ExitCode, CliE
                     .map(|s| {
                         vec![
                             s["name"].as_str().unwrap_or("").to_string(),
+                            s["scope"].as_str().unwrap_or("").to_string(),
                             s["updated_by"].as_str().unwrap_or("").to_string(),
                             s["updated_at"].as_str().unwrap_or("").to_string(),
                         ]
                     })
                     .collect();
-                table::print(&["NAME", "SET BY", "UPDATED"], rows)?;
+                table::print(&["NAME", "SCOPE", "SET BY", "UPDATED"], rows)?;
             }
             Ok(ExitCode::SUCCESS)
         }
         SecretCommand::Delete { name, env } => {
             check_name(&name)?;
-            backend.delete(&env, &name).await?;
-            errln!("secret {name} deleted from environment `{env}`; its next runs no longer get it");
+            let env = env.as_deref();
+            backend.delete(env, &name).await?;
+            let whose = if env.is_some() { "its" } else { "its environments'" };
+            errln!("secret {name} deleted from {}; {whose} next runs no longer get it", scope(env));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -25,6 +25,7 @@ mod parity;
 mod plan_all;
 mod pool_tokens;
 mod previews;
+mod project_secrets;
 mod promotion;
 mod recovery;
 #[allow(dead_code)]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use terrace_model::{Event, PipelineId, RunId};
-use terrace_store::control::{AuditRecord, ProjectRecord, RequestRecord, Role, SecretInfo, TokenRecord};
+use terrace_store::control::{AuditRecord, ProjectRecord, RequestRecord, Role, SecretInfo, SecretScope, TokenRecord};
 use terrace_store::{RunRecord, StoredLogLine};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -104,7 +104,7 @@ pub struct EnvironmentView {
     pub outputs: Vec<OutputView>,
     /// The newest run of each job.
     pub jobs: Vec<RunView>,
-    /// Names of the secrets set for it through the API.
+    /// Names of the secrets its runs read: its own and the project's it does not override.
     pub secrets: Vec<String>,
     /// What awaits approval in it (events, promotions).
     pub approvals: Vec<ApprovalView>,
@@ -372,6 +372,10 @@ pub struct LogPage {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct SecretView {
     pub name: String,
+    /// `project` (every environment of the project reads it) or `environment` (this
+    /// environment's, over a project secret of the same name).
+    #[schema(value_type = String, example = "project")]
+    pub scope: SecretScope,
     pub updated_by: String,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -380,7 +384,7 @@ pub struct SecretView {
 
 impl From<SecretInfo> for SecretView {
     fn from(s: SecretInfo) -> Self {
-        SecretView { name: s.name, updated_by: s.updated_by, updated_at: s.updated_at }
+        SecretView { name: s.name, scope: s.scope, updated_by: s.updated_by, updated_at: s.updated_at }
     }
 }
 
