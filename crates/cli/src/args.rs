@@ -204,7 +204,7 @@ pub enum EnvCommand {
         (approval, ttl, executor) and the same artifact versions; it starts with no outputs and no state of its own \
         (its Terraform state is its own), and the source's output aliases do not come with it. Secrets of the \
         source's environment scope are not copied: set them with `terrace secret set NAME --env NEW` \
-        (project-scope secrets apply). It lives in the store, not in terrace.yaml.")]
+        (project-scope secrets, set with `terrace secret set NAME`, apply). It lives in the store, not in terrace.yaml.")]
     Clone {
         /// The environment to copy (declared, or itself made at run time)
         source: String,

@@ -93,7 +93,7 @@ fn resolve(text: &str, secrets: &[(String, String)], env: &str) -> Result<String
     match text.strip_prefix("${secret:").and_then(|r| r.strip_suffix('}')) {
         None => Ok(text.to_string()),
         Some(name) => secrets.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).ok_or_else(|| {
-            format!("secret `{name}` is not set for environment `{env}` (terrace secret set {name} --env {env})")
+            format!("secret `{name}` is not set for environment `{env}` (terrace secret set {name} --env {env}, or terrace secret set {name} for every environment)")
         }),
     }
 }

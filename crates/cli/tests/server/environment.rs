@@ -92,7 +92,7 @@ fn jobs_read_only_allowed_variables_and_the_stores_secrets_in_both_modes() {
     }
     assert_eq!(
         job(&request, "missing")["reason"],
-        "variable `M` of job `missing`: `${secret:NOPE}`: secret `NOPE` is not set for environment `dev`: set it with `terrace secret set NOPE --env dev`"
+        "variable `M` of job `missing`: `${secret:NOPE}`: secret `NOPE` is not set for environment `dev`: set it with `terrace secret set NOPE --env dev` (or `terrace secret set NOPE` for every environment)"
     );
     assert!(server.stop());
 

@@ -1,5 +1,5 @@
-//! `terrace import` moves the secrets set with `terrace secret set` in local mode into a
-//! server's store, on SQLite and on PostgreSQL: opened with the data folder's key, sealed
+//! `terrace import` moves the secrets set with `terrace secret set` in local mode (the
+//! project's and each environment's) into a server's store, on SQLite and on PostgreSQL: opened with the data folder's key, sealed
 //! with the server's, so a job's `${secret:NAME}` reads the same value through the server
 //! (masked in its log). A secret the server has already is kept; a second import moves
 //! nothing; no value is printed, nor stored in clear.
@@ -15,22 +15,27 @@ use crate::support::*;
 use crate::terraform::walk;
 
 /// Every value set in this test: none may be printed or stored in clear.
-const VALUES: [&str; 5] = ["dev-pw-5521", "prod-pw-8813", "local-keep-3391", "prod-keep-1177", "server-keep-4470"];
+const VALUES: [&str; 6] =
+    ["dev-pw-5521", "prod-pw-8813", "local-keep-3391", "prod-keep-1177", "server-keep-4470", "proj-reg-6602"];
 
 fn yaml(seen: &Path) -> String {
     format!(
         "project: shop\nenvironments: {{dev: {{}}, prod: {{}}}}\njobs:\n  a:\n    events: [start]\n    \
-         variables: {{PW: '${{secret:DB_PW}}', KEEP: '${{secret:KEEP}}'}}\n    commands:\n      start: |\n        \
-         echo \"pw=$PW keep=$KEEP\"\n        printf '%s|%s' \"$PW\" \"$KEEP\" > {}\n",
+         variables: {{PW: '${{secret:DB_PW}}', KEEP: '${{secret:KEEP}}', REG: '${{secret:REGISTRY}}'}}\n    commands:\n      \
+         start: |\n        echo \"pw=$PW keep=$KEEP reg=$REG\"\n        printf '%s|%s|%s' \"$PW\" \"$KEEP\" \"$REG\" > {}\n",
         seen.display()
     )
 }
 
-/// `terrace secret set NAME --env ENV` with the value on stdin: in local mode on the
+/// `terrace secret set NAME [--env ENV]` with the value on stdin: in local mode on the
 /// data folder `data`, or through the server when `server` is given as (url, token).
-fn set_secret(f: &Fixture, data: &Path, server: Option<(&str, &str)>, name: &str, env: &str, value: &str) {
+fn set_secret(f: &Fixture, data: &Path, server: Option<(&str, &str)>, name: &str, env: Option<&str>, value: &str) {
     let mut command = Command::new(bin());
-    command.args(["secret", "set", name, "--env", env]).current_dir(f.project()).env_remove("TERRACE_MASTER_KEY");
+    command
+        .args(["secret", "set", name])
+        .args(env.iter().flat_map(|e| ["--env", *e]))
+        .current_dir(f.project())
+        .env_remove("TERRACE_MASTER_KEY");
     match server {
         Some((url, token)) => command.env("TERRACE_SERVER", url).env("TERRACE_TOKEN", token),
         None => command.arg("--data").arg(data).env_remove("TERRACE_SERVER"),
@@ -82,10 +87,11 @@ fn secrets_move(f: &Fixture, database: Option<&str>) {
     f.write("proj/terrace.yaml", &yaml(&f.dir.path().join("seen")));
     let here = f.dir.path().join("local");
     for (name, env, value) in [
-        ("DB_PW", "dev", VALUES[0]),
-        ("DB_PW", "prod", VALUES[1]),
-        ("KEEP", "dev", VALUES[2]),
-        ("KEEP", "prod", VALUES[3]),
+        ("DB_PW", Some("dev"), VALUES[0]),
+        ("DB_PW", Some("prod"), VALUES[1]),
+        ("KEEP", Some("dev"), VALUES[2]),
+        ("KEEP", Some("prod"), VALUES[3]),
+        ("REGISTRY", None, VALUES[5]),
     ] {
         set_secret(f, &here, None, name, env, value);
     }
@@ -109,22 +115,22 @@ fn secrets_move(f: &Fixture, database: Option<&str>) {
         None => f.token("admin", "root"),
     };
     let mut server = Server::start_with_env(&f.project(), &f.data(), &db_args, &server_env);
-    set_secret(f, &here, Some((&server.url, &admin)), "KEEP", "dev", VALUES[4]);
+    set_secret(f, &here, Some((&server.url, &admin)), "KEEP", Some("dev"), VALUES[4]);
 
     let (out, _) = import(f, &here, &target, &["--json"], &server_env);
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
-    assert_eq!(report["secrets"], serde_json::json!({"moved": 3, "kept": 1}), "{report}");
+    assert_eq!(report["secrets"], serde_json::json!({"moved": 4, "kept": 1}), "{report}");
     // Again: the server has every one of them now.
     let (out, _) = import(f, &here, &target, &[], &server_env);
-    assert!(out.contains("secrets: 0 moved, 4 kept (the server has them already"), "{out}");
+    assert!(out.contains("secrets: 0 moved, 5 kept (the server has them already"), "{out}");
 
     // The jobs read the moved values through the server, the server's own KEEP for dev.
     let (seen, log) = up(f, &server, &admin, "dev");
-    assert_eq!(seen, format!("{}|{}", VALUES[0], VALUES[4]), "dev's secrets on the server");
-    assert!(log.contains("pw=*** keep=***"), "masked in the log:\n{log}");
+    assert_eq!(seen, format!("{}|{}|{}", VALUES[0], VALUES[4], VALUES[5]), "dev's secrets on the server");
+    assert!(log.contains("pw=*** keep=*** reg=***"), "masked in the log:\n{log}");
     let (seen, log) = up(f, &server, &admin, "prod");
-    assert_eq!(seen, format!("{}|{}", VALUES[1], VALUES[3]), "prod's secrets moved");
-    assert!(log.contains("pw=*** keep=***"), "masked in the log:\n{log}");
+    assert_eq!(seen, format!("{}|{}|{}", VALUES[1], VALUES[3], VALUES[5]), "prod's and the project's moved");
+    assert!(log.contains("pw=*** keep=*** reg=***"), "masked in the log:\n{log}");
     let server_log = server.log();
     assert!(server.stop(), "{server_log}");
     for v in VALUES {

@@ -147,7 +147,8 @@ impl Sources for RunSources<'_> {
     fn secret(&self, name: &str) -> Result<String, String> {
         self.run.secrets.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).ok_or_else(|| {
             format!(
-                "secret `{name}` is not set for environment `{env}`: set it with `terrace secret set {name} --env {env}`",
+                "secret `{name}` is not set for environment `{env}`: set it with `terrace secret set {name} --env {env}` \
+                 (or `terrace secret set {name}` for every environment)",
                 env = self.run.environment
             )
         })

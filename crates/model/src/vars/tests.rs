@@ -164,7 +164,7 @@ fn missing_sources_are_errors_that_name_the_variable_never_a_value() {
     let e = run(&project, &none, &none, &[], &[], &[("OTHER".into(), "v4lue".into())]).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "variable `K` of the project: `${secret:API_KEY}`: secret `API_KEY` is not set for environment `dev`: set it with `terrace secret set API_KEY --env dev`"
+        "variable `K` of the project: `${secret:API_KEY}`: secret `API_KEY` is not set for environment `dev`: set it with `terrace secret set API_KEY --env dev` (or `terrace secret set API_KEY` for every environment)"
     );
     let env = vars(&[("M", "${env:TERRACE_MASTER_KEY}")]);
     let e = run(&none, &env, &none, &[], &[], &[]).unwrap_err();
