@@ -1,8 +1,8 @@
 //! `terrace import` moves the secrets set with `terrace secret set` in local mode (the
-//! project's and each environment's) into a server's store, on SQLite and on PostgreSQL: opened with the data folder's key, sealed
-//! with the server's, so a job's `${secret:NAME}` reads the same value through the server
-//! (masked in its log). A secret the server has already is kept; a second import moves
-//! nothing; no value is printed, nor stored in clear.
+//! project's and each environment's) into a server's store, on SQLite and on PostgreSQL:
+//! opened with the data folder's key, sealed with the server's, so a job's `${secret:NAME}`
+//! reads the same value through the server (masked in its log). A secret the server has
+//! already is kept; a second import moves nothing; no value is printed, nor stored in clear.
 
 use std::io::Write;
 use std::path::Path;
