@@ -159,3 +159,41 @@ fn project_secrets_reach_every_environment_alike_in_local_and_client_mode() {
         }
     }
 }
+
+/// The API's project-scope routes: set, list with the scope and never the value, the
+/// environment's list with what it inherits, refusals naming the field, 404s.
+#[test]
+fn the_api_sets_lists_and_deletes_project_secrets_without_returning_values() {
+    let f = one_job_project("#!/bin/sh\necho hi\n");
+    let token = f.token("operator", "op");
+    let mut server = f.start(&[]);
+    let api = server.api(Some(&token));
+    let put = |path: &str, value: &str| api.json("PUT", path, Some(&format!(r#"{{"value": "{value}"}}"#)));
+    assert_eq!(put("/projects/shop/secrets/REGISTRY", VALUES[1]).0, 204);
+    assert_eq!(put("/projects/shop/environments/dev/secrets/DB_PW", VALUES[2]).0, 204);
+
+    let project = api.ok("GET", "/projects/shop/secrets", None);
+    assert_eq!(project.as_array().unwrap().len(), 1, "{project}");
+    assert_eq!((project[0]["name"].as_str(), project[0]["scope"].as_str()), (Some("REGISTRY"), Some("project")));
+    assert_eq!(project[0]["updated_by"], "api:op", "{project}");
+    let dev = api.ok("GET", "/projects/shop/environments/dev/secrets", None);
+    let scopes: Vec<(&str, &str)> =
+        dev.as_array().unwrap().iter().map(|s| (s["name"].as_str().unwrap(), s["scope"].as_str().unwrap())).collect();
+    assert_eq!(scopes, [("DB_PW", "environment"), ("REGISTRY", "project")]);
+    let shown = api.ok("GET", "/projects/shop/environments/dev", None);
+    assert_eq!(shown["secrets"], serde_json::json!(["DB_PW", "REGISTRY"]), "the environment's view names both");
+    for answer in [&project, &dev, &shown] {
+        for v in VALUES {
+            assert!(!answer.to_string().contains(v), "{v} in an answer: {answer}");
+        }
+    }
+
+    let (status, bad) = put("/projects/shop/secrets/not-a-name", "x");
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad.to_string().contains("not a variable name"), "{bad}");
+    assert_eq!(put("/projects/nope/secrets/REGISTRY", "x").0, 404, "an unknown project");
+    assert_eq!(api.json("DELETE", "/projects/shop/secrets/REGISTRY", None).0, 204);
+    assert_eq!(api.json("DELETE", "/projects/shop/secrets/REGISTRY", None).0, 404, "already gone");
+    assert_eq!(api.ok("GET", "/projects/shop/secrets", None), serde_json::json!([]));
+    assert!(server.stop());
+}
