@@ -48,21 +48,8 @@ fn set_secret(f: &Fixture, data: &Path, server: Option<(&str, &str)>, name: &str
 
 /// `terrace import --database DATABASE ARGS` from the data folder `data`: (stdout, stderr).
 fn import(f: &Fixture, data: &Path, database: &str, args: &[&str], env: &[(&str, &str)]) -> (String, String) {
-    let out = Command::new(bin())
-        .args(["import", "--database", database])
-        .args(args)
-        .arg("--project")
-        .arg(f.project())
-        .arg("--data")
-        .arg(data)
-        .env_remove("TERRACE_SERVER")
-        .env_remove("TERRACE_MASTER_KEY")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run terrace import");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "import:\n{stdout}\n{stderr}");
+    let (code, stdout, stderr) = f.local_in(data, &[&["import", "--database", database], args].concat(), env);
+    assert_eq!(code, 0, "import:\n{stdout}\n{stderr}");
     for v in VALUES {
         assert!(!stdout.contains(v) && !stderr.contains(v), "{v} printed by the import:\n{stdout}\n{stderr}");
     }
@@ -137,22 +124,8 @@ fn secrets_move(f: &Fixture, database: Option<&str>) {
         assert!(!server_log.contains(v), "{v} in the server's log");
     }
     // The local folder keeps its own secrets: moved, not taken away.
-    let (code, out, err) = local_list(f, &here);
+    let (code, out, err) = f.local_in(&here, &["secret", "list", "--env", "dev"], &[]);
     assert!(code == 0 && out.contains("KEEP") && out.contains("DB_PW"), "{out}\n{err}");
-}
-
-fn local_list(f: &Fixture, data: &Path) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(["secret", "list", "--env", "dev", "--project"])
-        .arg(f.project())
-        .arg("--data")
-        .arg(data)
-        .env_remove("TERRACE_SERVER")
-        .env_remove("TERRACE_MASTER_KEY")
-        .output()
-        .expect("run terrace secret list");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
 }
 
 #[test]

@@ -47,23 +47,6 @@ fn refused_server(f: &Fixture, extra: &[&str], env: &[(&str, &str)]) -> (Option<
     }
 }
 
-/// `terrace ARGS` in local mode on the fixture's project, with the data folder `data`.
-fn local(f: &Fixture, data: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .arg("--project")
-        .arg(f.project())
-        .arg("--data")
-        .arg(data)
-        .env_remove("TERRACE_SERVER")
-        .env_remove("TERRACE_MASTER_KEY")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run terrace");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
-}
-
 #[test]
 fn a_server_refuses_to_start_on_a_store_sealed_with_another_key() {
     let f = Fixture::new(YAML);
@@ -99,14 +82,14 @@ fn postgres_replicas_refuse_another_key_and_import_seals_with_the_servers() {
     let (database, _) = fresh_database(&url);
     let f = Fixture::new(YAML);
     let here = f.dir.path().join("local");
-    let (code, out, err) = local(&f, &here, &["up", "dev"], &[]);
+    let (code, out, err) = f.local_in(&here, &["up", "dev"], &[]);
     assert_eq!(code, 0, "{out}\n{err}");
     let own = std::fs::read_to_string(here.join("master.key")).expect("the local folder's own key");
     assert_ne!(own.trim(), SERVER_KEY);
 
     // Read with the folder's key, sealed with the servers' (TERRACE_MASTER_KEY).
     let server_env = [("TERRACE_MASTER_KEY", SERVER_KEY)];
-    let (code, out, err) = local(&f, &here, &["import", "--database", &database, "--json"], &server_env);
+    let (code, out, err) = f.local_in(&here, &["import", "--database", &database, "--json"], &server_env);
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["environments"][0]["outputs"], 1, "{out}");
     let token = |name: &str, key: &str| {
@@ -134,7 +117,7 @@ fn postgres_replicas_refuse_another_key_and_import_seals_with_the_servers() {
     assert!(out.contains("pw-sealed-7731"), "{out}");
     assert!(server.stop(), "{}", server.log());
     // The local folder still opens with its own key.
-    let (code, out, err) = local(&f, &here, &["outputs", "dev", "--reveal"], &[]);
+    let (code, out, err) = f.local_in(&here, &["outputs", "dev", "--reveal"], &[]);
     assert!(code == 0 && out.contains("pw-sealed-7731"), "{out}\n{err}");
 }
 
@@ -143,16 +126,16 @@ fn import_opens_a_folder_sealed_with_the_environments_key_beside_a_stray_key_fil
     let f = Fixture::new(YAML);
     let here = f.dir.path().join("local");
     let env = [("TERRACE_MASTER_KEY", SERVER_KEY)];
-    let (code, out, err) = local(&f, &here, &["up", "dev"], &env);
+    let (code, out, err) = f.local_in(&here, &["up", "dev"], &env);
     assert_eq!(code, 0, "{out}\n{err}");
     // Once without the key: refused, leaving a master.key of a new key behind.
-    let (code, _, err) = local(&f, &here, &["status"], &[]);
+    let (code, _, err) = f.local_in(&here, &["status"], &[]);
     assert_eq!(code, 2, "{err}");
     assert!(here.join("master.key").exists());
 
     // The folder's key file is refused by its store; TERRACE_MASTER_KEY opens it.
     let database = format!("sqlite://{}", f.data().join("terrace.db").display());
-    let (code, out, err) = local(&f, &here, &["import", "--database", &database], &env);
+    let (code, out, err) = f.local_in(&here, &["import", "--database", &database], &env);
     assert_eq!(code, 0, "{out}\n{err}");
     let admin = f.token_with_env("admin", "root", &env);
     let mut server = Server::start_with_env(&f.project(), &f.data(), &[], &env);

@@ -42,6 +42,24 @@ impl Fixture {
         self.dir.path().join("data")
     }
 
+    /// `terrace ARGS` in local mode on the fixture's project with the data folder `data`
+    /// (no server, no master key from the environment but those in `env`).
+    pub fn local_in(&self, data: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        let out = Command::new(bin())
+            .args(args)
+            .arg("--project")
+            .arg(self.project())
+            .arg("--data")
+            .arg(data)
+            .env_remove("TERRACE_SERVER")
+            .env_remove("TERRACE_MASTER_KEY")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run terrace");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+    }
+
     /// Writes a file under the fixture; `.sh` files are made executable.
     pub fn write(&self, rel: &str, content: &str) {
         let path = self.dir.path().join(rel);

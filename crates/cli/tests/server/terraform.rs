@@ -185,36 +185,20 @@ pub(crate) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// `terrace` in local mode on the fixture's project with its own data folder.
-fn local(f: &Fixture, data: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .arg("--project")
-        .arg(f.project())
-        .arg("--data")
-        .arg(data)
-        .env_remove("TERRACE_SERVER")
-        .env_remove("TERRACE_MASTER_KEY")
-        .output()
-        .expect("run terrace");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
-}
-
 #[test]
 fn a_local_data_folder_moves_into_a_server_which_goes_on_with_the_same_state() {
     let f = Fixture::new(&yaml("s"));
     f.write("proj/db/main.tf", MAIN_TF);
     let here = f.dir.path().join("local");
-    let (code, out, err) = local(&f, &here, &["up", "dev"]);
+    let (code, out, err) = f.local_in(&here, &["up", "dev"], &[]);
     assert_eq!(code, 0, "{out}\n{err}");
-    let (_, out, _) = local(&f, &here, &["outputs", "dev", "--reveal", "--json"]);
+    let (_, out, _) = f.local_in(&here, &["outputs", "dev", "--reveal", "--json"], &[]);
     let password = serde_json::from_str::<Value>(&out).unwrap()[0]["value"].as_str().unwrap().to_string();
-    let (_, out, _) = local(&f, &here, &["state", "list", "dev", "db", "--json"]);
+    let (_, out, _) = f.local_in(&here, &["state", "list", "dev", "db", "--json"], &[]);
     let before: Value = serde_json::from_str(&out).unwrap();
 
     let database = format!("sqlite://{}", f.data().join("terrace.db").display());
-    let (code, out, err) = local(&f, &here, &["import", "--database", &database, "--json"]);
+    let (code, out, err) = f.local_in(&here, &["import", "--database", &database, "--json"], &[]);
     assert_eq!(code, 0, "{out}\n{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
     let env = &report["environments"][0];
@@ -226,7 +210,7 @@ fn a_local_data_folder_moves_into_a_server_which_goes_on_with_the_same_state() {
     let keys = [here.join("master.key"), f.data().join("master.key")].map(|k| std::fs::read_to_string(k).unwrap());
     assert_ne!(keys[0], keys[1], "the local folder and the server each have their own key");
     // Again: nothing new to move.
-    let (code, out, err) = local(&f, &here, &["import", "--database", &database]);
+    let (code, out, err) = f.local_in(&here, &["import", "--database", &database], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("environment `dev`: updated, 0 runs, 0 outputs"), "{out}");
     assert!(out.contains("state dev/db: the server has it already"), "{out}");
