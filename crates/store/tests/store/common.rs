@@ -175,21 +175,23 @@ impl Fixture {
 
     /// The first column of every row of a query selecting one text.
     pub async fn texts(&self, sql: &str) -> Vec<String> {
-        match &self.backend {
-            Backend::Sqlite { dir } => {
-                let conn = sqlite_conn(dir.path());
-                let mut s = conn.prepare(sql).unwrap();
-                s.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
-            }
-            Backend::Postgres { options } => {
-                let mut conn = PgConnection::connect_with(options).await.unwrap();
-                sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
-            }
-        }
+        self.column(sql).await
     }
 
     /// The first column of every row of a query selecting one blob.
     pub async fn blobs(&self, sql: &str) -> Vec<Vec<u8>> {
+        self.column(sql).await
+    }
+
+    /// The first column of every row of a query selecting one value, on either backend.
+    async fn column<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: rusqlite::types::FromSql
+            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + Send
+            + Unpin,
+    {
         match &self.backend {
             Backend::Sqlite { dir } => {
                 let conn = sqlite_conn(dir.path());
