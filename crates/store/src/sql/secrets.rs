@@ -69,22 +69,27 @@ pub(super) async fn list(s: &SqlStore, project: &str, env: &str) -> Result<Vec<S
     .bind(env)
     .bind(PROJECT_SCOPE)
     .doing("list secrets");
-    let rows = s.db.query(stmt).await?;
-    let mut list: Vec<SecretInfo> = Vec::with_capacity(rows.len());
-    for mut r in rows {
+    let mut list: Vec<SecretInfo> = Vec::new();
+    for mut r in s.db.query(stmt).await? {
         let info =
             SecretInfo { name: r.text(0)?, scope: scope_of(&r.text(1)?), updated_by: r.text(2)?, updated_at: r.ts(3)? };
-        match list.last_mut() {
-            // Same name in both scopes: the environment's wins.
-            Some(last) if last.name == info.name => {
-                if info.scope == SecretScope::Environment {
-                    *last = info;
-                }
-            }
-            _ => list.push(info),
-        }
+        let is_environments = info.scope == SecretScope::Environment;
+        keep_winner(&mut list, info, is_environments, |i| &i.name);
     }
     Ok(list)
+}
+
+/// Adds `row` to `rows` (read in name order, both scopes): when the last row has the same
+/// name, the environment's of the two stays (`is_environments`: `row` is).
+fn keep_winner<T>(rows: &mut Vec<T>, row: T, is_environments: bool, name: impl Fn(&T) -> &String) {
+    match rows.last_mut() {
+        Some(last) if name(last) == name(&row) => {
+            if is_environments {
+                *last = row;
+            }
+        }
+        _ => rows.push(row),
+    }
 }
 
 /// The project-scope secrets, by name.
@@ -125,14 +130,8 @@ pub(super) async fn values(s: &SqlStore, project: &str, env: &str) -> Result<Vec
     let mut rows: Vec<(String, String, Vec<u8>)> = Vec::new();
     for mut r in s.db.query(stmt).await? {
         let row = (r.text(0)?, r.text(1)?, r.blob(2)?);
-        match rows.last_mut() {
-            Some(last) if last.0 == row.0 => {
-                if row.1 != PROJECT_SCOPE {
-                    *last = row;
-                }
-            }
-            _ => rows.push(row),
-        }
+        let is_environments = row.1 != PROJECT_SCOPE;
+        keep_winner(&mut rows, row, is_environments, |r| &r.0);
     }
     // Only the values the runs get are opened.
     rows.into_iter()
