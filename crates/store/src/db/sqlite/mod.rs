@@ -6,6 +6,7 @@
 //! and a point read costs less than the two thread wake-ups a hop to another thread
 //! would (docs/PERFORMANCE.md, B and E). Every connection keeps its prepared statements.
 
+mod checkpoint;
 pub(crate) mod migrate;
 mod run;
 
@@ -33,6 +34,8 @@ pub(crate) struct SqliteDb {
     writer: tokio_rusqlite::Connection,
     /// `None` for an in-memory database, whose one connection is the writer's.
     readers: Option<Arc<Readers>>,
+    /// `None` for an in-memory database, which has no WAL.
+    checkpoints: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 #[derive(Debug)]
@@ -63,7 +66,14 @@ impl SqliteDb {
                 }
                 Ok(conn) => {
                     let readers = Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) };
-                    return Ok(SqliteDb { writer: conn.into(), readers: Some(Arc::new(readers)) });
+                    let checkpoints = checkpoint::Checkpointer::start(path.to_path_buf()).map_err(|e| {
+                        StoreError::Invalid(format!("cannot start a thread for {}: {e}", path.display()))
+                    })?;
+                    return Ok(SqliteDb {
+                        writer: conn.into(),
+                        readers: Some(Arc::new(readers)),
+                        checkpoints: Some(checkpoints),
+                    });
                 }
                 Err(e) => return Err(e),
             }
@@ -77,7 +87,7 @@ impl SqliteDb {
         configure(&conn).map_err(fail)?;
         conn.execute_batch("PRAGMA foreign_keys = ON").map_err(fail)?;
         migrate::run(&conn)?;
-        Ok(SqliteDb { writer: conn.into(), readers: None })
+        Ok(SqliteDb { writer: conn.into(), readers: None, checkpoints: None })
     }
 
     pub(crate) async fn query(&self, stmt: Stmt) -> Result<Vec<Row>> {
@@ -99,12 +109,16 @@ impl SqliteDb {
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
+        let checkpoints = self.checkpoints.clone();
         self.call(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| StoreError::db("begin a write transaction", e))?;
             let out = f(&tx)?;
             tx.commit().map_err(|e| StoreError::db("commit a write transaction", e))?;
+            if let Some(c) = &checkpoints {
+                c.committed();
+            }
             Ok(out)
         })
         .await
@@ -122,10 +136,15 @@ impl SqliteDb {
         }
     }
 
-    /// Closes every connection; the last one to close checkpoints the WAL into the file.
+    /// Closes every connection; the last one to close (the writer's) checkpoints the WAL
+    /// into the file.
     pub(crate) async fn close(&self) {
         if let Some(r) = &self.readers {
             r.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+        if let Some(thread) = self.checkpoints.as_ref().and_then(|c| c.stop()) {
+            // It ends after the checkpoint it may be running: joined off the async threads.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         let _ = self.writer.clone().close().await;
     }
@@ -149,6 +168,9 @@ fn open_file(path: &Path) -> Result<Connection> {
         }
     }
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON").map_err(open_error(path))?;
+    // Checkpoints are the checkpoint thread's; SQLite's own only if that one falls behind.
+    let backstop = format!("PRAGMA wal_autocheckpoint = {}", checkpoint::BACKSTOP_PAGES);
+    conn.query_row(&backstop, [], |r| r.get::<_, i64>(0)).map_err(open_error(path))?;
     migrate::run(&conn)?;
     Ok(conn)
 }
@@ -227,6 +249,44 @@ mod tests {
             c.query_row("PRAGMA busy_timeout", [], |r| r.get::<_, i64>(0)).map_err(|e| StoreError::db("read", e))
         });
         assert_eq!(reader_busy.unwrap(), BUSY_TIMEOUT.as_millis() as i64);
+    }
+
+    /// Commits reach the database file through the checkpoint thread, not inside a commit:
+    /// the writer's own automatic checkpoint waits for 10,000 pages, yet after 64 small
+    /// commits the file alone (without its WAL) holds them.
+    #[tokio::test]
+    async fn the_checkpoint_thread_moves_commits_into_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = SqliteDb::open(&path).await.unwrap();
+        let backstop = db
+            .call(|c| {
+                c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get::<_, i64>(0))
+                    .map_err(|e| StoreError::db("read", e))
+            })
+            .await
+            .unwrap();
+        assert_eq!(backstop, i64::from(checkpoint::BACKSTOP_PAGES));
+        db.write_with(|c| c.execute_batch("CREATE TABLE t (x INTEGER)").map_err(|e| StoreError::db("create", e)))
+            .await
+            .unwrap();
+        for x in 1..64 {
+            db.write_with(move |c| {
+                c.execute("INSERT INTO t VALUES (?1)", [x]).map(drop).map_err(|e| StoreError::db("insert", e))
+            })
+            .await
+            .unwrap();
+        }
+        let checkpoints = db.checkpoints.clone().unwrap();
+        let waited = tokio::task::spawn_blocking(move || checkpoints.wait_done(1, Duration::from_secs(120)));
+        assert_eq!(waited.await.unwrap(), 1, "one checkpoint after 64 commits");
+        // The file alone, as a copy without its WAL, holds every row.
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&path, &copy).unwrap();
+        let alone = Connection::open(&copy).unwrap();
+        let rows: i64 = alone.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 63);
+        db.close().await;
     }
 
     /// Processes that open one new file at the same moment (a `terrace runs` while
