@@ -31,6 +31,7 @@ pub(super) struct Checkpointer {
     wake: Mutex<Option<SyncSender<()>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Checkpoints done, for whoever waits on one (tests).
+    #[cfg_attr(not(test), expect(dead_code, reason = "only tests wait for a checkpoint"))]
     done: Arc<(Mutex<u64>, Condvar)>,
 }
 
@@ -56,7 +57,7 @@ impl Checkpointer {
     /// Called by the writer after each commit.
     pub(super) fn committed(&self) {
         let n = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % EVERY != 0 {
+        if !n.is_multiple_of(EVERY) {
             return;
         }
         if let Some(tx) = self.wake.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
