@@ -48,7 +48,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    let ended = runtime.block_on(dispatch(cli));
+    // The runtime ends its work-folder removals before the emptied folders kept for
+    // next attempts go.
+    drop(runtime);
+    terrace_engine::work::remove_spares();
+    match ended {
         Ok(code) => code,
         Err(exit::CliError::Closed) => ExitCode::SUCCESS,
         Err(e) => {

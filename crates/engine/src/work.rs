@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use terrace_exec::workspace::{self, Excluded};
+
+mod spares;
 use terrace_model::RunId;
 use terrace_store::Store;
 
@@ -86,7 +88,11 @@ fn prepare_blocking(root: &Path, from: &Sources) -> Result<WorkFolder, String> {
     if root.exists() {
         std::fs::remove_dir_all(root).map_err(io("removing an old copy"))?;
     }
-    workspace::private_dir(root).map_err(io(&root.display().to_string()))?;
+    // A spare has the plain layout only: `src/` for a copy, the output file beside it.
+    let spare = from.source.is_some() && !from.output_folder && spares::take(root);
+    if !spare {
+        workspace::private_dir(root).map_err(io(&root.display().to_string()))?;
+    }
     let src = root.join("src");
     let mut snapshot = None;
     if let Some(source) = &from.source {
@@ -115,9 +121,12 @@ fn prepare_blocking(root: &Path, from: &Sources) -> Result<WorkFolder, String> {
             workspace::private_dir(&output_dir).map_err(io("output folder"))?;
             output_dir.join("output.json")
         }
-        false => root.join("output.json"),
+        false => root.join(spares::OUTPUT),
     };
-    workspace::private_file(&output_file).map_err(io("output file"))?;
+    // A spare's is there already, empty and private.
+    if !spare {
+        workspace::private_file(&output_file).map_err(io("output file"))?;
+    }
     Ok(WorkFolder { root: root.to_path_buf(), src, input, snapshot, output_file })
 }
 
@@ -131,15 +140,25 @@ pub(crate) fn discard(root: PathBuf) {
         let _ = std::fs::write(root.join(KEPT_MARK), "TERRACE_KEEP_WORK\n");
         return;
     }
-    let remove = move || match std::fs::remove_dir_all(&root) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!("cannot remove work folder {}: {e}", root.display()),
+    let remove = move || match spares::keep(&root) {
+        // Emptied and renamed aside for the next attempt.
+        true => {}
+        false => match std::fs::remove_dir_all(&root) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot remove work folder {}: {e}", root.display()),
+        },
     };
     match tokio::runtime::Handle::try_current() {
         Ok(rt) => drop(rt.spawn_blocking(remove)),
         Err(_) => remove(),
     }
+}
+
+/// Removes the emptied work folders this process kept for its next attempts: call it
+/// when no attempt will follow (the process ends), after the async runtime has stopped.
+pub fn remove_spares() {
+    spares::remove_all();
 }
 
 /// Removes the work folders no live run uses: those of finished or unknown runs (a process
@@ -163,12 +182,15 @@ pub async fn sweep(store: &dyn Store, data_dir: &Path) -> std::io::Result<usize>
             stale.push(work_root(data_dir).join(name));
         }
     }
+    let root = work_root(data_dir);
     let removed = tokio::task::spawn_blocking(move || {
+        let spares = spares::sweep_dead(&root);
         stale
             .into_iter()
             .filter(|dir| !dir.join(KEPT_MARK).exists())
             .filter(|dir| std::fs::remove_dir_all(dir).is_ok())
             .count()
+            + spares
     })
     .await
     .map_err(std::io::Error::other)?;
