@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use terrace_exec::workspace::{self, Excluded};
-
-mod spares;
 use terrace_model::RunId;
 use terrace_store::Store;
+
+mod spares;
 
 /// Beside `src/` in a work folder kept on purpose (`TERRACE_KEEP_WORK=1`): the sweep spares it.
 const KEPT_MARK: &str = ".kept";

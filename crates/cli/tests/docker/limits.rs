@@ -36,6 +36,18 @@ fn a_job_killed_for_memory_fails_saying_so() {
     assert_eq!(leftovers(&p), Vec::<String>::new());
 }
 
+/// Exit status 137 with a memory limit is not by itself an out-of-memory kill: the
+/// daemon's event log is asked (it may tell the exit before the OOM), and here has none.
+#[test]
+fn a_job_killed_by_a_signal_of_its_own_is_not_called_out_of_memory() {
+    let p = project("resources: {memory: 16Mi}\ncommands:\n  start: ['sh -c \"kill -9 \\$\\$\"; exit $?']");
+    let out = p.run(&["up", "dev", "--json"]).code(1).json();
+    let job = TestProject::job_in(&out, "j");
+    assert_eq!(job["state"], "failed");
+    assert_eq!(job["reason"], "exited with status 137", "{job}");
+    assert_eq!(leftovers(&p), Vec::<String>::new());
+}
+
 #[test]
 fn max_duration_stops_the_container() {
     let p =

@@ -12,6 +12,13 @@
 //! again (0700, 0600) and empty before it is renamed aside, so a spare holds nothing of
 //! the attempt that used it. A process removes its spares when it ends (`remove_all`);
 //! those of a process that died are removed by the next start's sweep (`sweep_dead`).
+//!
+//! Only the local executor's folders are kept (a container executor's have another
+//! layout). A process that a job left running outside its process group (`setsid`)
+//! keeps its working directory, so what it writes there later would show in the next
+//! attempt's copy; on the local executor that is no new reach: every job runs as the
+//! same user and could write into any work folder already. Container executors, where
+//! jobs are apart, never use spares.
 
 use std::fs;
 use std::io;

@@ -31,6 +31,8 @@ pub(crate) struct DockerHandle {
     pub cancel: CancellationToken,
     pub events: Sender<ExecEvent>,
     pub started: Instant,
+    /// When it was started, for the daemon's event log.
+    pub started_at: std::time::SystemTime,
     /// Leave the container for debugging (`TERRACE_KEEP_WORK`).
     pub keep: bool,
     /// Removes the container if the handle is dropped before its end was seen.
@@ -77,12 +79,51 @@ impl Handle for DockerHandle {
             End::Exited => match state {
                 // A process the job survived (and exited 0 after) is not the job's end.
                 Some(s) if s.oom_killed == Some(true) && s.exit_code != Some(0) => ExitStatus::OutOfMemory,
+                Some(s)
+                    if s.exit_code == Some(SIGKILLED) && oom_event(&self.docker, &self.id, self.started_at).await =>
+                {
+                    ExitStatus::OutOfMemory
+                }
                 Some(s) => ExitStatus::Exited(s.exit_code.unwrap_or(-1) as i32),
                 None => ExitStatus::Lost,
             },
         };
         Ok(ExecOutcome { status, duration: self.started.elapsed(), stdout })
     }
+}
+
+/// The exit code of a container whose process was SIGKILLed (128 + 9).
+const SIGKILLED: i64 = 137;
+/// How long the daemon's event log is followed for an `oom` still to come.
+const OOM_EVENT_WAIT: Duration = Duration::from_secs(2);
+
+/// Whether the daemon logged an `oom` event for container `id` since `since`. With
+/// cgroup v1 the daemon can learn of a container's exit before its out-of-memory kill
+/// (two notifications that race), and `State.OOMKilled` is then still false when the
+/// exit is seen; its event log keeps the `oom`, and one still on its way arrives within
+/// `OOM_EVENT_WAIT`. Only asked for a SIGKILLed container not already known as killed
+/// for memory.
+async fn oom_event(docker: &Docker, id: &str, since: std::time::SystemTime) -> bool {
+    let unix = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let filters = std::collections::HashMap::from([("container", vec![id]), ("event", vec!["oom"])]);
+    let options = bollard::query_parameters::EventsOptionsBuilder::new()
+        .since(&unix(since).saturating_sub(1).to_string())
+        .until(&(unix(std::time::SystemTime::now()) + OOM_EVENT_WAIT.as_secs()).to_string())
+        .filters(&filters)
+        .build();
+    let mut events = docker.events(Some(options));
+    // The stream ends at `until`; the timeout only bounds a daemon that never ends it.
+    let found = tokio::time::timeout(OOM_EVENT_WAIT * 2, async {
+        while let Some(event) = events.next().await {
+            if let Ok(e) = event
+                && e.action.as_deref() == Some("oom")
+            {
+                return true;
+            }
+        }
+        false
+    });
+    found.await.unwrap_or(false)
 }
 
 /// A container found again by its id: it can be stopped, not followed.

@@ -138,6 +138,7 @@ impl Executor for DockerExecutor {
         };
         let stderr = spawn_reader(err, Stream::Stderr, &io.secrets, &watch, &io.events);
         let started = Instant::now();
+        let started_at = std::time::SystemTime::now();
         docker
             .start_container(&id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
@@ -151,6 +152,7 @@ impl Executor for DockerExecutor {
             cancel: io.cancel.child_token(),
             events: io.events,
             started,
+            started_at,
             keep: std::env::var_os("TERRACE_KEEP_WORK").is_some(),
             guard,
         }))
