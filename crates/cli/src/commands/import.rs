@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use terrace_server::Database;
 use terrace_store::crypto::MASTER_KEY_ENV;
-use terrace_store::{Cipher, SqlStore};
+use terrace_store::{Cipher, ControlStore, SqlStore};
 
 use crate::args::{Global, ImportArgs};
 use crate::context::{data_dir, load_project};
@@ -55,6 +55,17 @@ pub async fn import(g: &Global, a: &ImportArgs) -> Result<ExitCode, CliError> {
     }
     let to = terrace_server::open_store(&database, &key_dir).await?;
     let report = terrace_server::import::import(&from, to.0.as_ref(), &loaded.project.name).await?;
+    // In the server's audit log like every other change of its secrets: counts, no names.
+    let imported = report.environments.iter().filter(|e| e.reason.is_none()).count();
+    let detail = format!(
+        "from {}: {imported} environments, {} states, secrets {} moved, {} kept",
+        source.display(),
+        report.states.len(),
+        report.secrets.moved,
+        report.secrets.kept
+    );
+    let target = format!("project:{}", loaded.project.name);
+    to.0.audit(&crate::context::local_actor(), "import", &target, Some(&detail)).await?;
     to.close().await;
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);

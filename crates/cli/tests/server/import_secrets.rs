@@ -111,6 +111,20 @@ fn secrets_move(f: &Fixture, database: Option<&str>) {
     let (out, _) = import(f, &here, &target, &[], &server_env);
     assert!(out.contains("secrets: 0 moved, 5 kept (the server has them already"), "{out}");
 
+    // Both imports are in the server's audit log, with counts and no value.
+    let audit = server.api(Some(&admin)).ok("GET", "/audit", None);
+    let imports: Vec<&str> = audit
+        .as_array()
+        .or_else(|| audit["items"].as_array())
+        .unwrap_or_else(|| panic!("the audit log: {audit}"))
+        .iter()
+        .filter(|a| a["action"] == "import")
+        .filter_map(|a| a["detail"].as_str())
+        .collect();
+    assert_eq!(imports.len(), 2, "{audit}");
+    assert!(imports.iter().any(|d| d.contains("secrets 4 moved, 1 kept")), "{imports:?}");
+    assert!(!VALUES.iter().any(|v| audit.to_string().contains(v)), "{audit}");
+
     // The jobs read the moved values through the server, the server's own KEEP for dev.
     let (seen, log) = up(f, &server, &admin, "dev");
     assert_eq!(seen, format!("{}|{}|{}", VALUES[0], VALUES[4], VALUES[5]), "dev's secrets on the server");
