@@ -50,7 +50,9 @@ pub(crate) async fn follow(
     store.append_logs(&lease, attempt.number, Arc::from([LogBatch::now(Stream::Terrace, &note)])).await?;
     let outcome = wait_holding(store, &lease, step.as_mut()).await?;
     let ending = match outcome {
-        Ok(o) if o.status.success() => store_outputs(store, run, &lease, &output.join("output.json")).await?,
+        Ok(o) if o.status.success() => {
+            store_outputs(store, run, &lease, &output.join(crate::work::OUTPUT_FILE)).await?
+        }
         Ok(o) => ending_of(&o),
         Err(e) => Ending::new(RunState::Failed, None, Some(&e.to_string())),
     };

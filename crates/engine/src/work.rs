@@ -14,6 +14,9 @@ use terrace_store::Store;
 
 mod spares;
 
+/// The output file's name, beside `src/` or in `output/`.
+pub(crate) const OUTPUT_FILE: &str = "output.json";
+
 /// Beside `src/` in a work folder kept on purpose (`TERRACE_KEEP_WORK=1`): the sweep spares it.
 const KEPT_MARK: &str = ".kept";
 
@@ -119,9 +122,9 @@ fn prepare_blocking(root: &Path, from: &Sources) -> Result<WorkFolder, String> {
         true => {
             let output_dir = root.join("output");
             workspace::private_dir(&output_dir).map_err(io("output folder"))?;
-            output_dir.join("output.json")
+            output_dir.join(OUTPUT_FILE)
         }
-        false => root.join(spares::OUTPUT),
+        false => root.join(OUTPUT_FILE),
     };
     // A spare's is there already, empty and private.
     if !spare {

@@ -27,11 +27,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::OUTPUT_FILE as OUTPUT;
+
 /// Spares kept by this process, all data folders together: enough for the jobs it runs
 /// at once, each removed only when a spare of its folder would be one too many.
 const MAX: usize = 8;
 const PREFIX: &str = ".spare-";
-pub(super) const OUTPUT: &str = "output.json";
 
 static SPARES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static NEXT: AtomicU64 = AtomicU64::new(0);
